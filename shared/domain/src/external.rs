@@ -1,0 +1,243 @@
+//! External records as the connectors hand them to the domain: one shape per stage,
+//! already mapped from each system's wire types, plus cursors, pages and option lists.
+
+use serde::{Deserialize, Serialize};
+
+use crate::normalise::Timestamp;
+
+/// The id a mapping uses for "records with no type" (an option every type list offers).
+pub const NO_TYPE: &str = "(none)";
+
+/// A position in an external list: opaque to the domain, owned by the connector
+/// (ConnectWise: a page number). `position` empty means "from the start".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Where to read next.
+    #[serde(default)]
+    pub position: String,
+    /// Only records updated at or after this instant (incremental reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+}
+
+impl Cursor {
+    /// The start of a full read.
+    pub fn start() -> Self {
+        Self::default()
+    }
+}
+
+/// One page read from an external system.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    /// The records, in the order the system returned them.
+    pub records: Vec<ExternalRecord>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// A member (staff user) of the external system.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExtUser {
+    pub id: String,
+    pub email: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    /// The role option id the mapping keys on.
+    pub role: Option<String>,
+    pub inactive: bool,
+    pub updated_at: Option<String>,
+}
+
+/// A company (ConnectWise company, Halo client, Syncro customer, Salesforce account).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExtCompany {
+    pub id: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    pub address: Option<String>,
+    /// Type option ids in the system's order; the first decides.
+    pub types: Vec<String>,
+    pub inactive: bool,
+    pub deleted: bool,
+    pub updated_at: Option<String>,
+}
+
+/// A contact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExtContact {
+    pub id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub title: Option<String>,
+    pub company_id: Option<String>,
+    /// Type/status option ids in the system's order; the first decides.
+    pub types: Vec<String>,
+    pub inactive: bool,
+    pub updated_at: Option<String>,
+}
+
+/// A catalog item.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExtSolution {
+    pub id: String,
+    pub name: String,
+    pub type_id: Option<String>,
+    pub category_id: Option<String>,
+    pub billing: Option<String>,
+    pub price: Option<f64>,
+    pub inactive: bool,
+    pub updated_at: Option<String>,
+}
+
+/// An activity (call, email, note, meeting...).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExtActivity {
+    pub id: String,
+    pub subject: String,
+    pub body: Option<String>,
+    pub type_id: Option<String>,
+    pub contact_id: Option<String>,
+    pub company_id: Option<String>,
+    /// The external user (same id space as [`ExtUser::id`]) who created it.
+    pub created_by: Option<String>,
+    pub date: Option<Timestamp>,
+    pub done: bool,
+    pub updated_at: Option<String>,
+}
+
+/// A line of an opportunity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExtLineItem {
+    pub description: String,
+    pub quantity: f64,
+    pub revenue: f64,
+}
+
+/// An opportunity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExtOpportunity {
+    pub id: String,
+    pub name: String,
+    pub status_id: Option<String>,
+    pub stage: Option<String>,
+    pub opportunity_type: Option<String>,
+    pub close_date: Option<String>,
+    pub value: Option<f64>,
+    pub line_items: Vec<ExtLineItem>,
+    /// The external user (same id space as [`ExtUser::id`]) selling it.
+    pub salesperson_id: Option<String>,
+    pub company_id: Option<String>,
+    pub contact_id: Option<String>,
+    pub notes: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+/// A record the connector could not read: kept so it is logged as failed, never lost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unreadable {
+    /// The record's id, when it could be read.
+    pub id: Option<String>,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+/// Any external record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExternalRecord {
+    User(ExtUser),
+    Company(ExtCompany),
+    Contact(ExtContact),
+    Solution(ExtSolution),
+    Activity(ExtActivity),
+    Opportunity(ExtOpportunity),
+    Unreadable(Unreadable),
+}
+
+impl ExternalRecord {
+    /// The external id, when known.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            ExternalRecord::User(r) => Some(&r.id),
+            ExternalRecord::Company(r) => Some(&r.id),
+            ExternalRecord::Contact(r) => Some(&r.id),
+            ExternalRecord::Solution(r) => Some(&r.id),
+            ExternalRecord::Activity(r) => Some(&r.id),
+            ExternalRecord::Opportunity(r) => Some(&r.id),
+            ExternalRecord::Unreadable(r) => r.id.as_deref(),
+        }
+    }
+}
+
+/// The option lists a mapping is built from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptionList {
+    Roles,
+    CompanyTypes,
+    ContactTypes,
+    CatalogTypes,
+    CatalogCategories,
+    BillingOptions,
+    ActivityTypes,
+    OpportunityStatuses,
+}
+
+impl OptionList {
+    /// Every list.
+    pub const ALL: &'static [OptionList] = &[
+        OptionList::Roles,
+        OptionList::CompanyTypes,
+        OptionList::ContactTypes,
+        OptionList::CatalogTypes,
+        OptionList::CatalogCategories,
+        OptionList::BillingOptions,
+        OptionList::ActivityTypes,
+        OptionList::OpportunityStatuses,
+    ];
+
+    /// The list's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OptionList::Roles => "roles",
+            OptionList::CompanyTypes => "company_types",
+            OptionList::ContactTypes => "contact_types",
+            OptionList::CatalogTypes => "catalog_types",
+            OptionList::CatalogCategories => "catalog_categories",
+            OptionList::BillingOptions => "billing_options",
+            OptionList::ActivityTypes => "activity_types",
+            OptionList::OpportunityStatuses => "opportunity_statuses",
+        }
+    }
+
+    /// Parses a wire name, naming the valid ones on failure.
+    pub fn parse(raw: &str) -> Result<Self, crate::DomainError> {
+        Self::ALL.iter().copied().find(|l| l.as_str() == raw).ok_or_else(|| {
+            crate::DomainError::invalid(format!(
+                "unknown option list {raw:?}; expected one of: {}",
+                Self::ALL.iter().map(|l| l.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+}
+
+/// One choice the external system offers for a mapping.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    /// The external id the mapping keys on.
+    pub id: String,
+    /// What the system calls it.
+    pub name: String,
+}
+
+/// What a successful credential check learnt about the account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    /// The external system's version string.
+    pub version: Option<String>,
+    /// The API base URL the connector settled on.
+    pub api_url: String,
+}

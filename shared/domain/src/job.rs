@@ -1,0 +1,153 @@
+//! Import jobs: the stages they run, their checkpoint (stage + cursor), per-stage
+//! progress, and the stage message that carries a cursor (never records) between pages.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::external::Cursor;
+use crate::ids::{JobId, Stage, System, TenantId};
+use crate::log::Outcome;
+use crate::normalise::Timestamp;
+
+/// A job's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "reason", rename_all = "snake_case")]
+pub enum JobStatus {
+    Running,
+    Completed,
+    Cancelled,
+    /// Stopped by an error that retrying will not fix.
+    Failed(String),
+}
+
+impl JobStatus {
+    /// Whether the job is over.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, JobStatus::Running)
+    }
+}
+
+/// A stage's progress within a job.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageProgress {
+    pub pages: u64,
+    pub created: u64,
+    pub linked: u64,
+    pub updated: u64,
+    pub failed: u64,
+    /// Skipped records per reason.
+    #[serde(default)]
+    pub skipped: BTreeMap<String, u64>,
+    pub completed: bool,
+}
+
+impl StageProgress {
+    /// Counts one outcome.
+    pub fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Created => self.created += 1,
+            Outcome::Linked => self.linked += 1,
+            Outcome::Updated => self.updated += 1,
+            Outcome::Failed(_) => self.failed += 1,
+            Outcome::Skipped(r) => *self.skipped.entry(r.as_str().to_string()).or_default() += 1,
+        }
+    }
+
+    /// Adds another progress (one page's counts) to this one.
+    pub fn add(&mut self, other: &StageProgress) {
+        self.pages += other.pages;
+        self.created += other.created;
+        self.linked += other.linked;
+        self.updated += other.updated;
+        self.failed += other.failed;
+        for (k, v) in &other.skipped {
+            *self.skipped.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    /// Records handled so far.
+    pub fn records(&self) -> u64 {
+        self.created + self.linked + self.updated + self.failed + self.skipped.values().sum::<u64>()
+    }
+
+    /// Outcome key -> count, non-zero only (`created`, `skipped:inactive`, ...).
+    pub fn outcome_counts(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for (k, v) in
+            [("created", self.created), ("linked", self.linked), ("updated", self.updated), ("failed", self.failed)]
+        {
+            if v > 0 {
+                m.insert(k.to_string(), v);
+            }
+        }
+        for (k, v) in &self.skipped {
+            if *v > 0 {
+                m.insert(format!("skipped:{k}"), *v);
+            }
+        }
+        m
+    }
+}
+
+/// One run of an import.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub tenant: TenantId,
+    pub id: JobId,
+    pub system: System,
+    /// The stages to run, in order.
+    pub stages: Vec<Stage>,
+    /// Index into `stages` of the stage running now (== len when done).
+    pub current: usize,
+    /// Where the current stage reads next: the checkpoint.
+    pub cursor: Cursor,
+    pub status: JobStatus,
+    #[serde(default)]
+    pub progress: BTreeMap<Stage, StageProgress>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Optimistic-concurrency version.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Job {
+    /// The stage running now, if any.
+    pub fn current_stage(&self) -> Option<Stage> {
+        self.stages.get(self.current).copied()
+    }
+
+    /// The message that processes the job's current checkpoint.
+    pub fn message(&self) -> Option<StageMessage> {
+        Some(StageMessage {
+            tenant: self.tenant.clone(),
+            system: self.system,
+            job_id: self.id.clone(),
+            stage: self.current_stage()?,
+            cursor: self.cursor.clone(),
+        })
+    }
+}
+
+/// The message chaining pages and stages: who, which job, which stage, where. Never records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageMessage {
+    pub tenant: TenantId,
+    pub system: System,
+    pub job_id: JobId,
+    pub stage: Stage,
+    pub cursor: Cursor,
+}
+
+impl StageMessage {
+    /// Deduplication id: one per job, stage and cursor.
+    pub fn dedup_id(&self) -> String {
+        let since = self.cursor.since.map(|t| t.unix().to_string()).unwrap_or_default();
+        format!("{}:{}:{}:{}", self.job_id, self.stage, self.cursor.position, since)
+    }
+
+    /// The FIFO group: one per tenant and system, so a connection never races itself.
+    pub fn group_id(&self) -> String {
+        format!("{}:{}", self.tenant, self.system)
+    }
+}

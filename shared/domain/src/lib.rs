@@ -1,0 +1,20 @@
+//! Tandem's domain: CRM records, link rules, mappings, import stages, the sync log, the
+//! ports the adapters implement, and the use cases. Knows nothing of AWS, HTTP or Lambda.
+
+pub mod error;
+pub mod external;
+pub mod ids;
+pub mod job;
+pub mod log;
+pub mod mapping;
+pub mod normalise;
+pub mod ports;
+pub mod records;
+pub mod rules;
+pub mod secret;
+pub mod table;
+pub mod usecases;
+
+pub use error::{DomainError, ErrorClass};
+pub use ids::{JobId, RecordId, RecordKind, Stage, System, TenantId};
+pub use normalise::Timestamp;

@@ -1,0 +1,176 @@
+//! Record outcomes and sync-log entries (PRODUCT.md section 8): one entry per record
+//! operation, with a deterministic id so a retried operation never logs twice.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::ids::{JobId, RecordId, RecordKind, Stage, System, TenantId};
+use crate::normalise::Timestamp;
+
+/// Why a record was skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Inactive in the external system.
+    Inactive,
+    /// Deleted in the external system.
+    Deleted,
+    /// A member without an email cannot become a CRM user.
+    NoEmail,
+    /// The member's role is not mapped.
+    RoleNotMapped,
+    /// The record's (first) type/status is not mapped.
+    TypeNotMapped,
+    /// The catalog item's category is not mapped.
+    CategoryNotMapped,
+    /// The catalog item's billing option is not mapped.
+    BillingNotMapped,
+    /// The contact's company exists externally but was not imported.
+    CompanyNotImported,
+    /// The activity's contact is not in the CRM.
+    ContactNotInCrm,
+    /// The activity's creator is not linked to a CRM user.
+    CreatorNotLinked,
+    /// Already linked and unchanged since last seen.
+    Unchanged,
+}
+
+impl SkipReason {
+    /// The reason's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Inactive => "inactive",
+            SkipReason::Deleted => "deleted",
+            SkipReason::NoEmail => "no_email",
+            SkipReason::RoleNotMapped => "role_not_mapped",
+            SkipReason::TypeNotMapped => "type_not_mapped",
+            SkipReason::CategoryNotMapped => "category_not_mapped",
+            SkipReason::BillingNotMapped => "billing_not_mapped",
+            SkipReason::CompanyNotImported => "company_not_imported",
+            SkipReason::ContactNotInCrm => "contact_not_in_crm",
+            SkipReason::CreatorNotLinked => "creator_not_linked",
+            SkipReason::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// What happened to one record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "snake_case")]
+pub enum Outcome {
+    Created,
+    Linked,
+    Updated,
+    Skipped(SkipReason),
+    /// Failed, with the reason (the external system's own message where there is one).
+    Failed(String),
+}
+
+impl Outcome {
+    /// The counting key: `created`, `linked`, `updated`, `skipped:<reason>`, `failed`.
+    pub fn key(&self) -> String {
+        match self {
+            Outcome::Created => "created".into(),
+            Outcome::Linked => "linked".into(),
+            Outcome::Updated => "updated".into(),
+            Outcome::Skipped(r) => format!("skipped:{}", r.as_str()),
+            Outcome::Failed(_) => "failed".into(),
+        }
+    }
+
+    /// Whether the record is in the CRM (and linked) after this outcome.
+    pub fn in_crm(&self) -> bool {
+        matches!(self, Outcome::Created | Outcome::Linked | Outcome::Updated | Outcome::Skipped(SkipReason::Unchanged))
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Failed(why) => write!(f, "failed: {why}"),
+            other => f.write_str(&other.key()),
+        }
+    }
+}
+
+/// Which way a record moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Import,
+    Export,
+    SyncIn,
+    SyncOut,
+    Webhook,
+}
+
+/// One sync-log entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Deterministic per operation (import: `job:stage:external id`).
+    pub id: String,
+    pub tenant: TenantId,
+    pub at: Timestamp,
+    pub system: System,
+    pub direction: Direction,
+    pub object: RecordKind,
+    #[serde(default)]
+    pub crm_id: Option<RecordId>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub job_id: Option<JobId>,
+}
+
+impl LogEntry {
+    /// The id of the entry an import job writes for one external record.
+    pub fn import_id(job: &JobId, stage: Stage, external_id: &str) -> String {
+        format!("{job}:{stage}:{external_id}")
+    }
+}
+
+/// A filter over the sync log.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogFilter {
+    /// Outcome key (`created`, `skipped:inactive`) or prefix (`skipped`).
+    #[serde(default)]
+    pub outcome: Option<String>,
+    #[serde(default)]
+    pub system: Option<System>,
+    #[serde(default)]
+    pub object: Option<RecordKind>,
+    #[serde(default)]
+    pub job_id: Option<JobId>,
+    /// Only entries at or after.
+    #[serde(default)]
+    pub since: Option<Timestamp>,
+    /// Only entries before.
+    #[serde(default)]
+    pub until: Option<Timestamp>,
+    /// At most this many (newest first); default 100, at most 1000.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+impl LogFilter {
+    /// Whether an entry passes the filter (the time window is applied by the store).
+    pub fn matches(&self, e: &LogEntry) -> bool {
+        let outcome_ok = self.outcome.as_deref().is_none_or(|o| {
+            let key = e.outcome.key();
+            key == o || key.split(':').next() == Some(o)
+        });
+        outcome_ok
+            && self.system.is_none_or(|s| s == e.system)
+            && self.object.is_none_or(|k| k == e.object)
+            && self.job_id.as_ref().is_none_or(|j| e.job_id.as_ref() == Some(j))
+            && self.since.is_none_or(|t| e.at >= t)
+            && self.until.is_none_or(|t| e.at < t)
+    }
+
+    /// The effective limit.
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(100).clamp(1, 1000)
+    }
+}

@@ -1,0 +1,229 @@
+//! Mappings from an external system's choices to CRM values, one section per import
+//! stage, saved in the system's order (PRODUCT.md section 3), and the connection they live on.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::error::DomainError;
+use crate::external::{Choice, OptionList};
+use crate::ids::{Stage, System, TenantId};
+use crate::normalise::Timestamp;
+
+/// One mapping section: per option list, external option id -> CRM value.
+/// An option left out is unmapped: records with it are skipped.
+pub type SectionMapping = BTreeMap<OptionList, BTreeMap<String, String>>;
+
+/// CRM user roles a member role may map to.
+pub const CRM_ROLES: &[&str] = &["no_type", "marketer", "salesperson", "admin"];
+/// CRM activity kinds an external activity type may map to.
+pub const ACTIVITY_KINDS: &[&str] = &["call", "email", "note", "meeting"];
+
+/// The option lists a section is built from, per stage.
+pub fn section_lists(stage: Stage) -> &'static [OptionList] {
+    match stage {
+        Stage::Users => &[OptionList::Roles],
+        Stage::Companies => &[OptionList::CompanyTypes],
+        Stage::Contacts => &[OptionList::ContactTypes],
+        Stage::Solutions => &[OptionList::CatalogTypes, OptionList::CatalogCategories, OptionList::BillingOptions],
+        Stage::Activities => &[OptionList::ActivityTypes],
+        Stage::Opportunities => &[OptionList::OpportunityStatuses],
+    }
+}
+
+fn check_label(list: OptionList, id: &str, value: &str) -> Result<(), DomainError> {
+    let allowed: Option<&[&str]> = match list {
+        OptionList::Roles => Some(CRM_ROLES),
+        OptionList::ActivityTypes => Some(ACTIVITY_KINDS),
+        _ => None,
+    };
+    if let Some(allowed) = allowed {
+        if !allowed.contains(&value) {
+            return Err(DomainError::invalid(format!(
+                "{}: option {id:?} maps to {value:?}, which is not one of: {}",
+                list.as_str(),
+                allowed.join(", ")
+            )));
+        }
+        return Ok(());
+    }
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(format!(
+            "{}: option {id:?} maps to {value:?}; CRM values are 1-64 lower-case letters, digits or '_'",
+            list.as_str()
+        )))
+    }
+}
+
+/// Parses a section body such as `{"company_types": {"12": "client"}}` for `stage`,
+/// checking the lists belong to the section, that every option id is one the system
+/// offers (`offered`), and that every value is a valid CRM value.
+pub fn parse_section(
+    stage: Stage,
+    body: &serde_json::Value,
+    offered: &BTreeMap<OptionList, Vec<Choice>>,
+) -> Result<SectionMapping, DomainError> {
+    let obj =
+        body.as_object().ok_or_else(|| DomainError::invalid("a mapping must be a JSON object of option lists"))?;
+    let lists = section_lists(stage);
+    let mut out = SectionMapping::new();
+    for (key, entries) in obj {
+        let list = OptionList::parse(key)?;
+        if !lists.contains(&list) {
+            return Err(DomainError::invalid(format!(
+                "the {stage} mapping takes {}, not {key}",
+                lists.iter().map(|l| l.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let entries = entries
+            .as_object()
+            .ok_or_else(|| DomainError::invalid(format!("{key} must be an object of option id -> CRM value")))?;
+        let choices = offered.get(&list).map(Vec::as_slice).unwrap_or_default();
+        let mut map = BTreeMap::new();
+        for (id, value) in entries {
+            if value.is_null() {
+                continue;
+            }
+            let value = value
+                .as_str()
+                .ok_or_else(|| DomainError::invalid(format!("{key}: option {id:?} must map to a string or null")))?;
+            if !choices.iter().any(|c| &c.id == id) {
+                return Err(DomainError::invalid(format!(
+                    "{key}: {id:?} is not an option the system offers (known: {})",
+                    choices.iter().map(|c| format!("{}={}", c.id, c.name)).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            check_label(list, id, value)?;
+            map.insert(id.clone(), value.to_string());
+        }
+        out.insert(list, map);
+    }
+    for list in lists {
+        out.entry(*list).or_default();
+    }
+    Ok(out)
+}
+
+/// Connection status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Credentials validated and saved.
+    Connected,
+}
+
+/// One tenant's link to one external system: account summary (never a secret),
+/// mappings and which stages have completed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    pub tenant: TenantId,
+    pub system: System,
+    pub status: ConnectionStatus,
+    /// Non-secret account details (site, company id, public key).
+    pub account: serde_json::Value,
+    /// The name of the secret holding the credentials.
+    pub secret_name: String,
+    /// Saved mapping sections.
+    #[serde(default)]
+    pub mappings: BTreeMap<Stage, SectionMapping>,
+    /// When each stage last completed an import.
+    #[serde(default)]
+    pub completed_stages: BTreeMap<Stage, Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Optimistic-concurrency version.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Connection {
+    /// The CRM value `option` maps to in `stage`'s `list`, if mapped.
+    pub fn mapped(&self, stage: Stage, list: OptionList, option: &str) -> Option<&str> {
+        self.mappings.get(&stage)?.get(&list)?.get(option).map(String::as_str)
+    }
+
+    /// Refuses saving `stage`'s mapping while an earlier one in the system's order is missing.
+    pub fn check_mapping_order(&self, stage: Stage) -> Result<(), DomainError> {
+        let order = self.system.stages();
+        let Some(pos) = order.iter().position(|s| *s == stage) else {
+            return Err(DomainError::invalid(format!(
+                "{} has no {stage} mapping; its mappings are: {}",
+                self.system.display_name(),
+                order.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        };
+        let missing: Vec<&str> =
+            order[..pos].iter().filter(|s| !self.mappings.contains_key(s)).map(|s| s.as_str()).collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::refused(format!(
+                "save the {} mapping first: {} mappings go in the order {}",
+                missing.join(", "),
+                self.system.display_name(),
+                order.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" -> ")
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn offered() -> BTreeMap<OptionList, Vec<Choice>> {
+        let c = |id: &str, name: &str| Choice { id: id.into(), name: name.into() };
+        BTreeMap::from([
+            (
+                OptionList::CompanyTypes,
+                vec![c("1", "Client"), c("2", "Vendor"), c(crate::external::NO_TYPE, "(no type)")],
+            ),
+            (OptionList::ActivityTypes, vec![c("5", "Call")]),
+        ])
+    }
+
+    #[test]
+    fn a_section_maps_offered_options_to_crm_values_and_drops_nulls() {
+        let m = parse_section(
+            Stage::Companies,
+            &json!({"company_types": {"1": "client", "2": null, "(none)": "no_type"}}),
+            &offered(),
+        )
+        .unwrap();
+        let types = &m[&OptionList::CompanyTypes];
+        assert_eq!(types.get("1").map(String::as_str), Some("client"));
+        assert!(!types.contains_key("2"));
+        assert_eq!(types.get("(none)").map(String::as_str), Some("no_type"));
+    }
+
+    #[test]
+    fn an_option_the_system_does_not_offer_is_refused_by_name() {
+        let err = parse_section(Stage::Companies, &json!({"company_types": {"99": "client"}}), &offered()).unwrap_err();
+        assert!(err.to_string().contains("\"99\" is not an option"), "{err}");
+    }
+
+    #[test]
+    fn a_list_from_another_section_is_refused() {
+        let err = parse_section(Stage::Companies, &json!({"activity_types": {"5": "call"}}), &offered()).unwrap_err();
+        assert!(err.to_string().contains("takes company_types"), "{err}");
+    }
+
+    #[test]
+    fn activity_types_map_only_onto_call_email_note_and_meeting() {
+        let err = parse_section(Stage::Activities, &json!({"activity_types": {"5": "lunch"}}), &offered()).unwrap_err();
+        assert!(err.to_string().contains("call, email, note, meeting"), "{err}");
+        assert!(parse_section(Stage::Activities, &json!({"activity_types": {"5": "call"}}), &offered()).is_ok());
+    }
+
+    #[test]
+    fn crm_values_must_be_plain_labels() {
+        let err =
+            parse_section(Stage::Companies, &json!({"company_types": {"1": "Big Client!"}}), &offered()).unwrap_err();
+        assert!(err.to_string().contains("lower-case"), "{err}");
+    }
+}

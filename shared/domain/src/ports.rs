@@ -1,0 +1,252 @@
+//! The ports the domain needs from the outside world: an item table (DynamoDB or
+//! embedded), a stage queue, a secret store, a clock, an event publisher, and connectors.
+//! Each has a cloud adapter and an embedded one; both pass one conformance suite.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::ErrorClass;
+use crate::external::{AccountInfo, Choice, Cursor, OptionList, Page};
+use crate::ids::{Stage, System, TenantId};
+use crate::job::StageMessage;
+use crate::log::LogEntry;
+use crate::normalise::Timestamp;
+use crate::secret::Credentials;
+
+/// A store failure.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// A write's condition failed: someone else wrote first. Re-read and decide again.
+    #[error("conflicting write: {0}")]
+    Conflict(String),
+    /// The store could not be reached or refused for load; worth retrying.
+    #[error("record store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back; a bug or tampering.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether trying again may help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Conflict(_) | StoreError::Unavailable(_))
+    }
+}
+
+/// The key of a secondary-index entry (DynamoDB GSI1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+/// One item of the single table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub pk: String,
+    pub sk: String,
+    /// Written by the store: 1 on the first put, +1 on each conditional put.
+    pub version: u64,
+    #[serde(default)]
+    pub gsi1: Option<IndexKey>,
+    /// Epoch seconds after which the item may be gone (DynamoDB TTL).
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    pub body: serde_json::Value,
+}
+
+/// A write's precondition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    /// No precondition.
+    None,
+    /// The item must not exist.
+    NotExists,
+    /// The item must exist with this version.
+    VersionIs(u64),
+}
+
+/// One write of a transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    Put { item: Item, condition: Condition },
+    Delete { pk: String, sk: String },
+}
+
+/// A key-range read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Query {
+    /// Only sort keys starting with this.
+    pub sk_prefix: Option<String>,
+    /// Continue after this position (from a previous [`QueryPage::next`]).
+    pub after: Option<String>,
+    pub limit: usize,
+    /// Newest / largest sort key first.
+    pub descending: bool,
+}
+
+/// A page of a key-range read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueryPage {
+    pub items: Vec<Item>,
+    /// Where to continue; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// The single table of items (DynamoDB in AWS, embedded locally).
+#[async_trait]
+pub trait Table: Send + Sync {
+    /// One item by key; expired items are absent.
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
+    /// Several items by key, in any order; missing ones left out.
+    async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Item>, StoreError>;
+    /// Items of one partition, by sort key.
+    async fn query(&self, pk: &str, q: &Query) -> Result<QueryPage, StoreError>;
+    /// Items of one secondary-index partition, by index sort key.
+    async fn query_index(&self, pk: &str, q: &Query) -> Result<QueryPage, StoreError>;
+    /// All writes or none (at most 100). A failed condition is [`StoreError::Conflict`].
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+}
+
+/// A secret-store failure.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum SecretError {
+    #[error("secret {0} not found")]
+    NotFound(String),
+    #[error("secret store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where credentials live: one secret per connection.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Creates or replaces the connection's secret; returns its name.
+    async fn put(&self, tenant: &TenantId, system: System, creds: &Credentials) -> Result<String, SecretError>;
+    /// Reads the connection's secret.
+    async fn get(&self, tenant: &TenantId, system: System) -> Result<Credentials, SecretError>;
+    /// Drops any cached copy (after the external system answered 401).
+    async fn invalidate(&self, _tenant: &TenantId, _system: System) {}
+}
+
+/// A queue failure.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("stage queue unavailable: {0}")]
+pub struct QueueError(pub String);
+
+/// The queue chaining import pages and stages.
+#[async_trait]
+pub trait StageQueue: Send + Sync {
+    /// Sends a message; a message with the same dedup id sent before is dropped.
+    async fn send(&self, msg: &StageMessage) -> Result<(), QueueError>;
+}
+
+/// The time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_datetime(time::OffsetDateTime::now_utc())
+    }
+}
+
+/// Publishes failure events so a tenant can be notified (EventBridge in AWS).
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// Publishes one failed-record event. Failures to publish are logged, not raised.
+    async fn failed(&self, entry: &LogEntry);
+}
+
+/// The class of an external system's failure, classified once near the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The keys were refused.
+    Unauthorized,
+    /// The keys lack a permission.
+    Forbidden,
+    /// The account/company/tenant id is unknown.
+    UnknownAccount,
+    /// The host could not be reached.
+    Unreachable,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// Too many requests; `retry_after` says how long to wait.
+    RateLimited,
+    /// A server error or timeout that may pass.
+    Transient,
+    /// The system refused our request or answered something we cannot read.
+    Invalid,
+}
+
+/// An external system's failure: kind, retryable, a clear message (never a secret).
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{}: {message}", system.display_name())]
+pub struct ConnectorError {
+    pub system: System,
+    pub kind: ErrorKind,
+    pub retryable: bool,
+    pub message: String,
+    /// The HTTP status, when there was one.
+    pub status: Option<u16>,
+    /// How long the system asked us to wait.
+    pub retry_after: Option<Duration>,
+}
+
+impl ConnectorError {
+    /// An error of `kind`, retryable as the kind implies.
+    pub fn new(system: System, kind: ErrorKind, message: impl Into<String>) -> Self {
+        let retryable = matches!(kind, ErrorKind::RateLimited | ErrorKind::Transient | ErrorKind::Unreachable);
+        Self { system, kind, retryable, message: message.into(), status: None, retry_after: None }
+    }
+
+    /// The class for HTTP answers.
+    pub fn class(&self) -> ErrorClass {
+        match self.kind {
+            ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::UnknownAccount => ErrorClass::Credentials,
+            ErrorKind::Unreachable | ErrorKind::RateLimited | ErrorKind::Transient => ErrorClass::Unavailable,
+            ErrorKind::NotFound => ErrorClass::NotFound,
+            ErrorKind::Invalid => ErrorClass::Internal,
+        }
+    }
+}
+
+/// One connection to one external system.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// The system this connector speaks to.
+    fn system(&self) -> System;
+    /// Validates the credentials with one cheap authenticated call.
+    async fn check(&self) -> Result<AccountInfo, ConnectorError>;
+    /// The choices the system offers for one mapping list, fetched live.
+    async fn options(&self, list: OptionList) -> Result<Vec<Choice>, ConnectorError>;
+    /// One page of `stage`'s records from `cursor`.
+    async fn fetch(&self, stage: Stage, cursor: &Cursor) -> Result<Page, ConnectorError>;
+}
+
+/// Builds connectors from credentials.
+pub trait ConnectorFactory: Send + Sync {
+    /// A connector for these credentials (no network call yet).
+    fn connect(&self, creds: &Credentials) -> Result<Arc<dyn Connector>, ConnectorError>;
+}
+
+/// All option lists a connector offers, fetched live.
+pub async fn all_options(
+    connector: &dyn Connector,
+    lists: &[OptionList],
+) -> Result<BTreeMap<OptionList, Vec<Choice>>, ConnectorError> {
+    let mut out = BTreeMap::new();
+    for list in lists {
+        out.insert(*list, connector.options(*list).await?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,454 @@
+//! The record store: Tandem's single-table key design over the [`Table`] port, shared by
+//! the DynamoDB and embedded adapters so both keep the same keys and the same guarantees.
+//!
+//! Keys (every one starts with the tenant; one partition per record, never per tenant):
+//!
+//! | item | pk | sk | gsi1 (pk / sk) |
+//! |---|---|---|---|
+//! | record | `T#rec#KIND#ID` | `R` | `T#recs#KIND#SHARD` / `ID` |
+//! | link (external id -> CRM id) | `T#link#SYSTEM#KIND#EXTID` | `L` | |
+//! | look-up (phone, website, name, email) | `T#ix#KIND#FIELD#VALUE` | `ID` | |
+//! | connection | `T#conn#SYSTEM` | `C` | |
+//! | job | `T#job#ID` | `J` | `T#jobs` / `CREATED#ID` |
+//! | sync-log entry (TTL) | `T#log#ID` | `E` | `T#log#DAY` / `AT#ID` |
+//!
+//! Records are written with their new links, look-up entries and log entry in one
+//! transaction, conditional on the record's version and the link being new: a retried
+//! or racing write can never create a duplicate or lose an outcome.
+//!
+//! Deviation from ARCHITECTURE.md (which puts adapters only in their crates): the key
+//! design lives here, once, so the two adapters cannot drift apart; they implement only
+//! item I/O.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::ids::{JobId, RecordId, RecordKind, System, TenantId};
+use crate::job::Job;
+use crate::log::{LogEntry, LogFilter};
+use crate::mapping::Connection;
+use crate::normalise::Timestamp;
+use crate::ports::{Condition, IndexKey, Item, Query, StoreError, Table, Write};
+use crate::records::{LookupField, Record};
+
+/// How long sync-log entries are kept (DynamoDB TTL).
+pub const LOG_RETENTION_DAYS: i64 = 90;
+const SHARDS: &str = "0123456789abcdef";
+
+/// A record write: the new state, what it replaces, a new link, the log entry.
+#[derive(Clone, Debug)]
+pub struct RecordWrite {
+    /// The record as it should be stored (its `meta.version` is the version it replaces).
+    pub record: Record,
+    /// The stored record it replaces, for index clean-up; `None` for a new record.
+    pub previous: Option<Record>,
+    /// A link to add: must not exist yet.
+    pub new_link: Option<(System, String)>,
+    /// The log entry of this operation: must not exist yet.
+    pub log: Option<LogEntry>,
+}
+
+/// The record store over any [`Table`].
+#[derive(Clone)]
+pub struct RecordStore {
+    table: Arc<dyn Table>,
+}
+
+fn to_body<T: Serialize>(v: &T) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(v).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
+}
+
+fn from_body<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    let pk = item.pk.clone();
+    serde_json::from_value(item.body).map_err(|e| StoreError::Corrupt(format!("item {pk}: {e}")))
+}
+
+fn shard(id: &RecordId) -> char {
+    id.as_str().chars().next().filter(|c| SHARDS.contains(*c)).unwrap_or('0')
+}
+
+/// Key builders (public so the conformance suite and adapters can check them).
+pub mod keys {
+    use super::*;
+
+    pub fn record(t: &TenantId, kind: RecordKind, id: &RecordId) -> String {
+        format!("{t}#rec#{kind}#{id}")
+    }
+    pub fn record_list(t: &TenantId, kind: RecordKind, shard: char) -> String {
+        format!("{t}#recs#{kind}#{shard}")
+    }
+    pub fn link(t: &TenantId, system: System, kind: RecordKind, ext_id: &str) -> String {
+        format!("{t}#link#{system}#{kind}#{ext_id}")
+    }
+    pub fn lookup(t: &TenantId, kind: RecordKind, field: LookupField, value: &str) -> String {
+        format!("{t}#ix#{kind}#{}#{value}", field.as_str())
+    }
+    pub fn connection(t: &TenantId, system: System) -> String {
+        format!("{t}#conn#{system}")
+    }
+    pub fn job(t: &TenantId, id: &JobId) -> String {
+        format!("{t}#job#{id}")
+    }
+    pub fn jobs(t: &TenantId) -> String {
+        format!("{t}#jobs")
+    }
+    pub fn log(t: &TenantId, id: &str) -> String {
+        format!("{t}#log#{id}")
+    }
+    pub fn log_day(t: &TenantId, day: &str) -> String {
+        format!("{t}#logday#{day}")
+    }
+}
+
+impl RecordStore {
+    /// A record store over `table`.
+    pub fn new(table: Arc<dyn Table>) -> Self {
+        Self { table }
+    }
+
+    /// The table underneath.
+    pub fn table(&self) -> &Arc<dyn Table> {
+        &self.table
+    }
+
+    // ---- connections
+
+    /// The tenant's connection to `system`.
+    pub async fn connection(&self, t: &TenantId, system: System) -> Result<Option<Connection>, StoreError> {
+        match self.table.get(&keys::connection(t, system), "C").await? {
+            Some(item) => {
+                let version = item.version;
+                let mut c: Connection = from_body(item)?;
+                c.version = version;
+                Ok(Some(c))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a connection if nobody changed it since it was read (`version`).
+    pub async fn save_connection(&self, c: &Connection) -> Result<Connection, StoreError> {
+        let condition = if c.version == 0 { Condition::NotExists } else { Condition::VersionIs(c.version) };
+        let item = Item {
+            pk: keys::connection(&c.tenant, c.system),
+            sk: "C".into(),
+            version: c.version + 1,
+            gsi1: None,
+            expires_at: None,
+            body: to_body(c)?,
+        };
+        self.table.transact(vec![Write::Put { item, condition }]).await?;
+        let mut saved = c.clone();
+        saved.version += 1;
+        Ok(saved)
+    }
+
+    // ---- jobs
+
+    /// A job by id.
+    pub async fn job(&self, t: &TenantId, id: &JobId) -> Result<Option<Job>, StoreError> {
+        match self.table.get(&keys::job(t, id), "J").await? {
+            Some(item) => {
+                let version = item.version;
+                let mut j: Job = from_body(item)?;
+                j.version = version;
+                Ok(Some(j))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a job if nobody changed it since it was read; returns it with its new version.
+    pub async fn save_job(&self, job: &Job) -> Result<Job, StoreError> {
+        let condition = if job.version == 0 { Condition::NotExists } else { Condition::VersionIs(job.version) };
+        let item = Item {
+            pk: keys::job(&job.tenant, &job.id),
+            sk: "J".into(),
+            version: job.version + 1,
+            gsi1: Some(IndexKey { pk: keys::jobs(&job.tenant), sk: format!("{}#{}", job.created_at, job.id) }),
+            expires_at: None,
+            body: to_body(job)?,
+        };
+        self.table.transact(vec![Write::Put { item, condition }]).await?;
+        let mut saved = job.clone();
+        saved.version += 1;
+        Ok(saved)
+    }
+
+    /// The tenant's jobs, newest first.
+    pub async fn jobs(&self, t: &TenantId, limit: usize) -> Result<Vec<Job>, StoreError> {
+        let page =
+            self.table.query_index(&keys::jobs(t), &Query { limit, descending: true, ..Query::default() }).await?;
+        page.items
+            .into_iter()
+            .map(|item| {
+                let version = item.version;
+                from_body::<Job>(item).map(|mut j| {
+                    j.version = version;
+                    j
+                })
+            })
+            .collect()
+    }
+
+    // ---- records
+
+    fn decode_record(item: Item) -> Result<Record, StoreError> {
+        let version = item.version;
+        let mut r: Record = from_body(item)?;
+        r.meta_mut().version = version;
+        Ok(r)
+    }
+
+    /// A record by kind and id.
+    pub async fn record(&self, t: &TenantId, kind: RecordKind, id: &RecordId) -> Result<Option<Record>, StoreError> {
+        self.table.get(&keys::record(t, kind, id), "R").await?.map(Self::decode_record).transpose()
+    }
+
+    /// The CRM id linked to an external record.
+    pub async fn linked_id(
+        &self,
+        t: &TenantId,
+        system: System,
+        kind: RecordKind,
+        ext_id: &str,
+    ) -> Result<Option<RecordId>, StoreError> {
+        match self.table.get(&keys::link(t, system, kind, ext_id), "L").await? {
+            Some(item) => {
+                let id = item
+                    .body
+                    .get("id")
+                    .and_then(|v| v.as_str())
+                    .ok_or_else(|| StoreError::Corrupt(format!("link {} has no id", item.pk)))?;
+                Ok(Some(RecordId::from_raw(id)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The CRM record linked to an external record.
+    pub async fn linked(
+        &self,
+        t: &TenantId,
+        system: System,
+        kind: RecordKind,
+        ext_id: &str,
+    ) -> Result<Option<Record>, StoreError> {
+        match self.linked_id(t, system, kind, ext_id).await? {
+            Some(id) => self.record(t, kind, &id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Records of `kind` whose normalised `field` equals `value`, oldest id first.
+    pub async fn find(
+        &self,
+        t: &TenantId,
+        kind: RecordKind,
+        field: LookupField,
+        value: &str,
+    ) -> Result<Vec<Record>, StoreError> {
+        let page =
+            self.table.query(&keys::lookup(t, kind, field, value), &Query { limit: 50, ..Query::default() }).await?;
+        let wanted: Vec<(String, String)> = page
+            .items
+            .iter()
+            .map(|i| (keys::record(t, kind, &RecordId::from_raw(i.sk.clone())), "R".to_string()))
+            .collect();
+        let mut records: Vec<Record> =
+            self.table.get_many(&wanted).await?.into_iter().map(Self::decode_record).collect::<Result<_, _>>()?;
+        records.sort_by(|a, b| a.meta().created_at.cmp(&b.meta().created_at).then_with(|| a.id().cmp(b.id())));
+        Ok(records)
+    }
+
+    /// Writes a record with its new link, look-up entries and log entry, all or nothing.
+    pub async fn write(&self, t: &TenantId, w: RecordWrite) -> Result<Record, StoreError> {
+        let mut record = w.record;
+        let kind = record.kind();
+        let id = record.id().clone();
+        let prev_version = record.meta().version;
+        let condition = if prev_version == 0 { Condition::NotExists } else { Condition::VersionIs(prev_version) };
+        record.meta_mut().version = prev_version + 1;
+        let mut writes = vec![Write::Put {
+            item: Item {
+                pk: keys::record(t, kind, &id),
+                sk: "R".into(),
+                version: prev_version + 1,
+                gsi1: Some(IndexKey { pk: keys::record_list(t, kind, shard(&id)), sk: id.to_string() }),
+                expires_at: None,
+                body: to_body(&record)?,
+            },
+            condition,
+        }];
+        if let Some((system, ext_id)) = &w.new_link {
+            writes.push(Write::Put {
+                item: Item {
+                    pk: keys::link(t, *system, kind, ext_id),
+                    sk: "L".into(),
+                    version: 1,
+                    gsi1: None,
+                    expires_at: None,
+                    body: serde_json::json!({ "id": id }),
+                },
+                condition: Condition::NotExists,
+            });
+        }
+        let new_keys: BTreeSet<(LookupField, String)> = record.lookup_keys().into_iter().collect();
+        let old_keys: BTreeSet<(LookupField, String)> =
+            w.previous.as_ref().map(|p| p.lookup_keys().into_iter().collect()).unwrap_or_default();
+        for (field, value) in old_keys.difference(&new_keys) {
+            writes.push(Write::Delete { pk: keys::lookup(t, kind, *field, value), sk: id.to_string() });
+        }
+        for (field, value) in new_keys.difference(&old_keys) {
+            writes.push(Write::Put {
+                item: Item {
+                    pk: keys::lookup(t, kind, *field, value),
+                    sk: id.to_string(),
+                    version: 1,
+                    gsi1: None,
+                    expires_at: None,
+                    body: serde_json::json!({}),
+                },
+                condition: Condition::None,
+            });
+        }
+        if let Some(entry) = &w.log {
+            writes.push(Self::log_put(entry)?);
+        }
+        self.table.transact(writes).await?;
+        Ok(record)
+    }
+
+    /// Records of `kind`, a page at a time (`after` from the previous page).
+    pub async fn records(
+        &self,
+        t: &TenantId,
+        kind: RecordKind,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<Record>, Option<String>), StoreError> {
+        // The cursor is `SHARD:ID-after`; shards are read in order.
+        let limit = limit.clamp(1, 1000);
+        let (mut shard_idx, mut within) = match after.as_deref().and_then(|a| a.split_once(':')) {
+            Some((s, rest)) => (SHARDS.find(s).unwrap_or(SHARDS.len()), (!rest.is_empty()).then(|| rest.to_string())),
+            None => (0, None),
+        };
+        let mut out = Vec::new();
+        while shard_idx < SHARDS.len() && out.len() < limit {
+            let shard_char = SHARDS.as_bytes()[shard_idx] as char;
+            let page = self
+                .table
+                .query_index(
+                    &keys::record_list(t, kind, shard_char),
+                    &Query { after: within.take(), limit: limit - out.len(), ..Query::default() },
+                )
+                .await?;
+            for item in page.items {
+                out.push(Self::decode_record(item)?);
+            }
+            match page.next {
+                Some(n) if out.len() >= limit => {
+                    return Ok((out, Some(format!("{shard_char}:{n}"))));
+                }
+                Some(n) => within = Some(n),
+                None => shard_idx += 1,
+            }
+        }
+        let next = (shard_idx < SHARDS.len()).then(|| format!("{}:", SHARDS.as_bytes()[shard_idx] as char));
+        Ok((out, next))
+    }
+
+    /// Every record of `kind` (for tests, the demo and small tenants).
+    pub async fn all_records(&self, t: &TenantId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let (page, next) = self.records(t, kind, after, 1000).await?;
+            all.extend(page);
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    // ---- sync log
+
+    fn log_put(entry: &LogEntry) -> Result<Write, StoreError> {
+        Ok(Write::Put {
+            item: Item {
+                pk: keys::log(&entry.tenant, &entry.id),
+                sk: "E".into(),
+                version: 1,
+                gsi1: Some(IndexKey {
+                    pk: keys::log_day(&entry.tenant, &entry.at.day()),
+                    sk: format!("{}#{}", entry.at, entry.id),
+                }),
+                expires_at: Some(entry.at.plus_seconds(LOG_RETENTION_DAYS * 86_400).unix()),
+                body: to_body(entry)?,
+            },
+            condition: Condition::NotExists,
+        })
+    }
+
+    /// Writes a log entry unless one with its id exists; `false` if it existed.
+    pub async fn put_log(&self, entry: &LogEntry) -> Result<bool, StoreError> {
+        match self.table.transact(vec![Self::log_put(entry)?]).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The log entries with these ids that exist, by id.
+    pub async fn logs_by_id(&self, t: &TenantId, ids: &[String]) -> Result<HashMap<String, LogEntry>, StoreError> {
+        let keys: Vec<(String, String)> = ids.iter().map(|id| (keys::log(t, id), "E".to_string())).collect();
+        let mut out = HashMap::new();
+        for chunk in keys.chunks(100) {
+            for item in self.table.get_many(chunk).await? {
+                let e: LogEntry = from_body(item)?;
+                out.insert(e.id.clone(), e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Log entries matching `filter`, newest first, reading day by day back to `since`
+    /// (default: the last 7 days).
+    pub async fn logs(&self, t: &TenantId, filter: &LogFilter, now: Timestamp) -> Result<Vec<LogEntry>, StoreError> {
+        let limit = filter.limit();
+        let until = filter.until.unwrap_or(now.plus_seconds(86_400));
+        let since = filter.since.unwrap_or(now.plus_seconds(-7 * 86_400));
+        let mut out = Vec::new();
+        let mut day = until;
+        while out.len() < limit && day.day() >= since.day() {
+            let mut after = None;
+            loop {
+                let page = self
+                    .table
+                    .query_index(
+                        &keys::log_day(t, &day.day()),
+                        &Query { after, limit: 1000, descending: true, ..Query::default() },
+                    )
+                    .await?;
+                for item in page.items {
+                    let e: LogEntry = from_body(item)?;
+                    if filter.matches(&e) {
+                        out.push(e);
+                        if out.len() >= limit {
+                            return Ok(out);
+                        }
+                    }
+                }
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            day = day.plus_seconds(-86_400);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,571 @@
+//! Unit tests of the import use cases on in-process fakes: link rules, stage order,
+//! idempotency, cancellation and per-record failure.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::external::{Choice, ExtLineItem, NO_TYPE, Unreadable};
+use crate::records::Record;
+use crate::usecases::testing::{FakeConnector, World, world};
+use crate::usecases::{connections, mappings};
+use serde_json::json;
+
+fn t() -> TenantId {
+    TenantId::parse("acme-msp").unwrap()
+}
+
+fn choices(pairs: &[(&str, &str)]) -> Vec<Choice> {
+    pairs.iter().map(|(id, name)| Choice { id: id.to_string(), name: name.to_string() }).collect()
+}
+
+fn connector() -> FakeConnector {
+    FakeConnector {
+        options: BTreeMap::from([
+            (OptionList::Roles, choices(&[("1", "Admin"), ("2", "Sales"), ("3", "Technician")])),
+            (
+                OptionList::CompanyTypes,
+                choices(&[("1", "Client"), ("2", "Prospect"), ("3", "Vendor"), (NO_TYPE, "(no type)")]),
+            ),
+            (
+                OptionList::ContactTypes,
+                choices(&[("1", "Decision Maker"), ("2", "Vendor Rep"), (NO_TYPE, "(no type)")]),
+            ),
+            (OptionList::CatalogTypes, choices(&[("1", "Hardware")])),
+            (OptionList::CatalogCategories, choices(&[("1", "Security")])),
+            (OptionList::BillingOptions, choices(&[("Billable", "Billable")])),
+            (OptionList::ActivityTypes, choices(&[("1", "Call"), ("2", "Quote")])),
+            (OptionList::OpportunityStatuses, choices(&[("1", "Open"), ("2", "Won")])),
+        ]),
+        ..FakeConnector::default()
+    }
+}
+
+fn creds() -> serde_json::Value {
+    json!({"site": "http://cw", "company_id": "acme", "public_key": "pub", "private_key": "priv", "client_id": "cid"})
+}
+
+async fn connected() -> World {
+    let w = world(connector());
+    connections::save_credentials(&w.svc, &t(), System::ConnectWise, &creds()).await.unwrap();
+    let sections = [
+        (Stage::Users, json!({"roles": {"1": "admin", "2": "salesperson"}})),
+        (Stage::Companies, json!({"company_types": {"1": "client", "2": "prospect"}})),
+        (Stage::Contacts, json!({"contact_types": {"1": "talking", "(none)": "no_status"}})),
+        (
+            Stage::Solutions,
+            json!({"catalog_types": {"1": "hardware"}, "catalog_categories": {"1": "security"}, "billing_options": {"Billable": "billable"}}),
+        ),
+        (Stage::Activities, json!({"activity_types": {"1": "call"}})),
+        (Stage::Opportunities, json!({"opportunity_statuses": {"1": "open"}})),
+    ];
+    for (stage, body) in sections {
+        mappings::save_mapping(&w.svc, &t(), System::ConnectWise, stage, &body).await.unwrap();
+    }
+    w
+}
+
+fn set(w: &World, stage: Stage, records: Vec<ExternalRecord>) {
+    w.connector.records.lock().unwrap().insert(stage, records);
+}
+
+fn company(id: &str, name: &str, phone: Option<&str>, website: Option<&str>) -> ExternalRecord {
+    ExternalRecord::Company(ExtCompany {
+        id: id.into(),
+        name: name.into(),
+        phone: phone.map(Into::into),
+        website: website.map(Into::into),
+        address: None,
+        types: vec!["1".into()],
+        inactive: false,
+        deleted: false,
+        updated_at: Some("2024-01-01T00:00:00Z".into()),
+    })
+}
+
+fn contact(id: &str, email: &str, company: Option<&str>) -> ExternalRecord {
+    ExternalRecord::Contact(ExtContact {
+        id: id.into(),
+        first_name: "Ann".into(),
+        last_name: id.into(),
+        email: Some(email.into()),
+        phone: None,
+        title: None,
+        company_id: company.map(Into::into),
+        types: vec![],
+        inactive: false,
+        updated_at: Some("2024-01-01T00:00:00Z".into()),
+    })
+}
+
+fn member(id: &str, email: &str, role: &str) -> ExternalRecord {
+    ExternalRecord::User(ExtUser {
+        id: id.into(),
+        email: Some(email.into()),
+        first_name: "M".into(),
+        last_name: id.into(),
+        role: Some(role.into()),
+        inactive: false,
+        updated_at: Some("2024-01-01T00:00:00Z".into()),
+    })
+}
+
+async fn seed(w: &World, record: Record) -> RecordId {
+    let id = record.id().clone();
+    w.svc.store.write(&t(), RecordWrite { record, previous: None, new_link: None, log: None }).await.unwrap();
+    id
+}
+
+fn seed_company(name: &str, phone: Option<&str>, website: Option<&str>) -> Record {
+    Record::Company(CompanyRecord {
+        meta: Meta::new(Timestamp::from_unix(1).unwrap()),
+        fields: CompanyFields {
+            name: name.into(),
+            phone: phone.map(Into::into),
+            website: website.map(Into::into),
+            company_type: "prospect".into(),
+            ..CompanyFields::default()
+        },
+    })
+}
+
+/// Drains the fake queue through `run_page`, like the runner does.
+async fn drain(w: &World) -> usize {
+    let mut n = 0;
+    while let Some(msg) = w.queue.pop() {
+        run_page(&w.svc, &msg).await.unwrap();
+        n += 1;
+    }
+    n
+}
+
+async fn import(w: &World, sel: StageSelection) -> Job {
+    let job = start_import(&w.svc, &t(), System::ConnectWise, sel).await.unwrap();
+    drain(w).await;
+    super::job(&w.svc, &t(), &job.id).await.unwrap()
+}
+
+fn all() -> StageSelection {
+    StageSelection::All(AllStages::All)
+}
+
+fn counts(job: &Job, stage: Stage) -> BTreeMap<String, u64> {
+    job.progress[&stage].outcome_counts()
+}
+
+async fn linked_company(w: &World, ext: &str) -> Option<RecordId> {
+    w.svc.store.linked_id(&t(), System::ConnectWise, RecordKind::Company, ext).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_company_links_by_phone_before_website_before_name() {
+    let w = connected().await;
+    let by_phone = seed(&w, seed_company("Other Name", Some("(555) 010-1234"), None)).await;
+    let by_web = seed(&w, seed_company("Third Name", None, Some("https://www.acme.com/about"))).await;
+    let by_name = seed(&w, seed_company("Acme, Inc.", None, None)).await;
+    set(
+        &w,
+        Stage::Companies,
+        vec![
+            company("10", "ACME Inc", Some("+1 555.010.1234"), Some("acme.com")),
+            company("11", "ACME Inc", Some("555-999-0000"), Some("acme.com")),
+            company("12", "acme   inc", None, None),
+        ],
+    );
+    let job = import(&w, StageSelection::One(Stage::Companies)).await;
+    assert_eq!(counts(&job, Stage::Companies), BTreeMap::from([("linked".to_string(), 3)]));
+    assert_eq!(linked_company(&w, "10").await, Some(by_phone));
+    assert_eq!(linked_company(&w, "11").await, Some(by_web));
+    assert_eq!(linked_company(&w, "12").await, Some(by_name));
+}
+
+#[tokio::test]
+async fn a_crm_company_links_to_one_external_company_and_the_second_match_is_created() {
+    let w = connected().await;
+    let crm = seed(&w, seed_company("Shared Switchboard", Some("555 010 7777"), None)).await;
+    set(
+        &w,
+        Stage::Companies,
+        vec![
+            company("1", "First Co", Some("555-010-7777"), None),
+            company("2", "Second Co", Some("555-010-7777"), None),
+        ],
+    );
+    let job = import(&w, StageSelection::One(Stage::Companies)).await;
+    assert_eq!(counts(&job, Stage::Companies), BTreeMap::from([("created".into(), 1), ("linked".into(), 1)]));
+    assert_eq!(linked_company(&w, "1").await, Some(crm.clone()));
+    assert_ne!(linked_company(&w, "2").await, Some(crm));
+}
+
+#[tokio::test]
+async fn vendor_inactive_and_deleted_companies_are_skipped_with_their_reason() {
+    let w = connected().await;
+    let mut vendor = company("1", "Vendor", None, None);
+    let mut inactive = company("2", "Sleepy", None, None);
+    let mut deleted = company("3", "Gone", None, None);
+    if let (ExternalRecord::Company(v), ExternalRecord::Company(i), ExternalRecord::Company(d)) =
+        (&mut vendor, &mut inactive, &mut deleted)
+    {
+        v.types = vec!["3".into(), "1".into()];
+        i.inactive = true;
+        d.deleted = true;
+    }
+    set(&w, Stage::Companies, vec![vendor, inactive, deleted]);
+    let job = import(&w, StageSelection::One(Stage::Companies)).await;
+    assert_eq!(
+        counts(&job, Stage::Companies),
+        BTreeMap::from([
+            ("skipped:deleted".into(), 1),
+            ("skipped:inactive".into(), 1),
+            ("skipped:type_not_mapped".into(), 1)
+        ])
+    );
+    assert!(w.svc.store.all_records(&t(), RecordKind::Company).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn contacts_link_by_email_ignoring_case_and_land_in_their_company_type_list() {
+    let w = connected().await;
+    let existing = seed(
+        &w,
+        Record::Contact(ContactRecord {
+            meta: Meta::new(Timestamp::from_unix(1).unwrap()),
+            fields: ContactFields {
+                first_name: "Bob".into(),
+                email: Some("Bob@Example.com".into()),
+                status: "no_status".into(),
+                ..ContactFields::default()
+            },
+        }),
+    )
+    .await;
+    set(&w, Stage::Companies, vec![company("1", "Client Co", None, None)]);
+    set(
+        &w,
+        Stage::Contacts,
+        vec![
+            contact("100", "bob@example.COM", Some("1")),
+            contact("101", "loner@example.com", None),
+            contact("102", "vendor@example.com", Some("999")),
+        ],
+    );
+    let job = import(&w, all()).await;
+    assert_eq!(
+        counts(&job, Stage::Contacts),
+        BTreeMap::from([("linked".into(), 1), ("created".into(), 1), ("skipped:company_not_imported".into(), 1)])
+    );
+    let bob = w.svc.store.record(&t(), RecordKind::Contact, &existing).await.unwrap();
+    let Some(Record::Contact(bob)) = bob else { panic!("contact missing") };
+    assert_eq!(bob.fields.lists, vec!["Clients".to_string()]);
+    assert_eq!(bob.fields.company, linked_company(&w, "1").await);
+    let loner = w.svc.store.linked(&t(), System::ConnectWise, RecordKind::Contact, "101").await.unwrap();
+    let Some(Record::Contact(loner)) = loner else { panic!("contact without company not imported") };
+    assert_eq!(loner.fields.lists, vec!["No Company".to_string()]);
+    assert_eq!(loner.fields.company, None);
+    let lists = w.svc.store.all_records(&t(), RecordKind::List).await.unwrap();
+    assert_eq!(lists.len(), 2);
+}
+
+#[tokio::test]
+async fn members_matching_a_crm_user_by_email_are_linked_not_invited_again() {
+    let w = connected().await;
+    let existing = seed(
+        &w,
+        Record::User(User {
+            meta: Meta::new(Timestamp::from_unix(1).unwrap()),
+            email: "Sam@MSP.com".into(),
+            name: "Sam".into(),
+            role: "admin".into(),
+            state: "active".into(),
+        }),
+    )
+    .await;
+    set(
+        &w,
+        Stage::Users,
+        vec![member("sam", "sam@msp.com", "2"), member("new", "new@msp.com", "2"), member("tech", "t@msp.com", "3")],
+    );
+    let first = import(&w, StageSelection::One(Stage::Users)).await;
+    assert_eq!(
+        counts(&first, Stage::Users),
+        BTreeMap::from([("linked".into(), 1), ("created".into(), 1), ("skipped:role_not_mapped".into(), 1)])
+    );
+    let linked = w.svc.store.linked_id(&t(), System::ConnectWise, RecordKind::User, "sam").await.unwrap();
+    assert_eq!(linked, Some(existing));
+    set(
+        &w,
+        Stage::Users,
+        vec![
+            member("sam", "sam@msp.com", "2"),
+            member("new", "new@msp.com", "2"),
+            member("later", "later@msp.com", "1"),
+        ],
+    );
+    let second = import(&w, StageSelection::One(Stage::Users)).await;
+    assert_eq!(counts(&second, Stage::Users), BTreeMap::from([("created".into(), 1), ("skipped:unchanged".into(), 2)]));
+    assert_eq!(w.svc.store.all_records(&t(), RecordKind::User).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn activities_need_a_crm_contact_and_a_linked_creator() {
+    let w = connected().await;
+    set(&w, Stage::Users, vec![member("rep", "rep@msp.com", "2")]);
+    set(&w, Stage::Contacts, vec![contact("100", "a@x.com", None)]);
+    let activity = |id: &str, ty: &str, contact: Option<&str>, by: &str| {
+        ExternalRecord::Activity(ExtActivity {
+            id: id.into(),
+            subject: "Call".into(),
+            body: None,
+            type_id: Some(ty.into()),
+            contact_id: contact.map(Into::into),
+            company_id: None,
+            created_by: Some(by.into()),
+            date: None,
+            done: true,
+            updated_at: None,
+        })
+    };
+    set(
+        &w,
+        Stage::Activities,
+        vec![
+            activity("1", "1", Some("100"), "rep"),
+            activity("2", "2", Some("100"), "rep"),
+            activity("3", "1", Some("555"), "rep"),
+            activity("4", "1", None, "rep"),
+            activity("5", "1", Some("100"), "ghost"),
+        ],
+    );
+    let job = import(&w, all()).await;
+    assert_eq!(
+        counts(&job, Stage::Activities),
+        BTreeMap::from([
+            ("created".into(), 1),
+            ("skipped:type_not_mapped".into(), 1),
+            ("skipped:contact_not_in_crm".into(), 2),
+            ("skipped:creator_not_linked".into(), 1)
+        ])
+    );
+}
+
+#[tokio::test]
+async fn opportunities_all_come_in_and_leave_an_unlinked_salesperson_empty() {
+    let w = connected().await;
+    set(&w, Stage::Users, vec![member("rep", "rep@msp.com", "2")]);
+    set(&w, Stage::Companies, vec![company("1", "Client Co", None, None)]);
+    let opp = |id: &str, rep: &str, status: &str| {
+        ExternalRecord::Opportunity(ExtOpportunity {
+            id: id.into(),
+            name: format!("Deal {id}"),
+            status_id: Some(status.into()),
+            stage: Some("Proposal".into()),
+            opportunity_type: None,
+            close_date: None,
+            value: Some(100.0),
+            line_items: vec![ExtLineItem { description: "Firewall".into(), quantity: 1.0, revenue: 100.0 }],
+            salesperson_id: Some(rep.into()),
+            company_id: Some("1".into()),
+            contact_id: Some("nobody".into()),
+            notes: None,
+            updated_at: Some("2024-01-01T00:00:00Z".into()),
+        })
+    };
+    set(&w, Stage::Opportunities, vec![opp("1", "rep", "1"), opp("2", "ghost", "9")]);
+    let job = import(&w, all()).await;
+    assert_eq!(counts(&job, Stage::Opportunities), BTreeMap::from([("created".into(), 2)]));
+    let get = |id: &'static str| {
+        let w = &w;
+        async move {
+            match w.svc.store.linked(&t(), System::ConnectWise, RecordKind::Opportunity, id).await.unwrap() {
+                Some(Record::Opportunity(o)) => o,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let (one, two) = (get("1").await, get("2").await);
+    assert!(one.salesperson.is_some());
+    assert_eq!(one.status.as_deref(), Some("open"));
+    assert_eq!(one.company, linked_company(&w, "1").await);
+    assert_eq!(one.contact, None);
+    assert_eq!(two.salesperson, None);
+    assert_eq!(two.status, None);
+}
+
+#[tokio::test]
+async fn a_redelivered_page_message_changes_nothing_and_counts_nothing_twice() {
+    let w = connected().await;
+    set(
+        &w,
+        Stage::Companies,
+        vec![company("1", "A", None, None), company("2", "B", None, None), company("3", "C", None, None)],
+    );
+    let job = start_import(&w.svc, &t(), System::ConnectWise, StageSelection::One(Stage::Companies)).await.unwrap();
+    let first = w.queue.pop().unwrap();
+    assert!(matches!(run_page(&w.svc, &first).await.unwrap(), Step::Page { .. }));
+    assert_eq!(run_page(&w.svc, &first).await.unwrap(), Step::Stale);
+    drain(&w).await;
+    let job = super::job(&w.svc, &t(), &job.id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(counts(&job, Stage::Companies), BTreeMap::from([("created".into(), 3)]));
+    assert_eq!(job.progress[&Stage::Companies].pages, 2);
+    assert_eq!(w.svc.store.all_records(&t(), RecordKind::Company).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_page_half_written_before_a_crash_is_redone_with_the_same_outcomes() {
+    let w = connected().await;
+    set(&w, Stage::Companies, vec![company("1", "A", None, None), company("2", "B", None, None)]);
+    let job = start_import(&w.svc, &t(), System::ConnectWise, StageSelection::One(Stage::Companies)).await.unwrap();
+    // Simulate a crash after the first record of the page was written, before the checkpoint.
+    let conn = connections::connection(&w.svc, &t(), System::ConnectWise).await.unwrap();
+    let mut ctx = PageCtx {
+        svc: &w.svc,
+        tenant: &t(),
+        conn: &conn,
+        job: &job,
+        stage: Stage::Companies,
+        now: w.svc.clock.now(),
+        lists: HashSet::new(),
+        company_types: HashMap::new(),
+    };
+    let log_id = LogEntry::import_id(&job.id, Stage::Companies, "1");
+    ctx.import_one(&company("1", "A", None, None), "1", &log_id).await.unwrap();
+    drain(&w).await;
+    let job = super::job(&w.svc, &t(), &job.id).await.unwrap();
+    assert_eq!(counts(&job, Stage::Companies), BTreeMap::from([("created".into(), 2)]));
+    assert_eq!(w.svc.store.all_records(&t(), RecordKind::Company).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_second_import_creates_nothing_and_reports_records_unchanged() {
+    let w = connected().await;
+    set(&w, Stage::Companies, vec![company("1", "A", None, None), company("2", "B", None, None)]);
+    import(&w, StageSelection::One(Stage::Companies)).await;
+    let mut changed = company("2", "B Renamed", None, None);
+    if let ExternalRecord::Company(c) = &mut changed {
+        c.updated_at = Some("2024-02-01T00:00:00Z".into());
+    }
+    set(&w, Stage::Companies, vec![company("1", "A", None, None), changed]);
+    let job = import(&w, StageSelection::One(Stage::Companies)).await;
+    assert_eq!(
+        counts(&job, Stage::Companies),
+        BTreeMap::from([("skipped:unchanged".into(), 1), ("updated".into(), 1)])
+    );
+    let names: Vec<String> = w
+        .svc
+        .store
+        .all_records(&t(), RecordKind::Company)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Company(c) => Some(c.fields.name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"B Renamed".to_string()));
+}
+
+#[tokio::test]
+async fn a_stage_whose_prerequisites_have_not_completed_is_refused() {
+    let w = connected().await;
+    let err = start_import(&w.svc, &t(), System::ConnectWise, StageSelection::One(Stage::Contacts)).await.unwrap_err();
+    assert_eq!(err.class(), crate::ErrorClass::Refused);
+    assert!(err.to_string().contains("needs companies imported first"), "{err}");
+    let err =
+        start_import(&w.svc, &t(), System::ConnectWise, StageSelection::One(Stage::Opportunities)).await.unwrap_err();
+    assert!(err.to_string().contains("users and companies and contacts"), "{err}");
+    assert!(w.queue.pop().is_none());
+}
+
+#[tokio::test]
+async fn a_mapping_saved_before_the_ones_it_follows_is_refused() {
+    let w = world(connector());
+    connections::save_credentials(&w.svc, &t(), System::ConnectWise, &creds()).await.unwrap();
+    let err = mappings::save_mapping(
+        &w.svc,
+        &t(),
+        System::ConnectWise,
+        Stage::Contacts,
+        &json!({"contact_types": {"1": "talking"}}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.class(), crate::ErrorClass::Refused);
+    assert!(err.to_string().contains("save the users, companies mapping first"), "{err}");
+    let conn = connections::connection(&w.svc, &t(), System::ConnectWise).await.unwrap();
+    assert!(conn.mappings.is_empty());
+}
+
+#[tokio::test]
+async fn an_import_before_mappings_exist_is_refused() {
+    let w = world(connector());
+    connections::save_credentials(&w.svc, &t(), System::ConnectWise, &creds()).await.unwrap();
+    let err = start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("save the users, companies, contacts, solutions, activities, opportunities mapping"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn rejected_credentials_save_nothing() {
+    let w = world(FakeConnector { reject: true, ..connector() });
+    let err = connections::save_credentials(&w.svc, &t(), System::ConnectWise, &creds()).await.unwrap_err();
+    assert_eq!(err.class(), crate::ErrorClass::Credentials);
+    assert!(w.svc.store.connection(&t(), System::ConnectWise).await.unwrap().is_none());
+    assert!(w.svc.secrets.get(&t(), System::ConnectWise).await.is_err());
+}
+
+#[tokio::test]
+async fn the_connection_record_never_holds_the_private_key() {
+    let w = connected().await;
+    let conn = w.svc.store.connection(&t(), System::ConnectWise).await.unwrap().unwrap();
+    let stored = serde_json::to_string(&conn).unwrap();
+    assert!(!stored.contains("priv"), "{stored}");
+}
+
+#[tokio::test]
+async fn a_cancelled_job_stops_at_its_next_page() {
+    let w = connected().await;
+    set(
+        &w,
+        Stage::Companies,
+        vec![company("1", "A", None, None), company("2", "B", None, None), company("3", "C", None, None)],
+    );
+    let job = start_import(&w.svc, &t(), System::ConnectWise, StageSelection::One(Stage::Companies)).await.unwrap();
+    cancel(&w.svc, &t(), &job.id).await.unwrap();
+    drain(&w).await;
+    let job = super::job(&w.svc, &t(), &job.id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Cancelled);
+    assert!(w.svc.store.all_records(&t(), RecordKind::Company).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_unreadable_record_is_logged_as_failed_and_the_rest_come_in() {
+    let w = connected().await;
+    set(
+        &w,
+        Stage::Companies,
+        vec![
+            ExternalRecord::Unreadable(Unreadable {
+                id: Some("7".into()),
+                reason: "name: invalid type: integer".into(),
+            }),
+            company("8", "Fine", None, None),
+        ],
+    );
+    let job = import(&w, StageSelection::One(Stage::Companies)).await;
+    assert_eq!(counts(&job, Stage::Companies), BTreeMap::from([("created".into(), 1), ("failed".into(), 1)]));
+    let events = w.events.0.lock().unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(matches!(&events[0].outcome, Outcome::Failed(why) if why.contains("invalid type")));
+}
+
+#[tokio::test]
+async fn a_second_import_of_the_same_connection_is_refused_while_one_runs() {
+    let w = connected().await;
+    start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap();
+    let err = start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap_err();
+    assert!(err.to_string().contains("already running"), "{err}");
+}

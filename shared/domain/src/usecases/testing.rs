@@ -1,0 +1,197 @@
+//! In-process fakes of every port, for the domain's unit tests only.
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use crate::external::{AccountInfo, Choice, Cursor, ExternalRecord, OptionList, Page};
+use crate::ids::{Stage, System, TenantId};
+use crate::job::StageMessage;
+use crate::log::LogEntry;
+use crate::normalise::Timestamp;
+use crate::ports::*;
+use crate::secret::Credentials;
+use crate::table::RecordStore;
+use crate::usecases::Services;
+
+#[derive(Default)]
+pub struct MemTable {
+    items: Mutex<BTreeMap<(String, String), Item>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[async_trait]
+impl Table for MemTable {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        Ok(lock(&self.items).get(&(pk.to_string(), sk.to_string())).cloned())
+    }
+    async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Item>, StoreError> {
+        let items = lock(&self.items);
+        Ok(keys.iter().filter_map(|k| items.get(k).cloned()).collect())
+    }
+    async fn query(&self, pk: &str, q: &Query) -> Result<QueryPage, StoreError> {
+        let items = lock(&self.items);
+        let mut v: Vec<Item> = items
+            .values()
+            .filter(|i| i.pk == pk && q.sk_prefix.as_ref().is_none_or(|p| i.sk.starts_with(p.as_str())))
+            .cloned()
+            .collect();
+        if q.descending {
+            v.reverse();
+        }
+        v.truncate(q.limit.max(1));
+        Ok(QueryPage { items: v, next: None })
+    }
+    async fn query_index(&self, pk: &str, q: &Query) -> Result<QueryPage, StoreError> {
+        let items = lock(&self.items);
+        let mut v: Vec<Item> =
+            items.values().filter(|i| i.gsi1.as_ref().is_some_and(|g| g.pk == pk)).cloned().collect();
+        v.sort_by(|a, b| a.gsi1.as_ref().map(|g| &g.sk).cmp(&b.gsi1.as_ref().map(|g| &g.sk)));
+        if q.descending {
+            v.reverse();
+        }
+        Ok(QueryPage { items: v, next: None })
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let mut items = lock(&self.items);
+        for w in &writes {
+            if let Write::Put { item, condition } = w {
+                let cur = items.get(&(item.pk.clone(), item.sk.clone()));
+                let ok = match condition {
+                    Condition::None => true,
+                    Condition::NotExists => cur.is_none(),
+                    Condition::VersionIs(v) => cur.is_some_and(|c| c.version == *v),
+                };
+                if !ok {
+                    return Err(StoreError::Conflict(item.pk.clone()));
+                }
+            }
+        }
+        for w in writes {
+            match w {
+                Write::Put { item, .. } => {
+                    items.insert((item.pk.clone(), item.sk.clone()), item);
+                }
+                Write::Delete { pk, sk } => {
+                    items.remove(&(pk, sk));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct MemQueue {
+    pub sent: Mutex<Vec<StageMessage>>,
+}
+
+#[async_trait]
+impl StageQueue for MemQueue {
+    async fn send(&self, msg: &StageMessage) -> Result<(), QueueError> {
+        lock(&self.sent).push(msg.clone());
+        Ok(())
+    }
+}
+
+impl MemQueue {
+    pub fn pop(&self) -> Option<StageMessage> {
+        let mut v = lock(&self.sent);
+        (!v.is_empty()).then(|| v.remove(0))
+    }
+}
+
+#[derive(Default)]
+pub struct MemSecrets(Mutex<BTreeMap<String, Credentials>>);
+
+#[async_trait]
+impl SecretStore for MemSecrets {
+    async fn put(&self, t: &TenantId, s: System, c: &Credentials) -> Result<String, SecretError> {
+        let name = format!("{t}/{s}");
+        lock(&self.0).insert(name.clone(), c.clone());
+        Ok(name)
+    }
+    async fn get(&self, t: &TenantId, s: System) -> Result<Credentials, SecretError> {
+        let name = format!("{t}/{s}");
+        lock(&self.0).get(&name).cloned().ok_or(SecretError::NotFound(name))
+    }
+}
+
+pub struct FixedClock;
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix(1_700_000_000).unwrap_or_else(|_| unreachable!())
+    }
+}
+
+#[derive(Default)]
+pub struct NoEvents(pub Mutex<Vec<LogEntry>>);
+#[async_trait]
+impl EventPublisher for NoEvents {
+    async fn failed(&self, entry: &LogEntry) {
+        lock(&self.0).push(entry.clone());
+    }
+}
+
+/// A connector serving fixed pages per stage (page size 2), with options per list.
+#[derive(Default)]
+pub struct FakeConnector {
+    pub records: Mutex<BTreeMap<Stage, Vec<ExternalRecord>>>,
+    pub options: BTreeMap<OptionList, Vec<Choice>>,
+    pub reject: bool,
+}
+
+#[async_trait]
+impl Connector for FakeConnector {
+    fn system(&self) -> System {
+        System::ConnectWise
+    }
+    async fn check(&self) -> Result<AccountInfo, ConnectorError> {
+        if self.reject {
+            return Err(ConnectorError::new(System::ConnectWise, ErrorKind::Unauthorized, "bad keys"));
+        }
+        Ok(AccountInfo { version: Some("fake".into()), api_url: "http://fake".into() })
+    }
+    async fn options(&self, list: OptionList) -> Result<Vec<Choice>, ConnectorError> {
+        Ok(self.options.get(&list).cloned().unwrap_or_default())
+    }
+    async fn fetch(&self, stage: Stage, cursor: &Cursor) -> Result<Page, ConnectorError> {
+        let all = lock(&self.records).get(&stage).cloned().unwrap_or_default();
+        let start: usize = cursor.position.parse().unwrap_or(0);
+        let end = (start + 2).min(all.len());
+        let next = (end < all.len()).then(|| Cursor { position: end.to_string(), since: None });
+        Ok(Page { records: all[start.min(end)..end].to_vec(), next })
+    }
+}
+
+pub struct FakeFactory(pub Arc<FakeConnector>);
+impl ConnectorFactory for FakeFactory {
+    fn connect(&self, _creds: &Credentials) -> Result<Arc<dyn Connector>, ConnectorError> {
+        Ok(self.0.clone())
+    }
+}
+
+pub struct World {
+    pub svc: Services,
+    pub queue: Arc<MemQueue>,
+    pub connector: Arc<FakeConnector>,
+    pub events: Arc<NoEvents>,
+}
+
+pub fn world(connector: FakeConnector) -> World {
+    let queue = Arc::new(MemQueue::default());
+    let connector = Arc::new(connector);
+    let events = Arc::new(NoEvents::default());
+    let svc = Services {
+        store: RecordStore::new(Arc::new(MemTable::default())),
+        queue: queue.clone(),
+        secrets: Arc::new(MemSecrets::default()),
+        connectors: Arc::new(FakeFactory(connector.clone())),
+        clock: Arc::new(FixedClock),
+        events: events.clone(),
+    };
+    World { svc, queue, connector, events }
+}
