@@ -1,0 +1,92 @@
+//! [`EmbeddedEvents`]: the EventBridge stand-in. Failed-record events are written to the
+//! log as warnings and kept in memory (the newest [`EmbeddedEvents::KEPT`]) for the
+//! local runner and tests to read.
+
+use async_trait::async_trait;
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+
+use tandem_domain::log::{LogEntry, Outcome};
+use tandem_domain::ports::EventPublisher;
+
+/// An in-memory event publisher (see the module docs).
+#[derive(Default)]
+pub struct EmbeddedEvents {
+    published: Mutex<VecDeque<LogEntry>>,
+}
+
+impl EmbeddedEvents {
+    /// How many events are kept; older ones are dropped.
+    pub const KEPT: usize = 10_000;
+
+    /// A publisher that has published nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The events published so far (the newest [`EmbeddedEvents::KEPT`]), oldest first.
+    pub fn published(&self) -> Vec<LogEntry> {
+        self.lock().iter().cloned().collect()
+    }
+
+    /// Forgets the events published so far.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, VecDeque<LogEntry>> {
+        self.published.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl EventPublisher for EmbeddedEvents {
+    async fn failed(&self, entry: &LogEntry) {
+        let reason = match &entry.outcome {
+            Outcome::Failed(why) => why.clone(),
+            other => other.key(),
+        };
+        tracing::warn!(
+            tenant = %entry.tenant,
+            system = %entry.system,
+            object = %entry.object,
+            external_id = entry.external_id.as_deref().unwrap_or("-"),
+            reason = %reason,
+            "record failed"
+        );
+        let mut published = self.lock();
+        if published.len() >= Self::KEPT {
+            published.pop_front();
+        }
+        published.push_back(entry.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_domain::log::Direction;
+    use tandem_domain::{RecordKind, System, TenantId, Timestamp};
+
+    #[tokio::test]
+    async fn published_failures_are_kept_in_order() {
+        let events = EmbeddedEvents::new();
+        for id in ["a", "b"] {
+            let entry = LogEntry {
+                id: id.into(),
+                tenant: TenantId::parse("acme").unwrap(),
+                at: Timestamp::from_unix(1_700_000_000).unwrap(),
+                system: System::ConnectWise,
+                direction: Direction::Import,
+                object: RecordKind::Company,
+                crm_id: None,
+                external_id: Some("42".into()),
+                outcome: Outcome::Failed("name is required".into()),
+                job_id: None,
+            };
+            events.failed(&entry).await;
+        }
+        let ids: Vec<String> = events.published().into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+}

@@ -1,0 +1,196 @@
+//! [`LocalSecretStore`]: the Secrets Manager stand-in. One secret per connection, named
+//! `tandem/{tenant}/{system}` like the cloud one, kept in memory or in `secrets.json` in a
+//! data directory (plain JSON readable by its owner only: mode 0600 on unix, rewritten
+//! atomically through a temporary file). Secret values are never logged.
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use tandem_domain::ids::{System, TenantId};
+use tandem_domain::ports::{SecretError, SecretStore};
+use tandem_domain::secret::Credentials;
+
+use crate::error::OpenError;
+
+/// The secrets file's name inside the data directory.
+pub const SECRETS_FILE: &str = "secrets.json";
+const SECRETS_TMP: &str = "secrets.json.tmp";
+
+/// The name of a connection's secret: `tandem/{tenant}/{system}`.
+pub fn secret_name(tenant: &TenantId, system: System) -> String {
+    format!("tandem/{tenant}/{system}")
+}
+
+/// A secret store on one machine (see the module docs).
+pub struct LocalSecretStore {
+    secrets: Mutex<BTreeMap<String, Credentials>>,
+    dir: Option<PathBuf>,
+}
+
+impl Default for LocalSecretStore {
+    fn default() -> Self {
+        Self::in_memory()
+    }
+}
+
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Writes `secrets` to `dir/secrets.json` through a fsynced temporary file.
+fn save(dir: &Path, secrets: &BTreeMap<String, Credentials>) -> Result<(), OpenError> {
+    let tmp = dir.join(SECRETS_TMP);
+    let path = dir.join(SECRETS_FILE);
+    let json =
+        serde_json::to_vec_pretty(secrets).map_err(|e| OpenError::io("encode", &tmp)(std::io::Error::other(e)))?;
+    let mut file = create_private(&tmp).map_err(OpenError::io("create", &tmp))?;
+    // An older temporary file may have been created with other permissions.
+    make_private(&tmp).map_err(OpenError::io("restrict", &tmp))?;
+    file.write_all(&json).and_then(|()| file.sync_all()).map_err(OpenError::io("write", &tmp))?;
+    drop(file);
+    fs::rename(&tmp, &path).map_err(OpenError::io("rename", &tmp))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+impl LocalSecretStore {
+    /// An empty store kept in memory only.
+    pub fn in_memory() -> Self {
+        Self { secrets: Mutex::new(BTreeMap::new()), dir: None }
+    }
+
+    /// The store persisted in `dir/secrets.json` (the directory is created if missing;
+    /// an existing file is read and restricted to its owner).
+    pub fn open(dir: &Path) -> Result<Self, OpenError> {
+        fs::create_dir_all(dir).map_err(OpenError::io("create", dir))?;
+        let path = dir.join(SECRETS_FILE);
+        let secrets = match fs::read(&path) {
+            Ok(bytes) => {
+                make_private(&path).map_err(OpenError::io("restrict", &path))?;
+                serde_json::from_slice(&bytes).map_err(|source| OpenError::Corrupt { path: path.clone(), source })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(OpenError::io("read", &path)(e)),
+        };
+        Ok(Self { secrets: Mutex::new(secrets), dir: Some(dir.to_path_buf()) })
+    }
+
+    /// How many secrets are stored.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no secret is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The names of the stored secrets.
+    pub fn names(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Credentials>> {
+        self.secrets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl SecretStore for LocalSecretStore {
+    async fn put(&self, tenant: &TenantId, system: System, creds: &Credentials) -> Result<String, SecretError> {
+        let name = secret_name(tenant, system);
+        let mut secrets = self.lock();
+        let previous = secrets.insert(name.clone(), creds.clone());
+        if let Some(dir) = &self.dir
+            && let Err(e) = save(dir, &secrets)
+        {
+            match previous {
+                Some(p) => secrets.insert(name.clone(), p),
+                None => secrets.remove(&name),
+            };
+            return Err(e.into());
+        }
+        tracing::debug!(secret = %name, "secret stored");
+        Ok(name)
+    }
+
+    async fn get(&self, tenant: &TenantId, system: System) -> Result<Credentials, SecretError> {
+        let name = secret_name(tenant, system);
+        self.lock().get(&name).cloned().ok_or(SecretError::NotFound(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_domain::secret::{ConnectWiseCredentials, SecretString};
+
+    fn creds(key: &str) -> Credentials {
+        Credentials::ConnectWise(ConnectWiseCredentials {
+            site: "http://127.0.0.1:1".into(),
+            company_id: "acme".into(),
+            public_key: "pub".into(),
+            private_key: SecretString::new(key),
+            client_id: "client".into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn secrets_are_named_per_tenant_and_system() {
+        let store = LocalSecretStore::in_memory();
+        let t = TenantId::parse("acme").unwrap();
+        assert_eq!(store.put(&t, System::ConnectWise, &creds("k")).await.unwrap(), "tandem/acme/connectwise");
+    }
+
+    #[tokio::test]
+    async fn a_reopened_store_has_its_secrets_in_a_file_only_its_owner_can_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TenantId::parse("acme").unwrap();
+        {
+            let store = LocalSecretStore::open(dir.path()).unwrap();
+            store.put(&t, System::ConnectWise, &creds("k1")).await.unwrap();
+            store.put(&t, System::ConnectWise, &creds("k2")).await.unwrap();
+        }
+        let store = LocalSecretStore::open(dir.path()).unwrap();
+        assert_eq!(store.get(&t, System::ConnectWise).await.unwrap(), creds("k2"));
+        assert!(!dir.path().join(SECRETS_TMP).exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(SECRETS_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_secrets_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(SECRETS_FILE), "{ nope").unwrap();
+        let err = LocalSecretStore::open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains(SECRETS_FILE), "{err}");
+    }
+}
