@@ -1,0 +1,87 @@
+//! [`EventBridgePublisher`]: the event publisher ([`EventPublisher`]) on Amazon
+//! EventBridge. Each failed record becomes one event on the configured bus with source
+//! [`SOURCE`], detail type [`DETAIL_TYPE`] and the [`LogEntry`] JSON as its detail, for a
+//! rule to route to whatever notifies the tenant. Publishing is best effort: a failure is
+//! logged as a warning and never fails the record's operation.
+
+use async_trait::async_trait;
+use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use tandem_domain::log::LogEntry;
+use tandem_domain::ports::EventPublisher;
+
+use crate::error::{AwsError, AwsErrorKind};
+
+const SERVICE: &str = "EventBridge";
+/// The events' `source`.
+pub const SOURCE: &str = "tandem";
+/// The events' `detail-type`.
+pub const DETAIL_TYPE: &str = "record.failed";
+
+/// The event publisher on EventBridge (see the module docs).
+#[derive(Clone, Debug)]
+pub struct EventBridgePublisher {
+    client: Client,
+    bus_name: String,
+}
+
+impl EventBridgePublisher {
+    /// A publisher to the bus `bus_name` (a name or ARN; `default` for the account's
+    /// default bus), reached through `client` (built once by the caller).
+    pub fn new(client: Client, bus_name: impl Into<String>) -> Self {
+        Self { client, bus_name: bus_name.into() }
+    }
+
+    /// The bus events go to.
+    pub fn bus_name(&self) -> &str {
+        &self.bus_name
+    }
+
+    /// Publishes one failed-record event, reporting any failure to the caller.
+    pub async fn publish(&self, entry: &LogEntry) -> Result<(), AwsError> {
+        const OP: &str = "PutEvents";
+        let detail = serde_json::to_string(entry).map_err(|e| AwsError {
+            kind: AwsErrorKind::Invalid,
+            service: SERVICE,
+            operation: OP,
+            code: None,
+            message: format!("cannot encode the log entry: {e}"),
+        })?;
+        let event = PutEventsRequestEntry::builder()
+            .source(SOURCE)
+            .detail_type(DETAIL_TYPE)
+            .detail(detail)
+            .event_bus_name(&self.bus_name)
+            .build();
+        let out =
+            self.client.put_events().entries(event).send().await.map_err(|e| AwsError::from_sdk(SERVICE, OP, &e))?;
+        if out.failed_entry_count() > 0 {
+            let failed = out.entries().iter().find(|e| e.error_code().is_some());
+            let code = failed.and_then(|e| e.error_code()).map(str::to_string);
+            let message = failed.and_then(|e| e.error_message()).unwrap_or("no message");
+            return Err(AwsError {
+                kind: crate::error::kind_of_code(code.as_deref(), None),
+                service: SERVICE,
+                operation: OP,
+                message: format!("the event was refused: {}: {message}", code.as_deref().unwrap_or("no code")),
+                code,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventPublisher for EventBridgePublisher {
+    async fn failed(&self, entry: &LogEntry) {
+        if let Err(e) = self.publish(entry).await {
+            tracing::warn!(
+                tenant = %entry.tenant,
+                log_id = %entry.id,
+                bus = %self.bus_name,
+                error = %e,
+                "could not publish a record.failed event"
+            );
+        }
+    }
+}
