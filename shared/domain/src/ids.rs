@@ -91,9 +91,21 @@ uuid_id!(JobId, "The id of one import job.");
 macro_rules! vocabulary {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum $name { $($variant),+ }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = std::borrow::Cow::<'de, str>::deserialize(d)?;
+                raw.parse().map_err(serde::de::Error::custom)
+            }
+        }
 
         impl $name {
             /// Every value, in declaration order.
@@ -204,5 +216,25 @@ impl System {
             System::Syncro => "Syncro",
             System::Salesforce => "Salesforce",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabularies_serialise_as_their_wire_names() {
+        assert_eq!(serde_json::to_string(&System::ConnectWise).unwrap(), "\"connectwise\"");
+        assert_eq!(serde_json::from_str::<Stage>("\"opportunities\"").unwrap(), Stage::Opportunities);
+        let err = serde_json::from_str::<System>("\"connect_wise\"").unwrap_err().to_string();
+        assert!(err.contains("unknown system"), "{err}");
+    }
+
+    #[test]
+    fn tenant_ids_are_checked() {
+        assert!(TenantId::parse("acme-msp_1.eu").is_ok());
+        assert!(TenantId::parse("").is_err());
+        assert!(TenantId::parse("a#b").is_err());
     }
 }

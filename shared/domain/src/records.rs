@@ -130,7 +130,7 @@ pub struct Opportunity {
 
 /// Any CRM record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "object", rename_all = "snake_case")]
 pub enum Record {
     User(User),
     Company(CompanyRecord),
@@ -280,5 +280,30 @@ impl Record {
     /// The link to `system`, if any.
     pub fn link(&self, system: System) -> Option<&ExternalLink> {
         self.meta().links.get(&system)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_kind_round_trips_through_json() {
+        let now = Timestamp::from_unix(0).unwrap();
+        let activity = Record::Activity(Activity {
+            meta: Meta::new(now),
+            kind: "email".into(),
+            subject: "Hello".into(),
+            body: None,
+            date: Some(now),
+            done: true,
+            contact: RecordId::new(),
+            company: None,
+            created_by: RecordId::new(),
+        });
+        let json = serde_json::to_value(&activity).unwrap();
+        assert_eq!(json["object"], "activity");
+        assert_eq!(json["kind"], "email");
+        assert_eq!(serde_json::from_value::<Record>(json).unwrap(), activity);
     }
 }

@@ -1,0 +1,239 @@
+//! The `tandem` command line: `demo`, `serve` and `sim`.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tandem_connectors::http::Settings;
+use tandem_domain::{System, TenantId};
+use tandem_embedded::QueueConfig;
+use tandem_sim::connectwise::{GenConfig, SimConfig, Simulator, Tenant};
+
+use crate::demo::{self, DemoOptions};
+use crate::report;
+use crate::runtime::LocalRuntime;
+use crate::server;
+
+/// Tandem's local runner.
+#[derive(Parser, Debug)]
+#[command(name = "tandem", version, about = "Tandem's local runner: the CRM <-> PSA integration engine on one machine")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to run.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Seed a simulator and a CRM, connect, map, import everything, and compare with the ground truth.
+    Demo(DemoArgs),
+    /// Serve the local HTTP API on the embedded adapters, draining the queue in-process.
+    Serve(ServeArgs),
+    /// Serve one external system's simulator alone.
+    Sim(SimArgs),
+}
+
+/// Tenant size and shape.
+#[derive(Args, Debug, Clone)]
+pub struct ScaleArgs {
+    /// Generator seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Number of external companies; the rest scales from it.
+    #[arg(long, default_value_t = 600)]
+    pub companies: usize,
+    /// Override the number of members.
+    #[arg(long)]
+    pub members: Option<usize>,
+    /// Override the number of contacts.
+    #[arg(long)]
+    pub contacts: Option<usize>,
+    /// Override the number of opportunities.
+    #[arg(long)]
+    pub opportunities: Option<usize>,
+    /// Override the number of activities.
+    #[arg(long)]
+    pub activities: Option<usize>,
+    /// Override the number of catalog items.
+    #[arg(long)]
+    pub catalog_items: Option<usize>,
+    /// Simulated latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Requests per second above which the simulator answers 429.
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+}
+
+impl ScaleArgs {
+    fn generator(&self) -> GenConfig {
+        GenConfig {
+            members: self.members,
+            contacts: self.contacts,
+            opportunities: self.opportunities,
+            activities: self.activities,
+            catalog_items: self.catalog_items,
+            ..GenConfig::with_companies(self.seed, self.companies)
+        }
+    }
+    fn sim(&self) -> SimConfig {
+        SimConfig { requests_per_second: self.rate_limit, latency: Duration::from_millis(self.latency_ms) }
+    }
+}
+
+/// `tandem demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// The external system to simulate.
+    #[arg(long, default_value = "connectwise")]
+    pub system: System,
+    #[command(flatten)]
+    pub scale: ScaleArgs,
+    /// Print one JSON object {system, result, expected} instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the CRM store in this directory (default: in memory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Records per page read from the external system (at most 1000).
+    #[arg(long, default_value_t = 1000)]
+    pub page_size: u32,
+}
+
+/// `tandem serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Keep the CRM store and secrets in this directory (default: in memory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Also start a seeded ConnectWise simulator and print its credentials.
+    #[arg(long)]
+    pub with_sim: bool,
+    #[command(flatten)]
+    pub scale: ScaleArgs,
+}
+
+/// `tandem sim`.
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// The system to simulate.
+    pub system: System,
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    #[command(flatten)]
+    pub scale: ScaleArgs,
+    /// Print the base URL and credentials as one JSON object on the first line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Demo(args) => run_demo(args).await,
+        Command::Serve(args) => run_serve(args).await,
+        Command::Sim(args) => run_sim(args).await,
+    }
+}
+
+async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
+    let generator = args.scale.generator();
+    if !args.json {
+        eprintln!(
+            "Generating a {} tenant (seed {}, about {} records) and importing it...",
+            args.system.display_name(),
+            generator.seed,
+            generator.total_records()
+        );
+    }
+    let outcome = demo::run(DemoOptions {
+        system: args.system,
+        generator,
+        sim: args.scale.sim(),
+        connectors: Settings { page_size: args.page_size.clamp(1, 1000), ..Settings::default() },
+        data_dir: args.data_dir,
+        progress: !args.json,
+    })
+    .await?;
+    if args.json {
+        println!("{}", report::json_line(args.system, &outcome.result, &outcome.expected));
+        return Ok(0);
+    }
+    println!("{}", report::stage_table(&outcome.job));
+    println!("\nRecent sync-log entries:");
+    for line in &outcome.log_lines {
+        println!("  {line}");
+    }
+    let secs = outcome.import_time.as_secs_f64();
+    println!(
+        "\nImported {} external records in {:.2} s ({:.0} records/s).",
+        outcome.external_records,
+        secs,
+        outcome.external_records as f64 / secs.max(1e-9)
+    );
+    let diffs = report::differences(&outcome.result, &outcome.expected);
+    if diffs.is_empty() {
+        println!("The result matches the simulator's ground truth exactly.");
+        Ok(0)
+    } else {
+        println!("The result differs from the simulator's ground truth:");
+        for d in diffs {
+            println!("  {d}");
+        }
+        Ok(1)
+    }
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<i32> {
+    let rt = LocalRuntime::new(args.data_dir.as_deref(), QueueConfig::default(), Settings::default())?;
+    let resumed = rt.resume_running(&TenantId::parse(server::DEFAULT_TENANT)?).await?;
+    if !resumed.is_empty() {
+        eprintln!("Resumed {} running job(s) from their checkpoints.", resumed.len());
+    }
+    let _worker = rt.spawn_worker(|_| {});
+    let _sim = if args.with_sim {
+        let sim = Simulator::start(Tenant::generate(&args.scale.generator()), args.scale.sim(), 0).await?;
+        println!(
+            "ConnectWise simulator at {}; save these credentials with POST /connections/connectwise:\n{}",
+            sim.base_url(),
+            crate::setup::credentials_body(&sim.credentials())
+        );
+        Some(sim)
+    } else {
+        None
+    };
+    let (addr, task) = server::serve(rt, args.addr).await?;
+    println!(
+        "Tandem local API on http://{addr} (tenant header {}, default {:?})",
+        server::TENANT_HEADER,
+        server::DEFAULT_TENANT
+    );
+    tokio::select! {
+        _ = task => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(0)
+}
+
+async fn run_sim(args: SimArgs) -> anyhow::Result<i32> {
+    if args.system != System::ConnectWise {
+        anyhow::bail!("the {} simulator is not built yet; only connectwise is", args.system.display_name());
+    }
+    let sim = Simulator::start(Tenant::generate(&args.scale.generator()), args.scale.sim(), args.port).await?;
+    let creds = sim.credentials();
+    if args.json {
+        println!("{}", serde_json::json!({ "system": args.system, "base_url": sim.base_url(), "credentials": creds }));
+    } else {
+        println!("ConnectWise simulator at {}", sim.base_url());
+        println!("credentials: {}", crate::setup::credentials_body(&creds));
+        println!("Ctrl-C to stop.");
+    }
+    tokio::signal::ctrl_c().await?;
+    sim.shutdown().await;
+    Ok(0)
+}

@@ -1,0 +1,130 @@
+//! `tandem demo`: a seeded simulator, a CRM seeded like a real tenant, credentials and
+//! typical mappings saved, everything imported, and the result set against the
+//! simulator's ground truth.
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tandem_connectors::http::Settings;
+use tandem_domain::job::Job;
+use tandem_domain::log::LogFilter;
+use tandem_domain::usecases::connections;
+use tandem_domain::usecases::import::{self, AllStages, StageSelection, Step};
+use tandem_domain::{Stage, System, TenantId};
+use tandem_embedded::QueueConfig;
+use tandem_sim::connectwise::{GenConfig, SimConfig, Simulator, Tenant, typical_mapping};
+
+use crate::report::{self, Counts};
+use crate::runtime::LocalRuntime;
+use crate::setup;
+
+/// What the demo runs.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    pub system: System,
+    pub generator: GenConfig,
+    pub sim: SimConfig,
+    pub connectors: Settings,
+    pub data_dir: Option<PathBuf>,
+    /// Show progress bars (off for `--json`).
+    pub progress: bool,
+}
+
+/// What the demo found.
+#[derive(Clone, Debug)]
+pub struct DemoOutcome {
+    pub job: Job,
+    pub result: Counts,
+    pub expected: Counts,
+    pub external_records: usize,
+    pub import_time: Duration,
+    pub log_lines: Vec<String>,
+}
+
+/// Runs the whole demo.
+pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
+    if opts.system != System::ConnectWise {
+        anyhow::bail!("the {} simulator is not built yet; only connectwise is", opts.system.display_name());
+    }
+    let tenant_data = Tenant::generate(&opts.generator);
+    let external_records = tenant_data.record_count();
+    let expected = tenant_data.expected().clone();
+    let crm_seed = tenant_data.crm_seed().clone();
+    let sim = Simulator::start(tenant_data, opts.sim.clone(), 0).await?;
+    let rt = LocalRuntime::new(opts.data_dir.as_deref(), QueueConfig::default(), opts.connectors.clone())?;
+    let tenant = TenantId::parse("demo")?;
+    setup::seed_crm(&rt.svc, &tenant, &crm_seed).await?;
+    connections::save_credentials(&rt.svc, &tenant, opts.system, &setup::credentials_body(&sim.credentials())).await?;
+    setup::map_typically(&rt.svc, &tenant, opts.system, &typical_mapping()).await?;
+
+    let started = Instant::now();
+    let job = import::start_import(&rt.svc, &tenant, opts.system, StageSelection::All(AllStages::All)).await?;
+    let bars = Bars::new(opts.system, &expected, opts.progress);
+    let on_step = {
+        let bars = bars.clone();
+        move |step: &Step| bars.update(step)
+    };
+    rt.run_until_done(&tenant, &job.id, &on_step).await?;
+    bars.finish();
+    let import_time = started.elapsed();
+    let job = import::job(&rt.svc, &tenant, &job.id).await?;
+    let filter = LogFilter { job_id: Some(job.id.clone()), limit: Some(1000), ..LogFilter::default() };
+    let entries = rt.svc.store.logs(&tenant, &filter, rt.svc.clock.now()).await?;
+    let log_lines = report::sample_lines(&entries, 10);
+    sim.shutdown().await;
+    Ok(DemoOutcome { result: report::job_counts(&job), job, expected, external_records, import_time, log_lines })
+}
+
+/// One progress bar per stage, sized by the expected totals.
+#[derive(Clone)]
+struct Bars {
+    bars: Arc<BTreeMap<Stage, ProgressBar>>,
+    _multi: Arc<MultiProgress>,
+}
+
+impl Bars {
+    fn new(system: System, expected: &Counts, visible: bool) -> Self {
+        let multi = MultiProgress::with_draw_target(if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let style = ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos:>7}/{len:7} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        let bars = system
+            .stages()
+            .iter()
+            .map(|s| {
+                let total: u64 = expected.get(s.as_str()).map(|m| m.values().sum()).unwrap_or(0);
+                let bar = multi.add(ProgressBar::new(total));
+                bar.set_style(style.clone());
+                bar.set_prefix(s.as_str());
+                (*s, bar)
+            })
+            .collect();
+        Self { bars: Arc::new(bars), _multi: Arc::new(multi) }
+    }
+
+    fn update(&self, step: &Step) {
+        if let Step::Page { job, stage, counts } = step
+            && let Some(bar) = self.bars.get(stage)
+        {
+            bar.inc(counts.records());
+            let p = job.progress.get(stage).cloned().unwrap_or_default();
+            bar.set_message(format!("{} pages", p.pages));
+            if p.completed {
+                bar.finish();
+            }
+        }
+    }
+
+    fn finish(&self) {
+        for bar in self.bars.values() {
+            bar.finish();
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The local runner: every Tandem function in one process on embedded adapters, the
+//! simulators on demand, and the `tandem` command line (demo, serve, sim).
+
+pub mod cli;
+pub mod demo;
+pub mod report;
+pub mod runtime;
+pub mod server;
+pub mod setup;

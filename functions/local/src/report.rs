@@ -1,0 +1,99 @@
+//! What the runner prints: a table per stage (created / linked / updated / skipped by
+//! reason / failed), sync-log lines, and the `--json` result object.
+
+use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+use tandem_domain::job::Job;
+use tandem_domain::log::{LogEntry, Outcome};
+use tandem_domain::{Stage, System};
+
+/// Stage -> outcome key -> count.
+pub type Counts = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// A job's outcome counts per stage, non-zero only.
+pub fn job_counts(job: &Job) -> Counts {
+    job.stages
+        .iter()
+        .map(|s| (s.as_str().to_string(), job.progress.get(s).map(|p| p.outcome_counts()).unwrap_or_default()))
+        .collect()
+}
+
+/// The `--json` object.
+pub fn json_line(system: System, result: &Counts, expected: &Counts) -> String {
+    json!({ "system": system, "result": result, "expected": expected }).to_string()
+}
+
+/// One table row per stage.
+pub fn stage_table(job: &Job) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["stage", "pages", "created", "linked", "updated", "skipped (by reason)", "failed"]);
+    for stage in &job.stages {
+        let p = job.progress.get(stage).cloned().unwrap_or_default();
+        let skipped = if p.skipped.is_empty() {
+            "0".to_string()
+        } else {
+            p.skipped.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n")
+        };
+        let num = |n: u64| Cell::new(n).set_alignment(CellAlignment::Right);
+        t.add_row(vec![
+            Cell::new(stage.as_str()),
+            num(p.pages),
+            num(p.created),
+            num(p.linked),
+            num(p.updated),
+            Cell::new(skipped),
+            num(p.failed),
+        ]);
+    }
+    t.to_string()
+}
+
+/// A sync-log entry as one line.
+pub fn log_line(e: &LogEntry) -> String {
+    let detail = match &e.outcome {
+        Outcome::Failed(why) => format!(" ({why})"),
+        _ => String::new(),
+    };
+    format!(
+        "{}  {:<10} {:<12} {:<28} ext {:<8} -> {}{}",
+        e.at.to_rfc3339().get(..19).unwrap_or_default(),
+        e.system.as_str(),
+        e.object.as_str(),
+        e.outcome.key(),
+        e.external_id.as_deref().unwrap_or("-"),
+        e.crm_id.as_ref().map(|i| i.as_str()).unwrap_or("-"),
+        detail
+    )
+}
+
+/// Up to `n` log lines, one per (object, outcome) seen first, so a sample shows variety.
+pub fn sample_lines(entries: &[LogEntry], n: usize) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    entries.iter().filter(|e| seen.insert((e.object, e.outcome.key()))).take(n).map(log_line).collect()
+}
+
+/// Differences between result and expected, one line each; empty when they match.
+pub fn differences(result: &Counts, expected: &Counts) -> Vec<String> {
+    let mut out = Vec::new();
+    let stages: std::collections::BTreeSet<&String> = result.keys().chain(expected.keys()).collect();
+    for stage in stages {
+        let empty = BTreeMap::new();
+        let (r, e) = (result.get(stage).unwrap_or(&empty), expected.get(stage).unwrap_or(&empty));
+        let keys: std::collections::BTreeSet<&String> = r.keys().chain(e.keys()).collect();
+        for k in keys {
+            let (a, b) = (r.get(k).copied().unwrap_or(0), e.get(k).copied().unwrap_or(0));
+            if a != b {
+                out.push(format!("{stage} {k}: imported {a}, expected {b}"));
+            }
+        }
+    }
+    out
+}
+
+/// The stage names in a system's order, for progress display.
+pub fn stage_names(system: System) -> Vec<Stage> {
+    system.stages().to_vec()
+}

@@ -1,0 +1,107 @@
+//! Demo and test set-up: seed the CRM the way a tenant looks before its first import,
+//! connect to a simulator, and save the mappings an MSP typically chooses, from the
+//! options the system offers live.
+
+use serde_json::{Map, Value};
+
+use tandem_domain::external::OptionList;
+use tandem_domain::mapping::section_lists;
+use tandem_domain::records::{CompanyFields, CompanyRecord, ContactFields, ContactRecord, Meta, Record, User};
+use tandem_domain::table::RecordWrite;
+use tandem_domain::usecases::{Services, connections, mappings};
+use tandem_domain::{System, TenantId};
+use tandem_sim::connectwise::{CrmSeed, TypicalMapping};
+
+/// Writes the CRM records a tenant had before its first import.
+pub async fn seed_crm(svc: &Services, tenant: &TenantId, seed: &CrmSeed) -> anyhow::Result<usize> {
+    let now = svc.clock.now();
+    let mut records = Vec::new();
+    for u in &seed.users {
+        records.push(Record::User(User {
+            meta: Meta::new(now),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            role: u.role.clone(),
+            state: "active".into(),
+        }));
+    }
+    for c in &seed.companies {
+        records.push(Record::Company(CompanyRecord {
+            meta: Meta::new(now),
+            fields: CompanyFields {
+                name: c.name.clone(),
+                phone: c.phone.clone(),
+                website: c.website.clone(),
+                company_type: "prospect".into(),
+                ..CompanyFields::default()
+            },
+        }));
+    }
+    for c in &seed.contacts {
+        records.push(Record::Contact(ContactRecord {
+            meta: Meta::new(now),
+            fields: ContactFields {
+                first_name: c.first_name.clone(),
+                last_name: c.last_name.clone(),
+                email: c.email.clone(),
+                phone: c.phone.clone(),
+                status: "no_status".into(),
+                ..ContactFields::default()
+            },
+        }));
+    }
+    let n = records.len();
+    for record in records {
+        svc.store.write(tenant, RecordWrite { record, previous: None, new_link: None, log: None }).await?;
+    }
+    Ok(n)
+}
+
+fn table(typical: &TypicalMapping, list: OptionList) -> &[(String, Option<String>)] {
+    match list {
+        OptionList::Roles => &typical.roles,
+        OptionList::CompanyTypes => &typical.company_types,
+        OptionList::ContactTypes => &typical.contact_types,
+        OptionList::CatalogTypes => &typical.catalog_types,
+        OptionList::CatalogCategories => &typical.catalog_categories,
+        OptionList::BillingOptions => &typical.billing_options,
+        OptionList::ActivityTypes => &typical.activity_types,
+        OptionList::OpportunityStatuses => &typical.opportunity_statuses,
+    }
+}
+
+/// Saves every mapping section in the system's order, choosing for each live option
+/// what an MSP typically would (some left unmapped, so skipping is exercised).
+pub async fn map_typically(
+    svc: &Services,
+    tenant: &TenantId,
+    system: System,
+    typical: &TypicalMapping,
+) -> anyhow::Result<()> {
+    for stage in system.stages() {
+        let mut body = Map::new();
+        for list in section_lists(*stage) {
+            let choices = connections::options(svc, tenant, system, *list).await?;
+            let mut entries = Map::new();
+            for choice in choices {
+                let value =
+                    table(typical, *list).iter().find(|(name, _)| *name == choice.name).and_then(|(_, v)| v.clone());
+                entries.insert(choice.id, value.map_or(Value::Null, Value::String));
+            }
+            body.insert(list.as_str().to_string(), Value::Object(entries));
+        }
+        mappings::save_mapping(svc, tenant, system, *stage, &Value::Object(body)).await?;
+    }
+    Ok(())
+}
+
+/// The simulator's credentials as the API body that saves them.
+pub fn credentials_body(c: &tandem_sim::connectwise::Credentials) -> Value {
+    serde_json::json!({
+        "site": c.site,
+        "company_id": c.company_id,
+        "public_key": c.public_key,
+        "private_key": c.private_key,
+        "client_id": c.client_id,
+    })
+}

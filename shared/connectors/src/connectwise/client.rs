@@ -1,0 +1,221 @@
+//! ConnectWise requests: the site -> API root discovery (psa-apis.md 1.1, S2/S3
+//! `/login/companyinfo`), the versioned `Accept` header, authentication, retry, and the
+//! answer (body plus `Link` header) or a classified error.
+
+use reqwest::header::{ACCEPT, HeaderValue, LINK};
+use tandem_domain::System;
+use tandem_domain::ports::{ConnectorError, ErrorKind};
+use tandem_domain::secret::{ConnectWiseCredentials, SecretString};
+use tokio::sync::OnceCell;
+use url::Url;
+
+use super::auth::Auth;
+use super::error::{self, Context};
+use super::models::CompanyInfo;
+use crate::http::{self, RetryPolicy};
+
+/// The API version asked for with the media type (psa-apis.md 1.1: responses are declared
+/// as `application/vnd.connectwise.com+json; version=2025.8`; S3 builds the same string).
+pub const ACCEPT_VERSIONED: &str = "application/vnd.connectwise.com+json; version=2025.8";
+
+/// The path under the codebase where REST 3.0 lives (psa-apis.md 1.1).
+pub const API_PATH: &str = "apis/3.0";
+
+/// The shortest private key scrubbed from messages.
+const MIN_SCRUBBED_KEY_LEN: usize = 6;
+
+/// One successful answer.
+#[derive(Clone, Debug, Default)]
+pub struct Answer {
+    /// The body, unparsed.
+    pub body: Vec<u8>,
+    /// The `Link` header(s), joined with `, ` (psa-apis.md 1.5).
+    pub link: Option<String>,
+}
+
+/// A ConnectWise HTTP client for one connection: site, company, keys, and the API root
+/// once discovered. `Debug` never shows the private key.
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    /// `scheme://host[:port]` of the site, no trailing slash.
+    origin: String,
+    company_id: String,
+    auth: Auth,
+    /// Kept only to scrub it from any message, should a server ever echo it.
+    private_key: SecretString,
+    root: OnceCell<String>,
+}
+
+impl Client {
+    /// A client for these credentials. No network call; fails only when the site is not a
+    /// host or URL, or a credential cannot go into a header.
+    pub fn new(http: reqwest::Client, creds: &ConnectWiseCredentials) -> Result<Self, ConnectorError> {
+        let origin = site_origin(&creds.site).map_err(|reason| {
+            ConnectorError::new(
+                System::ConnectWise,
+                ErrorKind::UnknownAccount,
+                format!("'{}' is not a ConnectWise site: {reason}", creds.site.trim()),
+            )
+        })?;
+        Ok(Self {
+            http,
+            origin,
+            company_id: creds.company_id.trim().to_string(),
+            auth: Auth::new(creds)?,
+            private_key: creds.private_key.clone(),
+            root: OnceCell::new(),
+        })
+    }
+
+    /// The site as `scheme://host[:port]`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The ConnectWise company id.
+    pub fn company_id(&self) -> &str {
+        &self.company_id
+    }
+
+    /// The REST root, `{site}/{codebase}/apis/3.0`, discovered on first use and cached.
+    pub async fn api_root(&self, policy: &RetryPolicy) -> Result<&str, ConnectorError> {
+        self.root.get_or_try_init(|| self.discover(policy)).await.map(String::as_str)
+    }
+
+    /// `GET {site}/login/companyinfo/{companyId}` without auth; its `Codebase` (e.g.
+    /// `v4_6_release/`) without slashes names the root (psa-apis.md 1.1, S2). An unknown
+    /// company answers 404 or a body without a codebase: UnknownAccount.
+    async fn discover(&self, policy: &RetryPolicy) -> Result<String, ConnectorError> {
+        let mut url = Url::parse(&self.origin).map_err(|e| self.invalid(format!("bad site URL: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|()| self.invalid("the site URL cannot hold a path".into()))?
+            .pop_if_empty()
+            .extend(["login", "companyinfo", self.company_id.as_str()]);
+        let endpoint = format!("/login/companyinfo/{}", self.company_id);
+        let answer = http::send_with_retry(policy, || self.attempt(&url, &endpoint, false)).await;
+        let unknown = |why: &str| {
+            ConnectorError::new(
+                System::ConnectWise,
+                ErrorKind::UnknownAccount,
+                format!(
+                    "ConnectWise site '{}' does not know company '{}' ({why}); check the company id and the site",
+                    self.origin, self.company_id
+                ),
+            )
+        };
+        let answer = match answer {
+            Err(e) if e.status == Some(404) => return Err(unknown("companyinfo answered 404 Not Found")),
+            other => other?,
+        };
+        let info: CompanyInfo = serde_json::from_slice(&answer.body).unwrap_or_default();
+        let codebase = info.codebase.as_deref().map(|c| c.trim().trim_matches('/')).unwrap_or("");
+        if codebase.is_empty() {
+            return Err(unknown("companyinfo has no codebase"));
+        }
+        let root = format!("{}/{codebase}/{API_PATH}", self.origin);
+        Url::parse(&root).map_err(|e| self.invalid(format!("codebase {codebase:?} makes no URL: {e}")))?;
+        tracing::debug!(company = %self.company_id, root = %root, "ConnectWise API root discovered");
+        Ok(root)
+    }
+
+    /// An authenticated `GET {root}{path}?{query}` with retry; `path` starts with `/`.
+    pub async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        policy: &RetryPolicy,
+    ) -> Result<Answer, ConnectorError> {
+        let root = self.api_root(policy).await?;
+        let mut url =
+            Url::parse(&format!("{root}{path}")).map_err(|e| self.invalid(format!("bad path {path}: {e}")))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        http::send_with_retry(policy, || self.attempt(&url, path, true)).await
+    }
+
+    /// One request: a success answer, or the classified error (scrubbed of the key).
+    async fn attempt(&self, url: &Url, endpoint: &str, authenticated: bool) -> Result<Answer, ConnectorError> {
+        let accept = if authenticated { ACCEPT_VERSIONED } else { "application/json" };
+        let mut request = self.http.get(url.clone()).header(ACCEPT, HeaderValue::from_static(accept));
+        if authenticated {
+            request = self.auth.apply(request);
+        }
+        let what = format!("requesting {endpoint}");
+        let response =
+            request.send().await.map_err(|e| self.scrub(http::transport_error(System::ConnectWise, &e, &what)))?;
+        let status = response.status().as_u16();
+        let retry_after = http::retry_after(response.headers());
+        let links: Vec<&str> = response.headers().get_all(LINK).iter().filter_map(|v| v.to_str().ok()).collect();
+        let link = if links.is_empty() { None } else { Some(links.join(", ")) };
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.scrub(http::transport_error(System::ConnectWise, &e, &format!("reading {endpoint}"))))?;
+        if !(200..300).contains(&status) {
+            let ctx = Context { company_id: &self.company_id, endpoint };
+            return Err(self.scrub(error::from_response(status, retry_after, &body, ctx)));
+        }
+        Ok(Answer { body: body.to_vec(), link })
+    }
+
+    fn invalid(&self, message: String) -> ConnectorError {
+        self.scrub(ConnectorError::new(System::ConnectWise, ErrorKind::Invalid, message))
+    }
+
+    /// Replaces the private key in a message, should a server ever echo it back. Keys
+    /// shorter than [`MIN_SCRUBBED_KEY_LEN`] are left alone: replacing a letter or two
+    /// would garble every message while hiding nothing (real CW keys are 16 characters).
+    fn scrub(&self, mut err: ConnectorError) -> ConnectorError {
+        let key = self.private_key.expose().trim();
+        if key.len() >= MIN_SCRUBBED_KEY_LEN && err.message.contains(key) {
+            err.message = err.message.replace(key, "***");
+        }
+        err
+    }
+}
+
+/// `scheme://host[:port]` of a site given as a host (`api-na.myconnectwise.net`, taken as
+/// `https://`) or a URL with a scheme (the simulator's `http://127.0.0.1:PORT`). Any path
+/// is dropped: companyinfo and the codebase hang off the host root (psa-apis.md 1.1).
+pub fn site_origin(site: &str) -> Result<String, String> {
+    let site = site.trim();
+    if site.is_empty() {
+        return Err("the site is empty".into());
+    }
+    let with_scheme = if site.contains("://") { site.to_string() } else { format!("https://{site}") };
+    let url = Url::parse(&with_scheme).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("scheme {} is not http or https", url.scheme()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("it has no host".into());
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_host_is_taken_as_https() {
+        assert_eq!(site_origin("api-na.myconnectwise.net").unwrap(), "https://api-na.myconnectwise.net");
+        assert_eq!(site_origin(" api-eu.myconnectwise.net/ ").unwrap(), "https://api-eu.myconnectwise.net");
+    }
+
+    #[test]
+    fn a_full_url_keeps_its_scheme_and_port_and_drops_the_path() {
+        assert_eq!(site_origin("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(site_origin("https://cw.example.com/v4_6_release/apis/3.0/").unwrap(), "https://cw.example.com");
+    }
+
+    #[test]
+    fn a_site_that_is_not_a_host_is_refused() {
+        assert!(site_origin("").is_err());
+        assert!(site_origin("ftp://x.com").is_err());
+        assert!(site_origin("http://").is_err());
+        assert!(site_origin("not a host").is_err());
+    }
+}
