@@ -68,8 +68,7 @@ async fn import_all(rt: &LocalRuntime) -> tandem_domain::job::Job {
     let job = import::start_import(&rt.svc, &tenant(), System::ConnectWise, StageSelection::All(AllStages::All))
         .await
         .unwrap();
-    rt.run_until_done(&tenant(), &job.id, &|_| {}).await.unwrap();
-    import::job(&rt.svc, &tenant(), &job.id).await.unwrap()
+    rt.run_until_done(&tenant(), &job.id, &|_| {}).await.unwrap()
 }
 
 async fn count(rt: &LocalRuntime, kind: RecordKind) -> usize {
@@ -149,7 +148,7 @@ async fn an_import_killed_mid_stage_resumes_from_its_checkpoint_without_duplicat
             .unwrap();
         job_id = job.id.clone();
         // Let the worker run until it is inside the contacts stage, then kill it.
-        let worker = rt.spawn_worker(|_| {});
+        let worker = rt.spawn_worker();
         loop {
             tokio::time::sleep(Duration::from_millis(5)).await;
             let j = import::job(&rt.svc, &tenant(), &job_id).await.unwrap();
@@ -197,7 +196,7 @@ async fn every_message_delivered_twice_still_reaches_the_ground_truth() {
         .unwrap();
     // Play the queue by hand: run every message twice, as an at-least-once queue may.
     loop {
-        let Some(d) = rt.embedded.queue.receive(Duration::from_millis(50)).await else {
+        let Some(d) = rt.embedded().unwrap().queue.receive(Duration::from_millis(50)).await else {
             let j = import::job(&rt.svc, &tenant(), &job.id).await.unwrap();
             if j.status.is_final() {
                 break;
@@ -206,7 +205,7 @@ async fn every_message_delivered_twice_still_reaches_the_ground_truth() {
         };
         import::run_page(&rt.svc, &d.message).await.unwrap();
         import::run_page(&rt.svc, &d.message).await.unwrap();
-        rt.embedded.queue.ack(d.receipt);
+        rt.embedded().unwrap().queue.ack(d.receipt);
     }
     let job = import::job(&rt.svc, &tenant(), &job.id).await.unwrap();
     assert_eq!(report::differences(&report::job_counts(&job), &w.expected), Vec::<String>::new());
@@ -237,6 +236,6 @@ async fn wrong_order_mappings_and_stages_are_refused_and_change_nothing() {
         .unwrap_err();
     assert!(err.to_string().contains("needs users and contacts imported first"), "{err}");
     assert!(rt.svc.store.jobs(&t, 10).await.unwrap().is_empty());
-    assert!(rt.embedded.queue.is_idle());
+    assert!(rt.embedded().unwrap().queue.is_idle());
     w.sim.shutdown().await;
 }

@@ -36,10 +36,8 @@ fn peak_rss_mib() -> Option<f64> {
 /// Every list page of every stage, as the server sent them.
 async fn raw_pages(api_url: &str, creds: &Credentials, page_size: usize) -> Vec<(Stage, Vec<u8>)> {
     let http = reqwest::Client::new();
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}+{}:{}",
-        creds.company_id, creds.public_key, creds.private_key
-    ));
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}+{}:{}", creds.company_id, creds.public_key, creds.private_key));
     let mut pages = Vec::new();
     for stage in System::ConnectWise.stages() {
         let mut page = 1;
@@ -52,11 +50,8 @@ async fn raw_pages(api_url: &str, creds: &Credentials, page_size: usize) -> Vec<
                 .send()
                 .await
                 .unwrap();
-            let has_next = resp
-                .headers()
-                .get("link")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|l| l.contains("rel=\"next\""));
+            let has_next =
+                resp.headers().get("link").and_then(|v| v.to_str().ok()).is_some_and(|l| l.contains("rel=\"next\""));
             pages.push((*stage, resp.bytes().await.unwrap().to_vec()));
             if !has_next {
                 break;
@@ -109,8 +104,12 @@ async fn main() {
     let sim = Simulator::start(data, SimConfig::default(), 0).await.unwrap();
     eprintln!("tenant: {companies} companies, {records} external records; pages of {page_size}");
 
-    let rt = LocalRuntime::new(None, QueueConfig::default(), Settings { page_size: page_size as u32, ..Settings::default() })
-        .unwrap();
+    let rt = LocalRuntime::new(
+        None,
+        QueueConfig::default(),
+        Settings { page_size: page_size as u32, ..Settings::default() },
+    )
+    .unwrap();
     let tenant = TenantId::parse("bench").unwrap();
     setup::seed_crm(&rt.svc, &tenant, &seed).await.unwrap();
     connections::save_credentials(&rt.svc, &tenant, System::ConnectWise, &setup::credentials_body(&sim.credentials()))
@@ -119,12 +118,10 @@ async fn main() {
     setup::map_typically(&rt.svc, &tenant, System::ConnectWise, &typical_mapping()).await.unwrap();
 
     let started = Instant::now();
-    let job = import::start_import(&rt.svc, &tenant, System::ConnectWise, StageSelection::All(AllStages::All))
-        .await
-        .unwrap();
-    rt.run_until_done(&tenant, &job.id, &|_| {}).await.unwrap();
+    let job =
+        import::start_import(&rt.svc, &tenant, System::ConnectWise, StageSelection::All(AllStages::All)).await.unwrap();
+    let job = rt.run_until_done(&tenant, &job.id, &|_| {}).await.unwrap();
     let import_time = started.elapsed();
-    let job = import::job(&rt.svc, &tenant, &job.id).await.unwrap();
     let diffs = report::differences(&report::job_counts(&job), &expected);
     assert!(diffs.is_empty(), "the import differs from the ground truth: {diffs:?}");
 
@@ -139,10 +136,24 @@ async fn main() {
     let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
     let import_rate = rate(records, import_time);
     let bare_rate = rate(parsed, bare_time);
-    println!("ConnectWise import benchmark ({records} records, {} pages, {:.1} MiB of JSON)", pages.len(), bytes as f64 / 1048576.0);
+    println!(
+        "ConnectWise import benchmark ({records} records, {} pages, {:.1} MiB of JSON)",
+        pages.len(),
+        bytes as f64 / 1048576.0
+    );
     println!("{:<52} {:>10} {:>14}", "what", "seconds", "records/s");
-    println!("{:<52} {:>10.3} {:>14.0}", "full import (HTTP, forecasts, rules, store, log)", import_time.as_secs_f64(), import_rate);
-    println!("{:<52} {:>10.3} {:>14.0}", "bare serde_json into wire structs (same pages)", bare_time.as_secs_f64(), bare_rate);
+    println!(
+        "{:<52} {:>10.3} {:>14.0}",
+        "full import (HTTP, forecasts, rules, store, log)",
+        import_time.as_secs_f64(),
+        import_rate
+    );
+    println!(
+        "{:<52} {:>10.3} {:>14.0}",
+        "bare serde_json into wire structs (same pages)",
+        bare_time.as_secs_f64(),
+        bare_rate
+    );
     println!(
         "{:<52} {:>10.3} {:>14.0}",
         "connector parse: wire structs -> domain records",

@@ -10,6 +10,7 @@ use tandem_domain::{System, TenantId};
 use tandem_embedded::QueueConfig;
 use tandem_sim::connectwise::{GenConfig, SimConfig, Simulator, Tenant};
 
+use crate::aws::AwsNames;
 use crate::demo::{self, DemoOptions};
 use crate::report;
 use crate::runtime::LocalRuntime;
@@ -99,6 +100,10 @@ pub struct DemoArgs {
     /// Records per page read from the external system (at most 1000).
     #[arg(long, default_value_t = 1000)]
     pub page_size: u32,
+    /// Run on the AWS adapters at this AWS-compatible endpoint (e.g. moto at
+    /// http://127.0.0.1:4566), creating the table and queues if missing.
+    #[arg(long, conflicts_with = "data_dir")]
+    pub aws_endpoint: Option<String>,
 }
 
 /// `tandem serve`.
@@ -113,6 +118,10 @@ pub struct ServeArgs {
     /// Also start a seeded ConnectWise simulator and print its credentials.
     #[arg(long)]
     pub with_sim: bool,
+    /// Run on the AWS adapters at this AWS-compatible endpoint (e.g. moto), creating the
+    /// table and queues if missing.
+    #[arg(long, conflicts_with = "data_dir")]
+    pub aws_endpoint: Option<String>,
     #[command(flatten)]
     pub scale: ScaleArgs,
 }
@@ -158,6 +167,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         connectors: Settings { page_size: args.page_size.clamp(1, 1000), ..Settings::default() },
         data_dir: args.data_dir,
         progress: !args.json,
+        aws_endpoint: args.aws_endpoint,
     })
     .await?;
     if args.json {
@@ -190,12 +200,15 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<i32> {
-    let rt = LocalRuntime::new(args.data_dir.as_deref(), QueueConfig::default(), Settings::default())?;
+    let rt = match &args.aws_endpoint {
+        Some(endpoint) => LocalRuntime::aws(endpoint, &AwsNames::default(), Settings::default()).await?,
+        None => LocalRuntime::new(args.data_dir.as_deref(), QueueConfig::default(), Settings::default())?,
+    };
     let resumed = rt.resume_running(&TenantId::parse(server::DEFAULT_TENANT)?).await?;
     if !resumed.is_empty() {
         eprintln!("Resumed {} running job(s) from their checkpoints.", resumed.len());
     }
-    let _worker = rt.spawn_worker(|_| {});
+    let _worker = rt.spawn_worker();
     let _sim = if args.with_sim {
         let sim = Simulator::start(Tenant::generate(&args.scale.generator()), args.scale.sim(), 0).await?;
         println!(

@@ -12,11 +12,12 @@ use tandem_connectors::http::Settings;
 use tandem_domain::job::Job;
 use tandem_domain::log::LogFilter;
 use tandem_domain::usecases::connections;
-use tandem_domain::usecases::import::{self, AllStages, StageSelection, Step};
+use tandem_domain::usecases::import::{self, AllStages, StageSelection};
 use tandem_domain::{Stage, System, TenantId};
 use tandem_embedded::QueueConfig;
 use tandem_sim::connectwise::{GenConfig, SimConfig, Simulator, Tenant, typical_mapping};
 
+use crate::aws::AwsNames;
 use crate::report::{self, Counts};
 use crate::runtime::LocalRuntime;
 use crate::setup;
@@ -31,6 +32,8 @@ pub struct DemoOptions {
     pub data_dir: Option<PathBuf>,
     /// Show progress bars (off for `--json`).
     pub progress: bool,
+    /// Run on the AWS adapters at this endpoint (e.g. moto) instead of the embedded ones.
+    pub aws_endpoint: Option<String>,
 }
 
 /// What the demo found.
@@ -54,8 +57,12 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let expected = tenant_data.expected().clone();
     let crm_seed = tenant_data.crm_seed().clone();
     let sim = Simulator::start(tenant_data, opts.sim.clone(), 0).await?;
-    let rt = LocalRuntime::new(opts.data_dir.as_deref(), QueueConfig::default(), opts.connectors.clone())?;
-    let tenant = TenantId::parse("demo")?;
+    let rt = match &opts.aws_endpoint {
+        Some(endpoint) => LocalRuntime::aws(endpoint, &AwsNames::default(), opts.connectors.clone()).await?,
+        None => LocalRuntime::new(opts.data_dir.as_deref(), QueueConfig::default(), opts.connectors.clone())?,
+    };
+    // A fresh tenant per run, so runs against a long-lived endpoint never mix.
+    let tenant = TenantId::parse(&format!("demo-{}", &tandem_domain::JobId::new().as_str()[..8]))?;
     setup::seed_crm(&rt.svc, &tenant, &crm_seed).await?;
     connections::save_credentials(&rt.svc, &tenant, opts.system, &setup::credentials_body(&sim.credentials())).await?;
     setup::map_typically(&rt.svc, &tenant, opts.system, &typical_mapping()).await?;
@@ -63,14 +70,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let started = Instant::now();
     let job = import::start_import(&rt.svc, &tenant, opts.system, StageSelection::All(AllStages::All)).await?;
     let bars = Bars::new(opts.system, &expected, opts.progress);
-    let on_step = {
-        let bars = bars.clone();
-        move |step: &Step| bars.update(step)
-    };
-    rt.run_until_done(&tenant, &job.id, &on_step).await?;
+    let job = rt.run_until_done(&tenant, &job.id, &|j| bars.update(j)).await?;
     bars.finish();
     let import_time = started.elapsed();
-    let job = import::job(&rt.svc, &tenant, &job.id).await?;
     let filter = LogFilter { job_id: Some(job.id.clone()), limit: Some(1000), ..LogFilter::default() };
     let entries = rt.svc.store.logs(&tenant, &filter, rt.svc.clock.now()).await?;
     let log_lines = report::sample_lines(&entries, 10);
@@ -109,15 +111,14 @@ impl Bars {
         Self { bars: Arc::new(bars), _multi: Arc::new(multi) }
     }
 
-    fn update(&self, step: &Step) {
-        if let Step::Page { job, stage, counts } = step
-            && let Some(bar) = self.bars.get(stage)
-        {
-            bar.inc(counts.records());
-            let p = job.progress.get(stage).cloned().unwrap_or_default();
-            bar.set_message(format!("{} pages", p.pages));
-            if p.completed {
-                bar.finish();
+    fn update(&self, job: &Job) {
+        for (stage, bar) in self.bars.iter() {
+            if let Some(p) = job.progress.get(stage) {
+                bar.set_position(p.records());
+                bar.set_message(format!("{} pages", p.pages));
+                if p.completed {
+                    bar.finish();
+                }
             }
         }
     }

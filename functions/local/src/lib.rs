@@ -1,6 +1,7 @@
 //! The local runner: every Tandem function in one process on embedded adapters, the
 //! simulators on demand, and the `tandem` command line (demo, serve, sim).
 
+pub mod aws;
 pub mod cli;
 pub mod demo;
 pub mod report;

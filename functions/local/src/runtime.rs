@@ -1,5 +1,6 @@
-//! The local runtime: builds the use cases' services on the embedded adapters and drains
-//! the stage queue in-process, as SQS + the stage Lambdas would in AWS.
+//! The local runtime: the use cases' services on the embedded adapters (or on AWS
+//! interfaces such as moto), with the stage queue worked in-process, as SQS and the stage
+//! Lambdas would in AWS.
 
 use anyhow::Context;
 use std::path::Path;
@@ -9,22 +10,34 @@ use tokio::task::JoinHandle;
 
 use tandem_connectors::Connectors;
 use tandem_connectors::http::Settings;
+use tandem_domain::job::Job;
 use tandem_domain::ports::SystemClock;
 use tandem_domain::table::RecordStore;
 use tandem_domain::usecases::Services;
-use tandem_domain::usecases::import::{self, Step};
+use tandem_domain::usecases::import;
 use tandem_domain::{JobId, TenantId};
 use tandem_embedded::{Embedded, QueueConfig};
 
-/// Services on embedded adapters plus the queue worker.
+use crate::aws::{self, AwsNames, SqsEventSource};
+
+/// Where the services run.
+#[derive(Clone)]
+pub enum Backend {
+    /// Embedded table, in-process queue, local secret store.
+    Embedded(Arc<Embedded>),
+    /// DynamoDB, SQS, Secrets Manager and EventBridge at an AWS-compatible endpoint.
+    Aws(Arc<SqsEventSource>),
+}
+
+/// Services plus the queue worker.
 #[derive(Clone)]
 pub struct LocalRuntime {
     pub svc: Services,
-    pub embedded: Arc<Embedded>,
+    pub backend: Backend,
 }
 
 impl LocalRuntime {
-    /// A runtime in memory, or persisted under `data_dir`.
+    /// A runtime on the embedded adapters, in memory or persisted under `data_dir`.
     pub fn new(data_dir: Option<&Path>, queue: QueueConfig, connectors: Settings) -> anyhow::Result<Self> {
         let embedded = match data_dir {
             Some(dir) => {
@@ -42,38 +55,68 @@ impl LocalRuntime {
             clock: Arc::new(SystemClock),
             events: embedded.events.clone(),
         };
-        Ok(Self { svc, embedded })
+        Ok(Self { svc, backend: Backend::Embedded(embedded) })
     }
 
-    /// Handles one queued message if one arrives within `wait`; `None` when none did.
-    pub async fn work_once(&self, wait: Duration) -> Option<Result<Step, String>> {
-        let delivery = self.embedded.queue.receive(wait).await?;
-        let result = import::run_page(&self.svc, &delivery.message).await;
-        Some(match result {
-            Ok(step) => {
-                self.embedded.queue.ack(delivery.receipt);
-                Ok(step)
-            }
-            Err(e) => {
-                // Only retryable errors reach here; back off and let the queue redeliver.
-                let delay = Duration::from_millis(100u64 << delivery.receive_count.min(7));
-                tracing::warn!(job = %delivery.message.job_id, attempt = delivery.receive_count, error = %e, "page failed, will retry");
-                self.embedded.queue.nack_with_reason(delivery.receipt, delay, &e.to_string());
-                Err(e.to_string())
-            }
-        })
+    /// A runtime on the AWS adapters at `endpoint` (e.g. moto), creating the table and
+    /// queues it needs if they are missing: the same services the Lambda functions build.
+    pub async fn aws(endpoint: &str, names: &AwsNames, connectors: Settings) -> anyhow::Result<Self> {
+        let sdk = aws::sdk_config(endpoint).await;
+        let config = aws::provision(&sdk, names).await?;
+        let mut svc = tandem_lambda::services(&sdk, &config);
+        svc.connectors = Arc::new(Connectors::new(connectors));
+        Ok(Self { svc, backend: Backend::Aws(Arc::new(SqsEventSource::new(&sdk, &config))) })
     }
 
-    /// Spawns a worker draining the queue forever, calling `on_step` after each page.
-    pub fn spawn_worker<F>(&self, on_step: F) -> JoinHandle<()>
-    where
-        F: Fn(&Step) + Send + Sync + 'static,
-    {
+    /// The embedded adapters, when the runtime is on them.
+    pub fn embedded(&self) -> Option<&Arc<Embedded>> {
+        match &self.backend {
+            Backend::Embedded(e) => Some(e),
+            Backend::Aws(_) => None,
+        }
+    }
+
+    /// Works queued messages for up to about `wait`; `false` when there were none.
+    pub async fn work_once(&self, wait: Duration) -> anyhow::Result<bool> {
+        match &self.backend {
+            Backend::Embedded(embedded) => {
+                let Some(delivery) = embedded.queue.receive(wait).await else { return Ok(false) };
+                match import::run_page(&self.svc, &delivery.message).await {
+                    Ok(_) => {
+                        embedded.queue.ack(delivery.receipt);
+                    }
+                    Err(e) => {
+                        // Only retryable errors reach here; back off and let the queue redeliver.
+                        let delay = Duration::from_millis(100u64 << delivery.receive_count.min(7));
+                        tracing::warn!(job = %delivery.message.job_id, attempt = delivery.receive_count, error = %e, "page failed, will retry");
+                        embedded.queue.nack_with_reason(delivery.receipt, delay, &e.to_string());
+                    }
+                }
+                Ok(true)
+            }
+            Backend::Aws(source) => {
+                let svc = &self.svc;
+                let n = source
+                    .poll_once(
+                        |stage, event| async move { Some(tandem_lambda::run_stage_batch(svc, stage, event).await) },
+                    )
+                    .await?;
+                if n == 0 {
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(n > 0)
+            }
+        }
+    }
+
+    /// Spawns a worker working the queue until aborted.
+    pub fn spawn_worker(&self) -> JoinHandle<()> {
         let rt = self.clone();
         tokio::spawn(async move {
             loop {
-                if let Some(Ok(step)) = rt.work_once(Duration::from_millis(250)).await {
-                    on_step(&step);
+                if let Err(e) = rt.work_once(Duration::from_millis(250)).await {
+                    tracing::error!(error = %e, "the queue worker failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         })
@@ -91,15 +134,19 @@ impl LocalRuntime {
         Ok(resumed)
     }
 
-    /// Waits until the job has ended, working the queue meanwhile; `on_step` sees each page.
-    pub async fn run_until_done(&self, tenant: &TenantId, job: &JobId, on_step: &dyn Fn(&Step)) -> anyhow::Result<()> {
+    /// Works the queue until the job has ended; `on_progress` sees the job after each step.
+    pub async fn run_until_done(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        on_progress: &dyn Fn(&Job),
+    ) -> anyhow::Result<Job> {
         loop {
-            if let Some(Ok(step)) = self.work_once(Duration::from_millis(100)).await {
-                on_step(&step);
-            }
+            self.work_once(Duration::from_millis(50)).await?;
             let j = import::job(&self.svc, tenant, job).await?;
+            on_progress(&j);
             if j.status.is_final() {
-                return Ok(());
+                return Ok(j);
             }
         }
     }

@@ -11,6 +11,7 @@
 pub mod dynamo;
 pub mod error;
 pub mod events;
+pub mod router;
 pub mod secrets;
 mod sha256;
 pub mod sqs;

@@ -1,0 +1,226 @@
+//! The functions' typed configuration, read from the environment once at cold start. A
+//! missing or empty variable stops start-up with an error naming every such variable.
+//! The variable names are public constants ([`CORE_VARS`], [`HTTP_VARS`]) so a test can
+//! check that the deployment template sets each of them.
+
+use std::collections::BTreeMap;
+
+use tandem_domain::Stage;
+
+/// The DynamoDB table holding every item.
+pub const TABLE_NAME: &str = "TABLE_NAME";
+/// The prefix of the connections' secret names (`{prefix}/{tenant}/{system}`).
+pub const SECRET_PREFIX: &str = "SECRET_PREFIX";
+/// The EventBridge bus that failed-record events go to.
+pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+/// The users stage's FIFO queue URL.
+pub const QUEUE_URL_USERS: &str = "QUEUE_URL_USERS";
+/// The companies stage's FIFO queue URL.
+pub const QUEUE_URL_COMPANIES: &str = "QUEUE_URL_COMPANIES";
+/// The contacts stage's FIFO queue URL.
+pub const QUEUE_URL_CONTACTS: &str = "QUEUE_URL_CONTACTS";
+/// The solutions stage's FIFO queue URL.
+pub const QUEUE_URL_SOLUTIONS: &str = "QUEUE_URL_SOLUTIONS";
+/// The activities stage's FIFO queue URL.
+pub const QUEUE_URL_ACTIVITIES: &str = "QUEUE_URL_ACTIVITIES";
+/// The opportunities stage's FIFO queue URL.
+pub const QUEUE_URL_OPPORTUNITIES: &str = "QUEUE_URL_OPPORTUNITIES";
+/// The JWT claim holding the caller's tenant id (HTTP functions only), e.g. `custom:tenant_id`.
+pub const TENANT_CLAIM: &str = "TENANT_CLAIM";
+
+/// The variables every function needs: a stage function sends the next page or the next
+/// stage's first page, and the HTTP API starts imports, so all know every stage queue.
+pub const CORE_VARS: &[&str] = &[
+    TABLE_NAME,
+    SECRET_PREFIX,
+    EVENT_BUS_NAME,
+    QUEUE_URL_USERS,
+    QUEUE_URL_COMPANIES,
+    QUEUE_URL_CONTACTS,
+    QUEUE_URL_SOLUTIONS,
+    QUEUE_URL_ACTIVITIES,
+    QUEUE_URL_OPPORTUNITIES,
+];
+
+/// The variables the HTTP functions need besides [`CORE_VARS`].
+pub const HTTP_VARS: &[&str] = &[TENANT_CLAIM];
+
+/// The variable holding `stage`'s queue URL.
+pub fn queue_url_var(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Users => QUEUE_URL_USERS,
+        Stage::Companies => QUEUE_URL_COMPANIES,
+        Stage::Contacts => QUEUE_URL_CONTACTS,
+        Stage::Solutions => QUEUE_URL_SOLUTIONS,
+        Stage::Activities => QUEUE_URL_ACTIVITIES,
+        Stage::Opportunities => QUEUE_URL_OPPORTUNITIES,
+    }
+}
+
+/// Why the configuration could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// These variables are unset or empty.
+    #[error("cannot start: environment variable(s) missing or empty: {}", .0.join(", "))]
+    Missing(Vec<&'static str>),
+}
+
+/// What every function is configured with (see [`CORE_VARS`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The DynamoDB table's name.
+    pub table_name: String,
+    /// The prefix of secret names.
+    pub secret_prefix: String,
+    /// The EventBridge bus's name or ARN.
+    pub event_bus_name: String,
+    /// One FIFO queue URL per import stage (every stage present).
+    pub queue_urls: BTreeMap<Stage, String>,
+}
+
+/// What the HTTP functions are configured with: [`Config`] plus [`HTTP_VARS`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// The variables every function has.
+    pub core: Config,
+    /// The JWT claim holding the tenant id.
+    pub tenant_claim: String,
+}
+
+/// Reads variables through a lookup, remembering every missing one.
+struct Reader<F> {
+    lookup: F,
+    missing: Vec<&'static str>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<F> {
+    fn new(lookup: F) -> Self {
+        Self { lookup, missing: Vec::new() }
+    }
+
+    /// The variable's value, trimmed; missing and blank values are remembered.
+    fn get(&mut self, name: &'static str) -> String {
+        match (self.lookup)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+            Some(v) => v,
+            None => {
+                self.missing.push(name);
+                String::new()
+            }
+        }
+    }
+
+    fn core(&mut self) -> Config {
+        Config {
+            table_name: self.get(TABLE_NAME),
+            secret_prefix: self.get(SECRET_PREFIX),
+            event_bus_name: self.get(EVENT_BUS_NAME),
+            queue_urls: Stage::ALL.iter().map(|s| (*s, self.get(queue_url_var(*s)))).collect(),
+        }
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.missing.is_empty() { Ok(value) } else { Err(ConfigError::Missing(self.missing)) }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `lookup` (the environment, or a map in a test).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut reader = Reader::new(lookup);
+        let config = reader.core();
+        reader.finish(config)
+    }
+
+    /// `stage`'s queue URL.
+    pub fn queue_url(&self, stage: Stage) -> Option<&str> {
+        self.queue_urls.get(&stage).map(String::as_str)
+    }
+}
+
+impl HttpConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `lookup` (the environment, or a map in a test).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut reader = Reader::new(lookup);
+        let core = reader.core();
+        let tenant_claim = reader.get(TENANT_CLAIM);
+        reader.finish(Self { core, tenant_claim })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn full_env() -> HashMap<String, String> {
+        CORE_VARS.iter().chain(HTTP_VARS).map(|n| (n.to_string(), format!("value-of-{n}"))).collect()
+    }
+
+    fn lookup(env: &HashMap<String, String>) -> impl Fn(&str) -> Option<String> + '_ {
+        |name| env.get(name).cloned()
+    }
+
+    #[test]
+    fn a_complete_environment_gives_every_value() {
+        let env = full_env();
+        let config = HttpConfig::from_lookup(lookup(&env)).unwrap();
+        assert_eq!(config.core.table_name, "value-of-TABLE_NAME");
+        assert_eq!(config.core.secret_prefix, "value-of-SECRET_PREFIX");
+        assert_eq!(config.core.event_bus_name, "value-of-EVENT_BUS_NAME");
+        assert_eq!(config.tenant_claim, "value-of-TENANT_CLAIM");
+        for stage in Stage::ALL {
+            assert_eq!(config.core.queue_url(*stage), Some(format!("value-of-{}", queue_url_var(*stage)).as_str()));
+        }
+    }
+
+    #[test]
+    fn a_missing_variable_stops_start_up_with_an_error_naming_it() {
+        let mut env = full_env();
+        env.remove(QUEUE_URL_CONTACTS);
+        let err = Config::from_lookup(lookup(&env)).unwrap_err();
+        assert_eq!(err, ConfigError::Missing(vec![QUEUE_URL_CONTACTS]));
+        assert!(err.to_string().contains("QUEUE_URL_CONTACTS"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_or_blank_variable_counts_as_missing_and_every_missing_one_is_named() {
+        let mut env = full_env();
+        env.insert(TABLE_NAME.into(), String::new());
+        env.insert(TENANT_CLAIM.into(), "   ".into());
+        env.remove(EVENT_BUS_NAME);
+        let err = HttpConfig::from_lookup(lookup(&env)).unwrap_err();
+        assert_eq!(err, ConfigError::Missing(vec![TABLE_NAME, EVENT_BUS_NAME, TENANT_CLAIM]));
+        let text = err.to_string();
+        for name in ["TABLE_NAME", "EVENT_BUS_NAME", "TENANT_CLAIM"] {
+            assert!(text.contains(name), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_core_config_does_not_need_the_tenant_claim() {
+        let mut env = full_env();
+        env.remove(TENANT_CLAIM);
+        assert!(Config::from_lookup(lookup(&env)).is_ok());
+        assert_eq!(HttpConfig::from_lookup(lookup(&env)).unwrap_err(), ConfigError::Missing(vec![TENANT_CLAIM]));
+    }
+
+    #[test]
+    fn every_stage_has_its_own_queue_variable_in_the_core_list() {
+        let vars: Vec<&str> = Stage::ALL.iter().map(|s| queue_url_var(*s)).collect();
+        for var in &vars {
+            assert!(CORE_VARS.contains(var), "{var}");
+        }
+        let unique: std::collections::BTreeSet<&str> = vars.iter().copied().collect();
+        assert_eq!(unique.len(), Stage::ALL.len());
+    }
+}

@@ -1,0 +1,44 @@
+//! The AWS clients and the use cases' [`Services`], built once per execution environment
+//! (cold start) and shared by every invocation: the DynamoDB table, one SQS FIFO queue per
+//! import stage behind a [`StageQueueRouter`], Secrets Manager, EventBridge, the
+//! connectors and the system clock.
+
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use tandem_aws::router::StageQueueRouter;
+use tandem_aws::{DynamoTable, EventBridgePublisher, SecretsManagerStore};
+use tandem_connectors::{Connectors, Settings};
+use tandem_domain::ports::SystemClock;
+use tandem_domain::table::RecordStore;
+use tandem_domain::usecases::Services;
+
+use crate::config::Config;
+
+/// The SDK configuration from the environment: region, credentials, and
+/// `AWS_ENDPOINT_URL` when set (e.g. moto on loopback in tests).
+pub async fn load_aws_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// The services on AWS, with clients built from `sdk` and the resources named by `config`.
+pub fn services(sdk: &SdkConfig, config: &Config) -> Services {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let secretsmanager = aws_sdk_secretsmanager::Client::new(sdk);
+    let eventbridge = aws_sdk_eventbridge::Client::new(sdk);
+    let queues = config.queue_urls.iter().map(|(stage, url)| (*stage, url.as_str()));
+    Services {
+        store: RecordStore::new(Arc::new(DynamoTable::new(dynamodb, &config.table_name))),
+        queue: Arc::new(StageQueueRouter::sqs(&sqs, queues)),
+        secrets: Arc::new(SecretsManagerStore::new(secretsmanager, &config.secret_prefix)),
+        connectors: Arc::new(Connectors::new(Settings::default())),
+        clock: Arc::new(SystemClock),
+        events: Arc::new(EventBridgePublisher::new(eventbridge, &config.event_bus_name)),
+    }
+}
+
+/// Loads the SDK configuration and builds the services: call once at cold start.
+pub async fn build_services(config: &Config) -> Services {
+    services(&load_aws_config().await, config)
+}

@@ -1,0 +1,40 @@
+//! The handler the six import-stage functions share: each decodes its SQS batch of
+//! [`StageMessage`]s and runs one page per message with
+//! [`import::run_page`](tandem_domain::usecases::import::run_page). A function only takes
+//! messages of its own stage; a message of another stage was misrouted, which no retry
+//! fixes, so it is reported and so reaches the dead-letter queue.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use tandem_domain::Stage;
+use tandem_domain::job::StageMessage;
+use tandem_domain::usecases::Services;
+use tandem_domain::usecases::import::{self, Step};
+
+use crate::batch::{MessageError, run_batch};
+
+/// Runs one page for `msg` in the function of stage `own`.
+pub async fn run_stage_message(svc: &Services, own: Stage, msg: StageMessage) -> Result<Step, MessageError> {
+    if msg.stage != own {
+        return Err(MessageError::permanent(format!(
+            "a {} stage message (job {}) reached the {own} stage function: it was sent to the wrong queue",
+            msg.stage, msg.job_id
+        )));
+    }
+    let step = import::run_page(svc, &msg).await?;
+    match &step {
+        Step::Page { job, stage, counts } => tracing::info!(
+            tenant = %msg.tenant, job = %job.id, stage = %stage, records = counts.records(),
+            next_stage = ?job.current_stage(), status = ?job.status, "page imported"
+        ),
+        Step::Stale => tracing::info!(
+            tenant = %msg.tenant, job = %msg.job_id, stage = %msg.stage,
+            "nothing to do: the job is unknown or ended, or this page was handled already"
+        ),
+    }
+    Ok(step)
+}
+
+/// Runs a batch of `own`'s stage messages (see [`run_batch`]).
+pub async fn run_stage_batch(svc: &Services, own: Stage, event: SqsEvent) -> SqsBatchResponse {
+    run_batch(event, |msg: StageMessage| async move { run_stage_message(svc, own, msg).await.map(|_| ()) }).await
+}
