@@ -2,7 +2,7 @@
 //! queue. Only wiring: JSON logs, the config and the services built once at cold start,
 //! then the runtime loop.
 
-mod handler;
+use import_contacts::handler;
 
 use lambda_runtime::service_fn;
 use tandem_lambda::Config;

@@ -2,7 +2,7 @@
 //! API (API Gateway HTTP API, payload v2). Only wiring: JSON logs, the config and the
 //! services built once at cold start, then the runtime loop.
 
-mod handler;
+use validate_credentials::handler;
 
 use lambda_runtime::service_fn;
 use tandem_lambda::HttpConfig;

@@ -1,0 +1,196 @@
+//! End to end on AWS interfaces (a moto server): credentials saved through the
+//! `validate-credentials` handler, the import started through the `http-api` handler, and
+//! every page run by the stage functions' handlers, with this test playing the SQS event
+//! source (receive, invoke, delete what succeeded, leave the failures). The result in
+//! DynamoDB must equal the simulator's ground truth — also when every message is
+//! delivered twice and a tenth of the invocations die after doing their work.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed set-up step should panic
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tandem_connectors::http::{RetryPolicy, Settings};
+use tandem_domain::job::Job;
+use tandem_domain::usecases::Services;
+use tandem_domain::usecases::import;
+use tandem_domain::{JobId, RecordKind, Stage, System, TenantId};
+use tandem_lambda::testing::{SAMPLE_TENANT_CLAIM, event_json, invocation};
+use tandem_local::aws::{AwsNames, SqsEventSource, provision, sdk_config};
+use tandem_local::{report, setup};
+use tandem_sim::connectwise::{CrmSeed, Expected, GenConfig, SimConfig, SimHandle, Simulator, Tenant, typical_mapping};
+
+fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect(
+        "AWS_ENDPOINT_URL is not set: these tests need a moto server; run scripts/test, which starts one, \
+         or start `.venv-ci/bin/moto_server -p 4566` and export AWS_ENDPOINT_URL=http://127.0.0.1:4566",
+    )
+}
+
+struct Stack {
+    svc: Services,
+    source: SqsEventSource,
+}
+
+async fn stack() -> Stack {
+    let id = JobId::new();
+    let unique = &id.as_str()[..10];
+    let names = AwsNames {
+        table: format!("e2e-{unique}"),
+        queue_prefix: format!("e2e-{unique}-import"),
+        secret_prefix: format!("e2e-{unique}/connections"),
+        event_bus: "default".into(),
+        visibility_timeout: Duration::from_secs(1),
+    };
+    let sdk = sdk_config(&endpoint()).await;
+    let config = provision(&sdk, &names).await.unwrap();
+    let mut svc = tandem_lambda::services(&sdk, &config);
+    svc.connectors = Arc::new(tandem_connectors::Connectors::new(Settings {
+        page_size: 25,
+        retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_secs(1),
+        },
+    }));
+    Stack { source: SqsEventSource::new(&sdk, &config), svc }
+}
+
+fn api_event(method: &str, path: &str, tenant: &str, body: Value) -> ApiGatewayV2httpRequest {
+    let mut e = event_json("validate-credentials.json");
+    e["rawPath"] = json!(path);
+    e["routeKey"] = json!(format!("{method} {path}"));
+    e["requestContext"]["http"]["method"] = json!(method);
+    e["requestContext"]["http"]["path"] = json!(path);
+    e["requestContext"]["authorizer"]["jwt"]["claims"][SAMPLE_TENANT_CLAIM] = json!(tenant);
+    e["body"] = json!(body.to_string());
+    e["isBase64Encoded"] = json!(false);
+    serde_json::from_value(e).unwrap()
+}
+
+fn body_json(body: &Option<Body>) -> Value {
+    match body {
+        Some(Body::Text(t)) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+/// The stage function's own handler for `stage`.
+async fn invoke_stage(svc: &Services, stage: Stage, event: SqsEvent) -> SqsBatchResponse {
+    let e = invocation(event);
+    match stage {
+        Stage::Users => import_users::handler::handle(svc, e).await,
+        Stage::Companies => import_companies::handler::handle(svc, e).await,
+        Stage::Contacts => import_contacts::handler::handle(svc, e).await,
+        Stage::Solutions => import_solutions::handler::handle(svc, e).await,
+        Stage::Activities => import_activities::handler::handle(svc, e).await,
+        Stage::Opportunities => import_opportunities::handler::handle(svc, e).await,
+    }
+    .unwrap()
+}
+
+async fn connect_and_start(s: &Stack, sim: &SimHandle, seed: &CrmSeed, tenant: &str) -> JobId {
+    let t = TenantId::parse(tenant).unwrap();
+    setup::seed_crm(&s.svc, &t, seed).await.unwrap();
+    let creds = setup::credentials_body(&sim.credentials());
+    let save = api_event("POST", "/connections/connectwise", tenant, creds);
+    let resp = validate_credentials::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(save)).await.unwrap();
+    assert_eq!(resp.status_code, 201, "{:?}", resp.body);
+    setup::map_typically(&s.svc, &t, System::ConnectWise, &typical_mapping()).await.unwrap();
+    let start = api_event("POST", "/connections/connectwise/imports", tenant, json!({"stages": "all"}));
+    let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(start)).await.unwrap();
+    assert_eq!(resp.status_code, 202, "{:?}", resp.body);
+    JobId::from_raw(body_json(&resp.body)["id"].as_str().unwrap())
+}
+
+/// Plays the event source until the job ends; returns it and how many invocations died.
+async fn wait_for(s: &Stack, tenant: &str, job: &JobId, deliveries: usize, crash_every: Option<usize>) -> (Job, usize) {
+    let t = TenantId::parse(tenant).unwrap();
+    let invocations = AtomicUsize::new(0);
+    let crashes = AtomicUsize::new(0);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let svc = &s.svc;
+        let invocations = &invocations;
+        let crashes = &crashes;
+        s.source
+            .poll_once(|stage, event| async move {
+                let mut answer = None;
+                for _ in 0..deliveries {
+                    answer = Some(invoke_stage(svc, stage, event.clone()).await);
+                }
+                let n = invocations.fetch_add(1, Ordering::SeqCst);
+                // The function did its work but died before answering: nothing is deleted.
+                match crash_every {
+                    Some(k) if n % k == k / 2 => {
+                        crashes.fetch_add(1, Ordering::SeqCst);
+                        None
+                    }
+                    _ => answer,
+                }
+            })
+            .await
+            .unwrap();
+        let j = import::job(&s.svc, &t, job).await.unwrap();
+        if j.status.is_final() {
+            return (j, crashes.load(Ordering::SeqCst));
+        }
+        assert!(Instant::now() < deadline, "the import did not finish: {:?}", j.progress);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn assert_matches(s: &Stack, tenant: &str, job: &Job, expected: &Expected, seed: &CrmSeed) {
+    assert_eq!(report::differences(&report::job_counts(job), expected), Vec::<String>::new());
+    let t = TenantId::parse(tenant).unwrap();
+    let mut total = 0;
+    for kind in RecordKind::ALL {
+        let records = s.svc.store.all_records(&t, *kind).await.unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for r in &records {
+            if let Some(l) = r.link(System::ConnectWise) {
+                assert!(seen.insert(l.id.clone()), "{kind} {} linked twice", l.id);
+            }
+        }
+        if *kind != RecordKind::List {
+            total += records.len();
+        }
+    }
+    let created: u64 = report::job_counts(job).values().filter_map(|m| m.get("created")).sum();
+    assert_eq!(total, seed.users.len() + seed.companies.len() + seed.contacts.len() + created as usize);
+}
+
+fn world() -> (Tenant, Expected, CrmSeed) {
+    let data = Tenant::generate(&GenConfig::with_companies(11, 30));
+    let expected = data.expected().clone();
+    let seed = data.crm_seed().clone();
+    (data, expected, seed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connectwise_import_through_the_lambda_handlers_on_moto_reaches_the_ground_truth() {
+    let s = stack().await;
+    let (data, expected, seed) = world();
+    let sim = Simulator::start(data, SimConfig::default(), 0).await.unwrap();
+    let job = connect_and_start(&s, &sim, &seed, "moto-clean").await;
+    let (job, _) = wait_for(&s, "moto-clean", &job, 1, None).await;
+    assert_matches(&s, "moto-clean", &job, &expected, &seed).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_delivered_twice_and_a_tenth_of_invocations_dying_change_nothing() {
+    let s = stack().await;
+    let (data, expected, seed) = world();
+    let sim = Simulator::start(data, SimConfig::default(), 0).await.unwrap();
+    let job = connect_and_start(&s, &sim, &seed, "moto-chaos").await;
+    let (job, crashes) = wait_for(&s, "moto-chaos", &job, 2, Some(10)).await;
+    assert!(crashes >= 1, "no invocation died: the test proved nothing");
+    assert_matches(&s, "moto-chaos", &job, &expected, &seed).await;
+    sim.shutdown().await;
+}
