@@ -3,7 +3,10 @@
 //! [`Connectors`] is the domain's [`ConnectorFactory`].
 
 pub mod connectwise;
+pub mod halo;
 pub mod http;
+pub mod salesforce;
+pub mod syncro;
 
 use std::sync::Arc;
 
@@ -52,6 +55,9 @@ impl ConnectorFactory for Connectors {
             Credentials::ConnectWise(c) => {
                 Ok(Arc::new(connectwise::ConnectWiseConnector::new(client, self.settings.clone(), c)?))
             }
+            Credentials::Halo(c) => halo::connect(client, self.settings.clone(), c),
+            Credentials::Syncro(c) => syncro::connect(client, self.settings.clone(), c),
+            Credentials::Salesforce(c) => salesforce::connect(client, self.settings.clone(), c),
         }
     }
 }

@@ -18,6 +18,14 @@ pub const CRM_ROLES: &[&str] = &["no_type", "marketer", "salesperson", "admin"];
 /// CRM activity kinds an external activity type may map to.
 pub const ACTIVITY_KINDS: &[&str] = &["call", "email", "note", "meeting"];
 
+/// The CRM activity kinds `system`'s activities may map to (Halo: notes only).
+pub fn activity_kinds(system: System) -> &'static [&'static str] {
+    match system {
+        System::Halo => &["note"],
+        _ => ACTIVITY_KINDS,
+    }
+}
+
 /// The option lists a section is built from, per stage.
 pub fn section_lists(stage: Stage) -> &'static [OptionList] {
     match stage {
@@ -30,10 +38,10 @@ pub fn section_lists(stage: Stage) -> &'static [OptionList] {
     }
 }
 
-fn check_label(list: OptionList, id: &str, value: &str) -> Result<(), DomainError> {
+fn check_label(system: System, list: OptionList, id: &str, value: &str) -> Result<(), DomainError> {
     let allowed: Option<&[&str]> = match list {
         OptionList::Roles => Some(CRM_ROLES),
-        OptionList::ActivityTypes => Some(ACTIVITY_KINDS),
+        OptionList::ActivityTypes => Some(activity_kinds(system)),
         _ => None,
     };
     if let Some(allowed) = allowed {
@@ -63,6 +71,7 @@ fn check_label(list: OptionList, id: &str, value: &str) -> Result<(), DomainErro
 /// checking the lists belong to the section, that every option id is one the system
 /// offers (`offered`), and that every value is a valid CRM value.
 pub fn parse_section(
+    system: System,
     stage: Stage,
     body: &serde_json::Value,
     offered: &BTreeMap<OptionList, Vec<Choice>>,
@@ -97,7 +106,7 @@ pub fn parse_section(
                     choices.iter().map(|c| format!("{}={}", c.id, c.name)).collect::<Vec<_>>().join(", ")
                 )));
             }
-            check_label(list, id, value)?;
+            check_label(system, list, id, value)?;
             map.insert(id.clone(), value.to_string());
         }
         out.insert(list, map);
@@ -190,6 +199,7 @@ mod tests {
     #[test]
     fn a_section_maps_offered_options_to_crm_values_and_drops_nulls() {
         let m = parse_section(
+            System::ConnectWise,
             Stage::Companies,
             &json!({"company_types": {"1": "client", "2": null, "(none)": "no_type"}}),
             &offered(),
@@ -203,27 +213,65 @@ mod tests {
 
     #[test]
     fn an_option_the_system_does_not_offer_is_refused_by_name() {
-        let err = parse_section(Stage::Companies, &json!({"company_types": {"99": "client"}}), &offered()).unwrap_err();
+        let err = parse_section(
+            System::ConnectWise,
+            Stage::Companies,
+            &json!({"company_types": {"99": "client"}}),
+            &offered(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("\"99\" is not an option"), "{err}");
     }
 
     #[test]
     fn a_list_from_another_section_is_refused() {
-        let err = parse_section(Stage::Companies, &json!({"activity_types": {"5": "call"}}), &offered()).unwrap_err();
+        let err =
+            parse_section(System::ConnectWise, Stage::Companies, &json!({"activity_types": {"5": "call"}}), &offered())
+                .unwrap_err();
         assert!(err.to_string().contains("takes company_types"), "{err}");
     }
 
     #[test]
     fn activity_types_map_only_onto_call_email_note_and_meeting() {
-        let err = parse_section(Stage::Activities, &json!({"activity_types": {"5": "lunch"}}), &offered()).unwrap_err();
+        let err = parse_section(
+            System::ConnectWise,
+            Stage::Activities,
+            &json!({"activity_types": {"5": "lunch"}}),
+            &offered(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("call, email, note, meeting"), "{err}");
-        assert!(parse_section(Stage::Activities, &json!({"activity_types": {"5": "call"}}), &offered()).is_ok());
+        assert!(
+            parse_section(
+                System::ConnectWise,
+                Stage::Activities,
+                &json!({"activity_types": {"5": "call"}}),
+                &offered()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn halo_activities_map_onto_notes_only() {
+        let err = parse_section(System::Halo, Stage::Activities, &json!({"activity_types": {"5": "call"}}), &offered())
+            .unwrap_err();
+        assert!(err.to_string().contains("not one of: note"), "{err}");
+        assert!(
+            parse_section(System::Halo, Stage::Activities, &json!({"activity_types": {"5": "note"}}), &offered())
+                .is_ok()
+        );
     }
 
     #[test]
     fn crm_values_must_be_plain_labels() {
-        let err =
-            parse_section(Stage::Companies, &json!({"company_types": {"1": "Big Client!"}}), &offered()).unwrap_err();
+        let err = parse_section(
+            System::ConnectWise,
+            Stage::Companies,
+            &json!({"company_types": {"1": "Big Client!"}}),
+            &offered(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("lower-case"), "{err}");
     }
 }

@@ -1,14 +1,17 @@
 //! Stateful HTTP simulators of the external systems Tandem imports from, each with a
 //! seeded tenant generator and the ground truth of a full import of that tenant.
 //!
-//! One module per simulated system (`connectwise` today); the machinery they share
+//! One module per simulated system (`connectwise`; `halo`, `syncro` and `salesforce` being built); the machinery they share
 //! (run-time knobs, counters, serving, the CRM seed, normalisers, timestamps) lives beside
 //! them in `common`, `seed`, `normalise` and `words`.
 
 pub mod common;
 pub mod connectwise;
+pub mod halo;
 pub mod normalise;
+pub mod salesforce;
 pub mod seed;
+pub mod syncro;
 pub(crate) mod words;
 
 pub use common::{SimConfig, SimStats};

@@ -1,0 +1,18 @@
+//! The Salesforce connector (not built yet: `connect` refuses with a clear error).
+
+use std::sync::Arc;
+
+use tandem_domain::System;
+use tandem_domain::ports::{Connector, ConnectorError, ErrorKind};
+use tandem_domain::secret::SalesforceCredentials;
+
+use crate::http::Settings;
+
+/// A connector for these credentials.
+pub fn connect(
+    _client: reqwest::Client,
+    _settings: Settings,
+    _creds: &SalesforceCredentials,
+) -> Result<Arc<dyn Connector>, ConnectorError> {
+    Err(ConnectorError::new(System::Salesforce, ErrorKind::Invalid, "the Salesforce connector is not built yet"))
+}

@@ -1,0 +1,1 @@
+//! The HaloPSA simulator (not built yet).

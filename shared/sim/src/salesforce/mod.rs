@@ -1,0 +1,1 @@
+//! The Salesforce simulator (not built yet).

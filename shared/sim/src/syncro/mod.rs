@@ -1,0 +1,1 @@
+//! The Syncro simulator (not built yet).
