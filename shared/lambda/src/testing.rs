@@ -94,3 +94,49 @@ pub fn sqs_sample_body(name: &str) -> serde_json::Value {
     let body = event.records.first().and_then(|r| r.body.clone()).unwrap_or_default();
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("the first message's body in {name} is not JSON: {e}"))
 }
+
+#[doc(hidden)]
+pub use serde_json as __serde_json;
+
+/// The tests every import-stage function's handler must pass, run against its sample
+/// event `events/import-<stage>.json`. Invoke inside the handler's test module, where
+/// `STAGE` and `handle` are in scope: `tandem_lambda::stage_handler_tests!();`.
+#[macro_export]
+macro_rules! stage_handler_tests {
+    () => {
+        fn sample() -> String {
+            format!("import-{}.json", STAGE.as_str())
+        }
+
+        #[tokio::test]
+        async fn the_sample_event_for_a_job_that_does_not_exist_is_acknowledged_with_nothing_to_do() {
+            let t = $crate::testing::embedded_services();
+            let (event, _) = $crate::testing::sqs_sample(&sample());
+            assert_eq!($crate::testing::sqs_sample_body(&sample())["stage"], STAGE.as_str(), "the sample's stage");
+            let answer = handle(&t.services, $crate::testing::invocation(event)).await.unwrap();
+            assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+            assert!(t.embedded.queue.is_idle(), "no message was sent");
+        }
+
+        #[tokio::test]
+        async fn a_message_with_a_malformed_body_is_reported_by_its_message_id() {
+            let t = $crate::testing::embedded_services();
+            let body = format!(r#"{{"tenant": "acme", "stage": "{}"}}"#, STAGE.as_str());
+            let (event, id) = $crate::testing::sqs_sample_with_body(&sample(), &body);
+            let answer = handle(&t.services, $crate::testing::invocation(event)).await.unwrap();
+            assert_eq!($crate::testing::failed_ids(&answer), vec![id]);
+        }
+
+        #[tokio::test]
+        async fn a_message_for_another_stage_is_reported_as_misrouted() {
+            let t = $crate::testing::embedded_services();
+            let mut body = $crate::testing::sqs_sample_body(&sample());
+            let other = tandem_domain::Stage::ALL.iter().find(|s| **s != STAGE).unwrap();
+            body["stage"] = $crate::testing::__serde_json::Value::String(other.as_str().to_string());
+            let (event, id) = $crate::testing::sqs_sample_with_body(&sample(), &body.to_string());
+            let answer = handle(&t.services, $crate::testing::invocation(event)).await.unwrap();
+            assert_eq!($crate::testing::failed_ids(&answer), vec![id]);
+            assert!(t.embedded.queue.is_idle(), "no message was sent");
+        }
+    };
+}
