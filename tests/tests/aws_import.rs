@@ -23,7 +23,7 @@ use tandem_domain::{JobId, RecordKind, Stage, System, TenantId};
 use tandem_lambda::testing::{SAMPLE_TENANT_CLAIM, event_json, invocation};
 use tandem_local::aws::{AwsNames, SqsEventSource, provision, sdk_config};
 use tandem_local::{report, setup};
-use tandem_sim::connectwise::{CrmSeed, Expected, GenConfig, SimConfig, SimHandle, Simulator, Tenant, typical_mapping};
+use tandem_sim::connectwise::{CrmSeed, Expected, GenConfig, SimConfig, SimHandle, Simulator, Tenant};
 
 fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").expect(
@@ -101,7 +101,9 @@ async fn connect_and_start(s: &Stack, sim: &SimHandle, seed: &CrmSeed, tenant: &
     let save = api_event("POST", "/connections/connectwise", tenant, creds);
     let resp = validate_credentials::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(save)).await.unwrap();
     assert_eq!(resp.status_code, 201, "{:?}", resp.body);
-    setup::map_typically(&s.svc, &t, System::ConnectWise, &typical_mapping()).await.unwrap();
+    setup::map_typically(&s.svc, &t, System::ConnectWise, &tandem_local::sims::typical(System::ConnectWise).unwrap())
+        .await
+        .unwrap();
     let start = api_event("POST", "/connections/connectwise/imports", tenant, json!({"stages": "all"}));
     let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(start)).await.unwrap();
     assert_eq!(resp.status_code, 202, "{:?}", resp.body);

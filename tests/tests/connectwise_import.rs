@@ -15,7 +15,7 @@ use tandem_embedded::QueueConfig;
 use tandem_local::report::{self, Counts};
 use tandem_local::runtime::LocalRuntime;
 use tandem_local::setup;
-use tandem_sim::connectwise::{GenConfig, SimConfig, SimHandle, Simulator, Tenant, typical_mapping};
+use tandem_sim::connectwise::{GenConfig, SimConfig, SimHandle, Simulator, Tenant};
 
 fn tenant() -> TenantId {
     TenantId::parse("e2e").unwrap()
@@ -61,7 +61,14 @@ async fn connect(rt: &LocalRuntime, w: &World, seed: &tandem_sim::connectwise::C
     )
     .await
     .unwrap();
-    setup::map_typically(&rt.svc, &tenant(), System::ConnectWise, &typical_mapping()).await.unwrap();
+    setup::map_typically(
+        &rt.svc,
+        &tenant(),
+        System::ConnectWise,
+        &tandem_local::sims::typical(System::ConnectWise).unwrap(),
+    )
+    .await
+    .unwrap();
 }
 
 async fn import_all(rt: &LocalRuntime) -> tandem_domain::job::Job {
@@ -230,7 +237,9 @@ async fn wrong_order_mappings_and_stages_are_refused_and_change_nothing() {
     assert!(err.to_string().contains("save the users, companies mapping first"), "{err}");
     assert!(connections::connection(&rt.svc, &t, System::ConnectWise).await.unwrap().mappings.is_empty());
 
-    setup::map_typically(&rt.svc, &t, System::ConnectWise, &typical_mapping()).await.unwrap();
+    setup::map_typically(&rt.svc, &t, System::ConnectWise, &tandem_local::sims::typical(System::ConnectWise).unwrap())
+        .await
+        .unwrap();
     let err = import::start_import(&rt.svc, &t, System::ConnectWise, StageSelection::One(Stage::Activities))
         .await
         .unwrap_err();

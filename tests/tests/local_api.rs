@@ -11,7 +11,7 @@ use tandem_domain::{RecordKind, System, TenantId};
 use tandem_embedded::QueueConfig;
 use tandem_local::runtime::LocalRuntime;
 use tandem_local::{server, setup};
-use tandem_sim::connectwise::{GenConfig, SimConfig, Simulator, Tenant, typical_mapping};
+use tandem_sim::connectwise::{GenConfig, SimConfig, Simulator, Tenant};
 
 struct Api {
     base: String,
@@ -98,7 +98,9 @@ async fn the_local_api_refuses_bad_input_clearly_and_runs_a_full_import() {
     let (s, _) = api.call("POST", "/connections/connectwise/imports", Some(r#"{"stages": "all"}"#)).await;
     assert_eq!(s, 409);
 
-    setup::map_typically(&rt.svc, &t, System::ConnectWise, &typical_mapping()).await.unwrap();
+    setup::map_typically(&rt.svc, &t, System::ConnectWise, &tandem_local::sims::typical(System::ConnectWise).unwrap())
+        .await
+        .unwrap();
     setup::seed_crm(&rt.svc, &t, &crm_seed).await.unwrap();
     let (s, b) = api.call("POST", "/connections/connectwise/imports", Some(r#"{"stages": "everything"}"#)).await;
     assert_eq!(s, 400, "{b}");

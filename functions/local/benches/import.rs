@@ -19,7 +19,7 @@ use tandem_embedded::QueueConfig;
 use tandem_local::report;
 use tandem_local::runtime::LocalRuntime;
 use tandem_local::setup;
-use tandem_sim::connectwise::{Credentials, GenConfig, SimConfig, Simulator, Tenant, typical_mapping};
+use tandem_sim::connectwise::{Credentials, GenConfig, SimConfig, Simulator, Tenant};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -115,7 +115,14 @@ async fn main() {
     connections::save_credentials(&rt.svc, &tenant, System::ConnectWise, &setup::credentials_body(&sim.credentials()))
         .await
         .unwrap();
-    setup::map_typically(&rt.svc, &tenant, System::ConnectWise, &typical_mapping()).await.unwrap();
+    setup::map_typically(
+        &rt.svc,
+        &tenant,
+        System::ConnectWise,
+        &tandem_local::sims::typical(System::ConnectWise).unwrap(),
+    )
+    .await
+    .unwrap();
 
     let started = Instant::now();
     let job =

@@ -8,13 +8,14 @@ use std::time::Duration;
 use tandem_connectors::http::Settings;
 use tandem_domain::{System, TenantId};
 use tandem_embedded::QueueConfig;
-use tandem_sim::connectwise::{GenConfig, SimConfig, Simulator, Tenant};
+use tandem_sim::SimConfig;
 
 use crate::aws::AwsNames;
 use crate::demo::{self, DemoOptions};
 use crate::report;
 use crate::runtime::LocalRuntime;
 use crate::server;
+use crate::sims::{self, Scale};
 
 /// Tandem's local runner.
 #[derive(Parser, Debug)]
@@ -68,14 +69,15 @@ pub struct ScaleArgs {
 }
 
 impl ScaleArgs {
-    fn generator(&self) -> GenConfig {
-        GenConfig {
+    fn scale(&self) -> Scale {
+        Scale {
+            seed: self.seed,
+            companies: self.companies,
             members: self.members,
             contacts: self.contacts,
             opportunities: self.opportunities,
             activities: self.activities,
             catalog_items: self.catalog_items,
-            ..GenConfig::with_companies(self.seed, self.companies)
         }
     }
     fn sim(&self) -> SimConfig {
@@ -115,9 +117,9 @@ pub struct ServeArgs {
     /// Keep the CRM store and secrets in this directory (default: in memory).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Also start a seeded ConnectWise simulator and print its credentials.
+    /// Also start a seeded simulator of this system and print its credentials.
     #[arg(long)]
-    pub with_sim: bool,
+    pub with_sim: Option<System>,
     /// Run on the AWS adapters at this AWS-compatible endpoint (e.g. moto), creating the
     /// table and queues if missing.
     #[arg(long, conflicts_with = "data_dir")]
@@ -151,18 +153,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
-    let generator = args.scale.generator();
+    let scale = args.scale.scale();
     if !args.json {
         eprintln!(
-            "Generating a {} tenant (seed {}, about {} records) and importing it...",
+            "Generating a {} tenant (seed {}, {} companies) and importing it...",
             args.system.display_name(),
-            generator.seed,
-            generator.total_records()
+            scale.seed,
+            scale.companies
         );
     }
     let outcome = demo::run(DemoOptions {
         system: args.system,
-        generator,
+        scale,
         sim: args.scale.sim(),
         connectors: Settings { page_size: args.page_size.clamp(1, 1000), ..Settings::default() },
         data_dir: args.data_dir,
@@ -209,16 +211,19 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<i32> {
         eprintln!("Resumed {} running job(s) from their checkpoints.", resumed.len());
     }
     let _worker = rt.spawn_worker();
-    let _sim = if args.with_sim {
-        let sim = Simulator::start(Tenant::generate(&args.scale.generator()), args.scale.sim(), 0).await?;
-        println!(
-            "ConnectWise simulator at {}; save these credentials with POST /connections/connectwise:\n{}",
-            sim.base_url(),
-            crate::setup::credentials_body(&sim.credentials())
-        );
-        Some(sim)
-    } else {
-        None
+    let _sim = match args.with_sim {
+        Some(system) => {
+            let sim = sims::start(system, &args.scale.scale(), args.scale.sim(), 0).await?;
+            println!(
+                "{} simulator at {}; save these credentials with POST /connections/{}:\n{}",
+                system.display_name(),
+                sim.base_url,
+                system,
+                sim.credentials
+            );
+            Some(sim)
+        }
+        None => None,
     };
     let (addr, task) = server::serve(rt, args.addr).await?;
     println!(
@@ -234,16 +239,15 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<i32> {
 }
 
 async fn run_sim(args: SimArgs) -> anyhow::Result<i32> {
-    if args.system != System::ConnectWise {
-        anyhow::bail!("the {} simulator is not built yet; only connectwise is", args.system.display_name());
-    }
-    let sim = Simulator::start(Tenant::generate(&args.scale.generator()), args.scale.sim(), args.port).await?;
-    let creds = sim.credentials();
+    let sim = sims::start(args.system, &args.scale.scale(), args.scale.sim(), args.port).await?;
     if args.json {
-        println!("{}", serde_json::json!({ "system": args.system, "base_url": sim.base_url(), "credentials": creds }));
+        println!(
+            "{}",
+            serde_json::json!({ "system": args.system, "base_url": sim.base_url, "credentials": sim.credentials })
+        );
     } else {
-        println!("ConnectWise simulator at {}", sim.base_url());
-        println!("credentials: {}", crate::setup::credentials_body(&creds));
+        println!("{} simulator at {}", args.system.display_name(), sim.base_url);
+        println!("credentials: {}", sim.credentials);
         println!("Ctrl-C to stop.");
     }
     tokio::signal::ctrl_c().await?;

@@ -15,18 +15,19 @@ use tandem_domain::usecases::connections;
 use tandem_domain::usecases::import::{self, AllStages, StageSelection};
 use tandem_domain::{Stage, System, TenantId};
 use tandem_embedded::QueueConfig;
-use tandem_sim::connectwise::{GenConfig, SimConfig, Simulator, Tenant, typical_mapping};
+use tandem_sim::SimConfig;
 
 use crate::aws::AwsNames;
 use crate::report::{self, Counts};
 use crate::runtime::LocalRuntime;
 use crate::setup;
+use crate::sims::{self, Scale};
 
 /// What the demo runs.
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
     pub system: System,
-    pub generator: GenConfig,
+    pub scale: Scale,
     pub sim: SimConfig,
     pub connectors: Settings,
     pub data_dir: Option<PathBuf>,
@@ -49,23 +50,17 @@ pub struct DemoOutcome {
 
 /// Runs the whole demo.
 pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
-    if opts.system != System::ConnectWise {
-        anyhow::bail!("the {} simulator is not built yet; only connectwise is", opts.system.display_name());
-    }
-    let tenant_data = Tenant::generate(&opts.generator);
-    let external_records = tenant_data.record_count();
-    let expected = tenant_data.expected().clone();
-    let crm_seed = tenant_data.crm_seed().clone();
-    let sim = Simulator::start(tenant_data, opts.sim.clone(), 0).await?;
+    let sim = sims::start(opts.system, &opts.scale, opts.sim.clone(), 0).await?;
+    let (external_records, expected) = (sim.records, sim.expected.clone());
     let rt = match &opts.aws_endpoint {
         Some(endpoint) => LocalRuntime::aws(endpoint, &AwsNames::default(), opts.connectors.clone()).await?,
         None => LocalRuntime::new(opts.data_dir.as_deref(), QueueConfig::default(), opts.connectors.clone())?,
     };
     // A fresh tenant per run, so runs against a long-lived endpoint never mix.
     let tenant = TenantId::parse(&format!("demo-{}", &tandem_domain::JobId::new().as_str()[..8]))?;
-    setup::seed_crm(&rt.svc, &tenant, &crm_seed).await?;
-    connections::save_credentials(&rt.svc, &tenant, opts.system, &setup::credentials_body(&sim.credentials())).await?;
-    setup::map_typically(&rt.svc, &tenant, opts.system, &typical_mapping()).await?;
+    setup::seed_crm(&rt.svc, &tenant, &sim.crm_seed).await?;
+    connections::save_credentials(&rt.svc, &tenant, opts.system, &sim.credentials).await?;
+    setup::map_typically(&rt.svc, &tenant, opts.system, &sim.typical).await?;
 
     let started = Instant::now();
     let job = import::start_import(&rt.svc, &tenant, opts.system, StageSelection::All(AllStages::All)).await?;

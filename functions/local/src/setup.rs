@@ -4,13 +4,14 @@
 
 use serde_json::{Map, Value};
 
-use tandem_domain::external::OptionList;
 use tandem_domain::mapping::section_lists;
 use tandem_domain::records::{CompanyFields, CompanyRecord, ContactFields, ContactRecord, Meta, Record, User};
 use tandem_domain::table::RecordWrite;
 use tandem_domain::usecases::{Services, connections, mappings};
 use tandem_domain::{System, TenantId};
-use tandem_sim::connectwise::{CrmSeed, TypicalMapping};
+use tandem_sim::CrmSeed;
+
+use crate::sims::Typical;
 
 /// Writes the CRM records a tenant had before its first import.
 pub async fn seed_crm(svc: &Services, tenant: &TenantId, seed: &CrmSeed) -> anyhow::Result<usize> {
@@ -57,35 +58,19 @@ pub async fn seed_crm(svc: &Services, tenant: &TenantId, seed: &CrmSeed) -> anyh
     Ok(n)
 }
 
-fn table(typical: &TypicalMapping, list: OptionList) -> &[(String, Option<String>)] {
-    match list {
-        OptionList::Roles => &typical.roles,
-        OptionList::CompanyTypes => &typical.company_types,
-        OptionList::ContactTypes => &typical.contact_types,
-        OptionList::CatalogTypes => &typical.catalog_types,
-        OptionList::CatalogCategories => &typical.catalog_categories,
-        OptionList::BillingOptions => &typical.billing_options,
-        OptionList::ActivityTypes => &typical.activity_types,
-        OptionList::OpportunityStatuses => &typical.opportunity_statuses,
-    }
-}
-
 /// Saves every mapping section in the system's order, choosing for each live option
 /// what an MSP typically would (some left unmapped, so skipping is exercised).
-pub async fn map_typically(
-    svc: &Services,
-    tenant: &TenantId,
-    system: System,
-    typical: &TypicalMapping,
-) -> anyhow::Result<()> {
+pub async fn map_typically(svc: &Services, tenant: &TenantId, system: System, typical: &Typical) -> anyhow::Result<()> {
     for stage in system.stages() {
         let mut body = Map::new();
         for list in section_lists(*stage) {
             let choices = connections::options(svc, tenant, system, *list).await?;
             let mut entries = Map::new();
             for choice in choices {
-                let value =
-                    table(typical, *list).iter().find(|(name, _)| *name == choice.name).and_then(|(_, v)| v.clone());
+                let value = typical
+                    .get(list)
+                    .and_then(|t| t.iter().find(|(name, _)| *name == choice.name))
+                    .and_then(|(_, v)| v.clone());
                 entries.insert(choice.id, value.map_or(Value::Null, Value::String));
             }
             body.insert(list.as_str().to_string(), Value::Object(entries));

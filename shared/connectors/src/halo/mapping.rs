@@ -1,0 +1,325 @@
+//! HaloPSA wire types -> the domain's external records, and the tolerant page parse (bare
+//! array or `{record_count, <plural>}` envelope): one record that does not fit becomes
+//! [`ExternalRecord::Unreadable`], never a failed page.
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tandem_domain::external::{
+    ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExtUser, ExternalRecord, Unreadable,
+};
+use tandem_domain::ports::{ConnectorError, ErrorKind};
+use tandem_domain::{Stage, System, Timestamp};
+
+use super::models::{Action, Agent, Client, CrmNote, Opportunity, User, id_text, non_empty};
+
+/// The activity type id of CRM notes (they have no outcome): offered as its own choice.
+pub const CRM_NOTE_TYPE: &str = "crmnote";
+/// The name shown for [`CRM_NOTE_TYPE`].
+pub const CRM_NOTE_NAME: &str = "CRM Note";
+
+/// What the actions of a page need from their tickets: ticket id -> (contact, client).
+pub type TicketContacts = HashMap<i64, (Option<i64>, Option<i64>)>;
+
+/// One parsed list answer: its records and `record_count` (when enveloped).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Parsed {
+    pub records: Vec<ExternalRecord>,
+    /// Every matching record, all pages together.
+    pub record_count: Option<u64>,
+    /// Rows on this page.
+    pub rows: usize,
+}
+
+/// The envelope key of each list (psa-apis.md 2.3; `users`, `actions`, `notes` UNCONFIRMED).
+pub fn envelope_key(stage: Stage, actions: bool) -> &'static str {
+    match stage {
+        Stage::Users => "agents",
+        Stage::Companies => "clients",
+        Stage::Contacts => "users",
+        Stage::Opportunities | Stage::Solutions => "tickets",
+        Stage::Activities if actions => "actions",
+        Stage::Activities => "notes",
+    }
+}
+
+/// Parses one list page of `stage` (for activities: CRM notes) into records.
+pub fn parse_page(stage: Stage, body: &[u8]) -> Result<Vec<ExternalRecord>, ConnectorError> {
+    Ok(parse_list(stage, body, false, &TicketContacts::new())?.records)
+}
+
+/// Parses one list answer. `actions`: the activities body is `/api/Actions`, whose contact
+/// and client come from `tickets`.
+pub fn parse_list(
+    stage: Stage,
+    body: &[u8],
+    actions: bool,
+    tickets: &TicketContacts,
+) -> Result<Parsed, ConnectorError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("HaloPSA answered a list that is not JSON: {e}")))?;
+    let key = envelope_key(stage, actions);
+    let (rows, record_count) = match value {
+        Value::Array(rows) => (rows, None),
+        Value::Object(mut m) => {
+            let count = m.get("record_count").and_then(Value::as_u64);
+            match m.remove(key) {
+                Some(Value::Array(rows)) => (rows, count),
+                _ => return Err(invalid(format!("HaloPSA's list answer has no '{key}' array"))),
+            }
+        }
+        _ => return Err(invalid("HaloPSA answered a list that is neither an array nor an envelope".into())),
+    };
+    let n = rows.len();
+    let records = match stage {
+        Stage::Users => each(rows, |a: Agent| ExternalRecord::User(user(a))),
+        Stage::Companies => each(rows, |c: Client| ExternalRecord::Company(company(c))),
+        Stage::Contacts => each(rows, |u: User| ExternalRecord::Contact(contact(u))),
+        Stage::Opportunities | Stage::Solutions => {
+            each(rows, |o: Opportunity| ExternalRecord::Opportunity(opportunity(o)))
+        }
+        Stage::Activities if actions => {
+            each(rows, |a: Action| action(a, tickets).map_or_else(ExternalRecord::Unreadable, ExternalRecord::Activity))
+        }
+        Stage::Activities => {
+            each(rows, |n: CrmNote| note(n).map_or_else(ExternalRecord::Unreadable, ExternalRecord::Activity))
+        }
+    };
+    Ok(Parsed { records, record_count, rows: n })
+}
+
+fn invalid(message: String) -> ConnectorError {
+    ConnectorError::new(System::Halo, ErrorKind::Invalid, message)
+}
+
+fn each<W: DeserializeOwned>(rows: Vec<Value>, map: impl Fn(W) -> ExternalRecord) -> Vec<ExternalRecord> {
+    rows.into_iter()
+        .map(|value| {
+            let id = match value.get("id") {
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                _ => None,
+            };
+            match serde_json::from_value::<W>(value) {
+                Ok(wire) => map(wire),
+                Err(e) => ExternalRecord::Unreadable(Unreadable { id, reason: e.to_string() }),
+            }
+        })
+        .collect()
+}
+
+fn text(s: Option<String>) -> String {
+    s.map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+/// `(first, last)`: the explicit fields, else `name` split at its first space.
+fn split_name(first: Option<String>, last: Option<String>, name: Option<String>) -> (String, String) {
+    let (f, l) = (text(first), text(last));
+    if !f.is_empty() || !l.is_empty() {
+        return (f, l);
+    }
+    let name = text(name);
+    match name.split_once(' ') {
+        Some((a, b)) => (a.to_string(), b.trim().to_string()),
+        None => (name, String::new()),
+    }
+}
+
+/// An agent. Its id is the numeric agent id as text (actions' `who_agentid` and
+/// opportunities' `agent_id` refer to agents by it); its role is its first role's id.
+pub fn user(a: Agent) -> ExtUser {
+    let (first_name, last_name) = split_name(a.firstname, a.surname, a.name);
+    ExtUser {
+        id: a.id.to_string(),
+        email: non_empty(a.email.as_deref()),
+        first_name,
+        last_name,
+        role: a.roles.first().and_then(|r| id_text(r.id)),
+        inactive: a.isdisabled,
+        updated_at: None,
+    }
+}
+
+/// A client; its one type is `customertype` (0: none, so the "no type" choice decides).
+pub fn company(c: Client) -> ExtCompany {
+    ExtCompany {
+        id: c.id.to_string(),
+        name: text(c.name),
+        phone: non_empty(c.main_phonenumber.as_deref()),
+        website: non_empty(c.website.as_deref()),
+        address: non_empty(c.address.as_deref()),
+        types: id_text(c.customertype).into_iter().collect(),
+        inactive: c.inactive,
+        deleted: false,
+        updated_at: non_empty(c.alastupdate.as_deref()),
+    }
+}
+
+/// A user (contact). Halo has no contact types: `types` is empty, so the "no type" choice
+/// decides. `client_id` 0 (or absent) means no client.
+pub fn contact(u: User) -> ExtContact {
+    let (first_name, last_name) = split_name(u.firstname, u.surname, u.name);
+    ExtContact {
+        id: u.id.to_string(),
+        first_name,
+        last_name,
+        email: non_empty(u.emailaddress.as_deref()),
+        phone: non_empty(u.phonenumber.as_deref()).or_else(|| non_empty(u.mobilenumber.as_deref())),
+        title: non_empty(u.title.as_deref()),
+        company_id: id_text(u.client_id),
+        types: Vec::new(),
+        inactive: u.inactive,
+        updated_at: non_empty(u.ulastupdate.as_deref()),
+    }
+}
+
+/// The expected close date of an opportunity. UNCONFIRMED (psa-apis.md 2.4: which of
+/// `targetdate` / `deadlinedate` a tenant uses): `targetdate`, else `deadlinedate`; the day only.
+pub fn close_date(o: &Opportunity) -> Option<String> {
+    non_empty(o.targetdate.as_deref())
+        .or_else(|| non_empty(o.deadlinedate.as_deref()))
+        .map(|d| d.chars().take(10).collect())
+}
+
+/// An opportunity (a ticket of an opportunity type).
+pub fn opportunity(o: Opportunity) -> ExtOpportunity {
+    ExtOpportunity {
+        id: o.id.to_string(),
+        close_date: close_date(&o),
+        name: text(o.summary),
+        status_id: id_text(o.status_id),
+        stage: None,
+        opportunity_type: None,
+        value: o.oppvalue,
+        line_items: Vec::new(),
+        salesperson_id: id_text(o.agent_id),
+        company_id: id_text(o.client_id),
+        contact_id: id_text(o.user_id),
+        notes: non_empty(o.details.as_deref()),
+        updated_at: non_empty(o.last_update.as_deref()),
+    }
+}
+
+fn date(id: &str, raw: Option<&str>) -> Result<Option<Timestamp>, Unreadable> {
+    match non_empty(raw) {
+        None => Ok(None),
+        Some(raw) => {
+            let with_zone = if raw.ends_with('Z') || raw.contains('+') || raw.len() == 10 {
+                raw.clone()
+            } else {
+                format!("{raw}Z")
+            };
+            Timestamp::parse(&with_zone)
+                .map(Some)
+                .map_err(|e| Unreadable { id: Some(id.to_string()), reason: format!("datetime: {e}") })
+        }
+    }
+}
+
+/// A CRM note: type [`CRM_NOTE_TYPE`], contact `user_id`, creator `who_agentid`. Its id is
+/// `note-{id}` (actions share the activity id space).
+pub fn note(n: CrmNote) -> Result<ExtActivity, Unreadable> {
+    let id = format!("note-{}", n.id);
+    Ok(ExtActivity {
+        date: date(&id, n.datetime.as_deref())?,
+        subject: CRM_NOTE_NAME.to_string(),
+        body: non_empty(n.note.as_deref()),
+        type_id: Some(CRM_NOTE_TYPE.to_string()),
+        contact_id: id_text(n.user_id),
+        company_id: id_text(n.client_id),
+        created_by: id_text(n.who_agentid),
+        done: true,
+        updated_at: non_empty(n.datetime.as_deref()),
+        id,
+    })
+}
+
+/// An action: type = its outcome name, contact and client from its ticket, creator
+/// `who_agentid`. Its id is `action-{id}`.
+pub fn action(a: Action, tickets: &TicketContacts) -> Result<ExtActivity, Unreadable> {
+    let id = format!("action-{}", a.id);
+    let (contact, client) = a.ticket_id.and_then(|t| tickets.get(&t).copied()).unwrap_or((None, None));
+    let outcome = non_empty(a.outcome.as_deref());
+    Ok(ExtActivity {
+        date: date(&id, a.datetime.as_deref())?,
+        subject: outcome.clone().unwrap_or_default(),
+        body: non_empty(a.note.as_deref()),
+        type_id: outcome,
+        contact_id: id_text(contact),
+        company_id: id_text(client),
+        created_by: id_text(a.who_agentid),
+        done: true,
+        updated_at: non_empty(a.last_updated.as_deref()),
+        id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_enveloped_client_page_maps_into_companies() {
+        let body = json!({"record_count": 9, "clients": [
+            {"id": 5, "name": " Acme ", "inactive": false, "customertype": 2, "main_phonenumber": "555", "website": "acme.com"},
+            {"id": 6, "name": "NoType", "customertype": 0},
+            {"id": "bad"}
+        ]});
+        let p = parse_list(Stage::Companies, body.to_string().as_bytes(), false, &TicketContacts::new()).unwrap();
+        assert_eq!((p.record_count, p.rows), (Some(9), 3));
+        let ExternalRecord::Company(c) = &p.records[0] else { panic!() };
+        assert_eq!((c.name.as_str(), c.types.as_slice()), ("Acme", &["2".to_string()][..]));
+        let ExternalRecord::Company(c) = &p.records[1] else { panic!() };
+        assert!(c.types.is_empty());
+        assert!(matches!(&p.records[2], ExternalRecord::Unreadable(u) if u.id.as_deref() == Some("bad")));
+    }
+
+    #[test]
+    fn agents_come_as_a_bare_array_keyed_by_numeric_id_with_their_first_role() {
+        let body =
+            json!([{"id": 7, "name": "Ann Lee", "email": "a@x.com", "roles": [{"id": 2, "name": "Sales"}, {"id": 4}]}]);
+        let out = parse_page(Stage::Users, body.to_string().as_bytes()).unwrap();
+        let ExternalRecord::User(u) = &out[0] else { panic!() };
+        assert_eq!(
+            (u.id.as_str(), u.role.as_deref(), u.first_name.as_str(), u.last_name.as_str()),
+            ("7", Some("2"), "Ann", "Lee")
+        );
+    }
+
+    #[test]
+    fn contacts_without_a_client_have_no_company_and_no_types() {
+        let body = json!({"users": [{"id": 3, "firstname": "A", "surname": "B", "client_id": 0, "emailaddress": ""}]});
+        let out = parse_page(Stage::Contacts, body.to_string().as_bytes()).unwrap();
+        let ExternalRecord::Contact(c) = &out[0] else { panic!() };
+        assert_eq!((c.company_id.clone(), c.email.clone(), c.types.len()), (None, None, 0));
+    }
+
+    #[test]
+    fn actions_take_contact_and_client_from_their_ticket() {
+        let tickets = TicketContacts::from([(40, (Some(3), Some(5)))]);
+        let body = json!({"actions": [{"id": 1, "ticket_id": 40, "outcome": "Phone Call", "who_agentid": 7, "datetime": "2024-01-02T03:04:05"}]});
+        let p = parse_list(Stage::Activities, body.to_string().as_bytes(), true, &tickets).unwrap();
+        let ExternalRecord::Activity(a) = &p.records[0] else { panic!() };
+        assert_eq!(a.id, "action-1");
+        assert_eq!(
+            (a.contact_id.as_deref(), a.company_id.as_deref(), a.created_by.as_deref()),
+            (Some("3"), Some("5"), Some("7"))
+        );
+        assert_eq!(a.type_id.as_deref(), Some("Phone Call"));
+        assert!(a.date.is_some());
+    }
+
+    #[test]
+    fn opportunities_prefer_the_target_date_and_keep_the_salesperson_id() {
+        let body = json!({"tickets": [{"id": 9, "summary": "Deal", "agent_id": 1, "user_id": 0, "oppvalue": 10.5,
+            "deadlinedate": "2024-05-01T00:00:00", "targetdate": "2024-04-01T00:00:00"}]});
+        let out = parse_page(Stage::Opportunities, body.to_string().as_bytes()).unwrap();
+        let ExternalRecord::Opportunity(o) = &out[0] else { panic!() };
+        assert_eq!(
+            (o.close_date.as_deref(), o.salesperson_id.as_deref(), o.contact_id.clone()),
+            (Some("2024-04-01"), Some("1"), None)
+        );
+    }
+}

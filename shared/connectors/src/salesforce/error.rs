@@ -1,0 +1,218 @@
+//! Salesforce failures -> [`ConnectorError`], classified once: the REST error array
+//! `[{message, errorCode, fields}]` (salesforce-api.md 5.1-5.3) by `errorCode` first, then
+//! by status via [`crate::http::kind_for_status`]; and the OAuth token errors
+//! `{error, error_description}` (1.4).
+
+use std::time::Duration;
+
+use tandem_domain::System;
+use tandem_domain::ports::{ConnectorError, ErrorKind};
+
+use super::models::{ErrorItem, OAuthErrorBody};
+use crate::http;
+
+/// The longest piece of a non-JSON body quoted in a message.
+const MAX_QUOTED_BODY: usize = 200;
+
+/// The error code of an expired or invalid token (salesforce-api.md 1.4).
+pub const INVALID_SESSION_ID: &str = "INVALID_SESSION_ID";
+/// The error code of a query locator the server no longer holds.
+pub const INVALID_QUERY_LOCATOR: &str = "INVALID_QUERY_LOCATOR";
+
+/// The kind an `errorCode` means, when it decides on its own (salesforce-api.md 5.3):
+/// INVALID_SESSION_ID Unauthorized; REQUEST_LIMIT_EXCEEDED RateLimited (403 for the daily
+/// or concurrency limits, retried with backoff); field, query, id and validation errors
+/// Invalid; access errors Forbidden; NOT_FOUND / ENTITY_IS_DELETED NotFound; lock
+/// contention and server trouble Transient.
+pub fn kind_for_code(code: &str) -> Option<ErrorKind> {
+    Some(match code {
+        INVALID_SESSION_ID => ErrorKind::Unauthorized,
+        "REQUEST_LIMIT_EXCEEDED" => ErrorKind::RateLimited,
+        "INVALID_FIELD"
+        | "MALFORMED_QUERY"
+        | "INVALID_TYPE"
+        | "MALFORMED_ID"
+        | "INVALID_QUERY_FILTER_OPERATOR"
+        | "INVALID_FIELD_FOR_INSERT_UPDATE"
+        | "REQUIRED_FIELD_MISSING"
+        | "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+        | "DUPLICATES_DETECTED"
+        | "DUPLICATE_VALUE"
+        | "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+        | "JSON_PARSER_ERROR"
+        | "EXCEEDED_ID_LIMIT"
+        | INVALID_QUERY_LOCATOR => ErrorKind::Invalid,
+        "INSUFFICIENT_ACCESS"
+        | "INSUFFICIENT_ACCESS_OR_READONLY"
+        | "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY"
+        | "API_DISABLED_FOR_ORG"
+        | "API_CURRENTLY_DISABLED"
+        | "FUNCTIONALITY_NOT_ENABLED" => ErrorKind::Forbidden,
+        "NOT_FOUND" | "ENTITY_IS_DELETED" => ErrorKind::NotFound,
+        "UNABLE_TO_LOCK_ROW" | "SERVER_UNAVAILABLE" | "UNKNOWN_EXCEPTION" | "QUERY_TIMEOUT" => ErrorKind::Transient,
+        _ => return None,
+    })
+}
+
+/// The error for a non-success REST answer on `endpoint`. The message carries the
+/// `errorCode`s, so callers can tell e.g. [`INVALID_QUERY_LOCATOR`] apart.
+pub fn from_response(status: u16, retry_after: Option<Duration>, body: &[u8], endpoint: &str) -> ConnectorError {
+    let items: Vec<ErrorItem> = serde_json::from_slice::<Vec<ErrorItem>>(body)
+        .or_else(|_| serde_json::from_slice::<ErrorItem>(body).map(|i| vec![i]))
+        .unwrap_or_default();
+    let code = items.iter().find_map(|i| i.error_code.as_deref());
+    let detail = if items.iter().any(|i| i.error_code.is_some() || i.message.is_some()) {
+        summarise(&items)
+    } else {
+        quote_text(body)
+    };
+    let kind = code.and_then(kind_for_code).unwrap_or_else(|| http::kind_for_status(status));
+    let answer = if detail.is_empty() { format!("{status}") } else { format!("{status}: {detail}") };
+    let message = match kind {
+        ErrorKind::Unauthorized => format!("Salesforce refused the session on {endpoint} ({answer})"),
+        ErrorKind::Forbidden => {
+            format!(
+                "the Salesforce integration user may not use {endpoint}; check its profile and permission sets ({answer})"
+            )
+        }
+        ErrorKind::NotFound => format!("Salesforce has no {endpoint} ({answer})"),
+        ErrorKind::RateLimited => format!("Salesforce is limiting API requests on {endpoint} ({answer})"),
+        ErrorKind::Transient => format!("Salesforce failed on {endpoint} ({answer})"),
+        ErrorKind::Invalid | ErrorKind::UnknownAccount | ErrorKind::Unreachable => {
+            format!("Salesforce refused {endpoint} ({answer})")
+        }
+    };
+    let mut err = ConnectorError::new(System::Salesforce, kind, message);
+    err.status = Some(status);
+    err.retry_after = retry_after;
+    err
+}
+
+/// The error for a refused token request. Refused grants (`invalid_client_id`,
+/// `invalid_client`, `invalid_grant`, ...) are Unauthorized and say what to fix; 429 and
+/// 5xx keep their status class.
+pub fn from_oauth(status: u16, retry_after: Option<Duration>, body: &[u8], client_id: &str) -> ConnectorError {
+    let parsed: OAuthErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let code = parsed.error.as_deref().unwrap_or("");
+    let description = parsed.error_description.as_deref().unwrap_or("");
+    let detail = if code.is_empty() { quote_text(body) } else { format!("{code}: {description}") };
+    let (kind, message) = match (status, code) {
+        (429, _) | (500..=599, _) => {
+            (http::kind_for_status(status), format!("the Salesforce token endpoint failed ({status}: {detail})"))
+        }
+        (_, "invalid_client_id") => (
+            ErrorKind::Unauthorized,
+            format!("Salesforce does not know the connected app with client id '{client_id}' ({detail})"),
+        ),
+        (_, "invalid_client") => (
+            ErrorKind::Unauthorized,
+            format!("Salesforce refused the client secret of connected app '{client_id}' ({detail})"),
+        ),
+        (_, "invalid_grant") => (
+            ErrorKind::Unauthorized,
+            format!(
+                "Salesforce refused the grant of connected app '{client_id}': the refresh token or run-as user is no longer valid, re-authorise ({detail})"
+            ),
+        ),
+        _ => (ErrorKind::Unauthorized, format!("Salesforce refused the token request ({status}: {detail})")),
+    };
+    let mut err = ConnectorError::new(System::Salesforce, kind, message);
+    err.status = Some(status);
+    err.retry_after = retry_after;
+    err
+}
+
+/// Whether an error is a refused session (401 `INVALID_SESSION_ID` or any 401).
+pub fn is_invalid_session(err: &ConnectorError) -> bool {
+    err.kind == ErrorKind::Unauthorized && err.status == Some(401)
+}
+
+/// Whether an error is an expired query locator.
+pub fn is_invalid_locator(err: &ConnectorError) -> bool {
+    err.message.contains(INVALID_QUERY_LOCATOR)
+}
+
+/// `CODE: message [fields]; ...`.
+fn summarise(items: &[ErrorItem]) -> String {
+    items
+        .iter()
+        .map(|i| {
+            let mut s = match (i.error_code.as_deref(), i.message.as_deref()) {
+                (Some(c), Some(m)) => format!("{c}: {}", m.trim()),
+                (Some(one), None) | (None, Some(one)) => one.trim().to_string(),
+                (None, None) => String::new(),
+            };
+            if !i.fields.is_empty() {
+                s.push_str(&format!(" [{}]", i.fields.join(", ")));
+            }
+            s
+        })
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn quote_text(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(MAX_QUOTED_BODY) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorded_expired_session_is_unauthorized_and_not_retryable() {
+        let body = include_str!("../../tests/fixtures/salesforce_expired_session_response.json");
+        let e = from_response(401, None, body.as_bytes(), "query");
+        assert_eq!((e.kind, e.retryable), (ErrorKind::Unauthorized, false));
+        assert!(is_invalid_session(&e));
+        assert!(e.message.contains("INVALID_SESSION_ID: Session expired or invalid"), "{}", e.message);
+    }
+
+    #[test]
+    fn request_limit_exceeded_is_a_retryable_rate_limit_even_on_403() {
+        let e = from_response(
+            403,
+            None,
+            br#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#,
+            "query",
+        );
+        assert_eq!((e.kind, e.retryable), (ErrorKind::RateLimited, true));
+    }
+
+    #[test]
+    fn field_and_query_errors_are_invalid_and_server_errors_transient() {
+        let body = include_str!("../../tests/fixtures/salesforce_write_error_response.json");
+        let e = from_response(400, None, body.as_bytes(), "sobjects/Account");
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert!(e.message.contains("INVALID_FIELD"), "{}", e.message);
+        assert_eq!(
+            from_response(400, None, br#"[{"message":"x","errorCode":"MALFORMED_QUERY"}]"#, "q").kind,
+            ErrorKind::Invalid
+        );
+        let e = from_response(503, None, b"<html>busy</html>", "query");
+        assert_eq!((e.kind, e.retryable), (ErrorKind::Transient, true));
+        assert_eq!(from_response(404, None, b"[]", "x").kind, ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn the_recorded_auth_errors_are_unauthorized_and_say_what_to_fix() {
+        let body = include_str!("../../tests/fixtures/salesforce_auth_error_response.json");
+        let e = from_oauth(400, None, body.as_bytes(), "3MVGabc");
+        assert_eq!(e.kind, ErrorKind::Unauthorized);
+        assert!(e.message.contains("invalid_grant") && e.message.contains("3MVGabc"), "{}", e.message);
+        let e = from_oauth(
+            400,
+            None,
+            br#"{"error":"invalid_client","error_description":"invalid client credentials"}"#,
+            "app",
+        );
+        assert!(e.message.contains("client secret"), "{}", e.message);
+        assert_eq!(from_oauth(503, None, b"", "app").kind, ErrorKind::Transient);
+    }
+}

@@ -1,0 +1,353 @@
+//! A small SOQL parser for the query shapes the connector sends (salesforce-api.md 2):
+//! `SELECT f1, f2 FROM Object [WHERE cond [AND cond]...] [ORDER BY f [ASC|DESC] [NULLS
+//! FIRST|LAST], ...] [LIMIT n] [OFFSET n]`, where a condition is `Field op literal` with
+//! op one of `= != <> < <= > >=`, and a literal is a quoted string, a number, `true`,
+//! `false`, `null`, a date (`2024-05-01`) or an unquoted dateTime (`2024-05-01T10:00:00Z`,
+//! `...+01:00`). Anything else is `MALFORMED_QUERY`; resolving field names against the
+//! object is the store's job.
+
+use super::error::ApiError;
+use crate::common::parse_timestamp;
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// A literal on the right of a condition.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Literal {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    Null,
+    /// A date literal, `YYYY-MM-DD`.
+    Date(String),
+    /// A dateTime literal, as Unix seconds.
+    DateTime(i64),
+}
+
+/// `Field op literal`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Condition {
+    pub field: String,
+    pub op: Op,
+    pub value: Literal,
+}
+
+/// One `ORDER BY` key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OrderKey {
+    pub field: String,
+    pub descending: bool,
+    /// Where nulls go; the SOQL default is first for ascending, last for descending.
+    pub nulls_first: bool,
+}
+
+/// A parsed query.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Soql {
+    pub fields: Vec<String>,
+    pub object: String,
+    pub conditions: Vec<Condition>,
+    pub order: Vec<OrderKey>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Token {
+    Word(String),
+    Text(String),
+    Comma,
+    Op(Op),
+}
+
+fn tokens(q: &str) -> Result<Vec<Token>, ApiError> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = q.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == ',' {
+            out.push(Token::Comma);
+            i += 1;
+        } else if c == '\'' {
+            let mut s = String::new();
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return Err(ApiError::malformed_query("unterminated string literal")),
+                    Some('\\') => {
+                        if let Some(n) = chars.get(i + 1) {
+                            s.push(*n);
+                        }
+                        i += 2;
+                    }
+                    Some('\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(ch) => {
+                        s.push(*ch);
+                        i += 1;
+                    }
+                }
+            }
+            out.push(Token::Text(s));
+        } else if matches!(c, '=' | '!' | '<' | '>') {
+            let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
+            let (op, len) = match two.as_str() {
+                "!=" | "<>" => (Op::Ne, 2),
+                "<=" => (Op::Le, 2),
+                ">=" => (Op::Ge, 2),
+                _ => match c {
+                    '=' => (Op::Eq, 1),
+                    '<' => (Op::Lt, 1),
+                    '>' => (Op::Gt, 1),
+                    _ => return Err(ApiError::malformed_query(format!("unexpected token: '{c}'"))),
+                },
+            };
+            out.push(Token::Op(op));
+            i += len;
+        } else if c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '+' | ':') {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '.' | '-' | '+' | ':')) {
+                i += 1;
+            }
+            out.push(Token::Word(chars[start..i].iter().collect()));
+        } else {
+            return Err(ApiError::malformed_query(format!("unexpected token: '{c}'")));
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<Token>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek_keyword(&self, kw: &str) -> bool {
+        matches!(self.toks.get(self.pos), Some(Token::Word(w)) if w.eq_ignore_ascii_case(kw))
+    }
+
+    fn keyword(&mut self, kw: &str) -> Result<(), ApiError> {
+        if self.peek_keyword(kw) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(ApiError::malformed_query(format!("expecting '{kw}', found {}", self.found())))
+        }
+    }
+
+    fn found(&self) -> String {
+        match self.toks.get(self.pos) {
+            None => "end of query".into(),
+            Some(Token::Word(w)) => format!("'{w}'"),
+            Some(Token::Text(t)) => format!("'{t}'"),
+            Some(Token::Comma) => "','".into(),
+            Some(Token::Op(_)) => "an operator".into(),
+        }
+    }
+
+    fn ident(&mut self) -> Result<String, ApiError> {
+        match self.toks.get(self.pos) {
+            Some(Token::Word(w)) if is_ident(w) => {
+                self.pos += 1;
+                Ok(w.clone())
+            }
+            _ => Err(ApiError::malformed_query(format!("expecting a field or object name, found {}", self.found()))),
+        }
+    }
+
+    fn number(&mut self) -> Result<usize, ApiError> {
+        match self.toks.get(self.pos) {
+            Some(Token::Word(w)) => {
+                let n = w
+                    .parse::<usize>()
+                    .map_err(|_| ApiError::malformed_query(format!("expecting a number, found '{w}'")))?;
+                self.pos += 1;
+                Ok(n)
+            }
+            _ => Err(ApiError::malformed_query(format!("expecting a number, found {}", self.found()))),
+        }
+    }
+
+    fn literal(&mut self) -> Result<Literal, ApiError> {
+        let tok = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        match tok {
+            Some(Token::Text(s)) => Ok(Literal::Str(s)),
+            Some(Token::Word(w)) => word_literal(&w),
+            _ => Err(ApiError::malformed_query("expecting a literal value after the operator".to_string())),
+        }
+    }
+}
+
+fn is_ident(w: &str) -> bool {
+    w.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
+fn word_literal(w: &str) -> Result<Literal, ApiError> {
+    if w.eq_ignore_ascii_case("null") {
+        return Ok(Literal::Null);
+    }
+    if w.eq_ignore_ascii_case("true") || w.eq_ignore_ascii_case("false") {
+        return Ok(Literal::Bool(w.eq_ignore_ascii_case("true")));
+    }
+    let b = w.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        return parse_timestamp(w)
+            .map(|_| Literal::Date(w.to_string()))
+            .ok_or_else(|| ApiError::malformed_query(format!("'{w}' is not a valid date")));
+    }
+    if b.len() > 10 && b[4] == b'-' && (b[10] == b'T' || b[10] == b't') {
+        return parse_timestamp(w)
+            .map(Literal::DateTime)
+            .ok_or_else(|| ApiError::malformed_query(format!("'{w}' is not a valid value for the type xsd:dateTime")));
+    }
+    w.parse::<f64>()
+        .map(Literal::Num)
+        .map_err(|_| ApiError::malformed_query(format!("unexpected token: '{w}' (strings must be in single quotes)")))
+}
+
+/// Parses one query.
+pub(crate) fn parse(q: &str) -> Result<Soql, ApiError> {
+    let mut p = Parser { toks: tokens(q)?, pos: 0 };
+    p.keyword("SELECT")?;
+    let mut fields = vec![p.ident()?];
+    while matches!(p.toks.get(p.pos), Some(Token::Comma)) {
+        p.pos += 1;
+        fields.push(p.ident()?);
+    }
+    p.keyword("FROM")?;
+    let object = p.ident()?;
+    let mut conditions = Vec::new();
+    if p.peek_keyword("WHERE") {
+        p.pos += 1;
+        loop {
+            let field = p.ident()?;
+            let op = match p.toks.get(p.pos) {
+                Some(Token::Op(op)) => *op,
+                _ => return Err(ApiError::malformed_query(format!("expecting an operator, found {}", p.found()))),
+            };
+            p.pos += 1;
+            let value = p.literal()?;
+            conditions.push(Condition { field, op, value });
+            if p.peek_keyword("AND") {
+                p.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+    let mut order = Vec::new();
+    if p.peek_keyword("ORDER") {
+        p.pos += 1;
+        p.keyword("BY")?;
+        loop {
+            let field = p.ident()?;
+            let mut descending = false;
+            if p.peek_keyword("ASC") {
+                p.pos += 1;
+            } else if p.peek_keyword("DESC") {
+                p.pos += 1;
+                descending = true;
+            }
+            let mut nulls_first = !descending;
+            if p.peek_keyword("NULLS") {
+                p.pos += 1;
+                if p.peek_keyword("FIRST") {
+                    nulls_first = true;
+                } else if p.peek_keyword("LAST") {
+                    nulls_first = false;
+                } else {
+                    return Err(ApiError::malformed_query(format!("expecting FIRST or LAST, found {}", p.found())));
+                }
+                p.pos += 1;
+            }
+            order.push(OrderKey { field, descending, nulls_first });
+            if matches!(p.toks.get(p.pos), Some(Token::Comma)) {
+                p.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+    let mut limit = None;
+    if p.peek_keyword("LIMIT") {
+        p.pos += 1;
+        limit = Some(p.number()?);
+    }
+    let mut offset = 0;
+    if p.peek_keyword("OFFSET") {
+        p.pos += 1;
+        offset = p.number()?;
+    }
+    if p.pos < p.toks.len() {
+        return Err(ApiError::malformed_query(format!("unexpected token: {}", p.found())));
+    }
+    Ok(Soql { fields, object, conditions, order, limit, offset })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_incremental_read_the_connector_sends_parses() {
+        let q = parse(
+            "SELECT Id, Name, Type FROM Account WHERE LastModifiedDate >= 2024-05-01T10:00:00Z AND Id > '001A' ORDER BY Id ASC LIMIT 50",
+        )
+        .unwrap();
+        assert_eq!(q.fields, ["Id", "Name", "Type"]);
+        assert_eq!(q.object, "Account");
+        assert_eq!(q.conditions.len(), 2);
+        assert_eq!(q.conditions[0].value, Literal::DateTime(1_714_557_600));
+        assert_eq!(q.conditions[1], Condition { field: "Id".into(), op: Op::Gt, value: Literal::Str("001A".into()) });
+        assert_eq!(q.order, [OrderKey { field: "Id".into(), descending: false, nulls_first: true }]);
+        assert_eq!(q.limit, Some(50));
+    }
+
+    #[test]
+    fn keywords_are_case_insensitive_and_offsets_dates_and_booleans_read() {
+        let q = parse("select id from contact where isdeleted = false and CloseDate < 2024-01-31 and X__c != null order by name desc nulls first offset 5").unwrap();
+        assert_eq!(q.conditions[0].value, Literal::Bool(false));
+        assert_eq!(q.conditions[1].value, Literal::Date("2024-01-31".into()));
+        assert_eq!(q.conditions[2].op, Op::Ne);
+        assert!(q.order[0].descending && q.order[0].nulls_first);
+        assert_eq!(q.offset, 5);
+        assert_eq!(
+            parse("SELECT Id FROM X WHERE D > 2024-05-01T10:00:00+01:00").unwrap().conditions[0].value,
+            Literal::DateTime(1_714_554_000)
+        );
+    }
+
+    #[test]
+    fn broken_queries_are_malformed() {
+        for q in [
+            "",
+            "SELECT FROM Account",
+            "SELECT Id Account",
+            "SELECT Id FROM Account WHERE",
+            "SELECT Id FROM Account WHERE Name = 'x",
+            "SELECT Id FROM Account WHERE Name = bare",
+            "SELECT Id FROM Account LIMIT many",
+            "SELECT Id FROM Account ORDER Id",
+            "SELECT Id FROM Account trailing",
+        ] {
+            assert_eq!(parse(q).unwrap_err().code, "MALFORMED_QUERY", "{q}");
+        }
+    }
+}

@@ -1,0 +1,623 @@
+//! The simulated org's records: one table per sObject (rows as JSON field maps), 18-char
+//! ids with the right key prefix, SOQL execution (filter, order, limit, projection with
+//! `attributes`), query locators for `nextRecordsUrl` paging, and create / update / upsert
+//! with the validation Salesforce does (unknown field, read-only field, restricted picklist,
+//! required fields).
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::error::ApiError;
+use super::schema::{self, Field, Kind, Object, attributes};
+use super::soql::{Literal, Op, Soql};
+use crate::common::{format_unix, parse_timestamp};
+
+/// Query locators kept at once; older ones answer `INVALID_QUERY_LOCATOR` (real locators
+/// expire after about 15 minutes of disuse, UNCONFIRMED).
+pub(crate) const MAX_LOCATORS: usize = 256;
+
+/// The rows generated for one tenant, per object API name, in id order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TenantData {
+    pub tables: Vec<(&'static str, Vec<Map<String, Value>>)>,
+    /// The user writes are attributed to (the client-credentials "run-as" user).
+    pub run_as_user_id: String,
+}
+
+impl TenantData {
+    /// The rows of one object.
+    pub(crate) fn rows(&self, object: &str) -> &[Map<String, Value>] {
+        self.tables.iter().find(|(o, _)| *o == object).map_or(&[], |(_, r)| r.as_slice())
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.000+0000`, the dateTime form Salesforce answers with (salesforce-api.md 2.4).
+pub(crate) fn sf_datetime(secs: i64) -> String {
+    let canonical = format_unix(secs);
+    format!("{}.000+0000", canonical.trim_end_matches('Z'))
+}
+
+/// Parses a Salesforce dateTime (`...000+0000`) or any form [`parse_timestamp`] reads.
+pub(crate) fn parse_sf_datetime(s: &str) -> Option<i64> {
+    let s = s.trim();
+    match s.strip_suffix("+0000") {
+        Some(head) => parse_timestamp(&format!("{head}Z")),
+        None => parse_timestamp(s),
+    }
+}
+
+const BASE36: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const CHECKSUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+
+/// The 18-character id number `n` of an object with key `prefix`: the 15-character id
+/// (prefix, instance `8d`, base-36 serial) plus the case-checksum suffix Salesforce
+/// appends. Ids of one object sort in creation order.
+pub(crate) fn make_id(prefix: &str, n: u64) -> String {
+    let mut serial = [b'0'; 10];
+    let mut v = n;
+    for slot in serial.iter_mut().rev() {
+        *slot = BASE36[(v % 36) as usize];
+        v /= 36;
+    }
+    let id15 = format!("{prefix}8d{}", String::from_utf8_lossy(&serial));
+    let bytes = id15.as_bytes();
+    let mut suffix = String::new();
+    for chunk in bytes.chunks(5) {
+        let mask = chunk.iter().enumerate().fold(0usize, |m, (i, c)| m | (usize::from(c.is_ascii_uppercase()) << i));
+        suffix.push(char::from(CHECKSUM[mask]));
+    }
+    id15 + &suffix
+}
+
+#[derive(Debug)]
+struct Table {
+    object: &'static Object,
+    rows: Vec<Map<String, Value>>,
+    by_id: HashMap<String, usize>,
+}
+
+/// Who and when, for a write.
+#[derive(Clone, Debug)]
+pub(crate) struct Stamp {
+    pub now: i64,
+}
+
+/// What an upsert did.
+#[derive(Debug)]
+pub(crate) enum Upserted {
+    Created(String),
+    Updated(String),
+    /// Several records hold the key: their URLs.
+    Ambiguous(Vec<String>),
+}
+
+/// Every table, the id serial and the live query locators.
+#[derive(Debug)]
+pub(crate) struct Store {
+    tables: Vec<Table>,
+    serial: u64,
+    run_as: String,
+    locators: BTreeMap<u64, Arc<Locator>>,
+    next_locator: u64,
+}
+
+/// The rows of a query being paged, and its batch size.
+#[derive(Debug)]
+pub(crate) struct Locator {
+    pub rows: Vec<Value>,
+    pub batch: usize,
+}
+
+fn text_of(v: &Value) -> Option<&str> {
+    v.as_str().filter(|s| !s.is_empty())
+}
+
+/// Sets the fields Salesforce derives (full names, closed flags, a task's account).
+fn derive(object: &str, row: &mut Map<String, Value>, account_of_contact: &dyn Fn(&str) -> Option<String>) {
+    let get = |row: &Map<String, Value>, k: &str| row.get(k).and_then(text_of).map(str::to_string);
+    match object {
+        "User" | "Contact" => {
+            let name =
+                [get(row, "FirstName"), get(row, "LastName")].into_iter().flatten().collect::<Vec<_>>().join(" ");
+            row.insert("Name".into(), Value::String(name));
+        }
+        "Opportunity" => {
+            let stage = get(row, "StageName").unwrap_or_default();
+            row.insert("IsClosed".into(), Value::Bool(stage.starts_with("Closed")));
+            row.insert("IsWon".into(), Value::Bool(stage == "Closed Won"));
+        }
+        "Task" | "Event" => {
+            if object == "Task" {
+                row.insert("IsClosed".into(), Value::Bool(get(row, "Status").as_deref() == Some("Completed")));
+            }
+            // salesforce-api.md 3.2: AccountId comes from WhatId when it is an Account,
+            // else from a Contact WhoId (opportunities' accounts are not followed here).
+            let what = get(row, "WhatId");
+            let who = get(row, "WhoId");
+            let account = match what {
+                Some(w) if w.starts_with("001") => Some(w),
+                _ => who.filter(|w| w.starts_with("003")).and_then(|w| account_of_contact(&w)),
+            };
+            row.insert("AccountId".into(), account.map_or(Value::Null, Value::String));
+        }
+        _ => {}
+    }
+}
+
+fn compare_values(field: &Field, a: &Value, b: &Value) -> Ordering {
+    match field.kind {
+        Kind::DateTime => a.as_str().and_then(parse_sf_datetime).cmp(&b.as_str().and_then(parse_sf_datetime)),
+        Kind::Currency => a.as_f64().partial_cmp(&b.as_f64()).unwrap_or(Ordering::Equal),
+        Kind::Boolean => a.as_bool().cmp(&b.as_bool()),
+        Kind::Id | Kind::Reference(_) | Kind::Date => a.as_str().cmp(&b.as_str()),
+        _ => {
+            let la = a.as_str().map(str::to_lowercase);
+            let lb = b.as_str().map(str::to_lowercase);
+            la.cmp(&lb)
+        }
+    }
+}
+
+fn literal_value(field: &Field, lit: &Literal) -> Result<Value, ApiError> {
+    let wrong = |want: &str, quoted: bool| {
+        ApiError::invalid_field(format!(
+            "value of filter criterion for field '{}' must be of type {want} and should {}be enclosed in quotes",
+            field.name,
+            if quoted { "" } else { "not " }
+        ))
+    };
+    Ok(match (field.kind, lit) {
+        (_, Literal::Null) => Value::Null,
+        (Kind::DateTime, Literal::DateTime(secs)) => Value::String(sf_datetime(*secs)),
+        (Kind::DateTime, _) => return Err(wrong("dateTime", false)),
+        (Kind::Date, Literal::Date(d)) => Value::String(d.clone()),
+        (Kind::Date, _) => return Err(wrong("date", false)),
+        (Kind::Boolean, Literal::Bool(b)) => Value::Bool(*b),
+        (Kind::Boolean, _) => return Err(wrong("boolean", false)),
+        (Kind::Currency, Literal::Num(n)) => json!(n),
+        (Kind::Currency, _) => return Err(wrong("double", false)),
+        (_, Literal::Str(s)) => Value::String(s.clone()),
+        _ => return Err(wrong("string", true)),
+    })
+}
+
+fn matches(field: &Field, row_value: &Value, op: Op, lit: &Value) -> bool {
+    if lit.is_null() || row_value.is_null() {
+        let both = lit.is_null() && row_value.is_null();
+        return match op {
+            Op::Eq => both,
+            Op::Ne => !both,
+            _ => false,
+        };
+    }
+    let ord = compare_values(field, row_value, lit);
+    match op {
+        Op::Eq => ord == Ordering::Equal,
+        Op::Ne => ord != Ordering::Equal,
+        Op::Lt => ord == Ordering::Less,
+        Op::Le => ord != Ordering::Greater,
+        Op::Gt => ord == Ordering::Greater,
+        Op::Ge => ord != Ordering::Less,
+    }
+}
+
+fn no_column(object: &str, field: &str) -> ApiError {
+    ApiError::invalid_field(format!(
+        "No such column '{field}' on entity '{object}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."
+    ))
+}
+
+impl Store {
+    /// A store holding `data`, every row completed with the fields it lacks (null) and
+    /// the derived ones.
+    pub(crate) fn new(data: TenantData) -> Self {
+        let mut serial = 0;
+        let contact_accounts: HashMap<String, String> = data
+            .rows("Contact")
+            .iter()
+            .filter_map(|r| Some((r.get("Id")?.as_str()?.to_string(), r.get("AccountId")?.as_str()?.to_string())))
+            .collect();
+        let lookup = |c: &str| contact_accounts.get(c).cloned();
+        let tables = schema::OBJECTS
+            .iter()
+            .map(|object| {
+                let rows: Vec<Map<String, Value>> = data
+                    .rows(object.name)
+                    .iter()
+                    .map(|r| {
+                        let mut row = r.clone();
+                        for f in object.all_fields() {
+                            row.entry(f.name.to_string()).or_insert(Value::Null);
+                        }
+                        derive(object.name, &mut row, &lookup);
+                        row
+                    })
+                    .collect();
+                serial += rows.len() as u64;
+                let by_id = rows
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| Some((r.get("Id")?.as_str()?.to_string(), i)))
+                    .collect();
+                Table { object, rows, by_id }
+            })
+            .collect();
+        Self { tables, serial: serial + 1_000, run_as: data.run_as_user_id, locators: BTreeMap::new(), next_locator: 1 }
+    }
+
+    fn table(&self, object: &str) -> Result<&Table, ApiError> {
+        self.tables
+            .iter()
+            .find(|t| t.object.name.eq_ignore_ascii_case(object))
+            .ok_or_else(|| ApiError::invalid_type(object))
+    }
+
+    fn table_mut(&mut self, object: &str) -> Result<&mut Table, ApiError> {
+        self.tables
+            .iter_mut()
+            .find(|t| t.object.name.eq_ignore_ascii_case(object))
+            .ok_or_else(|| ApiError::invalid_type(object))
+    }
+
+    /// Runs a query: the projected rows with `attributes`, in order. `all_rows` (queryAll)
+    /// includes deleted rows.
+    pub(crate) fn query(&self, q: &Soql, all_rows: bool, version: &str) -> Result<Vec<Value>, ApiError> {
+        let table = self.table(&q.object)?;
+        let object = table.object;
+        let select: Vec<&Field> = q
+            .fields
+            .iter()
+            .map(|f| object.field(f).ok_or_else(|| no_column(object.name, f)))
+            .collect::<Result<_, _>>()?;
+        let conditions: Vec<(&Field, Op, Value)> = q
+            .conditions
+            .iter()
+            .map(|c| {
+                let f = object.field(&c.field).ok_or_else(|| no_column(object.name, &c.field))?;
+                Ok((f, c.op, literal_value(f, &c.value)?))
+            })
+            .collect::<Result<_, ApiError>>()?;
+        let order: Vec<(&Field, bool, bool)> = q
+            .order
+            .iter()
+            .map(|k| {
+                Ok((
+                    object.field(&k.field).ok_or_else(|| no_column(object.name, &k.field))?,
+                    k.descending,
+                    k.nulls_first,
+                ))
+            })
+            .collect::<Result<_, ApiError>>()?;
+        let mut rows: Vec<&Map<String, Value>> = table
+            .rows
+            .iter()
+            .filter(|r| all_rows || r.get("IsDeleted") != Some(&Value::Bool(true)))
+            .filter(|r| {
+                conditions.iter().all(|(f, op, lit)| matches(f, r.get(f.name).unwrap_or(&Value::Null), *op, lit))
+            })
+            .collect();
+        if !order.is_empty() {
+            rows.sort_by(|a, b| {
+                for (f, desc, nulls_first) in &order {
+                    let (va, vb) = (a.get(f.name).unwrap_or(&Value::Null), b.get(f.name).unwrap_or(&Value::Null));
+                    let ord = match (va.is_null(), vb.is_null()) {
+                        (true, true) => Ordering::Equal,
+                        (true, false) => {
+                            if *nulls_first {
+                                Ordering::Less
+                            } else {
+                                Ordering::Greater
+                            }
+                        }
+                        (false, true) => {
+                            if *nulls_first {
+                                Ordering::Greater
+                            } else {
+                                Ordering::Less
+                            }
+                        }
+                        (false, false) => {
+                            let o = compare_values(f, va, vb);
+                            if *desc { o.reverse() } else { o }
+                        }
+                    };
+                    if ord != Ordering::Equal {
+                        return ord;
+                    }
+                }
+                Ordering::Equal
+            });
+        }
+        let limit = q.limit.unwrap_or(usize::MAX);
+        Ok(rows
+            .into_iter()
+            .skip(q.offset)
+            .take(limit)
+            .map(|r| {
+                let id = r.get("Id").and_then(Value::as_str).unwrap_or_default();
+                let mut out = Map::new();
+                out.insert("attributes".into(), Value::Object(attributes(object.name, id, version)));
+                for f in &select {
+                    out.insert(f.name.to_string(), r.get(f.name).cloned().unwrap_or(Value::Null));
+                }
+                Value::Object(out)
+            })
+            .collect())
+    }
+
+    /// Keeps a query's rows for paging; returns the locator number.
+    pub(crate) fn keep_locator(&mut self, rows: Vec<Value>, batch: usize) -> u64 {
+        let n = self.next_locator;
+        self.next_locator += 1;
+        self.locators.insert(n, Arc::new(Locator { rows, batch }));
+        while self.locators.len() > MAX_LOCATORS {
+            self.locators.pop_first();
+        }
+        n
+    }
+
+    /// The rows of a live locator.
+    pub(crate) fn locator(&self, n: u64) -> Result<Arc<Locator>, ApiError> {
+        self.locators.get(&n).cloned().ok_or_else(ApiError::invalid_locator)
+    }
+
+    /// Drops a locator whose last page was served.
+    pub(crate) fn drop_locator(&mut self, n: u64) {
+        self.locators.remove(&n);
+    }
+
+    /// One record with every field and `attributes`.
+    pub(crate) fn get(&self, object: &str, id: &str, version: &str) -> Result<Value, ApiError> {
+        let t = self.table(object)?;
+        let row = t.by_id.get(id).and_then(|i| t.rows.get(*i)).ok_or_else(ApiError::not_found)?;
+        let mut out = Map::new();
+        out.insert("attributes".into(), Value::Object(attributes(t.object.name, id, version)));
+        out.extend(row.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(Value::Object(out))
+    }
+
+    fn contact_account(&self, contact: &str) -> Option<String> {
+        let t = self.tables.iter().find(|t| t.object.name == "Contact")?;
+        let row = t.rows.get(*t.by_id.get(contact)?)?;
+        row.get("AccountId").and_then(Value::as_str).map(str::to_string)
+    }
+
+    /// Validates a write body against the object's fields: known, writable, picklist values.
+    fn checked_fields(object: &Object, body: &Value) -> Result<Vec<(&'static Field, Value)>, ApiError> {
+        let Value::Object(map) = body else {
+            return Err(ApiError::bad_body("The request body must be a JSON object of field values."));
+        };
+        let mut out = Vec::new();
+        for (k, v) in map {
+            if k == "attributes" {
+                continue;
+            }
+            let f = object.field(k).ok_or_else(|| {
+                ApiError::invalid_field(format!("No such column '{k}' on sobject of type {}", object.name))
+            })?;
+            if !f.writable {
+                return Err(ApiError {
+                    status: axum::http::StatusCode::BAD_REQUEST,
+                    code: "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    message: format!(
+                        "Unable to create/update fields: {}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.",
+                        f.name
+                    ),
+                    fields: vec![f.name.to_string()],
+                });
+            }
+            if f.kind == Kind::Picklist
+                && f.name != "Contact_Status__c"
+                && let Some(s) = v.as_str()
+                && !f.picklist.contains(&s)
+            {
+                return Err(ApiError::bad_picklist(f.name, s));
+            }
+            out.push((f, v.clone()));
+        }
+        Ok(out)
+    }
+
+    /// Creates a record; returns its id.
+    pub(crate) fn create(&mut self, object: &str, body: &Value, stamp: &Stamp) -> Result<String, ApiError> {
+        let spec = self.table(object)?.object;
+        let fields = Self::checked_fields(spec, body)?;
+        let missing: Vec<String> = spec
+            .fields
+            .iter()
+            .filter(|f| f.required)
+            .filter(|f| !fields.iter().any(|(g, v)| g.name == f.name && !v.is_null() && v.as_str() != Some("")))
+            .map(|f| f.name.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ApiError::required_missing(missing));
+        }
+        self.serial += 1;
+        let id = make_id(spec.prefix, self.serial);
+        let now = Value::String(sf_datetime(stamp.now));
+        let mut row = Map::new();
+        for f in spec.all_fields() {
+            row.insert(f.name.to_string(), Value::Null);
+        }
+        for (f, v) in fields {
+            row.insert(f.name.to_string(), v);
+        }
+        row.insert("Id".into(), Value::String(id.clone()));
+        row.insert("IsDeleted".into(), Value::Bool(false));
+        for k in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
+            row.insert(k.into(), now.clone());
+        }
+        for k in ["CreatedById", "LastModifiedById"] {
+            row.insert(k.into(), Value::String(self.run_as.clone()));
+        }
+        if spec.field("OwnerId").is_some() && row.get("OwnerId").is_none_or(Value::is_null) {
+            row.insert("OwnerId".into(), Value::String(self.run_as.clone()));
+        }
+        if spec.name == "User" && row.get("IsActive").is_none_or(Value::is_null) {
+            row.insert("IsActive".into(), Value::Bool(true));
+        }
+        let lookup = |c: &str| self.contact_account(c);
+        derive(spec.name, &mut row, &lookup);
+        let t = self.table_mut(object)?;
+        t.by_id.insert(id.clone(), t.rows.len());
+        t.rows.push(row);
+        Ok(id)
+    }
+
+    /// Updates fields of a record.
+    pub(crate) fn update(&mut self, object: &str, id: &str, body: &Value, stamp: &Stamp) -> Result<(), ApiError> {
+        let spec = self.table(object)?.object;
+        if !(id.len() == 15 || id.len() == 18) || !id.starts_with(spec.prefix) {
+            return Err(ApiError::malformed_id(spec.name, id));
+        }
+        let fields = Self::checked_fields(spec, body)?;
+        let run_as = self.run_as.clone();
+        let t = self.table(object)?;
+        let index = *t.by_id.get(id).ok_or_else(ApiError::not_found)?;
+        let mut row = t.rows.get(index).cloned().ok_or_else(ApiError::not_found)?;
+        for (f, v) in fields {
+            row.insert(f.name.to_string(), v);
+        }
+        let now = Value::String(sf_datetime(stamp.now));
+        row.insert("LastModifiedDate".into(), now.clone());
+        row.insert("SystemModstamp".into(), now);
+        row.insert("LastModifiedById".into(), Value::String(run_as));
+        let lookup = |c: &str| self.contact_account(c);
+        derive(spec.name, &mut row, &lookup);
+        if let Some(slot) = self.table_mut(object)?.rows.get_mut(index) {
+            *slot = row;
+        }
+        Ok(())
+    }
+
+    /// Upserts by an external-id field (or `Id`).
+    pub(crate) fn upsert(
+        &mut self,
+        object: &str,
+        key_field: &str,
+        value: &str,
+        body: &Value,
+        stamp: &Stamp,
+        version: &str,
+    ) -> Result<Upserted, ApiError> {
+        let t = self.table(object)?;
+        let spec = t.object;
+        let field = spec
+            .field(key_field)
+            .filter(|f| f.external_id || f.kind == Kind::Id)
+            .ok_or_else(|| ApiError::bad_external_id(key_field))?;
+        let found: Vec<String> = t
+            .rows
+            .iter()
+            .filter(|r| r.get(field.name).and_then(Value::as_str) == Some(value))
+            .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        match found.as_slice() {
+            [] => {
+                let mut body = body.clone();
+                if let Value::Object(m) = &mut body
+                    && field.kind != Kind::Id
+                {
+                    m.insert(field.name.to_string(), Value::String(value.to_string()));
+                }
+                Ok(Upserted::Created(self.create(object, &body, stamp)?))
+            }
+            [one] => {
+                let id = one.clone();
+                self.update(object, &id, body, stamp)?;
+                Ok(Upserted::Updated(id))
+            }
+            many => Ok(Upserted::Ambiguous(
+                many.iter().map(|id| format!("/services/data/{version}/sobjects/{}/{id}", spec.name)).collect(),
+            )),
+        }
+    }
+
+    /// The number of rows (deleted ones included) of an object.
+    #[cfg(test)]
+    pub(crate) fn len(&self, object: &str) -> usize {
+        self.table(object).map_or(0, |t| t.rows.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::salesforce::soql::parse;
+
+    fn store() -> Store {
+        let account = |n: u64, name: &str, modified: i64, deleted: bool| {
+            let mut m = Map::new();
+            m.insert("Id".into(), json!(make_id("001", n)));
+            m.insert("Name".into(), json!(name));
+            m.insert("LastModifiedDate".into(), json!(sf_datetime(modified)));
+            m.insert("IsDeleted".into(), json!(deleted));
+            m
+        };
+        Store::new(TenantData {
+            tables: vec![(
+                "Account",
+                vec![
+                    account(1, "b", 100, false),
+                    account(2, "A", 200, false),
+                    account(3, "c", 300, true),
+                    account(4, "d", 400, false),
+                ],
+            )],
+            run_as_user_id: make_id("005", 1),
+        })
+    }
+
+    #[test]
+    fn ids_are_18_characters_with_the_prefix_and_sort_by_creation() {
+        let a = make_id("001", 35);
+        let b = make_id("001", 36);
+        assert_eq!(a.len(), 18);
+        assert!(a.starts_with("0018d") && a < b, "{a} {b}");
+        assert_eq!(&make_id("001", 1)[15..], "AAA");
+    }
+
+    #[test]
+    fn queries_filter_by_datetime_skip_deleted_rows_and_order() {
+        let s = store();
+        let q =
+            parse("SELECT Id, Name FROM Account WHERE LastModifiedDate >= 1970-01-01T00:03:20Z ORDER BY Name").unwrap();
+        let rows = s.query(&q, false, "v60.0").unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r["Name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["A", "d"]);
+        assert_eq!(rows[0]["attributes"]["type"], "Account");
+        assert_eq!(s.query(&q, true, "v60.0").unwrap().len(), 3);
+    }
+
+    #[test]
+    fn unknown_fields_and_mistyped_filters_are_invalid_fields() {
+        let s = store();
+        let e = s.query(&parse("SELECT Nope__c FROM Account").unwrap(), false, "v").unwrap_err();
+        assert_eq!(e.code, "INVALID_FIELD");
+        let e =
+            s.query(&parse("SELECT Id FROM Account WHERE LastModifiedDate > '2024'").unwrap(), false, "v").unwrap_err();
+        assert_eq!(e.code, "INVALID_FIELD");
+        assert_eq!(s.query(&parse("SELECT Id FROM Gizmo").unwrap(), false, "v").unwrap_err().code, "INVALID_TYPE");
+    }
+
+    #[test]
+    fn creates_check_required_fields_and_upserts_create_then_update() {
+        let mut s = store();
+        let stamp = Stamp { now: 1_000 };
+        assert_eq!(s.create("Account", &json!({"Phone": "1"}), &stamp).unwrap_err().code, "REQUIRED_FIELD_MISSING");
+        assert_eq!(
+            s.create("Account", &json!({"Name": "x", "Type": "Nope"}), &stamp).unwrap_err().code,
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+        );
+        let body = json!({"Name": "Upserted"});
+        let created = s.upsert("Account", "Tandem_Id__c", "t-1", &body, &stamp, "v").unwrap();
+        assert!(matches!(created, Upserted::Created(_)));
+        let updated = s.upsert("Account", "Tandem_Id__c", "t-1", &json!({"Phone": "555"}), &stamp, "v").unwrap();
+        assert!(matches!(updated, Upserted::Updated(_)));
+        assert_eq!(s.len("Account"), 5);
+        assert_eq!(s.upsert("Account", "Name", "x", &body, &stamp, "v").unwrap_err().code, "NOT_FOUND");
+    }
+}

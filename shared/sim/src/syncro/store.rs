@@ -1,0 +1,353 @@
+//! The simulated tenant's mutable state: one id-ordered collection of JSON records per
+//! resource (users, customers, contacts, leads), and the reads and writes the handlers
+//! perform (fixed-size `page` listing with `meta`, create, partial update, delete).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use super::error::ApiError;
+use crate::normalise::email_key;
+
+/// Records per list page. UNCONFIRMED (psa-apis.md 3.3): the docs text says 25, an embedded
+/// example shows `per_page: 100`; 25 is chosen. Clients should read `meta.per_page`.
+pub const PAGE_SIZE: usize = 25;
+
+/// The resources the simulator serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Kind {
+    Users,
+    Customers,
+    Contacts,
+    Leads,
+}
+
+impl Kind {
+    /// The path segment and list envelope key.
+    pub(crate) fn plural(self) -> &'static str {
+        match self {
+            Kind::Users => "users",
+            Kind::Customers => "customers",
+            Kind::Contacts => "contacts",
+            Kind::Leads => "leads",
+        }
+    }
+
+    /// The single-record envelope key; `None` for contacts (answered bare, psa-apis.md 3.3).
+    pub(crate) fn singular(self) -> Option<&'static str> {
+        match self {
+            Kind::Users => Some("user"),
+            Kind::Customers => Some("customer"),
+            Kind::Contacts => None,
+            Kind::Leads => Some("lead"),
+        }
+    }
+
+    /// The resource of a path segment.
+    pub(crate) fn of(segment: &str) -> Option<Kind> {
+        [Kind::Users, Kind::Customers, Kind::Contacts, Kind::Leads].into_iter().find(|k| k.plural() == segment)
+    }
+}
+
+/// A generated tenant's records, in id order per resource.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TenantData {
+    /// Users as `/users/{id}` details them.
+    pub users: Vec<Value>,
+    pub customers: Vec<Value>,
+    pub contacts: Vec<Value>,
+    pub leads: Vec<Value>,
+}
+
+impl TenantData {
+    /// The records of one resource.
+    pub(crate) fn of(&self, kind: Kind) -> &[Value] {
+        match kind {
+            Kind::Users => &self.users,
+            Kind::Customers => &self.customers,
+            Kind::Contacts => &self.contacts,
+            Kind::Leads => &self.leads,
+        }
+    }
+}
+
+/// The list filters the simulator understands (psa-apis.md 3.3).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Filters {
+    /// Customers: show disabled ones too.
+    pub include_disabled: bool,
+    /// Contacts: only this customer's.
+    pub customer_id: Option<i64>,
+}
+
+/// The live records.
+#[derive(Debug)]
+pub(crate) struct Store {
+    records: BTreeMap<Kind, BTreeMap<i64, Value>>,
+}
+
+fn id_of(v: &Value) -> i64 {
+    v["id"].as_i64().unwrap_or_default()
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The `business_then_name`, `fullname` and `business_and_full_name` a customer shows.
+/// UNCONFIRMED: `business_and_full_name` is assumed to be `"Business - First Last"`.
+pub(crate) fn derive_customer_names(c: &mut Value) {
+    let full = [text(c, "firstname"), text(c, "lastname")].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let business = text(c, "business_name").map(str::to_string);
+    let then = business.clone().unwrap_or_else(|| full.clone());
+    let and_full = match &business {
+        Some(b) if !full.is_empty() => format!("{b} - {full}"),
+        Some(b) => b.clone(),
+        None => full.clone(),
+    };
+    c["fullname"] = json!(full);
+    c["business_then_name"] = json!(then);
+    c["business_and_full_name"] = json!(and_full);
+}
+
+/// Fields a write may not set.
+const READ_ONLY: &[&str] =
+    &["id", "created_at", "updated_at", "fullname", "business_then_name", "business_and_full_name"];
+
+impl Store {
+    /// The store of a generated tenant.
+    pub(crate) fn new(data: TenantData) -> Self {
+        let mut records = BTreeMap::new();
+        for (kind, list) in [
+            (Kind::Users, data.users),
+            (Kind::Customers, data.customers),
+            (Kind::Contacts, data.contacts),
+            (Kind::Leads, data.leads),
+        ] {
+            records.insert(kind, list.into_iter().map(|v| (id_of(&v), v)).collect());
+        }
+        Self { records }
+    }
+
+    fn map(&self, kind: Kind) -> Result<&BTreeMap<i64, Value>, ApiError> {
+        self.records.get(&kind).ok_or_else(ApiError::not_found)
+    }
+
+    fn map_mut(&mut self, kind: Kind) -> &mut BTreeMap<i64, Value> {
+        self.records.entry(kind).or_default()
+    }
+
+    /// `/users`: every user as an `[id, full_name]` pair, no paging (psa-apis.md 3.4).
+    pub(crate) fn user_pairs(&self) -> Result<Value, ApiError> {
+        let pairs: Vec<Value> = self.map(Kind::Users)?.values().map(|u| json!([u["id"], u["full_name"]])).collect();
+        Ok(json!({ "users": pairs }))
+    }
+
+    /// One page (1-based; 0 and junk read as 1) of a list, in id order, with its `meta`.
+    pub(crate) fn list(&self, kind: Kind, page: usize, f: &Filters) -> Result<Value, ApiError> {
+        let all: Vec<&Value> = self
+            .map(kind)?
+            .values()
+            .filter(|v| kind != Kind::Customers || f.include_disabled || v["disabled"] != true)
+            .filter(|v| f.customer_id.is_none_or(|c| v["customer_id"].as_i64() == Some(c)))
+            .collect();
+        let page = page.max(1);
+        let total_pages = all.len().div_ceil(PAGE_SIZE);
+        let items: Vec<&Value> = all.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).copied().collect();
+        Ok(json!({
+            kind.plural(): items,
+            "meta": { "total_pages": total_pages, "total_entries": all.len(), "per_page": PAGE_SIZE, "page": page },
+        }))
+    }
+
+    /// One record, in its envelope (contacts bare). Customers carry their contacts.
+    pub(crate) fn get(&self, kind: Kind, id: i64) -> Result<Value, ApiError> {
+        let mut rec = self.map(kind)?.get(&id).cloned().ok_or_else(ApiError::not_found)?;
+        if kind == Kind::Customers {
+            let contacts: Vec<Value> =
+                self.map(Kind::Contacts)?.values().filter(|c| c["customer_id"].as_i64() == Some(id)).cloned().collect();
+            rec["contacts"] = json!(contacts);
+        }
+        Ok(wrap(kind, rec))
+    }
+
+    /// Checks a write body; the 422 in the resource's shape when it is refused.
+    /// UNCONFIRMED beyond the documented ones (email format; contacts need an existing
+    /// `customer_id` on create and a `name` on update): a customer needs a business or a
+    /// person name, as the UI does.
+    fn validate(&self, kind: Kind, body: &Map<String, Value>, merged: &Value, creating: bool) -> Result<(), ApiError> {
+        let mut problems = Vec::new();
+        if let Some(email) = body.get("email").and_then(Value::as_str).filter(|e| !e.trim().is_empty())
+            && email_key(email).is_none()
+        {
+            problems.push("Email is not an email".to_string());
+            problems.push(format!("Email Only able to parse up to \"{email}\""));
+        }
+        match kind {
+            Kind::Customers => {
+                if ["business_name", "firstname", "lastname"].iter().all(|k| text(merged, k).is_none()) {
+                    problems.push("Business name or last name must be present".into());
+                }
+            }
+            Kind::Contacts => {
+                if creating {
+                    let customer = merged["customer_id"].as_i64();
+                    if customer.is_none_or(|c| !self.map(Kind::Customers).is_ok_and(|m| m.contains_key(&c))) {
+                        problems.insert(0, "Customer must exist".into());
+                    }
+                } else if text(&Value::Object(body.clone()), "name").is_none() {
+                    problems.insert(0, "Name can't be blank".into());
+                }
+            }
+            Kind::Leads | Kind::Users => {}
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(match kind {
+            Kind::Contacts => ApiError::invalid_record(merged.clone(), problems.join(", ")),
+            _ => ApiError::invalid_params(problems, Value::Object(body.clone())),
+        })
+    }
+
+    /// `POST /{plural}`: a new record from the body's writable fields.
+    pub(crate) fn create(&mut self, kind: Kind, body: Value, now: &str) -> Result<Value, ApiError> {
+        let body = object(kind, body)?;
+        let id = self.map(kind)?.keys().next_back().copied().unwrap_or(0) + 1;
+        let mut rec = blank(kind);
+        for (k, v) in &body {
+            if !READ_ONLY.contains(&k.as_str()) {
+                rec[k.as_str()] = v.clone();
+            }
+        }
+        self.validate(kind, &body, &rec, true)?;
+        rec["id"] = json!(id);
+        rec["created_at"] = json!(now);
+        rec["updated_at"] = json!(now);
+        if kind == Kind::Customers {
+            derive_customer_names(&mut rec);
+        }
+        self.map_mut(kind).insert(id, rec.clone());
+        Ok(wrap(kind, rec))
+    }
+
+    /// `PUT /{plural}/{id}`: only the fields sent change (psa-apis.md 3.5).
+    pub(crate) fn update(&mut self, kind: Kind, id: i64, body: Value, now: &str) -> Result<Value, ApiError> {
+        let body = object(kind, body)?;
+        let mut rec = self.map(kind)?.get(&id).cloned().ok_or_else(ApiError::not_found)?;
+        for (k, v) in &body {
+            if !READ_ONLY.contains(&k.as_str()) {
+                rec[k.as_str()] = v.clone();
+            }
+        }
+        self.validate(kind, &body, &rec, false)?;
+        rec["updated_at"] = json!(now);
+        if kind == Kind::Customers {
+            derive_customer_names(&mut rec);
+        }
+        self.map_mut(kind).insert(id, rec.clone());
+        Ok(wrap(kind, rec))
+    }
+
+    /// `DELETE /{plural}/{id}` (customers and contacts; leads have no delete).
+    pub(crate) fn delete(&mut self, kind: Kind, id: i64) -> Result<Value, ApiError> {
+        if !matches!(kind, Kind::Customers | Kind::Contacts) || self.map_mut(kind).remove(&id).is_none() {
+            return Err(ApiError::not_found());
+        }
+        Ok(match kind {
+            Kind::Customers => json!({ "message": "Customer was deleted from the system." }),
+            // UNCONFIRMED: the contact delete message.
+            _ => json!({ "message": "Contact was deleted." }),
+        })
+    }
+}
+
+/// The body as an object; a `{ "customer": {...} }`-style wrapper is unwrapped too.
+fn object(kind: Kind, body: Value) -> Result<Map<String, Value>, ApiError> {
+    let inner = match (kind.singular(), &body) {
+        (Some(key), Value::Object(m)) if m.len() == 1 && m.get(key).is_some_and(Value::is_object) => m[key].clone(),
+        _ => body,
+    };
+    match inner {
+        Value::Object(m) => Ok(m),
+        _ => Err(ApiError::bad_body("The request body must be a JSON object.")),
+    }
+}
+
+fn wrap(kind: Kind, rec: Value) -> Value {
+    match kind.singular() {
+        Some(key) => json!({ key: rec }),
+        None => rec,
+    }
+}
+
+/// A new record with every documented field present (null or default).
+pub(crate) fn blank(kind: Kind) -> Value {
+    match kind {
+        Kind::Customers => json!({
+            "id": 0, "firstname": null, "lastname": null, "fullname": "", "business_name": null, "email": null,
+            "phone": null, "mobile": null, "created_at": null, "updated_at": null, "pdf_url": null, "address": null,
+            "address_2": null, "city": null, "state": null, "zip": null, "latitude": null, "longitude": null,
+            "notes": null, "get_sms": false, "opt_out": false, "disabled": false, "no_email": false,
+            "location_name": null, "location_id": null, "properties": {}, "online_profile_url": null,
+            "tax_rate_id": null, "notification_email": null, "invoice_cc_emails": null, "invoice_term_id": null,
+            "referred_by": null, "ref_customer_id": null, "business_and_full_name": "", "business_then_name": "",
+        }),
+        Kind::Contacts => json!({
+            "id": 0, "name": null, "address1": null, "address2": null, "city": null, "state": null, "zip": null,
+            "email": null, "phone": null, "mobile": null, "latitude": null, "longitude": null, "customer_id": null,
+            "account_id": null, "notes": null, "created_at": null, "updated_at": null, "vendor_id": null,
+            "properties": {}, "opt_out": false, "extension": null, "title": null,
+        }),
+        Kind::Leads => json!({
+            "id": 0, "first_name": null, "last_name": null, "email": null, "phone": null, "mobile": null,
+            "created_at": null, "updated_at": null, "address": null, "city": null, "state": null, "zip": null,
+            "ticket_subject": null, "ticket_description": null, "ticket_problem_type": null, "ticket_id": null,
+            "customer_id": null, "contact_id": null, "mailbox_id": null, "mailbox_name": null,
+            "business_then_name": null, "has_attachments": false, "message_read": false, "status": "New",
+            "user_id": null, "location_id": null, "opportunity_amount_dollars": null, "likelihood": null,
+            "disabled": false, "converted": false,
+        }),
+        Kind::Users => json!({ "id": 0 }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Store {
+        let mut c = blank(Kind::Customers);
+        c["id"] = json!(1);
+        c["business_name"] = json!("Acme");
+        let mut d = c.clone();
+        d["id"] = json!(2);
+        d["disabled"] = json!(true);
+        Store::new(TenantData { customers: vec![c, d], ..TenantData::default() })
+    }
+
+    #[test]
+    fn disabled_customers_are_listed_only_when_asked_for() {
+        let s = store();
+        assert_eq!(s.list(Kind::Customers, 1, &Filters::default()).unwrap()["meta"]["total_entries"], 1);
+        let all = Filters { include_disabled: true, ..Filters::default() };
+        assert_eq!(s.list(Kind::Customers, 1, &all).unwrap()["customers"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_update_changes_only_the_fields_sent() {
+        let mut s = store();
+        let out = s.update(Kind::Customers, 1, json!({"phone": "555-010-1234"}), "2025-01-01T00:00:00.000Z").unwrap();
+        assert_eq!(out["customer"]["phone"], "555-010-1234");
+        assert_eq!(out["customer"]["business_name"], "Acme");
+    }
+
+    #[test]
+    fn a_bad_email_is_refused_with_the_documented_422_shapes() {
+        let mut s = store();
+        let e = s.create(Kind::Customers, json!({"business_name": "X", "email": "nope"}), "t").unwrap_err();
+        assert_eq!(e.status.as_u16(), 422);
+        let e = s.create(Kind::Contacts, json!({"customer_id": 99, "name": "A B"}), "t").unwrap_err();
+        assert!(matches!(e.body, super::super::error::ErrorBody::Record { .. }));
+    }
+}
