@@ -22,8 +22,9 @@ use tandem_domain::usecases::import;
 use tandem_domain::{JobId, RecordKind, Stage, System, TenantId};
 use tandem_lambda::testing::{SAMPLE_TENANT_CLAIM, event_json, invocation};
 use tandem_local::aws::{AwsNames, SqsEventSource, provision, sdk_config};
+use tandem_local::sims::{self, RunningSim, Scale};
 use tandem_local::{report, setup};
-use tandem_sim::connectwise::{CrmSeed, Expected, GenConfig, SimConfig, SimHandle, Simulator, Tenant};
+use tandem_sim::{CrmSeed, Expected, SimConfig};
 
 fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").expect(
@@ -94,17 +95,18 @@ async fn invoke_stage(svc: &Services, stage: Stage, event: SqsEvent) -> SqsBatch
     .unwrap()
 }
 
-async fn connect_and_start(s: &Stack, sim: &SimHandle, seed: &CrmSeed, tenant: &str) -> JobId {
+async fn connect_and_start(s: &Stack, sim: &RunningSim, tenant: &str) -> JobId {
     let t = TenantId::parse(tenant).unwrap();
-    setup::seed_crm(&s.svc, &t, seed).await.unwrap();
-    let creds = setup::credentials_body(&sim.credentials());
-    let save = api_event("POST", "/connections/connectwise", tenant, creds);
+    if let Some(h) = sim.syncro() {
+        h.set_requests_per_minute(None); // its 429 handling has its own tests
+    }
+    setup::seed_crm(&s.svc, &t, &sim.crm_seed).await.unwrap();
+    let path = format!("/connections/{}", sim.system);
+    let save = api_event("POST", &path, tenant, sim.credentials.clone());
     let resp = validate_credentials::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(save)).await.unwrap();
     assert_eq!(resp.status_code, 201, "{:?}", resp.body);
-    setup::map_typically(&s.svc, &t, System::ConnectWise, &tandem_local::sims::typical(System::ConnectWise).unwrap())
-        .await
-        .unwrap();
-    let start = api_event("POST", "/connections/connectwise/imports", tenant, json!({"stages": "all"}));
+    setup::map_typically(&s.svc, &t, sim.system, &sim.typical).await.unwrap();
+    let start = api_event("POST", &format!("{path}/imports"), tenant, json!({"stages": "all"}));
     let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(start)).await.unwrap();
     assert_eq!(resp.status_code, 202, "{:?}", resp.body);
     JobId::from_raw(body_json(&resp.body)["id"].as_str().unwrap())
@@ -147,7 +149,7 @@ async fn wait_for(s: &Stack, tenant: &str, job: &JobId, deliveries: usize, crash
     }
 }
 
-async fn assert_matches(s: &Stack, tenant: &str, job: &Job, expected: &Expected, seed: &CrmSeed) {
+async fn assert_matches(s: &Stack, system: System, tenant: &str, job: &Job, expected: &Expected, seed: &CrmSeed) {
     assert_eq!(report::differences(&report::job_counts(job), expected), Vec::<String>::new());
     let t = TenantId::parse(tenant).unwrap();
     let mut total = 0;
@@ -155,7 +157,7 @@ async fn assert_matches(s: &Stack, tenant: &str, job: &Job, expected: &Expected,
         let records = s.svc.store.all_records(&t, *kind).await.unwrap();
         let mut seen = std::collections::HashSet::new();
         for r in &records {
-            if let Some(l) = r.link(System::ConnectWise) {
+            if let Some(l) = r.link(system) {
                 assert!(seen.insert(l.id.clone()), "{kind} {} linked twice", l.id);
             }
         }
@@ -167,32 +169,48 @@ async fn assert_matches(s: &Stack, tenant: &str, job: &Job, expected: &Expected,
     assert_eq!(total, seed.users.len() + seed.companies.len() + seed.contacts.len() + created as usize);
 }
 
-fn world() -> (Tenant, Expected, CrmSeed) {
-    let data = Tenant::generate(&GenConfig::with_companies(11, 30));
-    let expected = data.expected().clone();
-    let seed = data.crm_seed().clone();
-    (data, expected, seed)
+async fn sim(system: System) -> RunningSim {
+    sims::start(system, &Scale::new(11, 30), SimConfig::default(), 0).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connectwise_import_through_the_lambda_handlers_on_moto_reaches_the_ground_truth() {
     let s = stack().await;
-    let (data, expected, seed) = world();
-    let sim = Simulator::start(data, SimConfig::default(), 0).await.unwrap();
-    let job = connect_and_start(&s, &sim, &seed, "moto-clean").await;
+    let sim = sim(System::ConnectWise).await;
+    let job = connect_and_start(&s, &sim, "moto-clean").await;
     let (job, _) = wait_for(&s, "moto-clean", &job, 1, None).await;
-    assert_matches(&s, "moto-clean", &job, &expected, &seed).await;
+    assert_matches(&s, sim.system, "moto-clean", &job, &sim.expected, &sim.crm_seed).await;
     sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_delivered_twice_and_a_tenth_of_invocations_dying_change_nothing() {
     let s = stack().await;
-    let (data, expected, seed) = world();
-    let sim = Simulator::start(data, SimConfig::default(), 0).await.unwrap();
-    let job = connect_and_start(&s, &sim, &seed, "moto-chaos").await;
+    let sim = sim(System::ConnectWise).await;
+    let job = connect_and_start(&s, &sim, "moto-chaos").await;
     let (job, crashes) = wait_for(&s, "moto-chaos", &job, 2, Some(10)).await;
     assert!(crashes >= 1, "no invocation died: the test proved nothing");
-    assert_matches(&s, "moto-chaos", &job, &expected, &seed).await;
+    assert_matches(&s, sim.system, "moto-chaos", &job, &sim.expected, &sim.crm_seed).await;
     sim.shutdown().await;
 }
+
+macro_rules! through_the_handlers_on_moto {
+    ($($name:ident => $system:expr),+ $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let s = stack().await;
+            let sim = sim($system).await;
+            let tenant = format!("moto-{}", $system);
+            let job = connect_and_start(&s, &sim, &tenant).await;
+            let (job, _) = wait_for(&s, &tenant, &job, 1, None).await;
+            assert_matches(&s, sim.system, &tenant, &job, &sim.expected, &sim.crm_seed).await;
+            sim.shutdown().await;
+        }
+    )+};
+}
+
+through_the_handlers_on_moto!(
+    a_halo_import_through_the_lambda_handlers_on_moto_reaches_the_ground_truth => System::Halo,
+    a_syncro_import_through_the_lambda_handlers_on_moto_reaches_the_ground_truth => System::Syncro,
+    a_salesforce_import_through_the_lambda_handlers_on_moto_reaches_the_ground_truth => System::Salesforce,
+);
