@@ -569,3 +569,113 @@ async fn a_second_import_of_the_same_connection_is_refused_while_one_runs() {
     let err = start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap_err();
     assert!(err.to_string().contains("already running"), "{err}");
 }
+
+async fn connected_as(system: System) -> World {
+    let w = world(connector());
+    let creds = match system {
+        System::ConnectWise => creds(),
+        System::Halo => json!({"site": "http://halo", "client_id": "c", "client_secret": "s"}),
+        System::Syncro => json!({"site": "http://syncro", "api_key": "k"}),
+        System::Salesforce => json!({"login_url": "http://sf", "client_id": "c", "client_secret": "s"}),
+    };
+    connections::save_credentials(&w.svc, &t(), system, &creds).await.unwrap();
+    for stage in system.stages() {
+        let body = match stage {
+            Stage::Users => json!({"roles": {"2": "salesperson"}}),
+            Stage::Companies => json!({"company_types": {"1": "client", "(none)": "no_type"}}),
+            Stage::Contacts => json!({"contact_types": {"(none)": "no_status"}}),
+            Stage::Solutions => json!({"catalog_types": {}}),
+            Stage::Activities => json!({"activity_types": {"1": "note"}}),
+            Stage::Opportunities => json!({"opportunity_statuses": {"1": "open", "2": "won"}}),
+        };
+        mappings::save_mapping(&w.svc, &t(), system, *stage, &body).await.unwrap();
+    }
+    w
+}
+
+fn deal(name: &str, status: &str, close: &str, value: f64, stamp: &str) -> ExternalRecord {
+    ExternalRecord::Opportunity(ExtOpportunity {
+        id: "d1".into(),
+        name: name.into(),
+        status_id: Some(status.into()),
+        stage: Some(format!("stage of {name}")),
+        opportunity_type: Some(format!("type of {name}")),
+        close_date: Some(close.into()),
+        value: Some(value),
+        line_items: vec![],
+        salesperson_id: None,
+        company_id: None,
+        contact_id: None,
+        notes: Some(format!("notes of {name}")),
+        updated_at: Some(stamp.into()),
+    })
+}
+
+async fn reimported_deal(system: System) -> Opportunity {
+    let w = connected_as(system).await;
+    let import = |sel| {
+        let w = &w;
+        async move {
+            let job = start_import(&w.svc, &t(), system, sel).await.unwrap();
+            drain(w).await;
+            super::job(&w.svc, &t(), &job.id).await.unwrap()
+        }
+    };
+    set(&w, Stage::Opportunities, vec![deal("Old", "1", "2024-01-31", 100.0, "2024-01-01T00:00:00Z")]);
+    import(all()).await;
+    set(&w, Stage::Opportunities, vec![deal("New", "2", "2024-06-30", 900.0, "2024-02-01T00:00:00Z")]);
+    let job = import(StageSelection::One(Stage::Opportunities)).await;
+    assert_eq!(counts(&job, Stage::Opportunities), BTreeMap::from([("updated".into(), 1)]));
+    match w.svc.store.linked(&t(), system, RecordKind::Opportunity, "d1").await.unwrap() {
+        Some(Record::Opportunity(o)) => o,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn salesforce_updates_name_status_close_date_and_lifetime_value_only() {
+    let o = reimported_deal(System::Salesforce).await;
+    assert_eq!((o.name.as_str(), o.status.as_deref()), ("New", Some("won")));
+    assert_eq!((o.close_date.as_deref(), o.lifetime_value), (Some("2024-06-30"), Some(900.0)));
+    assert_eq!((o.stage.as_deref(), o.notes.as_deref()), (Some("stage of Old"), Some("notes of Old")));
+    assert_eq!(o.value, Some(100.0));
+}
+
+#[tokio::test]
+async fn syncro_and_halo_update_name_and_status_only() {
+    for system in [System::Syncro, System::Halo] {
+        let o = reimported_deal(system).await;
+        assert_eq!((o.name.as_str(), o.status.as_deref()), ("New", Some("won")), "{system}");
+        assert_eq!((o.close_date.as_deref(), o.value), (Some("2024-01-31"), Some(100.0)), "{system}");
+        assert_eq!(o.opportunity_type.as_deref(), Some("type of Old"), "{system}");
+    }
+}
+
+#[tokio::test]
+async fn connectwise_updates_every_field_it_imports() {
+    let o = reimported_deal(System::ConnectWise).await;
+    assert_eq!((o.name.as_str(), o.status.as_deref(), o.value), ("New", Some("won"), Some(900.0)));
+    assert_eq!((o.stage.as_deref(), o.opportunity_type.as_deref()), (Some("stage of New"), Some("type of New")));
+    assert_eq!(o.notes.as_deref(), Some("notes of New"));
+}
+
+#[tokio::test]
+async fn syncro_contacts_all_land_in_syncro_general() {
+    let w = connected_as(System::Syncro).await;
+    let mut c = company("1", "Client Co", None, None);
+    if let ExternalRecord::Company(x) = &mut c {
+        x.types = vec![];
+    }
+    set(&w, Stage::Companies, vec![c]);
+    set(&w, Stage::Contacts, vec![contact("100", "a@x.com", Some("1")), contact("101", "b@x.com", None)]);
+    let job = start_import(&w.svc, &t(), System::Syncro, all()).await.unwrap();
+    drain(&w).await;
+    let job = super::job(&w.svc, &t(), &job.id).await.unwrap();
+    assert_eq!(counts(&job, Stage::Companies), BTreeMap::from([("created".into(), 1)]));
+    for ext in ["100", "101"] {
+        match w.svc.store.linked(&t(), System::Syncro, RecordKind::Contact, ext).await.unwrap() {
+            Some(Record::Contact(c)) => assert_eq!(c.fields.lists, vec!["Syncro General".to_string()]),
+            other => panic!("{other:?}"),
+        }
+    }
+}
