@@ -1,17 +1,21 @@
-//! Import benchmark: records per second for a full ConnectWise import of a generated
-//! tenant (at least 100,000 records by default) from the simulator with no latency, on the
-//! embedded adapters — beside the same list pages parsed by bare `serde_json` into the
-//! connector's wire structs, and their ratio.
+//! Import benchmark, per system: records per second for a full import of a generated
+//! tenant (about 100,000 records for ConnectWise by default) from the simulator with no
+//! latency, on the embedded adapters — beside the same records parsed by bare
+//! `serde_json` into the connector's wire structs, and their ratio. For ConnectWise the
+//! parsed pages are the very pages its API served; for the others, pages of the same
+//! records as the generator made them.
 //!
-//! `cargo bench -p tandem-local --bench import [-- --companies N] [--page-size N]`
+//! `cargo bench -p tandem-local --bench import [-- --system S] [--companies N] [--page-size N]`
 
 #![allow(clippy::unwrap_used)] // a benchmark: a failed set-up step should stop it
 
 use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
-use tandem_connectors::connectwise::{mapping, models, stage_path};
 use tandem_connectors::http::Settings;
+use tandem_connectors::{connectwise, halo, salesforce, syncro};
 use tandem_domain::usecases::connections;
 use tandem_domain::usecases::import::{self, AllStages, StageSelection};
 use tandem_domain::{Stage, System, TenantId};
@@ -19,11 +23,12 @@ use tandem_embedded::QueueConfig;
 use tandem_local::report;
 use tandem_local::runtime::LocalRuntime;
 use tandem_local::setup;
-use tandem_sim::connectwise::{Credentials, GenConfig, SimConfig, Simulator, Tenant};
+use tandem_local::sims::{self, Scale};
+use tandem_sim::SimConfig;
 
-fn arg(name: &str, default: usize) -> usize {
+fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
 
 fn peak_rss_mib() -> Option<f64> {
@@ -33,20 +38,28 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Every list page of every stage, as the server sent them.
-async fn raw_pages(api_url: &str, creds: &Credentials, page_size: usize) -> Vec<(Stage, Vec<u8>)> {
+/// The list pages of every ConnectWise stage, as its API served them.
+async fn connectwise_pages(base: &str, creds: &Value, page_size: usize) -> Vec<(Stage, Vec<u8>)> {
     let http = reqwest::Client::new();
-    let basic = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}+{}:{}", creds.company_id, creds.public_key, creds.private_key));
+    let s = |k: &str| creds[k].as_str().unwrap_or_default().to_string();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}+{}:{}",
+        s("company_id"),
+        s("public_key"),
+        s("private_key")
+    ));
     let mut pages = Vec::new();
     for stage in System::ConnectWise.stages() {
         let mut page = 1;
         loop {
-            let url = format!("{api_url}{}?page={page}&pageSize={page_size}&orderBy=id%20asc", stage_path(*stage));
+            let url = format!(
+                "{base}/v4_6_release/apis/3.0{}?page={page}&pageSize={page_size}&orderBy=id%20asc",
+                connectwise::stage_path(*stage)
+            );
             let resp = http
                 .get(&url)
                 .header("authorization", format!("Basic {basic}"))
-                .header("clientId", &creds.client_id)
+                .header("clientId", s("client_id"))
                 .send()
                 .await
                 .unwrap();
@@ -62,23 +75,102 @@ async fn raw_pages(api_url: &str, creds: &Credentials, page_size: usize) -> Vec<
     pages
 }
 
-fn bare_parse(pages: &[(Stage, Vec<u8>)]) -> usize {
-    let mut n = 0;
-    for (stage, body) in pages {
-        n += match stage {
-            Stage::Users => serde_json::from_slice::<Vec<models::Member>>(body).unwrap().len(),
-            Stage::Companies => serde_json::from_slice::<Vec<models::Company>>(body).unwrap().len(),
-            Stage::Contacts => serde_json::from_slice::<Vec<models::Contact>>(body).unwrap().len(),
-            Stage::Solutions => serde_json::from_slice::<Vec<models::CatalogItem>>(body).unwrap().len(),
-            Stage::Activities => serde_json::from_slice::<Vec<models::Activity>>(body).unwrap().len(),
-            Stage::Opportunities => serde_json::from_slice::<Vec<models::Opportunity>>(body).unwrap().len(),
-        };
-    }
-    n
+/// Pages (bare JSON arrays) of the generator's records of each stage.
+fn generated_pages(system: System, scale: &Scale, page_size: usize) -> Vec<(Stage, Vec<u8>)> {
+    let by_stage: Vec<(Stage, Vec<Value>)> = match system {
+        System::Halo => {
+            let t = tandem_sim::halo::Tenant::generate(&tandem_sim::halo::GenConfig::with_companies(
+                scale.seed,
+                scale.companies,
+            ));
+            [
+                (Stage::Users, "agent"),
+                (Stage::Companies, "client"),
+                (Stage::Contacts, "users"),
+                (Stage::Opportunities, "opportunities"),
+                (Stage::Activities, "crmnote"),
+            ]
+            .iter()
+            .map(|(s, r)| (*s, t.records(r).to_vec()))
+            .collect()
+        }
+        System::Syncro => {
+            let t = tandem_sim::syncro::Tenant::generate(&tandem_sim::syncro::GenConfig::with_companies(
+                scale.seed,
+                scale.companies,
+            ));
+            [
+                (Stage::Users, "users"),
+                (Stage::Companies, "customers"),
+                (Stage::Contacts, "contacts"),
+                (Stage::Opportunities, "leads"),
+            ]
+            .iter()
+            .map(|(s, r)| (*s, t.records(r).to_vec()))
+            .collect()
+        }
+        System::Salesforce => {
+            let t = tandem_sim::salesforce::Tenant::generate(&tandem_sim::salesforce::GenConfig::with_companies(
+                scale.seed,
+                scale.companies,
+            ));
+            [
+                (Stage::Users, "User"),
+                (Stage::Companies, "Account"),
+                (Stage::Contacts, "Contact"),
+                (Stage::Opportunities, "Opportunity"),
+                (Stage::Activities, "Task"),
+            ]
+            .iter()
+            .map(|(s, r)| (*s, t.records(r)))
+            .collect()
+        }
+        System::ConnectWise => Vec::new(),
+    };
+    by_stage
+        .into_iter()
+        .flat_map(|(stage, records)| {
+            records
+                .chunks(page_size.max(1))
+                .map(|chunk| (stage, serde_json::to_vec(chunk).unwrap()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
-fn connector_parse(pages: &[(Stage, Vec<u8>)]) -> usize {
-    pages.iter().map(|(stage, body)| mapping::parse_page(*stage, body).unwrap().len()).sum()
+fn count<T: DeserializeOwned>(body: &[u8]) -> usize {
+    serde_json::from_slice::<Vec<T>>(body).unwrap().len()
+}
+
+/// Bare `serde_json` into the system's wire structs; returns records parsed.
+fn bare_parse(system: System, pages: &[(Stage, Vec<u8>)]) -> usize {
+    use Stage::*;
+    pages
+        .iter()
+        .map(|(stage, body)| match (system, stage) {
+            (System::ConnectWise, Users) => count::<connectwise::models::Member>(body),
+            (System::ConnectWise, Companies) => count::<connectwise::models::Company>(body),
+            (System::ConnectWise, Contacts) => count::<connectwise::models::Contact>(body),
+            (System::ConnectWise, Solutions) => count::<connectwise::models::CatalogItem>(body),
+            (System::ConnectWise, Activities) => count::<connectwise::models::Activity>(body),
+            (System::ConnectWise, Opportunities) => count::<connectwise::models::Opportunity>(body),
+            (System::Halo, Users) => count::<halo::models::Agent>(body),
+            (System::Halo, Companies) => count::<halo::models::Client>(body),
+            (System::Halo, Contacts) => count::<halo::models::User>(body),
+            (System::Halo, Opportunities) => count::<halo::models::Opportunity>(body),
+            (System::Halo, Activities) => count::<halo::models::CrmNote>(body),
+            (System::Syncro, Users) => count::<syncro::models::User>(body),
+            (System::Syncro, Companies) => count::<syncro::models::Customer>(body),
+            (System::Syncro, Contacts) => count::<syncro::models::Contact>(body),
+            (System::Syncro, Opportunities) => count::<syncro::models::Lead>(body),
+            (System::Salesforce, Users) => count::<salesforce::models::User>(body),
+            (System::Salesforce, Companies) => count::<salesforce::models::Account>(body),
+            (System::Salesforce, Contacts) => count::<salesforce::models::Contact>(body),
+            (System::Salesforce, Opportunities) => count::<salesforce::models::Opportunity>(body),
+            (System::Salesforce, Activities) => count::<salesforce::models::Task>(body),
+            (s, st) => panic!("{s} has no {st} pages"),
+        })
+        .sum()
 }
 
 /// The fastest of `runs` timings of `f`.
@@ -93,17 +185,20 @@ fn best_of<F: FnMut() -> usize>(runs: usize, mut f: F) -> (usize, Duration) {
     (n, best)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let companies = arg("--companies", 18_000);
-    let page_size = arg("--page-size", 1000).clamp(1, 1000);
-    let data = Tenant::generate(&GenConfig::with_companies(42, companies));
-    let records = data.record_count();
-    let expected = data.expected().clone();
-    let seed = data.crm_seed().clone();
-    let sim = Simulator::start(data, SimConfig::default(), 0).await.unwrap();
-    eprintln!("tenant: {companies} companies, {records} external records; pages of {page_size}");
+struct Row {
+    system: System,
+    records: usize,
+    import: Duration,
+    parsed: usize,
+    parse: Duration,
+}
 
+async fn bench(system: System, companies: usize, page_size: usize) -> Row {
+    let scale = Scale::new(42, companies);
+    let sim = sims::start(system, &scale, SimConfig::default(), 0).await.unwrap();
+    if let Some(h) = sim.syncro() {
+        h.set_requests_per_minute(None); // measure Tandem, not Syncro's 180/min limit
+    }
     let rt = LocalRuntime::new(
         None,
         QueueConfig::default(),
@@ -111,64 +206,59 @@ async fn main() {
     )
     .unwrap();
     let tenant = TenantId::parse("bench").unwrap();
-    setup::seed_crm(&rt.svc, &tenant, &seed).await.unwrap();
-    connections::save_credentials(&rt.svc, &tenant, System::ConnectWise, &setup::credentials_body(&sim.credentials()))
-        .await
-        .unwrap();
-    setup::map_typically(
-        &rt.svc,
-        &tenant,
-        System::ConnectWise,
-        &tandem_local::sims::typical(System::ConnectWise).unwrap(),
-    )
-    .await
-    .unwrap();
+    setup::seed_crm(&rt.svc, &tenant, &sim.crm_seed).await.unwrap();
+    connections::save_credentials(&rt.svc, &tenant, system, &sim.credentials).await.unwrap();
+    setup::map_typically(&rt.svc, &tenant, system, &sim.typical).await.unwrap();
 
     let started = Instant::now();
-    let job =
-        import::start_import(&rt.svc, &tenant, System::ConnectWise, StageSelection::All(AllStages::All)).await.unwrap();
+    let job = import::start_import(&rt.svc, &tenant, system, StageSelection::All(AllStages::All)).await.unwrap();
     let job = rt.run_until_done(&tenant, &job.id, &|_| {}).await.unwrap();
     let import_time = started.elapsed();
-    let diffs = report::differences(&report::job_counts(&job), &expected);
-    assert!(diffs.is_empty(), "the import differs from the ground truth: {diffs:?}");
+    let diffs = report::differences(&report::job_counts(&job), &sim.expected);
+    assert!(diffs.is_empty(), "{system}: the import differs from the ground truth: {diffs:?}");
 
-    let pages = raw_pages(&sim.api_url(), &sim.credentials(), page_size).await;
-    let bytes: usize = pages.iter().map(|(_, b)| b.len()).sum();
-    let (parsed, bare_time) = best_of(3, || bare_parse(&pages));
-    let (mapped, mapped_time) = best_of(3, || connector_parse(&pages));
-    assert_eq!(parsed, records);
-    assert_eq!(mapped, records);
+    let pages = match system {
+        System::ConnectWise => connectwise_pages(&sim.base_url, &sim.credentials, page_size).await,
+        other => generated_pages(other, &scale, page_size),
+    };
+    let (parsed, parse) = best_of(3, || bare_parse(system, &pages));
+    let records = sim.records;
     sim.shutdown().await;
+    Row { system, records, import: import_time, parsed, parse }
+}
 
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let page_size = arg("--page-size").and_then(|v| v.parse().ok()).unwrap_or(1000usize).clamp(1, 1000);
+    let systems: Vec<System> = match arg("--system") {
+        Some(s) => vec![s.parse().unwrap()],
+        None => sims::SIMULATED.to_vec(),
+    };
+    let mut rows = Vec::new();
+    for system in systems {
+        // ConnectWise by default at about 100,000 records; the others at the same company count.
+        let companies = arg("--companies").and_then(|v| v.parse().ok()).unwrap_or(18_000);
+        eprintln!("{system}: {companies} companies...");
+        rows.push(bench(system, companies, page_size).await);
+    }
     let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
-    let import_rate = rate(records, import_time);
-    let bare_rate = rate(parsed, bare_time);
     println!(
-        "ConnectWise import benchmark ({records} records, {} pages, {:.1} MiB of JSON)",
-        pages.len(),
-        bytes as f64 / 1048576.0
+        "{:<12} {:>9} {:>10} {:>14} {:>16} {:>7}",
+        "system", "records", "import s", "import rec/s", "bare parse rec/s", "ratio"
     );
-    println!("{:<52} {:>10} {:>14}", "what", "seconds", "records/s");
-    println!(
-        "{:<52} {:>10.3} {:>14.0}",
-        "full import (HTTP, forecasts, rules, store, log)",
-        import_time.as_secs_f64(),
-        import_rate
-    );
-    println!(
-        "{:<52} {:>10.3} {:>14.0}",
-        "bare serde_json into wire structs (same pages)",
-        bare_time.as_secs_f64(),
-        bare_rate
-    );
-    println!(
-        "{:<52} {:>10.3} {:>14.0}",
-        "connector parse: wire structs -> domain records",
-        mapped_time.as_secs_f64(),
-        rate(mapped, mapped_time)
-    );
-    println!("ratio bare parse / full import: {:.1}x", bare_rate / import_rate);
+    for r in &rows {
+        let (import_rate, parse_rate) = (rate(r.records, r.import), rate(r.parsed, r.parse));
+        println!(
+            "{:<12} {:>9} {:>10.3} {:>14.0} {:>16.0} {:>6.1}x",
+            r.system.as_str(),
+            r.records,
+            r.import.as_secs_f64(),
+            import_rate,
+            parse_rate,
+            parse_rate / import_rate
+        );
+    }
     if let Some(mib) = peak_rss_mib() {
-        println!("peak RSS of the whole process (simulator included): {mib:.0} MiB");
+        println!("peak RSS of the whole process (simulators included): {mib:.0} MiB");
     }
 }

@@ -29,7 +29,7 @@ pub fn json_line(system: System, result: &Counts, expected: &Counts) -> String {
 pub fn stage_table(job: &Job) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(["stage", "pages", "created", "linked", "updated", "skipped (by reason)", "failed"]);
+    t.set_header(["stage", "pages", "seconds", "created", "linked", "updated", "skipped (by reason)", "failed"]);
     for stage in &job.stages {
         let p = job.progress.get(stage).cloned().unwrap_or_default();
         let skipped = if p.skipped.is_empty() {
@@ -41,6 +41,8 @@ pub fn stage_table(job: &Job) -> String {
         t.add_row(vec![
             Cell::new(stage.as_str()),
             num(p.pages),
+            Cell::new(p.seconds(job.updated_at).map_or("-".to_string(), |s| format!("{s:.2}")))
+                .set_alignment(CellAlignment::Right),
             num(p.created),
             num(p.linked),
             num(p.updated),

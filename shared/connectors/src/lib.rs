@@ -8,26 +8,76 @@ pub mod http;
 pub mod salesforce;
 pub mod syncro;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tandem_domain::ports::{Connector, ConnectorError, ConnectorFactory, ErrorKind};
 use tandem_domain::secret::Credentials;
 
 pub use http::{RetryPolicy, Settings};
 
+/// How long a built connector is reused for the same credentials (its OAuth token, the
+/// discovered API root and cached setup lists with it).
+pub const REUSE_FOR: Duration = Duration::from_secs(10 * 60);
+/// At most this many connectors are kept per process.
+pub const MAX_KEPT: usize = 256;
+
+type Kept = HashMap<u64, (Instant, Arc<dyn Connector>)>;
+
 /// Builds connectors that all share one HTTP client (one connection pool) and one set of
-/// [`Settings`].
-#[derive(Clone, Debug)]
+/// [`Settings`]. A connector built for some credentials is reused for the same credentials
+/// for [`REUSE_FOR`], so a job's pages (and, in Lambda, an execution environment's
+/// invocations) share one OAuth token instead of asking for one per page.
+#[derive(Clone)]
 pub struct Connectors {
     /// The shared client, or why it could not be built (reported by `connect`).
     http: Result<reqwest::Client, String>,
     settings: Settings,
+    kept: Arc<Mutex<Kept>>,
+}
+
+impl std::fmt::Debug for Connectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connectors").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+/// A process-local key for credentials (secrets included, so changed keys give a new
+/// connector); never stored or logged.
+fn fingerprint(creds: &Credentials) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(creds).unwrap_or_default().hash(&mut h);
+    h.finish()
 }
 
 impl Connectors {
     /// A factory with these settings.
     pub fn new(settings: Settings) -> Self {
-        Self { http: http::build_client().map_err(|e| e.to_string()), settings }
+        Self {
+            http: http::build_client().map_err(|e| e.to_string()),
+            settings,
+            kept: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn build(&self, creds: &Credentials) -> Result<Arc<dyn Connector>, ConnectorError> {
+        let client = self.http.clone().map_err(|reason| {
+            ConnectorError::new(
+                creds.system(),
+                ErrorKind::Invalid,
+                format!("the HTTP client could not be built: {reason}"),
+            )
+        })?;
+        match creds {
+            Credentials::ConnectWise(c) => {
+                Ok(Arc::new(connectwise::ConnectWiseConnector::new(client, self.settings.clone(), c)?))
+            }
+            Credentials::Halo(c) => halo::connect(client, self.settings.clone(), c),
+            Credentials::Syncro(c) => syncro::connect(client, self.settings.clone(), c),
+            Credentials::Salesforce(c) => salesforce::connect(client, self.settings.clone(), c),
+        }
     }
 
     /// The settings every connector gets.
@@ -44,21 +94,21 @@ impl Default for Connectors {
 
 impl ConnectorFactory for Connectors {
     fn connect(&self, creds: &Credentials) -> Result<Arc<dyn Connector>, ConnectorError> {
-        let client = self.http.clone().map_err(|reason| {
-            ConnectorError::new(
-                creds.system(),
-                ErrorKind::Invalid,
-                format!("the HTTP client could not be built: {reason}"),
-            )
-        })?;
-        match creds {
-            Credentials::ConnectWise(c) => {
-                Ok(Arc::new(connectwise::ConnectWiseConnector::new(client, self.settings.clone(), c)?))
-            }
-            Credentials::Halo(c) => halo::connect(client, self.settings.clone(), c),
-            Credentials::Syncro(c) => syncro::connect(client, self.settings.clone(), c),
-            Credentials::Salesforce(c) => salesforce::connect(client, self.settings.clone(), c),
+        let key = fingerprint(creds);
+        let now = Instant::now();
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((built, connector)) = kept.get(&key)
+            && now.duration_since(*built) < REUSE_FOR
+        {
+            return Ok(connector.clone());
         }
+        let connector = self.build(creds)?;
+        kept.retain(|_, (built, _)| now.duration_since(*built) < REUSE_FOR);
+        if kept.len() >= MAX_KEPT {
+            kept.clear();
+        }
+        kept.insert(key, (now, connector.clone()));
+        Ok(connector)
     }
 }
 
@@ -89,5 +139,19 @@ mod tests {
         let err = Connectors::default().connect(&creds("not a host")).err().unwrap();
         assert_eq!(err.kind, ErrorKind::UnknownAccount);
         assert!(err.message.contains("not a host") && !err.message.contains("private-key-value"), "{}", err.message);
+    }
+
+    #[test]
+    fn the_same_credentials_reuse_one_connector_and_changed_keys_get_a_new_one() {
+        let f = Connectors::default();
+        let a = f.connect(&creds("api-na.myconnectwise.net")).unwrap();
+        let b = f.connect(&creds("api-na.myconnectwise.net")).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let mut rotated = creds("api-na.myconnectwise.net");
+        if let Credentials::ConnectWise(c) = &mut rotated {
+            c.private_key = SecretString::new("a-new-private-key");
+        }
+        let c = f.connect(&rotated).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
     }
 }

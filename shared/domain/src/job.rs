@@ -39,6 +39,12 @@ pub struct StageProgress {
     #[serde(default)]
     pub skipped: BTreeMap<String, u64>,
     pub completed: bool,
+    /// When the stage's first page was fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When its last page was checkpointed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
 }
 
 impl StageProgress {
@@ -63,6 +69,13 @@ impl StageProgress {
         for (k, v) in &other.skipped {
             *self.skipped.entry(k.clone()).or_default() += v;
         }
+    }
+
+    /// Seconds from the first fetch to the last checkpoint (so far, while running).
+    pub fn seconds(&self, now: Timestamp) -> Option<f64> {
+        let start = self.started_at?.datetime();
+        let end = self.finished_at.unwrap_or(now).datetime();
+        Some((end - start).as_seconds_f64())
     }
 
     /// Records handled so far.

@@ -207,6 +207,7 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
         crate::ports::SecretError::Unavailable(m) => DomainError::Store(StoreError::Unavailable(m)),
     })?;
     let connector = svc.connectors.connect(&creds)?;
+    let fetched_at = svc.clock.now();
     let page = match connector.fetch(msg.stage, &msg.cursor).await {
         Ok(p) => p,
         Err(e) => {
@@ -240,7 +241,7 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
         };
         counts.count(&outcome);
     }
-    checkpoint(svc, job, msg, page.next, counts).await
+    checkpoint(svc, job, msg, page.next, counts, fetched_at).await
 }
 
 async fn checkpoint(
@@ -249,16 +250,19 @@ async fn checkpoint(
     msg: &StageMessage,
     next: Option<Cursor>,
     counts: StageProgress,
+    fetched_at: Timestamp,
 ) -> Result<Step, DomainError> {
     let mut j = job.clone();
     let now = svc.clock.now();
     let progress = j.progress.entry(msg.stage).or_default();
     progress.add(&counts);
+    progress.started_at.get_or_insert(fetched_at);
     let stage_done = next.is_none();
     match next {
         Some(cursor) => j.cursor = cursor,
         None => {
             progress.completed = true;
+            progress.finished_at = Some(now);
             j.current += 1;
             j.cursor = Cursor::start();
             if j.current >= j.stages.len() {

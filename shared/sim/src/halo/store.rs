@@ -209,7 +209,20 @@ impl Store {
                 && eq("lookupid", lookup_id)
         };
         let include_roles = q.flag("includeroles");
-        let mut rows: Vec<Value> = self.coll(spec.name).values().filter(|r| keep(r)).cloned().collect();
+        // Filter by reference and clone only the rows answered: a page must not cost a
+        // deep copy of the whole collection.
+        let matching: Vec<&Value> = self.coll(spec.name).values().filter(|r| keep(r)).collect();
+        let total = matching.len();
+        let selected: Vec<&Value> = if q.flag("pageinate") {
+            let page_no = q.number("page_no")?.unwrap_or(1).max(1) as usize;
+            let size = q.number("page_size")?.map_or(DEFAULT_PAGE_SIZE, |n| n.max(1) as usize).min(MAX_PAGE_SIZE);
+            matching.into_iter().skip((page_no - 1).saturating_mul(size)).take(size).collect()
+        } else if let Some(count) = q.number("count")? {
+            matching.into_iter().take(count.max(0) as usize).collect()
+        } else {
+            matching
+        };
+        let mut rows: Vec<Value> = selected.into_iter().cloned().collect();
         if spec.name == AGENT && !include_roles {
             for r in &mut rows {
                 if let Some(m) = r.as_object_mut() {
@@ -217,16 +230,6 @@ impl Store {
                 }
             }
         }
-        let total = rows.len();
-        let rows = if q.flag("pageinate") {
-            let page_no = q.number("page_no")?.unwrap_or(1).max(1) as usize;
-            let size = q.number("page_size")?.map_or(DEFAULT_PAGE_SIZE, |n| n.max(1) as usize).min(MAX_PAGE_SIZE);
-            rows.into_iter().skip((page_no - 1).saturating_mul(size)).take(size).collect()
-        } else if let Some(count) = q.number("count")? {
-            rows.into_iter().take(count.max(0) as usize).collect()
-        } else {
-            rows
-        };
         Ok(match spec.envelope {
             Some(key) => {
                 let mut m = Map::new();
