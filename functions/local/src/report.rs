@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use tandem_domain::job::Job;
 use tandem_domain::log::{LogEntry, Outcome};
-use tandem_domain::{Stage, System};
+use tandem_domain::System;
 
 /// Stage -> outcome key -> count.
 pub type Counts = BTreeMap<String, BTreeMap<String, u64>>;
@@ -93,9 +93,4 @@ pub fn differences(result: &Counts, expected: &Counts) -> Vec<String> {
         }
     }
     out
-}
-
-/// The stage names in a system's order, for progress display.
-pub fn stage_names(system: System) -> Vec<Stage> {
-    system.stages().to_vec()
 }
