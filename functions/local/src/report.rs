@@ -5,9 +5,9 @@ use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::json;
 use std::collections::BTreeMap;
 
+use tandem_domain::System;
 use tandem_domain::job::Job;
 use tandem_domain::log::{LogEntry, Outcome};
-use tandem_domain::System;
 
 /// Stage -> outcome key -> count.
 pub type Counts = BTreeMap<String, BTreeMap<String, u64>>;
