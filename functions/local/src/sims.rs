@@ -90,101 +90,86 @@ fn body<T: serde::Serialize>(creds: &T) -> anyhow::Result<Value> {
     Ok(v)
 }
 
+/// Generates a tenant with `$gen`, starts the `$m` simulator and wraps its handle.
+macro_rules! launch {
+    ($m:ident, $variant:ident, $system:expr, $gen:expr, $cfg:expr, $port:expr) => {{
+        let tenant = $m::Tenant::generate(&$gen);
+        let (expected, crm_seed, records) =
+            (tenant.expected().clone(), tenant.crm_seed().clone(), tenant.record_count());
+        let h = $m::Simulator::start(tenant, $cfg, $port).await?;
+        Ok(RunningSim {
+            system: $system,
+            base_url: h.base_url(),
+            credentials: body(&h.credentials())?,
+            expected,
+            crm_seed,
+            records,
+            typical: typical!($m::typical_mapping()),
+            handle: Handle::$variant(h),
+        })
+    }};
+}
+
 /// Starts `system`'s simulator with a generated tenant on `port` (0: any).
 pub async fn start(system: System, scale: &Scale, cfg: SimConfig, port: u16) -> anyhow::Result<RunningSim> {
+    let (seed, companies) = (scale.seed, scale.companies);
     match system {
-        System::ConnectWise => {
-            let gen_cfg = cw::GenConfig {
+        System::ConnectWise => launch!(
+            cw,
+            ConnectWise,
+            system,
+            cw::GenConfig {
                 members: scale.members,
                 contacts: scale.contacts,
                 opportunities: scale.opportunities,
                 activities: scale.activities,
                 catalog_items: scale.catalog_items,
-                ..cw::GenConfig::with_companies(scale.seed, scale.companies)
-            };
-            let tenant = cw::Tenant::generate(&gen_cfg);
-            let (expected, crm_seed, records) =
-                (tenant.expected().clone(), tenant.crm_seed().clone(), tenant.record_count());
-            let h = cw::Simulator::start(tenant, cfg, port).await?;
-            Ok(RunningSim {
-                system,
-                base_url: h.base_url(),
-                credentials: body(&h.credentials())?,
-                expected,
-                crm_seed,
-                records,
-                typical: typical!(cw::typical_mapping()),
-                handle: Handle::ConnectWise(h),
-            })
-        }
-        System::Halo => {
-            let gen_cfg = halo::GenConfig {
+                ..cw::GenConfig::with_companies(seed, companies)
+            },
+            cfg,
+            port
+        ),
+        System::Halo => launch!(
+            halo,
+            Halo,
+            system,
+            halo::GenConfig {
                 members: scale.members,
                 contacts: scale.contacts,
                 opportunities: scale.opportunities,
                 activities: scale.activities,
-                ..halo::GenConfig::with_companies(scale.seed, scale.companies)
-            };
-            let tenant = halo::Tenant::generate(&gen_cfg);
-            let (expected, crm_seed, records) =
-                (tenant.expected().clone(), tenant.crm_seed().clone(), tenant.record_count());
-            let h = halo::Simulator::start(tenant, cfg, port).await?;
-            Ok(RunningSim {
-                system,
-                base_url: h.base_url(),
-                credentials: body(&h.credentials())?,
-                expected,
-                crm_seed,
-                records,
-                typical: typical!(halo::typical_mapping()),
-                handle: Handle::Halo(h),
-            })
-        }
-        System::Syncro => {
-            let gen_cfg = sy::GenConfig {
+                ..halo::GenConfig::with_companies(seed, companies)
+            },
+            cfg,
+            port
+        ),
+        System::Syncro => launch!(
+            sy,
+            Syncro,
+            system,
+            sy::GenConfig {
                 users: scale.members,
                 contacts: scale.contacts,
                 leads: scale.opportunities,
-                ..sy::GenConfig::with_companies(scale.seed, scale.companies)
-            };
-            let tenant = sy::Tenant::generate(&gen_cfg);
-            let (expected, crm_seed, records) =
-                (tenant.expected().clone(), tenant.crm_seed().clone(), tenant.record_count());
-            let h = sy::Simulator::start(tenant, cfg, port).await?;
-            Ok(RunningSim {
-                system,
-                base_url: h.base_url(),
-                credentials: body(&h.credentials())?,
-                expected,
-                crm_seed,
-                records,
-                typical: typical!(sy::typical_mapping()),
-                handle: Handle::Syncro(h),
-            })
-        }
-        System::Salesforce => {
-            let gen_cfg = sf::GenConfig {
+                ..sy::GenConfig::with_companies(seed, companies)
+            },
+            cfg,
+            port
+        ),
+        System::Salesforce => launch!(
+            sf,
+            Salesforce,
+            system,
+            sf::GenConfig {
                 users: scale.members,
                 contacts: scale.contacts,
                 opportunities: scale.opportunities,
                 activities: scale.activities,
-                ..sf::GenConfig::with_companies(scale.seed, scale.companies)
-            };
-            let tenant = sf::Tenant::generate(&gen_cfg);
-            let (expected, crm_seed, records) =
-                (tenant.expected().clone(), tenant.crm_seed().clone(), tenant.record_count());
-            let h = sf::Simulator::start(tenant, cfg, port).await?;
-            Ok(RunningSim {
-                system,
-                base_url: h.base_url(),
-                credentials: body(&h.credentials())?,
-                expected,
-                crm_seed,
-                records,
-                typical: typical!(sf::typical_mapping()),
-                handle: Handle::Salesforce(h),
-            })
-        }
+                ..sf::GenConfig::with_companies(seed, companies)
+            },
+            cfg,
+            port
+        ),
     }
 }
 
