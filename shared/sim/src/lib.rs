@@ -2,8 +2,9 @@
 //! seeded tenant generator and the ground truth of a full import of that tenant.
 //!
 //! One module per simulated system (`connectwise`; `halo`, `syncro` and `salesforce` being built); the machinery they share
-//! (run-time knobs, counters, serving, the CRM seed, normalisers, timestamps) lives beside
-//! them in `common`, `seed`, `normalise` and `words`.
+//! (run-time knobs, counters, serving, the CRM seed, normalisers, timestamps, the import
+//! rules every system shares) lives beside them in `common`, `seed`, `normalise`, `truth`
+//! and `words`.
 
 pub mod common;
 pub mod connectwise;
@@ -12,6 +13,7 @@ pub mod normalise;
 pub mod salesforce;
 pub mod seed;
 pub mod syncro;
+pub(crate) mod truth;
 pub(crate) mod words;
 
 pub use common::{SimConfig, SimStats};

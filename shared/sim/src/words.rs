@@ -1,5 +1,13 @@
 //! Word lists the generators build plausible names from (people, companies, streets,
-//! places). Plain data, no logic.
+//! places), and the seeded helpers every generator shares to draw from them: unique
+//! phones, company names and emails, slugs, tokens, scenario units.
+
+use std::collections::HashSet;
+
+use rand::Rng;
+use rand::seq::{IndexedRandom, SliceRandom};
+
+use crate::normalise::{email_key, name_key};
 
 /// Given names.
 pub const FIRST_NAMES: &[&str] = &[
@@ -315,3 +323,106 @@ pub const CONTACT_TITLES: &[&str] = &[
     "Director of Operations",
     "Bookkeeper",
 ];
+
+/// Lower-case letters and digits of a name part ("O'Brien" -> "obrien").
+pub(crate) fn slug(s: &str) -> String {
+    s.chars().filter(char::is_ascii_alphanumeric).flat_map(|c| c.to_lowercase()).collect()
+}
+
+/// A random `len`-character token drawn from `alphabet` (not empty).
+pub(crate) fn token(rng: &mut impl Rng, alphabet: &[u8], len: usize) -> String {
+    (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
+}
+
+/// Splits `n` records into scenario units (each at least once from 20 records on): every
+/// `(unit, per mille of the records, records per unit)` of `table`, then `normal` for the
+/// rest, shuffled.
+pub(crate) fn plan_units<T: Copy>(rng: &mut impl Rng, n: usize, table: &[(T, usize, usize)], normal: T) -> Vec<T> {
+    let mut units = Vec::new();
+    let mut used = 0;
+    for &(kind, per_mille, size) in table {
+        let want = if n >= 20 { (n * per_mille).div_ceil(1000) } else { n * per_mille / 1000 };
+        for _ in 0..want {
+            if used + size <= n {
+                units.push(kind);
+                used += size;
+            }
+        }
+    }
+    while used < n {
+        units.push(normal);
+        used += 1;
+    }
+    units.shuffle(rng);
+    units
+}
+
+/// Ten random phone digits not in `used` (then added to it).
+pub(crate) fn fresh_phone(rng: &mut impl Rng, used: &mut HashSet<String>) -> String {
+    loop {
+        let d =
+            format!("{}{}{:04}", rng.random_range(201..990), rng.random_range(200..1000), rng.random_range(0..10_000));
+        if used.insert(d.clone()) {
+            return d;
+        }
+    }
+}
+
+/// The next company name of the walk `offset` starts through every adjective, noun and
+/// suffix (a round number added once all are taken) whose name key is not in `used`.
+pub(crate) fn fresh_company_name(counter: &mut usize, offset: usize, used: &mut HashSet<String>) -> String {
+    let (na, nn, ns) = (COMPANY_ADJECTIVES.len(), COMPANY_NOUNS.len(), COMPANY_SUFFIXES.len());
+    let combos = na * nn * ns;
+    loop {
+        let k = (counter.wrapping_mul(7919) + offset) % combos;
+        let round = *counter / combos;
+        *counter += 1;
+        let (a, n, s) = (k % na, (k / na) % nn, k / (na * nn));
+        let mut name = format!("{} {}", COMPANY_ADJECTIVES[a], COMPANY_NOUNS[n]);
+        if round > 0 {
+            name.push_str(&format!(" {}", round + 1));
+        }
+        if !COMPANY_SUFFIXES[s].is_empty() {
+            name.push(' ');
+            name.push_str(COMPANY_SUFFIXES[s]);
+        }
+        if name_key(&name).is_some_and(|k| used.insert(k)) {
+            return name;
+        }
+    }
+}
+
+/// A CRM-only company name (CRM word, noun, suffix; a number after ten tries) whose name
+/// key is not in `used`.
+pub(crate) fn fresh_crm_name(rng: &mut impl Rng, used: &mut HashSet<String>) -> String {
+    let mut word = |list: &[&'static str]| list.choose(rng).copied().unwrap_or("x");
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut name = format!("{} {}", word(CRM_COMPANY_WORDS), word(COMPANY_NOUNS));
+        if attempt > 10 {
+            name.push_str(&format!(" {attempt}"));
+        }
+        let suffix = word(COMPANY_SUFFIXES);
+        if !suffix.is_empty() {
+            name.push(' ');
+            name.push_str(suffix);
+        }
+        if name_key(&name).is_some_and(|k| used.insert(k)) {
+            return name;
+        }
+    }
+}
+
+/// `local@domain`, or `local2@domain`, `local3@domain`, ...: the first whose email key is
+/// not in `used`.
+pub(crate) fn fresh_email(used: &mut HashSet<String>, local: &str, domain: &str) -> String {
+    let mut n = 1;
+    loop {
+        let e = if n == 1 { format!("{local}@{domain}") } else { format!("{local}{n}@{domain}") };
+        if email_key(&e).is_some_and(|k| used.insert(k)) {
+            return e;
+        }
+        n += 1;
+    }
+}

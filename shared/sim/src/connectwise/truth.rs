@@ -4,39 +4,10 @@
 //! users, companies, contacts, solutions, activities; opportunities are all created.
 
 use super::typical::{NO_TYPE, TypicalMapping};
-use crate::seed::{Expected, tally};
-
-/// Stage names as the ground truth keys them.
-pub(crate) const USERS: &str = "users";
-pub(crate) const COMPANIES: &str = "companies";
-pub(crate) const CONTACTS: &str = "contacts";
-pub(crate) const SOLUTIONS: &str = "solutions";
-pub(crate) const ACTIVITIES: &str = "activities";
-pub(crate) const OPPORTUNITIES: &str = "opportunities";
-
-/// What a full import does with one record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Created,
-    Linked,
-    Skipped(&'static str),
-}
-
-impl Outcome {
-    /// The outcome key: `created`, `linked` or `skipped:<reason>`.
-    pub(crate) fn label(self) -> String {
-        match self {
-            Outcome::Created => "created".into(),
-            Outcome::Linked => "linked".into(),
-            Outcome::Skipped(reason) => format!("skipped:{reason}"),
-        }
-    }
-
-    /// True when the record ends up in the CRM (created or linked).
-    pub(crate) fn in_crm(self) -> bool {
-        !matches!(self, Outcome::Skipped(_))
-    }
-}
+use crate::seed::Expected;
+pub(crate) use crate::truth::ActivityPlan;
+pub(crate) use crate::truth::{ACTIVITIES, COMPANIES, CONTACTS, OPPORTUNITIES, Outcome, SOLUTIONS, USERS};
+use crate::truth::{activity_outcome, count_table};
 
 /// A member as built: the facts the user rules read.
 #[derive(Clone, Debug)]
@@ -78,16 +49,6 @@ pub(crate) struct SolutionPlan {
     pub billing: String,
 }
 
-/// An activity as built.
-#[derive(Clone, Debug)]
-pub(crate) struct ActivityPlan {
-    pub kind: String,
-    /// Index of its contact among the generated contacts.
-    pub contact: Option<usize>,
-    /// Index of the member in `_info.enteredBy`; `None`: someone who is not a member.
-    pub creator: Option<usize>,
-}
-
 /// Every record's plan, in id order per stage.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Plans {
@@ -105,47 +66,17 @@ fn first_type(types: &[String]) -> &str {
 
 /// inactive -> no email -> role not mapped -> linked / created.
 pub(crate) fn member_outcome(p: &MemberPlan, m: &TypicalMapping) -> Outcome {
-    if p.inactive {
-        Outcome::Skipped("inactive")
-    } else if !p.has_email {
-        Outcome::Skipped("no_email")
-    } else if TypicalMapping::lookup(&m.roles, &p.role).is_none() {
-        Outcome::Skipped("role_not_mapped")
-    } else if p.link {
-        Outcome::Linked
-    } else {
-        Outcome::Created
-    }
+    crate::truth::user_outcome(p.inactive, p.has_email, &p.role, p.link, m)
 }
 
 /// deleted -> inactive status -> first type not mapped -> linked / created.
 pub(crate) fn company_outcome(p: &CompanyPlan, m: &TypicalMapping) -> Outcome {
-    if p.deleted {
-        Outcome::Skipped("deleted")
-    } else if p.inactive_status {
-        Outcome::Skipped("inactive")
-    } else if TypicalMapping::lookup(&m.company_types, first_type(&p.types)).is_none() {
-        Outcome::Skipped("type_not_mapped")
-    } else if p.link {
-        Outcome::Linked
-    } else {
-        Outcome::Created
-    }
+    crate::truth::company_outcome(p.deleted, p.inactive_status, Some(first_type(&p.types)), p.link, m)
 }
 
 /// inactive -> first type not mapped -> company not imported -> linked / created.
 pub(crate) fn contact_outcome(p: &ContactPlan, companies: &[Outcome], m: &TypicalMapping) -> Outcome {
-    if p.inactive {
-        Outcome::Skipped("inactive")
-    } else if TypicalMapping::lookup(&m.contact_types, first_type(&p.types)).is_none() {
-        Outcome::Skipped("type_not_mapped")
-    } else if p.company.and_then(|i| companies.get(i)).is_some_and(|o| !o.in_crm()) {
-        Outcome::Skipped("company_not_imported")
-    } else if p.link {
-        Outcome::Linked
-    } else {
-        Outcome::Created
-    }
+    crate::truth::contact_outcome(p.inactive, Some(first_type(&p.types)), p.company, p.link, companies, m)
 }
 
 /// inactive -> type -> category -> billing not mapped -> created.
@@ -163,74 +94,35 @@ pub(crate) fn solution_outcome(p: &SolutionPlan, m: &TypicalMapping) -> Outcome 
     }
 }
 
-/// type not mapped -> contact not in CRM -> creator not linked -> created.
-pub(crate) fn activity_outcome(
-    p: &ActivityPlan,
-    contacts: &[Outcome],
-    members: &[Outcome],
-    m: &TypicalMapping,
-) -> Outcome {
-    if TypicalMapping::lookup(&m.activity_types, &p.kind).is_none() {
-        Outcome::Skipped("type_not_mapped")
-    } else if !p.contact.and_then(|i| contacts.get(i)).is_some_and(|o| o.in_crm()) {
-        Outcome::Skipped("contact_not_in_crm")
-    } else if !p.creator.and_then(|i| members.get(i)).is_some_and(|o| o.in_crm()) {
-        Outcome::Skipped("creator_not_linked")
-    } else {
-        Outcome::Created
-    }
-}
-
-/// Per-record outcomes of every stage that depends on others.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Outcomes {
-    pub members: Vec<Outcome>,
-    pub companies: Vec<Outcome>,
-    pub contacts: Vec<Outcome>,
-    pub solutions: Vec<Outcome>,
-    pub activities: Vec<Outcome>,
-}
-
-/// Every record's outcome under mapping `m`.
-pub(crate) fn outcomes(plans: &Plans, m: &TypicalMapping) -> Outcomes {
+/// The count table of a full import under mapping `m`.
+pub(crate) fn expected(plans: &Plans, m: &TypicalMapping) -> Expected {
     let members: Vec<Outcome> = plans.members.iter().map(|p| member_outcome(p, m)).collect();
     let companies: Vec<Outcome> = plans.companies.iter().map(|p| company_outcome(p, m)).collect();
     let contacts: Vec<Outcome> = plans.contacts.iter().map(|p| contact_outcome(p, &companies, m)).collect();
-    let solutions = plans.solutions.iter().map(|p| solution_outcome(p, m)).collect();
-    let activities = plans.activities.iter().map(|p| activity_outcome(p, &contacts, &members, m)).collect();
-    Outcomes { members, companies, contacts, solutions, activities }
-}
-
-/// The count table of a full import under mapping `m`.
-pub(crate) fn expected(plans: &Plans, m: &TypicalMapping) -> Expected {
-    let o = outcomes(plans, m);
-    let mut e = Expected::new();
-    for (stage, list) in [
-        (USERS, &o.members),
-        (COMPANIES, &o.companies),
-        (CONTACTS, &o.contacts),
-        (SOLUTIONS, &o.solutions),
-        (ACTIVITIES, &o.activities),
-    ] {
-        for outcome in list {
-            tally(&mut e, stage, &outcome.label());
-        }
-    }
-    for _ in 0..plans.opportunities {
-        tally(&mut e, OPPORTUNITIES, &Outcome::Created.label());
-    }
-    e
+    let solutions: Vec<Outcome> = plans.solutions.iter().map(|p| solution_outcome(p, m)).collect();
+    let activities: Vec<Outcome> =
+        plans.activities.iter().map(|p| activity_outcome(p, &contacts, &members, m)).collect();
+    let stages: [(&str, &[Outcome]); 5] = [
+        (USERS, &members),
+        (COMPANIES, &companies),
+        (CONTACTS, &contacts),
+        (SOLUTIONS, &solutions),
+        (ACTIVITIES, &activities),
+    ];
+    count_table(&stages, plans.opportunities)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::collections::{HashMap, HashSet};
 
     use serde_json::Value;
 
     use super::*;
     use crate::connectwise::{GenConfig, Tenant, typical_mapping};
     use crate::normalise::{email_key, name_key, phone_key, website_key};
+    use crate::seed::tally;
+    use crate::truth::check::{assert_every_outcome_shows_up, link_company, link_contact, stage_totals};
 
     fn text<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
         v.pointer(pointer).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
@@ -285,21 +177,7 @@ mod tests {
                 let phone = text(r, "/phoneNumber").and_then(phone_key);
                 let site = text(r, "/website").and_then(website_key);
                 let name = text(r, "/name").and_then(name_key);
-                let by_phone =
-                    |s: &crate::seed::SeedCompany| phone.is_some() && s.phone.as_deref().and_then(phone_key) == phone;
-                let by_site =
-                    |s: &crate::seed::SeedCompany| site.is_some() && s.website.as_deref().and_then(website_key) == site;
-                let by_name = |s: &crate::seed::SeedCompany| name.is_some() && name_key(&s.name) == name;
-                let found = [&by_phone as &dyn Fn(&crate::seed::SeedCompany) -> bool, &by_site, &by_name]
-                    .iter()
-                    .find_map(|f| (0..seeds.len()).find(|i| !taken[*i] && f(&seeds[*i])));
-                match found {
-                    Some(i) => {
-                        taken[i] = true;
-                        "linked"
-                    }
-                    None => "created",
-                }
+                link_company(seeds, &mut taken, phone, site, name)
             };
             companies.insert(r["id"].as_i64().unwrap_or_default(), !outcome.starts_with("skipped"));
             tally(&mut e, COMPANIES, outcome);
@@ -324,18 +202,7 @@ mod tests {
                 let email =
                     items.iter().find(|i| i["defaultFlag"] == true).or(items.first()).and_then(|i| text(i, "/value"));
                 let key = email.and_then(email_key);
-                let found = key.and_then(|k| {
-                    (0..seed_contacts.len()).find(|i| {
-                        !taken[*i] && seed_contacts[*i].email.as_deref().and_then(email_key).as_ref() == Some(&k)
-                    })
-                });
-                match found {
-                    Some(i) => {
-                        taken[i] = true;
-                        "linked"
-                    }
-                    None => "created",
-                }
+                link_contact(seed_contacts, &mut taken, key)
             };
             contacts.insert(r["id"].as_i64().unwrap_or_default(), !outcome.starts_with("skipped"));
             tally(&mut e, CONTACTS, outcome);
@@ -385,8 +252,7 @@ mod tests {
     #[test]
     fn truth_totals_per_stage_equal_the_generated_records_of_that_stage() {
         let t = Tenant::generate(&GenConfig::with_companies(9, 1800));
-        let totals: BTreeMap<String, usize> =
-            t.expected().iter().map(|(k, v)| (k.clone(), v.values().sum::<u64>() as usize)).collect();
+        let totals = stage_totals(t.expected());
         assert_eq!(totals, t.stage_sizes());
         assert_eq!(totals.values().sum::<usize>(), t.record_count());
         assert!(t.expected().values().all(|m| m.values().all(|n| *n > 0)));
@@ -419,10 +285,6 @@ mod tests {
             ),
             (OPPORTUNITIES, &["created"]),
         ];
-        for (stage, outcomes) in want {
-            for o in *outcomes {
-                assert!(e.get(*stage).and_then(|m| m.get(*o)).is_some_and(|n| *n > 0), "{stage} {o} missing: {e:?}");
-            }
-        }
+        assert_every_outcome_shows_up(e, want);
     }
 }

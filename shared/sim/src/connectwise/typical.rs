@@ -37,7 +37,8 @@ impl TypicalMapping {
     }
 }
 
-fn table(pairs: &[(&str, Option<&str>)]) -> OptionTable {
+/// An option table from `(option name, CRM value)` pairs.
+pub(crate) fn table(pairs: &[(&str, Option<&str>)]) -> OptionTable {
     pairs.iter().map(|(k, v)| (k.to_string(), v.map(str::to_string))).collect()
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use rand::seq::{IndexedRandom, SliceRandom};
+use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -21,11 +21,11 @@ use super::truth::{
 };
 use super::typical::{CRM_NOTE_KIND, NO_TYPE, TypicalMapping, typical_mapping};
 use crate::common::format_unix;
-use crate::normalise::{email_key, name_key};
+use crate::normalise::name_key;
 use crate::seed::{CrmSeed, SeedCompany, SeedContact, SeedUser};
 use crate::words::{
     CITIES, COMPANY_ADJECTIVES, COMPANY_NOUNS, COMPANY_SUFFIXES, CONTACT_TITLES, CRM_COMPANY_WORDS, FIRST_NAMES,
-    LAST_NAMES, STREETS,
+    LAST_NAMES, STREETS, fresh_company_name, fresh_email, fresh_phone, plan_units, slug, token,
 };
 
 /// What to generate. Sizes not given follow from `companies`.
@@ -197,10 +197,6 @@ fn email_variant(email: &str, style: u8) -> String {
         .find(|c| c.as_str() != email)
         .cloned()
         .unwrap_or_else(|| email.to_uppercase())
-}
-
-fn slug(s: &str) -> String {
-    s.chars().filter(char::is_ascii_alphanumeric).flat_map(|c| c.to_lowercase()).collect()
 }
 
 // ---------------------------------------------------------------- scenarios
@@ -407,8 +403,7 @@ impl Gen {
     }
 
     fn token(&mut self, len: usize) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-        (0..len).map(|_| ALPHABET[self.below(ALPHABET.len())] as char).collect()
+        token(&mut self.rng, b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789", len)
     }
 
     fn stamp(&mut self) -> String {
@@ -422,24 +417,9 @@ impl Gen {
         }
     }
 
+    /// Splits `n` records into scenario units (see [`plan_units`]).
     fn plan_units<T: Copy>(&mut self, n: usize, table: &[(T, usize, usize)], normal: T) -> Vec<T> {
-        let mut units = Vec::new();
-        let mut used = 0;
-        for &(kind, per_mille, size) in table {
-            let want = if n >= 20 { (n * per_mille).div_ceil(1000) } else { n * per_mille / 1000 };
-            for _ in 0..want {
-                if used + size <= n {
-                    units.push(kind);
-                    used += size;
-                }
-            }
-        }
-        while used < n {
-            units.push(normal);
-            used += 1;
-        }
-        units.shuffle(&mut self.rng);
-        units
+        plan_units(&mut self.rng, n, table, normal)
     }
 
     fn take_id(&mut self) -> i64 {
@@ -449,39 +429,11 @@ impl Gen {
     }
 
     fn fresh_phone(&mut self) -> String {
-        loop {
-            let d = format!(
-                "{}{}{:04}",
-                self.rng.random_range(201..990),
-                self.rng.random_range(200..1000),
-                self.rng.random_range(0..10_000)
-            );
-            if self.used_phones.insert(d.clone()) {
-                return d;
-            }
-        }
+        fresh_phone(&mut self.rng, &mut self.used_phones)
     }
 
     fn fresh_company_name(&mut self) -> String {
-        let (na, nn, ns) = (COMPANY_ADJECTIVES.len(), COMPANY_NOUNS.len(), COMPANY_SUFFIXES.len());
-        let combos = na * nn * ns;
-        loop {
-            let k = (self.name_counter.wrapping_mul(7919) + self.name_offset) % combos;
-            let round = self.name_counter / combos;
-            self.name_counter += 1;
-            let (a, n, s) = (k % na, (k / na) % nn, k / (na * nn));
-            let mut name = format!("{} {}", COMPANY_ADJECTIVES[a], COMPANY_NOUNS[n]);
-            if round > 0 {
-                name.push_str(&format!(" {}", round + 1));
-            }
-            if !COMPANY_SUFFIXES[s].is_empty() {
-                name.push(' ');
-                name.push_str(COMPANY_SUFFIXES[s]);
-            }
-            if name_key(&name).is_some_and(|k| self.used_names.insert(k)) {
-                return name;
-            }
-        }
+        fresh_company_name(&mut self.name_counter, self.name_offset, &mut self.used_names)
     }
 
     fn fresh_crm_name(&mut self) -> String {
@@ -511,14 +463,7 @@ impl Gen {
     }
 
     fn fresh_email(&mut self, local: &str, domain: &str) -> String {
-        let mut n = 1;
-        loop {
-            let e = if n == 1 { format!("{local}@{domain}") } else { format!("{local}{n}@{domain}") };
-            if email_key(&e).is_some_and(|k| self.used_emails.insert(k)) {
-                return e;
-            }
-            n += 1;
-        }
+        fresh_email(&mut self.used_emails, local, domain)
     }
 
     // ------------------------------------------------------------ agents

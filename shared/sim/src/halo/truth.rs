@@ -4,38 +4,10 @@
 //! companies, contacts, activities; opportunities are all created.
 
 use super::typical::{NO_TYPE, TypicalMapping};
-use crate::seed::{Expected, tally};
-
-/// Stage names as the ground truth keys them.
-pub(crate) const USERS: &str = "users";
-pub(crate) const COMPANIES: &str = "companies";
-pub(crate) const CONTACTS: &str = "contacts";
-pub(crate) const OPPORTUNITIES: &str = "opportunities";
-pub(crate) const ACTIVITIES: &str = "activities";
-
-/// What a full import does with one record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Created,
-    Linked,
-    Skipped(&'static str),
-}
-
-impl Outcome {
-    /// The outcome key: `created`, `linked` or `skipped:<reason>`.
-    pub(crate) fn label(self) -> String {
-        match self {
-            Outcome::Created => "created".into(),
-            Outcome::Linked => "linked".into(),
-            Outcome::Skipped(reason) => format!("skipped:{reason}"),
-        }
-    }
-
-    /// True when the record ends up in the CRM (created or linked).
-    pub(crate) fn in_crm(self) -> bool {
-        !matches!(self, Outcome::Skipped(_))
-    }
-}
+use crate::seed::Expected;
+pub(crate) use crate::truth::ActivityPlan;
+pub(crate) use crate::truth::{ACTIVITIES, COMPANIES, CONTACTS, OPPORTUNITIES, Outcome, USERS};
+use crate::truth::{activity_outcome, count_table};
 
 /// An agent as built.
 #[derive(Clone, Debug)]
@@ -68,17 +40,6 @@ pub(crate) struct ContactPlan {
     pub link: bool,
 }
 
-/// A CRM note or action as built.
-#[derive(Clone, Debug)]
-pub(crate) struct ActivityPlan {
-    /// Outcome name (actions) or [`super::typical::CRM_NOTE_KIND`] (CRM notes).
-    pub kind: String,
-    /// Index of its contact among the generated users.
-    pub contact: Option<usize>,
-    /// Index of its creator among the generated agents; `None`: not an agent.
-    pub creator: Option<usize>,
-}
-
 /// Every record's plan, in the order the import reads them per stage.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Plans {
@@ -92,64 +53,18 @@ pub(crate) struct Plans {
 
 /// inactive -> no email -> role not mapped -> linked / created.
 pub(crate) fn member_outcome(p: &MemberPlan, m: &TypicalMapping) -> Outcome {
-    if p.inactive {
-        Outcome::Skipped("inactive")
-    } else if !p.has_email {
-        Outcome::Skipped("no_email")
-    } else if TypicalMapping::lookup(&m.roles, &p.role).is_none() {
-        Outcome::Skipped("role_not_mapped")
-    } else if p.link {
-        Outcome::Linked
-    } else {
-        Outcome::Created
-    }
+    crate::truth::user_outcome(p.inactive, p.has_email, &p.role, p.link, m)
 }
 
 /// inactive -> type not mapped -> linked / created (Halo clients are never "deleted":
 /// Halo deletes them for good).
 pub(crate) fn company_outcome(p: &CompanyPlan, m: &TypicalMapping) -> Outcome {
-    if p.inactive {
-        Outcome::Skipped("inactive")
-    } else if TypicalMapping::lookup(&m.company_types, &p.kind).is_none() {
-        Outcome::Skipped("type_not_mapped")
-    } else if p.link {
-        Outcome::Linked
-    } else {
-        Outcome::Created
-    }
+    crate::truth::company_outcome(false, p.inactive, Some(&p.kind), p.link, m)
 }
 
 /// inactive -> no-type choice not mapped -> client not imported -> linked / created.
 pub(crate) fn contact_outcome(p: &ContactPlan, companies: &[Outcome], m: &TypicalMapping) -> Outcome {
-    if p.inactive {
-        Outcome::Skipped("inactive")
-    } else if TypicalMapping::lookup(&m.contact_types, NO_TYPE).is_none() {
-        Outcome::Skipped("type_not_mapped")
-    } else if p.company.and_then(|i| companies.get(i)).is_some_and(|o| !o.in_crm()) {
-        Outcome::Skipped("company_not_imported")
-    } else if p.link {
-        Outcome::Linked
-    } else {
-        Outcome::Created
-    }
-}
-
-/// type not mapped -> contact not in CRM -> creator not linked -> created.
-pub(crate) fn activity_outcome(
-    p: &ActivityPlan,
-    contacts: &[Outcome],
-    members: &[Outcome],
-    m: &TypicalMapping,
-) -> Outcome {
-    if TypicalMapping::lookup(&m.activity_types, &p.kind).is_none() {
-        Outcome::Skipped("type_not_mapped")
-    } else if !p.contact.and_then(|i| contacts.get(i)).is_some_and(|o| o.in_crm()) {
-        Outcome::Skipped("contact_not_in_crm")
-    } else if !p.creator.and_then(|i| members.get(i)).is_some_and(|o| o.in_crm()) {
-        Outcome::Skipped("creator_not_linked")
-    } else {
-        Outcome::Created
-    }
+    crate::truth::contact_outcome(p.inactive, Some(NO_TYPE), p.company, p.link, companies, m)
 }
 
 /// The count table of a full import under mapping `m`.
@@ -159,22 +74,14 @@ pub(crate) fn expected(plans: &Plans, m: &TypicalMapping) -> Expected {
     let contacts: Vec<Outcome> = plans.contacts.iter().map(|p| contact_outcome(p, &companies, m)).collect();
     let activities: Vec<Outcome> =
         plans.activities.iter().map(|p| activity_outcome(p, &contacts, &members, m)).collect();
-    let mut e = Expected::new();
-    for (stage, list) in [(USERS, &members), (COMPANIES, &companies), (CONTACTS, &contacts), (ACTIVITIES, &activities)]
-    {
-        for outcome in list {
-            tally(&mut e, stage, &outcome.label());
-        }
-    }
-    for _ in 0..plans.opportunities {
-        tally(&mut e, OPPORTUNITIES, &Outcome::Created.label());
-    }
-    e
+    let stages: [(&str, &[Outcome]); 4] =
+        [(USERS, &members), (COMPANIES, &companies), (CONTACTS, &contacts), (ACTIVITIES, &activities)];
+    count_table(&stages, plans.opportunities)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::HashMap;
 
     use serde_json::Value;
 
@@ -182,7 +89,8 @@ mod tests {
     use crate::halo::typical::CRM_NOTE_KIND;
     use crate::halo::{GenConfig, Tenant, typical_mapping};
     use crate::normalise::{email_key, name_key, phone_key, website_key};
-    use crate::seed::SeedCompany;
+    use crate::seed::tally;
+    use crate::truth::check::{assert_every_outcome_shows_up, link_company, link_contact, stage_totals};
 
     fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
         v.get(key).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
@@ -237,19 +145,7 @@ mod tests {
                 let phone = text(r, "main_phonenumber").and_then(phone_key);
                 let site = text(r, "website").and_then(website_key);
                 let name = text(r, "name").and_then(name_key);
-                let by_phone = |s: &SeedCompany| phone.is_some() && s.phone.as_deref().and_then(phone_key) == phone;
-                let by_site = |s: &SeedCompany| site.is_some() && s.website.as_deref().and_then(website_key) == site;
-                let by_name = |s: &SeedCompany| name.is_some() && name_key(&s.name) == name;
-                let found = [&by_phone as &dyn Fn(&SeedCompany) -> bool, &by_site, &by_name]
-                    .iter()
-                    .find_map(|f| (0..seeds.len()).find(|i| !taken[*i] && f(&seeds[*i])));
-                match found {
-                    Some(i) => {
-                        taken[i] = true;
-                        "linked"
-                    }
-                    None => "created",
-                }
+                link_company(seeds, &mut taken, phone, site, name)
             };
             clients.insert(r["id"].as_i64().unwrap(), !outcome.starts_with("skipped"));
             tally(&mut e, COMPANIES, outcome);
@@ -264,18 +160,7 @@ mod tests {
                 "skipped:company_not_imported"
             } else {
                 let key = text(r, "emailaddress").and_then(email_key);
-                let found = key.and_then(|k| {
-                    (0..seed_contacts.len()).find(|i| {
-                        !taken[*i] && seed_contacts[*i].email.as_deref().and_then(email_key).as_ref() == Some(&k)
-                    })
-                });
-                match found {
-                    Some(i) => {
-                        taken[i] = true;
-                        "linked"
-                    }
-                    None => "created",
-                }
+                link_contact(seed_contacts, &mut taken, key)
             };
             users.insert(r["id"].as_i64().unwrap(), !outcome.starts_with("skipped"));
             tally(&mut e, CONTACTS, outcome);
@@ -320,8 +205,7 @@ mod tests {
     #[test]
     fn truth_totals_per_stage_equal_the_generated_records_of_that_stage() {
         let t = Tenant::generate(&GenConfig::with_companies(9, 900));
-        let totals: BTreeMap<String, usize> =
-            t.expected().iter().map(|(k, v)| (k.clone(), v.values().sum::<u64>() as usize)).collect();
+        let totals = stage_totals(t.expected());
         assert_eq!(totals, t.stage_sizes());
         assert_eq!(totals.values().sum::<usize>(), t.record_count());
     }
@@ -340,11 +224,7 @@ mod tests {
             ),
             (OPPORTUNITIES, &["created"]),
         ];
-        for (stage, outcomes) in want {
-            for o in *outcomes {
-                assert!(e.get(*stage).and_then(|m| m.get(*o)).is_some_and(|n| *n > 0), "{stage} {o} missing: {e:?}");
-            }
-        }
+        assert_every_outcome_shows_up(e, want);
     }
 
     #[test]

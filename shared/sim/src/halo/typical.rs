@@ -3,15 +3,12 @@
 //! named as the Halo connector names its choices; the table type is shared with the other
 //! simulators so one set-up routine serves them all.
 
+use crate::connectwise::typical::table;
 pub use crate::connectwise::typical::{NO_TYPE, OptionTable, TypicalMapping};
 
 /// The name of the activity kind CRM notes (`/api/CRMNote`) come in as: not an action
 /// outcome, so the connector offers it as a choice of its own.
 pub const CRM_NOTE_KIND: &str = "CRM Note";
-
-fn table(pairs: &[(&str, Option<&str>)]) -> OptionTable {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.map(str::to_string))).collect()
-}
 
 /// The mapping an MSP typically chooses (some options left unmapped on purpose). Halo has
 /// no contact types: the only choice is [`NO_TYPE`], mapped, so no contact is skipped for

@@ -27,7 +27,7 @@ use crate::normalise::{email_key, name_key, phone_key, website_key};
 use crate::seed::{CrmSeed, SeedCompany, SeedContact, SeedUser};
 use crate::words::{
     CITIES, COMPANY_ADJECTIVES, COMPANY_NOUNS, COMPANY_SUFFIXES, CONTACT_TITLES, CRM_COMPANY_WORDS, FIRST_NAMES,
-    LAST_NAMES, STREETS,
+    LAST_NAMES, STREETS, slug,
 };
 
 /// What to generate. Sizes not given follow from `companies`.
@@ -213,10 +213,6 @@ fn email_variant(email: &str, style: u8) -> String {
         1 => format!("{}@{domain}", capital(local)),
         _ => format!("{}@{}", capital(local), domain.to_uppercase()),
     }
-}
-
-fn slug(s: &str) -> String {
-    s.chars().filter(char::is_ascii_alphanumeric).flat_map(|c| c.to_lowercase()).collect()
 }
 
 fn row(pairs: Value) -> Map<String, Value> {
@@ -726,7 +722,7 @@ impl Gen {
                     "Priority": self.word(TASK_PRIORITIES),
                 })));
                 self.task_plans.push(ActivityPlan {
-                    option: activity_option(Some(subtype)),
+                    kind: activity_option(Some(subtype)),
                     contact,
                     creator: Some(creator),
                 });
@@ -746,7 +742,7 @@ impl Gen {
                     "EndDateTime": sf_datetime(start + minutes * 60),
                     "Location": self.chance(0.5).then_some("Client office"),
                 })));
-                self.event_plans.push(ActivityPlan { option: activity_option(None), contact, creator: Some(creator) });
+                self.event_plans.push(ActivityPlan { kind: activity_option(None), contact, creator: Some(creator) });
                 self.events.push(r);
             }
         }

@@ -4,38 +4,10 @@
 //! users, companies, contacts, activities; opportunities are all created.
 
 use super::typical::{NO_TYPE, TypicalMapping};
-use crate::seed::{Expected, tally};
-
-/// Stage names as the ground truth keys them.
-pub(crate) const USERS: &str = "users";
-pub(crate) const COMPANIES: &str = "companies";
-pub(crate) const CONTACTS: &str = "contacts";
-pub(crate) const OPPORTUNITIES: &str = "opportunities";
-pub(crate) const ACTIVITIES: &str = "activities";
-
-/// What a full import does with one record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Created,
-    Linked,
-    Skipped(&'static str),
-}
-
-impl Outcome {
-    /// `created`, `linked` or `skipped:<reason>`.
-    pub(crate) fn label(self) -> String {
-        match self {
-            Outcome::Created => "created".into(),
-            Outcome::Linked => "linked".into(),
-            Outcome::Skipped(reason) => format!("skipped:{reason}"),
-        }
-    }
-
-    /// True when the record ends up in the CRM.
-    pub(crate) fn in_crm(self) -> bool {
-        !matches!(self, Outcome::Skipped(_))
-    }
-}
+use crate::seed::Expected;
+pub(crate) use crate::truth::ActivityPlan;
+pub(crate) use crate::truth::{ACTIVITIES, COMPANIES, CONTACTS, OPPORTUNITIES, Outcome, USERS};
+use crate::truth::{activity_outcome, count_table};
 
 /// A User as built.
 #[derive(Clone, Debug)]
@@ -68,17 +40,6 @@ pub(crate) struct ContactPlan {
     pub link: bool,
 }
 
-/// A Task or Event as built.
-#[derive(Clone, Debug)]
-pub(crate) struct ActivityPlan {
-    /// The activity option name (see `typical::activity_option`).
-    pub option: String,
-    /// Index of its WhoId contact; `None`: a lead or nobody.
-    pub contact: Option<usize>,
-    /// Index of its CreatedById user.
-    pub creator: Option<usize>,
-}
-
 /// Every record's plan, in id order per stage (activities: Tasks, then Events).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Plans {
@@ -91,61 +52,20 @@ pub(crate) struct Plans {
 
 /// inactive -> no email -> profile not mapped -> linked / created.
 pub(crate) fn user_outcome(p: &UserPlan, m: &TypicalMapping) -> Outcome {
-    if p.inactive {
-        Outcome::Skipped("inactive")
-    } else if !p.has_email {
-        Outcome::Skipped("no_email")
-    } else if TypicalMapping::lookup(&m.roles, &p.profile).is_none() {
-        Outcome::Skipped("role_not_mapped")
-    } else if p.link {
-        Outcome::Linked
-    } else {
-        Outcome::Created
-    }
+    crate::truth::user_outcome(p.inactive, p.has_email, &p.profile, p.link, m)
 }
 
 /// type not mapped (empty = the no-type choice) -> linked / created. Accounts have no
 /// inactive notion here, and deleted ones are not read.
 pub(crate) fn company_outcome(p: &CompanyPlan, m: &TypicalMapping) -> Outcome {
-    if TypicalMapping::lookup(&m.company_types, p.account_type.as_deref().unwrap_or(NO_TYPE)).is_none() {
-        Outcome::Skipped("type_not_mapped")
-    } else if p.link {
-        Outcome::Linked
-    } else {
-        Outcome::Created
-    }
+    crate::truth::company_outcome(false, false, Some(p.account_type.as_deref().unwrap_or(NO_TYPE)), p.link, m)
 }
 
 /// status not mapped -> account not imported -> linked / created (contacts have no
 /// inactive notion here).
 pub(crate) fn contact_outcome(p: &ContactPlan, companies: &[Outcome], m: &TypicalMapping) -> Outcome {
-    if TypicalMapping::lookup(&m.contact_types, p.status.as_deref().unwrap_or(NO_TYPE)).is_none() {
-        Outcome::Skipped("type_not_mapped")
-    } else if p.company.and_then(|i| companies.get(i)).is_some_and(|o| !o.in_crm()) {
-        Outcome::Skipped("company_not_imported")
-    } else if p.link {
-        Outcome::Linked
-    } else {
-        Outcome::Created
-    }
-}
-
-/// type not mapped -> contact not in CRM -> creator not linked -> created.
-pub(crate) fn activity_outcome(
-    p: &ActivityPlan,
-    contacts: &[Outcome],
-    users: &[Outcome],
-    m: &TypicalMapping,
-) -> Outcome {
-    if TypicalMapping::lookup(&m.activity_types, &p.option).is_none() {
-        Outcome::Skipped("type_not_mapped")
-    } else if !p.contact.and_then(|i| contacts.get(i)).is_some_and(|o| o.in_crm()) {
-        Outcome::Skipped("contact_not_in_crm")
-    } else if !p.creator.and_then(|i| users.get(i)).is_some_and(|o| o.in_crm()) {
-        Outcome::Skipped("creator_not_linked")
-    } else {
-        Outcome::Created
-    }
+    let status = p.status.as_deref().unwrap_or(NO_TYPE);
+    crate::truth::contact_outcome(false, Some(status), p.company, p.link, companies, m)
 }
 
 /// The count table of a full import under mapping `m`.
@@ -154,21 +74,14 @@ pub(crate) fn expected(plans: &Plans, m: &TypicalMapping) -> Expected {
     let companies: Vec<Outcome> = plans.companies.iter().map(|p| company_outcome(p, m)).collect();
     let contacts: Vec<Outcome> = plans.contacts.iter().map(|p| contact_outcome(p, &companies, m)).collect();
     let activities: Vec<Outcome> = plans.activities.iter().map(|p| activity_outcome(p, &contacts, &users, m)).collect();
-    let mut e = Expected::new();
-    for (stage, list) in [(USERS, &users), (COMPANIES, &companies), (CONTACTS, &contacts), (ACTIVITIES, &activities)] {
-        for o in list {
-            tally(&mut e, stage, &o.label());
-        }
-    }
-    for _ in 0..plans.opportunities {
-        tally(&mut e, OPPORTUNITIES, &Outcome::Created.label());
-    }
-    e
+    let stages: [(&str, &[Outcome]); 4] =
+        [(USERS, &users), (COMPANIES, &companies), (CONTACTS, &contacts), (ACTIVITIES, &activities)];
+    count_table(&stages, plans.opportunities)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::collections::{HashMap, HashSet};
 
     use serde_json::Value;
 
@@ -178,7 +91,8 @@ mod tests {
     use crate::salesforce::store::make_id;
     use crate::salesforce::typical::activity_option;
     use crate::salesforce::{GenConfig, Tenant, typical_mapping};
-    use crate::seed::SeedCompany;
+    use crate::seed::tally;
+    use crate::truth::check::{assert_every_outcome_shows_up, link_company, link_contact, stage_totals};
 
     fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
         v[key].as_str().filter(|s| !s.trim().is_empty())
@@ -221,19 +135,7 @@ mod tests {
                 let phone = text(&r, "Phone").and_then(phone_key);
                 let site = text(&r, "Website").and_then(website_key);
                 let name = text(&r, "Name").and_then(name_key);
-                let by_phone = |s: &SeedCompany| phone.is_some() && s.phone.as_deref().and_then(phone_key) == phone;
-                let by_site = |s: &SeedCompany| site.is_some() && s.website.as_deref().and_then(website_key) == site;
-                let by_name = |s: &SeedCompany| name.is_some() && name_key(&s.name) == name;
-                let found = [&by_phone as &dyn Fn(&SeedCompany) -> bool, &by_site, &by_name]
-                    .iter()
-                    .find_map(|f| (0..seeds.len()).find(|i| !taken[*i] && f(&seeds[*i])));
-                match found {
-                    Some(i) => {
-                        taken[i] = true;
-                        "linked"
-                    }
-                    None => "created",
-                }
+                link_company(seeds, &mut taken, phone, site, name)
             };
             companies.insert(text(&r, "Id").unwrap_or_default().to_string(), !outcome.starts_with("skipped"));
             tally(&mut e, COMPANIES, outcome);
@@ -249,18 +151,7 @@ mod tests {
                 "skipped:company_not_imported"
             } else {
                 let key = text(&r, "Email").and_then(email_key);
-                let found = key.and_then(|k| {
-                    (0..seed_contacts.len()).find(|i| {
-                        !taken[*i] && seed_contacts[*i].email.as_deref().and_then(email_key).as_ref() == Some(&k)
-                    })
-                });
-                match found {
-                    Some(i) => {
-                        taken[i] = true;
-                        "linked"
-                    }
-                    None => "created",
-                }
+                link_contact(seed_contacts, &mut taken, key)
             };
             contacts.insert(text(&r, "Id").unwrap_or_default().to_string(), !outcome.starts_with("skipped"));
             tally(&mut e, CONTACTS, outcome);
@@ -297,8 +188,7 @@ mod tests {
     #[test]
     fn truth_totals_per_stage_equal_the_generated_records_of_that_stage() {
         let t = Tenant::generate(&GenConfig::with_companies(9, 900));
-        let totals: BTreeMap<String, usize> =
-            t.expected().iter().map(|(k, v)| (k.clone(), v.values().sum::<u64>() as usize)).collect();
+        let totals = stage_totals(t.expected());
         assert_eq!(totals, t.stage_sizes());
         assert_eq!(totals.values().sum::<usize>(), t.record_count());
     }
@@ -317,10 +207,6 @@ mod tests {
             ),
             (OPPORTUNITIES, &["created"]),
         ];
-        for (stage, outcomes) in want {
-            for o in *outcomes {
-                assert!(e.get(*stage).and_then(|m| m.get(*o)).is_some_and(|n| *n > 0), "{stage} {o} missing: {e:?}");
-            }
-        }
+        assert_every_outcome_shows_up(e, want);
     }
 }

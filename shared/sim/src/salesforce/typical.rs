@@ -3,11 +3,8 @@
 //! activity choices `Call`, `Email`, `Task`, `Event`, and `(no type)`). Used by demos to
 //! save mappings and by the ground truth. Same type as ConnectWise's, catalog lists empty.
 
+use crate::connectwise::typical::table;
 pub use crate::connectwise::typical::{NO_TYPE, OptionTable, TypicalMapping};
-
-fn table(pairs: &[(&str, Option<&str>)]) -> OptionTable {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.map(str::to_string))).collect()
-}
 
 /// The mapping an MSP typically chooses (some options left unmapped on purpose).
 pub fn typical_mapping() -> TypicalMapping {

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use rand::seq::{IndexedRandom, SliceRandom};
+use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -18,11 +18,11 @@ use super::server::stamp;
 use super::store::{Kind, TenantData, blank, derive_customer_names};
 use super::truth::{CompanyPlan, ContactPlan, Outcome, Plans, UserPlan, company_outcome, user_outcome};
 use super::typical::{TypicalMapping, typical_mapping};
-use crate::normalise::{email_key, name_key};
+use crate::normalise::name_key;
 use crate::seed::{CrmSeed, SeedCompany, SeedContact, SeedUser};
 use crate::words::{
-    CITIES, COMPANY_ADJECTIVES, COMPANY_NOUNS, COMPANY_SUFFIXES, CONTACT_TITLES, CRM_COMPANY_WORDS, FIRST_NAMES,
-    LAST_NAMES, STREETS,
+    CITIES, COMPANY_ADJECTIVES, COMPANY_NOUNS, COMPANY_SUFFIXES, CONTACT_TITLES, FIRST_NAMES, LAST_NAMES, STREETS,
+    fresh_company_name, fresh_crm_name, fresh_email, fresh_phone, plan_units, slug, token,
 };
 
 /// What to generate. Sizes not given follow from `companies`.
@@ -150,10 +150,6 @@ fn email_variant(email: &str, style: u8) -> String {
         .find(|c| c.as_str() != email)
         .cloned()
         .unwrap_or_else(|| email.to_uppercase())
-}
-
-fn slug(s: &str) -> String {
-    s.chars().filter(char::is_ascii_alphanumeric).flat_map(|c| c.to_lowercase()).collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -303,8 +299,7 @@ impl Gen {
     }
 
     fn token(&mut self, len: usize) -> String {
-        const ALPHABET: &[u8] = b"abcdef0123456789";
-        (0..len).map(|_| ALPHABET[self.below(ALPHABET.len())] as char).collect()
+        token(&mut self.rng, b"abcdef0123456789", len)
     }
 
     fn access(&mut self) -> Access {
@@ -323,25 +318,9 @@ impl Gen {
         (stamp(created, a), stamp(updated, b))
     }
 
-    /// Splits `n` records into scenario units (each at least once from 20 records on).
+    /// Splits `n` records into scenario units (see [`plan_units`]).
     fn plan_units<T: Copy>(&mut self, n: usize, table: &[(T, usize, usize)], normal: T) -> Vec<T> {
-        let mut units = Vec::new();
-        let mut used = 0;
-        for &(kind, per_mille, size) in table {
-            let want = if n >= 20 { (n * per_mille).div_ceil(1000) } else { n * per_mille / 1000 };
-            for _ in 0..want {
-                if used + size <= n {
-                    units.push(kind);
-                    used += size;
-                }
-            }
-        }
-        while used < n {
-            units.push(normal);
-            used += 1;
-        }
-        units.shuffle(&mut self.rng);
-        units
+        plan_units(&mut self.rng, n, table, normal)
     }
 
     /// The id at the cursor; moves the cursor on (ids ascend with small gaps).
@@ -352,17 +331,7 @@ impl Gen {
     }
 
     fn fresh_phone(&mut self) -> String {
-        loop {
-            let d = format!(
-                "{}{}{:04}",
-                self.rng.random_range(201..990),
-                self.rng.random_range(200..1000),
-                self.rng.random_range(0..10_000)
-            );
-            if self.used_phones.insert(d.clone()) {
-                return d;
-            }
-        }
+        fresh_phone(&mut self.rng, &mut self.used_phones)
     }
 
     fn styled_phone(&mut self, digits: &str) -> String {
@@ -371,44 +340,11 @@ impl Gen {
     }
 
     fn fresh_company_name(&mut self) -> String {
-        let (na, nn, ns) = (COMPANY_ADJECTIVES.len(), COMPANY_NOUNS.len(), COMPANY_SUFFIXES.len());
-        let combos = na * nn * ns;
-        loop {
-            let k = (self.name_counter.wrapping_mul(7919) + self.name_offset) % combos;
-            let round = self.name_counter / combos;
-            self.name_counter += 1;
-            let (a, n, s) = (k % na, (k / na) % nn, k / (na * nn));
-            let mut name = format!("{} {}", COMPANY_ADJECTIVES[a], COMPANY_NOUNS[n]);
-            if round > 0 {
-                name.push_str(&format!(" {}", round + 1));
-            }
-            if !COMPANY_SUFFIXES[s].is_empty() {
-                name.push(' ');
-                name.push_str(COMPANY_SUFFIXES[s]);
-            }
-            if name_key(&name).is_some_and(|k| self.used_names.insert(k)) {
-                return name;
-            }
-        }
+        fresh_company_name(&mut self.name_counter, self.name_offset, &mut self.used_names)
     }
 
     fn fresh_crm_name(&mut self) -> String {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut name = format!("{} {}", self.word(CRM_COMPANY_WORDS), self.word(COMPANY_NOUNS));
-            if attempt > 10 {
-                name.push_str(&format!(" {attempt}"));
-            }
-            let suffix = self.word(COMPANY_SUFFIXES);
-            if !suffix.is_empty() {
-                name.push(' ');
-                name.push_str(suffix);
-            }
-            if name_key(&name).is_some_and(|k| self.used_names.insert(k)) {
-                return name;
-            }
-        }
+        fresh_crm_name(&mut self.rng, &mut self.used_names)
     }
 
     /// A person's (first, last) whose full name no customer or CRM company has yet.
@@ -428,14 +364,7 @@ impl Gen {
     }
 
     fn fresh_email(&mut self, local: &str, domain: &str) -> String {
-        let mut n = 1;
-        loop {
-            let e = if n == 1 { format!("{local}@{domain}") } else { format!("{local}{n}@{domain}") };
-            if email_key(&e).is_some_and(|k| self.used_emails.insert(k)) {
-                return e;
-            }
-            n += 1;
-        }
+        fresh_email(&mut self.used_emails, local, domain)
     }
 
     fn domain_of(name: &str) -> String {
@@ -888,6 +817,7 @@ impl Gen {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalise::email_key;
 
     #[test]
     fn the_same_seed_and_sizes_give_the_same_tenant() {

@@ -4,37 +4,9 @@
 //! stages: users, companies (customers), contacts; opportunities (leads) are all created.
 
 use super::typical::TypicalMapping;
-use crate::seed::{Expected, tally};
-
-/// Stage names as the ground truth keys them.
-pub(crate) const USERS: &str = "users";
-pub(crate) const COMPANIES: &str = "companies";
-pub(crate) const CONTACTS: &str = "contacts";
-pub(crate) const OPPORTUNITIES: &str = "opportunities";
-
-/// What a full import does with one record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Created,
-    Linked,
-    Skipped(&'static str),
-}
-
-impl Outcome {
-    /// The outcome key: `created`, `linked` or `skipped:<reason>`.
-    pub(crate) fn label(self) -> String {
-        match self {
-            Outcome::Created => "created".into(),
-            Outcome::Linked => "linked".into(),
-            Outcome::Skipped(reason) => format!("skipped:{reason}"),
-        }
-    }
-
-    /// True when the record ends up in the CRM (created or linked).
-    pub(crate) fn in_crm(self) -> bool {
-        !matches!(self, Outcome::Skipped(_))
-    }
-}
+use crate::seed::Expected;
+use crate::truth::count_table;
+pub(crate) use crate::truth::{COMPANIES, CONTACTS, OPPORTUNITIES, Outcome, USERS};
 
 /// A user as built (Syncro users have no inactive flag).
 #[derive(Clone, Debug)]
@@ -73,37 +45,17 @@ pub(crate) struct Plans {
 
 /// no email -> group not mapped -> linked / created.
 pub(crate) fn user_outcome(p: &UserPlan, m: &TypicalMapping) -> Outcome {
-    if !p.has_email {
-        Outcome::Skipped("no_email")
-    } else if TypicalMapping::lookup(&m.roles, &p.group).is_none() {
-        Outcome::Skipped("role_not_mapped")
-    } else if p.link {
-        Outcome::Linked
-    } else {
-        Outcome::Created
-    }
+    crate::truth::user_outcome(false, p.has_email, &p.group, p.link, m)
 }
 
 /// disabled -> (no type: mapped, or `no_type` by default) -> linked / created.
-pub(crate) fn company_outcome(p: &CompanyPlan, _m: &TypicalMapping) -> Outcome {
-    if p.disabled {
-        Outcome::Skipped("inactive")
-    } else if p.link {
-        Outcome::Linked
-    } else {
-        Outcome::Created
-    }
+pub(crate) fn company_outcome(p: &CompanyPlan, m: &TypicalMapping) -> Outcome {
+    crate::truth::company_outcome(false, p.disabled, None, p.link, m)
 }
 
 /// (no type: always passes) -> customer not imported -> linked / created.
-pub(crate) fn contact_outcome(p: &ContactPlan, companies: &[Outcome], _m: &TypicalMapping) -> Outcome {
-    if companies.get(p.company).is_some_and(|o| !o.in_crm()) {
-        Outcome::Skipped("company_not_imported")
-    } else if p.link {
-        Outcome::Linked
-    } else {
-        Outcome::Created
-    }
+pub(crate) fn contact_outcome(p: &ContactPlan, companies: &[Outcome], m: &TypicalMapping) -> Outcome {
+    crate::truth::contact_outcome(false, None, Some(p.company), p.link, companies, m)
 }
 
 /// The count table of a full import under mapping `m`.
@@ -111,27 +63,20 @@ pub(crate) fn expected(plans: &Plans, m: &TypicalMapping) -> Expected {
     let users: Vec<Outcome> = plans.users.iter().map(|p| user_outcome(p, m)).collect();
     let companies: Vec<Outcome> = plans.companies.iter().map(|p| company_outcome(p, m)).collect();
     let contacts: Vec<Outcome> = plans.contacts.iter().map(|p| contact_outcome(p, &companies, m)).collect();
-    let mut e = Expected::new();
-    for (stage, list) in [(USERS, &users), (COMPANIES, &companies), (CONTACTS, &contacts)] {
-        for outcome in list {
-            tally(&mut e, stage, &outcome.label());
-        }
-    }
-    for _ in 0..plans.leads {
-        tally(&mut e, OPPORTUNITIES, &Outcome::Created.label());
-    }
-    e
+    count_table(&[(USERS, &users), (COMPANIES, &companies), (CONTACTS, &contacts)], plans.leads)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::collections::{HashMap, HashSet};
 
     use serde_json::Value;
 
     use super::*;
     use crate::normalise::{email_key, name_key, phone_key};
+    use crate::seed::tally;
     use crate::syncro::{GenConfig, NO_TYPE, Tenant, typical_mapping};
+    use crate::truth::check::{assert_every_outcome_shows_up, link_company, link_contact, stage_totals};
 
     fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
         v.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
@@ -173,17 +118,7 @@ mod tests {
                         text(c, "lastname").unwrap_or("")
                     )),
                 };
-                let by_phone = (0..seeds.len())
-                    .find(|i| !taken[*i] && phone.is_some() && seeds[*i].phone.as_deref().and_then(phone_key) == phone);
-                let by_name =
-                    || (0..seeds.len()).find(|i| !taken[*i] && name.is_some() && name_key(&seeds[*i].name) == name);
-                match by_phone.or_else(by_name) {
-                    Some(i) => {
-                        taken[i] = true;
-                        "linked"
-                    }
-                    None => "created",
-                }
+                link_company(seeds, &mut taken, phone, None, name)
             };
             companies.insert(c["id"].as_i64().unwrap_or_default(), !outcome.starts_with("skipped"));
             tally(&mut e, COMPANIES, outcome);
@@ -197,18 +132,7 @@ mod tests {
                 "skipped:company_not_imported"
             } else {
                 let key = text(c, "email").and_then(email_key);
-                let found = key.and_then(|k| {
-                    (0..seed_contacts.len()).find(|i| {
-                        !taken[*i] && seed_contacts[*i].email.as_deref().and_then(email_key).as_ref() == Some(&k)
-                    })
-                });
-                match found {
-                    Some(i) => {
-                        taken[i] = true;
-                        "linked"
-                    }
-                    None => "created",
-                }
+                link_contact(seed_contacts, &mut taken, key)
             };
             tally(&mut e, CONTACTS, outcome);
         }
@@ -229,8 +153,7 @@ mod tests {
     #[test]
     fn truth_totals_per_stage_equal_the_generated_records_of_that_stage() {
         let t = Tenant::generate(&GenConfig::with_companies(9, 1800));
-        let totals: BTreeMap<String, usize> =
-            t.expected().iter().map(|(k, v)| (k.clone(), v.values().sum::<u64>() as usize)).collect();
+        let totals = stage_totals(t.expected());
         assert_eq!(totals, t.stage_sizes());
         assert_eq!(totals.values().sum::<usize>(), t.record_count());
         assert!(t.expected().values().all(|m| m.values().all(|n| *n > 0)));
@@ -246,11 +169,7 @@ mod tests {
             (CONTACTS, &["created", "linked", "skipped:company_not_imported"]),
             (OPPORTUNITIES, &["created"]),
         ];
-        for (stage, outcomes) in want {
-            for o in *outcomes {
-                assert!(e.get(*stage).and_then(|m| m.get(*o)).is_some_and(|n| *n > 0), "{stage} {o} missing: {e:?}");
-            }
-        }
+        assert_every_outcome_shows_up(e, want);
     }
 
     #[test]
