@@ -426,3 +426,25 @@ pub(crate) fn fresh_email(used: &mut HashSet<String>, local: &str, domain: &str)
         n += 1;
     }
 }
+
+/// The random draws every generator makes, over its seeded RNG: implement [`Draw::rng`]
+/// and the rest come for free, so all simulators draw the same way.
+pub(crate) trait Draw {
+    /// The generator's seeded RNG.
+    fn rng(&mut self) -> &mut rand_chacha::ChaCha8Rng;
+
+    /// A number in `0..n` (0 when `n` is 0).
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 { 0 } else { self.rng().random_range(0..n) }
+    }
+
+    /// True with probability `p` (clamped to 0..=1).
+    fn chance(&mut self, p: f64) -> bool {
+        self.rng().random_bool(p.clamp(0.0, 1.0))
+    }
+
+    /// One word of `list` ("x" when it is empty).
+    fn word(&mut self, list: &[&'static str]) -> &'static str {
+        list.choose(self.rng()).copied().unwrap_or("x")
+    }
+}

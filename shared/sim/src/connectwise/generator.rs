@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rand::seq::{IndexedRandom, SliceRandom};
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -22,8 +22,8 @@ use crate::common::{format_date, format_unix};
 use crate::normalise::name_key;
 use crate::seed::{CrmSeed, SeedCompany, SeedContact, SeedUser};
 use crate::words::{
-    CITIES, COMPANY_ADJECTIVES, COMPANY_NOUNS, COMPANY_SUFFIXES, CONTACT_TITLES, FIRST_NAMES, LAST_NAMES, STREETS,
-    fresh_company_name, fresh_crm_name, fresh_email, fresh_phone, plan_units, slug, token,
+    CITIES, COMPANY_ADJECTIVES, COMPANY_NOUNS, COMPANY_SUFFIXES, CONTACT_TITLES, Draw, FIRST_NAMES, LAST_NAMES,
+    STREETS, fresh_company_name, fresh_crm_name, fresh_email, fresh_phone, plan_units, slug, token,
 };
 
 /// What to generate. Sizes not given follow from `companies`.
@@ -642,15 +642,13 @@ pub(crate) fn generate(cfg: &GenConfig) -> Generated {
     }
 }
 
+impl Draw for Gen {
+    fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+}
+
 impl Gen {
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { self.rng.random_range(0..n) }
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.rng.random_bool(p.clamp(0.0, 1.0))
-    }
-
     fn pick<T: Copy>(&mut self, weighted: &[(T, u32)]) -> T {
         let total: u32 = weighted.iter().map(|(_, w)| w).sum();
         let mut roll = self.rng.random_range(0..total.max(1));
@@ -661,10 +659,6 @@ impl Gen {
             roll -= w;
         }
         weighted[0].0
-    }
-
-    fn word(&mut self, list: &[&'static str]) -> &'static str {
-        list.choose(&mut self.rng).copied().unwrap_or("x")
     }
 
     fn token(&mut self, len: usize) -> String {

@@ -26,7 +26,7 @@ use crate::common::format_date;
 use crate::normalise::{email_key, name_key, phone_key, website_key};
 use crate::seed::{CrmSeed, SeedCompany, SeedContact, SeedUser};
 use crate::words::{
-    CITIES, COMPANY_ADJECTIVES, COMPANY_NOUNS, COMPANY_SUFFIXES, CONTACT_TITLES, CRM_COMPANY_WORDS, FIRST_NAMES,
+    CITIES, COMPANY_ADJECTIVES, COMPANY_NOUNS, COMPANY_SUFFIXES, CONTACT_TITLES, CRM_COMPANY_WORDS, Draw, FIRST_NAMES,
     LAST_NAMES, STREETS, slug,
 };
 
@@ -222,19 +222,13 @@ fn row(pairs: Value) -> Map<String, Value> {
     }
 }
 
+impl Draw for Gen {
+    fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+}
+
 impl Gen {
-    fn chance(&mut self, p: f64) -> bool {
-        self.rng.random_bool(p)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { self.rng.random_range(0..n) }
-    }
-
-    fn word(&mut self, list: &[&'static str]) -> &'static str {
-        list.choose(&mut self.rng).copied().unwrap_or_default()
-    }
-
     fn pick<T: Copy>(&mut self, weighted: &[(T, u32)]) -> T {
         let total: u32 = weighted.iter().map(|(_, w)| w).sum();
         let mut r = self.rng.random_range(0..total.max(1));
