@@ -1,9 +1,12 @@
 //! Tandem's connectors to the external systems: a shared HTTP layer ([`http`]) and one
 //! folder per system with the same files (client, auth, models, mapping, pagination, error).
-//! [`Connectors`] is the domain's [`ConnectorFactory`].
+//! [`Connectors`] is the domain's [`ConnectorFactory`]; [`guard`] holds every connector's
+//! credential check to the address policy ([`hosts`]) and a deadline.
 
 pub mod connectwise;
+pub mod guard;
 pub mod halo;
+pub mod hosts;
 pub mod http;
 pub mod salesforce;
 pub mod syncro;
@@ -26,10 +29,13 @@ pub const MAX_KEPT: usize = 256;
 
 type Kept = HashMap<u64, (Instant, Arc<dyn Connector>)>;
 
-/// Builds connectors that all share one HTTP client (one connection pool) and one set of
-/// [`Settings`]. A connector built for some credentials is reused for the same credentials
-/// for [`REUSE_FOR`], so a job's pages (and, in Lambda, an execution environment's
-/// invocations) share one OAuth token instead of asking for one per page.
+/// Builds connectors that all share one HTTP client (one connection pool, the address
+/// policy in its resolver) and one set of [`Settings`]. Each is wrapped in
+/// [`guard::Guarded`], so every credential check refuses hosts the settings refuse before
+/// any request and ends by [`Settings::check_deadline`]. A connector built for some
+/// credentials is reused for the same credentials for [`REUSE_FOR`], so a job's pages (and,
+/// in Lambda, an execution environment's invocations) share one OAuth token instead of
+/// asking for one per page.
 #[derive(Clone)]
 pub struct Connectors {
     /// The shared client, or why it could not be built (reported by `connect`).
@@ -56,7 +62,7 @@ impl Connectors {
     /// A factory with these settings.
     pub fn new(settings: Settings) -> Self {
         Self {
-            http: http::build_client().map_err(|e| e.to_string()),
+            http: http::build_client(settings.hosts()).map_err(|e| e.to_string()),
             settings,
             kept: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -70,14 +76,15 @@ impl Connectors {
                 format!("the HTTP client could not be built: {reason}"),
             )
         })?;
-        match creds {
+        let inner: Arc<dyn Connector> = match creds {
             Credentials::ConnectWise(c) => {
-                Ok(Arc::new(connectwise::ConnectWiseConnector::new(client, self.settings.clone(), c)?))
+                Arc::new(connectwise::ConnectWiseConnector::new(client, self.settings.clone(), c)?)
             }
-            Credentials::Halo(c) => halo::connect(client, self.settings.clone(), c),
-            Credentials::Syncro(c) => syncro::connect(client, self.settings.clone(), c),
-            Credentials::Salesforce(c) => salesforce::connect(client, self.settings.clone(), c),
-        }
+            Credentials::Halo(c) => halo::connect(client, self.settings.clone(), c)?,
+            Credentials::Syncro(c) => syncro::connect(client, self.settings.clone(), c)?,
+            Credentials::Salesforce(c) => salesforce::connect(client, self.settings.clone(), c)?,
+        };
+        Ok(Arc::new(guard::Guarded::new(inner, self.settings.clone(), creds)))
     }
 
     /// The settings every connector gets.

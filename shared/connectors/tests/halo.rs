@@ -20,7 +20,9 @@ fn fast_settings(page_size: u32) -> Settings {
             max_attempts: 6,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_secs(2),
+            max_retry_after: Duration::from_secs(2),
         },
+        ..Settings::default()
     }
 }
 

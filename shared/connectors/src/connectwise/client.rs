@@ -12,6 +12,7 @@ use url::Url;
 use super::auth::Auth;
 use super::error::{self, Context};
 use super::models::CompanyInfo;
+use crate::hosts::HostPolicy;
 use crate::http::{self, RetryPolicy};
 
 /// The API version asked for with the media type (psa-apis.md 1.1: responses are declared
@@ -38,6 +39,8 @@ pub struct Answer {
 #[derive(Debug)]
 pub struct Client {
     http: reqwest::Client,
+    /// The hosts requests may go to.
+    hosts: HostPolicy,
     /// `scheme://host[:port]` of the site, no trailing slash.
     origin: String,
     company_id: String,
@@ -50,7 +53,11 @@ pub struct Client {
 impl Client {
     /// A client for these credentials. No network call; fails only when the site is not a
     /// host or URL, or a credential cannot go into a header.
-    pub fn new(http: reqwest::Client, creds: &ConnectWiseCredentials) -> Result<Self, ConnectorError> {
+    pub fn new(
+        http: reqwest::Client,
+        hosts: HostPolicy,
+        creds: &ConnectWiseCredentials,
+    ) -> Result<Self, ConnectorError> {
         let origin = site_origin(&creds.site).map_err(|reason| {
             ConnectorError::new(
                 System::ConnectWise,
@@ -60,6 +67,7 @@ impl Client {
         })?;
         Ok(Self {
             http,
+            hosts,
             origin,
             company_id: creds.company_id.trim().to_string(),
             auth: Auth::new(creds)?,
@@ -143,10 +151,10 @@ impl Client {
             request = self.auth.apply(request);
         }
         let what = format!("requesting {endpoint}");
-        let response =
-            request.send().await.map_err(|e| self.scrub(http::transport_error(System::ConnectWise, &e, &what)))?;
+        let response = http::send(System::ConnectWise, self.hosts, request, &what).await.map_err(|e| self.scrub(e))?;
         let status = response.status().as_u16();
         let retry_after = http::retry_after(response.headers());
+        let content_type = http::content_type(response.headers());
         let links: Vec<&str> = response.headers().get_all(LINK).iter().filter_map(|v| v.to_str().ok()).collect();
         let link = if links.is_empty() { None } else { Some(links.join(", ")) };
         let body = response
@@ -155,7 +163,7 @@ impl Client {
             .map_err(|e| self.scrub(http::transport_error(System::ConnectWise, &e, &format!("reading {endpoint}"))))?;
         if !(200..300).contains(&status) {
             let ctx = Context { company_id: &self.company_id, endpoint };
-            return Err(self.scrub(error::from_response(status, retry_after, &body, ctx)));
+            return Err(self.scrub(error::from_response(status, retry_after, content_type.as_deref(), &body, ctx)));
         }
         Ok(Answer { body: body.to_vec(), link })
     }

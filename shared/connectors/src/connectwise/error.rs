@@ -19,21 +19,25 @@ pub struct Context<'a> {
     pub endpoint: &'a str,
 }
 
-/// The longest piece of a non-JSON body quoted in a message.
-const MAX_QUOTED_BODY: usize = 200;
-
 /// The error for a non-success answer: kind by status (401 Unauthorized, 403 Forbidden,
 /// 404 NotFound, 429 RateLimited, 408/5xx Transient, other 4xx Invalid), with the CW error
-/// body summarised, and the `Retry-After` kept.
+/// body summarised (anything else quoted only as [`http::excerpt`]), and the `Retry-After`
+/// kept.
 ///
 /// ConnectWise-specific rule: psa-apis.md 1.2 (S3) says a refused login may come back as
 /// `code: "ConnectWiseApi", message: "UserNotAuthenticated"`; whatever its status, that is
 /// Unauthorized (the status it comes with is UNCONFIRMED).
-pub fn from_response(status: u16, retry_after: Option<Duration>, body: &[u8], ctx: Context<'_>) -> ConnectorError {
+pub fn from_response(
+    status: u16,
+    retry_after: Option<Duration>,
+    content_type: Option<&str>,
+    body: &[u8],
+    ctx: Context<'_>,
+) -> ConnectorError {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
     let detail = match &parsed {
-        Some(b) if b.code.is_some() || b.message.is_some() || !b.errors.is_empty() => summarise(b),
-        _ => quote_text(body),
+        Some(b) if b.code.is_some() || b.message.is_some() || !b.errors.is_empty() => http::sanitise(&summarise(b)),
+        _ => http::excerpt(content_type, body),
     };
     let not_authenticated = parsed
         .as_ref()
@@ -93,16 +97,6 @@ pub fn summarise(body: &ErrorBody) -> String {
     std::iter::once(head).chain(items).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ")
 }
 
-/// A short, single-line quote of a body that is not a CW error object.
-fn quote_text(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match line.char_indices().nth(MAX_QUOTED_BODY) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line,
-    }
-}
-
 fn reason(status: u16) -> &'static str {
     reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("")
 }
@@ -114,7 +108,7 @@ mod tests {
     const CTX: Context<'static> = Context { company_id: "acme", endpoint: "/company/contacts" };
 
     fn err(status: u16, body: &str) -> ConnectorError {
-        from_response(status, None, body.as_bytes(), CTX)
+        from_response(status, None, Some("application/json"), body.as_bytes(), CTX)
     }
 
     #[test]
@@ -192,19 +186,22 @@ mod tests {
 
     #[test]
     fn a_rate_limit_keeps_the_wait_the_server_asked_for() {
-        let e = from_response(429, Some(Duration::from_secs(1)), b"", CTX);
+        let e = from_response(429, Some(Duration::from_secs(1)), None, b"", CTX);
         assert_eq!(e.kind, ErrorKind::RateLimited);
         assert_eq!(e.retry_after, Some(Duration::from_secs(1)));
         assert!(e.message.contains("retry after 1s"), "{}", e.message);
     }
 
     #[test]
-    fn a_body_that_is_not_json_is_quoted_short_on_one_line() {
-        let long = format!("<html>\n<body>{}</body></html>", "x".repeat(500));
-        let e = err(502, &long);
-        assert!(e.message.contains("502 Bad Gateway: <html> <body>xxx"), "{}", e.message);
-        assert!(e.message.len() < 400, "{}", e.message);
-        assert!(e.message.ends_with("...)"), "{}", e.message);
+    fn an_html_body_is_never_quoted_and_other_text_only_short_on_one_line() {
+        let page = format!("<html>\n<body>{}</body></html>", "x".repeat(500));
+        let e = from_response(502, None, Some("text/html"), page.as_bytes(), CTX);
+        let html = format!("502 Bad Gateway: an HTML page ({} bytes)", page.len());
+        assert!(e.message.contains(&html) && !e.message.contains("<html>"), "{}", e.message);
+        let text = format!("upstream\n\u{1b}[1mfailed\u{1b}[0m {}", "x".repeat(500));
+        let e = from_response(502, None, Some("text/plain"), text.as_bytes(), CTX);
+        assert!(e.message.contains("502 Bad Gateway: upstream failed xxx"), "{}", e.message);
+        assert!(e.message.len() < 400 && e.message.ends_with("...)"), "{}", e.message);
     }
 
     #[test]

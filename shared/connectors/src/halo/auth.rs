@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderValue, RETRY_AFTER};
+use reqwest::header::HeaderValue;
 use tandem_domain::System;
 use tandem_domain::secret::{HaloCredentials, SecretString};
 use tokio::sync::Mutex;
@@ -14,6 +14,7 @@ use url::Url;
 
 use super::error;
 use super::models::TokenAnswer;
+use crate::hosts::HostPolicy;
 use crate::http;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 
@@ -44,11 +45,7 @@ impl Auth {
     /// The token source for these credentials: `{auth_url or site/auth}/token`, with
     /// `?tenant=` when a tenant is given. No network call.
     pub fn new(creds: &HaloCredentials, site_origin: &str) -> Result<Self, ConnectorError> {
-        let auth_root = match creds.auth_url.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(u) if u.contains("://") => u.trim_end_matches('/').to_string(),
-            Some(u) => format!("https://{}", u.trim_end_matches('/')),
-            None => format!("{site_origin}/auth"),
-        };
+        let auth_root = auth_root(creds, site_origin);
         let mut token_url = Url::parse(&format!("{auth_root}/token")).map_err(|e| {
             ConnectorError::new(
                 System::Halo,
@@ -75,12 +72,16 @@ impl Auth {
     }
 
     /// The `Authorization` header value: the cached token while it lives, else a new one.
-    pub async fn header(&self, http_client: &reqwest::Client) -> Result<HeaderValue, ConnectorError> {
+    pub async fn header(
+        &self,
+        http_client: &reqwest::Client,
+        hosts: HostPolicy,
+    ) -> Result<HeaderValue, ConnectorError> {
         let mut cached = self.cached.lock().await;
         if let Some(t) = cached.as_ref().filter(|t| t.renew_at > Instant::now()) {
             return Ok(t.header.clone());
         }
-        let token = self.request(http_client).await?;
+        let token = self.request(http_client, hosts).await?;
         let header = token.header.clone();
         *cached = Some(token);
         Ok(header)
@@ -95,30 +96,35 @@ impl Auth {
         }
     }
 
-    async fn request(&self, http_client: &reqwest::Client) -> Result<Token, ConnectorError> {
+    async fn request(&self, http_client: &reqwest::Client, hosts: HostPolicy) -> Result<Token, ConnectorError> {
         let form = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
             .append_pair("client_id", &self.client_id)
             .append_pair("client_secret", self.client_secret.expose().trim())
             .append_pair("scope", SCOPE)
             .finish();
-        let response = http_client
+        let request = http_client
             .post(self.token_url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(reqwest::header::ACCEPT, "application/json")
-            .body(form)
-            .send()
-            .await
-            .map_err(|e| http::transport_error(System::Halo, &e, "requesting an access token"))?;
+            .body(form);
+        let response = http::send(System::Halo, hosts, request, "requesting an access token").await?;
         let status = response.status().as_u16();
-        let retry_after = response.headers().get(RETRY_AFTER).and_then(|_| http::retry_after(response.headers()));
+        let retry_after = http::retry_after(response.headers());
+        let content_type = http::content_type(response.headers());
         let body =
             response.bytes().await.map_err(|e| http::transport_error(System::Halo, &e, "reading the access token"))?;
         if !(200..300).contains(&status) {
-            return Err(error::from_token_response(status, retry_after, &body, self.tenant.as_deref()));
+            let tenant = self.tenant.as_deref();
+            return Err(error::from_token_response(status, retry_after, content_type.as_deref(), &body, tenant));
         }
         let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
-            ConnectorError::new(System::Halo, ErrorKind::Invalid, format!("HaloPSA's token answer is unreadable: {e}"))
+            let why = http::sanitise(&e.to_string());
+            ConnectorError::new(
+                System::Halo,
+                ErrorKind::Invalid,
+                format!("HaloPSA's token answer is unreadable: {why}"),
+            )
         })?;
         let lifetime = answer.expires_in.map_or(DEFAULT_LIFETIME, Duration::from_secs);
         let renew_at = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN.min(lifetime / 2));
@@ -127,6 +133,16 @@ impl Auth {
         })?;
         header.set_sensitive(true);
         Ok(Token { header, renew_at })
+    }
+}
+
+/// The authorisation server root: `auth_url` (a host is taken as `https://`), else
+/// `{site}/auth` (psa-apis.md 2.2).
+pub fn auth_root(creds: &HaloCredentials, site_origin: &str) -> String {
+    match creds.auth_url.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(u) if u.contains("://") => u.trim_end_matches('/').to_string(),
+        Some(u) => format!("https://{}", u.trim_end_matches('/')),
+        None => format!("{site_origin}/auth"),
     }
 }
 

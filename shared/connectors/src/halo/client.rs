@@ -10,6 +10,7 @@ use url::Url;
 
 use super::auth::Auth;
 use super::error;
+use crate::hosts::HostPolicy;
 use crate::http::{self, RetryPolicy};
 
 /// The shortest secret scrubbed from messages.
@@ -19,6 +20,8 @@ const MIN_SCRUBBED_SECRET_LEN: usize = 6;
 #[derive(Debug)]
 pub struct Client {
     http: reqwest::Client,
+    /// The hosts requests may go to.
+    hosts: HostPolicy,
     /// `{site origin}/api`.
     api_root: String,
     auth: Auth,
@@ -29,7 +32,7 @@ pub struct Client {
 impl Client {
     /// A client for these credentials. No network call; fails only when the site or the
     /// auth URL is not a host or URL.
-    pub fn new(http: reqwest::Client, creds: &HaloCredentials) -> Result<Self, ConnectorError> {
+    pub fn new(http: reqwest::Client, hosts: HostPolicy, creds: &HaloCredentials) -> Result<Self, ConnectorError> {
         let origin = site_origin(&creds.site).map_err(|reason| {
             ConnectorError::new(
                 System::Halo,
@@ -39,6 +42,7 @@ impl Client {
         })?;
         Ok(Self {
             http,
+            hosts,
             api_root: format!("{origin}/api"),
             auth: Auth::new(creds, &origin)?,
             secret: creds.client_secret.clone(),
@@ -74,12 +78,12 @@ impl Client {
     /// One request with the current token; on a 401, one more with a fresh token (the
     /// cached one may have expired or been revoked early).
     async fn attempt(&self, url: &Url, endpoint: &str) -> Result<Vec<u8>, ConnectorError> {
-        let header = self.auth.header(&self.http).await?;
+        let header = self.auth.header(&self.http, self.hosts).await?;
         match self.send(url, endpoint, header.clone()).await {
             Err(e) if e.kind == ErrorKind::Unauthorized => {
                 tracing::debug!(endpoint, "HaloPSA refused the token; renewing it once");
                 self.auth.invalidate(&header).await;
-                let fresh = self.auth.header(&self.http).await?;
+                let fresh = self.auth.header(&self.http, self.hosts).await?;
                 self.send(url, endpoint, fresh).await
             }
             other => other,
@@ -88,22 +92,21 @@ impl Client {
 
     async fn send(&self, url: &Url, endpoint: &str, token: HeaderValue) -> Result<Vec<u8>, ConnectorError> {
         let what = format!("requesting {endpoint}");
-        let response = self
+        let request = self
             .http
             .get(url.clone())
             .header(ACCEPT, HeaderValue::from_static("application/json"))
-            .header(AUTHORIZATION, token)
-            .send()
-            .await
-            .map_err(|e| http::transport_error(System::Halo, &e, &what))?;
+            .header(AUTHORIZATION, token);
+        let response = http::send(System::Halo, self.hosts, request, &what).await?;
         let status = response.status().as_u16();
         let retry_after = http::retry_after(response.headers());
+        let content_type = http::content_type(response.headers());
         let body = response
             .bytes()
             .await
             .map_err(|e| http::transport_error(System::Halo, &e, &format!("reading {endpoint}")))?;
         if !(200..300).contains(&status) {
-            return Err(error::from_response(status, retry_after, &body, endpoint));
+            return Err(error::from_response(status, retry_after, content_type.as_deref(), &body, endpoint));
         }
         Ok(body.to_vec())
     }

@@ -11,9 +11,6 @@ use tandem_domain::ports::{ConnectorError, ErrorKind};
 use super::models::{ApiErrorBody, OAuthError};
 use crate::http;
 
-/// The longest piece of a body quoted in a message.
-const MAX_QUOTED_BODY: usize = 200;
-
 /// OAuth error codes that mean "no such tenant" (UNCONFIRMED, psa-apis.md 2.2 and 5.2:
 /// Halo's answer to a wrong or missing `?tenant=` is not documented; the simulator answers
 /// `invalid_tenant` / `invalid_request` naming the tenant). Change here only.
@@ -26,6 +23,7 @@ pub const UNKNOWN_TENANT_ERRORS: &[&str] = &["invalid_tenant", "tenant_not_found
 pub fn from_token_response(
     status: u16,
     retry_after: Option<Duration>,
+    content_type: Option<&str>,
     body: &[u8],
     tenant: Option<&str>,
 ) -> ConnectorError {
@@ -33,10 +31,10 @@ pub fn from_token_response(
     let code = parsed.error.as_deref().unwrap_or("").trim().to_ascii_lowercase();
     let description = parsed.error_description.as_deref().unwrap_or("").trim().to_string();
     let detail = match (code.is_empty(), description.is_empty()) {
-        (true, true) => quote_text(body),
-        (false, true) => code.clone(),
-        (true, false) => description.clone(),
-        (false, false) => format!("{code}: {description}"),
+        (true, true) => http::excerpt(content_type, body),
+        (false, true) => http::sanitise(&code),
+        (true, false) => http::sanitise(&description),
+        (false, false) => http::sanitise(&format!("{code}: {description}")),
     };
     let tenant_text = tenant.map_or("no tenant".to_string(), |t| format!("tenant '{t}'"));
     let mentions_tenant = description.to_ascii_lowercase().contains("tenant");
@@ -63,10 +61,18 @@ pub fn from_token_response(
 }
 
 /// The error for a non-success `/api` answer: kind by status (401 Unauthorized, 403
-/// Forbidden, 404 NotFound, 429 RateLimited, 408/5xx Transient, other 4xx Invalid).
-pub fn from_response(status: u16, retry_after: Option<Duration>, body: &[u8], endpoint: &str) -> ConnectorError {
+/// Forbidden, 404 NotFound, 429 RateLimited, 408/5xx Transient, other 4xx Invalid). Halo's
+/// `{message}` / `{error}` is quoted; any other body only as [`http::excerpt`].
+pub fn from_response(
+    status: u16,
+    retry_after: Option<Duration>,
+    content_type: Option<&str>,
+    body: &[u8],
+    endpoint: &str,
+) -> ConnectorError {
     let parsed: ApiErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    let detail = parsed.message.or(parsed.error).map_or_else(|| quote_text(body), |m| m.trim().to_string());
+    let detail =
+        parsed.message.or(parsed.error).map_or_else(|| http::excerpt(content_type, body), |m| http::sanitise(&m));
     let answer = if detail.is_empty() { status.to_string() } else { format!("{status}: {detail}") };
     let kind = http::kind_for_status(status);
     let message = match kind {
@@ -87,36 +93,27 @@ pub fn from_response(status: u16, retry_after: Option<Duration>, body: &[u8], en
     http::status_error(System::Halo, status, retry_after, message)
 }
 
-/// A short, single-line quote of a body.
-fn quote_text(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match line.char_indices().nth(MAX_QUOTED_BODY) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_bad_secret_is_unauthorized_and_an_unknown_tenant_is_an_unknown_account() {
-        let bad = from_token_response(400, None, br#"{"error":"invalid_client"}"#, Some("acme"));
+        let bad = from_token_response(400, None, None, br#"{"error":"invalid_client"}"#, Some("acme"));
         assert_eq!((bad.kind, bad.retryable), (ErrorKind::Unauthorized, false));
         let tenant =
-            from_token_response(400, None, br#"{"error":"invalid_tenant","error_description":"no"}"#, Some("x"));
+            from_token_response(400, None, None, br#"{"error":"invalid_tenant","error_description":"no"}"#, Some("x"));
         assert_eq!(tenant.kind, ErrorKind::UnknownAccount);
         assert!(tenant.message.contains("tenant 'x'"), "{}", tenant.message);
         let missing = from_token_response(
             400,
             None,
+            None,
             br#"{"error":"invalid_request","error_description":"the tenant query parameter is required"}"#,
             None,
         );
         assert_eq!(missing.kind, ErrorKind::UnknownAccount);
-        assert_eq!(from_token_response(503, None, b"", None).kind, ErrorKind::Transient);
+        assert_eq!(from_token_response(503, None, None, b"", None).kind, ErrorKind::Transient);
     }
 
     #[test]
@@ -130,11 +127,22 @@ mod tests {
             (500, ErrorKind::Transient, true),
             (503, ErrorKind::Transient, true),
         ] {
-            let e = from_response(status, None, br#"{"message":"x"}"#, "/Client");
+            let e = from_response(status, None, None, br#"{"message":"x"}"#, "/Client");
             assert_eq!((e.kind, e.retryable, e.status), (kind, retryable, Some(status)), "{status}");
         }
-        let e = from_response(429, Some(Duration::from_secs(1)), b"", "/Client");
+        let e = from_response(429, Some(Duration::from_secs(1)), None, b"", "/Client");
         assert_eq!(e.retry_after, Some(Duration::from_secs(1)));
         assert!(e.message.contains("retry after 1s"));
+    }
+
+    #[test]
+    fn an_html_answer_is_never_quoted_but_halo_s_own_message_is() {
+        let page = b"<!doctype html><html><head><title>Login</title></head><body>sign in</body></html>";
+        let e = from_token_response(400, None, Some("text/html"), page, None);
+        assert!(e.message.contains("an HTML page (") && !e.message.contains("<html>"), "{}", e.message);
+        let e = from_response(500, None, None, page, "/Agent/me");
+        assert!(e.message.contains("an HTML page (") && !e.message.contains("Login"), "{}", e.message);
+        let e = from_response(400, None, None, br#"{"message":"Bad\n\u001b[31mrequest"}"#, "/Client");
+        assert!(e.message.ends_with("(400: Bad request)"), "{}", e.message);
     }
 }

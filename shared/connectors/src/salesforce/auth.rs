@@ -111,7 +111,10 @@ impl Session {
             return Err(ConnectorError::new(
                 System::Salesforce,
                 ErrorKind::Invalid,
-                format!("Salesforce answered an instance_url that is not a URL: {instance_url:?}"),
+                format!(
+                    "Salesforce answered an instance_url that is not a URL: {}",
+                    crate::http::sanitise(&instance_url)
+                ),
             ));
         }
         Ok(Self { authorization, instance_url, generation })

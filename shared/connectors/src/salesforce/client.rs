@@ -16,6 +16,7 @@ use url::Url;
 use super::auth::{AppCredentials, Session, TOKEN_PATH};
 use super::error;
 use super::models::TokenResponse;
+use crate::hosts::HostPolicy;
 use crate::http::{self, RetryPolicy};
 
 /// The REST API version the connector speaks.
@@ -27,6 +28,8 @@ pub const QUERY_OPTIONS_HEADER: &str = "Sforce-Query-Options";
 #[derive(Debug)]
 pub struct Client {
     http: reqwest::Client,
+    /// The hosts requests may go to (the login host, and the instance a token names).
+    hosts: HostPolicy,
     /// `scheme://host[:port]` of the login (or My Domain) host.
     login_origin: String,
     app: AppCredentials,
@@ -37,7 +40,11 @@ pub struct Client {
 impl Client {
     /// A client for these credentials (no network call). Fails when the login URL is not
     /// a host or URL.
-    pub fn new(http: reqwest::Client, creds: &SalesforceCredentials) -> Result<Self, ConnectorError> {
+    pub fn new(
+        http: reqwest::Client,
+        hosts: HostPolicy,
+        creds: &SalesforceCredentials,
+    ) -> Result<Self, ConnectorError> {
         let login_origin = origin(&creds.login_url).map_err(|reason| {
             ConnectorError::new(
                 System::Salesforce,
@@ -47,6 +54,7 @@ impl Client {
         })?;
         Ok(Self {
             http,
+            hosts,
             login_origin,
             app: AppCredentials::new(creds),
             session: Mutex::new(None),
@@ -91,28 +99,35 @@ impl Client {
         let form: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(self.app.form()).finish();
         http::send_with_retry(policy, || async {
             let what = "requesting a Salesforce token";
-            let response = self
+            let request = self
                 .http
                 .post(&url)
                 .header(ACCEPT, HeaderValue::from_static("application/json"))
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
-                .body(form.clone())
-                .send()
-                .await
-                .map_err(|e| self.scrub(http::transport_error(System::Salesforce, &e, what)))?;
+                .body(form.clone());
+            let response =
+                http::send(System::Salesforce, self.hosts, request, what).await.map_err(|e| self.scrub(e))?;
             let status = response.status().as_u16();
             let retry_after = http::retry_after(response.headers());
+            let content_type = http::content_type(response.headers());
             let body =
                 response.bytes().await.map_err(|e| self.scrub(http::transport_error(System::Salesforce, &e, what)))?;
             if !(200..300).contains(&status) {
-                return Err(self.scrub(error::from_oauth(status, retry_after, &body, &self.app.client_id)));
+                let client_id = &self.app.client_id;
+                return Err(self.scrub(error::from_oauth(
+                    status,
+                    retry_after,
+                    content_type.as_deref(),
+                    &body,
+                    client_id,
+                )));
             }
             let token: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
-                ConnectorError::new(
+                self.scrub(ConnectorError::new(
                     System::Salesforce,
                     ErrorKind::Invalid,
-                    format!("Salesforce answered a token we cannot read: {e}"),
-                )
+                    format!("Salesforce answered a token we cannot read: {}", http::sanitise(&e.to_string())),
+                ))
             })?;
             Session::from_token(&token, self.generation.fetch_add(1, Ordering::SeqCst) + 1)
         })
@@ -172,10 +187,10 @@ impl Client {
             request = request.header(*name, value.as_str());
         }
         let what = format!("requesting {endpoint}");
-        let response =
-            request.send().await.map_err(|e| self.scrub(http::transport_error(System::Salesforce, &e, &what)))?;
+        let response = http::send(System::Salesforce, self.hosts, request, &what).await.map_err(|e| self.scrub(e))?;
         let status = response.status().as_u16();
         let retry_after = http::retry_after(response.headers());
+        let content_type = http::content_type(response.headers());
         if let Some(usage) = response.headers().get("sforce-limit-info").and_then(|v| v.to_str().ok()) {
             tracing::trace!(usage, "Salesforce API usage");
         }
@@ -184,7 +199,13 @@ impl Client {
             .await
             .map_err(|e| self.scrub(http::transport_error(System::Salesforce, &e, &format!("reading {endpoint}"))))?;
         if !(200..300).contains(&status) {
-            return Err(self.scrub(error::from_response(status, retry_after, &body, endpoint)));
+            return Err(self.scrub(error::from_response(
+                status,
+                retry_after,
+                content_type.as_deref(),
+                &body,
+                endpoint,
+            )));
         }
         Ok(body.to_vec())
     }

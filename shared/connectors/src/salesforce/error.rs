@@ -11,9 +11,6 @@ use tandem_domain::ports::{ConnectorError, ErrorKind};
 use super::models::{ErrorItem, OAuthErrorBody};
 use crate::http;
 
-/// The longest piece of a non-JSON body quoted in a message.
-const MAX_QUOTED_BODY: usize = 200;
-
 /// The error code of an expired or invalid token (salesforce-api.md 1.4).
 pub const INVALID_SESSION_ID: &str = "INVALID_SESSION_ID";
 /// The error code of a query locator the server no longer holds.
@@ -55,16 +52,23 @@ pub fn kind_for_code(code: &str) -> Option<ErrorKind> {
 }
 
 /// The error for a non-success REST answer on `endpoint`. The message carries the
-/// `errorCode`s, so callers can tell e.g. [`INVALID_QUERY_LOCATOR`] apart.
-pub fn from_response(status: u16, retry_after: Option<Duration>, body: &[u8], endpoint: &str) -> ConnectorError {
+/// `errorCode`s, so callers can tell e.g. [`INVALID_QUERY_LOCATOR`] apart; a body that is
+/// not Salesforce's error array is quoted only as [`http::excerpt`].
+pub fn from_response(
+    status: u16,
+    retry_after: Option<Duration>,
+    content_type: Option<&str>,
+    body: &[u8],
+    endpoint: &str,
+) -> ConnectorError {
     let items: Vec<ErrorItem> = serde_json::from_slice::<Vec<ErrorItem>>(body)
         .or_else(|_| serde_json::from_slice::<ErrorItem>(body).map(|i| vec![i]))
         .unwrap_or_default();
     let code = items.iter().find_map(|i| i.error_code.as_deref());
     let detail = if items.iter().any(|i| i.error_code.is_some() || i.message.is_some()) {
-        summarise(&items)
+        http::sanitise(&summarise(&items))
     } else {
-        quote_text(body)
+        http::excerpt(content_type, body)
     };
     let kind = code.and_then(kind_for_code).unwrap_or_else(|| http::kind_for_status(status));
     let answer = if detail.is_empty() { format!("{status}") } else { format!("{status}: {detail}") };
@@ -91,11 +95,21 @@ pub fn from_response(status: u16, retry_after: Option<Duration>, body: &[u8], en
 /// The error for a refused token request. Refused grants (`invalid_client_id`,
 /// `invalid_client`, `invalid_grant`, ...) are Unauthorized and say what to fix; 429 and
 /// 5xx keep their status class.
-pub fn from_oauth(status: u16, retry_after: Option<Duration>, body: &[u8], client_id: &str) -> ConnectorError {
+pub fn from_oauth(
+    status: u16,
+    retry_after: Option<Duration>,
+    content_type: Option<&str>,
+    body: &[u8],
+    client_id: &str,
+) -> ConnectorError {
     let parsed: OAuthErrorBody = serde_json::from_slice(body).unwrap_or_default();
     let code = parsed.error.as_deref().unwrap_or("");
     let description = parsed.error_description.as_deref().unwrap_or("");
-    let detail = if code.is_empty() { quote_text(body) } else { format!("{code}: {description}") };
+    let detail = if code.is_empty() {
+        http::excerpt(content_type, body)
+    } else {
+        http::sanitise(&format!("{code}: {description}"))
+    };
     let (kind, message) = match (status, code) {
         (429, _) | (500..=599, _) => {
             (http::kind_for_status(status), format!("the Salesforce token endpoint failed ({status}: {detail})"))
@@ -152,15 +166,6 @@ fn summarise(items: &[ErrorItem]) -> String {
         .join("; ")
 }
 
-fn quote_text(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match line.char_indices().nth(MAX_QUOTED_BODY) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,7 +173,7 @@ mod tests {
     #[test]
     fn the_recorded_expired_session_is_unauthorized_and_not_retryable() {
         let body = include_str!("../../tests/fixtures/salesforce_expired_session_response.json");
-        let e = from_response(401, None, body.as_bytes(), "query");
+        let e = from_response(401, None, None, body.as_bytes(), "query");
         assert_eq!((e.kind, e.retryable), (ErrorKind::Unauthorized, false));
         assert!(is_invalid_session(&e));
         assert!(e.message.contains("INVALID_SESSION_ID: Session expired or invalid"), "{}", e.message);
@@ -179,6 +184,7 @@ mod tests {
         let e = from_response(
             403,
             None,
+            None,
             br#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#,
             "query",
         );
@@ -188,31 +194,33 @@ mod tests {
     #[test]
     fn field_and_query_errors_are_invalid_and_server_errors_transient() {
         let body = include_str!("../../tests/fixtures/salesforce_write_error_response.json");
-        let e = from_response(400, None, body.as_bytes(), "sobjects/Account");
+        let e = from_response(400, None, None, body.as_bytes(), "sobjects/Account");
         assert_eq!(e.kind, ErrorKind::Invalid);
         assert!(e.message.contains("INVALID_FIELD"), "{}", e.message);
         assert_eq!(
-            from_response(400, None, br#"[{"message":"x","errorCode":"MALFORMED_QUERY"}]"#, "q").kind,
+            from_response(400, None, None, br#"[{"message":"x","errorCode":"MALFORMED_QUERY"}]"#, "q").kind,
             ErrorKind::Invalid
         );
-        let e = from_response(503, None, b"<html>busy</html>", "query");
+        let e = from_response(503, None, Some("text/html"), b"<html>busy</html>", "query");
         assert_eq!((e.kind, e.retryable), (ErrorKind::Transient, true));
-        assert_eq!(from_response(404, None, b"[]", "x").kind, ErrorKind::NotFound);
+        assert!(e.message.ends_with("(503: an HTML page (17 bytes))"), "{}", e.message);
+        assert_eq!(from_response(404, None, None, b"[]", "x").kind, ErrorKind::NotFound);
     }
 
     #[test]
     fn the_recorded_auth_errors_are_unauthorized_and_say_what_to_fix() {
         let body = include_str!("../../tests/fixtures/salesforce_auth_error_response.json");
-        let e = from_oauth(400, None, body.as_bytes(), "3MVGabc");
+        let e = from_oauth(400, None, None, body.as_bytes(), "3MVGabc");
         assert_eq!(e.kind, ErrorKind::Unauthorized);
         assert!(e.message.contains("invalid_grant") && e.message.contains("3MVGabc"), "{}", e.message);
         let e = from_oauth(
             400,
             None,
+            None,
             br#"{"error":"invalid_client","error_description":"invalid client credentials"}"#,
             "app",
         );
         assert!(e.message.contains("client secret"), "{}", e.message);
-        assert_eq!(from_oauth(503, None, b"", "app").kind, ErrorKind::Transient);
+        assert_eq!(from_oauth(503, None, None, b"", "app").kind, ErrorKind::Transient);
     }
 }

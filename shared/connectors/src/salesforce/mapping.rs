@@ -82,9 +82,12 @@ fn record(stage: Stage, value: Value, options: &MapOptions) -> ExternalRecord {
     }
 }
 
+/// A record read as `W` and mapped; one that does not fit, or whose `Id` is blank (nothing
+/// could link to it), is unreadable.
 fn wire<W: DeserializeOwned>(value: Value, map: impl FnOnce(W) -> ExternalRecord) -> ExternalRecord {
     let id = readable_id(&value);
     match serde_json::from_value::<W>(value) {
+        Ok(_) if id.is_none() => ExternalRecord::Unreadable(Unreadable { id, reason: "its Id is blank".into() }),
         Ok(w) => map(w),
         Err(e) => ExternalRecord::Unreadable(Unreadable { id, reason: e.to_string() }),
     }
@@ -104,8 +107,13 @@ pub fn parse_datetime(raw: &str) -> Option<Timestamp> {
     if raw.len() == 10 {
         return Timestamp::parse(&format!("{raw}T00:00:00Z")).ok();
     }
-    let fixed = match raw.len().checked_sub(5).map(|i| raw.split_at(i)) {
-        Some((head, tail)) if (tail.starts_with('+') || tail.starts_with('-')) && !tail.contains(':') => {
+    // `get` rather than slicing: a tail that is not five ASCII bytes is no `+hhmm` offset
+    // (and slicing inside a multi-byte character would panic).
+    let offset = raw.len().checked_sub(5).and_then(|i| Some((raw.get(..i)?, raw.get(i..)?)));
+    let fixed = match offset {
+        Some((head, tail))
+            if (tail.starts_with('+') || tail.starts_with('-')) && !tail.contains(':') && tail.is_ascii() =>
+        {
             format!("{head}{}:{}", &tail[..3], &tail[3..])
         }
         _ => raw.to_string(),
@@ -233,6 +241,21 @@ pub fn event(e: Event) -> ExtActivity {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_datetime_with_multi_byte_characters_near_its_end_is_unreadable_not_a_panic() {
+        for raw in ["é0000", "2011-07-07T00:37:00.000+0é0", "2011-07-07T00:37:00漢00"] {
+            assert_eq!(parse_datetime(raw), None, "{raw}");
+        }
+        assert!(parse_datetime("2011-07-07T00:37:00.000+0000").is_some());
+    }
+
+    #[test]
+    fn a_record_with_a_blank_id_is_unreadable() {
+        let body = page(json!([{"attributes": {"type": "Account"}, "Id": "  ", "Name": "Blank"}]));
+        let records = parse_page(Stage::Companies, &body).unwrap();
+        assert!(matches!(&records[0], ExternalRecord::Unreadable(u) if u.id.is_none()), "{records:?}");
+    }
 
     fn page(records: Value) -> Vec<u8> {
         serde_json::to_vec(&json!({"totalSize": 1, "done": true, "records": records})).unwrap()

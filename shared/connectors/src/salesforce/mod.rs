@@ -151,7 +151,8 @@ impl SalesforceConnector {
         if !valid {
             return Err(invalid(format!("contact_status_field {field:?} is not a Salesforce field name")));
         }
-        Ok(Self { client: Client::new(http, creds)?, settings, options: MapOptions { contact_status_field: field } })
+        let client = Client::new(http, settings.hosts(), creds)?;
+        Ok(Self { client, settings, options: MapOptions { contact_status_field: field } })
     }
 
     /// The Contact field whose picklist values are the contact types.

@@ -9,6 +9,7 @@ use url::Url;
 
 use super::auth::Auth;
 use super::error::{self, Context};
+use crate::hosts::HostPolicy;
 use crate::http::{self, RetryPolicy};
 
 /// The path under the account's host where the API lives (psa-apis.md 3.1).
@@ -30,6 +31,8 @@ pub struct Answer {
 #[derive(Debug)]
 pub struct Client {
     http: reqwest::Client,
+    /// The hosts requests may go to.
+    hosts: HostPolicy,
     root: String,
     auth: Auth,
     /// Kept only to scrub it from any message, should a server ever echo it.
@@ -39,7 +42,7 @@ pub struct Client {
 impl Client {
     /// A client for these credentials. No network call; fails (UnknownAccount) only when the
     /// site is neither a subdomain nor a URL, or the token cannot go into a header.
-    pub fn new(http: reqwest::Client, creds: &SyncroCredentials) -> Result<Self, ConnectorError> {
+    pub fn new(http: reqwest::Client, hosts: HostPolicy, creds: &SyncroCredentials) -> Result<Self, ConnectorError> {
         let root = api_root(&creds.site).map_err(|reason| {
             ConnectorError::new(
                 System::Syncro,
@@ -47,7 +50,7 @@ impl Client {
                 format!("'{}' is not a Syncro subdomain or URL: {reason}", creds.site.trim()),
             )
         })?;
-        Ok(Self { http, root, auth: Auth::new(creds)?, api_key: creds.api_key.clone() })
+        Ok(Self { http, hosts, root, auth: Auth::new(creds)?, api_key: creds.api_key.clone() })
     }
 
     /// The API root, e.g. `https://acme.syncromsp.com/api/v1`.
@@ -76,17 +79,17 @@ impl Client {
         let request =
             self.auth.apply(self.http.get(url.clone()).header(ACCEPT, HeaderValue::from_static("application/json")));
         let what = format!("requesting {endpoint}");
-        let response =
-            request.send().await.map_err(|e| self.scrub(http::transport_error(System::Syncro, &e, &what)))?;
+        let response = http::send(System::Syncro, self.hosts, request, &what).await.map_err(|e| self.scrub(e))?;
         let status = response.status().as_u16();
         let retry_after = http::retry_after(response.headers());
+        let content_type = http::content_type(response.headers());
         let body = response
             .bytes()
             .await
             .map_err(|e| self.scrub(http::transport_error(System::Syncro, &e, &format!("reading {endpoint}"))))?;
         if !(200..300).contains(&status) {
             let ctx = Context { root: &self.root, endpoint };
-            return Err(self.scrub(error::from_response(status, retry_after, &body, ctx)));
+            return Err(self.scrub(error::from_response(status, retry_after, content_type.as_deref(), &body, ctx)));
         }
         Ok(Answer { body: body.to_vec() })
     }

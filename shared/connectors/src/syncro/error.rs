@@ -13,11 +13,8 @@ use crate::http;
 
 /// How long to wait after a 429 that carries no `Retry-After`. UNCONFIRMED (psa-apis.md
 /// 3.7: whether Syncro sends the header is unknown). The limit is 180 requests a minute,
-/// so a fifth of the window is a sensible pause; the retry policy's `max_delay` caps it.
+/// so a fifth of the window is a sensible pause; the retry policy's `max_retry_after` caps it.
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(12);
-
-/// The longest piece of a non-JSON body quoted in a message.
-const MAX_QUOTED_BODY: usize = 200;
 
 /// What a failed request was about, so the message can say it.
 #[derive(Clone, Copy, Debug)]
@@ -33,12 +30,19 @@ pub struct Context<'a> {
 ///
 /// Syncro-specific rules: a 401 whose body asks to "update your group permissions" (sample
 /// `contact_401_permission.json`) is Forbidden, not a bad token; a 429 without
-/// `Retry-After` waits [`DEFAULT_RATE_LIMIT_WAIT`].
-pub fn from_response(status: u16, retry_after: Option<Duration>, body: &[u8], ctx: Context<'_>) -> ConnectorError {
+/// `Retry-After` waits [`DEFAULT_RATE_LIMIT_WAIT`]. A body that is not Syncro's error object
+/// is quoted only as [`http::excerpt`].
+pub fn from_response(
+    status: u16,
+    retry_after: Option<Duration>,
+    content_type: Option<&str>,
+    body: &[u8],
+    ctx: Context<'_>,
+) -> ConnectorError {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
     let detail = match &parsed {
-        Some(b) if b.error.is_some() || b.message.is_some() || b.errors.is_some() => summarise(b),
-        _ => quote_text(body),
+        Some(b) if b.error.is_some() || b.message.is_some() || b.errors.is_some() => http::sanitise(&summarise(b)),
+        _ => http::excerpt(content_type, body),
     };
     let permission = status == 401 && detail.to_lowercase().contains("permission");
     let kind = if permission { ErrorKind::Forbidden } else { http::kind_for_status(status) };
@@ -92,16 +96,6 @@ pub fn summarise(body: &ErrorBody) -> String {
         .join("; ")
 }
 
-/// A short, single-line quote of a body that is not a Syncro error object.
-fn quote_text(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match line.char_indices().nth(MAX_QUOTED_BODY) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line,
-    }
-}
-
 fn reason(status: u16) -> &'static str {
     reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("")
 }
@@ -113,7 +107,7 @@ mod tests {
     const CTX: Context<'static> = Context { root: "https://acme.syncromsp.com/api/v1", endpoint: "/contacts" };
 
     fn err(status: u16, body: &str) -> ConnectorError {
-        from_response(status, None, body.as_bytes(), CTX)
+        from_response(status, None, Some("application/json; charset=utf-8"), body.as_bytes(), CTX)
     }
 
     #[test]
@@ -153,16 +147,21 @@ mod tests {
 
     #[test]
     fn a_rate_limit_without_retry_after_waits_the_default() {
-        let e = from_response(429, None, b"", CTX);
+        let e = from_response(429, None, None, b"", CTX);
         assert_eq!(e.retry_after, Some(DEFAULT_RATE_LIMIT_WAIT));
-        let e = from_response(429, Some(Duration::from_secs(3)), b"", CTX);
+        let e = from_response(429, Some(Duration::from_secs(3)), None, b"", CTX);
         assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
     }
 
     #[test]
-    fn a_body_that_is_not_json_is_quoted_short_on_one_line() {
-        let long = format!("<html>\n<body>{}</body></html>", "x".repeat(500));
-        let e = err(502, &long);
-        assert!(e.message.contains("502 Bad Gateway: <html> <body>xxx") && e.message.len() < 400, "{}", e.message);
+    fn an_html_body_is_never_quoted_and_other_text_only_short_on_one_line() {
+        let page = format!("<html>\n<body>{}</body></html>", "x".repeat(500));
+        let e = err(502, &page);
+        let html = format!("502 Bad Gateway: an HTML page ({} bytes)", page.len());
+        assert!(e.message.contains(&html) && !e.message.contains("<body>"), "{}", e.message);
+        let text = format!("Rack\r\n  error {}", "y".repeat(5000));
+        let e = from_response(500, None, Some("text/plain"), text.as_bytes(), CTX);
+        assert!(e.message.contains("500 Internal Server Error: Rack error yyy"), "{}", e.message);
+        assert!(e.message.len() < 400, "{}", e.message);
     }
 }
