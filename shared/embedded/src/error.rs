@@ -1,5 +1,6 @@
-//! The one error of this crate's own: opening a data directory (reading, replaying or
-//! compacting its files). Everything after opening speaks the domain's port errors.
+//! The one error of this crate's own: opening a data directory (locking it, reading,
+//! replaying or compacting its files). Everything after opening speaks the domain's port
+//! errors.
 
 use std::io;
 use std::path::PathBuf;
@@ -30,6 +31,18 @@ pub enum OpenError {
         /// Why it cannot be parsed.
         #[source]
         source: serde_json::Error,
+    },
+    /// Another process (or another open in this one) holds the data directory's lock.
+    #[error(
+        "data directory {} is in use by another Tandem process{}; stop it or choose another --data-dir",
+        dir.display(),
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    InUse {
+        /// The data directory.
+        dir: PathBuf,
+        /// The holder's process id, when its lock file names one.
+        pid: Option<u32>,
     },
     /// A whole-file JSON document (the secrets file) cannot be read back.
     #[error("{} is corrupt", path.display())]
@@ -64,7 +77,7 @@ impl OpenError {
 impl From<OpenError> for StoreError {
     fn from(e: OpenError) -> Self {
         match e {
-            OpenError::Io { .. } => StoreError::Unavailable(e.full_message()),
+            OpenError::Io { .. } | OpenError::InUse { .. } => StoreError::Unavailable(e.full_message()),
             OpenError::CorruptLine { .. } | OpenError::Corrupt { .. } => StoreError::Corrupt(e.full_message()),
         }
     }

@@ -2,6 +2,29 @@
 //! (SQS FIFO with a dead-letter list), [`LocalSecretStore`] (Secrets Manager) and
 //! [`EmbeddedEvents`] (EventBridge), plus the [`conformance`] suite that these and the
 //! AWS adapters all pass. Used by the local runner and by tests.
+//!
+//! A data directory (`Embedded::open(dir, ..)`) holds `table.log` (the table, see
+//! [`table`]), `secrets.json` (see [`secrets`]) and `tandem.lock`. It belongs to one
+//! process at a time: [`Embedded::open`] first takes an exclusive operating-system lock
+//! on `dir/tandem.lock` (`File::try_lock`, an `flock` on unix) before it reads anything,
+//! and writes its process id into that file. A second open, from another process or from
+//! the same one, is refused with [`OpenError::InUse`] naming the holder's pid. The lock
+//! is held as long as the [`Embedded`] value or any of its persisted adapters
+//! ([`EmbeddedTable`], [`LocalSecretStore`]) lives, and the operating system releases it
+//! when the process ends, however it ends, so a crash never leaves a stale lock (the
+//! file itself stays, with the last holder's pid, and means nothing unlocked).
+//! [`EmbeddedTable::open`] and [`LocalSecretStore::open`] called on their own take no
+//! lock: they are for tests and tools that own the directory already.
+//!
+//! The data is personal (CRM records) and secret (credentials), so the directory is
+//! created with mode 0700 (an existing one is tightened to 0700 when this user may change
+//! it) and every file in it (`table.log`, `table.log.tmp`, `secrets.json`,
+//! `secrets.json.tmp`, `tandem.lock`) is created with mode 0600, an existing one
+//! tightened to 0600 when opened (unix; elsewhere the platform's defaults apply).
+//!
+//! `Embedded::open` opens the secrets before the table: the secrets are only read, while
+//! opening the table may compact (rewrite) `table.log`, so a start that fails on a bad
+//! secrets file leaves the table log as it was.
 
 pub mod conformance;
 pub mod error;
@@ -10,7 +33,9 @@ pub mod queue;
 pub mod secrets;
 pub mod table;
 
-use std::path::Path;
+use std::fs::{File, TryLockError};
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tandem_domain::table::RecordStore;
@@ -20,6 +45,130 @@ pub use events::EmbeddedEvents;
 pub use queue::{DeadLetter, Delivery, EmbeddedQueue, QueueConfig, QueueStats};
 pub use secrets::LocalSecretStore;
 pub use table::EmbeddedTable;
+
+/// The lock file's name inside the data directory.
+pub const LOCK_FILE: &str = "tandem.lock";
+
+/// Owner-only directories and files (modes 0700 and 0600 on unix).
+pub(crate) mod private_fs {
+    use std::fs::{self, OpenOptions};
+    use std::io;
+    use std::path::Path;
+
+    /// The mode of a data directory.
+    #[cfg(unix)]
+    pub(crate) const DIR_MODE: u32 = 0o700;
+    /// The mode of every data file.
+    #[cfg(unix)]
+    pub(crate) const FILE_MODE: u32 = 0o600;
+
+    /// Creates `dir` with mode 0700 (missing parents with the usual mode), or tightens
+    /// an existing one to 0700. Tightening is best effort: a directory this user may not
+    /// change (another user's) is left as it is, with a warning.
+    pub(crate) fn prepare_dir(dir: &Path) -> io::Result<()> {
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent)?;
+        }
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(DIR_MODE);
+        }
+        match builder.create(dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {
+                tighten_dir(dir);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    #[cfg(unix)]
+    fn tighten_dir(dir: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = fs::metadata(dir) else { return };
+        if meta.permissions().mode() & 0o7777 == DIR_MODE {
+            return;
+        }
+        if let Err(e) = fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE)) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot restrict the data directory to its owner (mode 0700)");
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn tighten_dir(_dir: &Path) {}
+
+    /// Options that create a file readable and writable by its owner only (the mode
+    /// applies only when the file is created; see [`restrict`]).
+    pub(crate) fn options() -> OpenOptions {
+        #[allow(unused_mut)]
+        let mut options = OpenOptions::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(FILE_MODE);
+        }
+        options
+    }
+
+    /// Restricts an existing file to its owner (mode 0600) unless it is already.
+    pub(crate) fn restrict(path: &Path) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if fs::metadata(path)?.permissions().mode() & 0o7777 != FILE_MODE {
+                fs::set_permissions(path, fs::Permissions::from_mode(FILE_MODE))?;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = path;
+        Ok(())
+    }
+}
+
+/// The exclusive lock on a data directory: `dir/tandem.lock`, locked with
+/// `File::try_lock` and holding the holder's process id. Released when dropped (the
+/// file is closed) or when the process ends.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl DirLock {
+    /// Locks `dir` (which must exist) for this process, or says which process has it.
+    pub fn acquire(dir: &Path) -> Result<Self, OpenError> {
+        let path = dir.join(LOCK_FILE);
+        let mut file = private_fs::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(OpenError::io("open", &path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let pid = file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
+                return Err(OpenError::InUse { dir: dir.to_path_buf(), pid });
+            }
+            Err(TryLockError::Error(e)) => return Err(OpenError::io("lock", &path)(e)),
+        }
+        private_fs::restrict(&path).map_err(OpenError::io("restrict", &path))?;
+        file.set_len(0)
+            .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
+            .map_err(OpenError::io("write", &path))?;
+        Ok(Self { _file: file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
 
 /// Every embedded adapter, built together for the local runner and tests.
 #[derive(Clone)]
@@ -32,6 +181,8 @@ pub struct Embedded {
     pub secrets: Arc<LocalSecretStore>,
     /// The failure-event publisher.
     pub events: Arc<EmbeddedEvents>,
+    /// The data directory's lock, when persisted.
+    lock: Option<Arc<DirLock>>,
 }
 
 impl Embedded {
@@ -42,19 +193,32 @@ impl Embedded {
             queue: Arc::new(EmbeddedQueue::new(queue)),
             secrets: Arc::new(LocalSecretStore::in_memory()),
             events: Arc::new(EmbeddedEvents::new()),
+            lock: None,
         }
     }
 
     /// Adapters persisting the table (`dir/table.log`) and the secrets
-    /// (`dir/secrets.json`) in `dir`, created if missing. The queue and the events stay
-    /// in memory.
+    /// (`dir/secrets.json`) in `dir`, created (mode 0700) if missing. Locks `dir` first,
+    /// before reading anything, and refuses with [`OpenError::InUse`] a directory another
+    /// process (or another open in this one) holds; then opens the secrets, then the
+    /// table (see the module docs). The queue and the events stay in memory.
     pub fn open(dir: &Path, queue: QueueConfig) -> Result<Self, OpenError> {
+        private_fs::prepare_dir(dir).map_err(OpenError::io("create", dir))?;
+        let lock = Arc::new(DirLock::acquire(dir)?);
+        let secrets = LocalSecretStore::open(dir)?.with_dir_lock(lock.clone());
+        let table = EmbeddedTable::open(dir)?.with_dir_lock(lock.clone());
         Ok(Self {
-            table: Arc::new(EmbeddedTable::open(dir)?),
+            table: Arc::new(table),
             queue: Arc::new(EmbeddedQueue::new(queue)),
-            secrets: Arc::new(LocalSecretStore::open(dir)?),
+            secrets: Arc::new(secrets),
             events: Arc::new(EmbeddedEvents::new()),
+            lock: Some(lock),
         })
+    }
+
+    /// The data directory's lock file, when persisted.
+    pub fn lock_file(&self) -> Option<&Path> {
+        self.lock.as_deref().map(DirLock::path)
     }
 
     /// The record store over the table.
@@ -107,25 +271,140 @@ mod tests {
         conformance::secret_suite(reopened).await;
     }
 
+    fn open(dir: &Path) -> Result<Embedded, OpenError> {
+        Embedded::open(dir, QueueConfig::default())
+    }
+
+    #[test]
+    fn a_second_open_of_a_data_directory_in_use_is_refused_naming_the_holders_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = open(dir.path()).unwrap();
+        let err = open(dir.path()).err().expect("the second open is refused");
+        let pid = std::process::id();
+        assert!(matches!(&err, OpenError::InUse { pid: Some(p), .. } if *p == pid), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("is in use by another Tandem process (pid {pid})")), "{msg}");
+        assert!(msg.contains(&dir.path().display().to_string()) && msg.contains("--data-dir"), "{msg}");
+        assert_eq!(first.lock_file(), Some(dir.path().join(LOCK_FILE).as_path()));
+        assert_eq!(std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap().trim(), pid.to_string());
+    }
+
+    #[test]
+    fn the_data_directory_lock_is_released_when_its_holder_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path()).unwrap());
+        let second = open(dir.path()).expect("reopening after the holder is gone");
+        drop(second);
+        // A failed open releases the lock too.
+        std::fs::write(dir.path().join(secrets::SECRETS_FILE), "{ nope").unwrap();
+        assert!(matches!(open(dir.path()), Err(OpenError::Corrupt { .. })));
+        std::fs::remove_file(dir.path().join(secrets::SECRETS_FILE)).unwrap();
+        open(dir.path()).expect("reopening after a failed open");
+    }
+
+    #[test]
+    fn the_data_directory_stays_locked_while_any_of_its_persisted_adapters_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = open(dir.path()).unwrap();
+        let (table, secrets) = (e.table.clone(), e.secrets.clone());
+        drop(e);
+        assert!(matches!(open(dir.path()), Err(OpenError::InUse { .. })));
+        drop(table);
+        assert!(matches!(open(dir.path()), Err(OpenError::InUse { .. })));
+        drop(secrets);
+        open(dir.path()).expect("every adapter is gone");
+    }
+
+    #[test]
+    fn a_stale_lock_file_without_a_lock_does_not_stop_an_open() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LOCK_FILE), "999999\n").unwrap();
+        let _e = open(dir.path()).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap(), format!("{}\n", std::process::id()));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn data_files_and_the_data_directory_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        let tenant = tandem_domain::TenantId::parse("acme").unwrap();
+        let creds = tandem_domain::secret::Credentials::Syncro(tandem_domain::secret::SyncroCredentials {
+            site: "acme".into(),
+            api_key: tandem_domain::secret::SecretString::new("k"),
+        });
+        {
+            let e = open(&dir).unwrap();
+            e.secrets.put(&tenant, tandem_domain::System::Syncro, &creds).await.unwrap();
+            e.record_store().save_job(&job(&tenant)).await.unwrap();
+        }
+        let files = [LOCK_FILE, table::LOG_FILE, secrets::SECRETS_FILE];
+        assert_eq!(mode(&dir), 0o700);
+        for f in files {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+        }
+        // Looser modes left by an older version are tightened on open.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for f in files {
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let _e = open(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for f in files {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_start_that_fails_on_a_corrupt_secrets_file_leaves_the_table_log_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = tandem_domain::TenantId::parse("acme").unwrap();
+        {
+            let e = open(dir.path()).unwrap();
+            // Two versions of one job: the next open of the table would compact the log.
+            let mut j = job(&tenant);
+            e.record_store().save_job(&j).await.unwrap();
+            j.version = 1;
+            e.record_store().save_job(&j).await.unwrap();
+        }
+        let log = dir.path().join(table::LOG_FILE);
+        let before = std::fs::read(&log).unwrap();
+        let mtime = std::fs::metadata(&log).unwrap().modified().unwrap();
+        std::fs::write(dir.path().join(secrets::SECRETS_FILE), "{ nope").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let err = open(dir.path()).err().expect("the corrupt secrets file stops the open");
+        assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+        assert_eq!(std::fs::read(&log).unwrap(), before, "table.log is byte-identical");
+        assert_eq!(std::fs::metadata(&log).unwrap().modified().unwrap(), mtime, "table.log was not rewritten");
+        assert!(!dir.path().join("table.log.tmp").exists());
+    }
+
+    fn job(tenant: &tandem_domain::TenantId) -> tandem_domain::job::Job {
+        tandem_domain::job::Job {
+            tenant: tenant.clone(),
+            id: tandem_domain::JobId::from_raw("j1"),
+            system: tandem_domain::System::ConnectWise,
+            stages: vec![tandem_domain::Stage::Companies],
+            current: 0,
+            cursor: Default::default(),
+            status: tandem_domain::job::JobStatus::Running,
+            progress: Default::default(),
+            created_at: tandem_domain::Timestamp::from_unix(1_700_000_000).unwrap(),
+            updated_at: tandem_domain::Timestamp::from_unix(1_700_000_000).unwrap(),
+            attempt: 0,
+            version: 0,
+        }
+    }
+
     #[tokio::test]
     async fn embedded_adapters_open_in_one_data_directory() {
         let dir = tempfile::tempdir().unwrap();
         let tenant = tandem_domain::TenantId::parse("acme").unwrap();
         {
             let e = Embedded::open(dir.path(), QueueConfig::default()).unwrap();
-            let job = tandem_domain::job::Job {
-                tenant: tenant.clone(),
-                id: tandem_domain::JobId::from_raw("j1"),
-                system: tandem_domain::System::ConnectWise,
-                stages: vec![tandem_domain::Stage::Companies],
-                current: 0,
-                cursor: Default::default(),
-                status: tandem_domain::job::JobStatus::Running,
-                progress: Default::default(),
-                created_at: tandem_domain::Timestamp::from_unix(1_700_000_000).unwrap(),
-                updated_at: tandem_domain::Timestamp::from_unix(1_700_000_000).unwrap(),
-                version: 0,
-            };
+            let job = job(&tenant);
             e.record_store().save_job(&job).await.unwrap();
         }
         let e = Embedded::open(dir.path(), QueueConfig::default()).unwrap();

@@ -1,20 +1,24 @@
 //! [`LocalSecretStore`]: the Secrets Manager stand-in. One secret per connection, named
 //! `tandem/{tenant}/{system}` like the cloud one, kept in memory or in `secrets.json` in a
-//! data directory (plain JSON readable by its owner only: mode 0600 on unix, rewritten
-//! atomically through a temporary file). Secret values are never logged.
+//! data directory (plain JSON readable by its owner only: mode 0600 on unix, like its
+//! temporary file, in a directory of mode 0700; rewritten atomically through that
+//! temporary file). Opening only reads the file, never rewrites it. Secret values are
+//! never logged. [`LocalSecretStore::open`] takes no lock on the directory;
+//! `Embedded::open` does (see the crate docs).
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tandem_domain::ids::{System, TenantId};
 use tandem_domain::ports::{SecretError, SecretStore};
 use tandem_domain::secret::Credentials;
 
 use crate::error::OpenError;
+use crate::{DirLock, private_fs};
 
 /// The secrets file's name inside the data directory.
 pub const SECRETS_FILE: &str = "secrets.json";
@@ -29,6 +33,8 @@ pub fn secret_name(tenant: &TenantId, system: System) -> String {
 pub struct LocalSecretStore {
     secrets: Mutex<BTreeMap<String, Credentials>>,
     dir: Option<PathBuf>,
+    /// The data directory's lock, held while the store lives (set by `Embedded::open`).
+    _dir_lock: Option<Arc<DirLock>>,
 }
 
 impl Default for LocalSecretStore {
@@ -38,25 +44,7 @@ impl Default for LocalSecretStore {
 }
 
 fn create_private(path: &Path) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-fn make_private(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
+    private_fs::options().write(true).create(true).truncate(true).open(path)
 }
 
 /// Writes `secrets` to `dir/secrets.json` through a fsynced temporary file.
@@ -67,7 +55,7 @@ fn save(dir: &Path, secrets: &BTreeMap<String, Credentials>) -> Result<(), OpenE
         serde_json::to_vec_pretty(secrets).map_err(|e| OpenError::io("encode", &tmp)(std::io::Error::other(e)))?;
     let mut file = create_private(&tmp).map_err(OpenError::io("create", &tmp))?;
     // An older temporary file may have been created with other permissions.
-    make_private(&tmp).map_err(OpenError::io("restrict", &tmp))?;
+    private_fs::restrict(&tmp).map_err(OpenError::io("restrict", &tmp))?;
     file.write_all(&json).and_then(|()| file.sync_all()).map_err(OpenError::io("write", &tmp))?;
     drop(file);
     fs::rename(&tmp, &path).map_err(OpenError::io("rename", &tmp))?;
@@ -80,23 +68,30 @@ fn save(dir: &Path, secrets: &BTreeMap<String, Credentials>) -> Result<(), OpenE
 impl LocalSecretStore {
     /// An empty store kept in memory only.
     pub fn in_memory() -> Self {
-        Self { secrets: Mutex::new(BTreeMap::new()), dir: None }
+        Self { secrets: Mutex::new(BTreeMap::new()), dir: None, _dir_lock: None }
     }
 
-    /// The store persisted in `dir/secrets.json` (the directory is created if missing;
-    /// an existing file is read and restricted to its owner).
+    /// The store persisted in `dir/secrets.json` (the directory is created with mode
+    /// 0700 if missing, else tightened to it; an existing file is read, never rewritten,
+    /// and restricted to its owner).
     pub fn open(dir: &Path) -> Result<Self, OpenError> {
-        fs::create_dir_all(dir).map_err(OpenError::io("create", dir))?;
+        private_fs::prepare_dir(dir).map_err(OpenError::io("create", dir))?;
         let path = dir.join(SECRETS_FILE);
         let secrets = match fs::read(&path) {
             Ok(bytes) => {
-                make_private(&path).map_err(OpenError::io("restrict", &path))?;
+                private_fs::restrict(&path).map_err(OpenError::io("restrict", &path))?;
                 serde_json::from_slice(&bytes).map_err(|source| OpenError::Corrupt { path: path.clone(), source })?
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(OpenError::io("read", &path)(e)),
         };
-        Ok(Self { secrets: Mutex::new(secrets), dir: Some(dir.to_path_buf()) })
+        Ok(Self { secrets: Mutex::new(secrets), dir: Some(dir.to_path_buf()), _dir_lock: None })
+    }
+
+    /// The same store holding the data directory's lock for as long as it lives.
+    pub(crate) fn with_dir_lock(mut self, lock: Arc<DirLock>) -> Self {
+        self._dir_lock = Some(lock);
+        self
     }
 
     /// How many secrets are stored.

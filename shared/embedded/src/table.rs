@@ -16,7 +16,17 @@
 //! log is replayed; a truncated last line (a crash mid-write) is ignored with a warning,
 //! any other unreadable line is an [`OpenError::CorruptLine`] naming it. The log is then
 //! compacted when it holds anything but the current items: the live items are written
-//! to `table.log.tmp`, fsynced and renamed over `table.log`. One process per directory.
+//! to `table.log.tmp`, fsynced and renamed over `table.log`.
+//!
+//! One process per directory: `Embedded::open` locks the directory (`tandem.lock`)
+//! before opening the table and the table holds that lock while it lives (see the crate
+//! docs); [`EmbeddedTable::open`] on its own takes no lock. The directory is created with
+//! mode 0700 (an existing one tightened to it where allowed), and `table.log` and
+//! `table.log.tmp` are created with mode 0600, an existing `table.log` tightened to 0600
+//! before it is read: the log holds CRM personal data.
+//!
+//! [`EmbeddedTable::items_with_sort_key`] is a full scan for the local runner (finding
+//! every tenant's running jobs at start), not part of the [`Table`] port.
 //!
 //! Invalid requests that DynamoDB rejects with a `ValidationException` (no writes, more
 //! than 100, two writes on one item, an empty key, an item over 400 KB) are caller bugs
@@ -29,7 +39,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Write as _};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -38,6 +48,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tandem_domain::ports::{Clock, Condition, Item, Query, QueryPage, StoreError, SystemClock, Table, Write};
 
 use crate::error::OpenError;
+use crate::{DirLock, private_fs};
 
 /// The most writes one transaction may hold (DynamoDB `TransactWriteItems`).
 pub const MAX_TRANSACTION_WRITES: usize = 100;
@@ -198,7 +209,7 @@ fn encode_token(parts: &[&str]) -> Result<String, StoreError> {
 }
 
 fn decode_token(token: &str, parts: usize) -> Result<Vec<String>, StoreError> {
-    let bad = || StoreError::Corrupt(format!("invalid paging token {token:?}"));
+    let bad = || StoreError::InvalidToken(format!("{token:?} is not a token this table issued"));
     let json = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let v: Vec<String> = serde_json::from_slice(&json).map_err(|_| bad())?;
     if v.len() == parts { Ok(v) } else { Err(bad()) }
@@ -316,7 +327,14 @@ fn replay(path: &Path, state: &mut State) -> Result<Replay, OpenError> {
 fn compact(dir: &Path, state: &State) -> Result<(), OpenError> {
     let tmp = dir.join(COMPACT_FILE);
     let path = dir.join(LOG_FILE);
-    let file = File::create(&tmp).map_err(OpenError::io("create", &tmp))?;
+    let file = private_fs::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(OpenError::io("create", &tmp))?;
+    // A leftover temporary file keeps the mode it was created with.
+    private_fs::restrict(&tmp).map_err(OpenError::io("restrict", &tmp))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     for item in state.items.values() {
         serde_json::to_writer(&mut w, &[LoggedRef::Put(item)])
@@ -340,6 +358,8 @@ pub struct EmbeddedTable {
     state: RwLock<State>,
     clock: Arc<dyn Clock>,
     dir: Option<PathBuf>,
+    /// The data directory's lock, held while the table lives (set by `Embedded::open`).
+    _dir_lock: Option<Arc<DirLock>>,
 }
 
 impl Default for EmbeddedTable {
@@ -351,17 +371,23 @@ impl Default for EmbeddedTable {
 impl EmbeddedTable {
     /// An empty table kept in memory only.
     pub fn in_memory() -> Self {
-        Self { state: RwLock::new(State::default()), clock: Arc::new(SystemClock), dir: None }
+        Self { state: RwLock::new(State::default()), clock: Arc::new(SystemClock), dir: None, _dir_lock: None }
     }
 
-    /// The table persisted in `dir` (created if missing): replays `dir/table.log`, drops
-    /// items expired by the wall clock, compacts the log if it holds anything else, and
-    /// appends every later transaction to it.
+    /// The table persisted in `dir` (created with mode 0700 if missing): restricts
+    /// `dir/table.log` to its owner, replays it, drops items expired by the wall clock,
+    /// compacts the log if it holds anything else, and appends every later transaction
+    /// to it. Takes no lock on `dir` (`Embedded::open` does).
     pub fn open(dir: &Path) -> Result<Self, OpenError> {
-        fs::create_dir_all(dir).map_err(OpenError::io("create", dir))?;
+        private_fs::prepare_dir(dir).map_err(OpenError::io("create", dir))?;
         let path = dir.join(LOG_FILE);
         let mut state = State::default();
-        let found = if path.exists() { Some(replay(&path, &mut state)?) } else { None };
+        let found = if path.exists() {
+            private_fs::restrict(&path).map_err(OpenError::io("restrict", &path))?;
+            Some(replay(&path, &mut state)?)
+        } else {
+            None
+        };
         let now = SystemClock.now().unix();
         let expired: Vec<Key> = state.items.iter().filter(|(_, i)| !live(i, now)).map(|(k, _)| k.clone()).collect();
         for key in &expired {
@@ -373,10 +399,35 @@ impl EmbeddedTable {
             compact(dir, &state)?;
             tracing::info!(path = %path.display(), items = state.items.len(), replayed = r.ops, "compacted the table log");
         }
-        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(OpenError::io("open", &path))?;
+        let file = private_fs::options().create(true).append(true).open(&path).map_err(OpenError::io("open", &path))?;
         let len = file.metadata().map_err(OpenError::io("read", &path))?.len();
         state.log = Some(LogFile { path, file, len, broken: None });
-        Ok(Self { state: RwLock::new(state), clock: Arc::new(SystemClock), dir: Some(dir.to_path_buf()) })
+        Ok(Self {
+            state: RwLock::new(state),
+            clock: Arc::new(SystemClock),
+            dir: Some(dir.to_path_buf()),
+            _dir_lock: None,
+        })
+    }
+
+    /// The same table holding the data directory's lock for as long as it lives.
+    pub(crate) fn with_dir_lock(mut self, lock: Arc<DirLock>) -> Self {
+        self._dir_lock = Some(lock);
+        self
+    }
+
+    /// Every live item whose sort key is `sk`, in any partition, in key order. A full
+    /// scan of the table, for the local runner only (e.g. every tenant's running jobs at
+    /// start); not part of the [`Table`] port, which DynamoDB could only answer with a
+    /// `Scan`.
+    pub fn items_with_sort_key(&self, sk: &str) -> Vec<Item> {
+        let now = self.now();
+        self.read()
+            .items
+            .iter()
+            .filter(|((_, isk), item)| isk == sk && live(item, now))
+            .map(|(_, i)| i.clone())
+            .collect()
     }
 
     /// The same table reading TTL expiry from `clock` instead of the system clock.
@@ -728,11 +779,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_malformed_paging_token_is_refused() {
+    async fn a_malformed_paging_token_is_the_callers_error() {
         let t = EmbeddedTable::in_memory();
         let query = Query { after: Some("not a token!".into()), limit: 1, ..Query::default() };
-        assert!(matches!(t.query("p", &query).await, Err(StoreError::Corrupt(_))));
-        assert!(matches!(t.query_index("p", &query).await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(t.query("p", &query).await, Err(StoreError::InvalidToken(_))));
+        assert!(matches!(t.query_index("p", &query).await, Err(StoreError::InvalidToken(_))));
     }
 
     #[tokio::test]
@@ -863,6 +914,55 @@ mod tests {
         let t = EmbeddedTable::open(dir.path()).unwrap();
         assert_eq!(t.read().items.len(), 1);
         assert_eq!(fs::read_to_string(dir.path().join(LOG_FILE)).unwrap().lines().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn items_with_sort_key_finds_the_live_items_with_that_exact_sort_key_in_every_partition() {
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_000)));
+        let t = EmbeddedTable::in_memory().with_clock(clock.clone());
+        let mut expired = item("t3", "JOB#1", 1);
+        expired.expires_at = Some(999);
+        let writes = vec![
+            put(item("t1", "JOB#1", 1)),
+            put(item("t2", "JOB#1", 1)),
+            put(item("t1", "JOB#10", 1)),
+            put(item("t1", "JOB", 1)),
+            put(item("JOB#1", "x", 1)),
+            put(expired),
+        ];
+        t.transact(writes).await.unwrap();
+        let found: Vec<(String, String)> = t.items_with_sort_key("JOB#1").into_iter().map(|i| (i.pk, i.sk)).collect();
+        assert_eq!(found, [("t1".to_string(), "JOB#1".to_string()), ("t2".to_string(), "JOB#1".to_string())]);
+        assert!(t.items_with_sort_key("nothing").is_empty());
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_table_log_is_created_and_compacted_readable_by_its_owner_only_in_an_owner_only_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        {
+            let t = EmbeddedTable::open(&dir).unwrap();
+            t.transact(vec![put(item("a", "A", 1))]).await.unwrap();
+            t.transact(vec![put(item("a", "A", 2))]).await.unwrap();
+        }
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(LOG_FILE)), 0o600);
+        // An existing log with looser permissions, which the next open compacts.
+        fs::set_permissions(dir.join(LOG_FILE), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let t = EmbeddedTable::open(&dir).unwrap();
+        assert_eq!(fs::read_to_string(dir.join(LOG_FILE)).unwrap().lines().count(), 1, "the log was compacted");
+        assert_eq!(mode(&dir.join(LOG_FILE)), 0o600);
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(t.len(), 1);
     }
 
     #[tokio::test]
