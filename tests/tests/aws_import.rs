@@ -57,7 +57,9 @@ async fn stack() -> Stack {
             max_attempts: 4,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_secs(1),
+            ..RetryPolicy::default()
         },
+        ..Settings::default()
     }));
     Stack { source: SqsEventSource::new(&sdk, &config), svc }
 }

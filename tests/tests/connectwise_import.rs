@@ -28,7 +28,9 @@ fn settings(page_size: u32) -> Settings {
             max_attempts: 6,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_secs(2),
+            ..RetryPolicy::default()
         },
+        ..Settings::default()
     }
 }
 
@@ -173,7 +175,7 @@ async fn an_import_killed_mid_stage_resumes_from_its_checkpoint_without_duplicat
     }
     // A new process on the same data directory: the queue is gone, the checkpoint is not.
     let rt = LocalRuntime::new(Some(dir.path()), queue(), settings(100)).unwrap();
-    let resumed = rt.resume_running(&tenant()).await.unwrap();
+    let resumed = rt.resume_running().await.unwrap();
     assert_eq!(resumed, vec![job_id.clone()]);
     let companies_pages = import::job(&rt.svc, &tenant(), &job_id).await.unwrap().progress[&Stage::Companies].pages;
     rt.run_until_done(&tenant(), &job_id, &|_| {}).await.unwrap();

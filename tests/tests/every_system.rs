@@ -30,7 +30,9 @@ fn settings(page_size: u32) -> Settings {
             max_attempts: 6,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_secs(2),
+            ..RetryPolicy::default()
         },
+        ..Settings::default()
     }
 }
 
@@ -117,7 +119,7 @@ async fn killed_then_resumed(system: System) {
         job.id
     };
     let rt = LocalRuntime::new(Some(dir.path()), queue(), settings(25)).unwrap();
-    assert_eq!(rt.resume_running(&tenant()).await.unwrap(), vec![job_id.clone()]);
+    assert_eq!(rt.resume_running().await.unwrap(), vec![job_id.clone()]);
     let job = rt.run_until_done(&tenant(), &job_id, &|_| {}).await.unwrap();
     let result = report::job_counts(&job);
     assert_eq!(report::differences(&result, &sim.expected), Vec::<String>::new());

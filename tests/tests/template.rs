@@ -110,6 +110,11 @@ fn stage_queues_are_fifo_with_dead_letters_and_outlast_their_functions() {
             assert!(visibility > timeout, "{queue_name}: visibility {visibility} s <= {name} timeout {timeout} s");
             let dlq = queue["RedrivePolicy"]["deadLetterTargetArn"].as_str().unwrap().trim_end_matches(".Arn");
             assert_eq!(t["Resources"][dlq]["Properties"]["FifoQueue"].as_bool(), Some(true), "{dlq}");
+            assert_eq!(
+                queue["RedrivePolicy"]["maxReceiveCount"].as_i64(),
+                Some(i64::from(tandem_lambda::stage::MAX_RECEIVE_COUNT)),
+                "{queue_name}: the stage handler marks a job failed on the delivery the queue dead-letters"
+            );
             let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
             let stage = binary.trim_start_matches("import-");
             let var = format!("QUEUE_URL_{}", stage.to_uppercase());

@@ -59,6 +59,7 @@ mod tests {
             progress: Default::default(),
             created_at: now,
             updated_at: now,
+            attempt: 0,
             version: 0,
         }
     }
@@ -86,6 +87,29 @@ mod tests {
         event["requestContext"]["authorizer"]["jwt"]["claims"].as_object_mut().unwrap().remove(SAMPLE_TENANT_CLAIM);
         let (status, body) = call(&t, event).await;
         assert_eq!(status, 401, "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_tenant_claim_that_is_present_but_not_a_tenant_id_is_refused_with_401_and_reads_nothing() {
+        let t = embedded_services();
+        t.services.store.save_job(&job("local")).await.unwrap();
+        for bad in ["Bé", "local ", "../local", "a/b", &"a".repeat(65), " "] {
+            let mut event = event_json(SAMPLE);
+            event["requestContext"]["authorizer"]["jwt"]["claims"][SAMPLE_TENANT_CLAIM] = json!(bad);
+            let (status, body) = call(&t, event).await;
+            assert_eq!(status, 401, "claim {bad:?}: {body}");
+            assert!(body["jobs"].is_null(), "claim {bad:?} read nothing: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_known_path_with_a_wrong_method_is_405_with_an_allow_header() {
+        let t = embedded_services();
+        let mut event = event_json(SAMPLE);
+        event["requestContext"]["http"]["method"] = json!("DELETE");
+        let answer = handle(&t.services, SAMPLE_TENANT_CLAIM, invocation(decode(event))).await.unwrap();
+        assert_eq!(answer.status_code, 405);
+        assert_eq!(answer.headers.get("allow").and_then(|v| v.to_str().ok()), Some("GET"));
     }
 
     #[tokio::test]

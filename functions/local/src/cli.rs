@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tandem_connectors::http::Settings;
-use tandem_domain::{System, TenantId};
+use tandem_domain::System;
+use tandem_domain::usecases::Tuning;
 use tandem_embedded::QueueConfig;
 use tandem_sim::SimConfig;
 
@@ -124,6 +125,9 @@ pub struct ServeArgs {
     /// table and queues if missing.
     #[arg(long, conflicts_with = "data_dir")]
     pub aws_endpoint: Option<String>,
+    /// Seconds without progress after which a running job is reported as stalled.
+    #[arg(long, default_value_t = Tuning::DEFAULT_STALL_AFTER.as_secs())]
+    pub stall_after: u64,
     #[command(flatten)]
     pub scale: ScaleArgs,
 }
@@ -202,11 +206,12 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<i32> {
-    let rt = match &args.aws_endpoint {
+    let mut rt = match &args.aws_endpoint {
         Some(endpoint) => LocalRuntime::aws(endpoint, &AwsNames::default(), Settings::default()).await?,
         None => LocalRuntime::new(args.data_dir.as_deref(), QueueConfig::default(), Settings::default())?,
     };
-    let resumed = rt.resume_running(&TenantId::parse(server::DEFAULT_TENANT)?).await?;
+    rt.svc.tuning.stall_after = Duration::from_secs(args.stall_after);
+    let resumed = rt.resume_running().await?;
     if !resumed.is_empty() {
         eprintln!("Resumed {} running job(s) from their checkpoints.", resumed.len());
     }

@@ -13,8 +13,8 @@ use tandem_connectors::http::Settings;
 use tandem_domain::job::Job;
 use tandem_domain::ports::SystemClock;
 use tandem_domain::table::RecordStore;
-use tandem_domain::usecases::Services;
 use tandem_domain::usecases::import;
+use tandem_domain::usecases::{Services, Tuning};
 use tandem_domain::{JobId, TenantId};
 use tandem_embedded::{Embedded, QueueConfig};
 
@@ -54,6 +54,7 @@ impl LocalRuntime {
             connectors: Arc::new(Connectors::new(connectors)),
             clock: Arc::new(SystemClock),
             events: embedded.events.clone(),
+            tuning: Tuning::default(),
         };
         Ok(Self { svc, backend: Backend::Embedded(embedded) })
     }
@@ -86,10 +87,17 @@ impl LocalRuntime {
                         embedded.queue.ack(delivery.receipt);
                     }
                     Err(e) => {
-                        // Only retryable errors reach here; back off and let the queue redeliver.
+                        // Only retryable errors reach here; back off and let the queue
+                        // redeliver. On the last delivery the message is dead-lettered,
+                        // and its job fails with the reason instead of staying "running".
+                        let reason = e.to_string();
+                        if delivery.receive_count >= embedded.queue.config().max_receives {
+                            import::dead_lettered(&self.svc, &delivery.message, delivery.receive_count, &reason)
+                                .await?;
+                        }
                         let delay = Duration::from_millis(100u64 << delivery.receive_count.min(7));
-                        tracing::warn!(job = %delivery.message.job_id, attempt = delivery.receive_count, error = %e, "page failed, will retry");
-                        embedded.queue.nack_with_reason(delivery.receipt, delay, &e.to_string());
+                        tracing::warn!(job = %delivery.message.job_id, attempt = delivery.receive_count, error = %reason, "page failed, will retry");
+                        embedded.queue.nack_with_reason(delivery.receipt, delay, &reason);
                     }
                 }
                 Ok(true)
@@ -122,12 +130,22 @@ impl LocalRuntime {
         })
     }
 
-    /// Re-queues every running job of `tenant` from its checkpoint (after a restart).
-    pub async fn resume_running(&self, tenant: &TenantId) -> anyhow::Result<Vec<JobId>> {
+    /// Re-queues every running job of every tenant from its checkpoint (after a
+    /// restart: the embedded queue does not outlive the process). On AWS interfaces the
+    /// queues keep their messages, so there is nothing to do.
+    pub async fn resume_running(&self) -> anyhow::Result<Vec<JobId>> {
+        let Backend::Embedded(embedded) = &self.backend else { return Ok(Vec::new()) };
         let mut resumed = Vec::new();
-        for job in self.svc.store.jobs(tenant, 100).await? {
+        for item in embedded.table.items_with_sort_key("J") {
+            let job: Job = match serde_json::from_value(item.body) {
+                Ok(job) => job,
+                Err(e) => {
+                    tracing::error!(pk = %item.pk, error = %e, "a stored job does not parse; not resumed");
+                    continue;
+                }
+            };
             if !job.status.is_final() {
-                import::resume(&self.svc, tenant, &job.id).await?;
+                import::resume(&self.svc, &job.tenant, &job.id).await?;
                 resumed.push(job.id);
             }
         }

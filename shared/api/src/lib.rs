@@ -1,9 +1,15 @@
-//! The HTTP API as plain data: a request (method, path, query, body, tenant) in, a status
-//! and JSON body out. It decodes, calls one use case and encodes; no rule lives here.
-//! The local runner serves it with axum; the Lambda HTTP function (a later issue) with
-//! API Gateway events.
+//! The HTTP API as plain data: a request (method, path, query, body, tenant) in, a status,
+//! JSON body and headers out. It decodes, calls one use case and encodes; no rule lives
+//! here. The local runner serves it with hyper, the Lambda HTTP functions with API
+//! Gateway events.
+//!
+//! Bad input never reaches a use case half-checked: the tenant is checked first (401),
+//! then the path (404) and the method (405 with `Allow`), then the query parameters (an
+//! unknown one is a 400 naming it) and the body (an unknown field is a 400 naming it,
+//! before anything else about it is checked).
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -25,19 +31,23 @@ pub struct ApiRequest {
     pub tenant: Option<String>,
 }
 
-/// One API answer.
+/// One API answer: a status, a JSON body and any extra headers (e.g. `Allow` on a 405).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ApiResponse {
     pub status: u16,
     pub body: Value,
+    /// Headers besides `content-type: application/json`, as (name, value).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiResponse {
-    fn ok(body: Value) -> Self {
-        Self { status: 200, body }
+    /// An answer with `status` and `body` and no extra header.
+    pub fn new(status: u16, body: Value) -> Self {
+        Self { status, body, headers: Vec::new() }
     }
-    fn error(status: u16, kind: &str, message: impl Into<String>) -> Self {
-        Self { status, body: json!({ "error": { "kind": kind, "message": message.into() } }) }
+    /// An error answer: `{"error": {"kind", "message"}}`.
+    pub fn error(status: u16, kind: &str, message: impl Into<String>) -> Self {
+        Self::new(status, json!({ "error": { "kind": kind, "message": message.into() } }))
     }
 }
 
@@ -60,11 +70,12 @@ impl From<DomainError> for ApiResponse {
 
 fn encode<T: serde::Serialize>(status: u16, v: &T) -> ApiResponse {
     match serde_json::to_value(v) {
-        Ok(body) => ApiResponse { status, body },
+        Ok(body) => ApiResponse::new(status, body),
         Err(e) => ApiResponse::error(500, "internal", format!("cannot encode the answer: {e}")),
     }
 }
 
+/// The body as JSON; an empty body is a 400.
 fn json_body(req: &ApiRequest) -> Result<Value, DomainError> {
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Err(DomainError::invalid("the request needs a JSON body"));
@@ -73,9 +84,77 @@ fn json_body(req: &ApiRequest) -> Result<Value, DomainError> {
         .map_err(|e| DomainError::invalid(format!("the request body is not valid JSON: {e}")))
 }
 
+/// The body decoded as `T` (whose fields are closed: unknown fields are refused by name).
+fn typed_body<T: DeserializeOwned>(req: &ApiRequest, expected: &str) -> Result<T, DomainError> {
+    serde_json::from_value(json_body(req)?)
+        .map_err(|e| DomainError::invalid(format!("{e}; expected a body like {expected}")))
+}
+
+/// `POST /connections/{system}/imports`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ImportBody {
     stages: StageSelection,
+}
+
+/// What a path names; each route lists the methods and query parameters it takes.
+#[derive(Clone, Copy, Debug)]
+enum Route<'a> {
+    Connections,
+    Connection(&'a str),
+    OptionLists(&'a str),
+    Options(&'a str, &'a str),
+    Mappings(&'a str),
+    Mapping(&'a str, &'a str),
+    Imports(&'a str),
+    Jobs,
+    Job(&'a str),
+    JobCancel(&'a str),
+    JobResume(&'a str),
+    Records(&'a str),
+    Record(&'a str, &'a str),
+    Logs,
+}
+
+impl<'a> Route<'a> {
+    fn resolve(segments: &[&'a str]) -> Option<Self> {
+        Some(match segments {
+            ["connections"] => Route::Connections,
+            ["connections", s] => Route::Connection(s),
+            ["connections", s, "options"] => Route::OptionLists(s),
+            ["connections", s, "options", list] => Route::Options(s, list),
+            ["connections", s, "mappings"] => Route::Mappings(s),
+            ["connections", s, "mappings", stage] => Route::Mapping(s, stage),
+            ["connections", s, "imports"] => Route::Imports(s),
+            ["jobs"] => Route::Jobs,
+            ["jobs", id] => Route::Job(id),
+            ["jobs", id, "cancel"] => Route::JobCancel(id),
+            ["jobs", id, "resume"] => Route::JobResume(id),
+            ["records", kind] => Route::Records(kind),
+            ["records", kind, id] => Route::Record(kind, id),
+            ["logs"] => Route::Logs,
+            _ => return None,
+        })
+    }
+
+    /// The methods the route answers.
+    fn methods(self) -> &'static [&'static str] {
+        match self {
+            Route::Connection(_) => &["GET", "POST", "PUT"],
+            Route::Mapping(..) => &["PUT", "POST"],
+            Route::Imports(_) | Route::JobCancel(_) | Route::JobResume(_) => &["POST"],
+            _ => &["GET"],
+        }
+    }
+
+    /// The query parameters the route takes.
+    fn query_keys(self) -> &'static [&'static str] {
+        match self {
+            Route::Records(_) => &["after", "limit"],
+            Route::Logs => &["outcome", "system", "object", "job", "since", "until", "limit"],
+            _ => &[],
+        }
+    }
 }
 
 /// Answers one request.
@@ -87,18 +166,60 @@ pub async fn handle(svc: &Services, req: ApiRequest) -> ApiResponse {
         Ok(t) => t,
         Err(e) => return ApiResponse::error(401, "unauthorized", e.to_string()),
     };
-    match route(svc, &tenant, &req).await {
+    let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
+    let Some(route) = Route::resolve(&segments) else {
+        return ApiResponse::error(404, "not_found", format!("no route {}", req.path));
+    };
+    let method = req.method.to_ascii_uppercase();
+    let allowed = route.methods();
+    if !allowed.contains(&method.as_str()) {
+        let mut resp = ApiResponse::error(
+            405,
+            "method_not_allowed",
+            format!("{} does not take {method}; it takes {}", req.path, allowed.join(", ")),
+        );
+        resp.headers.push(("allow", allowed.join(", ")));
+        return resp;
+    }
+    let unknown: Vec<&str> = req.query.keys().map(String::as_str).filter(|k| !route.query_keys().contains(k)).collect();
+    if !unknown.is_empty() {
+        let takes = match route.query_keys() {
+            [] => "no query parameters".to_string(),
+            keys => keys.join(", "),
+        };
+        return ApiResponse::error(
+            400,
+            "invalid",
+            format!("unknown query parameter(s) {}; {} takes {takes}", unknown.join(", "), req.path),
+        );
+    }
+    match answer(svc, &tenant, route, &method, &req).await {
         Ok(resp) => resp,
         Err(e) => e.into(),
     }
 }
 
-async fn route(svc: &Services, t: &TenantId, req: &ApiRequest) -> Result<ApiResponse, DomainError> {
-    let segments: Vec<&str> = req.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
-    let method = req.method.to_ascii_uppercase();
-    let system = |s: &str| s.parse::<System>();
-    Ok(match (method.as_str(), segments.as_slice()) {
-        ("GET", ["connections"]) => {
+fn system(s: &str) -> Result<System, DomainError> {
+    s.parse()
+}
+
+fn limit(q: &BTreeMap<String, String>) -> Result<Option<usize>, DomainError> {
+    q.get("limit")
+        .map(|l| {
+            l.parse::<usize>().map_err(|_| DomainError::invalid(format!("limit {l:?} is not a whole number (1-1000)")))
+        })
+        .transpose()
+}
+
+async fn answer(
+    svc: &Services,
+    t: &TenantId,
+    route: Route<'_>,
+    method: &str,
+    req: &ApiRequest,
+) -> Result<ApiResponse, DomainError> {
+    Ok(match route {
+        Route::Connections => {
             let mut out = Vec::new();
             for s in System::ALL {
                 if let Some(c) = svc.store.connection(t, *s).await? {
@@ -107,78 +228,87 @@ async fn route(svc: &Services, t: &TenantId, req: &ApiRequest) -> Result<ApiResp
             }
             encode(200, &json!({ "connections": out }))
         }
-        ("POST" | "PUT", ["connections", s]) => {
-            let conn = connections::save_credentials(svc, t, system(s)?, &json_body(req)?).await?;
+        Route::Connection(s) if method == "GET" => encode(200, &connections::connection(svc, t, system(s)?).await?),
+        Route::Connection(s) => {
+            let system = system(s)?;
+            let conn = connections::save_credentials(svc, t, system, &json_body(req)?).await?;
             encode(201, &conn)
         }
-        ("GET", ["connections", s]) => encode(200, &connections::connection(svc, t, system(s)?).await?),
-        ("GET", ["connections", s, "options"]) => {
+        Route::OptionLists(s) => {
             let lists: Vec<&str> = OptionList::ALL.iter().map(|l| l.as_str()).collect();
-            ApiResponse::ok(json!({ "lists": lists, "system": system(s)? }))
+            encode(200, &json!({ "lists": lists, "system": system(s)? }))
         }
-        ("GET", ["connections", s, "options", list]) => {
-            let choices = connections::options(svc, t, system(s)?, OptionList::parse(list)?).await?;
+        Route::Options(s, list) => {
+            let system = system(s)?;
+            let choices = connections::options(svc, t, system, OptionList::parse(list)?).await?;
             encode(200, &json!({ "list": list, "choices": choices }))
         }
-        ("GET", ["connections", s, "mappings"]) => {
+        Route::Mappings(s) => {
             let conn = connections::connection(svc, t, system(s)?).await?;
             let order: Vec<&str> = conn.system.stages().iter().map(|s| s.as_str()).collect();
             encode(200, &json!({ "order": order, "mappings": conn.mappings }))
         }
-        ("PUT" | "POST", ["connections", s, "mappings", stage]) => {
+        Route::Mapping(s, stage) => {
+            let system = system(s)?;
             let stage: Stage = stage.parse()?;
-            let conn = mappings::save_mapping(svc, t, system(s)?, stage, &json_body(req)?).await?;
+            let conn = mappings::save_mapping(svc, t, system, stage, &json_body(req)?).await?;
             encode(200, &json!({ "mappings": conn.mappings }))
         }
-        ("POST", ["connections", s, "imports"]) => {
-            let body: ImportBody = serde_json::from_value(json_body(req)?)
-                .map_err(|e| DomainError::invalid(format!("expected {{\"stages\": \"all\" | \"<stage>\"}}: {e}")))?;
-            encode(202, &import::start_import(svc, t, system(s)?, body.stages).await?)
+        Route::Imports(s) => {
+            let system = system(s)?;
+            let body: ImportBody = typed_body(req, r#"{"stages": "all" | "<stage>"}"#)?;
+            encode(202, &import::start_import(svc, t, system, body.stages).await?)
         }
-        ("GET", ["jobs"]) => encode(200, &json!({ "jobs": svc.store.jobs(t, 100).await? })),
-        ("GET", ["jobs", id]) => encode(200, &import::job(svc, t, &JobId::from_raw(*id)).await?),
-        ("POST", ["jobs", id, "cancel"]) => encode(200, &import::cancel(svc, t, &JobId::from_raw(*id)).await?),
-        ("POST", ["jobs", id, "resume"]) => encode(200, &import::resume(svc, t, &JobId::from_raw(*id)).await?),
-        ("GET", ["records", kind]) => {
+        Route::Jobs => encode(200, &json!({ "jobs": import::jobs(svc, t, 100).await? })),
+        Route::Job(id) => encode(200, &import::job_view(svc, t, &JobId::from_raw(id)).await?),
+        Route::JobCancel(id) => encode(200, &import::cancel(svc, t, &JobId::from_raw(id)).await?),
+        Route::JobResume(id) => encode(200, &import::resume(svc, t, &JobId::from_raw(id)).await?),
+        Route::Records(kind) => {
             let kind: RecordKind = kind.parse()?;
-            let limit = match req.query.get("limit") {
-                Some(l) => {
-                    l.parse::<usize>().map_err(|_| DomainError::invalid(format!("limit {l:?} is not a number")))?
-                }
-                None => 100,
-            };
-            let (records, next) = svc.store.records(t, kind, req.query.get("after").cloned(), limit).await?;
-            encode(200, &json!({ "records": records, "next": next }))
+            let limit = limit(&req.query)?.unwrap_or(100);
+            let page = svc.store.records(t, kind, req.query.get("after").cloned(), limit).await?;
+            let unreadable = page.unreadable.len();
+            encode(
+                200,
+                &json!({ "records": page.records, "next": page.next,
+                         "unreadable": { "count": unreadable, "ids": page.unreadable } }),
+            )
         }
-        ("GET", ["records", kind, id]) => {
+        Route::Record(kind, id) => {
             let kind: RecordKind = kind.parse()?;
             let record = svc
                 .store
-                .record(t, kind, &RecordId::from_raw(*id))
+                .record(t, kind, &RecordId::from_raw(id))
                 .await?
                 .ok_or_else(|| DomainError::not_found(format!("no {kind} {id}")))?;
             encode(200, &record)
         }
-        ("GET", ["logs"]) => {
+        Route::Logs => {
             let filter = log_filter(&req.query)?;
             encode(200, &json!({ "entries": svc.store.logs(t, &filter, svc.clock.now()).await? }))
         }
-        (_, _) => ApiResponse::error(404, "not_found", format!("no route {method} {}", req.path)),
     })
 }
 
 fn log_filter(q: &BTreeMap<String, String>) -> Result<LogFilter, DomainError> {
-    let time = |k: &str| q.get(k).map(|v| Timestamp::parse(v)).transpose();
-    Ok(LogFilter {
+    let time = |k: &str| {
+        q.get(k)
+            .map(|v| {
+                Timestamp::parse(v).map_err(|_| {
+                    DomainError::invalid(format!("{k} {v:?} is not an RFC 3339 time such as 2026-01-31T09:00:00Z"))
+                })
+            })
+            .transpose()
+    };
+    let filter = LogFilter {
         outcome: q.get("outcome").cloned(),
         system: q.get("system").map(|s| s.parse()).transpose()?,
         object: q.get("object").map(|s| s.parse()).transpose()?,
         job_id: q.get("job").map(JobId::from_raw),
         since: time("since")?,
         until: time("until")?,
-        limit: q
-            .get("limit")
-            .map(|l| l.parse::<usize>().map_err(|_| DomainError::invalid(format!("limit {l:?} is not a number"))))
-            .transpose()?,
-    })
+        limit: limit(q)?,
+    };
+    filter.validate()?;
+    Ok(filter)
 }

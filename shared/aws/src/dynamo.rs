@@ -479,7 +479,7 @@ fn encode_token(last: &Item, index: bool) -> Result<String, StoreError> {
 
 /// The `ExclusiveStartKey` in a token, which must be a key of the partition `pk` read.
 fn decode_token(token: &str, index: bool, pk: &str) -> Result<AttrMap, StoreError> {
-    let bad = || StoreError::Corrupt(format!("invalid paging token {token:?}"));
+    let bad = || StoreError::InvalidToken(format!("{token:?} is not a token this table issued"));
     let json = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let key: BTreeMap<String, String> = serde_json::from_slice(&json).map_err(|_| bad())?;
     let (wanted, partition): (&[&str], &str) =
@@ -664,7 +664,7 @@ mod tests {
         let key = decode_token(&token, true, "g").unwrap();
         assert_eq!(key.len(), 4);
         assert_eq!(key.get(GSI1_SK), Some(&AttributeValue::S("2024#1".into())));
-        assert!(matches!(decode_token("not a token!", false, "p"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(decode_token("not a token!", false, "p"), Err(StoreError::InvalidToken(_))));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use tandem_domain::job::Job;
 use tandem_domain::log::LogEntry;
 use tandem_domain::ports::EventPublisher;
 
@@ -15,8 +16,10 @@ use crate::error::{AwsError, AwsErrorKind};
 const SERVICE: &str = "EventBridge";
 /// The events' `source`.
 pub const SOURCE: &str = "tandem";
-/// The events' `detail-type`.
+/// The `detail-type` of a failed record's event (the detail is its log entry).
 pub const DETAIL_TYPE: &str = "record.failed";
+/// The `detail-type` of a failed job's event (the detail is the job).
+pub const JOB_FAILED: &str = "job.failed";
 
 /// The event publisher on EventBridge (see the module docs).
 #[derive(Clone, Debug)]
@@ -39,17 +42,22 @@ impl EventBridgePublisher {
 
     /// Publishes one failed-record event, reporting any failure to the caller.
     pub async fn publish(&self, entry: &LogEntry) -> Result<(), AwsError> {
+        self.put_event(DETAIL_TYPE, entry).await
+    }
+
+    /// Publishes one event of `detail_type` with `detail` as its JSON detail.
+    pub async fn put_event<T: serde::Serialize>(&self, detail_type: &str, detail: &T) -> Result<(), AwsError> {
         const OP: &str = "PutEvents";
-        let detail = serde_json::to_string(entry).map_err(|e| AwsError {
+        let detail = serde_json::to_string(detail).map_err(|e| AwsError {
             kind: AwsErrorKind::Invalid,
             service: SERVICE,
             operation: OP,
             code: None,
-            message: format!("cannot encode the log entry: {e}"),
+            message: format!("cannot encode the event detail: {e}"),
         })?;
         let event = PutEventsRequestEntry::builder()
             .source(SOURCE)
-            .detail_type(DETAIL_TYPE)
+            .detail_type(detail_type)
             .detail(detail)
             .event_bus_name(&self.bus_name)
             .build();
@@ -82,6 +90,13 @@ impl EventPublisher for EventBridgePublisher {
                 error = %e,
                 "could not publish a record.failed event"
             );
+        }
+    }
+
+    async fn job_failed(&self, job: &Job) {
+        if let Err(e) = self.put_event(JOB_FAILED, job).await {
+            tracing::warn!(tenant = %job.tenant, job = %job.id, bus = %self.bus_name, error = %e,
+                "could not publish a job.failed event");
         }
     }
 }

@@ -86,6 +86,7 @@ mod tests {
             job_id: JobId::from_raw("job-1"),
             stage,
             cursor: Cursor::start(),
+            attempt: 0,
         }
     }
 

@@ -72,6 +72,7 @@ fn message(tenant: &str, position: &str) -> StageMessage {
         job_id: JobId::from_raw("job-1"),
         stage: Stage::Companies,
         cursor: Cursor { position: position.into(), since: None },
+        attempt: 0,
     }
 }
 

@@ -72,6 +72,7 @@ impl DomainError {
                 StoreError::Conflict(_) => ErrorClass::Refused,
                 StoreError::Unavailable(_) => ErrorClass::Unavailable,
                 StoreError::Corrupt(_) => ErrorClass::Internal,
+                StoreError::InvalidToken(_) => ErrorClass::Invalid,
             },
             Self::Internal(_) => ErrorClass::Internal,
         }

@@ -119,6 +119,11 @@ pub struct Job {
     pub progress: BTreeMap<Stage, StageProgress>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// How many times the job was resumed by hand: part of its messages' deduplication
+    /// ids, so a resume is never swallowed by the queue's deduplication window, and
+    /// messages of an earlier attempt are recognised as stale.
+    #[serde(default)]
+    pub attempt: u32,
     /// Optimistic-concurrency version.
     #[serde(default)]
     pub version: u64,
@@ -138,7 +143,14 @@ impl Job {
             job_id: self.id.clone(),
             stage: self.current_stage()?,
             cursor: self.cursor.clone(),
+            attempt: self.attempt,
         })
+    }
+
+    /// Whether the job is running but has made no progress for `stall_after` by `now`.
+    pub fn is_stalled(&self, now: Timestamp, stall_after: std::time::Duration) -> bool {
+        let idle = (now.datetime() - self.updated_at.datetime()).as_seconds_f64();
+        self.status == JobStatus::Running && idle >= stall_after.as_secs_f64()
     }
 }
 
@@ -150,13 +162,21 @@ pub struct StageMessage {
     pub job_id: JobId,
     pub stage: Stage,
     pub cursor: Cursor,
+    /// The job's resume attempt this message belongs to (see [`Job::attempt`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl StageMessage {
-    /// Deduplication id: one per job, stage and cursor.
+    /// Deduplication id: one per job, stage, cursor and resume attempt.
     pub fn dedup_id(&self) -> String {
         let since = self.cursor.since.map(|t| t.unix().to_string()).unwrap_or_default();
-        format!("{}:{}:{}:{}", self.job_id, self.stage, self.cursor.position, since)
+        let base = format!("{}:{}:{}:{}", self.job_id, self.stage, self.cursor.position, since);
+        if self.attempt == 0 { base } else { format!("{base}:r{}", self.attempt) }
     }
 
     /// The FIFO group: one per tenant and system, so a connection never races itself.

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use crate::error::DomainError;
 use crate::ids::{JobId, RecordId, RecordKind, Stage, System, TenantId};
 use crate::normalise::Timestamp;
 
@@ -36,6 +37,21 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// Every reason.
+    pub const ALL: &[SkipReason] = &[
+        SkipReason::Inactive,
+        SkipReason::Deleted,
+        SkipReason::NoEmail,
+        SkipReason::RoleNotMapped,
+        SkipReason::TypeNotMapped,
+        SkipReason::CategoryNotMapped,
+        SkipReason::BillingNotMapped,
+        SkipReason::CompanyNotImported,
+        SkipReason::ContactNotInCrm,
+        SkipReason::CreatorNotLinked,
+        SkipReason::Unchanged,
+    ];
+
     /// The reason's wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -167,6 +183,29 @@ impl LogFilter {
             && self.job_id.as_ref().is_none_or(|j| e.job_id.as_ref() == Some(j))
             && self.since.is_none_or(|t| e.at >= t)
             && self.until.is_none_or(|t| e.at < t)
+    }
+
+    /// Checks what a caller asked for: a known outcome key (`created`, `linked`,
+    /// `updated`, `failed`, `skipped` or `skipped:<reason>`) and `since` before `until`.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        if let Some(o) = self.outcome.as_deref() {
+            let known = matches!(o, "created" | "linked" | "updated" | "failed" | "skipped")
+                || o.strip_prefix("skipped:").is_some_and(|r| SkipReason::ALL.iter().any(|k| k.as_str() == r));
+            if !known {
+                let reasons: Vec<&str> = SkipReason::ALL.iter().map(|r| r.as_str()).collect();
+                return Err(DomainError::invalid(format!(
+                    "unknown outcome {o:?}; expected created, linked, updated, failed, skipped, or skipped:<reason> \
+                     with a reason among {}",
+                    reasons.join(", ")
+                )));
+            }
+        }
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since >= until
+        {
+            return Err(DomainError::invalid(format!("since ({since}) must be before until ({until})")));
+        }
+        Ok(())
     }
 
     /// The effective limit.

@@ -67,6 +67,28 @@ fn check_label(system: System, list: OptionList, id: &str, value: &str) -> Resul
     }
 }
 
+/// Checks a section body's shape before anything else (no connection or network needed):
+/// a JSON object whose keys are all lists of the `stage`'s section, each an object.
+/// Every unknown key is named.
+pub fn check_section_shape(stage: Stage, body: &serde_json::Value) -> Result<(), DomainError> {
+    let obj =
+        body.as_object().ok_or_else(|| DomainError::invalid("a mapping must be a JSON object of option lists"))?;
+    let lists = section_lists(stage);
+    let unknown: Vec<&str> =
+        obj.keys().map(String::as_str).filter(|k| !lists.iter().any(|l| l.as_str() == *k)).collect();
+    if !unknown.is_empty() {
+        return Err(DomainError::invalid(format!(
+            "unknown field(s) {}: the {stage} mapping takes {}",
+            unknown.join(", "),
+            lists.iter().map(|l| l.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    if let Some((key, _)) = obj.iter().find(|(_, v)| !v.is_object()) {
+        return Err(DomainError::invalid(format!("{key} must be an object of option id -> CRM value")));
+    }
+    Ok(())
+}
+
 /// Parses a section body such as `{"company_types": {"12": "client"}}` for `stage`,
 /// checking the lists belong to the section, that every option id is one the system
 /// offers (`offered`), and that every value is a valid CRM value.

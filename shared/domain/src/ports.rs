@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::error::ErrorClass;
 use crate::external::{AccountInfo, Choice, Cursor, OptionList, Page};
 use crate::ids::{Stage, System, TenantId};
-use crate::job::StageMessage;
+use crate::job::{Job, StageMessage};
 use crate::log::LogEntry;
 use crate::normalise::Timestamp;
 use crate::secret::Credentials;
@@ -28,6 +28,9 @@ pub enum StoreError {
     /// Stored data could not be read back; a bug or tampering.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A paging token the caller sent is not one this store issued (the caller's error).
+    #[error("invalid paging token: {0}")]
+    InvalidToken(String),
 }
 
 impl StoreError {
@@ -164,6 +167,9 @@ impl Clock for SystemClock {
 pub trait EventPublisher: Send + Sync {
     /// Publishes one failed-record event. Failures to publish are logged, not raised.
     async fn failed(&self, entry: &LogEntry);
+    /// Publishes that a job failed (its status carries the reason). Failures to publish
+    /// are logged, not raised.
+    async fn job_failed(&self, job: &Job);
 }
 
 /// The class of an external system's failure, classified once near the wire.

@@ -100,6 +100,18 @@ pub enum Credentials {
     Salesforce(SalesforceCredentials),
 }
 
+/// The JSON type of a value, for messages.
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 /// Required and optional fields of each system's credentials.
 fn fields(system: System) -> (&'static [&'static str], &'static [&'static str]) {
     match system {
@@ -129,6 +141,23 @@ impl Credentials {
                 system.display_name(),
                 unknown.join(", "),
                 required.iter().chain(optional).copied().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let mistyped: Vec<String> = required
+            .iter()
+            .chain(optional)
+            .filter_map(|n| match obj.get(*n) {
+                Some(v) if !(v.is_string() || (v.is_null() && optional.contains(n))) => {
+                    Some(format!("{n} (got {})", json_type(v)))
+                }
+                _ => None,
+            })
+            .collect();
+        if !mistyped.is_empty() {
+            return Err(DomainError::invalid(format!(
+                "{} credentials must be strings; wrong type: {}",
+                system.display_name(),
+                mistyped.join(", ")
             )));
         }
         let field = |name: &str| -> Option<String> {
@@ -257,5 +286,23 @@ mod tests {
             .to_string();
         assert!(err.contains("company_id") && err.contains("public_key") && err.contains("private_key"), "{err}");
         assert!(!err.contains("site,"), "{err}");
+    }
+
+    #[test]
+    fn a_credential_field_of_the_wrong_type_is_named_as_mistyped_not_missing() {
+        let body = serde_json::json!({
+            "site": [], "company_id": "acme", "public_key": "pub", "private_key": 123, "client_id": "c"
+        });
+        let err = Credentials::parse(System::ConnectWise, &body).unwrap_err().to_string();
+        assert!(err.contains("wrong type") && err.contains("private_key (got a number)"), "{err}");
+        assert!(err.contains("site (got an array)"), "{err}");
+        assert!(!err.contains("missing"), "{err}");
+        assert!(!err.contains("123"), "the value itself (maybe a secret) is not quoted: {err}");
+    }
+
+    #[test]
+    fn an_optional_credential_field_may_be_null() {
+        let body = serde_json::json!({"site": "s", "client_id": "c", "client_secret": "x", "tenant": null});
+        assert!(Credentials::parse(System::Halo, &body).is_ok());
     }
 }

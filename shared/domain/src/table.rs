@@ -10,6 +10,7 @@
 //! | look-up (phone, website, name, email) | `T#ix#KIND#FIELD#VALUE` | `ID` | |
 //! | connection | `T#conn#SYSTEM` | `C` | |
 //! | job | `T#job#ID` | `J` | `T#jobs` / `CREATED#ID` |
+//! | run marker (the connection's running import) | `T#run#SYSTEM` | `R` | |
 //! | sync-log entry (TTL) | `T#log#ID` | `E` | `T#log#DAY` / `AT#ID` |
 //!
 //! Records are written with their new links, look-up entries and log entry in one
@@ -48,6 +49,16 @@ pub struct RecordWrite {
     pub new_link: Option<(System, String)>,
     /// The log entry of this operation: must not exist yet.
     pub log: Option<LogEntry>,
+}
+
+/// One page of a record listing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecordPage {
+    pub records: Vec<Record>,
+    /// Where to continue; `None` at the end.
+    pub next: Option<String>,
+    /// Ids of stored records on this page that no longer parse (left out of `records`).
+    pub unreadable: Vec<RecordId>,
 }
 
 /// The record store over any [`Table`].
@@ -93,6 +104,10 @@ pub mod keys {
     }
     pub fn jobs(t: &TenantId) -> String {
         format!("{t}#jobs")
+    }
+    /// The connection's run marker: which of its imports is running, if any.
+    pub fn import_run(t: &TenantId, system: System) -> String {
+        format!("{t}#run#{system}")
     }
     pub fn log(t: &TenantId, id: &str) -> String {
         format!("{t}#log#{id}")
@@ -160,8 +175,7 @@ impl RecordStore {
         }
     }
 
-    /// Writes a job if nobody changed it since it was read; returns it with its new version.
-    pub async fn save_job(&self, job: &Job) -> Result<Job, StoreError> {
+    fn job_put(job: &Job) -> Result<Write, StoreError> {
         let condition = if job.version == 0 { Condition::NotExists } else { Condition::VersionIs(job.version) };
         let item = Item {
             pk: keys::job(&job.tenant, &job.id),
@@ -171,10 +185,67 @@ impl RecordStore {
             expires_at: None,
             body: to_body(job)?,
         };
-        self.table.transact(vec![Write::Put { item, condition }]).await?;
+        Ok(Write::Put { item, condition })
+    }
+
+    fn run_marker_put(job: &Job, current: Option<&Item>, holder: Option<&JobId>) -> Write {
+        let (version, condition) = match current {
+            Some(item) => (item.version + 1, Condition::VersionIs(item.version)),
+            None => (1, Condition::NotExists),
+        };
+        Write::Put {
+            item: Item {
+                pk: keys::import_run(&job.tenant, job.system),
+                sk: "R".into(),
+                version,
+                gsi1: None,
+                expires_at: None,
+                body: serde_json::json!({ "job": holder }),
+            },
+            condition,
+        }
+    }
+
+    fn run_holder(marker: Option<&Item>) -> Option<JobId> {
+        marker.and_then(|i| i.body.get("job")).and_then(|v| v.as_str()).map(JobId::from_raw)
+    }
+
+    /// Writes a job if nobody changed it since it was read; returns it with its new
+    /// version. A job that ends here also frees its connection's run marker, in the same
+    /// transaction.
+    pub async fn save_job(&self, job: &Job) -> Result<Job, StoreError> {
+        let mut writes = vec![Self::job_put(job)?];
+        if job.status.is_final() {
+            let marker = self.table.get(&keys::import_run(&job.tenant, job.system), "R").await?;
+            if Self::run_holder(marker.as_ref()).as_ref() == Some(&job.id) {
+                writes.push(Self::run_marker_put(job, marker.as_ref(), None));
+            }
+        }
+        self.table.transact(writes).await?;
         let mut saved = job.clone();
         saved.version += 1;
         Ok(saved)
+    }
+
+    /// Saves a running job that is starting (new) or starting again (resumed), claiming
+    /// its connection's run marker in the same transaction, conditional on the marker's
+    /// version: of two racing claims exactly one commits, the other gets
+    /// [`StoreError::Conflict`] and, read again, sees the winner. `Ok(Err(holder))` when
+    /// another job of the connection is running. A marker naming a job that has ended
+    /// (or is gone) is free.
+    pub async fn claim_job(&self, job: &Job) -> Result<Result<Job, JobId>, StoreError> {
+        let marker = self.table.get(&keys::import_run(&job.tenant, job.system), "R").await?;
+        if let Some(holder) = Self::run_holder(marker.as_ref())
+            && holder != job.id
+            && self.job(&job.tenant, &holder).await?.is_some_and(|h| !h.status.is_final())
+        {
+            return Ok(Err(holder));
+        }
+        let writes = vec![Self::job_put(job)?, Self::run_marker_put(job, marker.as_ref(), Some(&job.id))];
+        self.table.transact(writes).await?;
+        let mut saved = job.clone();
+        saved.version += 1;
+        Ok(Ok(saved))
     }
 
     /// The tenant's jobs, newest first.
@@ -321,53 +392,77 @@ impl RecordStore {
         Ok(record)
     }
 
-    /// Records of `kind`, a page at a time (`after` from the previous page).
+    /// Records of `kind`, a page at a time (`after` from the previous page). A stored
+    /// record that no longer parses does not hide the rest: it is left out, logged as an
+    /// error and named in [`RecordPage::unreadable`]. A paging token this store did not
+    /// issue is [`StoreError::InvalidToken`].
     pub async fn records(
         &self,
         t: &TenantId,
         kind: RecordKind,
         after: Option<String>,
         limit: usize,
-    ) -> Result<(Vec<Record>, Option<String>), StoreError> {
+    ) -> Result<RecordPage, StoreError> {
         // The cursor is `SHARD:ID-after`; shards are read in order.
         let limit = limit.clamp(1, 1000);
-        let (mut shard_idx, mut within) = match after.as_deref().and_then(|a| a.split_once(':')) {
-            Some((s, rest)) => (SHARDS.find(s).unwrap_or(SHARDS.len()), (!rest.is_empty()).then(|| rest.to_string())),
+        let (mut shard_idx, mut within) = match after.as_deref() {
             None => (0, None),
+            Some(a) => {
+                let bad = || StoreError::InvalidToken(format!("{a:?} is not a token this store issued"));
+                let (s, rest) = a.split_once(':').ok_or_else(bad)?;
+                let mut chars = s.chars();
+                let idx = match (chars.next(), chars.next()) {
+                    (Some(c), None) => SHARDS.find(c).ok_or_else(bad)?,
+                    _ => return Err(bad()),
+                };
+                (idx, (!rest.is_empty()).then(|| rest.to_string()))
+            }
         };
-        let mut out = Vec::new();
-        while shard_idx < SHARDS.len() && out.len() < limit {
+        let mut out = RecordPage::default();
+        while shard_idx < SHARDS.len() && out.records.len() + out.unreadable.len() < limit {
             let shard_char = SHARDS.as_bytes()[shard_idx] as char;
             let page = self
                 .table
                 .query_index(
                     &keys::record_list(t, kind, shard_char),
-                    &Query { after: within.take(), limit: limit - out.len(), ..Query::default() },
+                    &Query {
+                        after: within.take(),
+                        limit: limit - out.records.len() - out.unreadable.len(),
+                        ..Query::default()
+                    },
                 )
                 .await?;
             for item in page.items {
-                out.push(Self::decode_record(item)?);
+                let id = item.gsi1.as_ref().map(|g| g.sk.clone()).unwrap_or_else(|| item.pk.clone());
+                match Self::decode_record(item) {
+                    Ok(r) => out.records.push(r),
+                    Err(e) => {
+                        tracing::error!(tenant = %t, kind = %kind, id = %id, error = %e, "a stored record does not parse; left out of the listing");
+                        out.unreadable.push(RecordId::from_raw(id));
+                    }
+                }
             }
             match page.next {
-                Some(n) if out.len() >= limit => {
-                    return Ok((out, Some(format!("{shard_char}:{n}"))));
+                Some(n) if out.records.len() + out.unreadable.len() >= limit => {
+                    out.next = Some(format!("{shard_char}:{n}"));
+                    return Ok(out);
                 }
                 Some(n) => within = Some(n),
                 None => shard_idx += 1,
             }
         }
-        let next = (shard_idx < SHARDS.len()).then(|| format!("{}:", SHARDS.as_bytes()[shard_idx] as char));
-        Ok((out, next))
+        out.next = (shard_idx < SHARDS.len()).then(|| format!("{}:", SHARDS.as_bytes()[shard_idx] as char));
+        Ok(out)
     }
 
-    /// Every record of `kind` (for tests, the demo and small tenants).
+    /// Every readable record of `kind` (for tests, the demo and small tenants).
     pub async fn all_records(&self, t: &TenantId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
         let mut all = Vec::new();
         let mut after = None;
         loop {
-            let (page, next) = self.records(t, kind, after, 1000).await?;
-            all.extend(page);
-            match next {
+            let page = self.records(t, kind, after, 1000).await?;
+            all.extend(page.records);
+            match page.next {
                 Some(n) => after = Some(n),
                 None => return Ok(all),
             }
@@ -416,11 +511,16 @@ impl RecordStore {
     }
 
     /// Log entries matching `filter`, newest first, reading day by day back to `since`
-    /// (default: the last 7 days).
+    /// (default: the last 7 days). The window is clamped to what can exist: nothing is
+    /// older than the retention ([`LOG_RETENTION_DAYS`], gone by TTL) and nothing is
+    /// stamped more than a day ahead of `now`; so one query reads at most
+    /// `LOG_RETENTION_DAYS + 2` day partitions, whatever range it asks for.
     pub async fn logs(&self, t: &TenantId, filter: &LogFilter, now: Timestamp) -> Result<Vec<LogEntry>, StoreError> {
         let limit = filter.limit();
-        let until = filter.until.unwrap_or(now.plus_seconds(86_400));
-        let since = filter.since.unwrap_or(now.plus_seconds(-7 * 86_400));
+        let newest = now.plus_seconds(86_400);
+        let oldest = now.plus_seconds(-LOG_RETENTION_DAYS * 86_400);
+        let until = filter.until.unwrap_or(newest).min(newest);
+        let since = filter.since.unwrap_or(now.plus_seconds(-7 * 86_400)).max(oldest);
         let mut out = Vec::new();
         let mut day = until;
         while out.len() < limit && day.day() >= since.day() {

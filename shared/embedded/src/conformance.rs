@@ -67,6 +67,10 @@ pub async fn table_suite(table: Arc<dyn Table>) {
     record_store_lists_every_record_once(&store).await;
     record_store_logs_once_and_filters_by_outcome(&store).await;
     record_store_jobs_are_versioned_and_listed_newest_first(&store).await;
+    record_store_refuses_paging_tokens_it_did_not_issue(&store).await;
+    record_store_lists_past_a_record_that_no_longer_parses(&store).await;
+    record_store_lets_one_of_racing_import_claims_win(&store).await;
+    record_store_frees_the_run_marker_when_the_job_ends(&store).await;
 }
 
 /// Runs every secret-store check against `store`.
@@ -614,10 +618,11 @@ async fn record_store_lists_every_record_once(store: &RecordStore) {
         let mut seen = Vec::new();
         let mut after = None;
         for _ in 0..1_000 {
-            let (page, next) = store.records(&t, kind, after, limit).await.unwrap();
-            assert!(page.len() <= limit, "a page of records holds at most {limit}");
-            seen.extend(page.into_iter().map(|r| r.id().clone()));
-            match next {
+            let page = store.records(&t, kind, after, limit).await.unwrap();
+            assert!(page.records.len() <= limit, "a page of records holds at most {limit}");
+            assert!(page.unreadable.is_empty());
+            seen.extend(page.records.into_iter().map(|r| r.id().clone()));
+            match page.next {
                 Some(n) => after = Some(n),
                 None => break,
             }
@@ -675,6 +680,7 @@ async fn record_store_jobs_are_versioned_and_listed_newest_first(store: &RecordS
         progress: Default::default(),
         created_at: created,
         updated_at: created,
+        attempt: 0,
         version: 0,
     };
     let older = store.save_job(&job("j1", at.plus_seconds(-10))).await.unwrap();
@@ -693,4 +699,123 @@ async fn record_store_jobs_are_versioned_and_listed_newest_first(store: &RecordS
     })
     .await;
     assert!(store.jobs(&tenant("jobs2"), 10).await.unwrap().is_empty(), "another tenant has no jobs");
+}
+
+async fn record_store_refuses_paging_tokens_it_did_not_issue(store: &RecordStore) {
+    let t = tenant("tokens");
+    let kind = RecordKind::Company;
+    store
+        .write(
+            &t,
+            RecordWrite { record: company("Tokened", None, None, now()), previous: None, new_link: None, log: None },
+        )
+        .await
+        .unwrap();
+    for bad in ["0:garbage", "garbage", "\u{FFFD}\u{FFFD}", "z:", "00:", ":", "0:eyJhIjoxfQ", "0:WyJ4Il0"] {
+        let err = store.records(&t, kind, Some(bad.to_string()), 10).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidToken(_)), "token {bad:?} is the caller's error, got {err:?}");
+    }
+    let table = store.table();
+    for bad in ["garbage", "!!", "eyJhIjoxfQ"] {
+        let q = Query { after: Some(bad.to_string()), limit: 5, ..Query::default() };
+        let err = table.query("p", &q).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidToken(_)), "table token {bad:?}: {err:?}");
+        let err = table.query_index("p", &q).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidToken(_)), "index token {bad:?}: {err:?}");
+    }
+}
+
+async fn record_store_lists_past_a_record_that_no_longer_parses(store: &RecordStore) {
+    let t = tenant("unreadable");
+    let kind = RecordKind::Company;
+    let at = now();
+    let mut good = BTreeSet::new();
+    for n in 0..6 {
+        let record = company(&format!("Good {n}"), None, None, at);
+        good.insert(record.id().clone());
+        store.write(&t, RecordWrite { record, previous: None, new_link: None, log: None }).await.unwrap();
+    }
+    // A record whose stored body is valid JSON of the wrong shape (a bug or an old format).
+    let bad = company("Bad", None, None, at);
+    let saved = store.write(&t, RecordWrite { record: bad, previous: None, new_link: None, log: None }).await.unwrap();
+    let bad_id = saved.id().clone();
+    let pk = tandem_domain::table::keys::record(&t, kind, &bad_id);
+    let mut item = store.table().get(&pk, "R").await.unwrap().unwrap();
+    item.body["name"] = serde_json::json!(["not", "a", "name"]);
+    let condition = Condition::VersionIs(item.version);
+    item.version += 1;
+    store.table().transact(vec![Write::Put { item, condition }]).await.unwrap();
+
+    eventually("every record is listed or reported", || async {
+        store.records(&t, kind, None, 100).await.unwrap().records.len() == 6
+    })
+    .await;
+    for limit in [1, 3, 100] {
+        let (mut seen, mut unreadable, mut after) = (BTreeSet::new(), Vec::new(), None);
+        for _ in 0..100 {
+            let page = store.records(&t, kind, after, limit).await.unwrap();
+            seen.extend(page.records.into_iter().map(|r| r.id().clone()));
+            unreadable.extend(page.unreadable);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(seen, good, "paging by {limit}: every readable record is listed");
+        assert_eq!(unreadable, vec![bad_id.clone()], "paging by {limit}: the unreadable one is reported once");
+    }
+}
+
+fn running_job(t: &TenantId, id: &str) -> Job {
+    Job {
+        tenant: t.clone(),
+        id: JobId::from_raw(id),
+        system: System::Halo,
+        stages: vec![tandem_domain::ids::Stage::Users],
+        current: 0,
+        cursor: Cursor::start(),
+        status: JobStatus::Running,
+        progress: Default::default(),
+        created_at: now(),
+        updated_at: now(),
+        attempt: 0,
+        version: 0,
+    }
+}
+
+async fn record_store_lets_one_of_racing_import_claims_win(store: &RecordStore) {
+    let t = tenant("claims");
+    let claims: Vec<_> = (0..8)
+        .map(|n| {
+            let store = store.clone();
+            let job = running_job(&t, &format!("j{n}"));
+            tokio::spawn(async move { store.claim_job(&job).await })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for claim in claims {
+        match claim.await.unwrap() {
+            Ok(Ok(job)) => won.push(job.id),
+            Ok(Err(_)) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("a claim failed unexpectedly: {e}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one of eight racing claims wins, got {won:?}");
+    let holder = store.claim_job(&running_job(&t, "late")).await.unwrap();
+    assert_eq!(holder, Err(won[0].clone()), "a later claim names the running job");
+}
+
+async fn record_store_frees_the_run_marker_when_the_job_ends(store: &RecordStore) {
+    let t = tenant("marker");
+    let first = store.claim_job(&running_job(&t, "first")).await.unwrap().unwrap();
+    let mut ended = first.clone();
+    ended.status = JobStatus::Failed("boom".into());
+    let ended = store.save_job(&ended).await.unwrap();
+    let second = store.claim_job(&running_job(&t, "second")).await.unwrap();
+    assert!(second.is_ok(), "once the first job ended, a new one may run");
+    let mut again = ended.clone();
+    again.status = JobStatus::Running;
+    assert_eq!(store.claim_job(&again).await.unwrap(), Err(JobId::from_raw("second")), "resuming waits its turn");
+    let other = tenant("marker2");
+    assert!(store.claim_job(&running_job(&other, "mine")).await.unwrap().is_ok(), "other tenants are apart");
 }

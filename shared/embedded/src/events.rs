@@ -1,11 +1,12 @@
-//! [`EmbeddedEvents`]: the EventBridge stand-in. Failed-record events are written to the
-//! log as warnings and kept in memory (the newest [`EmbeddedEvents::KEPT`]) for the
+//! [`EmbeddedEvents`]: the EventBridge stand-in. Failed-record and failed-job events are
+//! written to the log as warnings and kept in memory (the newest [`EmbeddedEvents::KEPT`]) for the
 //! local runner and tests to read.
 
 use async_trait::async_trait;
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 
+use tandem_domain::job::{Job, JobStatus};
 use tandem_domain::log::{LogEntry, Outcome};
 use tandem_domain::ports::EventPublisher;
 
@@ -13,6 +14,7 @@ use tandem_domain::ports::EventPublisher;
 #[derive(Default)]
 pub struct EmbeddedEvents {
     published: Mutex<VecDeque<LogEntry>>,
+    failed_jobs: Mutex<VecDeque<Job>>,
 }
 
 impl EmbeddedEvents {
@@ -29,9 +31,15 @@ impl EmbeddedEvents {
         self.lock().iter().cloned().collect()
     }
 
+    /// The job-failed events published so far (the newest [`EmbeddedEvents::KEPT`]), oldest first.
+    pub fn failed_jobs(&self) -> Vec<Job> {
+        self.failed_jobs.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+    }
+
     /// Forgets the events published so far.
     pub fn clear(&self) {
         self.lock().clear();
+        self.failed_jobs.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     fn lock(&self) -> MutexGuard<'_, VecDeque<LogEntry>> {
@@ -59,6 +67,19 @@ impl EventPublisher for EmbeddedEvents {
             published.pop_front();
         }
         published.push_back(entry.clone());
+    }
+
+    async fn job_failed(&self, job: &Job) {
+        let reason = match &job.status {
+            JobStatus::Failed(why) => why.as_str(),
+            _ => "-",
+        };
+        tracing::warn!(tenant = %job.tenant, system = %job.system, job = %job.id, reason, "job failed");
+        let mut kept = self.failed_jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= Self::KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(job.clone());
     }
 }
 

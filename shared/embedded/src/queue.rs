@@ -435,6 +435,7 @@ mod tests {
             job_id: JobId::from_raw(format!("job-{tenant}")),
             stage: Stage::Companies,
             cursor: Cursor { position: position.into(), since: None },
+            attempt: 0,
         }
     }
 

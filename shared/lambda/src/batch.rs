@@ -95,11 +95,12 @@ fn decode<T: DeserializeOwned>(message: &SqsMessage) -> Result<T, MessageError> 
 }
 
 /// Runs every message of `event` through `handle` (see the module docs) and answers which
-/// ones failed.
+/// ones failed. `handle` also gets the message's receive count (1 on the first delivery),
+/// so it can tell the last delivery before the dead-letter queue.
 pub async fn run_batch<T, F, Fut>(event: SqsEvent, mut handle: F) -> SqsBatchResponse
 where
     T: DeserializeOwned,
-    F: FnMut(T) -> Fut,
+    F: FnMut(T, u32) -> Fut,
     Fut: Future<Output = Result<(), MessageError>>,
 {
     let mut response = SqsBatchResponse::default();
@@ -122,7 +123,7 @@ where
             continue;
         }
         let outcome = match decode::<T>(&message) {
-            Ok(decoded) => handle(decoded).instrument(span.clone()).await,
+            Ok(decoded) => handle(decoded, receives.parse().unwrap_or(1)).instrument(span.clone()).await,
             Err(e) => Err(e),
         };
         let Err(error) = outcome else { continue };
@@ -185,7 +186,7 @@ mod tests {
     /// Runs the batch; `n` 0 fails retryably, 1 permanently, anything else succeeds.
     async fn run(e: SqsEvent) -> (SqsBatchResponse, Vec<u32>) {
         let ran = Arc::new(Mutex::new(Vec::new()));
-        let response = run_batch(e, |w: Work| {
+        let response = run_batch(e, |w: Work, _receives| {
             let ran = ran.clone();
             async move {
                 ran.lock().unwrap().push(w.n);

@@ -10,7 +10,7 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::HeaderValue;
 use aws_lambda_events::http::header::CONTENT_TYPE;
 use base64::Engine as _;
-use serde_json::json;
+
 use tandem_api::{ApiRequest, ApiResponse};
 
 /// The stage name of an HTTP API's default stage, which adds no path prefix.
@@ -18,7 +18,7 @@ pub const DEFAULT_STAGE: &str = "$default";
 
 /// An error answer in `tandem_api`'s shape.
 pub fn error_response(status: u16, kind: &str, message: impl Into<String>) -> ApiResponse {
-    ApiResponse { status, body: json!({ "error": { "kind": kind, "message": message.into() } }) }
+    ApiResponse::error(status, kind, message)
 }
 
 /// The 404 for a route this function does not serve.
@@ -99,6 +99,11 @@ pub fn gateway_response(resp: ApiResponse) -> ApiGatewayV2httpResponse {
     let mut out = ApiGatewayV2httpResponse::default();
     out.status_code = i64::from(resp.status);
     out.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in &resp.headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            out.headers.insert(*name, v);
+        }
+    }
     out.body = Some(Body::Text(resp.body.to_string()));
     out.is_base64_encoded = false;
     out
@@ -108,6 +113,7 @@ pub fn gateway_response(resp: ApiResponse) -> ApiGatewayV2httpResponse {
 mod tests {
     use super::*;
     use aws_lambda_events::http::Method;
+    use serde_json::json;
 
     const CLAIM: &str = "custom:tenant_id";
 
@@ -173,7 +179,7 @@ mod tests {
 
     #[test]
     fn a_response_is_json_with_its_status() {
-        let out = gateway_response(ApiResponse { status: 201, body: json!({ "ok": true }) });
+        let out = gateway_response(ApiResponse::new(201, json!({ "ok": true })));
         assert_eq!(out.status_code, 201);
         assert_eq!(out.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()), Some("application/json"));
         assert_eq!(out.body, Some(Body::Text(r#"{"ok":true}"#.into())));

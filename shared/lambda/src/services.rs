@@ -11,7 +11,7 @@ use tandem_aws::{DynamoTable, EventBridgePublisher, SecretsManagerStore};
 use tandem_connectors::{Connectors, Settings};
 use tandem_domain::ports::SystemClock;
 use tandem_domain::table::RecordStore;
-use tandem_domain::usecases::Services;
+use tandem_domain::usecases::{Services, Tuning};
 
 use crate::config::Config;
 
@@ -32,9 +32,14 @@ pub fn services(sdk: &SdkConfig, config: &Config) -> Services {
         store: RecordStore::new(Arc::new(DynamoTable::new(dynamodb, &config.table_name))),
         queue: Arc::new(StageQueueRouter::sqs(&sqs, queues)),
         secrets: Arc::new(SecretsManagerStore::new(secretsmanager, &config.secret_prefix)),
-        connectors: Arc::new(Connectors::new(Settings::default())),
+        // In AWS the credential check must not become a way into the VPC: sites on private,
+        // loopback and CGNAT ranges (and `localhost`) are refused, as link-local and metadata
+        // addresses are everywhere. The local runner keeps the default (its simulators
+        // listen on loopback).
+        connectors: Arc::new(Connectors::new(Settings { allow_private_hosts: false, ..Settings::default() })),
         clock: Arc::new(SystemClock),
         events: Arc::new(EventBridgePublisher::new(eventbridge, &config.event_bus_name)),
+        tuning: Tuning::default(),
     }
 }
 

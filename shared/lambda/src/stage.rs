@@ -34,7 +34,23 @@ pub async fn run_stage_message(svc: &Services, own: Stage, msg: StageMessage) ->
     Ok(step)
 }
 
-/// Runs a batch of `own`'s stage messages (see [`run_batch`]).
+/// The stage queues' `maxReceiveCount` (infra/template.yaml's redrive policies; a test
+/// checks they agree): the delivery after which a failed message is dead-lettered.
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+
+/// Runs a batch of `own`'s stage messages (see [`run_batch`]). A message that fails on
+/// its last delivery ([`MAX_RECEIVE_COUNT`]) moves to the dead-letter queue, so its job is
+/// marked failed with the reason ([`import::dead_lettered`]) instead of staying running.
 pub async fn run_stage_batch(svc: &Services, own: Stage, event: SqsEvent) -> SqsBatchResponse {
-    run_batch(event, |msg: StageMessage| async move { run_stage_message(svc, own, msg).await.map(|_| ()) }).await
+    run_batch(event, |msg: StageMessage, receives: u32| async move {
+        let result = run_stage_message(svc, own, msg.clone()).await.map(|_| ());
+        if let Err(e) = &result
+            && receives >= MAX_RECEIVE_COUNT
+            && let Err(mark) = import::dead_lettered(svc, &msg, receives, e.reason()).await
+        {
+            tracing::error!(job = %msg.job_id, error = %mark, "could not mark the dead-lettered message's job failed");
+        }
+        result
+    })
+    .await
 }

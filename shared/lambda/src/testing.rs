@@ -9,7 +9,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde::de::DeserializeOwned;
 use tandem_connectors::{Connectors, Settings};
 use tandem_domain::ports::SystemClock;
-use tandem_domain::usecases::Services;
+use tandem_domain::usecases::{Services, Tuning};
 use tandem_embedded::{Embedded, QueueConfig};
 
 /// The tenant claim the sample HTTP events carry.
@@ -35,6 +35,7 @@ pub fn embedded_services() -> TestServices {
         connectors: Arc::new(Connectors::new(Settings::default())),
         clock: Arc::new(SystemClock),
         events: embedded.events.clone(),
+        tuning: Tuning::default(),
     };
     TestServices { services, embedded }
 }

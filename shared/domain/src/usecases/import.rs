@@ -25,14 +25,27 @@ use crate::table::RecordWrite;
 use crate::usecases::Services;
 use crate::usecases::connections::connection;
 
-/// Which stages an import runs.
+/// Which stages an import runs: `"all"` or one stage's name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "String")]
 pub enum StageSelection {
     /// `"all"`: every stage in the system's order.
     All(AllStages),
     /// One stage, whose prerequisites must have completed.
     One(Stage),
+}
+
+impl TryFrom<String> for StageSelection {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s == "all" {
+            return Ok(StageSelection::All(AllStages::All));
+        }
+        s.parse::<Stage>().map(StageSelection::One).map_err(|_| {
+            let stages: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+            format!("unknown stage {s:?}; stages are \"all\" or one of: {}", stages.join(", "))
+        })
+    }
 }
 
 /// The literal `"all"`.
@@ -81,15 +94,6 @@ pub async fn start_import(
             system.stages().iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" -> ")
         )));
     }
-    if let Some(running) =
-        svc.store.jobs(tenant, 50).await?.into_iter().find(|j| j.system == system && j.status == JobStatus::Running)
-    {
-        return Err(DomainError::refused(format!(
-            "an import of {} is already running (job {}); cancel it or wait for it to finish",
-            system.display_name(),
-            running.id
-        )));
-    }
     let now = svc.clock.now();
     let job = Job {
         tenant: tenant.clone(),
@@ -102,14 +106,42 @@ pub async fn start_import(
         status: JobStatus::Running,
         created_at: now,
         updated_at: now,
+        attempt: 0,
         version: 0,
     };
-    let job = svc.store.save_job(&job).await?;
-    if let Some(msg) = job.message() {
-        svc.queue.send(&msg).await.map_err(|e| DomainError::Store(StoreError::Unavailable(e.0)))?;
-    }
+    let job = claim(svc, &job).await?;
+    requeue(svc, &job).await?;
     tracing::info!(tenant = %tenant, system = %system, job = %job.id, stages = ?job.stages, "import started");
     Ok(job)
+}
+
+/// Saves `job` as its connection's one running import (a conditional write: of racing
+/// claims exactly one wins); refused while another import of the connection runs.
+async fn claim(svc: &Services, job: &Job) -> Result<Job, DomainError> {
+    for _ in 0..5 {
+        match svc.store.claim_job(job).await {
+            Ok(Ok(saved)) => return Ok(saved),
+            Ok(Err(holder)) => {
+                return Err(DomainError::refused(format!(
+                    "an import of {} is already running (job {holder}); cancel it or wait for it to finish",
+                    job.system.display_name(),
+                )));
+            }
+            // Someone claimed or changed it meanwhile: read again and decide again.
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DomainError::Store(StoreError::Conflict(format!("the {} connection kept changing", job.system))))
+}
+
+/// Sends the message of the job's checkpoint (the queue drops it if the same one is
+/// already pending).
+async fn requeue(svc: &Services, job: &Job) -> Result<(), DomainError> {
+    if let (JobStatus::Running, Some(msg)) = (&job.status, job.message()) {
+        svc.queue.send(&msg).await.map_err(|e| DomainError::Store(StoreError::Unavailable(e.0)))?;
+    }
+    Ok(())
 }
 
 /// A job by id.
@@ -135,14 +167,95 @@ pub async fn cancel(svc: &Services, tenant: &TenantId, id: &JobId) -> Result<Job
     Err(DomainError::Store(StoreError::Conflict(format!("job {id} kept changing"))))
 }
 
-/// Re-queues a running job's checkpoint (after a crash or restart). The queue drops
-/// the message if an identical one is already pending.
+/// A job with whether it is stalled (running, no progress for `stall_after`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct JobView {
+    #[serde(flatten)]
+    pub job: Job,
+    /// Running but without progress for longer than the configured stall time:
+    /// `POST /jobs/{id}/resume` re-queues it from its checkpoint.
+    pub stalled: bool,
+}
+
+/// A job by id, with whether it is stalled.
+pub async fn job_view(svc: &Services, tenant: &TenantId, id: &JobId) -> Result<JobView, DomainError> {
+    let job = job(svc, tenant, id).await?;
+    Ok(view(svc, job))
+}
+
+/// The tenant's newest jobs, with whether each is stalled.
+pub async fn jobs(svc: &Services, tenant: &TenantId, limit: usize) -> Result<Vec<JobView>, DomainError> {
+    Ok(svc.store.jobs(tenant, limit).await?.into_iter().map(|j| view(svc, j)).collect())
+}
+
+fn view(svc: &Services, job: Job) -> JobView {
+    let stalled = job.is_stalled(svc.clock.now(), svc.tuning.stall_after);
+    JobView { job, stalled }
+}
+
+/// Resumes a job from its checkpoint. A failed job runs again (if no other import of
+/// its connection runs meanwhile) and a stalled one is re-queued, each under a new
+/// resume attempt, so the message is never swallowed by the queue's deduplication
+/// window and older messages of the job become stale. A running job that is not
+/// stalled only gets its checkpoint's message re-sent (a duplicate is dropped), so
+/// resuming twice does no more than resuming once. A completed or cancelled job is
+/// refused.
 pub async fn resume(svc: &Services, tenant: &TenantId, id: &JobId) -> Result<Job, DomainError> {
-    let j = job(svc, tenant, id).await?;
-    if let (JobStatus::Running, Some(msg)) = (&j.status, j.message()) {
-        svc.queue.send(&msg).await.map_err(|e| DomainError::Store(StoreError::Unavailable(e.0)))?;
+    for _ in 0..5 {
+        let j = job(svc, tenant, id).await?;
+        let now = svc.clock.now();
+        let failed = match &j.status {
+            JobStatus::Completed => {
+                return Err(DomainError::refused(format!("job {id} has completed; start a new import")));
+            }
+            JobStatus::Cancelled => {
+                return Err(DomainError::refused(format!("job {id} was cancelled; start a new import")));
+            }
+            JobStatus::Running if !j.is_stalled(now, svc.tuning.stall_after) => {
+                requeue(svc, &j).await?;
+                return Ok(j);
+            }
+            JobStatus::Running => false,
+            JobStatus::Failed(_) => true,
+        };
+        let mut next = j.clone();
+        next.status = JobStatus::Running;
+        next.attempt += 1;
+        next.updated_at = now;
+        let saved = if failed { claim(svc, &next).await } else { svc.store.save_job(&next).await.map_err(Into::into) };
+        match saved {
+            Ok(saved) => {
+                requeue(svc, &saved).await?;
+                tracing::info!(tenant = %tenant, job = %id, attempt = saved.attempt, stage = ?saved.current_stage(),
+                    cursor = %saved.cursor.position, was_failed = failed, "job resumed from its checkpoint");
+                return Ok(saved);
+            }
+            Err(DomainError::Store(StoreError::Conflict(_))) => continue,
+            Err(e) => return Err(e),
+        }
     }
-    Ok(j)
+    Err(DomainError::Store(StoreError::Conflict(format!("job {id} kept changing"))))
+}
+
+/// Marks the job of a message that was dead-lettered (it failed on every delivery) as
+/// failed, with the stage, the cursor and the last error, and publishes the failure.
+/// A message the job has moved past (or of an earlier resume attempt) changes nothing.
+pub async fn dead_lettered(
+    svc: &Services,
+    msg: &StageMessage,
+    deliveries: u32,
+    last_error: &str,
+) -> Result<(), DomainError> {
+    let Some(j) = svc.store.job(&msg.tenant, &msg.job_id).await? else { return Ok(()) };
+    let current = j.attempt == msg.attempt && j.current_stage() == Some(msg.stage) && j.cursor == msg.cursor;
+    if j.status.is_final() || !current {
+        return Ok(());
+    }
+    let why = format!(
+        "the {} stage stopped at cursor {:?} after {deliveries} failed deliveries; last error: {last_error}",
+        msg.stage, msg.cursor.position
+    );
+    fail_job(svc, &msg.tenant, &msg.job_id, &why).await
 }
 
 /// What handling one stage message did.
@@ -161,26 +274,28 @@ pub async fn run_page(svc: &Services, msg: &StageMessage) -> Result<Step, Domain
         tracing::warn!(job = %msg.job_id, "message for an unknown job dropped");
         return Ok(Step::Stale);
     };
-    if job.status.is_final() {
+    if job.status.is_final() || job.attempt != msg.attempt {
         return Ok(Step::Stale);
     }
     if job.current_stage() != Some(msg.stage) || job.cursor != msg.cursor {
         // Already checkpointed past this message: make sure the current one is queued.
-        resume(svc, &msg.tenant, &msg.job_id).await?;
+        requeue(svc, &job).await?;
         return Ok(Step::Stale);
     }
     match process_page(svc, &job, msg).await {
         Ok(step) => Ok(step),
         Err(e) if e.is_retryable() => Err(e),
         Err(e) => {
-            fail_job(svc, &msg.tenant, &msg.job_id, &e).await?;
+            fail_job(svc, &msg.tenant, &msg.job_id, &e.to_string()).await?;
             Ok(Step::Stale)
         }
     }
 }
 
-async fn fail_job(svc: &Services, tenant: &TenantId, id: &JobId, why: &DomainError) -> Result<(), DomainError> {
-    tracing::error!(job = %id, error = %why, "import failed");
+/// Ends a job as failed with `why` and publishes the failure (once: a job already
+/// ended is left as it is).
+async fn fail_job(svc: &Services, tenant: &TenantId, id: &JobId, why: &str) -> Result<(), DomainError> {
+    tracing::error!(tenant = %tenant, job = %id, error = %why, "import failed");
     for _ in 0..5 {
         let mut j = job(svc, tenant, id).await?;
         if j.status.is_final() {
@@ -189,7 +304,10 @@ async fn fail_job(svc: &Services, tenant: &TenantId, id: &JobId, why: &DomainErr
         j.status = JobStatus::Failed(why.to_string());
         j.updated_at = svc.clock.now();
         match svc.store.save_job(&j).await {
-            Ok(_) => return Ok(()),
+            Ok(saved) => {
+                svc.events.job_failed(&saved).await;
+                return Ok(());
+            }
             Err(StoreError::Conflict(_)) => continue,
             Err(e) => return Err(e.into()),
         }

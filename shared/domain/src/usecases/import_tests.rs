@@ -679,3 +679,159 @@ async fn syncro_contacts_all_land_in_syncro_general() {
         }
     }
 }
+
+// ---- jobs after outages: dead letters, resume, stalls (issue 7, defect 3)
+
+/// Runs the one queued message, expecting it to fail retryably.
+async fn fail_once(w: &World) -> (StageMessage, DomainError) {
+    let msg = w.queue.pop().expect("a queued message");
+    let err = run_page(&w.svc, &msg).await.expect_err("the page fails while the system is down");
+    assert!(err.is_retryable(), "an outage is worth retrying: {err}");
+    (msg, err)
+}
+
+#[tokio::test]
+async fn a_dead_lettered_page_fails_its_job_with_the_stage_cursor_and_last_error_and_publishes_it() {
+    let w = connected().await;
+    set(&w, Stage::Users, vec![member("1", "a@x.io", "1")]);
+    let job = start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap();
+    w.connector.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (msg, err) = fail_once(&w).await;
+    dead_lettered(&w.svc, &msg, 5, &err.to_string()).await.unwrap();
+    let failed = super::job(&w.svc, &t(), &job.id).await.unwrap();
+    let JobStatus::Failed(why) = &failed.status else { panic!("the job failed, got {:?}", failed.status) };
+    assert!(why.contains("users stage") && why.contains("cursor") && why.contains("503"), "{why}");
+    assert!(why.contains("5 failed deliveries"), "{why}");
+    assert_eq!(w.events.1.lock().unwrap().iter().map(|j| &j.id).collect::<Vec<_>>(), vec![&job.id]);
+    let again = start_import(&w.svc, &t(), System::ConnectWise, all()).await;
+    assert!(again.is_ok(), "a failed job no longer blocks a new import: {again:?}");
+}
+
+#[tokio::test]
+async fn a_dead_letter_of_a_message_the_job_moved_past_changes_nothing() {
+    let w = connected().await;
+    set(&w, Stage::Users, vec![member("1", "a@x.io", "1")]);
+    let job = start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap();
+    let old = w.queue.pop().unwrap();
+    run_page(&w.svc, &old).await.unwrap();
+    dead_lettered(&w.svc, &old, 5, "an old failure").await.unwrap();
+    assert_eq!(super::job(&w.svc, &t(), &job.id).await.unwrap().status, JobStatus::Running);
+}
+
+#[tokio::test]
+async fn resuming_a_failed_job_requeues_its_checkpoint_under_a_new_deduplication_id_and_finishes_it() {
+    let w = connected().await;
+    set(&w, Stage::Users, vec![member("1", "a@x.io", "1"), member("2", "b@x.io", "1"), member("3", "c@x.io", "1")]);
+    let job = start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap();
+    run_page(&w.svc, &w.queue.pop().unwrap()).await.unwrap(); // first page of users
+    w.connector.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (msg, err) = fail_once(&w).await;
+    dead_lettered(&w.svc, &msg, 5, &err.to_string()).await.unwrap();
+    w.connector.down.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    let resumed = resume(&w.svc, &t(), &job.id).await.unwrap();
+    assert_eq!(resumed.status, JobStatus::Running);
+    assert_eq!(resumed.attempt, 1);
+    let requeued = w.queue.pop().expect("resume queues the checkpoint");
+    assert_eq!((requeued.stage, &requeued.cursor), (msg.stage, &msg.cursor), "from the checkpoint, not the start");
+    assert_ne!(requeued.dedup_id(), msg.dedup_id(), "a new deduplication id, so the queue cannot swallow it");
+    assert_eq!(run_page(&w.svc, &msg).await.unwrap(), Step::Stale, "the dead attempt's message is stale");
+
+    let again = resume(&w.svc, &t(), &job.id).await.unwrap();
+    assert_eq!(again.attempt, 1, "resuming a running job again starts no new attempt");
+    let duplicate = w.queue.pop().unwrap();
+    assert_eq!(duplicate.dedup_id(), requeued.dedup_id(), "only the same message again, which the queue drops");
+
+    run_page(&w.svc, &requeued).await.unwrap();
+    drain(&w).await;
+    let done = super::job(&w.svc, &t(), &job.id).await.unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(done.progress[&Stage::Users].records(), 3, "every member counted exactly once");
+}
+
+#[tokio::test]
+async fn a_job_without_progress_for_the_stall_time_is_reported_stalled_and_resume_requeues_it() {
+    let w = connected().await;
+    let job = start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap();
+    let lost = w.queue.pop().unwrap(); // the message is lost: nobody runs it
+    assert!(!job_view(&w.svc, &t(), &job.id).await.unwrap().stalled);
+    w.clock.advance(w.svc.tuning.stall_after.as_secs() as i64 + 1);
+    let view = job_view(&w.svc, &t(), &job.id).await.unwrap();
+    assert!(view.stalled, "no progress for longer than the stall time");
+    assert!(jobs(&w.svc, &t(), 10).await.unwrap()[0].stalled, "the job list says so too");
+    let resumed = resume(&w.svc, &t(), &job.id).await.unwrap();
+    assert_eq!(resumed.attempt, 1);
+    assert!(!job_view(&w.svc, &t(), &job.id).await.unwrap().stalled, "resumed just now");
+    let requeued = w.queue.pop().unwrap();
+    assert_ne!(requeued.dedup_id(), lost.dedup_id());
+    assert_eq!(requeued.cursor, lost.cursor);
+}
+
+#[tokio::test]
+async fn a_completed_or_cancelled_job_cannot_be_resumed() {
+    let w = connected().await;
+    let job = start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap();
+    cancel(&w.svc, &t(), &job.id).await.unwrap();
+    let err = resume(&w.svc, &t(), &job.id).await.unwrap_err();
+    assert!(err.to_string().contains("cancelled"), "{err}");
+    let job = start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap();
+    drain(&w).await;
+    assert_eq!(super::job(&w.svc, &t(), &job.id).await.unwrap().status, JobStatus::Completed);
+    let err = resume(&w.svc, &t(), &job.id).await.unwrap_err();
+    assert!(err.to_string().contains("completed"), "{err}");
+}
+
+#[tokio::test]
+async fn resuming_a_failed_job_waits_while_another_import_of_its_connection_runs() {
+    let w = connected().await;
+    let first = start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap();
+    let msg = w.queue.pop().unwrap();
+    dead_lettered(&w.svc, &msg, 5, "503").await.unwrap();
+    let second = start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap();
+    let err = resume(&w.svc, &t(), &first.id).await.unwrap_err();
+    assert!(err.to_string().contains(second.id.as_str()), "names the running import: {err}");
+}
+
+#[test]
+fn an_unknown_stage_in_an_import_body_names_the_stages_that_exist() {
+    let err = serde_json::from_value::<StageSelection>(json!("everything")).unwrap_err().to_string();
+    assert!(err.contains("\"everything\"") && err.contains("all") && err.contains("opportunities"), "{err}");
+    assert!(!err.contains("untagged"), "{err}");
+    assert_eq!(serde_json::from_value::<StageSelection>(json!("all")).unwrap(), all());
+    assert_eq!(serde_json::to_value(StageSelection::One(Stage::Users)).unwrap(), json!("users"));
+}
+
+#[tokio::test]
+async fn a_log_query_over_any_range_reads_at_most_the_retention_window() {
+    let w = connected().await;
+    let filter = crate::log::LogFilter {
+        since: Some(Timestamp::parse("0001-01-01T00:00:00Z").unwrap()),
+        until: Some(Timestamp::parse("9999-12-31T00:00:00Z").unwrap()),
+        ..Default::default()
+    };
+    let before = w.table.index_queries.load(std::sync::atomic::Ordering::SeqCst);
+    w.svc.store.logs(&t(), &filter, w.svc.clock.now()).await.unwrap();
+    let queries = w.table.index_queries.load(std::sync::atomic::Ordering::SeqCst) - before;
+    let most = crate::table::LOG_RETENTION_DAYS as usize + 2;
+    assert!(queries <= most, "{queries} day partitions read, at most {most}");
+}
+
+#[test]
+fn a_log_filter_refuses_an_unknown_outcome_naming_the_valid_ones_and_an_empty_range() {
+    let f = |outcome: &str| crate::log::LogFilter { outcome: Some(outcome.into()), ..Default::default() };
+    let err = f("banana").validate().unwrap_err().to_string();
+    assert!(
+        err.contains("banana")
+            && err.contains("created")
+            && err.contains("skipped:<reason>")
+            && err.contains("inactive"),
+        "{err}"
+    );
+    for ok in ["created", "linked", "updated", "failed", "skipped", "skipped:no_email"] {
+        assert!(f(ok).validate().is_ok(), "{ok}");
+    }
+    assert!(f("skipped:banana").validate().is_err());
+    let at = Timestamp::from_unix(1_700_000_000).unwrap();
+    let empty = crate::log::LogFilter { since: Some(at), until: Some(at), ..Default::default() };
+    assert!(empty.validate().unwrap_err().to_string().contains("before"));
+}

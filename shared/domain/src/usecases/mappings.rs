@@ -3,7 +3,7 @@
 
 use crate::error::DomainError;
 use crate::ids::{Stage, System, TenantId};
-use crate::mapping::{Connection, parse_section, section_lists};
+use crate::mapping::{Connection, check_section_shape, parse_section, section_lists};
 use crate::ports::{StoreError, all_options};
 use crate::usecases::Services;
 use crate::usecases::connections::{connection, connector, unauthorized_invalidates};
@@ -17,6 +17,7 @@ pub async fn save_mapping(
     stage: Stage,
     body: &serde_json::Value,
 ) -> Result<Connection, DomainError> {
+    check_section_shape(stage, body)?;
     connection(svc, tenant, system).await?.check_mapping_order(stage)?;
     let c = connector(svc, tenant, system).await?;
     let offered =

@@ -6,6 +6,7 @@ pub mod import;
 pub mod mappings;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::ports::{Clock, ConnectorFactory, EventPublisher, SecretStore, StageQueue};
 use crate::table::RecordStore;
@@ -19,6 +20,27 @@ pub struct Services {
     pub connectors: Arc<dyn ConnectorFactory>,
     pub clock: Arc<dyn Clock>,
     pub events: Arc<dyn EventPublisher>,
+    /// Settings of the use cases themselves (not ports).
+    pub tuning: Tuning,
+}
+
+/// Settings of the use cases, read once at start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// A running job without progress for this long is reported as stalled.
+    pub stall_after: Duration,
+}
+
+impl Tuning {
+    /// The default stall time: a page (fetch, retries with capped waits, writes) takes
+    /// seconds; ten minutes without a checkpoint means its message is lost or stuck.
+    pub const DEFAULT_STALL_AFTER: Duration = Duration::from_secs(600);
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self { stall_after: Self::DEFAULT_STALL_AFTER }
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ use crate::usecases::Services;
 #[derive(Default)]
 pub struct MemTable {
     items: Mutex<BTreeMap<(String, String), Item>>,
+    /// How many index queries were made.
+    pub index_queries: std::sync::atomic::AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -46,6 +48,7 @@ impl Table for MemTable {
         Ok(QueryPage { items: v, next: None })
     }
     async fn query_index(&self, pk: &str, q: &Query) -> Result<QueryPage, StoreError> {
+        self.index_queries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let items = lock(&self.items);
         let mut v: Vec<Item> =
             items.values().filter(|i| i.gsi1.as_ref().is_some_and(|g| g.pk == pk)).cloned().collect();
@@ -120,19 +123,31 @@ impl SecretStore for MemSecrets {
     }
 }
 
-pub struct FixedClock;
+/// A clock standing at 1_700_000_000 until a test moves it.
+#[derive(Default)]
+pub struct FixedClock(pub std::sync::atomic::AtomicI64);
+impl FixedClock {
+    /// Moves the clock forward by `seconds`.
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 impl Clock for FixedClock {
     fn now(&self) -> Timestamp {
-        Timestamp::from_unix(1_700_000_000).unwrap_or_else(|_| unreachable!())
+        let offset = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        Timestamp::from_unix(1_700_000_000 + offset).unwrap_or_else(|_| unreachable!())
     }
 }
 
 #[derive(Default)]
-pub struct NoEvents(pub Mutex<Vec<LogEntry>>);
+pub struct NoEvents(pub Mutex<Vec<LogEntry>>, pub Mutex<Vec<crate::job::Job>>);
 #[async_trait]
 impl EventPublisher for NoEvents {
     async fn failed(&self, entry: &LogEntry) {
         lock(&self.0).push(entry.clone());
+    }
+    async fn job_failed(&self, job: &crate::job::Job) {
+        lock(&self.1).push(job.clone());
     }
 }
 
@@ -142,6 +157,8 @@ pub struct FakeConnector {
     pub records: Mutex<BTreeMap<Stage, Vec<ExternalRecord>>>,
     pub options: BTreeMap<OptionList, Vec<Choice>>,
     pub reject: bool,
+    /// When set, every fetch fails with this transient error.
+    pub down: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -159,6 +176,9 @@ impl Connector for FakeConnector {
         Ok(self.options.get(&list).cloned().unwrap_or_default())
     }
     async fn fetch(&self, stage: Stage, cursor: &Cursor) -> Result<Page, ConnectorError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ConnectorError::new(System::ConnectWise, ErrorKind::Transient, "503 Service Unavailable"));
+        }
         let all = lock(&self.records).get(&stage).cloned().unwrap_or_default();
         let start: usize = cursor.position.parse().unwrap_or(0);
         let end = (start + 2).min(all.len());
@@ -176,6 +196,8 @@ impl ConnectorFactory for FakeFactory {
 
 pub struct World {
     pub svc: Services,
+    pub table: Arc<MemTable>,
+    pub clock: Arc<FixedClock>,
     pub queue: Arc<MemQueue>,
     pub connector: Arc<FakeConnector>,
     pub events: Arc<NoEvents>,
@@ -185,13 +207,16 @@ pub fn world(connector: FakeConnector) -> World {
     let queue = Arc::new(MemQueue::default());
     let connector = Arc::new(connector);
     let events = Arc::new(NoEvents::default());
+    let table = Arc::new(MemTable::default());
+    let clock = Arc::new(FixedClock::default());
     let svc = Services {
-        store: RecordStore::new(Arc::new(MemTable::default())),
+        store: RecordStore::new(table.clone()),
         queue: queue.clone(),
         secrets: Arc::new(MemSecrets::default()),
         connectors: Arc::new(FakeFactory(connector.clone())),
-        clock: Arc::new(FixedClock),
+        clock: clock.clone(),
         events: events.clone(),
+        tuning: crate::usecases::Tuning::default(),
     };
-    World { svc, queue, connector, events }
+    World { svc, table, clock, queue, connector, events }
 }
