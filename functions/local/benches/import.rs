@@ -5,7 +5,11 @@
 //! parsed pages are the very pages its API served; for the others, pages of the same
 //! records as the generator made them.
 //!
-//! `cargo bench -p tandem-local --bench import [-- --system S] [--companies N] [--page-size N]`
+//! It also counts the store round trips of the import (per record), and imports a smaller
+//! tenant (`--latency-companies`, default 300) with 5 ms added to every store round trip,
+//! as on DynamoDB, reporting records per second there.
+//!
+//! `cargo bench -p tandem-local --bench import [-- --system S] [--companies N] [--latency-companies N] [--page-size N]`
 
 #![allow(clippy::unwrap_used)] // a benchmark: a failed set-up step should stop it
 
@@ -191,15 +195,30 @@ struct Row {
     import: Duration,
     parsed: usize,
     parse: Duration,
+    /// Store round trips of the full import.
+    store_calls: u64,
+    /// The smaller import with latency added to every store round trip.
+    slow: Imported,
 }
 
-async fn bench(system: System, companies: usize, page_size: usize) -> Row {
-    let scale = Scale::new(42, companies);
-    let sim = sims::start(system, &scale, SimConfig::default(), 0).await.unwrap();
+/// One import of a generated tenant, checked against its ground truth.
+struct Imported {
+    records: usize,
+    time: Duration,
+    store_calls: u64,
+}
+
+async fn import_tenant(
+    system: System,
+    scale: &Scale,
+    page_size: usize,
+    latency: Duration,
+) -> (Imported, sims::RunningSim) {
+    let sim = sims::start(system, scale, SimConfig::default(), 0).await.unwrap();
     if let Some(h) = sim.syncro() {
         h.set_requests_per_minute(None); // measure Tandem, not Syncro's 180/min limit
     }
-    let rt = LocalRuntime::new(
+    let mut rt = LocalRuntime::new(
         None,
         QueueConfig::default(),
         Settings { page_size: page_size as u32, ..Settings::default() },
@@ -210,12 +229,24 @@ async fn bench(system: System, companies: usize, page_size: usize) -> Row {
     connections::save_credentials(&rt.svc, &tenant, system, &sim.credentials).await.unwrap();
     setup::map_typically(&rt.svc, &tenant, system, &sim.typical).await.unwrap();
 
+    let store = rt.meter_store(latency);
     let started = Instant::now();
     let job = import::start_import(&rt.svc, &tenant, system, StageSelection::All(AllStages::All)).await.unwrap();
     let job = rt.run_until_done(&tenant, &job.id, &|_| {}).await.unwrap();
-    let import_time = started.elapsed();
+    let time = started.elapsed();
     let diffs = report::differences(&report::job_counts(&job), &sim.expected);
     assert!(diffs.is_empty(), "{system}: the import differs from the ground truth: {diffs:?}");
+    (Imported { records: sim.records, time, store_calls: store.calls() }, sim)
+}
+
+async fn bench(system: System, companies: usize, slow_companies: usize, page_size: usize) -> Row {
+    let scale = Scale::new(42, companies);
+    let (slow, slow_sim) =
+        import_tenant(system, &Scale::new(42, slow_companies), page_size, Duration::from_millis(STORE_LATENCY_MS))
+            .await;
+    slow_sim.shutdown().await;
+    let (full, sim) = import_tenant(system, &scale, page_size, Duration::ZERO).await;
+    let (import_time, store_calls) = (full.time, full.store_calls);
 
     let pages = match system {
         System::ConnectWise => connectwise_pages(&sim.base_url, &sim.credentials, page_size).await,
@@ -224,8 +255,12 @@ async fn bench(system: System, companies: usize, page_size: usize) -> Row {
     let (parsed, parse) = best_of(3, || bare_parse(system, &pages));
     let records = sim.records;
     sim.shutdown().await;
-    Row { system, records, import: import_time, parsed, parse }
+    Row { system, records, import: import_time, parsed, parse, store_calls, slow }
 }
+
+/// The wait added to every store round trip in the second import: DynamoDB's typical
+/// single-digit-millisecond latency.
+const STORE_LATENCY_MS: u64 = 5;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -238,24 +273,36 @@ async fn main() {
     for system in systems {
         // ConnectWise by default at about 100,000 records; the others at the same company count.
         let companies = arg("--companies").and_then(|v| v.parse().ok()).unwrap_or(18_000);
-        eprintln!("{system}: {companies} companies...");
-        rows.push(bench(system, companies, page_size).await);
+        let slow = arg("--latency-companies").and_then(|v| v.parse().ok()).unwrap_or(300);
+        eprintln!("{system}: {companies} companies, and {slow} with {STORE_LATENCY_MS} ms per store call...");
+        rows.push(bench(system, companies, slow, page_size).await);
     }
     let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
     println!(
-        "{:<12} {:>9} {:>10} {:>14} {:>16} {:>7}",
-        "system", "records", "import s", "import rec/s", "bare parse rec/s", "ratio"
+        "{:<12} {:>9} {:>10} {:>14} {:>16} {:>7} {:>12} {:>14} {:>16}",
+        "system",
+        "records",
+        "import s",
+        "import rec/s",
+        "bare parse rec/s",
+        "ratio",
+        "store/rec",
+        "slow records",
+        "rec/s at 5 ms"
     );
     for r in &rows {
         let (import_rate, parse_rate) = (rate(r.records, r.import), rate(r.parsed, r.parse));
         println!(
-            "{:<12} {:>9} {:>10.3} {:>14.0} {:>16.0} {:>6.1}x",
+            "{:<12} {:>9} {:>10.3} {:>14.0} {:>16.0} {:>6.1}x {:>12.2} {:>14} {:>16.1}",
             r.system.as_str(),
             r.records,
             r.import.as_secs_f64(),
             import_rate,
             parse_rate,
-            parse_rate / import_rate
+            parse_rate / import_rate,
+            r.store_calls as f64 / r.records.max(1) as f64,
+            r.slow.records,
+            rate(r.slow.records, r.slow.time),
         );
     }
     if let Some(mib) = peak_rss_mib() {

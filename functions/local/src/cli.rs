@@ -107,6 +107,10 @@ pub struct DemoArgs {
     /// http://127.0.0.1:4566), creating the table and queues if missing.
     #[arg(long, conflicts_with = "data_dir")]
     pub aws_endpoint: Option<String>,
+    /// Wait this many milliseconds in every store round trip (concurrent ones overlap), to
+    /// see what the import costs on DynamoDB.
+    #[arg(long, default_value_t = 0)]
+    pub store_latency_ms: u64,
 }
 
 /// `tandem serve`.
@@ -174,10 +178,11 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         data_dir: args.data_dir,
         progress: !args.json,
         aws_endpoint: args.aws_endpoint,
+        store_latency: Duration::from_millis(args.store_latency_ms),
     })
     .await?;
     if args.json {
-        println!("{}", report::json_line(args.system, &outcome.result, &outcome.expected));
+        println!("{}", report::json_line(args.system, &outcome.result, &outcome.expected, &outcome.cost));
         return Ok(0);
     }
     println!("{}", report::stage_table(&outcome.job));
@@ -187,10 +192,15 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
     }
     let secs = outcome.import_time.as_secs_f64();
     println!(
-        "\nImported {} external records in {:.2} s ({:.0} records/s).",
+        "\nImported {} external records in {:.2} s ({:.0} records/s), with {} store round trips ({:.2} per record) \
+         and {} requests to {}.",
         outcome.external_records,
         secs,
-        outcome.external_records as f64 / secs.max(1e-9)
+        outcome.external_records as f64 / secs.max(1e-9),
+        outcome.cost.store_calls,
+        outcome.cost.store_calls as f64 / (outcome.external_records.max(1) as f64),
+        outcome.cost.requests,
+        args.system.display_name(),
     );
     let diffs = report::differences(&outcome.result, &outcome.expected);
     if diffs.is_empty() {

@@ -18,7 +18,7 @@ use tandem_embedded::QueueConfig;
 use tandem_sim::SimConfig;
 
 use crate::aws::AwsNames;
-use crate::report::{self, Counts};
+use crate::report::{self, Cost, Counts};
 use crate::runtime::LocalRuntime;
 use crate::setup;
 use crate::sims::{self, Scale};
@@ -35,6 +35,8 @@ pub struct DemoOptions {
     pub progress: bool,
     /// Run on the AWS adapters at this endpoint (e.g. moto) instead of the embedded ones.
     pub aws_endpoint: Option<String>,
+    /// Added to every store round trip (DynamoDB's is a few milliseconds).
+    pub store_latency: Duration,
 }
 
 /// What the demo found.
@@ -46,13 +48,15 @@ pub struct DemoOutcome {
     pub external_records: usize,
     pub import_time: Duration,
     pub log_lines: Vec<String>,
+    /// What the import alone cost (set-up excluded).
+    pub cost: Cost,
 }
 
 /// Runs the whole demo.
 pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let sim = sims::start(opts.system, &opts.scale, opts.sim.clone(), 0).await?;
     let (external_records, expected) = (sim.records, sim.expected.clone());
-    let rt = match &opts.aws_endpoint {
+    let mut rt = match &opts.aws_endpoint {
         Some(endpoint) => LocalRuntime::aws(endpoint, &AwsNames::default(), opts.connectors.clone()).await?,
         None => LocalRuntime::new(opts.data_dir.as_deref(), QueueConfig::default(), opts.connectors.clone())?,
     };
@@ -62,17 +66,24 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
     connections::save_credentials(&rt.svc, &tenant, opts.system, &sim.credentials).await?;
     setup::map_typically(&rt.svc, &tenant, opts.system, &sim.typical).await?;
 
+    let store = rt.meter_store(opts.store_latency);
+    let (calls_before, requests_before) = (store.calls(), sim.requests());
     let started = Instant::now();
     let job = import::start_import(&rt.svc, &tenant, opts.system, StageSelection::All(AllStages::All)).await?;
     let bars = Bars::new(opts.system, &expected, opts.progress);
     let job = rt.run_until_done(&tenant, &job.id, &|j| bars.update(j)).await?;
     bars.finish();
     let import_time = started.elapsed();
+    let cost = Cost {
+        store_calls: store.calls() - calls_before,
+        requests: sim.requests() - requests_before,
+        seconds: import_time.as_secs_f64(),
+    };
     let filter = LogFilter { job_id: Some(job.id.clone()), limit: Some(1000), ..LogFilter::default() };
     let entries = rt.svc.store.logs(&tenant, &filter, rt.svc.clock.now()).await?;
     let log_lines = report::sample_lines(&entries, 10);
     sim.shutdown().await;
-    Ok(DemoOutcome { result: report::job_counts(&job), job, expected, external_records, import_time, log_lines })
+    Ok(DemoOutcome { result: report::job_counts(&job), job, expected, external_records, import_time, log_lines, cost })
 }
 
 /// One progress bar per stage, sized by the expected totals.

@@ -20,9 +20,25 @@ pub fn job_counts(job: &Job) -> Counts {
         .collect()
 }
 
+/// What an import cost: store round trips, requests to the external system, seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Cost {
+    pub store_calls: u64,
+    pub requests: u64,
+    pub seconds: f64,
+}
+
 /// The `--json` object.
-pub fn json_line(system: System, result: &Counts, expected: &Counts) -> String {
-    json!({ "system": system, "result": result, "expected": expected }).to_string()
+pub fn json_line(system: System, result: &Counts, expected: &Counts, cost: &Cost) -> String {
+    json!({
+        "system": system,
+        "result": result,
+        "expected": expected,
+        "store_calls": cost.store_calls,
+        "requests": cost.requests,
+        "seconds": (cost.seconds * 1000.0).round() / 1000.0,
+    })
+    .to_string()
 }
 
 /// One table row per stage.

@@ -16,7 +16,7 @@ use tandem_domain::table::RecordStore;
 use tandem_domain::usecases::import;
 use tandem_domain::usecases::{Services, Tuning};
 use tandem_domain::{JobId, TenantId};
-use tandem_embedded::{Embedded, QueueConfig};
+use tandem_embedded::{Embedded, MeteredTable, QueueConfig};
 
 use crate::aws::{self, AwsNames, SqsEventSource};
 
@@ -67,6 +67,14 @@ impl LocalRuntime {
         let mut svc = tandem_lambda::services(&sdk, &config);
         svc.connectors = Arc::new(Connectors::new(connectors));
         Ok(Self { svc, backend: Backend::Aws(Arc::new(SqsEventSource::new(&sdk, &config))) })
+    }
+
+    /// Puts a [`MeteredTable`] under the record store, adding `latency` to every store
+    /// round trip (as DynamoDB would), and returns it to read the count from.
+    pub fn meter_store(&mut self, latency: Duration) -> Arc<MeteredTable> {
+        let metered = Arc::new(MeteredTable::new(self.svc.store.table().clone(), latency));
+        self.svc.store = RecordStore::new(metered.clone());
+        metered
     }
 
     /// The embedded adapters, when the runtime is on them.

@@ -184,6 +184,16 @@ impl RunningSim {
         }
     }
 
+    /// Requests the simulator has received so far.
+    pub fn requests(&self) -> u64 {
+        match &self.handle {
+            Handle::ConnectWise(h) => h.stats().requests,
+            Handle::Halo(h) => h.stats().requests,
+            Handle::Syncro(h) => h.stats().requests,
+            Handle::Salesforce(h) => h.stats().requests,
+        }
+    }
+
     /// The ConnectWise handle, for tests that inject faults.
     pub fn connectwise(&self) -> Option<&cw::SimHandle> {
         match &self.handle {

@@ -13,7 +13,6 @@ pub mod error;
 pub mod events;
 pub mod router;
 pub mod secrets;
-mod sha256;
 pub mod sqs;
 
 pub use dynamo::{DynamoTable, create_table_if_missing};

@@ -20,7 +20,7 @@ use tandem_domain::job::StageMessage;
 use tandem_domain::ports::{QueueError, StageQueue};
 
 use crate::error::{AwsError, AwsErrorKind};
-use crate::sha256;
+use sha2::{Digest, Sha256};
 
 const SERVICE: &str = "SQS";
 /// The longest deduplication or group id SQS accepts.
@@ -36,7 +36,7 @@ pub fn sqs_id(raw: &str) -> String {
         && raw.len() <= MAX_ID_LEN
         && raw.bytes().all(|b| b.is_ascii_graphic())
         && !raw.starts_with(HASHED);
-    if fits { raw.to_string() } else { format!("{HASHED}{}", sha256::hex_digest(raw.as_bytes())) }
+    if fits { raw.to_string() } else { format!("{HASHED}{}", hex::encode(Sha256::digest(raw.as_bytes()))) }
 }
 
 /// The stage queue on an SQS FIFO queue (see the module docs).
@@ -250,6 +250,13 @@ mod tests {
             assert!(id.bytes().all(|b| b.is_ascii_graphic()));
         }
         assert_ne!(sqs_id(&"x".repeat(129)), sqs_id(&"x".repeat(130)));
+    }
+
+    #[test]
+    fn the_hash_is_sha_256_as_fips_180_4_defines_it() {
+        // Known digests: the empty message (FIPS 180-4 examples) and "hello world".
+        assert_eq!(sqs_id(""), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(sqs_id("hello world"), "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
     }
 
     #[test]

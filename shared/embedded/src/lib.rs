@@ -29,6 +29,7 @@
 pub mod conformance;
 pub mod error;
 pub mod events;
+pub mod metered;
 pub mod queue;
 pub mod secrets;
 pub mod table;
@@ -42,6 +43,7 @@ use tandem_domain::table::RecordStore;
 
 pub use error::OpenError;
 pub use events::EmbeddedEvents;
+pub use metered::MeteredTable;
 pub use queue::{DeadLetter, Delivery, EmbeddedQueue, QueueConfig, QueueStats};
 pub use secrets::LocalSecretStore;
 pub use table::EmbeddedTable;

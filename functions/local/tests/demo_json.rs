@@ -1,0 +1,33 @@
+//! `tandem demo --json` as a user runs it: one object whose `result` equals `expected`,
+//! with what the import cost beside it (store round trips, requests to the external
+//! system, seconds), also with a wait added to every store round trip.
+
+#![allow(clippy::unwrap_used)] // tests
+
+use std::process::Command;
+
+#[test]
+fn the_demo_json_reports_the_ground_truth_and_what_the_import_cost() {
+    for system in ["connectwise", "syncro"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(["demo", "--system", system, "--companies", "15", "--json", "--store-latency-ms", "1"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{system}: {}", String::from_utf8_lossy(&out.stderr));
+        let line = String::from_utf8(out.stdout).unwrap();
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(v["system"], system);
+        assert_eq!(v["result"], v["expected"], "{system}: {v}");
+        let records: u64 = v["result"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|stage| stage.as_object().unwrap().values())
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        let calls = v["store_calls"].as_u64().unwrap();
+        assert!(calls >= records / 2, "{system}: {calls} store calls for {records} records is too few to be real");
+        assert!(v["requests"].as_u64().unwrap() > 0, "{system}: {v}");
+        assert!(v["seconds"].as_f64().unwrap() > 0.0, "{system}: {v}");
+    }
+}
