@@ -313,7 +313,67 @@ impl RecordStore {
         }
     }
 
-    /// Records of `kind` whose normalised `field` equals `value`, oldest id first.
+    /// The CRM ids linked to these external records (kind, external id), in one batch
+    /// read; unlinked ones are left out.
+    pub async fn link_ids(
+        &self,
+        t: &TenantId,
+        system: System,
+        wanted: &[(RecordKind, String)],
+    ) -> Result<HashMap<(RecordKind, String), RecordId>, StoreError> {
+        if wanted.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let by_pk: HashMap<String, &(RecordKind, String)> =
+            wanted.iter().map(|w| (keys::link(t, system, w.0, &w.1), w)).collect();
+        let request: Vec<(String, String)> = by_pk.keys().map(|pk| (pk.clone(), "L".to_string())).collect();
+        let mut out = HashMap::new();
+        for item in self.table.get_many(&request).await? {
+            let id = item
+                .body
+                .get("id")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| StoreError::Corrupt(format!("link {} has no id", item.pk)))?;
+            if let Some(w) = by_pk.get(&item.pk) {
+                out.insert((*w).clone(), RecordId::from_raw(id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ids of the records of `kind` whose normalised `field` is `value` (at most 50).
+    pub async fn lookup_ids(
+        &self,
+        t: &TenantId,
+        kind: RecordKind,
+        field: LookupField,
+        value: &str,
+    ) -> Result<Vec<RecordId>, StoreError> {
+        let page =
+            self.table.query(&keys::lookup(t, kind, field, value), &Query { limit: 50, ..Query::default() }).await?;
+        Ok(page.items.into_iter().map(|i| RecordId::from_raw(i.sk)).collect())
+    }
+
+    /// Records by kind and id, in one batch read; missing ones are left out.
+    pub async fn records_by_id(
+        &self,
+        t: &TenantId,
+        wanted: &[(RecordKind, RecordId)],
+    ) -> Result<HashMap<(RecordKind, RecordId), Record>, StoreError> {
+        if wanted.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let request: Vec<(String, String)> =
+            wanted.iter().map(|(kind, id)| (keys::record(t, *kind, id), "R".to_string())).collect();
+        let mut out = HashMap::new();
+        for item in self.table.get_many(&request).await? {
+            let record = Self::decode_record(item)?;
+            out.insert((record.kind(), record.id().clone()), record);
+        }
+        Ok(out)
+    }
+
+    /// Records of `kind` whose normalised `field` equals `value`, oldest first.
     pub async fn find(
         &self,
         t: &TenantId,
@@ -321,21 +381,23 @@ impl RecordStore {
         field: LookupField,
         value: &str,
     ) -> Result<Vec<Record>, StoreError> {
-        let page =
-            self.table.query(&keys::lookup(t, kind, field, value), &Query { limit: 50, ..Query::default() }).await?;
-        let wanted: Vec<(String, String)> = page
-            .items
-            .iter()
-            .map(|i| (keys::record(t, kind, &RecordId::from_raw(i.sk.clone())), "R".to_string()))
-            .collect();
-        let mut records: Vec<Record> =
-            self.table.get_many(&wanted).await?.into_iter().map(Self::decode_record).collect::<Result<_, _>>()?;
+        let wanted: Vec<(RecordKind, RecordId)> =
+            self.lookup_ids(t, kind, field, value).await?.into_iter().map(|id| (kind, id)).collect();
+        let mut records: Vec<Record> = self.records_by_id(t, &wanted).await?.into_values().collect();
         records.sort_by(|a, b| a.meta().created_at.cmp(&b.meta().created_at).then_with(|| a.id().cmp(b.id())));
         Ok(records)
     }
 
     /// Writes a record with its new link, look-up entries and log entry, all or nothing.
     pub async fn write(&self, t: &TenantId, w: RecordWrite) -> Result<Record, StoreError> {
+        let (writes, record) = Self::prepare_write(t, w)?;
+        self.table.transact(writes).await?;
+        Ok(record)
+    }
+
+    /// The table writes of a record write (to commit together, all or nothing), and the
+    /// record as it will be stored.
+    pub fn prepare_write(t: &TenantId, w: RecordWrite) -> Result<(Vec<Write>, Record), StoreError> {
         let mut record = w.record;
         let kind = record.kind();
         let id = record.id().clone();
@@ -388,8 +450,17 @@ impl RecordStore {
         if let Some(entry) = &w.log {
             writes.push(Self::log_put(entry)?);
         }
-        self.table.transact(writes).await?;
-        Ok(record)
+        Ok((writes, record))
+    }
+
+    /// The table write of a log entry that must not exist yet.
+    pub fn prepare_log(entry: &LogEntry) -> Result<Write, StoreError> {
+        Self::log_put(entry)
+    }
+
+    /// Commits several prepared writes in one transaction (at most 100 writes).
+    pub async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.table.transact(writes).await
     }
 
     /// Records of `kind`, a page at a time (`after` from the previous page). A stored

@@ -4,7 +4,7 @@
 //! message or a re-run page never creates a duplicate or counts a record twice.
 
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use crate::error::DomainError;
 use crate::external::{
@@ -24,6 +24,7 @@ use crate::rules;
 use crate::table::RecordWrite;
 use crate::usecases::Services;
 use crate::usecases::connections::connection;
+use crate::usecases::page_view::PageView;
 
 /// Which stages an import runs: `"all"` or one stage's name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -339,16 +340,8 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
     let ids: Vec<String> =
         page.records.iter().filter_map(|r| r.id()).map(|id| LogEntry::import_id(&job.id, msg.stage, id)).collect();
     let done = svc.store.logs_by_id(tenant, &ids).await?;
-    let mut ctx = PageCtx {
-        svc,
-        tenant,
-        conn: &conn,
-        job,
-        stage: msg.stage,
-        now,
-        lists: HashSet::new(),
-        company_types: HashMap::new(),
-    };
+    let view = PageView::load(&svc.store, tenant, msg.system, msg.stage, &page.records).await?;
+    let mut ctx = PageCtx { svc, tenant, conn: &conn, job, stage: msg.stage, now, lists: HashSet::new(), view };
     let mut counts = StageProgress { pages: 1, ..StageProgress::default() };
     for (n, record) in page.records.iter().enumerate() {
         let ext_id = record.id().map(str::to_string).unwrap_or_else(|| format!("#{}:{n}", msg.cursor.position));
@@ -442,8 +435,8 @@ struct PageCtx<'a> {
     now: Timestamp,
     /// Lists known to exist (created this page or before).
     lists: HashSet<String>,
-    /// CRM company id -> CRM company type, read this page.
-    company_types: HashMap<RecordId, String>,
+    /// The store as this page sees it, loaded in batches up front.
+    view: PageView,
 }
 
 /// Whether the external record changed since it was last seen.
@@ -517,12 +510,17 @@ impl PageCtx<'_> {
                 Plan::Write { outcome, mut write } => {
                     let crm_id = write.record.id().clone();
                     write.log = Some(self.entry(kind, log_id, ext_id, Some(crm_id), outcome.clone()));
-                    self.svc.store.write(self.tenant, *write).await.map(|_| outcome)
+                    let (previous, new_link) = (write.previous.clone(), write.new_link.clone());
+                    self.svc.store.write(self.tenant, *write).await.map(|saved| {
+                        self.view.wrote(previous.as_ref(), &saved, new_link.as_ref());
+                        outcome
+                    })
                 }
             };
             match result {
                 Ok(outcome) => return Ok(outcome),
                 Err(StoreError::Conflict(_)) => {
+                    self.view.forget();
                     // Someone wrote first: if it was this very operation, keep its outcome.
                     if let Some(e) = self.svc.store.logs_by_id(self.tenant, &[log_id.to_string()]).await?.remove(log_id)
                     {
@@ -558,25 +556,25 @@ impl PageCtx<'_> {
         }
     }
 
-    async fn linked(&self, kind: RecordKind, ext_id: &str) -> Result<Option<Record>, DomainError> {
-        Ok(self.svc.store.linked(self.tenant, self.system(), kind, ext_id).await?)
+    async fn linked(&mut self, kind: RecordKind, ext_id: &str) -> Result<Option<Record>, DomainError> {
+        self.view.linked(kind, ext_id).await
     }
 
-    async fn linked_id(&self, kind: RecordKind, ext_id: Option<&str>) -> Result<Option<RecordId>, DomainError> {
+    async fn linked_id(&mut self, kind: RecordKind, ext_id: Option<&str>) -> Result<Option<RecordId>, DomainError> {
         match ext_id {
-            Some(id) => Ok(self.svc.store.linked_id(self.tenant, self.system(), kind, id).await?),
+            Some(id) => self.view.linked_id(kind, id).await,
             None => Ok(None),
         }
     }
 
     async fn candidate(
-        &self,
+        &mut self,
         kind: RecordKind,
         field: LookupField,
         key: Option<String>,
     ) -> Result<Option<Record>, DomainError> {
         let Some(key) = key else { return Ok(None) };
-        let found = self.svc.store.find(self.tenant, kind, field, &key).await?;
+        let found = self.view.find(kind, field, &key).await?;
         Ok(rules::free_candidate(found, self.system()))
     }
 
@@ -647,11 +645,8 @@ impl PageCtx<'_> {
             }
             return Ok(self.refresh(prev, next, &u.updated_at));
         }
-        let existing = self
-            .svc
-            .store
-            .find(self.tenant, RecordKind::User, LookupField::Email, &email_key(&email).unwrap_or_default())
-            .await?;
+        let existing =
+            self.view.find(RecordKind::User, LookupField::Email, &email_key(&email).unwrap_or_default()).await?;
         if let Some(taken) = existing.iter().find(|r| r.link(self.system()).is_some()) {
             return Err(DomainError::invalid(format!(
                 "the CRM user with email {email} is already linked to member {}",
@@ -710,14 +705,8 @@ impl PageCtx<'_> {
     }
 
     async fn company_type_of(&mut self, id: &RecordId) -> Result<Option<String>, DomainError> {
-        if let Some(t) = self.company_types.get(id) {
-            return Ok(Some(t.clone()));
-        }
-        match self.svc.store.record(self.tenant, RecordKind::Company, id).await? {
-            Some(Record::Company(c)) => {
-                self.company_types.insert(id.clone(), c.fields.company_type.clone());
-                Ok(Some(c.fields.company_type))
-            }
+        match self.view.record(RecordKind::Company, id).await? {
+            Some(Record::Company(c)) => Ok(Some(c.fields.company_type)),
             _ => Ok(None),
         }
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::external::{Choice, ExtLineItem, NO_TYPE, Unreadable};
 use crate::records::Record;
+use crate::usecases::page_view::PageView;
 use crate::usecases::testing::{FakeConnector, World, world};
 use crate::usecases::{connections, mappings};
 use serde_json::json;
@@ -425,7 +426,7 @@ async fn a_page_half_written_before_a_crash_is_redone_with_the_same_outcomes() {
         stage: Stage::Companies,
         now: w.svc.clock.now(),
         lists: HashSet::new(),
-        company_types: HashMap::new(),
+        view: PageView::load(&w.svc.store, &t(), System::ConnectWise, Stage::Companies, &[]).await.unwrap(),
     };
     let log_id = LogEntry::import_id(&job.id, Stage::Companies, "1");
     ctx.import_one(&company("1", "A", None, None), "1", &log_id).await.unwrap();

@@ -4,6 +4,7 @@
 pub mod connections;
 pub mod import;
 pub mod mappings;
+mod page_view;
 
 use std::sync::Arc;
 use std::time::Duration;
