@@ -34,6 +34,8 @@ use crate::normalise::Timestamp;
 use crate::ports::{Condition, IndexKey, Item, Query, StoreError, Table, Write};
 use crate::records::{LookupField, Record};
 
+/// The most writes one transaction may hold (DynamoDB `TransactWriteItems`).
+pub const MAX_TRANSACTION_WRITES: usize = 100;
 /// How long sync-log entries are kept (DynamoDB TTL).
 pub const LOG_RETENTION_DAYS: i64 = 90;
 const SHARDS: &str = "0123456789abcdef";

@@ -15,13 +15,13 @@ use crate::job::{Job, JobStatus, StageMessage, StageProgress};
 use crate::log::{Direction, LogEntry, Outcome, SkipReason};
 use crate::mapping::Connection;
 use crate::normalise::{Timestamp, email_key, name_key, phone_key, website_key};
-use crate::ports::{ErrorKind, StoreError};
+use crate::ports::{ErrorKind, StoreError, Write};
 use crate::records::{
     Activity, CompanyFields, CompanyRecord, ContactFields, ContactList, ContactRecord, ExternalLink, LineItem,
     LookupField, Meta, Opportunity, Record, Solution, User,
 };
 use crate::rules;
-use crate::table::RecordWrite;
+use crate::table::{MAX_TRANSACTION_WRITES, RecordStore, RecordWrite};
 use crate::usecases::Services;
 use crate::usecases::connections::connection;
 use crate::usecases::page_view::PageView;
@@ -343,16 +343,74 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
     let view = PageView::load(&svc.store, tenant, msg.system, msg.stage, &page.records).await?;
     let mut ctx = PageCtx { svc, tenant, conn: &conn, job, stage: msg.stage, now, lists: HashSet::new(), view };
     let mut counts = StageProgress { pages: 1, ..StageProgress::default() };
+    let mut staged = Vec::new();
     for (n, record) in page.records.iter().enumerate() {
         let ext_id = record.id().map(str::to_string).unwrap_or_else(|| format!("#{}:{n}", msg.cursor.position));
         let log_id = LogEntry::import_id(&job.id, msg.stage, &ext_id);
-        let outcome = match done.get(&log_id) {
-            Some(entry) => entry.outcome.clone(),
-            None => ctx.import_one(record, &ext_id, &log_id).await?,
-        };
+        if let Some(entry) = done.get(&log_id) {
+            counts.count(&entry.outcome);
+            continue;
+        }
+        match ctx.stage_one(record, &ext_id, &log_id).await? {
+            Decided::Done(outcome) => counts.count(&outcome),
+            Decided::Staged(writes, outcome) => staged.push(Staged { record, ext_id, log_id, writes, outcome }),
+        }
+    }
+    for outcome in ctx.write_staged(staged).await? {
         counts.count(&outcome);
     }
     checkpoint(svc, job, msg, page.next, counts, fetched_at).await
+}
+
+/// What deciding one record gave: an outcome already final (a failure, logged), or the
+/// writes that make it so.
+enum Decided {
+    Done(Outcome),
+    Staged(Vec<Write>, Outcome),
+}
+
+/// One record's decided writes, waiting for the page's batched write.
+struct Staged<'r> {
+    record: &'r ExternalRecord,
+    ext_id: String,
+    log_id: String,
+    writes: Vec<Write>,
+    outcome: Outcome,
+}
+
+/// The item a write touches.
+fn item_of(w: &Write) -> (&str, &str) {
+    match w {
+        Write::Put { item, .. } => (&item.pk, &item.sk),
+        Write::Delete { pk, sk } => (pk, sk),
+    }
+}
+
+/// Groups staged records into waves of transactions: within a wave no two records touch
+/// one item, so its transactions may commit concurrently; a record touching an item an
+/// earlier record of the wave touches starts the next wave, so it commits after it. Each
+/// transaction holds at most [`MAX_TRANSACTION_WRITES`] writes. Returns indices.
+fn waves(staged: &[Staged<'_>]) -> Vec<Vec<Vec<usize>>> {
+    let mut waves: Vec<Vec<Vec<usize>>> = Vec::new();
+    let mut touched: HashSet<(&str, &str)> = HashSet::new();
+    let mut size = 0;
+    for (i, st) in staged.iter().enumerate() {
+        let items: Vec<(&str, &str)> = st.writes.iter().map(item_of).collect();
+        if waves.is_empty() || items.iter().any(|k| touched.contains(k)) {
+            waves.push(vec![Vec::new()]);
+            touched.clear();
+            size = 0;
+        }
+        let wave = waves.last_mut().unwrap_or_else(|| unreachable!("a wave was just pushed"));
+        if size + st.writes.len() > MAX_TRANSACTION_WRITES {
+            wave.push(Vec::new());
+            size = 0;
+        }
+        wave.last_mut().unwrap_or_else(|| unreachable!("a wave starts with a batch")).push(i);
+        size += st.writes.len();
+        touched.extend(items);
+    }
+    waves
 }
 
 async fn checkpoint(
@@ -487,7 +545,65 @@ impl PageCtx<'_> {
         }
     }
 
-    /// Decides and writes one record; a record that fails is logged and does not stop the page.
+    /// Decides one record against the page's view and stages its writes (the view takes
+    /// them in at once, so the next record sees them); a record that fails is logged and
+    /// does not stop the page.
+    async fn stage_one(&mut self, record: &ExternalRecord, ext_id: &str, log_id: &str) -> Result<Decided, DomainError> {
+        let kind = self.stage.kind();
+        let plan = match self.plan(record).await {
+            Ok(plan) => plan,
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => return self.failed(kind, log_id, ext_id, e.to_string()).await.map(Decided::Done),
+        };
+        match plan {
+            Plan::Skip(reason) => {
+                let outcome = Outcome::Skipped(reason);
+                let entry = self.entry(kind, log_id, ext_id, None, outcome.clone());
+                Ok(Decided::Staged(vec![RecordStore::prepare_log(&entry)?], outcome))
+            }
+            Plan::Write { outcome, mut write } => {
+                let crm_id = write.record.id().clone();
+                write.log = Some(self.entry(kind, log_id, ext_id, Some(crm_id), outcome.clone()));
+                let (previous, new_link) = (write.previous.clone(), write.new_link.clone());
+                let (writes, saved) = RecordStore::prepare_write(self.tenant, *write)?;
+                self.view.wrote(previous.as_ref(), &saved, new_link.as_ref());
+                Ok(Decided::Staged(writes, outcome))
+            }
+        }
+    }
+
+    /// Writes the page's staged records in as few round trips as the store allows (see
+    /// [`waves`]) and returns their outcomes. A transaction whose condition fails (someone
+    /// else wrote one of its items meanwhile) is redone record by record from the store,
+    /// as [`PageCtx::import_one`] does, so every record still ends with exactly one outcome.
+    async fn write_staged(&mut self, staged: Vec<Staged<'_>>) -> Result<Vec<Outcome>, DomainError> {
+        let mut outcomes = Vec::with_capacity(staged.len());
+        for wave in waves(&staged) {
+            let store = &self.svc.store;
+            let commits = wave.iter().map(|batch| {
+                let writes: Vec<Write> = batch.iter().flat_map(|i| staged[*i].writes.iter().cloned()).collect();
+                store.commit(writes)
+            });
+            let results = futures::future::join_all(commits).await;
+            let mut redo = Vec::new();
+            for (batch, result) in wave.iter().zip(results) {
+                match result {
+                    Ok(()) => outcomes.extend(batch.iter().map(|i| staged[*i].outcome.clone())),
+                    Err(StoreError::Conflict(_)) => redo.extend(batch.iter().copied()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            for i in redo {
+                self.view.forget();
+                let st = &staged[i];
+                outcomes.push(self.import_one(st.record, &st.ext_id, &st.log_id).await?);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Decides and writes one record from the store; a record that fails is logged and does
+    /// not stop the page.
     async fn import_one(
         &mut self,
         record: &ExternalRecord,

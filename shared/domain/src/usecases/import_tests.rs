@@ -836,3 +836,83 @@ fn a_log_filter_refuses_an_unknown_outcome_naming_the_valid_ones_and_an_empty_ra
     let empty = crate::log::LogFilter { since: Some(at), until: Some(at), ..Default::default() };
     assert!(empty.validate().unwrap_err().to_string().contains("before"));
 }
+
+// ---- the page's batched write (issue 8)
+
+async fn connected_with_pages_of(size: usize) -> World {
+    let mut c = connector();
+    c.page_size = Some(size);
+    let w = world(c);
+    connections::save_credentials(&w.svc, &t(), System::ConnectWise, &creds()).await.unwrap();
+    mappings::save_mapping(&w.svc, &t(), System::ConnectWise, Stage::Users, &json!({"roles": {"1": "admin"}}))
+        .await
+        .unwrap();
+    let companies = json!({"company_types": {"1": "client"}});
+    mappings::save_mapping(&w.svc, &t(), System::ConnectWise, Stage::Companies, &companies).await.unwrap();
+    w
+}
+
+fn sixty_companies() -> Vec<ExternalRecord> {
+    (0..60).map(|n| company(&n.to_string(), &format!("Company {n}"), Some(&format!("555-01{n:02}")), None)).collect()
+}
+
+#[tokio::test]
+async fn a_page_of_records_is_written_in_a_few_transactions_not_one_per_record() {
+    let w = connected_with_pages_of(100).await;
+    set(&w, Stage::Companies, sixty_companies());
+    start_import(&w.svc, &t(), System::ConnectWise, StageSelection::One(Stage::Companies)).await.unwrap();
+    let before = w.table.transactions.load(std::sync::atomic::Ordering::SeqCst);
+    run_page(&w.svc, &w.queue.pop().unwrap()).await.unwrap();
+    let used = w.table.transactions.load(std::sync::atomic::Ordering::SeqCst) - before;
+    // 60 records of 6 writes each fill 4 transactions; the checkpoint adds 2 or 3 more.
+    assert!(used <= 8, "{used} transactions for a page of 60 records");
+    assert_eq!(w.svc.store.all_records(&t(), RecordKind::Company).await.unwrap().len(), 60);
+}
+
+#[tokio::test]
+async fn a_conflicting_batch_is_redone_record_by_record_with_the_same_outcomes() {
+    let w = connected_with_pages_of(100).await;
+    let crm = seed(&w, seed_company("Old Name", Some("555-0107"), None)).await;
+    set(&w, Stage::Companies, sixty_companies());
+    let job = start_import(&w.svc, &t(), System::ConnectWise, StageSelection::One(Stage::Companies)).await.unwrap();
+    w.table.conflict_next.store(true, std::sync::atomic::Ordering::SeqCst);
+    drain(&w).await;
+    let job = super::job(&w.svc, &t(), &job.id).await.unwrap();
+    assert_eq!(counts(&job, Stage::Companies), BTreeMap::from([("created".into(), 59), ("linked".into(), 1)]));
+    assert_eq!(linked_company(&w, "7").await, Some(crm));
+    assert_eq!(w.svc.store.all_records(&t(), RecordKind::Company).await.unwrap().len(), 60);
+}
+
+#[test]
+fn records_touching_one_item_commit_in_order_and_no_transaction_exceeds_the_limit() {
+    let ext = company("1", "A", None, None);
+    let put = |pk: &str| Write::Put {
+        item: crate::ports::Item {
+            pk: pk.into(),
+            sk: "R".into(),
+            version: 1,
+            gsi1: None,
+            expires_at: None,
+            body: json!({}),
+        },
+        condition: crate::ports::Condition::None,
+    };
+    let staged = |pks: &[&str]| Staged {
+        record: &ext,
+        ext_id: "1".into(),
+        log_id: "l".into(),
+        writes: pks.iter().map(|pk| put(pk)).collect(),
+        outcome: Outcome::Created,
+    };
+    let many: Vec<String> = (0..60).map(|n| format!("x{n}")).collect();
+    let many_refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let more: Vec<String> = (0..60).map(|n| format!("y{n}")).collect();
+    let more_refs: Vec<&str> = more.iter().map(String::as_str).collect();
+    let list = vec![staged(&["a", "b"]), staged(&["c"]), staged(&["a"]), staged(&many_refs), staged(&more_refs)];
+    let w = waves(&list);
+    assert_eq!(
+        w,
+        vec![vec![vec![0, 1]], vec![vec![2, 3], vec![4]]],
+        "a touches a again: next wave; 100 writes at most"
+    );
+}

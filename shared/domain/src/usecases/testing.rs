@@ -19,6 +19,10 @@ pub struct MemTable {
     items: Mutex<BTreeMap<(String, String), Item>>,
     /// How many index queries were made.
     pub index_queries: std::sync::atomic::AtomicUsize,
+    /// How many transactions were committed.
+    pub transactions: std::sync::atomic::AtomicUsize,
+    /// When set, the next transaction fails as if someone else had written first.
+    pub conflict_next: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -59,6 +63,9 @@ impl Table for MemTable {
         Ok(QueryPage { items: v, next: None })
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if self.conflict_next.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Conflict("someone else wrote first".into()));
+        }
         let mut items = lock(&self.items);
         for w in &writes {
             if let Write::Put { item, condition } = w {
@@ -73,6 +80,7 @@ impl Table for MemTable {
                 }
             }
         }
+        self.transactions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         for w in writes {
             match w {
                 Write::Put { item, .. } => {
@@ -159,6 +167,8 @@ pub struct FakeConnector {
     pub reject: bool,
     /// When set, every fetch fails with this transient error.
     pub down: std::sync::atomic::AtomicBool,
+    /// Records per page (default 2).
+    pub page_size: Option<usize>,
 }
 
 #[async_trait]
@@ -181,7 +191,7 @@ impl Connector for FakeConnector {
         }
         let all = lock(&self.records).get(&stage).cloned().unwrap_or_default();
         let start: usize = cursor.position.parse().unwrap_or(0);
-        let end = (start + 2).min(all.len());
+        let end = (start + self.page_size.unwrap_or(2)).min(all.len());
         let next = (end < all.len()).then(|| Cursor { position: end.to_string(), since: None });
         Ok(Page { records: all[start.min(end)..end].to_vec(), next })
     }
