@@ -109,6 +109,48 @@ impl DynamoTable {
         self.clock.now().unix()
     }
 
+    /// One `BatchGetItem` of at most 100 keys, retrying the keys DynamoDB leaves unprocessed.
+    async fn batch_get(&self, chunk: &[&(String, String)]) -> Result<Vec<Item>, StoreError> {
+        let now = self.now();
+        let mut out = Vec::with_capacity(chunk.len());
+        let mut pending: Vec<AttrMap> = chunk.iter().map(|(pk, sk)| key(pk, sk)).collect();
+        let mut attempt = 0u32;
+        while !pending.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| AwsError::build(SERVICE, "BatchGetItem", &e))?;
+            let answer = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(SERVICE, "BatchGetItem", &e))?;
+            let mut responses = answer.responses.unwrap_or_default();
+            for raw in responses.remove(&self.table).unwrap_or_default() {
+                let item = decode(&raw)?;
+                if live(&item, now) {
+                    out.push(item);
+                }
+            }
+            let mut unprocessed = answer.unprocessed_keys.unwrap_or_default();
+            pending = unprocessed.remove(&self.table).map(|k| k.keys).unwrap_or_default();
+            if !pending.is_empty() {
+                attempt += 1;
+                if attempt > BATCH_RETRIES {
+                    return Err(StoreError::Unavailable(format!(
+                        "DynamoDB BatchGetItem left {} keys unprocessed after {BATCH_RETRIES} retries",
+                        pending.len()
+                    )));
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+        }
+        Ok(out)
+    }
+
     async fn put_item(&self, item: &Item) -> Result<(), StoreError> {
         self.client
             .put_item()
@@ -226,47 +268,14 @@ impl Table for DynamoTable {
     }
 
     async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Item>, StoreError> {
-        // BatchGetItem refuses duplicate keys.
+        // BatchGetItem refuses duplicate keys and takes 100 at a time: the chunks go
+        // concurrently, so a page's batch read is one round trip however many keys it has.
         let mut seen = HashSet::with_capacity(keys.len());
         let unique: Vec<&(String, String)> = keys.iter().filter(|k| seen.insert(*k)).collect();
-        let now = self.now();
+        let chunks = unique.chunks(MAX_BATCH_GET).map(|chunk| self.batch_get(chunk));
         let mut out = Vec::with_capacity(unique.len());
-        for chunk in unique.chunks(MAX_BATCH_GET) {
-            let mut pending: Vec<AttrMap> = chunk.iter().map(|(pk, sk)| key(pk, sk)).collect();
-            let mut attempt = 0u32;
-            while !pending.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(pending))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| AwsError::build(SERVICE, "BatchGetItem", &e))?;
-                let answer = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(SERVICE, "BatchGetItem", &e))?;
-                let mut responses = answer.responses.unwrap_or_default();
-                for raw in responses.remove(&self.table).unwrap_or_default() {
-                    let item = decode(&raw)?;
-                    if live(&item, now) {
-                        out.push(item);
-                    }
-                }
-                let mut unprocessed = answer.unprocessed_keys.unwrap_or_default();
-                pending = unprocessed.remove(&self.table).map(|k| k.keys).unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > BATCH_RETRIES {
-                        return Err(StoreError::Unavailable(format!(
-                            "DynamoDB BatchGetItem left {} keys unprocessed after {BATCH_RETRIES} retries",
-                            pending.len()
-                        )));
-                    }
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-            }
+        for items in futures::future::join_all(chunks).await {
+            out.extend(items?);
         }
         Ok(out)
     }

@@ -572,13 +572,14 @@ impl RecordStore {
 
     /// The log entries with these ids that exist, by id.
     pub async fn logs_by_id(&self, t: &TenantId, ids: &[String]) -> Result<HashMap<String, LogEntry>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
         let keys: Vec<(String, String)> = ids.iter().map(|id| (keys::log(t, id), "E".to_string())).collect();
         let mut out = HashMap::new();
-        for chunk in keys.chunks(100) {
-            for item in self.table.get_many(chunk).await? {
-                let e: LogEntry = from_body(item)?;
-                out.insert(e.id.clone(), e);
-            }
+        for item in self.table.get_many(&keys).await? {
+            let e: LogEntry = from_body(item)?;
+            out.insert(e.id.clone(), e);
         }
         Ok(out)
     }
