@@ -576,14 +576,16 @@ impl PageCtx<'_> {
     /// [`waves`]) and returns their outcomes. A transaction whose condition fails (someone
     /// else wrote one of its items meanwhile) is redone record by record from the store,
     /// as [`PageCtx::import_one`] does, so every record still ends with exactly one outcome.
-    async fn write_staged(&mut self, staged: Vec<Staged<'_>>) -> Result<Vec<Outcome>, DomainError> {
+    async fn write_staged(&mut self, mut staged: Vec<Staged<'_>>) -> Result<Vec<Outcome>, DomainError> {
         let mut outcomes = Vec::with_capacity(staged.len());
         for wave in waves(&staged) {
             let store = &self.svc.store;
-            let commits = wave.iter().map(|batch| {
-                let writes: Vec<Write> = batch.iter().flat_map(|i| staged[*i].writes.iter().cloned()).collect();
-                store.commit(writes)
-            });
+            // The writes move into their transactions: a redo decides again from the store.
+            let batches: Vec<Vec<Write>> = wave
+                .iter()
+                .map(|batch| batch.iter().flat_map(|i| std::mem::take(&mut staged[*i].writes)).collect())
+                .collect();
+            let commits = batches.into_iter().map(|writes| store.commit(writes));
             let results = futures::future::join_all(commits).await;
             let mut redo = Vec::new();
             for (batch, result) in wave.iter().zip(results) {

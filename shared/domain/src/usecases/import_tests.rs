@@ -916,3 +916,16 @@ fn records_touching_one_item_commit_in_order_and_no_transaction_exceeds_the_limi
         "a touches a again: next wave; 100 writes at most"
     );
 }
+
+#[tokio::test]
+async fn a_reimport_of_linked_records_makes_no_look_up_queries() {
+    let w = connected_with_pages_of(100).await;
+    set(&w, Stage::Companies, sixty_companies());
+    import(&w, StageSelection::One(Stage::Companies)).await;
+    let first = w.table.queries.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(first >= 60, "a first import looks each company up: {first} queries");
+    let job = import(&w, StageSelection::One(Stage::Companies)).await;
+    let again = w.table.queries.load(std::sync::atomic::Ordering::SeqCst) - first;
+    assert_eq!(again, 0, "every record is linked already: nothing to look up");
+    assert_eq!(counts(&job, Stage::Companies), BTreeMap::from([("skipped:unchanged".into(), 60)]));
+}

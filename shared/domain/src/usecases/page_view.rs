@@ -31,19 +31,26 @@ pub(crate) struct PageView {
     lookups: HashMap<LookupKey, Vec<RecordId>>,
 }
 
-/// The links and look-ups one external record of `stage` needs.
-fn wants(stage: Stage, record: &ExternalRecord, links: &mut BTreeSet<LinkKey>, lookups: &mut BTreeSet<LookupKey>) {
-    if let Some(id) = record.id() {
-        links.insert((stage.kind(), id.to_string()));
-    }
+/// What one external record of `stage` needs: its own link, the links it refers to, and
+/// the look-ups that find a CRM record to link it to (needed only while it is unlinked).
+struct Wants {
+    own: Option<LinkKey>,
+    refs: Vec<LinkKey>,
+    lookups: Vec<LookupKey>,
+}
+
+fn wants(stage: Stage, record: &ExternalRecord) -> Wants {
+    let own = record.id().map(|id| (stage.kind(), id.to_string()));
+    let mut refs = Vec::new();
     let mut link = |kind: RecordKind, id: &Option<String>| {
         if let Some(id) = id {
-            links.insert((kind, id.clone()));
+            refs.push((kind, id.clone()));
         }
     };
+    let mut lookups = Vec::new();
     let mut lookup = |kind: RecordKind, field: LookupField, key: Option<String>| {
         if let Some(key) = key {
-            lookups.insert((kind, field, key));
+            lookups.push((kind, field, key));
         }
     };
     match record {
@@ -71,11 +78,14 @@ fn wants(stage: Stage, record: &ExternalRecord, links: &mut BTreeSet<LinkKey>, l
         }
         ExternalRecord::Solution(_) | ExternalRecord::Unreadable(_) => {}
     }
+    Wants { own, refs, lookups }
 }
 
 impl PageView {
-    /// Loads what `records` (one page of `stage`) need: their links and look-up entries
-    /// in one round of concurrent reads, then every record those name in one batch read.
+    /// Loads what `records` (one page of `stage`) need in at most three rounds: their links
+    /// (one batch read); then, concurrently, the linked records (one batch read) and the
+    /// look-ups of the records not linked yet (one query per value; a re-import whose
+    /// records are all linked makes none); then the candidates those found (one batch read).
     pub(crate) async fn load(
         store: &RecordStore,
         tenant: &TenantId,
@@ -83,17 +93,14 @@ impl PageView {
         stage: Stage,
         records: &[ExternalRecord],
     ) -> Result<Self, DomainError> {
-        let (mut links, mut lookups) = (BTreeSet::new(), BTreeSet::new());
-        for r in records {
-            wants(stage, r, &mut links, &mut lookups);
-        }
-        let links: Vec<LinkKey> = links.into_iter().collect();
-        let lookups: Vec<LookupKey> = lookups.into_iter().collect();
-        let (found_links, found_lookups) = futures::join!(
-            store.link_ids(tenant, system, &links),
-            futures::future::join_all(lookups.iter().map(|(k, f, v)| store.lookup_ids(tenant, *k, *f, v))),
-        );
-        let found_links = found_links?;
+        let wanted: Vec<Wants> = records.iter().map(|r| wants(stage, r)).collect();
+        let links: Vec<LinkKey> = wanted
+            .iter()
+            .flat_map(|w| w.own.iter().chain(&w.refs).cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let found_links = store.link_ids(tenant, system, &links).await?;
         let mut view = Self {
             store: store.clone(),
             tenant: tenant.clone(),
@@ -102,23 +109,39 @@ impl PageView {
             records: HashMap::new(),
             lookups: HashMap::new(),
         };
+        let unlinked = |w: &&Wants| w.own.as_ref().is_none_or(|own| view.links.get(own).is_none_or(Option::is_none));
+        let lookups: Vec<LookupKey> = wanted
+            .iter()
+            .filter(unlinked)
+            .flat_map(|w| w.lookups.iter().cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let linked: Vec<RecordKey> =
+            view.links.iter().filter_map(|((kind, _), id)| id.clone().map(|id| (*kind, id))).collect();
+        let (found_lookups, found_linked) = futures::join!(
+            futures::future::join_all(lookups.iter().map(|(k, f, v)| store.lookup_ids(tenant, *k, *f, v))),
+            store.records_by_id(tenant, &linked),
+        );
+        let mut found = found_linked?;
+        for key in linked {
+            let record = found.remove(&key);
+            view.records.insert(key, record);
+        }
         for (key, ids) in lookups.into_iter().zip(found_lookups) {
             view.lookups.insert(key, ids?);
         }
-        // Every record named: the linked ones (own and referenced) and the candidates.
-        let mut wanted: BTreeSet<RecordKey> = BTreeSet::new();
-        for ((kind, _), id) in &view.links {
-            if let Some(id) = id {
-                wanted.insert((*kind, id.clone()));
-            }
-        }
-        for ((kind, _, _), ids) in &view.lookups {
-            wanted.extend(ids.iter().map(|id| (*kind, id.clone())));
-        }
-        let wanted: Vec<RecordKey> = wanted.into_iter().collect();
-        let found = store.records_by_id(tenant, &wanted).await?;
-        for key in wanted {
-            let record = found.get(&key).cloned();
+        let candidates: Vec<RecordKey> = view
+            .lookups
+            .iter()
+            .flat_map(|((kind, _, _), ids)| ids.iter().map(|id| (*kind, id.clone())))
+            .filter(|key| !view.records.contains_key(key))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut found = store.records_by_id(tenant, &candidates).await?;
+        for key in candidates {
+            let record = found.remove(&key);
             view.records.insert(key, record);
         }
         Ok(view)

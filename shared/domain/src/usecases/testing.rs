@@ -19,6 +19,8 @@ pub struct MemTable {
     items: Mutex<BTreeMap<(String, String), Item>>,
     /// How many index queries were made.
     pub index_queries: std::sync::atomic::AtomicUsize,
+    /// How many (look-up) queries were made.
+    pub queries: std::sync::atomic::AtomicUsize,
     /// How many transactions were committed.
     pub transactions: std::sync::atomic::AtomicUsize,
     /// When set, the next transaction fails as if someone else had written first.
@@ -39,6 +41,7 @@ impl Table for MemTable {
         Ok(keys.iter().filter_map(|k| items.get(k).cloned()).collect())
     }
     async fn query(&self, pk: &str, q: &Query) -> Result<QueryPage, StoreError> {
+        self.queries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let items = lock(&self.items);
         let mut v: Vec<Item> = items
             .values()
