@@ -595,6 +595,10 @@ impl PageCtx<'_> {
                     Err(e) => return Err(e.into()),
                 }
             }
+            if !redo.is_empty() {
+                tracing::info!(job = %self.job.id, stage = %self.stage, records = redo.len(),
+                    "a batch of the page conflicted with another write; redoing its records one by one");
+            }
             for i in redo {
                 self.view.forget();
                 let st = &staged[i];
