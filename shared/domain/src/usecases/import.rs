@@ -318,8 +318,10 @@ async fn fail_job(svc: &Services, tenant: &TenantId, id: &JobId, why: &str) -> R
 
 async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<Step, DomainError> {
     let tenant = &msg.tenant;
-    let conn = connection(svc, tenant, msg.system).await?;
-    let creds = svc.secrets.get(tenant, msg.system).await.map_err(|e| match e {
+    // Independent reads go together: one round trip each time, not one per read.
+    let (conn, creds) = futures::join!(connection(svc, tenant, msg.system), svc.secrets.get(tenant, msg.system));
+    let conn = conn?;
+    let creds = creds.map_err(|e| match e {
         crate::ports::SecretError::NotFound(_) => {
             DomainError::refused("the connection's credentials are missing; save credentials again")
         }
@@ -339,8 +341,11 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
     let now = svc.clock.now();
     let ids: Vec<String> =
         page.records.iter().filter_map(|r| r.id()).map(|id| LogEntry::import_id(&job.id, msg.stage, id)).collect();
-    let done = svc.store.logs_by_id(tenant, &ids).await?;
-    let view = PageView::load(&svc.store, tenant, msg.system, msg.stage, &page.records).await?;
+    let (done, view) = futures::join!(
+        svc.store.logs_by_id(tenant, &ids),
+        PageView::load(&svc.store, tenant, msg.system, msg.stage, &page.records)
+    );
+    let (done, view) = (done?, view?);
     let mut ctx = PageCtx { svc, tenant, conn: &conn, job, stage: msg.stage, now, lists: HashSet::new(), view };
     let mut counts = StageProgress { pages: 1, ..StageProgress::default() };
     let mut staged = Vec::new();
