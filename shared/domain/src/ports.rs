@@ -206,13 +206,16 @@ pub struct ConnectorError {
     pub status: Option<u16>,
     /// How long the system asked us to wait.
     pub retry_after: Option<Duration>,
+    /// The vendor's own error code, kept as data (ConnectWise `code`, Salesforce
+    /// `errorCode`, an OAuth `error`), when it gave one.
+    pub code: Option<String>,
 }
 
 impl ConnectorError {
     /// An error of `kind`, retryable as the kind implies.
     pub fn new(system: System, kind: ErrorKind, message: impl Into<String>) -> Self {
         let retryable = matches!(kind, ErrorKind::RateLimited | ErrorKind::Transient | ErrorKind::Unreachable);
-        Self { system, kind, retryable, message: message.into(), status: None, retry_after: None }
+        Self { system, kind, retryable, message: message.into(), status: None, retry_after: None, code: None }
     }
 
     /// The class for HTTP answers.

@@ -72,6 +72,7 @@ pub fn from_response(
     let mut err = ConnectorError::new(System::ConnectWise, kind, message);
     err.status = Some(status);
     err.retry_after = retry_after;
+    err.code = parsed.and_then(|b| b.code).map(|c| http::sanitise(&c));
     err
 }
 
@@ -138,6 +139,15 @@ mod tests {
             e.message,
             "ConnectWise rejected the public/private key pair for company 'acme' (401 Unauthorized: Unauthorized: Invalid credentials)"
         );
+    }
+
+    #[test]
+    fn the_vendors_own_error_code_is_kept_as_a_field() {
+        assert_eq!(
+            err(400, r#"{"code":"InvalidObject","message":"name is required"}"#).code.as_deref(),
+            Some("InvalidObject")
+        );
+        assert_eq!(err(502, "<html>Bad gateway</html>").code, None);
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub fn from_token_response(
     let mut err = ConnectorError::new(System::Halo, kind, message);
     err.status = Some(status);
     err.retry_after = retry_after;
+    err.code = (!code.is_empty()).then(|| http::sanitise(&code));
     err
 }
 

@@ -89,6 +89,7 @@ pub fn from_response(
     let mut err = ConnectorError::new(System::Salesforce, kind, message);
     err.status = Some(status);
     err.retry_after = retry_after;
+    err.code = code.map(http::sanitise);
     err
 }
 
@@ -133,6 +134,7 @@ pub fn from_oauth(
     let mut err = ConnectorError::new(System::Salesforce, kind, message);
     err.status = Some(status);
     err.retry_after = retry_after;
+    err.code = (!code.is_empty()).then(|| http::sanitise(code));
     err
 }
 
@@ -141,9 +143,10 @@ pub fn is_invalid_session(err: &ConnectorError) -> bool {
     err.kind == ErrorKind::Unauthorized && err.status == Some(401)
 }
 
-/// Whether an error is an expired query locator.
+/// Whether an error is an expired query locator (by its `errorCode`, which a long error
+/// list could push out of the quoted message).
 pub fn is_invalid_locator(err: &ConnectorError) -> bool {
-    err.message.contains(INVALID_QUERY_LOCATOR)
+    err.code.as_deref() == Some(INVALID_QUERY_LOCATOR) || err.message.contains(INVALID_QUERY_LOCATOR)
 }
 
 /// `CODE: message [fields]; ...`.
@@ -189,6 +192,15 @@ mod tests {
             "query",
         );
         assert_eq!((e.kind, e.retryable), (ErrorKind::RateLimited, true));
+        assert_eq!(e.code.as_deref(), Some("REQUEST_LIMIT_EXCEEDED"), "the errorCode is kept as a field");
+    }
+
+    #[test]
+    fn an_expired_query_locator_is_told_by_its_error_code_even_when_the_message_is_cut() {
+        let mut e = ConnectorError::new(System::Salesforce, ErrorKind::Invalid, "Salesforce refused query (400: ...)");
+        assert!(!is_invalid_locator(&e));
+        e.code = Some(INVALID_QUERY_LOCATOR.to_string());
+        assert!(is_invalid_locator(&e), "the code decides, not the (possibly cut) message");
     }
 
     #[test]
