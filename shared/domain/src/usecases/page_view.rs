@@ -12,7 +12,7 @@ use crate::external::ExternalRecord;
 use crate::ids::{RecordId, RecordKind, Stage, System, TenantId};
 use crate::normalise::{email_key, name_key, phone_key, website_key};
 use crate::records::{LookupField, Record};
-use crate::table::RecordStore;
+use crate::table::{RecordStore, oldest_first};
 
 type LinkKey = (RecordKind, String);
 type RecordKey = (RecordKind, RecordId);
@@ -200,7 +200,7 @@ impl PageView {
                 out.push(r);
             }
         }
-        out.sort_by(|a, b| a.meta().created_at.cmp(&b.meta().created_at).then_with(|| a.id().cmp(b.id())));
+        oldest_first(&mut out);
         Ok(out)
     }
 
