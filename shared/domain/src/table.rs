@@ -241,6 +241,19 @@ impl RecordStore {
     /// another job of the connection is running. A marker naming a job that has ended
     /// (or is gone) is free.
     pub async fn claim_job(&self, job: &Job) -> Result<Result<Job, JobId>, StoreError> {
+        let writes = match self.plan_claim(job).await? {
+            Ok(writes) => writes,
+            Err(holder) => return Ok(Err(holder)),
+        };
+        self.table.transact(writes).await?;
+        let mut saved = job.clone();
+        saved.version += 1;
+        Ok(Ok(saved))
+    }
+
+    /// The read half of [`RecordStore::claim_job`]: the writes that claim the marker as it
+    /// is now (conditional on it staying so), or the running job that holds it.
+    pub async fn plan_claim(&self, job: &Job) -> Result<Result<Vec<Write>, JobId>, StoreError> {
         let marker = self.table.get(&keys::import_run(&job.tenant, job.system), "R").await?;
         if let Some(holder) = Self::run_holder(marker.as_ref())
             && holder != job.id
@@ -248,11 +261,7 @@ impl RecordStore {
         {
             return Ok(Err(holder));
         }
-        let writes = vec![Self::job_put(job)?, Self::run_marker_put(job, marker.as_ref(), Some(&job.id))];
-        self.table.transact(writes).await?;
-        let mut saved = job.clone();
-        saved.version += 1;
-        Ok(Ok(saved))
+        Ok(Ok(vec![Self::job_put(job)?, Self::run_marker_put(job, marker.as_ref(), Some(&job.id))]))
     }
 
     /// The tenant's jobs, newest first.

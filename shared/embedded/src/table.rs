@@ -778,6 +778,42 @@ mod tests {
         assert!(t.query("p", &query).await.unwrap().items.is_empty());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_eight_truly_concurrent_import_claims_exactly_one_wins() {
+        let store = tandem_domain::table::RecordStore::new(Arc::new(EmbeddedTable::in_memory()));
+        let t = tandem_domain::TenantId::parse("racing").unwrap();
+        let claims: Vec<_> = (0..8)
+            .map(|n| {
+                let store = store.clone();
+                let now = tandem_domain::Timestamp::from_unix(1_700_000_000).unwrap();
+                let job = tandem_domain::job::Job {
+                    tenant: t.clone(),
+                    id: tandem_domain::JobId::from_raw(format!("j{n}")),
+                    system: tandem_domain::System::Halo,
+                    stages: vec![tandem_domain::Stage::Users],
+                    current: 0,
+                    cursor: Default::default(),
+                    status: tandem_domain::job::JobStatus::Running,
+                    progress: Default::default(),
+                    created_at: now,
+                    updated_at: now,
+                    attempt: 0,
+                    version: 0,
+                };
+                tokio::spawn(async move { store.claim_job(&job).await })
+            })
+            .collect();
+        let mut won = 0;
+        for claim in claims {
+            match claim.await.unwrap() {
+                Ok(Ok(_)) => won += 1,
+                Ok(Err(_)) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => panic!("a claim failed unexpectedly: {e}"),
+            }
+        }
+        assert_eq!(won, 1);
+    }
+
     #[tokio::test]
     async fn a_malformed_paging_token_is_the_callers_error() {
         let t = EmbeddedTable::in_memory();
