@@ -221,6 +221,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<i32> {
         None => LocalRuntime::new(args.data_dir.as_deref(), QueueConfig::default(), Settings::default())?,
     };
     rt.svc.tuning.stall_after = Duration::from_secs(args.stall_after);
+    rt.migrate().await?;
     let resumed = rt.resume_running().await?;
     if !resumed.is_empty() {
         eprintln!("Resumed {} running job(s) from their checkpoints.", resumed.len());

@@ -60,6 +60,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
         Some(endpoint) => LocalRuntime::aws(endpoint, &AwsNames::default(), opts.connectors.clone()).await?,
         None => LocalRuntime::new(opts.data_dir.as_deref(), QueueConfig::default(), opts.connectors.clone())?,
     };
+    rt.migrate().await?;
     // A fresh tenant per run, so runs against a long-lived endpoint never mix.
     let tenant = TenantId::parse(&format!("demo-{}", &tandem_domain::JobId::new().as_str()[..8]))?;
     setup::seed_crm(&rt.svc, &tenant, &sim.crm_seed).await?;

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tandem_connectors::Connectors;
 use tandem_connectors::http::Settings;
 use tandem_domain::job::Job;
-use tandem_domain::ports::SystemClock;
+use tandem_domain::ports::{SystemClock, Table};
 use tandem_domain::table::RecordStore;
 use tandem_domain::usecases::import;
 use tandem_domain::usecases::{Services, Tuning};
@@ -136,6 +136,32 @@ impl LocalRuntime {
                 }
             }
         })
+    }
+
+    /// Moves what a data directory written before the sync ledger existed still keeps in
+    /// its record bodies (the external version last seen) into ledger entries, once: a
+    /// migrated record has nothing left to move. Returns how many records moved.
+    pub async fn migrate(&self) -> anyhow::Result<usize> {
+        let Backend::Embedded(embedded) = &self.backend else { return Ok(0) };
+        let mut moved = 0;
+        for item in embedded.table.items_with_sort_key("R") {
+            let keys = RecordStore::legacy_ledger_keys(&item);
+            if keys.is_empty() {
+                continue;
+            }
+            let existing = embedded.table.get_many(&keys).await?.into_iter().map(|i| (i.pk.clone(), i)).collect();
+            if let Some(writes) = RecordStore::migrate_legacy_links(&item, &existing) {
+                embedded.table.transact(writes).await?;
+                moved += 1;
+            }
+        }
+        if moved > 0 {
+            tracing::info!(
+                records = moved,
+                "moved the link versions of records written before the sync ledger into it"
+            );
+        }
+        Ok(moved)
     }
 
     /// Re-queues every running job of every tenant from its checkpoint (after a

@@ -53,7 +53,7 @@ pub async fn seed_crm(svc: &Services, tenant: &TenantId, seed: &CrmSeed) -> anyh
     }
     let n = records.len();
     for record in records {
-        svc.store.write(tenant, RecordWrite { record, previous: None, new_link: None, log: None }).await?;
+        svc.store.write(tenant, RecordWrite { record, previous: None, ledger: None, log: None }).await?;
     }
     Ok(n)
 }

@@ -372,6 +372,8 @@ fn failure(tenant: &TenantId) -> LogEntry {
         external_id: Some("42".into()),
         outcome: Outcome::Failed("ConnectWise said no".into()),
         job_id: Some(JobId::from_raw("job-1")),
+        matched: None,
+        fields: Vec::new(),
     }
 }
 

@@ -34,6 +34,8 @@ pub enum SkipReason {
     CreatorNotLinked,
     /// Already linked and unchanged since last seen.
     Unchanged,
+    /// The incoming values are what Tandem itself last pushed (our own write echoed back).
+    Echo,
 }
 
 impl SkipReason {
@@ -50,6 +52,7 @@ impl SkipReason {
         SkipReason::ContactNotInCrm,
         SkipReason::CreatorNotLinked,
         SkipReason::Unchanged,
+        SkipReason::Echo,
     ];
 
     /// The reason's wire name.
@@ -66,6 +69,7 @@ impl SkipReason {
             SkipReason::ContactNotInCrm => "contact_not_in_crm",
             SkipReason::CreatorNotLinked => "creator_not_linked",
             SkipReason::Unchanged => "unchanged",
+            SkipReason::Echo => "echo",
         }
     }
 }
@@ -138,6 +142,12 @@ pub struct LogEntry {
     pub outcome: Outcome,
     #[serde(default)]
     pub job_id: Option<JobId>,
+    /// For a linked record: the look-up that matched (`phone +15550100`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched: Option<String>,
+    /// For an updated record: the CRM fields that changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
 }
 
 impl LogEntry {

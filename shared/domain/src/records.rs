@@ -1,5 +1,5 @@
-//! The CRM-side records (PRODUCT.md section 2), each carrying its links to external
-//! records and the external `updated_at` last seen, plus the index keys the link rules use.
+//! The CRM-side records (PRODUCT.md section 2), each shown with its links to external
+//! records (kept in the sync ledger, see `ledger`), plus the index keys the link rules use.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -7,14 +7,12 @@ use std::collections::BTreeMap;
 use crate::ids::{RecordId, RecordKind, System};
 use crate::normalise::{Timestamp, email_key, name_key, phone_key, website_key};
 
-/// One record's link to an external record.
+/// One record's link to an external record (the rest of the link's state, such as the
+/// version last seen, is its ledger entry).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExternalLink {
     /// The external record's id.
     pub id: String,
-    /// The external `updated_at` last seen, as the system wrote it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
 }
 
 /// What every record carries.
@@ -24,7 +22,7 @@ pub struct Meta {
     pub id: RecordId,
     /// Optimistic-concurrency version; 0 before the first write.
     pub version: u64,
-    /// Links per system.
+    /// Links per system, as read from the ledger (never stored in the record's body).
     #[serde(default)]
     pub links: BTreeMap<System, ExternalLink>,
     /// When the CRM record was created.

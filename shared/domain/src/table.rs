@@ -6,16 +6,24 @@
 //! | item | pk | sk | gsi1 (pk / sk) |
 //! |---|---|---|---|
 //! | record | `T#rec#KIND#ID` | `R` | `T#recs#KIND#SHARD` / `ID` |
-//! | link (external id -> CRM id) | `T#link#SYSTEM#KIND#EXTID` | `L` | |
+//! | link + sync ledger (external id -> CRM id, versions, field hashes) | `T#link#SYSTEM#KIND#EXTID` | `L` | |
 //! | look-up (phone, website, name, email) | `T#ix#KIND#FIELD#VALUE` | `ID` | |
 //! | connection | `T#conn#SYSTEM` | `C` | |
 //! | job | `T#job#ID` | `J` | `T#jobs` / `CREATED#ID` |
 //! | run marker (the connection's running import) | `T#run#SYSTEM` | `R` | |
 //! | sync-log entry (TTL) | `T#log#ID` | `E` | `T#log#DAY` / `AT#ID` |
 //!
-//! Records are written with their new links, look-up entries and log entry in one
-//! transaction, conditional on the record's version and the link being new: a retried
-//! or racing write can never create a duplicate or lose an outcome.
+//! Records are written with their ledger entry, look-up entries and log entry in one
+//! transaction, conditional on the record's version and on a new link being new: a
+//! retried or racing write can never create a duplicate, link one CRM record twice to one
+//! system, or lose an outcome. The ledger is its own item: the sync state (versions seen,
+//! field hashes pulled and pushed) changes without touching the CRM record, so it never
+//! bumps the record's version. The record keeps only the ids of its links (`meta.links`),
+//! written once, in the transaction that creates the link, so a record read shows them.
+//!
+//! Data written before the ledger existed kept the external `updated_at` inside the
+//! record's links; such bodies still read, and [`RecordStore::migrate_legacy_links`]
+//! moves those versions into the ledger.
 //!
 //! Deviation from ARCHITECTURE.md (which puts adapters only in their crates): the key
 //! design lives here, once, so the two adapters cannot drift apart; they implement only
@@ -28,11 +36,12 @@ use std::sync::Arc;
 
 use crate::ids::{JobId, RecordId, RecordKind, System, TenantId};
 use crate::job::Job;
+use crate::ledger::{ExtVersion, Ledger};
 use crate::log::{LogEntry, LogFilter};
 use crate::mapping::Connection;
 use crate::normalise::Timestamp;
 use crate::ports::{Condition, IndexKey, Item, Query, StoreError, Table, Write};
-use crate::records::{LookupField, Record};
+use crate::records::{ExternalLink, LookupField, Record};
 
 /// The most writes one transaction may hold (DynamoDB `TransactWriteItems`).
 pub const MAX_TRANSACTION_WRITES: usize = 100;
@@ -40,18 +49,23 @@ pub const MAX_TRANSACTION_WRITES: usize = 100;
 pub const LOG_RETENTION_DAYS: i64 = 90;
 const SHARDS: &str = "0123456789abcdef";
 
-/// A record write: the new state, what it replaces, a new link, the log entry.
+/// A record write: the new state, what it replaces, its ledger entry, the log entry.
 #[derive(Clone, Debug)]
 pub struct RecordWrite {
     /// The record as it should be stored (its `meta.version` is the version it replaces).
     pub record: Record,
     /// The stored record it replaces, for index clean-up; `None` for a new record.
     pub previous: Option<Record>,
-    /// A link to add: must not exist yet.
-    pub new_link: Option<(System, String)>,
+    /// The link's ledger entry: a new link when its version is 0 (must not exist yet at
+    /// either end), else replaced if still at its version.
+    pub ledger: Option<Ledger>,
     /// The log entry of this operation: must not exist yet.
     pub log: Option<LogEntry>,
 }
+
+/// A record item's tenant, kind, and (system, external id) of the links its body still
+/// carries with a version from before the ledger existed.
+type LegacyLinks = (TenantId, RecordKind, Vec<(System, String)>);
 
 /// One page of a record listing.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -280,7 +294,7 @@ impl RecordStore {
             .collect()
     }
 
-    // ---- records
+    // ---- records and their ledger
 
     fn decode_record(item: Item) -> Result<Record, StoreError> {
         let version = item.version;
@@ -302,17 +316,7 @@ impl RecordStore {
         kind: RecordKind,
         ext_id: &str,
     ) -> Result<Option<RecordId>, StoreError> {
-        match self.table.get(&keys::link(t, system, kind, ext_id), "L").await? {
-            Some(item) => {
-                let id = item
-                    .body
-                    .get("id")
-                    .and_then(|v| v.as_str())
-                    .ok_or_else(|| StoreError::Corrupt(format!("link {} has no id", item.pk)))?;
-                Ok(Some(RecordId::from_raw(id)))
-            }
-            None => Ok(None),
-        }
+        Ok(self.ledgers(t, system, &[(kind, ext_id.to_string())]).await?.into_values().next().map(|l| l.crm_id))
     }
 
     /// The CRM record linked to an external record.
@@ -329,14 +333,14 @@ impl RecordStore {
         }
     }
 
-    /// The CRM ids linked to these external records (kind, external id), in one batch
+    /// The ledger entries of these external records (kind, external id), in one batch
     /// read; unlinked ones are left out.
-    pub async fn link_ids(
+    pub async fn ledgers(
         &self,
         t: &TenantId,
         system: System,
         wanted: &[(RecordKind, String)],
-    ) -> Result<HashMap<(RecordKind, String), RecordId>, StoreError> {
+    ) -> Result<HashMap<(RecordKind, String), Ledger>, StoreError> {
         if wanted.is_empty() {
             return Ok(HashMap::new());
         }
@@ -345,16 +349,26 @@ impl RecordStore {
         let request: Vec<(String, String)> = by_pk.keys().map(|pk| (pk.clone(), "L".to_string())).collect();
         let mut out = HashMap::new();
         for item in self.table.get_many(&request).await? {
-            let id = item
-                .body
-                .get("id")
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| StoreError::Corrupt(format!("link {} has no id", item.pk)))?;
-            if let Some(w) = by_pk.get(&item.pk) {
-                out.insert((*w).clone(), RecordId::from_raw(id));
-            }
+            let Some(w) = by_pk.get(&item.pk) else { continue };
+            let version = item.version;
+            let mut ledger: Ledger = from_body(item)?;
+            ledger.system = system;
+            ledger.kind = w.0;
+            ledger.external_id = w.1.clone();
+            ledger.version = version;
+            out.insert((*w).clone(), ledger);
         }
         Ok(out)
+    }
+
+    /// The CRM ids linked to these external records, in one batch read.
+    pub async fn link_ids(
+        &self,
+        t: &TenantId,
+        system: System,
+        wanted: &[(RecordKind, String)],
+    ) -> Result<HashMap<(RecordKind, String), RecordId>, StoreError> {
+        Ok(self.ledgers(t, system, wanted).await?.into_iter().map(|(k, l)| (k, l.crm_id)).collect())
     }
 
     /// The ids of the records of `kind` whose normalised `field` is `value` (at most 50).
@@ -404,7 +418,7 @@ impl RecordStore {
         Ok(records)
     }
 
-    /// Writes a record with its new link, look-up entries and log entry, all or nothing.
+    /// Writes a record with its ledger entry, look-up entries and log entry, all or nothing.
     pub async fn write(&self, t: &TenantId, w: RecordWrite) -> Result<Record, StoreError> {
         let (writes, record) = Self::prepare_write(t, w)?;
         self.table.transact(writes).await?;
@@ -412,7 +426,7 @@ impl RecordStore {
     }
 
     /// The table writes of a record write (to commit together, all or nothing), and the
-    /// record as it will be stored.
+    /// record as it will be stored (with its new link, if any).
     pub fn prepare_write(t: &TenantId, w: RecordWrite) -> Result<(Vec<Write>, Record), StoreError> {
         let mut record = w.record;
         let kind = record.kind();
@@ -420,6 +434,9 @@ impl RecordStore {
         let prev_version = record.meta().version;
         let condition = if prev_version == 0 { Condition::NotExists } else { Condition::VersionIs(prev_version) };
         record.meta_mut().version = prev_version + 1;
+        if let Some(l) = &w.ledger {
+            record.meta_mut().links.insert(l.system, ExternalLink { id: l.external_id.clone() });
+        }
         let mut writes = vec![Write::Put {
             item: Item {
                 pk: keys::record(t, kind, &id),
@@ -431,18 +448,8 @@ impl RecordStore {
             },
             condition,
         }];
-        if let Some((system, ext_id)) = &w.new_link {
-            writes.push(Write::Put {
-                item: Item {
-                    pk: keys::link(t, *system, kind, ext_id),
-                    sk: "L".into(),
-                    version: 1,
-                    gsi1: None,
-                    expires_at: None,
-                    body: serde_json::json!({ "id": id }),
-                },
-                condition: Condition::NotExists,
-            });
+        if let Some(ledger) = &w.ledger {
+            writes.push(Self::prepare_ledger(t, ledger)?);
         }
         let new_keys: BTreeSet<(LookupField, String)> = record.lookup_keys().into_iter().collect();
         let old_keys: BTreeSet<(LookupField, String)> =
@@ -467,6 +474,93 @@ impl RecordStore {
             writes.push(Self::log_put(entry)?);
         }
         Ok((writes, record))
+    }
+
+    /// The table write of a ledger entry alone (the CRM record untouched): a new entry
+    /// (version 0) must not exist yet; an existing one is replaced if still at its version.
+    pub fn prepare_ledger(t: &TenantId, ledger: &Ledger) -> Result<Write, StoreError> {
+        let body = to_body(ledger)?;
+        let forward = |version, condition| Write::Put {
+            item: Item {
+                pk: keys::link(t, ledger.system, ledger.kind, &ledger.external_id),
+                sk: "L".into(),
+                version,
+                gsi1: None,
+                expires_at: None,
+                body: body.clone(),
+            },
+            condition,
+        };
+        Ok(if ledger.version > 0 {
+            forward(ledger.version + 1, Condition::VersionIs(ledger.version))
+        } else {
+            forward(1, Condition::NotExists)
+        })
+    }
+
+    /// A record item's tenant, kind and the links its body still carries with an external
+    /// version, from before the ledger existed (`meta.links.SYSTEM.updated_at`).
+    fn legacy_links(item: &Item) -> Option<LegacyLinks> {
+        if item.sk != "R" {
+            return None;
+        }
+        let links = item.body.get("meta")?.get("links")?.as_object()?;
+        let (tenant, rest) = item.pk.split_once("#rec#")?;
+        let kind: RecordKind = rest.split_once('#')?.0.parse().ok()?;
+        let found: Vec<(System, String)> = links
+            .iter()
+            .filter(|(_, l)| l.get("updated_at").is_some())
+            .filter_map(|(system, l)| Some((system.parse().ok()?, l.get("id")?.as_str()?.to_string())))
+            .collect();
+        (!found.is_empty()).then_some((TenantId::parse(tenant).ok()?, kind, found))
+    }
+
+    /// The ledger entries (keys) a [`RecordStore::migrate_legacy_links`] of `item` reads.
+    pub fn legacy_ledger_keys(item: &Item) -> Vec<(String, String)> {
+        let Some((tenant, kind, links)) = Self::legacy_links(item) else { return Vec::new() };
+        links.iter().map(|(system, ext)| (keys::link(&tenant, *system, kind, ext), "L".to_string())).collect()
+    }
+
+    /// Moves the external versions a record body still carries from before the ledger
+    /// existed into the links' ledger entries (`existing`: those entries as stored, by
+    /// pk, read with [`RecordStore::legacy_ledger_keys`]), and stores the body without
+    /// them. Returns the writes to commit together; none when there is nothing to move.
+    pub fn migrate_legacy_links(item: &Item, existing: &HashMap<String, Item>) -> Option<Vec<Write>> {
+        let (tenant, kind, links) = Self::legacy_links(item)?;
+        let id = item.pk.rsplit_once('#')?.1;
+        let mut body = item.body.clone();
+        let stored = body.get_mut("meta")?.get_mut("links")?.as_object_mut()?;
+        let mut writes = Vec::new();
+        for (system, external_id) in links {
+            let seen = stored
+                .get_mut(system.as_str())
+                .and_then(|l| l.as_object_mut())
+                .and_then(|l| l.remove("updated_at"))
+                .and_then(|v| v.as_str().map(ExtVersion::parse));
+            let pk = keys::link(&tenant, system, kind, &external_id);
+            let current = existing.get(&pk);
+            let mut ledger: Ledger = match current {
+                Some(c) => serde_json::from_value(c.body.clone()).ok()?,
+                None => serde_json::from_value(serde_json::json!({ "id": id })).ok()?,
+            };
+            ledger.seen = ledger.seen.or(seen);
+            writes.push(Write::Put {
+                item: Item {
+                    pk,
+                    sk: "L".into(),
+                    version: current.map_or(1, |c| c.version + 1),
+                    gsi1: None,
+                    expires_at: None,
+                    body: to_body(&ledger).ok()?,
+                },
+                condition: current.map_or(Condition::NotExists, |c| Condition::VersionIs(c.version)),
+            });
+        }
+        writes.push(Write::Put {
+            item: Item { version: item.version + 1, body, ..item.clone() },
+            condition: Condition::VersionIs(item.version),
+        });
+        Some(writes)
     }
 
     /// The table write of a log entry that must not exist yet.

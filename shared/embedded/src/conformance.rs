@@ -25,6 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tandem_domain::external::Cursor;
 use tandem_domain::ids::{JobId, RecordId, RecordKind, System, TenantId};
 use tandem_domain::job::{Job, JobStatus};
+use tandem_domain::ledger::{ExtVersion, Ledger};
 use tandem_domain::log::{Direction, LogEntry, LogFilter, Outcome, SkipReason};
 use tandem_domain::normalise::Timestamp;
 use tandem_domain::ports::{
@@ -71,6 +72,8 @@ pub async fn table_suite(table: Arc<dyn Table>) {
     record_store_lists_past_a_record_that_no_longer_parses(&store).await;
     record_store_lets_one_of_racing_import_claims_win(&store).await;
     record_store_frees_the_run_marker_when_the_job_ends(&store).await;
+    record_store_moves_the_ledger_without_touching_the_record(&store).await;
+    record_store_migrates_link_versions_kept_in_old_record_bodies(&store).await;
 }
 
 /// Runs every secret-store check against `store`.
@@ -223,6 +226,8 @@ fn log_entry(t: &TenantId, id: &str, at: Timestamp, outcome: Outcome, crm_id: Op
         external_id: Some(format!("ext-{id}")),
         outcome,
         job_id: None,
+        matched: None,
+        fields: Vec::new(),
     }
 }
 
@@ -501,7 +506,7 @@ async fn record_store_keeps_tenants_apart(store: &RecordStore) {
     let w = RecordWrite {
         record: record.clone(),
         previous: None,
-        new_link: Some((System::ConnectWise, "cw-1".into())),
+        ledger: Some(Ledger::pulled(System::ConnectWise, &record, "cw-1", None, at)),
         log: Some(entry.clone()),
     };
     let saved = store.write(&a, w).await.unwrap();
@@ -542,7 +547,7 @@ async fn record_store_writes_are_all_or_nothing(store: &RecordStore) {
     let w = RecordWrite {
         record: first.clone(),
         previous: None,
-        new_link: Some((System::ConnectWise, "cw-7".into())),
+        ledger: Some(Ledger::pulled(System::ConnectWise, &first, "cw-7", None, at)),
         log: Some(log_entry(&t, "first", at, Outcome::Created, Some(first.id().clone()))),
     };
     store.write(&t, w).await.unwrap();
@@ -551,7 +556,7 @@ async fn record_store_writes_are_all_or_nothing(store: &RecordStore) {
     let w = RecordWrite {
         record: second.clone(),
         previous: None,
-        new_link: Some((System::ConnectWise, "cw-7".into())),
+        ledger: Some(Ledger::pulled(System::ConnectWise, &second, "cw-7", None, at)),
         log: Some(log_entry(&t, "second", at, Outcome::Created, Some(second.id().clone()))),
     };
     let err = store.write(&t, w).await.unwrap_err();
@@ -573,13 +578,13 @@ async fn record_store_updates_replace_lookups(store: &RecordStore) {
     let t = tenant("update");
     let kind = RecordKind::Company;
     let at = now();
-    let w = RecordWrite { record: company("Old Name", None, None, at), previous: None, new_link: None, log: None };
+    let w = RecordWrite { record: company("Old Name", None, None, at), previous: None, ledger: None, log: None };
     let v1 = store.write(&t, w).await.unwrap();
     let mut changed = v1.clone();
     if let Record::Company(c) = &mut changed {
         c.fields.name = "New Name".into();
     }
-    let w = RecordWrite { record: changed.clone(), previous: Some(v1.clone()), new_link: None, log: None };
+    let w = RecordWrite { record: changed.clone(), previous: Some(v1.clone()), ledger: None, log: None };
     let v2 = store.write(&t, w).await.unwrap();
     assert_eq!(v2.meta().version, 2, "an update raises the version");
     assert_eq!(store.record(&t, kind, v1.id()).await.unwrap(), Some(v2.clone()));
@@ -587,7 +592,7 @@ async fn record_store_updates_replace_lookups(store: &RecordStore) {
     let new = lookup(&v2, LookupField::Name);
     assert!(store.find(&t, kind, LookupField::Name, &old).await.unwrap().is_empty(), "the old name is unindexed");
     assert_eq!(store.find(&t, kind, LookupField::Name, &new).await.unwrap(), vec![v2.clone()]);
-    let stale = RecordWrite { record: changed, previous: Some(v1), new_link: None, log: None };
+    let stale = RecordWrite { record: changed, previous: Some(v1), ledger: None, log: None };
     let err = store.write(&t, stale).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "a write from a stale read conflicts, got {err:?}");
     assert_eq!(store.record(&t, kind, v2.id()).await.unwrap(), Some(v2));
@@ -601,14 +606,14 @@ async fn record_store_lists_every_record_once(store: &RecordStore) {
     for n in 0..37 {
         let record = company(&format!("Company {n}"), None, None, at);
         ids.insert(record.id().clone());
-        store.write(&t, RecordWrite { record, previous: None, new_link: None, log: None }).await.unwrap();
+        store.write(&t, RecordWrite { record, previous: None, ledger: None, log: None }).await.unwrap();
     }
     // Another kind and another tenant must not show up.
     let other = tenant("list2");
     store
         .write(
             &other,
-            RecordWrite { record: company("Elsewhere", None, None, at), previous: None, new_link: None, log: None },
+            RecordWrite { record: company("Elsewhere", None, None, at), previous: None, ledger: None, log: None },
         )
         .await
         .unwrap();
@@ -707,7 +712,7 @@ async fn record_store_refuses_paging_tokens_it_did_not_issue(store: &RecordStore
     store
         .write(
             &t,
-            RecordWrite { record: company("Tokened", None, None, now()), previous: None, new_link: None, log: None },
+            RecordWrite { record: company("Tokened", None, None, now()), previous: None, ledger: None, log: None },
         )
         .await
         .unwrap();
@@ -733,11 +738,11 @@ async fn record_store_lists_past_a_record_that_no_longer_parses(store: &RecordSt
     for n in 0..6 {
         let record = company(&format!("Good {n}"), None, None, at);
         good.insert(record.id().clone());
-        store.write(&t, RecordWrite { record, previous: None, new_link: None, log: None }).await.unwrap();
+        store.write(&t, RecordWrite { record, previous: None, ledger: None, log: None }).await.unwrap();
     }
     // A record whose stored body is valid JSON of the wrong shape (a bug or an old format).
     let bad = company("Bad", None, None, at);
-    let saved = store.write(&t, RecordWrite { record: bad, previous: None, new_link: None, log: None }).await.unwrap();
+    let saved = store.write(&t, RecordWrite { record: bad, previous: None, ledger: None, log: None }).await.unwrap();
     let bad_id = saved.id().clone();
     let pk = tandem_domain::table::keys::record(&t, kind, &bad_id);
     let mut item = store.table().get(&pk, "R").await.unwrap().unwrap();
@@ -823,4 +828,79 @@ async fn record_store_frees_the_run_marker_when_the_job_ends(store: &RecordStore
     assert_eq!(store.claim_job(&again).await.unwrap(), Err(JobId::from_raw("second")), "resuming waits its turn");
     let other = tenant("marker2");
     assert!(store.claim_job(&running_job(&other, "mine")).await.unwrap().is_ok(), "other tenants are apart");
+}
+
+async fn record_store_moves_the_ledger_without_touching_the_record(store: &RecordStore) {
+    let t = tenant("ledger");
+    let at = now();
+    let record = company("Ledger Co", None, None, at);
+    let ledger = Ledger::pulled(System::Halo, &record, "h-1", Some(ExtVersion::parse("2024-01-01T00:00:00Z")), at);
+    let w = RecordWrite { record: record.clone(), previous: None, ledger: Some(ledger), log: None };
+    let saved = store.write(&t, w).await.unwrap();
+    assert_eq!(saved.link(System::Halo).map(|l| l.id.as_str()), Some("h-1"), "the record shows its new link");
+    assert_eq!(store.record(&t, RecordKind::Company, record.id()).await.unwrap(), Some(saved.clone()));
+
+    let wanted = [(RecordKind::Company, "h-1".to_string())];
+    let stored = store.ledgers(&t, System::Halo, &wanted).await.unwrap().remove(&wanted[0]).unwrap();
+    assert_eq!((stored.version, stored.external_id.as_str(), &stored.crm_id), (1, "h-1", record.id()));
+    assert_eq!(stored.seen, Some(ExtVersion::parse("2024-01-01T00:00:00.000+0000")));
+    let moved = stored.repulled(&saved, Some(ExtVersion::parse("2024-02-01T00:00:00Z")), at);
+    store.commit(vec![RecordStore::prepare_ledger(&t, &moved).unwrap()]).await.unwrap();
+    let after = store.ledgers(&t, System::Halo, &wanted).await.unwrap().remove(&wanted[0]).unwrap();
+    assert_eq!((after.version, after.seen.clone()), (2, moved.seen.clone()), "the ledger moved");
+    let record_now = store.record(&t, RecordKind::Company, record.id()).await.unwrap().unwrap();
+    assert_eq!(record_now.meta().version, 1, "the record's version did not move with its ledger");
+
+    let stale = store.commit(vec![RecordStore::prepare_ledger(&t, &moved).unwrap()]).await.unwrap_err();
+    assert!(matches!(stale, StoreError::Conflict(_)), "a ledger write from a stale read conflicts, got {stale:?}");
+    let mut again = Ledger::pulled(System::Halo, &company("Other", None, None, at), "h-1", None, at);
+    again.version = 0;
+    let taken = store.commit(vec![RecordStore::prepare_ledger(&t, &again).unwrap()]).await.unwrap_err();
+    assert!(matches!(taken, StoreError::Conflict(_)), "an external record links to one CRM record, got {taken:?}");
+}
+
+async fn record_store_migrates_link_versions_kept_in_old_record_bodies(store: &RecordStore) {
+    let t = tenant("legacy");
+    let at = now();
+    let record = company("Legacy Co", None, None, at);
+    let id = record.id().clone();
+    let mut body = serde_json::to_value(&record).unwrap();
+    body["meta"]["links"] = serde_json::json!({"connectwise": {"id": "cw-9", "updated_at": "2024-05-01T00:00:00Z"}});
+    let pk = tandem_domain::table::keys::record(&t, RecordKind::Company, &id);
+    let legacy = Item { pk: pk.clone(), sk: "R".into(), version: 1, gsi1: None, expires_at: None, body };
+    let link = Item {
+        pk: tandem_domain::table::keys::link(&t, System::ConnectWise, RecordKind::Company, "cw-9"),
+        sk: "L".into(),
+        version: 1,
+        gsi1: None,
+        expires_at: None,
+        body: serde_json::json!({ "id": id }),
+    };
+    store
+        .table()
+        .transact(vec![
+            Write::Put { item: legacy.clone(), condition: Condition::NotExists },
+            Write::Put { item: link, condition: Condition::NotExists },
+        ])
+        .await
+        .unwrap();
+    let read = store.record(&t, RecordKind::Company, &id).await.unwrap().unwrap();
+    assert_eq!(
+        read.link(System::ConnectWise).map(|l| l.id.as_str()),
+        Some("cw-9"),
+        "an old body still reads its links"
+    );
+
+    let stored = store.table().get(&pk, "R").await.unwrap().unwrap();
+    let keys = RecordStore::legacy_ledger_keys(&stored);
+    let existing = store.table().get_many(&keys).await.unwrap().into_iter().map(|i| (i.pk.clone(), i)).collect();
+    let writes = RecordStore::migrate_legacy_links(&stored, &existing).unwrap();
+    store.commit(writes).await.unwrap();
+    let wanted = [(RecordKind::Company, "cw-9".to_string())];
+    let ledger = store.ledgers(&t, System::ConnectWise, &wanted).await.unwrap().remove(&wanted[0]).unwrap();
+    assert_eq!(ledger.seen, Some(ExtVersion::parse("2024-05-01T00:00:00Z")), "the version moved to the ledger");
+    assert_eq!(ledger.crm_id, id);
+    let migrated = store.table().get(&pk, "R").await.unwrap().unwrap();
+    assert_eq!(migrated.body["meta"]["links"], serde_json::json!({"connectwise": {"id": "cw-9"}}));
+    assert!(RecordStore::migrate_legacy_links(&migrated, &existing).is_none(), "a migrated record has nothing to move");
 }

@@ -104,6 +104,8 @@ mod tests {
                 external_id: Some("42".into()),
                 outcome: Outcome::Failed("name is required".into()),
                 job_id: None,
+                matched: None,
+                fields: Vec::new(),
             };
             events.failed(&entry).await;
         }

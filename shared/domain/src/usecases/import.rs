@@ -1,30 +1,24 @@
 //! Import use cases: start a job (stage order and prerequisites enforced), run one page
-//! of a stage (fetch, decide, link or write, log, checkpoint, chain the next message),
+//! of a stage (fetch, then load -> decide -> write in batches, log, checkpoint, chain the next message),
 //! cancel, and resume from the checkpoint. Every step is idempotent: a redelivered
 //! message or a re-run page never creates a duplicate or counts a record twice.
 
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use crate::error::DomainError;
-use crate::external::{
-    Cursor, ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExtSolution, ExtUser, ExternalRecord, OptionList,
-};
-use crate::ids::{JobId, RecordId, RecordKind, Stage, System, TenantId};
+use crate::external::{Cursor, ExternalRecord};
+use crate::ids::{JobId, RecordId, Stage, System, TenantId};
 use crate::job::{Job, JobStatus, StageMessage, StageProgress};
 use crate::log::{Direction, LogEntry, Outcome, SkipReason};
 use crate::mapping::Connection;
-use crate::normalise::{Timestamp, email_key, name_key, phone_key, website_key};
+use crate::normalise::Timestamp;
 use crate::ports::{ErrorKind, StoreError, Write};
-use crate::records::{
-    Activity, CompanyFields, CompanyRecord, ContactFields, ContactList, ContactRecord, ExternalLink, LineItem,
-    LookupField, Meta, Opportunity, Record, Solution, User,
-};
-use crate::rules;
+use crate::reconcile::{self, Decision, Plan, Policy};
 use crate::table::{MAX_TRANSACTION_WRITES, RecordStore, RecordWrite};
 use crate::usecases::Services;
 use crate::usecases::connections::connection;
-use crate::usecases::page_view::PageView;
+use crate::usecases::load::load;
 
 /// Which stages an import runs: `"all"` or one stage's name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,12 +335,13 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
     let now = svc.clock.now();
     let ids: Vec<String> =
         page.records.iter().filter_map(|r| r.id()).map(|id| LogEntry::import_id(&job.id, msg.stage, id)).collect();
-    let (done, view) = futures::join!(
-        svc.store.logs_by_id(tenant, &ids),
-        PageView::load(&svc.store, tenant, msg.system, msg.stage, &page.records)
-    );
-    let (done, view) = (done?, view?);
-    let mut ctx = PageCtx { svc, tenant, conn: &conn, job, stage: msg.stage, now, lists: HashSet::new(), view };
+    // Load: the page's log entries (records a redelivery already did) and what the
+    // decisions read, concurrently.
+    let (done, known) =
+        futures::join!(svc.store.logs_by_id(tenant, &ids), load(&svc.store, tenant, &conn, msg.stage, &page.records));
+    let (done, mut known) = (done?, known?);
+    let writer = PageWriter { svc, tenant, conn: &conn, job, stage: msg.stage, now };
+    let policy = Policy::import(&conn);
     let mut counts = StageProgress { pages: 1, ..StageProgress::default() };
     let mut staged = Vec::new();
     for (n, record) in page.records.iter().enumerate() {
@@ -356,22 +351,25 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
             counts.count(&entry.outcome);
             continue;
         }
-        match ctx.stage_one(record, &ext_id, &log_id).await? {
-            Decided::Done(outcome) => counts.count(&outcome),
-            Decided::Staged(writes, outcome) => staged.push(Staged { record, ext_id, log_id, writes, outcome }),
+        // Decide: pure, against what the load found and what the page decided before.
+        let decision = reconcile::decide(&policy, &known, msg.stage, record, now);
+        known.apply(&decision);
+        match writer.prepare(decision, &ext_id, &log_id)? {
+            Prepared::Fail(why) => counts.count(&writer.failed(&ext_id, &log_id, why).await?),
+            Prepared::Writes(writes, outcome) => staged.push(Staged { record, ext_id, log_id, writes, outcome }),
         }
     }
-    for outcome in ctx.write_staged(staged).await? {
+    // Write: batched transactions, then the checkpoint.
+    for outcome in writer.write_staged(staged).await? {
         counts.count(&outcome);
     }
     checkpoint(svc, job, msg, page.next, counts, fetched_at).await
 }
 
-/// What deciding one record gave: an outcome already final (a failure, logged), or the
-/// writes that make it so.
-enum Decided {
-    Done(Outcome),
-    Staged(Vec<Write>, Outcome),
+/// A decision turned into table writes, or a failure to log.
+enum Prepared {
+    Fail(String),
+    Writes(Vec<Write>, Outcome),
 }
 
 /// One record's decided writes, waiting for the page's batched write.
@@ -483,105 +481,87 @@ async fn mark_stage_completed(
     Err(DomainError::Store(StoreError::Conflict("the connection kept changing".into())))
 }
 
-/// What to do with one external record.
-enum Plan {
-    Skip(SkipReason),
-    Write { outcome: Outcome, write: Box<RecordWrite> },
-}
-
-struct PageCtx<'a> {
+/// Turns one page's decisions into writes and commits them.
+struct PageWriter<'a> {
     svc: &'a Services,
     tenant: &'a TenantId,
     conn: &'a Connection,
     job: &'a Job,
     stage: Stage,
     now: Timestamp,
-    /// Lists known to exist (created this page or before).
-    lists: HashSet<String>,
-    /// The store as this page sees it, loaded in batches up front.
-    view: PageView,
 }
 
-/// Whether the external record changed since it was last seen.
-fn unchanged(previous: &Record, system: System, updated_at: &Option<String>) -> bool {
-    matches!((previous.link(system).and_then(|l| l.updated_at.as_ref()), updated_at), (Some(a), Some(b)) if a == b)
-}
-
-fn link(updated_at: &Option<String>, id: &str) -> ExternalLink {
-    ExternalLink { id: id.to_string(), updated_at: updated_at.clone() }
-}
-
-fn fill(slot: &mut Option<String>, value: &Option<String>) {
-    if slot.as_deref().is_none_or(str::is_empty)
-        && let Some(v) = value.as_ref().filter(|v| !v.trim().is_empty())
-    {
-        *slot = Some(v.clone());
-    }
-}
-
-fn non_empty(v: &Option<String>) -> Option<String> {
-    v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-}
-
-impl PageCtx<'_> {
-    fn system(&self) -> System {
-        self.conn.system
-    }
-
-    fn entry(
-        &self,
-        kind: RecordKind,
-        log_id: &str,
-        ext_id: &str,
-        crm_id: Option<RecordId>,
-        outcome: Outcome,
-    ) -> LogEntry {
+impl PageWriter<'_> {
+    fn entry(&self, log_id: &str, ext_id: &str, crm_id: Option<RecordId>, outcome: Outcome) -> LogEntry {
         LogEntry {
             id: log_id.to_string(),
             tenant: self.tenant.clone(),
             at: self.now,
-            system: self.system(),
+            system: self.conn.system,
             direction: Direction::Import,
-            object: kind,
+            object: self.stage.kind(),
             crm_id,
             external_id: Some(ext_id.to_string()),
             outcome,
             job_id: Some(self.job.id.clone()),
+            matched: None,
+            fields: Vec::new(),
         }
     }
 
-    /// Decides one record against the page's view and stages its writes (the view takes
-    /// them in at once, so the next record sees them); a record that fails is logged and
-    /// does not stop the page.
-    async fn stage_one(&mut self, record: &ExternalRecord, ext_id: &str, log_id: &str) -> Result<Decided, DomainError> {
-        let kind = self.stage.kind();
-        let plan = match self.plan(record).await {
-            Ok(plan) => plan,
-            Err(e) if e.is_retryable() => return Err(e),
-            Err(e) => return self.failed(kind, log_id, ext_id, e.to_string()).await.map(Decided::Done),
-        };
-        match plan {
-            Plan::Skip(reason) => {
-                let outcome = Outcome::Skipped(reason);
-                let entry = self.entry(kind, log_id, ext_id, None, outcome.clone());
-                Ok(Decided::Staged(vec![RecordStore::prepare_log(&entry)?], outcome))
+    /// The table writes of one decision, with its log entry, and its outcome.
+    fn prepare(&self, decision: Decision, ext_id: &str, log_id: &str) -> Result<Prepared, DomainError> {
+        let mut writes = Vec::new();
+        for list in decision.new_lists {
+            let w = RecordWrite { record: list, previous: None, ledger: None, log: None };
+            writes.extend(RecordStore::prepare_write(self.tenant, w)?.0);
+        }
+        let (record, previous, ledger, entry) = match decision.plan {
+            Plan::Fail(why) => return Ok(Prepared::Fail(why)),
+            Plan::Skip(reason) => (None, None, None, self.entry(log_id, ext_id, None, Outcome::Skipped(reason))),
+            Plan::Echo => (None, None, None, self.entry(log_id, ext_id, None, Outcome::Skipped(SkipReason::Echo))),
+            Plan::Refresh { ledger } => {
+                let e =
+                    self.entry(log_id, ext_id, Some(ledger.crm_id.clone()), Outcome::Skipped(SkipReason::Unchanged));
+                (None, None, Some(ledger), e)
             }
-            Plan::Write { outcome, mut write } => {
-                let crm_id = write.record.id().clone();
-                write.log = Some(self.entry(kind, log_id, ext_id, Some(crm_id), outcome.clone()));
-                let (previous, new_link) = (write.previous.clone(), write.new_link.clone());
-                let (writes, saved) = RecordStore::prepare_write(self.tenant, *write)?;
-                self.view.wrote(previous.as_ref(), &saved, new_link.as_ref());
-                Ok(Decided::Staged(writes, outcome))
+            Plan::Create { record, ledger } => {
+                let e = self.entry(log_id, ext_id, Some(record.id().clone()), Outcome::Created);
+                (Some(record), None, Some(ledger), e)
+            }
+            Plan::Link { previous, record, ledger, reason } => {
+                let mut e = self.entry(log_id, ext_id, Some(record.id().clone()), Outcome::Linked);
+                e.matched = Some(reason.to_string());
+                (Some(record), Some(previous), Some(ledger), e)
+            }
+            Plan::Update { previous, record, ledger, fields }
+            | Plan::Conflict { previous, record, ledger, fields, .. } => {
+                let mut e = self.entry(log_id, ext_id, Some(record.id().clone()), Outcome::Updated);
+                e.fields = fields;
+                (Some(record), Some(previous), Some(ledger), e)
+            }
+        };
+        let outcome = entry.outcome.clone();
+        match record {
+            Some(record) => {
+                let w = RecordWrite { record, previous, ledger, log: Some(entry) };
+                writes.extend(RecordStore::prepare_write(self.tenant, w)?.0);
+            }
+            None => {
+                if let Some(ledger) = &ledger {
+                    writes.push(RecordStore::prepare_ledger(self.tenant, ledger)?);
+                }
+                writes.push(RecordStore::prepare_log(&entry)?);
             }
         }
+        Ok(Prepared::Writes(writes, outcome))
     }
 
     /// Writes the page's staged records in as few round trips as the store allows (see
     /// [`waves`]) and returns their outcomes. A transaction whose condition fails (someone
     /// else wrote one of its items meanwhile) is redone record by record from the store,
-    /// as [`PageCtx::import_one`] does, so every record still ends with exactly one outcome.
-    async fn write_staged(&mut self, mut staged: Vec<Staged<'_>>) -> Result<Vec<Outcome>, DomainError> {
+    /// as [`PageWriter::import_one`] does, so every record still ends with exactly one outcome.
+    async fn write_staged(&self, mut staged: Vec<Staged<'_>>) -> Result<Vec<Outcome>, DomainError> {
         let mut outcomes = Vec::with_capacity(staged.len());
         for wave in waves(&staged) {
             let store = &self.svc.store;
@@ -605,7 +585,6 @@ impl PageCtx<'_> {
                     "a batch of the page conflicted with another write; redoing its records one by one");
             }
             for i in redo {
-                self.view.forget();
                 let st = &staged[i];
                 outcomes.push(self.import_one(st.record, &st.ext_id, &st.log_id).await?);
             }
@@ -613,417 +592,39 @@ impl PageCtx<'_> {
         Ok(outcomes)
     }
 
-    /// Decides and writes one record from the store; a record that fails is logged and does
-    /// not stop the page.
-    async fn import_one(
-        &mut self,
-        record: &ExternalRecord,
-        ext_id: &str,
-        log_id: &str,
-    ) -> Result<Outcome, DomainError> {
-        let kind = self.stage.kind();
+    /// Loads, decides and writes one record from the store alone; a record that fails is
+    /// logged and does not stop the page.
+    async fn import_one(&self, record: &ExternalRecord, ext_id: &str, log_id: &str) -> Result<Outcome, DomainError> {
+        let policy = Policy::import(self.conn);
         for _attempt in 0..4 {
-            let plan = match self.plan(record).await {
-                Ok(plan) => plan,
-                Err(e) if e.is_retryable() => return Err(e),
-                Err(e) => return self.failed(kind, log_id, ext_id, e.to_string()).await,
+            let known = load(&self.svc.store, self.tenant, self.conn, self.stage, std::slice::from_ref(record)).await?;
+            let decision = reconcile::decide(&policy, &known, self.stage, record, self.now);
+            let (writes, outcome) = match self.prepare(decision, ext_id, log_id)? {
+                Prepared::Fail(why) => return self.failed(ext_id, log_id, why).await,
+                Prepared::Writes(writes, outcome) => (writes, outcome),
             };
-            let result = match plan {
-                Plan::Skip(reason) => {
-                    let outcome = Outcome::Skipped(reason);
-                    let entry = self.entry(kind, log_id, ext_id, None, outcome.clone());
-                    self.svc.store.put_log(&entry).await.map(|_| outcome)
-                }
-                Plan::Write { outcome, mut write } => {
-                    let crm_id = write.record.id().clone();
-                    write.log = Some(self.entry(kind, log_id, ext_id, Some(crm_id), outcome.clone()));
-                    let (previous, new_link) = (write.previous.clone(), write.new_link.clone());
-                    self.svc.store.write(self.tenant, *write).await.map(|saved| {
-                        self.view.wrote(previous.as_ref(), &saved, new_link.as_ref());
-                        outcome
-                    })
-                }
-            };
-            match result {
-                Ok(outcome) => return Ok(outcome),
+            match self.svc.store.commit(writes).await {
+                Ok(()) => return Ok(outcome),
                 Err(StoreError::Conflict(_)) => {
-                    self.view.forget();
                     // Someone wrote first: if it was this very operation, keep its outcome.
                     if let Some(e) = self.svc.store.logs_by_id(self.tenant, &[log_id.to_string()]).await?.remove(log_id)
                     {
                         return Ok(e.outcome);
                     }
-                    continue;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        self.failed(kind, log_id, ext_id, "the record kept changing while it was imported".into()).await
+        self.failed(ext_id, log_id, "the record kept changing while it was imported".into()).await
     }
 
-    async fn failed(&self, kind: RecordKind, log_id: &str, ext_id: &str, why: String) -> Result<Outcome, DomainError> {
+    async fn failed(&self, ext_id: &str, log_id: &str, why: String) -> Result<Outcome, DomainError> {
         tracing::warn!(job = %self.job.id, stage = %self.stage, external_id = ext_id, reason = %why, "record failed");
         let outcome = Outcome::Failed(why);
-        let entry = self.entry(kind, log_id, ext_id, None, outcome.clone());
+        let entry = self.entry(log_id, ext_id, None, outcome.clone());
         self.svc.store.put_log(&entry).await?;
         self.svc.events.failed(&entry).await;
         Ok(outcome)
-    }
-
-    async fn plan(&mut self, record: &ExternalRecord) -> Result<Plan, DomainError> {
-        match (self.stage, record) {
-            (Stage::Users, ExternalRecord::User(u)) => self.plan_user(u).await,
-            (Stage::Companies, ExternalRecord::Company(c)) => self.plan_company(c).await,
-            (Stage::Contacts, ExternalRecord::Contact(c)) => self.plan_contact(c).await,
-            (Stage::Solutions, ExternalRecord::Solution(s)) => self.plan_solution(s).await,
-            (Stage::Activities, ExternalRecord::Activity(a)) => self.plan_activity(a).await,
-            (Stage::Opportunities, ExternalRecord::Opportunity(o)) => self.plan_opportunity(o).await,
-            (_, ExternalRecord::Unreadable(u)) => Err(DomainError::invalid(format!("unreadable record: {}", u.reason))),
-            (stage, other) => Err(DomainError::internal(format!("the {stage} stage was handed {other:?}"))),
-        }
-    }
-
-    async fn linked(&mut self, kind: RecordKind, ext_id: &str) -> Result<Option<Record>, DomainError> {
-        self.view.linked(kind, ext_id).await
-    }
-
-    async fn linked_id(&mut self, kind: RecordKind, ext_id: Option<&str>) -> Result<Option<RecordId>, DomainError> {
-        match ext_id {
-            Some(id) => self.view.linked_id(kind, id).await,
-            None => Ok(None),
-        }
-    }
-
-    async fn candidate(
-        &mut self,
-        kind: RecordKind,
-        field: LookupField,
-        key: Option<String>,
-    ) -> Result<Option<Record>, DomainError> {
-        let Some(key) = key else { return Ok(None) };
-        let found = self.view.find(kind, field, &key).await?;
-        Ok(rules::free_candidate(found, self.system()))
-    }
-
-    fn new_meta(&self, ext_id: &str, updated_at: &Option<String>) -> Meta {
-        let mut meta = Meta::new(self.now);
-        meta.links.insert(self.system(), link(updated_at, ext_id));
-        meta
-    }
-
-    fn create(&self, record: Record, ext_id: &str) -> Plan {
-        Plan::Write {
-            outcome: Outcome::Created,
-            write: Box::new(RecordWrite {
-                record,
-                previous: None,
-                new_link: Some((self.system(), ext_id.to_string())),
-                log: None,
-            }),
-        }
-    }
-
-    fn attach(&self, previous: Record, mut updated: Record, ext_id: &str, updated_at: &Option<String>) -> Plan {
-        updated.meta_mut().links.insert(self.system(), link(updated_at, ext_id));
-        updated.meta_mut().updated_at = self.now;
-        Plan::Write {
-            outcome: Outcome::Linked,
-            write: Box::new(RecordWrite {
-                record: updated,
-                previous: Some(previous),
-                new_link: Some((self.system(), ext_id.to_string())),
-                log: None,
-            }),
-        }
-    }
-
-    /// An already-linked record seen again: unchanged, or updated with `updated`.
-    fn refresh(&self, previous: Record, mut updated: Record, updated_at: &Option<String>) -> Plan {
-        if unchanged(&previous, self.system(), updated_at) {
-            return Plan::Skip(SkipReason::Unchanged);
-        }
-        let ext_id = previous.link(self.system()).map(|l| l.id.clone()).unwrap_or_default();
-        updated.meta_mut().links.insert(self.system(), link(updated_at, &ext_id));
-        let same = {
-            let mut a = updated.clone();
-            *a.meta_mut() = previous.meta().clone();
-            a == previous
-        };
-        if !same {
-            updated.meta_mut().updated_at = self.now;
-        }
-        Plan::Write {
-            outcome: if same { Outcome::Skipped(SkipReason::Unchanged) } else { Outcome::Updated },
-            write: Box::new(RecordWrite { record: updated, previous: Some(previous), new_link: None, log: None }),
-        }
-    }
-
-    async fn plan_user(&mut self, u: &ExtUser) -> Result<Plan, DomainError> {
-        let role = match rules::user_role(self.conn, u) {
-            Ok(r) => r,
-            Err(why) => return Ok(Plan::Skip(why)),
-        };
-        let email = u.email.clone().unwrap_or_default().trim().to_string();
-        let name = format!("{} {}", u.first_name.trim(), u.last_name.trim()).trim().to_string();
-        if let Some(prev) = self.linked(RecordKind::User, &u.id).await? {
-            let mut next = prev.clone();
-            if let Record::User(x) = &mut next {
-                x.name = name;
-            }
-            return Ok(self.refresh(prev, next, &u.updated_at));
-        }
-        let existing =
-            self.view.find(RecordKind::User, LookupField::Email, &email_key(&email).unwrap_or_default()).await?;
-        if let Some(taken) = existing.iter().find(|r| r.link(self.system()).is_some()) {
-            return Err(DomainError::invalid(format!(
-                "the CRM user with email {email} is already linked to member {}",
-                taken.link(self.system()).map(|l| l.id.as_str()).unwrap_or_default()
-            )));
-        }
-        if let Some(found) = existing.into_iter().next() {
-            return Ok(self.attach(found.clone(), found, &u.id, &u.updated_at));
-        }
-        let user = User { meta: self.new_meta(&u.id, &u.updated_at), email, name, role, state: "invited".into() };
-        Ok(self.create(Record::User(user), &u.id))
-    }
-
-    async fn plan_company(&mut self, c: &ExtCompany) -> Result<Plan, DomainError> {
-        let company_type = match rules::company_type(self.conn, c) {
-            Ok(t) => t,
-            Err(why) => return Ok(Plan::Skip(why)),
-        };
-        let fields = CompanyFields {
-            name: c.name.trim().to_string(),
-            phone: non_empty(&c.phone),
-            website: non_empty(&c.website),
-            address: non_empty(&c.address),
-            company_type,
-            custom_fields: BTreeMap::new(),
-        };
-        if let Some(prev) = self.linked(RecordKind::Company, &c.id).await? {
-            let mut next = prev.clone();
-            if let Record::Company(x) = &mut next {
-                let custom = std::mem::take(&mut x.fields.custom_fields);
-                x.fields = CompanyFields { custom_fields: custom, ..fields };
-            }
-            return Ok(self.refresh(prev, next, &c.updated_at));
-        }
-        let keys = [
-            (LookupField::Phone, c.phone.as_deref().and_then(phone_key)),
-            (LookupField::Website, c.website.as_deref().and_then(website_key)),
-            (LookupField::Name, name_key(&c.name)),
-        ];
-        for (field, key) in keys {
-            if let Some(found) = self.candidate(RecordKind::Company, field, key).await? {
-                let mut next = found.clone();
-                if let Record::Company(x) = &mut next {
-                    fill(&mut x.fields.phone, &fields.phone);
-                    fill(&mut x.fields.website, &fields.website);
-                    fill(&mut x.fields.address, &fields.address);
-                    if x.fields.company_type == "no_type" {
-                        x.fields.company_type = fields.company_type.clone();
-                    }
-                }
-                return Ok(self.attach(found, next, &c.id, &c.updated_at));
-            }
-        }
-        let record = CompanyRecord { meta: self.new_meta(&c.id, &c.updated_at), fields };
-        Ok(self.create(Record::Company(record), &c.id))
-    }
-
-    async fn company_type_of(&mut self, id: &RecordId) -> Result<Option<String>, DomainError> {
-        match self.view.record(RecordKind::Company, id).await? {
-            Some(Record::Company(c)) => Ok(Some(c.fields.company_type)),
-            _ => Ok(None),
-        }
-    }
-
-    async fn ensure_list(&mut self, name: &str) -> Result<(), DomainError> {
-        if self.lists.contains(name) {
-            return Ok(());
-        }
-        let slug: String =
-            name.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-        let id = RecordId::from_raw(format!("list-{slug}"));
-        if self.svc.store.record(self.tenant, RecordKind::List, &id).await?.is_none() {
-            let mut meta = Meta::new(self.now);
-            meta.id = id;
-            let list = Record::List(ContactList { meta, name: name.to_string() });
-            match self
-                .svc
-                .store
-                .write(self.tenant, RecordWrite { record: list, previous: None, new_link: None, log: None })
-                .await
-            {
-                Ok(_) | Err(StoreError::Conflict(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        self.lists.insert(name.to_string());
-        Ok(())
-    }
-
-    async fn plan_contact(&mut self, c: &ExtContact) -> Result<Plan, DomainError> {
-        let status = match rules::contact_status(self.conn, c) {
-            Ok(s) => s,
-            Err(why) => return Ok(Plan::Skip(why)),
-        };
-        let company = match c.company_id.as_deref() {
-            Some(ext) => match self.linked_id(RecordKind::Company, Some(ext)).await? {
-                Some(id) => Some(id),
-                None => return Ok(Plan::Skip(SkipReason::CompanyNotImported)),
-            },
-            None => None,
-        };
-        let company_type = match &company {
-            Some(id) => self.company_type_of(id).await?,
-            None => None,
-        };
-        let list = rules::contact_list(self.system(), company_type.as_deref());
-        self.ensure_list(&list).await?;
-        let fields = ContactFields {
-            first_name: c.first_name.trim().to_string(),
-            last_name: c.last_name.trim().to_string(),
-            email: non_empty(&c.email),
-            phone: non_empty(&c.phone),
-            title: non_empty(&c.title),
-            status,
-            company: company.clone(),
-            lists: vec![list.clone()],
-        };
-        if let Some(prev) = self.linked(RecordKind::Contact, &c.id).await? {
-            let mut next = prev.clone();
-            if let Record::Contact(x) = &mut next {
-                let mut lists = std::mem::take(&mut x.fields.lists);
-                if !lists.contains(&list) {
-                    lists.push(list);
-                }
-                x.fields = ContactFields { lists, ..fields };
-            }
-            return Ok(self.refresh(prev, next, &c.updated_at));
-        }
-        if let Some(found) =
-            self.candidate(RecordKind::Contact, LookupField::Email, c.email.as_deref().and_then(email_key)).await?
-        {
-            let mut next = found.clone();
-            if let Record::Contact(x) = &mut next {
-                fill(&mut x.fields.phone, &fields.phone);
-                fill(&mut x.fields.title, &fields.title);
-                if x.fields.company.is_none() {
-                    x.fields.company = company;
-                }
-                if !x.fields.lists.contains(&list) {
-                    x.fields.lists.push(list);
-                }
-            }
-            return Ok(self.attach(found, next, &c.id, &c.updated_at));
-        }
-        let record = ContactRecord { meta: self.new_meta(&c.id, &c.updated_at), fields };
-        Ok(self.create(Record::Contact(record), &c.id))
-    }
-
-    async fn plan_solution(&mut self, s: &ExtSolution) -> Result<Plan, DomainError> {
-        let (solution_type, category, billing) = match rules::solution_classes(self.conn, s) {
-            Ok(x) => x,
-            Err(why) => return Ok(Plan::Skip(why)),
-        };
-        let make = |meta: Meta| Solution {
-            meta,
-            name: s.name.trim().to_string(),
-            solution_type,
-            category,
-            billing,
-            price: s.price,
-        };
-        if let Some(prev) = self.linked(RecordKind::Solution, &s.id).await? {
-            let next = Record::Solution(make(prev.meta().clone()));
-            return Ok(self.refresh(prev, next, &s.updated_at));
-        }
-        let record = Record::Solution(make(self.new_meta(&s.id, &s.updated_at)));
-        Ok(self.create(record, &s.id))
-    }
-
-    async fn plan_activity(&mut self, a: &ExtActivity) -> Result<Plan, DomainError> {
-        let kind = match rules::activity_kind(self.conn, a) {
-            Ok(k) => k,
-            Err(why) => return Ok(Plan::Skip(why)),
-        };
-        let Some(contact) = self.linked_id(RecordKind::Contact, a.contact_id.as_deref()).await? else {
-            return Ok(Plan::Skip(SkipReason::ContactNotInCrm));
-        };
-        let Some(created_by) = self.linked_id(RecordKind::User, a.created_by.as_deref()).await? else {
-            return Ok(Plan::Skip(SkipReason::CreatorNotLinked));
-        };
-        let company = self.linked_id(RecordKind::Company, a.company_id.as_deref()).await?;
-        let make = |meta: Meta| Activity {
-            meta,
-            kind,
-            subject: a.subject.trim().to_string(),
-            body: non_empty(&a.body),
-            date: a.date,
-            done: a.done,
-            contact,
-            company,
-            created_by,
-        };
-        if let Some(prev) = self.linked(RecordKind::Activity, &a.id).await? {
-            let next = Record::Activity(make(prev.meta().clone()));
-            return Ok(self.refresh(prev, next, &a.updated_at));
-        }
-        let record = Record::Activity(make(self.new_meta(&a.id, &a.updated_at)));
-        Ok(self.create(record, &a.id))
-    }
-
-    async fn plan_opportunity(&mut self, o: &ExtOpportunity) -> Result<Plan, DomainError> {
-        let status = o
-            .status_id
-            .as_deref()
-            .and_then(|s| self.conn.mapped(Stage::Opportunities, OptionList::OpportunityStatuses, s))
-            .map(str::to_string);
-        let salesperson = self.linked_id(RecordKind::User, o.salesperson_id.as_deref()).await?;
-        let company = self.linked_id(RecordKind::Company, o.company_id.as_deref()).await?;
-        let contact = self.linked_id(RecordKind::Contact, o.contact_id.as_deref()).await?;
-        let line_items: Vec<LineItem> = o
-            .line_items
-            .iter()
-            .map(|l| LineItem { description: l.description.clone(), quantity: l.quantity, revenue: l.revenue })
-            .collect();
-        let fresh = |meta: Meta| Opportunity {
-            meta,
-            name: o.name.trim().to_string(),
-            status: status.clone(),
-            stage: o.stage.clone(),
-            opportunity_type: o.opportunity_type.clone(),
-            close_date: o.close_date.clone(),
-            value: o.value,
-            lifetime_value: o.value,
-            line_items: line_items.clone(),
-            salesperson: salesperson.clone(),
-            company: company.clone(),
-            contact: contact.clone(),
-            notes: non_empty(&o.notes),
-        };
-        if let Some(prev) = self.linked(RecordKind::Opportunity, &o.id).await? {
-            let Record::Opportunity(old) = &prev else {
-                return Err(DomainError::internal("an opportunity link points at another kind"));
-            };
-            let new = fresh(prev.meta().clone());
-            // Which fields an update may change depends on the system (PRODUCT.md section 4).
-            let next = match self.system() {
-                System::ConnectWise => new,
-                System::Salesforce => Opportunity {
-                    name: new.name,
-                    status: new.status,
-                    close_date: new.close_date,
-                    lifetime_value: new.lifetime_value,
-                    ..old.clone()
-                },
-                System::Syncro | System::Halo => Opportunity { name: new.name, status: new.status, ..old.clone() },
-            };
-            return Ok(self.refresh(prev, Record::Opportunity(next), &o.updated_at));
-        }
-        let record = Record::Opportunity(fresh(self.new_meta(&o.id, &o.updated_at)));
-        Ok(self.create(record, &o.id))
     }
 }
 

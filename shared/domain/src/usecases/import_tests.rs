@@ -4,9 +4,13 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::external::{Choice, ExtLineItem, NO_TYPE, Unreadable};
+use crate::external::{
+    Choice, ExtActivity, ExtCompany, ExtContact, ExtLineItem, ExtOpportunity, ExtUser, NO_TYPE, OptionList, Unreadable,
+};
+use crate::ids::RecordKind;
+use crate::log::LogFilter;
 use crate::records::Record;
-use crate::usecases::page_view::PageView;
+use crate::records::{CompanyFields, CompanyRecord, ContactFields, ContactRecord, Meta, Opportunity, User};
 use crate::usecases::testing::{FakeConnector, World, world};
 use crate::usecases::{connections, mappings};
 use serde_json::json;
@@ -112,7 +116,7 @@ fn member(id: &str, email: &str, role: &str) -> ExternalRecord {
 
 async fn seed(w: &World, record: Record) -> RecordId {
     let id = record.id().clone();
-    w.svc.store.write(&t(), RecordWrite { record, previous: None, new_link: None, log: None }).await.unwrap();
+    w.svc.store.write(&t(), RecordWrite { record, previous: None, ledger: None, log: None }).await.unwrap();
     id
 }
 
@@ -264,6 +268,10 @@ async fn contacts_link_by_email_ignoring_case_and_land_in_their_company_type_lis
     assert_eq!(loner.fields.company, None);
     let lists = w.svc.store.all_records(&t(), RecordKind::List).await.unwrap();
     assert_eq!(lists.len(), 2);
+    let filter = LogFilter { outcome: Some("linked".into()), ..LogFilter::default() };
+    let linked = w.svc.store.logs(&t(), &filter, w.svc.clock.now()).await.unwrap();
+    let reasons: Vec<Option<&str>> = linked.iter().map(|e| e.matched.as_deref()).collect();
+    assert_eq!(reasons, vec![Some("email bob@example.com")], "a linked record's log entry names the key that matched");
 }
 
 #[tokio::test]
@@ -418,18 +426,16 @@ async fn a_page_half_written_before_a_crash_is_redone_with_the_same_outcomes() {
     let job = start_import(&w.svc, &t(), System::ConnectWise, StageSelection::One(Stage::Companies)).await.unwrap();
     // Simulate a crash after the first record of the page was written, before the checkpoint.
     let conn = connections::connection(&w.svc, &t(), System::ConnectWise).await.unwrap();
-    let mut ctx = PageCtx {
+    let writer = PageWriter {
         svc: &w.svc,
         tenant: &t(),
         conn: &conn,
         job: &job,
         stage: Stage::Companies,
         now: w.svc.clock.now(),
-        lists: HashSet::new(),
-        view: PageView::load(&w.svc.store, &t(), System::ConnectWise, Stage::Companies, &[]).await.unwrap(),
     };
     let log_id = LogEntry::import_id(&job.id, Stage::Companies, "1");
-    ctx.import_one(&company("1", "A", None, None), "1", &log_id).await.unwrap();
+    writer.import_one(&company("1", "A", None, None), "1", &log_id).await.unwrap();
     drain(&w).await;
     let job = super::job(&w.svc, &t(), &job.id).await.unwrap();
     assert_eq!(counts(&job, Stage::Companies), BTreeMap::from([("created".into(), 2)]));

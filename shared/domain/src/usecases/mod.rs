@@ -3,8 +3,8 @@
 
 pub mod connections;
 pub mod import;
+mod load;
 pub mod mappings;
-mod page_view;
 
 use std::sync::Arc;
 use std::time::Duration;

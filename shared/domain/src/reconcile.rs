@@ -1,0 +1,774 @@
+//! The reconcile engine's decision (load -> **decide** -> write): one pure function that
+//! takes an incoming external record, what the store holds for it (as loaded in batches
+//! into [`Known`]) and the [`Policy`], and returns a [`Plan`]: create, link (with the key
+//! that matched), update (which fields), refresh the ledger only, skip (why), fail (why),
+//! and for the sync flows echo and conflict (a three-way merge against the ledger). No
+//! I/O, no clock, no randomness: the same inputs give the same plan, so a redelivered page
+//! re-derives the plan it wrote before. [`needs`] says what the load must read for a
+//! record, from the same rules, so the two cannot drift apart.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use crate::external::{
+    ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExtSolution, ExtUser, ExternalRecord, OptionList,
+};
+use crate::ids::{RecordId, RecordKind, Stage, System};
+use crate::ledger::{ExtVersion, FieldHashes, Ledger, field_hashes, value_hash};
+use crate::log::SkipReason;
+use crate::mapping::Connection;
+use crate::normalise::{Timestamp, email_key, name_key, phone_key, website_key};
+use crate::records::{
+    Activity, CompanyFields, CompanyRecord, ContactFields, ContactList, ContactRecord, LineItem, LookupField, Meta,
+    Opportunity, Record, Solution, User,
+};
+use crate::rules;
+
+/// An external record's key in [`Known`]: its kind and external id.
+pub type LinkKey = (RecordKind, String);
+/// A CRM record's key in [`Known`].
+pub type RecordKey = (RecordKind, RecordId);
+/// A look-up's key in [`Known`]: kind, field, normalised value.
+pub type LookupKey = (RecordKind, LookupField, String);
+
+/// How a flow merges an incoming change into a linked record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    /// The import's rule: the external values of the fields an update may change win.
+    ExternalWins,
+    /// Auto-sync's rule (PRODUCT.md section 6), per field against the values last synced:
+    /// a field changed on one side takes that side's value; changed on both, the more
+    /// recently updated side wins, and on equal timestamps the CRM side wins (fixed rule).
+    ThreeWay,
+}
+
+/// What a flow decides by, besides the records: the connection (system and mappings)
+/// and the merge rule.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy<'a> {
+    pub conn: &'a Connection,
+    pub merge: Merge,
+}
+
+impl<'a> Policy<'a> {
+    /// The import's policy for `conn`.
+    pub fn import(conn: &'a Connection) -> Self {
+        Self { conn, merge: Merge::ExternalWins }
+    }
+
+    fn system(&self) -> System {
+        self.conn.system
+    }
+}
+
+/// The fields of a linked opportunity a re-import may change, per system (PRODUCT.md
+/// section 4); `None`: all of them.
+pub fn opportunity_update_fields(system: System) -> Option<&'static [&'static str]> {
+    match system {
+        System::ConnectWise => None,
+        System::Salesforce => Some(&["name", "status", "close_date", "lifetime_value"]),
+        System::Syncro | System::Halo => Some(&["name", "status"]),
+    }
+}
+
+/// Which look-up found the CRM record an external record was linked to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchReason {
+    pub field: LookupField,
+    /// The normalised value both records share.
+    pub value: String,
+}
+
+impl fmt::Display for MatchReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.field.as_str(), self.value)
+    }
+}
+
+/// One field both sides changed since the last sync, and who won it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldConflict {
+    pub field: String,
+    /// Whether the external side's value won (else the CRM's did).
+    pub external_won: bool,
+    /// The losing value, kept so it can be restored.
+    pub loser: Value,
+}
+
+/// What to do with one incoming record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plan {
+    /// A new CRM record, linked.
+    Create { record: Record, ledger: Ledger },
+    /// An existing, unlinked CRM record found by `reason`, filled in where empty, linked.
+    Link { previous: Record, record: Record, ledger: Ledger, reason: MatchReason },
+    /// A linked record whose external record changed: `fields` change.
+    Update { previous: Record, record: Record, ledger: Ledger, fields: Vec<String> },
+    /// A linked record whose external record changed without changing any CRM field:
+    /// only the ledger moves (logged as unchanged).
+    Refresh { ledger: Ledger },
+    /// Both sides changed some fields since the last sync (three-way merge): `record` is
+    /// the merge, `conflicts` who won each contested field; fields the CRM won are to be
+    /// pushed to the external system by the sync-out flow.
+    Conflict { previous: Record, record: Record, ledger: Ledger, fields: Vec<String>, conflicts: Vec<FieldConflict> },
+    /// The incoming values are what Tandem itself last pushed: our own write coming back.
+    Echo,
+    /// Not taken in, and why.
+    Skip(SkipReason),
+    /// Cannot be taken in: a fault in the record or the data (logged as failed).
+    Fail(String),
+}
+
+impl Plan {
+    /// The record the plan writes, if any.
+    pub fn record(&self) -> Option<&Record> {
+        match self {
+            Plan::Create { record, .. }
+            | Plan::Link { record, .. }
+            | Plan::Update { record, .. }
+            | Plan::Conflict { record, .. } => Some(record),
+            _ => None,
+        }
+    }
+
+    /// The ledger entry the plan writes, if any.
+    pub fn ledger(&self) -> Option<&Ledger> {
+        match self {
+            Plan::Create { ledger, .. }
+            | Plan::Link { ledger, .. }
+            | Plan::Update { ledger, .. }
+            | Plan::Refresh { ledger }
+            | Plan::Conflict { ledger, .. } => Some(ledger),
+            _ => None,
+        }
+    }
+}
+
+/// One record's decision: the plan, and the contact lists it needs created first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub plan: Plan,
+    pub new_lists: Vec<Record>,
+}
+
+/// The store as a page sees it, loaded in batches before anything is decided, then kept
+/// current as the page's decisions are applied (so a record sees what the records before
+/// it in the page did). What the load did not find is absent.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    /// Ledger entries by external record (the page's own records and those they refer to).
+    pub ledgers: HashMap<LinkKey, Ledger>,
+    /// CRM records (with their links): linked ones, candidates, referenced companies.
+    pub records: HashMap<RecordKey, Record>,
+    /// Look-up value -> ids of the records holding it.
+    pub lookups: HashMap<LookupKey, Vec<RecordId>>,
+    /// Contact lists that exist, by name.
+    pub lists: HashSet<String>,
+}
+
+impl Known {
+    fn crm_id(&self, kind: RecordKind, ext_id: Option<&str>) -> Option<RecordId> {
+        ext_id.and_then(|id| self.ledgers.get(&(kind, id.to_string()))).map(|l| l.crm_id.clone())
+    }
+
+    fn linked(&self, kind: RecordKind, ext_id: &str) -> Option<(&Ledger, &Record)> {
+        let ledger = self.ledgers.get(&(kind, ext_id.to_string()))?;
+        Some((ledger, self.records.get(&(kind, ledger.crm_id.clone()))?))
+    }
+
+    /// Records of `kind` whose `field` is `value`, oldest first, then by id.
+    fn find(&self, kind: RecordKind, field: LookupField, value: &str) -> Vec<&Record> {
+        let ids = self.lookups.get(&(kind, field, value.to_string())).cloned().unwrap_or_default();
+        let mut out: Vec<&Record> = ids.iter().filter_map(|id| self.records.get(&(kind, id.clone()))).collect();
+        out.sort_by(|a, b| a.meta().created_at.cmp(&b.meta().created_at).then_with(|| a.id().cmp(b.id())));
+        out
+    }
+
+    /// Takes in what a decision writes, so later records of the page see it.
+    pub fn apply(&mut self, d: &Decision) {
+        for list in &d.new_lists {
+            if let Record::List(l) = list {
+                self.lists.insert(l.name.clone());
+            }
+        }
+        if let Some(ledger) = d.plan.ledger() {
+            let mut stored = ledger.clone();
+            stored.version += 1;
+            self.ledgers.insert((ledger.kind, ledger.external_id.clone()), stored);
+        }
+        let (previous, record) = match &d.plan {
+            Plan::Create { record, .. } => (None, record),
+            Plan::Link { previous, record, .. }
+            | Plan::Update { previous, record, .. }
+            | Plan::Conflict { previous, record, .. } => (Some(previous), record),
+            _ => return,
+        };
+        let (kind, id) = (record.kind(), record.id().clone());
+        let old: HashSet<(LookupField, String)> =
+            previous.map(|p| p.lookup_keys().into_iter().collect()).unwrap_or_default();
+        let new: HashSet<(LookupField, String)> = record.lookup_keys().into_iter().collect();
+        for (field, value) in old.difference(&new) {
+            if let Some(ids) = self.lookups.get_mut(&(kind, *field, value.clone())) {
+                ids.retain(|i| i != &id);
+            }
+        }
+        for (field, value) in new.difference(&old) {
+            let ids = self.lookups.entry((kind, *field, value.clone())).or_default();
+            if !ids.contains(&id) {
+                ids.push(id.clone());
+            }
+        }
+        let mut saved = record.clone();
+        saved.meta_mut().version += 1;
+        if let Some(l) = d.plan.ledger() {
+            saved.meta_mut().links.insert(l.system, crate::records::ExternalLink { id: l.external_id.clone() });
+        }
+        self.records.insert((kind, id), saved);
+    }
+}
+
+/// What the load must read for one incoming record: its own ledger entry, the entries of
+/// the records it refers to (and which of those records themselves), and the look-ups
+/// that may find a CRM record to link it to (needed only while it is unlinked).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Needs {
+    pub own: Option<LinkKey>,
+    pub refs: Vec<LinkKey>,
+    /// Referred records whose CRM record the decision reads (a contact's company, for its type).
+    pub ref_records: Vec<LinkKey>,
+    pub lookups: Vec<LookupKey>,
+}
+
+/// What deciding `record` will read (see [`Needs`]).
+pub fn needs(stage: Stage, record: &ExternalRecord) -> Needs {
+    let mut n = Needs { own: record.id().map(|id| (stage.kind(), id.to_string())), ..Needs::default() };
+    let mut refer = |kind: RecordKind, id: &Option<String>| {
+        if let Some(id) = id {
+            n.refs.push((kind, id.clone()));
+        }
+    };
+    match record {
+        ExternalRecord::Contact(c) => refer(RecordKind::Company, &c.company_id),
+        ExternalRecord::Activity(a) => {
+            refer(RecordKind::Contact, &a.contact_id);
+            refer(RecordKind::User, &a.created_by);
+            refer(RecordKind::Company, &a.company_id);
+        }
+        ExternalRecord::Opportunity(o) => {
+            refer(RecordKind::User, &o.salesperson_id);
+            refer(RecordKind::Company, &o.company_id);
+            refer(RecordKind::Contact, &o.contact_id);
+        }
+        _ => {}
+    }
+    if let ExternalRecord::Contact(c) = record
+        && let Some(company) = &c.company_id
+    {
+        n.ref_records.push((RecordKind::Company, company.clone()));
+    }
+    n.lookups = lookup_keys(record);
+    n
+}
+
+/// The look-ups that may link an unlinked record, in the order the rules try them.
+fn lookup_keys(record: &ExternalRecord) -> Vec<LookupKey> {
+    let mut out = Vec::new();
+    let mut push = |kind, field, key: Option<String>| {
+        if let Some(key) = key {
+            out.push((kind, field, key));
+        }
+    };
+    match record {
+        ExternalRecord::User(u) => push(RecordKind::User, LookupField::Email, u.email.as_deref().and_then(email_key)),
+        ExternalRecord::Company(c) => {
+            push(RecordKind::Company, LookupField::Phone, c.phone.as_deref().and_then(phone_key));
+            push(RecordKind::Company, LookupField::Website, c.website.as_deref().and_then(website_key));
+            push(RecordKind::Company, LookupField::Name, name_key(&c.name));
+        }
+        ExternalRecord::Contact(c) => {
+            push(RecordKind::Contact, LookupField::Email, c.email.as_deref().and_then(email_key))
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The names of every list a contact can land in, given the companies it may belong to:
+/// what the load reads to know which lists exist.
+pub fn possible_lists<'r>(system: System, companies: impl Iterator<Item = &'r Record>) -> Vec<String> {
+    let mut names: Vec<String> = companies
+        .filter_map(|r| match r {
+            Record::Company(c) => Some(rules::contact_list(system, Some(&c.fields.company_type))),
+            _ => None,
+        })
+        .chain([rules::contact_list(system, None)])
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The CRM id of a contact list by name.
+pub fn list_id(name: &str) -> RecordId {
+    let slug: String = name.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    RecordId::from_raw(format!("list-{slug}"))
+}
+
+/// The CRM id a record created from an external record gets: derived from the system,
+/// kind and external id, so deciding again gives the same plan.
+pub fn created_id(system: System, kind: RecordKind, ext_id: &str) -> RecordId {
+    let digest = Sha256::digest(format!("{system}:{kind}:{ext_id}").as_bytes());
+    RecordId::from_raw(hex::encode(&digest[..16]))
+}
+
+/// Decides a whole page in order, each record seeing the decisions before it. Returns one
+/// decision per record, in the page's order.
+pub fn decide_page(
+    policy: &Policy<'_>,
+    known: &mut Known,
+    stage: Stage,
+    records: &[ExternalRecord],
+    now: Timestamp,
+) -> Vec<Decision> {
+    records
+        .iter()
+        .map(|r| {
+            let d = decide(policy, known, stage, r, now);
+            known.apply(&d);
+            d
+        })
+        .collect()
+}
+
+/// Decides one incoming record of `stage` against what is known (see the module docs).
+pub fn decide(policy: &Policy<'_>, known: &Known, stage: Stage, record: &ExternalRecord, now: Timestamp) -> Decision {
+    let mut ctx = Ctx { policy, known, now, new_lists: Vec::new() };
+    let plan = match (stage, record) {
+        (Stage::Users, ExternalRecord::User(u)) => ctx.user(u),
+        (Stage::Companies, ExternalRecord::Company(c)) => ctx.company(c),
+        (Stage::Contacts, ExternalRecord::Contact(c)) => ctx.contact(c),
+        (Stage::Solutions, ExternalRecord::Solution(s)) => ctx.solution(s),
+        (Stage::Activities, ExternalRecord::Activity(a)) => ctx.activity(a),
+        (Stage::Opportunities, ExternalRecord::Opportunity(o)) => ctx.opportunity(o),
+        (_, ExternalRecord::Unreadable(u)) => Plan::Fail(format!("unreadable record: {}", u.reason)),
+        (stage, other) => Plan::Fail(format!("the {stage} stage was handed a {}", kind_name(other))),
+    };
+    Decision { plan, new_lists: ctx.new_lists }
+}
+
+fn kind_name(r: &ExternalRecord) -> &'static str {
+    match r {
+        ExternalRecord::User(_) => "user",
+        ExternalRecord::Company(_) => "company",
+        ExternalRecord::Contact(_) => "contact",
+        ExternalRecord::Solution(_) => "catalog item",
+        ExternalRecord::Activity(_) => "activity",
+        ExternalRecord::Opportunity(_) => "opportunity",
+        ExternalRecord::Unreadable(_) => "unreadable record",
+    }
+}
+
+fn fill(slot: &mut Option<String>, value: &Option<String>) {
+    if slot.as_deref().is_none_or(str::is_empty)
+        && let Some(v) = value.as_ref().filter(|v| !v.trim().is_empty())
+    {
+        *slot = Some(v.clone());
+    }
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// A record's fields as JSON (meta and tag left out).
+fn fields_of(r: &Record) -> serde_json::Map<String, Value> {
+    match serde_json::to_value(r) {
+        Ok(Value::Object(mut m)) => {
+            m.remove("meta");
+            m.remove("object");
+            m
+        }
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Fields whose values differ between two records.
+fn differing(a: &Record, b: &Record) -> Vec<String> {
+    let (a, b) = (fields_of(a), fields_of(b));
+    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    names.sort();
+    names.dedup();
+    names.into_iter().filter(|n| a.get(*n) != b.get(*n)).cloned().collect()
+}
+
+/// `base` with the named fields taken from `from`.
+fn with_fields(base: &Record, from: &Record, fields: &[String]) -> Record {
+    let (Ok(Value::Object(mut b)), f) = (serde_json::to_value(base), fields_of(from)) else {
+        return base.clone();
+    };
+    for name in fields {
+        match f.get(name) {
+            Some(v) => b.insert(name.clone(), v.clone()),
+            None => b.remove(name),
+        };
+    }
+    serde_json::from_value(Value::Object(b)).unwrap_or_else(|_| base.clone())
+}
+
+struct Ctx<'a, 'p> {
+    policy: &'a Policy<'p>,
+    known: &'a Known,
+    now: Timestamp,
+    new_lists: Vec<Record>,
+}
+
+impl Ctx<'_, '_> {
+    fn system(&self) -> System {
+        self.policy.system()
+    }
+
+    fn new_meta(&self, kind: RecordKind, ext_id: &str) -> Meta {
+        let mut meta = Meta::new(self.now);
+        meta.id = created_id(self.system(), kind, ext_id);
+        meta
+    }
+
+    fn create(&self, record: Record, ext_id: &str, seen: &Option<String>) -> Plan {
+        let ledger = Ledger::pulled(self.system(), &record, ext_id, seen.as_deref().map(ExtVersion::parse), self.now);
+        Plan::Create { record, ledger }
+    }
+
+    /// Links `found` (unlinked to this system) to the external record, as `next`.
+    fn attach(
+        &self,
+        found: &Record,
+        mut next: Record,
+        ext_id: &str,
+        seen: &Option<String>,
+        reason: MatchReason,
+    ) -> Plan {
+        next.meta_mut().updated_at = self.now;
+        let ledger = Ledger::pulled(self.system(), &next, ext_id, seen.as_deref().map(ExtVersion::parse), self.now);
+        Plan::Link { previous: found.clone(), record: next, ledger, reason }
+    }
+
+    /// The first candidate not yet linked to this system, and the look-up that found it.
+    fn candidate(&self, kind: RecordKind, keys: &[(LookupField, Option<String>)]) -> Option<(&Record, MatchReason)> {
+        keys.iter().find_map(|(field, key)| {
+            let key = key.as_ref()?;
+            let found = self.known.find(kind, *field, key).into_iter().find(|r| r.link(self.system()).is_none())?;
+            Some((found, MatchReason { field: *field, value: key.clone() }))
+        })
+    }
+
+    /// A linked record seen again: by the ledger, unchanged, an echo, refreshed, updated,
+    /// or (three-way merge) conflicting.
+    fn seen_again(&self, ledger: &Ledger, previous: &Record, proposed: Record, seen: &Option<String>) -> Plan {
+        let version = seen.as_deref().map(ExtVersion::parse);
+        if version.is_some() && ledger.seen == version {
+            return Plan::Skip(SkipReason::Unchanged);
+        }
+        let incoming = field_hashes(&proposed);
+        if !ledger.pushed.is_empty() && ledger.pushed.iter().all(|(f, h)| incoming.get(f) == Some(h)) {
+            return Plan::Echo;
+        }
+        let (record, conflicts) = match self.policy.merge {
+            Merge::ExternalWins => (proposed, Vec::new()),
+            Merge::ThreeWay => self.merge(ledger, previous, &proposed, version.as_ref()),
+        };
+        let fields = differing(previous, &record);
+        let mut record = record;
+        if !fields.is_empty() {
+            record.meta_mut().updated_at = self.now;
+        }
+        let ledger = ledger.repulled(&record, version, self.now);
+        match (fields.is_empty(), conflicts.is_empty()) {
+            (true, true) => Plan::Refresh { ledger },
+            (false, true) => Plan::Update { previous: previous.clone(), record, ledger, fields },
+            (_, false) => Plan::Conflict { previous: previous.clone(), record, ledger, fields, conflicts },
+        }
+    }
+
+    /// The three-way merge of PRODUCT.md section 6, per field against the ledger's last
+    /// pulled values.
+    fn merge(
+        &self,
+        ledger: &Ledger,
+        crm: &Record,
+        ext: &Record,
+        version: Option<&ExtVersion>,
+    ) -> (Record, Vec<FieldConflict>) {
+        let base: &FieldHashes = &ledger.pulled;
+        let (crm_fields, ext_fields) = (fields_of(crm), fields_of(ext));
+        let hash = |m: &serde_json::Map<String, Value>, f: &str| m.get(f).map(value_hash);
+        let external_newer = version.and_then(ExtVersion::at).is_some_and(|at| at > crm.meta().updated_at);
+        let mut take = Vec::new();
+        let mut conflicts = Vec::new();
+        for field in differing(crm, ext) {
+            let crm_changed = hash(&crm_fields, &field).as_ref() != base.get(&field);
+            let ext_changed = hash(&ext_fields, &field).as_ref() != base.get(&field);
+            match (crm_changed, ext_changed) {
+                (false, _) => take.push(field),
+                (true, false) => {}
+                (true, true) => {
+                    let (winner_ext, loser) = if external_newer {
+                        (true, crm_fields.get(&field).cloned().unwrap_or(Value::Null))
+                    } else {
+                        (false, ext_fields.get(&field).cloned().unwrap_or(Value::Null))
+                    };
+                    if winner_ext {
+                        take.push(field.clone());
+                    }
+                    conflicts.push(FieldConflict { field, external_won: winner_ext, loser });
+                }
+            }
+        }
+        (with_fields(crm, ext, &take), conflicts)
+    }
+
+    fn user(&mut self, u: &ExtUser) -> Plan {
+        let role = match rules::user_role(self.policy.conn, u) {
+            Ok(r) => r,
+            Err(why) => return Plan::Skip(why),
+        };
+        let email = u.email.clone().unwrap_or_default().trim().to_string();
+        let name = format!("{} {}", u.first_name.trim(), u.last_name.trim()).trim().to_string();
+        if let Some((ledger, prev)) = self.known.linked(RecordKind::User, &u.id) {
+            let mut next = prev.clone();
+            if let Record::User(x) = &mut next {
+                x.name = name;
+            }
+            return self.seen_again(ledger, prev, next, &u.updated_at);
+        }
+        let key = email_key(&email).unwrap_or_default();
+        let existing = self.known.find(RecordKind::User, LookupField::Email, &key);
+        if let Some(taken) = existing.iter().find(|r| r.link(self.system()).is_some()) {
+            return Plan::Fail(format!(
+                "the CRM user with email {email} is already linked to member {}",
+                taken.link(self.system()).map(|l| l.id.as_str()).unwrap_or_default()
+            ));
+        }
+        if let Some(found) = existing.first() {
+            let reason = MatchReason { field: LookupField::Email, value: key };
+            return self.attach(found, (*found).clone(), &u.id, &u.updated_at, reason);
+        }
+        let meta = self.new_meta(RecordKind::User, &u.id);
+        self.create(Record::User(User { meta, email, name, role, state: "invited".into() }), &u.id, &u.updated_at)
+    }
+
+    fn company(&mut self, c: &ExtCompany) -> Plan {
+        let company_type = match rules::company_type(self.policy.conn, c) {
+            Ok(t) => t,
+            Err(why) => return Plan::Skip(why),
+        };
+        let fields = CompanyFields {
+            name: c.name.trim().to_string(),
+            phone: non_empty(&c.phone),
+            website: non_empty(&c.website),
+            address: non_empty(&c.address),
+            company_type,
+            custom_fields: BTreeMap::new(),
+        };
+        if let Some((ledger, prev)) = self.known.linked(RecordKind::Company, &c.id) {
+            let mut next = prev.clone();
+            if let Record::Company(x) = &mut next {
+                let custom = std::mem::take(&mut x.fields.custom_fields);
+                x.fields = CompanyFields { custom_fields: custom, ..fields };
+            }
+            return self.seen_again(ledger, prev, next, &c.updated_at);
+        }
+        let keys = [
+            (LookupField::Phone, c.phone.as_deref().and_then(phone_key)),
+            (LookupField::Website, c.website.as_deref().and_then(website_key)),
+            (LookupField::Name, name_key(&c.name)),
+        ];
+        if let Some((found, reason)) = self.candidate(RecordKind::Company, &keys) {
+            let mut next = found.clone();
+            if let Record::Company(x) = &mut next {
+                fill(&mut x.fields.phone, &fields.phone);
+                fill(&mut x.fields.website, &fields.website);
+                fill(&mut x.fields.address, &fields.address);
+                if x.fields.company_type == "no_type" {
+                    x.fields.company_type = fields.company_type.clone();
+                }
+            }
+            return self.attach(found, next, &c.id, &c.updated_at, reason);
+        }
+        let meta = self.new_meta(RecordKind::Company, &c.id);
+        self.create(Record::Company(CompanyRecord { meta, fields }), &c.id, &c.updated_at)
+    }
+
+    fn ensure_list(&mut self, name: &str) {
+        if self.known.lists.contains(name)
+            || self.new_lists.iter().any(|l| matches!(l, Record::List(x) if x.name == name))
+        {
+            return;
+        }
+        let mut meta = Meta::new(self.now);
+        meta.id = list_id(name);
+        self.new_lists.push(Record::List(ContactList { meta, name: name.to_string() }));
+    }
+
+    fn contact(&mut self, c: &ExtContact) -> Plan {
+        let status = match rules::contact_status(self.policy.conn, c) {
+            Ok(s) => s,
+            Err(why) => return Plan::Skip(why),
+        };
+        let company = match c.company_id.as_deref() {
+            Some(ext) => match self.known.crm_id(RecordKind::Company, Some(ext)) {
+                Some(id) => Some(id),
+                None => return Plan::Skip(SkipReason::CompanyNotImported),
+            },
+            None => None,
+        };
+        let company_type =
+            company.as_ref().and_then(|id| match self.known.records.get(&(RecordKind::Company, id.clone())) {
+                Some(Record::Company(x)) => Some(x.fields.company_type.clone()),
+                _ => None,
+            });
+        let list = rules::contact_list(self.system(), company_type.as_deref());
+        self.ensure_list(&list);
+        let fields = ContactFields {
+            first_name: c.first_name.trim().to_string(),
+            last_name: c.last_name.trim().to_string(),
+            email: non_empty(&c.email),
+            phone: non_empty(&c.phone),
+            title: non_empty(&c.title),
+            status,
+            company: company.clone(),
+            lists: vec![list.clone()],
+        };
+        if let Some((ledger, prev)) = self.known.linked(RecordKind::Contact, &c.id) {
+            let mut next = prev.clone();
+            if let Record::Contact(x) = &mut next {
+                let mut lists = std::mem::take(&mut x.fields.lists);
+                if !lists.contains(&list) {
+                    lists.push(list);
+                }
+                x.fields = ContactFields { lists, ..fields };
+            }
+            return self.seen_again(ledger, prev, next, &c.updated_at);
+        }
+        let keys = [(LookupField::Email, c.email.as_deref().and_then(email_key))];
+        if let Some((found, reason)) = self.candidate(RecordKind::Contact, &keys) {
+            let mut next = found.clone();
+            if let Record::Contact(x) = &mut next {
+                fill(&mut x.fields.phone, &fields.phone);
+                fill(&mut x.fields.title, &fields.title);
+                if x.fields.company.is_none() {
+                    x.fields.company = company;
+                }
+                if !x.fields.lists.contains(&list) {
+                    x.fields.lists.push(list);
+                }
+            }
+            return self.attach(found, next, &c.id, &c.updated_at, reason);
+        }
+        let meta = self.new_meta(RecordKind::Contact, &c.id);
+        self.create(Record::Contact(ContactRecord { meta, fields }), &c.id, &c.updated_at)
+    }
+
+    fn solution(&mut self, s: &ExtSolution) -> Plan {
+        let (solution_type, category, billing) = match rules::solution_classes(self.policy.conn, s) {
+            Ok(x) => x,
+            Err(why) => return Plan::Skip(why),
+        };
+        let make = |meta: Meta| {
+            Record::Solution(Solution {
+                meta,
+                name: s.name.trim().to_string(),
+                solution_type,
+                category,
+                billing,
+                price: s.price,
+            })
+        };
+        if let Some((ledger, prev)) = self.known.linked(RecordKind::Solution, &s.id) {
+            return self.seen_again(ledger, prev, make(prev.meta().clone()), &s.updated_at);
+        }
+        let meta = self.new_meta(RecordKind::Solution, &s.id);
+        self.create(make(meta), &s.id, &s.updated_at)
+    }
+
+    fn activity(&mut self, a: &ExtActivity) -> Plan {
+        let kind = match rules::activity_kind(self.policy.conn, a) {
+            Ok(k) => k,
+            Err(why) => return Plan::Skip(why),
+        };
+        let Some(contact) = self.known.crm_id(RecordKind::Contact, a.contact_id.as_deref()) else {
+            return Plan::Skip(SkipReason::ContactNotInCrm);
+        };
+        let Some(created_by) = self.known.crm_id(RecordKind::User, a.created_by.as_deref()) else {
+            return Plan::Skip(SkipReason::CreatorNotLinked);
+        };
+        let company = self.known.crm_id(RecordKind::Company, a.company_id.as_deref());
+        let make = |meta: Meta| {
+            Record::Activity(Activity {
+                meta,
+                kind,
+                subject: a.subject.trim().to_string(),
+                body: non_empty(&a.body),
+                date: a.date,
+                done: a.done,
+                contact,
+                company,
+                created_by,
+            })
+        };
+        if let Some((ledger, prev)) = self.known.linked(RecordKind::Activity, &a.id) {
+            return self.seen_again(ledger, prev, make(prev.meta().clone()), &a.updated_at);
+        }
+        let meta = self.new_meta(RecordKind::Activity, &a.id);
+        self.create(make(meta), &a.id, &a.updated_at)
+    }
+
+    fn opportunity(&mut self, o: &ExtOpportunity) -> Plan {
+        let conn = self.policy.conn;
+        let status = o
+            .status_id
+            .as_deref()
+            .and_then(|s| conn.mapped(Stage::Opportunities, OptionList::OpportunityStatuses, s))
+            .map(str::to_string);
+        let fresh = |meta: Meta| {
+            Record::Opportunity(Opportunity {
+                meta,
+                name: o.name.trim().to_string(),
+                status: status.clone(),
+                stage: o.stage.clone(),
+                opportunity_type: o.opportunity_type.clone(),
+                close_date: o.close_date.clone(),
+                value: o.value,
+                lifetime_value: o.value,
+                line_items: o
+                    .line_items
+                    .iter()
+                    .map(|l| LineItem { description: l.description.clone(), quantity: l.quantity, revenue: l.revenue })
+                    .collect(),
+                salesperson: self.known.crm_id(RecordKind::User, o.salesperson_id.as_deref()),
+                company: self.known.crm_id(RecordKind::Company, o.company_id.as_deref()),
+                contact: self.known.crm_id(RecordKind::Contact, o.contact_id.as_deref()),
+                notes: non_empty(&o.notes),
+            })
+        };
+        if let Some((ledger, prev)) = self.known.linked(RecordKind::Opportunity, &o.id) {
+            let new = fresh(prev.meta().clone());
+            // Which fields an update may change depends on the system (PRODUCT.md section 4).
+            let next = match opportunity_update_fields(self.system()) {
+                None => new,
+                Some(fields) => {
+                    let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+                    with_fields(prev, &new, &names)
+                }
+            };
+            return self.seen_again(ledger, prev, next, &o.updated_at);
+        }
+        let meta = self.new_meta(RecordKind::Opportunity, &o.id);
+        self.create(fresh(meta), &o.id, &o.updated_at)
+    }
+}
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;
