@@ -8,6 +8,7 @@ use tandem_domain::mapping::section_lists;
 use tandem_domain::records::{CompanyFields, CompanyRecord, ContactFields, ContactRecord, Meta, Record, User};
 use tandem_domain::table::RecordWrite;
 use tandem_domain::usecases::{Services, connections, mappings};
+use tandem_domain::vocab::{CompanyType, ContactStatus, Role, UserState};
 use tandem_domain::{System, TenantId};
 use tandem_sim::CrmSeed;
 
@@ -22,8 +23,8 @@ pub async fn seed_crm(svc: &Services, tenant: &TenantId, seed: &CrmSeed) -> anyh
             meta: Meta::new(now),
             email: u.email.clone(),
             name: u.name.clone(),
-            role: u.role.clone(),
-            state: "active".into(),
+            role: Role::parse(&u.role)?,
+            state: UserState::Active,
         }));
     }
     for c in &seed.companies {
@@ -33,7 +34,7 @@ pub async fn seed_crm(svc: &Services, tenant: &TenantId, seed: &CrmSeed) -> anyh
                 name: c.name.clone(),
                 phone: c.phone.clone(),
                 website: c.website.clone(),
-                company_type: "prospect".into(),
+                company_type: CompanyType::parse("prospect")?,
                 ..CompanyFields::default()
             },
         }));
@@ -46,7 +47,7 @@ pub async fn seed_crm(svc: &Services, tenant: &TenantId, seed: &CrmSeed) -> anyh
                 last_name: c.last_name.clone(),
                 email: c.email.clone(),
                 phone: c.phone.clone(),
-                status: "no_status".into(),
+                status: ContactStatus::none(),
                 ..ContactFields::default()
             },
         }));

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::external::Cursor;
 use crate::ids::{JobId, Stage, System, TenantId};
-use crate::log::Outcome;
+use crate::log::{Outcome, SkipReason};
 use crate::normalise::Timestamp;
 
 /// A job's state.
@@ -37,7 +37,7 @@ pub struct StageProgress {
     pub failed: u64,
     /// Skipped records per reason.
     #[serde(default)]
-    pub skipped: BTreeMap<String, u64>,
+    pub skipped: BTreeMap<SkipReason, u64>,
     pub completed: bool,
     /// When the stage's first page was fetched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,7 +55,7 @@ impl StageProgress {
             Outcome::Linked => self.linked += 1,
             Outcome::Updated => self.updated += 1,
             Outcome::Failed(_) => self.failed += 1,
-            Outcome::Skipped(r) => *self.skipped.entry(r.as_str().to_string()).or_default() += 1,
+            Outcome::Skipped(r) => *self.skipped.entry(*r).or_default() += 1,
         }
     }
 
@@ -67,7 +67,7 @@ impl StageProgress {
         self.updated += other.updated;
         self.failed += other.failed;
         for (k, v) in &other.skipped {
-            *self.skipped.entry(k.clone()).or_default() += v;
+            *self.skipped.entry(*k).or_default() += v;
         }
     }
 

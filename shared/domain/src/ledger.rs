@@ -217,7 +217,7 @@ mod tests {
             fields: CompanyFields {
                 name: name.into(),
                 phone: phone.map(str::to_string),
-                company_type: "client".into(),
+                company_type: crate::vocab::CompanyType::parse("client").unwrap(),
                 ..CompanyFields::default()
             },
         })

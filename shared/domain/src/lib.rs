@@ -16,6 +16,7 @@ pub mod rules;
 pub mod secret;
 pub mod table;
 pub mod usecases;
+pub mod vocab;
 
 pub use error::{DomainError, ErrorClass};
 pub use ids::{JobId, RecordId, RecordKind, Stage, System, TenantId};

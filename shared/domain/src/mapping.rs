@@ -8,21 +8,18 @@ use crate::error::DomainError;
 use crate::external::{Choice, OptionList};
 use crate::ids::{Stage, System, TenantId};
 use crate::normalise::Timestamp;
+use crate::vocab::{ActivityKind, Role, is_slug};
 
 /// One mapping section: per option list, external option id -> CRM value.
 /// An option left out is unmapped: records with it are skipped.
 pub type SectionMapping = BTreeMap<OptionList, BTreeMap<String, String>>;
 
-/// CRM user roles a member role may map to.
-pub const CRM_ROLES: &[&str] = &["no_type", "marketer", "salesperson", "admin"];
-/// CRM activity kinds an external activity type may map to.
-pub const ACTIVITY_KINDS: &[&str] = &["call", "email", "note", "meeting"];
-
-/// The CRM activity kinds `system`'s activities may map to (Halo: notes only).
-pub fn activity_kinds(system: System) -> &'static [&'static str] {
+/// The CRM activity kinds `system`'s activity types may map to (Halo: notes only;
+/// `task` comes only from Salesforce Tasks of no mapped subtype, never from a mapping).
+pub fn activity_kinds(system: System) -> &'static [ActivityKind] {
     match system {
-        System::Halo => &["note"],
-        _ => ACTIVITY_KINDS,
+        System::Halo => &[ActivityKind::Note],
+        _ => &[ActivityKind::Call, ActivityKind::Email, ActivityKind::Note, ActivityKind::Meeting],
     }
 }
 
@@ -39,32 +36,25 @@ pub fn section_lists(stage: Stage) -> &'static [OptionList] {
 }
 
 fn check_label(system: System, list: OptionList, id: &str, value: &str) -> Result<(), DomainError> {
-    let allowed: Option<&[&str]> = match list {
-        OptionList::Roles => Some(CRM_ROLES),
-        OptionList::ActivityTypes => Some(activity_kinds(system)),
-        _ => None,
-    };
-    if let Some(allowed) = allowed {
-        if !allowed.contains(&value) {
+    let allowed: Vec<&str> = match list {
+        OptionList::Roles => Role::ALL.iter().map(|r| r.as_str()).collect(),
+        OptionList::ActivityTypes => activity_kinds(system).iter().map(|k| k.as_str()).collect(),
+        _ if is_slug(value) => return Ok(()),
+        _ => {
             return Err(DomainError::invalid(format!(
-                "{}: option {id:?} maps to {value:?}, which is not one of: {}",
-                list.as_str(),
-                allowed.join(", ")
+                "{}: option {id:?} maps to {value:?}; CRM values are 1-64 lower-case letters, digits or '_'",
+                list.as_str()
             )));
         }
+    };
+    if allowed.contains(&value) {
         return Ok(());
     }
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(DomainError::invalid(format!(
-            "{}: option {id:?} maps to {value:?}; CRM values are 1-64 lower-case letters, digits or '_'",
-            list.as_str()
-        )))
-    }
+    Err(DomainError::invalid(format!(
+        "{}: option {id:?} maps to {value:?}, which is not one of: {}",
+        list.as_str(),
+        allowed.join(", ")
+    )))
 }
 
 /// Checks a section body's shape before anything else (no connection or network needed):

@@ -25,6 +25,7 @@ use crate::records::{
     Opportunity, Record, Solution, User,
 };
 use crate::rules;
+use crate::vocab::UserState;
 
 /// An external record's key in [`Known`]: its kind and external id.
 pub type LinkKey = (RecordKind, String);
@@ -555,7 +556,7 @@ impl Ctx<'_, '_> {
             return self.attach(found, (*found).clone(), &u.id, &u.updated_at, reason);
         }
         let meta = self.new_meta(RecordKind::User, &u.id);
-        self.create(Record::User(User { meta, email, name, role, state: "invited".into() }), &u.id, &u.updated_at)
+        self.create(Record::User(User { meta, email, name, role, state: UserState::Invited }), &u.id, &u.updated_at)
     }
 
     fn company(&mut self, c: &ExtCompany) -> Plan {
@@ -590,7 +591,7 @@ impl Ctx<'_, '_> {
                 fill(&mut x.fields.phone, &fields.phone);
                 fill(&mut x.fields.website, &fields.website);
                 fill(&mut x.fields.address, &fields.address);
-                if x.fields.company_type == "no_type" {
+                if x.fields.company_type.is_none() {
                     x.fields.company_type = fields.company_type.clone();
                 }
             }
@@ -628,7 +629,7 @@ impl Ctx<'_, '_> {
                 Some(Record::Company(x)) => Some(x.fields.company_type.clone()),
                 _ => None,
             });
-        let list = rules::contact_list(self.system(), company_type.as_deref());
+        let list = rules::contact_list(self.system(), company_type.as_ref());
         self.ensure_list(&list);
         let fields = ContactFields {
             first_name: c.first_name.trim().to_string(),

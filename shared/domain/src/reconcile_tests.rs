@@ -162,7 +162,7 @@ fn crm_company(id: &str, name: &str, phone: Option<&str>, website: Option<&str>,
             phone: phone.map(Into::into),
             website: website.map(Into::into),
             address: None,
-            company_type: "no_type".into(),
+            company_type: crate::vocab::CompanyType::parse("no_type").unwrap(),
             custom_fields: BTreeMap::new(),
         },
     })
@@ -178,7 +178,7 @@ fn crm_contact(id: &str, email: &str) -> Record {
             first_name: "Ann".into(),
             last_name: "Lee".into(),
             email: Some(email.into()),
-            status: "talking".into(),
+            status: crate::vocab::ContactStatus::parse("talking").unwrap(),
             ..ContactFields::default()
         },
     })
@@ -192,8 +192,8 @@ fn crm_user(id: &str, email: &str) -> Record {
         meta,
         email: email.into(),
         name: "Jo Doe".into(),
-        role: "admin".into(),
-        state: "active".into(),
+        role: crate::vocab::Role::parse("admin").unwrap(),
+        state: crate::vocab::UserState::parse("active").unwrap(),
     })
 }
 
@@ -402,7 +402,7 @@ fn a_linked_company_seen_again_is_unchanged_refreshed_or_updated() {
     let as_imported = {
         let mut r = mine.clone();
         if let Record::Company(c) = &mut r {
-            c.fields.company_type = "client".into();
+            c.fields.company_type = crate::vocab::CompanyType::parse("client").unwrap();
         }
         r
     };
@@ -496,7 +496,7 @@ fn a_contact_lands_in_the_list_of_its_company_type_created_once() {
     let conn = conn(cw());
     let mut company = crm_company("crm-c1", "Acme", None, None, 1);
     if let Record::Company(c) = &mut company {
-        c.fields.company_type = "prospect".into();
+        c.fields.company_type = crate::vocab::CompanyType::parse("prospect").unwrap();
     }
     let store = Store::default().linked(cw(), company, "c1", None);
     let second = ext_contact(|c| {
@@ -738,7 +738,7 @@ fn an_incoming_change_equal_to_what_was_pushed_is_an_echo() {
     let mut pushed_state = mine.clone();
     if let Record::Company(c) = &mut pushed_state {
         c.fields.name = "Acme Ltd".into();
-        c.fields.company_type = "client".into();
+        c.fields.company_type = crate::vocab::CompanyType::parse("client").unwrap();
     }
     let pushed = field_hashes(&pushed_state);
     let store = Store::default().linked(cw(), mine, "c1", Some("2024-01-01T00:00:00Z")).ledger(
@@ -761,7 +761,7 @@ fn three_way(crm: impl FnOnce(&mut CompanyFields), crm_at: i64, ext: impl FnOnce
     let connection = conn(cw());
     let mut base = crm_company("crm-1", "Acme", Some("+1 555 0100"), Some("acme.example"), 1);
     if let Record::Company(c) = &mut base {
-        c.fields.company_type = "client".into();
+        c.fields.company_type = crate::vocab::CompanyType::parse("client").unwrap();
     }
     let mut store = Store::default().linked(cw(), base, "c1", Some("2024-01-01T00:00:00Z"));
     if let Some(Record::Company(c)) = store.known.records.get_mut(&(RecordKind::Company, RecordId::from_raw("crm-1"))) {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::ids::{RecordId, RecordKind, System};
 use crate::normalise::{Timestamp, email_key, name_key, phone_key, website_key};
+use crate::vocab::{ActivityKind, CompanyType, ContactStatus, Role, UserState};
 
 /// One record's link to an external record (the rest of the link's state, such as the
 /// version last seen, is its ledger entry).
@@ -45,10 +46,8 @@ pub struct User {
     /// Unique per tenant, case-insensitively.
     pub email: String,
     pub name: String,
-    /// CRM role: `no_type`, `marketer`, `salesperson`, `admin`, ...
-    pub role: String,
-    /// `invited` or `active`.
-    pub state: String,
+    pub role: Role,
+    pub state: UserState,
 }
 
 /// A named list of contacts.
@@ -74,8 +73,7 @@ pub struct Solution {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Activity {
     pub meta: Meta,
-    /// `call`, `email`, `note`, `meeting` or `task`.
-    pub kind: String,
+    pub kind: ActivityKind,
     pub subject: String,
     #[serde(default)]
     pub body: Option<String>,
@@ -157,7 +155,7 @@ pub struct CompanyFields {
     pub website: Option<String>,
     #[serde(default)]
     pub address: Option<String>,
-    pub company_type: String,
+    pub company_type: CompanyType,
     #[serde(default)]
     pub custom_fields: BTreeMap<String, String>,
 }
@@ -181,7 +179,7 @@ pub struct ContactFields {
     pub phone: Option<String>,
     #[serde(default)]
     pub title: Option<String>,
-    pub status: String,
+    pub status: ContactStatus,
     #[serde(default)]
     pub company: Option<RecordId>,
     #[serde(default)]
@@ -290,7 +288,7 @@ mod tests {
         let now = Timestamp::from_unix(0).unwrap();
         let activity = Record::Activity(Activity {
             meta: Meta::new(now),
-            kind: "email".into(),
+            kind: crate::vocab::ActivityKind::parse("email").unwrap(),
             subject: "Hello".into(),
             body: None,
             date: Some(now),

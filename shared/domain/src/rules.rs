@@ -7,6 +7,7 @@ use crate::log::SkipReason;
 use crate::mapping::Connection;
 use crate::normalise::email_key;
 use crate::records::Record;
+use crate::vocab::{ActivityKind, CompanyType, ContactStatus, Role};
 
 fn first_type(types: &[String]) -> &str {
     types.first().map_or(NO_TYPE, String::as_str)
@@ -14,7 +15,7 @@ fn first_type(types: &[String]) -> &str {
 
 /// A member becomes a user with the returned CRM role, or is skipped.
 /// Checks, in order: inactive, no email, role not mapped.
-pub fn user_role(conn: &Connection, u: &ExtUser) -> Result<String, SkipReason> {
+pub fn user_role(conn: &Connection, u: &ExtUser) -> Result<Role, SkipReason> {
     if u.inactive {
         return Err(SkipReason::Inactive);
     }
@@ -22,13 +23,16 @@ pub fn user_role(conn: &Connection, u: &ExtUser) -> Result<String, SkipReason> {
         return Err(SkipReason::NoEmail);
     }
     let role = u.role.as_deref().unwrap_or(NO_TYPE);
-    conn.mapped(Stage::Users, OptionList::Roles, role).map(str::to_string).ok_or(SkipReason::RoleNotMapped)
+    // A saved mapping holds only CRM roles (checked when saved); anything else is unmapped.
+    conn.mapped(Stage::Users, OptionList::Roles, role)
+        .and_then(|r| Role::parse(r).ok())
+        .ok_or(SkipReason::RoleNotMapped)
 }
 
 /// A company comes in with the returned CRM type, or is skipped.
 /// Checks, in order: deleted, inactive, first type not mapped (Syncro has no types:
 /// every company passes as `no_type` unless mapped otherwise).
-pub fn company_type(conn: &Connection, c: &ExtCompany) -> Result<String, SkipReason> {
+pub fn company_type(conn: &Connection, c: &ExtCompany) -> Result<CompanyType, SkipReason> {
     if c.deleted {
         return Err(SkipReason::Deleted);
     }
@@ -36,25 +40,27 @@ pub fn company_type(conn: &Connection, c: &ExtCompany) -> Result<String, SkipRea
         return Err(SkipReason::Inactive);
     }
     if conn.system == System::Syncro && c.types.is_empty() {
-        return Ok(conn.mapped(Stage::Companies, OptionList::CompanyTypes, NO_TYPE).unwrap_or("no_type").to_string());
+        let mapped = conn.mapped(Stage::Companies, OptionList::CompanyTypes, NO_TYPE);
+        return Ok(mapped.and_then(|t| CompanyType::parse(t).ok()).unwrap_or_else(CompanyType::none));
     }
     conn.mapped(Stage::Companies, OptionList::CompanyTypes, first_type(&c.types))
-        .map(str::to_string)
+        .and_then(|t| CompanyType::parse(t).ok())
         .ok_or(SkipReason::TypeNotMapped)
 }
 
 /// A contact comes in with the returned CRM status, or is skipped.
 /// Checks, in order: inactive, first type/status not mapped (Syncro: all pass).
 /// Whether its company was imported is checked by the caller, which needs the store.
-pub fn contact_status(conn: &Connection, c: &ExtContact) -> Result<String, SkipReason> {
+pub fn contact_status(conn: &Connection, c: &ExtContact) -> Result<ContactStatus, SkipReason> {
     if c.inactive {
         return Err(SkipReason::Inactive);
     }
     if conn.system == System::Syncro && c.types.is_empty() {
-        return Ok(conn.mapped(Stage::Contacts, OptionList::ContactTypes, NO_TYPE).unwrap_or("no_status").to_string());
+        let mapped = conn.mapped(Stage::Contacts, OptionList::ContactTypes, NO_TYPE);
+        return Ok(mapped.and_then(|t| ContactStatus::parse(t).ok()).unwrap_or_else(ContactStatus::none));
     }
     conn.mapped(Stage::Contacts, OptionList::ContactTypes, first_type(&c.types))
-        .map(str::to_string)
+        .and_then(|t| ContactStatus::parse(t).ok())
         .ok_or(SkipReason::TypeNotMapped)
 }
 
@@ -75,20 +81,20 @@ pub fn solution_classes(conn: &Connection, s: &ExtSolution) -> Result<(String, S
 }
 
 /// The CRM kind (`call`, `email`, `note`, `meeting`) of an activity, or `TypeNotMapped`.
-pub fn activity_kind(conn: &Connection, a: &ExtActivity) -> Result<String, SkipReason> {
+pub fn activity_kind(conn: &Connection, a: &ExtActivity) -> Result<ActivityKind, SkipReason> {
     conn.mapped(Stage::Activities, OptionList::ActivityTypes, a.type_id.as_deref().unwrap_or(NO_TYPE))
-        .map(str::to_string)
+        .and_then(|k| ActivityKind::parse(k).ok())
         .ok_or(SkipReason::TypeNotMapped)
 }
 
 /// The list an imported contact lands in: the plural of its company's CRM type
 /// (`client` -> "Clients", `no_type` -> "No Type"); Syncro contacts go to
 /// "Syncro General"; contacts without a company to "No Company".
-pub fn contact_list(system: System, company_type: Option<&str>) -> String {
+pub fn contact_list(system: System, company_type: Option<&CompanyType>) -> String {
     if system == System::Syncro {
         return "Syncro General".into();
     }
-    match company_type {
+    match company_type.map(CompanyType::as_str) {
         None => "No Company".into(),
         Some("no_type") => "No Type".into(),
         Some(t) => {
@@ -200,7 +206,7 @@ mod tests {
 
     #[test]
     fn members_with_a_mapped_role_become_users_with_that_role() {
-        assert_eq!(user_role(&conn(System::ConnectWise), &user("sales")), Ok("salesperson".into()));
+        assert_eq!(user_role(&conn(System::ConnectWise), &user("sales")), Ok(Role::Salesperson));
     }
 
     #[test]
@@ -226,14 +232,14 @@ mod tests {
     #[test]
     fn only_companies_whose_type_is_mapped_come_in() {
         let c = conn(System::ConnectWise);
-        assert_eq!(company_type(&c, &company(&["client"])), Ok("client".into()));
+        assert_eq!(company_type(&c, &company(&["client"])), Ok(CompanyType::parse("client").unwrap()));
         assert_eq!(company_type(&c, &company(&["vendor"])), Err(SkipReason::TypeNotMapped));
     }
 
     #[test]
     fn with_several_company_types_the_first_decides() {
         let c = conn(System::ConnectWise);
-        assert_eq!(company_type(&c, &company(&["prospect", "client"])), Ok("prospect".into()));
+        assert_eq!(company_type(&c, &company(&["prospect", "client"])), Ok(CompanyType::parse("prospect").unwrap()));
         assert_eq!(company_type(&c, &company(&["vendor", "client"])), Err(SkipReason::TypeNotMapped));
     }
 
@@ -244,7 +250,7 @@ mod tests {
 
     #[test]
     fn syncro_companies_have_no_types_and_all_come_in() {
-        assert_eq!(company_type(&conn(System::Syncro), &company(&[])), Ok("no_type".into()));
+        assert_eq!(company_type(&conn(System::Syncro), &company(&[])), Ok(CompanyType::parse("no_type").unwrap()));
     }
 
     #[test]
@@ -260,8 +266,8 @@ mod tests {
     #[test]
     fn contacts_come_in_by_their_mapped_first_type_including_no_type() {
         let c = conn(System::ConnectWise);
-        assert_eq!(contact_status(&c, &contact(&["dm"])), Ok("talking".into()));
-        assert_eq!(contact_status(&c, &contact(&[])), Ok("no_status".into()));
+        assert_eq!(contact_status(&c, &contact(&["dm"])), Ok(ContactStatus::parse("talking").unwrap()));
+        assert_eq!(contact_status(&c, &contact(&[])), Ok(ContactStatus::parse("no_status").unwrap()));
         assert_eq!(contact_status(&c, &contact(&["vendor_rep", "dm"])), Err(SkipReason::TypeNotMapped));
     }
 
@@ -311,19 +317,22 @@ mod tests {
             done: false,
             updated_at: None,
         };
-        assert_eq!(activity_kind(&c, &a), Ok("call".into()));
+        assert_eq!(activity_kind(&c, &a), Ok(ActivityKind::Call));
         a.type_id = Some("quote".into());
         assert_eq!(activity_kind(&c, &a), Err(SkipReason::TypeNotMapped));
     }
 
     #[test]
     fn contacts_land_in_the_list_of_their_company_type() {
-        assert_eq!(contact_list(System::ConnectWise, Some("prospect")), "Prospects");
-        assert_eq!(contact_list(System::ConnectWise, Some("client")), "Clients");
-        assert_eq!(contact_list(System::ConnectWise, Some("no_type")), "No Type");
-        assert_eq!(contact_list(System::ConnectWise, Some("managed_services")), "Managed Services");
-        assert_eq!(contact_list(System::ConnectWise, Some("agency")), "Agencies");
+        assert_eq!(contact_list(System::ConnectWise, Some(&CompanyType::parse("prospect").unwrap())), "Prospects");
+        assert_eq!(contact_list(System::ConnectWise, Some(&CompanyType::parse("client").unwrap())), "Clients");
+        assert_eq!(contact_list(System::ConnectWise, Some(&CompanyType::parse("no_type").unwrap())), "No Type");
+        assert_eq!(
+            contact_list(System::ConnectWise, Some(&CompanyType::parse("managed_services").unwrap())),
+            "Managed Services"
+        );
+        assert_eq!(contact_list(System::ConnectWise, Some(&CompanyType::parse("agency").unwrap())), "Agencies");
         assert_eq!(contact_list(System::ConnectWise, None), "No Company");
-        assert_eq!(contact_list(System::Syncro, Some("client")), "Syncro General");
+        assert_eq!(contact_list(System::Syncro, Some(&CompanyType::parse("client").unwrap())), "Syncro General");
     }
 }

@@ -208,7 +208,7 @@ fn company(name: &str, phone: Option<&str>, website: Option<&str>, at: Timestamp
             name: name.into(),
             phone: phone.map(str::to_string),
             website: website.map(str::to_string),
-            company_type: "customer".into(),
+            company_type: tandem_domain::vocab::CompanyType::parse("customer").unwrap(),
             ..CompanyFields::default()
         },
     })

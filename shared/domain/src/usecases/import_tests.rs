@@ -127,7 +127,7 @@ fn seed_company(name: &str, phone: Option<&str>, website: Option<&str>) -> Recor
             name: name.into(),
             phone: phone.map(Into::into),
             website: website.map(Into::into),
-            company_type: "prospect".into(),
+            company_type: crate::vocab::CompanyType::parse("prospect").unwrap(),
             ..CompanyFields::default()
         },
     })
@@ -237,7 +237,7 @@ async fn contacts_link_by_email_ignoring_case_and_land_in_their_company_type_lis
             fields: ContactFields {
                 first_name: "Bob".into(),
                 email: Some("Bob@Example.com".into()),
-                status: "no_status".into(),
+                status: crate::vocab::ContactStatus::parse("no_status").unwrap(),
                 ..ContactFields::default()
             },
         }),
@@ -283,8 +283,8 @@ async fn members_matching_a_crm_user_by_email_are_linked_not_invited_again() {
             meta: Meta::new(Timestamp::from_unix(1).unwrap()),
             email: "Sam@MSP.com".into(),
             name: "Sam".into(),
-            role: "admin".into(),
-            state: "active".into(),
+            role: crate::vocab::Role::parse("admin").unwrap(),
+            state: crate::vocab::UserState::parse("active").unwrap(),
         }),
     )
     .await;
