@@ -16,6 +16,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::hosts::{GuardedResolver, HostPolicy, refusal_in};
+use crate::pacing::Pacing;
 
 /// How long establishing a TCP/TLS connection may take, per attempt.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,6 +89,9 @@ pub struct Settings {
     pub allow_private_hosts: bool,
     /// How long a credential check may take in all, retries and waits included.
     pub check_deadline: Duration,
+    /// How requests are paced per connection: at each system's own rate (the default), at
+    /// one given rate (tests, the local runner), or not at all.
+    pub pacing: Pacing,
 }
 
 impl Default for Settings {
@@ -97,6 +101,7 @@ impl Default for Settings {
             retry: RetryPolicy::default(),
             allow_private_hosts: true,
             check_deadline: CHECK_DEADLINE,
+            pacing: Pacing::Published,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod guard;
 pub mod halo;
 pub mod hosts;
 pub mod http;
+pub mod pacing;
 pub mod salesforce;
 pub mod syncro;
 
@@ -20,6 +21,7 @@ use tandem_domain::ports::{Connector, ConnectorError, ConnectorFactory, ErrorKin
 use tandem_domain::secret::Credentials;
 
 pub use http::{RetryPolicy, Settings};
+pub use pacing::{Pacing, Rate};
 
 /// How long a built connector is reused for the same credentials (its OAuth token, the
 /// discovered API root and cached setup lists with it).
