@@ -151,7 +151,7 @@ impl SalesforceConnector {
         if !valid {
             return Err(invalid(format!("contact_status_field {field:?} is not a Salesforce field name")));
         }
-        let client = Client::new(http, settings.hosts(), creds)?;
+        let client = Client::new(http, &settings, creds)?;
         Ok(Self { client, settings, options: MapOptions { contact_status_field: field } })
     }
 
