@@ -6,7 +6,9 @@
 //! next slot, one interval after the previous one, so requests leave evenly spaced at the
 //! current rate and never faster. There is no burst allowance on purpose: the vendors count
 //! in fixed or sliding windows, and a burst on top of a full rate is exactly what they
-//! refuse. The state machine takes `now` as an argument, so it is tested without a clock.
+//! refuse. A request that leaves late (timers wake late) pushes the next one a whole
+//! interval after it, so the spacing the vendor sees is never below the rate. The state
+//! machine takes `now` as an argument, so it is tested without a clock.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -165,9 +167,20 @@ impl Pacer {
         at
     }
 
-    /// Waits for the next slot.
+    /// A request left at `now` (its slot, or later if the timer woke late): the next one
+    /// leaves at least an interval after it. Timer lateness so adds to the spacing instead of
+    /// being caught up, so a vendor counting in windows never sees more than the rate, even
+    /// from a server whose clock and ours disagree by a timer tick.
+    pub fn sent_at(&self, now: Instant) {
+        let mut s = self.state();
+        let after = now + Duration::from_secs_f64(1.0 / self.effective(&s));
+        s.next = s.next.max(after);
+    }
+
+    /// Waits for the next slot and books it as sent.
     pub async fn ready(&self) {
         tokio::time::sleep_until(self.reserve_at(Instant::now())).await;
+        self.sent_at(Instant::now());
     }
 
     /// The vendor refused a request for its rate (429, or a rate-limit error code) at `now`,
@@ -246,6 +259,15 @@ mod tests {
         let later = t0 + Duration::from_secs(5);
         assert_eq!(p.reserve_at(later), later);
         assert_eq!(p.reserve_at(later) - later, ms(100));
+    }
+
+    #[tokio::test]
+    async fn a_request_that_left_late_pushes_the_next_one_a_whole_interval_after_it() {
+        let p = Pacer::new(Rate::per_second(10));
+        let t0 = Instant::now();
+        assert_eq!(p.reserve_at(t0), t0);
+        p.sent_at(t0 + ms(30));
+        assert_eq!(p.reserve_at(t0) - t0, ms(130));
     }
 
     #[tokio::test]

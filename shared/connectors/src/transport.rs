@@ -357,6 +357,7 @@ impl Transport {
             return Err(err);
         }
         tokio::time::sleep_until(at).await;
+        pacer.sent_at(tokio::time::Instant::now());
         Ok(())
     }
 

@@ -235,6 +235,20 @@ mod tests {
     }
 
     #[test]
+    fn the_api_usage_is_read_from_sforce_limit_info_whatever_else_it_holds() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(LIMIT_INFO_HEADER, HeaderValue::from_static(v));
+            usage(&h)
+        };
+        assert_eq!(with("api-usage=18/5000"), Some(Usage { used: 18, limit: 5000 }));
+        assert_eq!(with("api-bursts=1/750, api-usage=4990/5000"), Some(Usage { used: 4990, limit: 5000 }));
+        assert_eq!(with("api-bursts=1/750"), None);
+        assert_eq!(with("api-usage=lots"), None);
+        assert_eq!(usage(&HeaderMap::new()), None);
+    }
+
+    #[test]
     fn endpoints_are_named_without_version_or_locator() {
         assert_eq!(endpoint_name("/services/data/v62.0/query"), "query");
         assert_eq!(endpoint_name("/services/data/v62.0/query/01gX-200"), "query (next page)");

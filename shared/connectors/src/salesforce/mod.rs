@@ -155,6 +155,11 @@ impl SalesforceConnector {
         Ok(Self { client, settings, options: MapOptions { contact_status_field: field } })
     }
 
+    /// The underlying client (its transport and pacing).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The Contact field whose picklist values are the contact types.
     pub fn contact_status_field(&self) -> &str {
         &self.options.contact_status_field
