@@ -1,8 +1,7 @@
-//! The HTTP layer every connector shares: one reqwest client, settings, the one request
-//! path (host policy, transport errors), retry with exponential backoff honouring a capped
-//! `Retry-After`, the credential check's deadline, the status / transport -> [`ErrorKind`]
-//! classification (classified once, here, near the wire), and the one way a vendor's error
-//! body is quoted ([`excerpt`]).
+//! The HTTP pieces every connector shares: one reqwest client, settings, retry with
+//! exponential backoff honouring a capped `Retry-After`, the credential check's deadline,
+//! the status / transport -> [`ErrorKind`] classification, and the one way a vendor's error
+//! body is quoted ([`excerpt`]). Requests themselves go through [`crate::transport`].
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +15,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::hosts::{GuardedResolver, HostPolicy, refusal_in};
+use crate::pacing::Pacing;
 
 /// How long establishing a TCP/TLS connection may take, per attempt.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,6 +88,9 @@ pub struct Settings {
     pub allow_private_hosts: bool,
     /// How long a credential check may take in all, retries and waits included.
     pub check_deadline: Duration,
+    /// How requests are paced per connection: at each system's own rate (the default), at
+    /// one given rate (tests, the local runner), or not at all.
+    pub pacing: Pacing,
 }
 
 impl Default for Settings {
@@ -97,6 +100,7 @@ impl Default for Settings {
             retry: RetryPolicy::default(),
             allow_private_hosts: true,
             check_deadline: CHECK_DEADLINE,
+            pacing: Pacing::Published,
         }
     }
 }
@@ -136,23 +140,6 @@ pub fn build_client(hosts: HostPolicy) -> Result<reqwest::Client, reqwest::Error
         .build()
 }
 
-/// Sends one request, the one path every connector's requests take: a host `hosts` refuses
-/// is refused before anything is sent (IP literals never reach the client's resolver, which
-/// guards names), and a request that gets no answer is classified by [`transport_error`].
-/// `what` says what we were doing.
-pub async fn send(
-    system: System,
-    hosts: HostPolicy,
-    request: reqwest::RequestBuilder,
-    what: &str,
-) -> Result<reqwest::Response, ConnectorError> {
-    let (client, request) = request.build_split();
-    let request = request.map_err(|e| transport_error(system, &e, what))?;
-    hosts.check_url(request.url()).map_err(|refused| refused.into_error(system, "host"))?;
-    note_host(request.url());
-    client.execute(request).await.map_err(|e| transport_error(system, &e, what))
-}
-
 /// The `Content-Type` of an answer, if readable.
 pub fn content_type(headers: &reqwest::header::HeaderMap) -> Option<String> {
     headers.get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string)
@@ -171,7 +158,7 @@ tokio::task_local! {
 }
 
 /// Remembers the host a credential check is waiting on, for the deadline's message.
-fn note_host(url: &url::Url) {
+pub(crate) fn note_host(url: &url::Url) {
     let _ = CHECK.try_with(|scope| {
         if let Some(host) = url.host_str() {
             *scope.host.lock().unwrap_or_else(|e| e.into_inner()) = host.to_string();
@@ -180,7 +167,7 @@ fn note_host(url: &url::Url) {
 }
 
 /// How long the running credential check has left, when called inside one.
-fn check_time_left() -> Option<Duration> {
+pub(crate) fn check_time_left() -> Option<Duration> {
     CHECK.try_with(|scope| scope.deadline.saturating_duration_since(tokio::time::Instant::now())).ok()
 }
 
@@ -366,7 +353,7 @@ pub fn status_error(
 /// An error for a request that got no HTTP answer: connect failures (refused, DNS, TLS) are
 /// Unreachable and name the host; timeouts and broken connections are Transient; a request
 /// we could not even build is Invalid; a host the address policy refused (in the resolver or
-/// a redirect) is UnknownAccount, as in [`send`]. `what` says what we were doing.
+/// a redirect) is UnknownAccount, as in [`crate::transport::Transport::send`]. `what` says what we were doing.
 pub fn transport_error(system: System, err: &reqwest::Error, what: &str) -> ConnectorError {
     if let Some(refused) = refusal_in(err) {
         return refused.clone().into_error(system, "host");

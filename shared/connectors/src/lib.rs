@@ -1,5 +1,6 @@
-//! Tandem's connectors to the external systems: a shared HTTP layer ([`http`]) and one
-//! folder per system with the same files (client, auth, models, mapping, pagination, error).
+//! Tandem's connectors to the external systems: one shared transport ([`transport`], over
+//! [`http`], paced per connection by [`pacing`]) and one folder per system with the same
+//! files (client, auth, models, mapping, pagination, error).
 //! [`Connectors`] is the domain's [`ConnectorFactory`]; [`guard`] holds every connector's
 //! credential check to the address policy ([`hosts`]) and a deadline.
 
@@ -8,8 +9,10 @@ pub mod guard;
 pub mod halo;
 pub mod hosts;
 pub mod http;
+pub mod pacing;
 pub mod salesforce;
 pub mod syncro;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -20,6 +23,7 @@ use tandem_domain::ports::{Connector, ConnectorError, ConnectorFactory, ErrorKin
 use tandem_domain::secret::Credentials;
 
 pub use http::{RetryPolicy, Settings};
+pub use pacing::{Pacing, Rate};
 
 /// How long a built connector is reused for the same credentials (its OAuth token, the
 /// discovered API root and cached setup lists with it).

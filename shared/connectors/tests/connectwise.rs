@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use tandem_connectors::connectwise::{ConnectWiseConnector, parse_page};
-use tandem_connectors::{Connectors, RetryPolicy, Settings};
+use tandem_connectors::{Connectors, Pacing, RetryPolicy, Settings};
 use tandem_domain::external::{Choice, Cursor, ExternalRecord, NO_TYPE, OptionList};
 use tandem_domain::ports::{Connector, ConnectorFactory, ErrorKind};
 use tandem_domain::secret::{ConnectWiseCredentials, Credentials, SecretString};
@@ -23,6 +23,8 @@ fn fast_settings(page_size: u32) -> Settings {
             max_delay: Duration::from_secs(2),
             max_retry_after: Duration::from_secs(2),
         },
+        // Pacing has its own tests (pacing.rs); these run at full speed.
+        pacing: Pacing::Off,
         ..Settings::default()
     }
 }

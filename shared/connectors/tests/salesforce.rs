@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tandem_connectors::salesforce::parse_page;
-use tandem_connectors::{Connectors, RetryPolicy, Settings};
+use tandem_connectors::{Connectors, Pacing, RetryPolicy, Settings};
 use tandem_domain::external::{Cursor, ExternalRecord, NO_TYPE, OptionList};
 use tandem_domain::ports::{Connector, ConnectorFactory, ErrorKind};
 use tandem_domain::secret::{Credentials, SalesforceCredentials, SecretString};
@@ -22,6 +22,8 @@ fn fast_settings(page_size: u32) -> Settings {
             max_delay: Duration::from_secs(2),
             max_retry_after: Duration::from_secs(2),
         },
+        // Pacing has its own tests (pacing.rs); these run at full speed.
+        pacing: Pacing::Off,
         ..Settings::default()
     }
 }

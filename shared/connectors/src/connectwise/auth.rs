@@ -6,7 +6,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use tandem_domain::System;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::secret::ConnectWiseCredentials;
@@ -42,6 +42,12 @@ impl Auth {
     /// Adds `Authorization` and `clientId` to a request.
     pub fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         request.header(AUTHORIZATION, self.authorization.clone()).header(CLIENT_ID_HEADER, self.client_id.clone())
+    }
+
+    /// Puts `Authorization` and `clientId` into a request's headers.
+    pub fn insert(&self, headers: &mut HeaderMap) {
+        headers.insert(AUTHORIZATION, self.authorization.clone());
+        headers.insert(CLIENT_ID_HEADER, self.client_id.clone());
     }
 
     /// The Basic user name, `{companyId}+{publicKey}` (not secret).

@@ -1,19 +1,20 @@
 //! ConnectWise requests: the site -> API root discovery (psa-apis.md 1.1, S2/S3
-//! `/login/companyinfo`), the versioned `Accept` header, authentication, retry, and the
-//! answer (body plus `Link` header) or a classified error.
+//! `/login/companyinfo`), the versioned `Accept` header and authentication, sent through the
+//! shared [`Transport`] (pacing, retry, secrets scrubbed) and classified by [`super::error`].
 
 use reqwest::header::{ACCEPT, HeaderValue, LINK};
 use tandem_domain::System;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
-use tandem_domain::secret::{ConnectWiseCredentials, SecretString};
+use tandem_domain::secret::ConnectWiseCredentials;
 use tokio::sync::OnceCell;
 use url::Url;
 
 use super::auth::Auth;
-use super::error::{self, Context};
+use super::error::Api;
 use super::models::CompanyInfo;
-use crate::hosts::HostPolicy;
-use crate::http::{self, RetryPolicy};
+use crate::http::{RetryPolicy, Settings};
+use crate::pacing::Rate;
+use crate::transport::{Limits, Request, Transport};
 
 /// The API version asked for with the media type (psa-apis.md 1.1: responses are declared
 /// as `application/vnd.connectwise.com+json; version=2025.8`; S3 builds the same string).
@@ -22,8 +23,18 @@ pub const ACCEPT_VERSIONED: &str = "application/vnd.connectwise.com+json; versio
 /// The path under the codebase where REST 3.0 lives (psa-apis.md 1.1).
 pub const API_PATH: &str = "apis/3.0";
 
-/// The shortest private key scrubbed from messages.
-const MIN_SCRUBBED_KEY_LEN: usize = 6;
+/// The rate one connection is paced at. UNCONFIRMED: ConnectWise publishes no numeric limit
+/// (psa-apis.md 1.9: cloud sits behind Cloudflare, which answers 429 telling the client how
+/// long to wait; a third-party page claims "60/min", another "no documented hard rate
+/// limits"). The 60/min claim is not taken: a page of opportunities reads one forecast per
+/// opportunity, and at one request a second a 1000-row page would outlast a Lambda. We
+/// start at 10 a second and let Cloudflare's 429s + `Retry-After` cut the rate
+/// ([`crate::pacing`]). Change it here when the limit is known.
+pub const REQUEST_RATE: Rate = Rate::per_second(10);
+
+/// What the transport needs to know of ConnectWise's limits: [`REQUEST_RATE`]; no usage
+/// header is documented (psa-apis.md 1.9).
+pub const LIMITS: Limits = Limits { rate: REQUEST_RATE, usage: None };
 
 /// One successful answer.
 #[derive(Clone, Debug, Default)]
@@ -38,15 +49,11 @@ pub struct Answer {
 /// once discovered. `Debug` never shows the private key.
 #[derive(Debug)]
 pub struct Client {
-    http: reqwest::Client,
-    /// The hosts requests may go to.
-    hosts: HostPolicy,
+    transport: Transport,
     /// `scheme://host[:port]` of the site, no trailing slash.
     origin: String,
     company_id: String,
     auth: Auth,
-    /// Kept only to scrub it from any message, should a server ever echo it.
-    private_key: SecretString,
     root: OnceCell<String>,
 }
 
@@ -55,7 +62,7 @@ impl Client {
     /// host or URL, or a credential cannot go into a header.
     pub fn new(
         http: reqwest::Client,
-        hosts: HostPolicy,
+        settings: &Settings,
         creds: &ConnectWiseCredentials,
     ) -> Result<Self, ConnectorError> {
         let origin = site_origin(&creds.site).map_err(|reason| {
@@ -65,15 +72,11 @@ impl Client {
                 format!("'{}' is not a ConnectWise site: {reason}", creds.site.trim()),
             )
         })?;
-        Ok(Self {
-            http,
-            hosts,
-            origin,
-            company_id: creds.company_id.trim().to_string(),
-            auth: Auth::new(creds)?,
-            private_key: creds.private_key.clone(),
-            root: OnceCell::new(),
-        })
+        let company_id = creds.company_id.trim().to_string();
+        let connection = format!("{origin} {company_id}");
+        let transport =
+            Transport::new(System::ConnectWise, http, settings, &connection, LIMITS).scrubbing(&creds.private_key);
+        Ok(Self { transport, origin, company_id, auth: Auth::new(creds)?, root: OnceCell::new() })
     }
 
     /// The site as `scheme://host[:port]`.
@@ -84,6 +87,11 @@ impl Client {
     /// The ConnectWise company id.
     pub fn company_id(&self) -> &str {
         &self.company_id
+    }
+
+    /// The transport (pacing included) of this connection.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// The REST root, `{site}/{codebase}/apis/3.0`, discovered on first use and cached.
@@ -101,7 +109,8 @@ impl Client {
             .pop_if_empty()
             .extend(["login", "companyinfo", self.company_id.as_str()]);
         let endpoint = format!("/login/companyinfo/{}", self.company_id);
-        let answer = http::send_with_retry(policy, || self.attempt(&url, &endpoint, false)).await;
+        let request = Request::get(url, endpoint).header(ACCEPT, HeaderValue::from_static("application/json"));
+        let answer = self.transport.send(&request, policy, &Api { company_id: &self.company_id }).await;
         let unknown = |why: &str| {
             ConnectorError::new(
                 System::ConnectWise,
@@ -140,47 +149,16 @@ impl Client {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        http::send_with_retry(policy, || self.attempt(&url, path, true)).await
-    }
-
-    /// One request: a success answer, or the classified error (scrubbed of the key).
-    async fn attempt(&self, url: &Url, endpoint: &str, authenticated: bool) -> Result<Answer, ConnectorError> {
-        let accept = if authenticated { ACCEPT_VERSIONED } else { "application/json" };
-        let mut request = self.http.get(url.clone()).header(ACCEPT, HeaderValue::from_static(accept));
-        if authenticated {
-            request = self.auth.apply(request);
-        }
-        let what = format!("requesting {endpoint}");
-        let response = http::send(System::ConnectWise, self.hosts, request, &what).await.map_err(|e| self.scrub(e))?;
-        let status = response.status().as_u16();
-        let retry_after = http::retry_after(response.headers());
-        let content_type = http::content_type(response.headers());
-        let links: Vec<&str> = response.headers().get_all(LINK).iter().filter_map(|v| v.to_str().ok()).collect();
+        let mut request = Request::get(url, path).header(ACCEPT, HeaderValue::from_static(ACCEPT_VERSIONED));
+        self.auth.insert(&mut request.headers);
+        let answer = self.transport.send(&request, policy, &Api { company_id: &self.company_id }).await?;
+        let links: Vec<&str> = answer.headers.get_all(LINK).iter().filter_map(|v| v.to_str().ok()).collect();
         let link = if links.is_empty() { None } else { Some(links.join(", ")) };
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.scrub(http::transport_error(System::ConnectWise, &e, &format!("reading {endpoint}"))))?;
-        if !(200..300).contains(&status) {
-            let ctx = Context { company_id: &self.company_id, endpoint };
-            return Err(self.scrub(error::from_response(status, retry_after, content_type.as_deref(), &body, ctx)));
-        }
-        Ok(Answer { body: body.to_vec(), link })
+        Ok(Answer { body: answer.body, link })
     }
 
     fn invalid(&self, message: String) -> ConnectorError {
-        self.scrub(ConnectorError::new(System::ConnectWise, ErrorKind::Invalid, message))
-    }
-
-    /// Replaces the private key in a message, should a server ever echo it back. Keys
-    /// shorter than [`MIN_SCRUBBED_KEY_LEN`] are left alone: replacing a letter or two
-    /// would garble every message while hiding nothing (real CW keys are 16 characters).
-    fn scrub(&self, mut err: ConnectorError) -> ConnectorError {
-        let key = self.private_key.expose().trim();
-        if key.len() >= MIN_SCRUBBED_KEY_LEN && err.message.contains(key) {
-            err.message = err.message.replace(key, "***");
-        }
-        err
+        self.transport.scrub(ConnectorError::new(System::ConnectWise, ErrorKind::Invalid, message))
     }
 }
 

@@ -9,6 +9,22 @@ use tandem_domain::ports::{ConnectorError, ErrorKind};
 
 use super::models::ErrorBody;
 use crate::http;
+use crate::transport::{Classify, Failure};
+
+/// The classifier the transport uses for ConnectWise answers: [`from_response`] for the
+/// connection's company.
+#[derive(Clone, Copy, Debug)]
+pub struct Api<'a> {
+    /// The ConnectWise company id of the connection.
+    pub company_id: &'a str,
+}
+
+impl Classify for Api<'_> {
+    fn classify(&self, f: &Failure<'_>) -> ConnectorError {
+        let ctx = Context { company_id: self.company_id, endpoint: f.endpoint };
+        from_response(f.status, f.retry_after, f.content_type, f.body, ctx)
+    }
+}
 
 /// What a failed request was about, so the message can say it.
 #[derive(Clone, Copy, Debug)]

@@ -116,7 +116,7 @@ impl ConnectWiseConnector {
         creds: &ConnectWiseCredentials,
     ) -> Result<Self, ConnectorError> {
         Ok(Self {
-            client: Client::new(http, settings.hosts(), creds)?,
+            client: Client::new(http, &settings, creds)?,
             settings,
             inactive_company_statuses: OnceCell::new(),
             closed_activity_statuses: OnceCell::new(),

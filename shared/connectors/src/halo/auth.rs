@@ -14,8 +14,8 @@ use url::Url;
 
 use super::error;
 use super::models::TokenAnswer;
-use crate::hosts::HostPolicy;
-use crate::http;
+use crate::http::{self, RetryPolicy};
+use crate::transport::{Request, Transport};
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 
 /// The scope asked for (psa-apis.md 2.2: `scope=all`).
@@ -72,16 +72,12 @@ impl Auth {
     }
 
     /// The `Authorization` header value: the cached token while it lives, else a new one.
-    pub async fn header(
-        &self,
-        http_client: &reqwest::Client,
-        hosts: HostPolicy,
-    ) -> Result<HeaderValue, ConnectorError> {
+    pub async fn header(&self, transport: &Transport, policy: &RetryPolicy) -> Result<HeaderValue, ConnectorError> {
         let mut cached = self.cached.lock().await;
         if let Some(t) = cached.as_ref().filter(|t| t.renew_at > Instant::now()) {
             return Ok(t.header.clone());
         }
-        let token = self.request(http_client, hosts).await?;
+        let token = self.request(transport, policy).await?;
         let header = token.header.clone();
         *cached = Some(token);
         Ok(header)
@@ -96,28 +92,19 @@ impl Auth {
         }
     }
 
-    async fn request(&self, http_client: &reqwest::Client, hosts: HostPolicy) -> Result<Token, ConnectorError> {
+    /// The token request (a POST, but marked idempotent: a second token harms nothing).
+    async fn request(&self, transport: &Transport, policy: &RetryPolicy) -> Result<Token, ConnectorError> {
         let form = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
             .append_pair("client_id", &self.client_id)
             .append_pair("client_secret", self.client_secret.expose().trim())
             .append_pair("scope", SCOPE)
             .finish();
-        let request = http_client
-            .post(self.token_url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(form);
-        let response = http::send(System::Halo, hosts, request, "requesting an access token").await?;
-        let status = response.status().as_u16();
-        let retry_after = http::retry_after(response.headers());
-        let content_type = http::content_type(response.headers());
-        let body =
-            response.bytes().await.map_err(|e| http::transport_error(System::Halo, &e, "reading the access token"))?;
-        if !(200..300).contains(&status) {
-            let tenant = self.tenant.as_deref();
-            return Err(error::from_token_response(status, retry_after, content_type.as_deref(), &body, tenant));
-        }
+        let request = Request::new(reqwest::Method::POST, self.token_url.clone(), "an access token")
+            .header(reqwest::header::ACCEPT, HeaderValue::from_static("application/json"))
+            .body("application/x-www-form-urlencoded", form)
+            .idempotent(true);
+        let body = transport.send(&request, policy, &error::Token { tenant: self.tenant.as_deref() }).await?.body;
         let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
             let why = http::sanitise(&e.to_string());
             ConnectorError::new(

@@ -10,6 +10,30 @@ use tandem_domain::ports::{ConnectorError, ErrorKind};
 
 use super::models::{ApiErrorBody, OAuthError};
 use crate::http;
+use crate::transport::{Classify, Failure};
+
+/// The classifier the transport uses for `/api` answers: [`from_response`].
+#[derive(Clone, Copy, Debug)]
+pub struct Api;
+
+impl Classify for Api {
+    fn classify(&self, f: &Failure<'_>) -> ConnectorError {
+        from_response(f.status, f.retry_after, f.content_type, f.body, f.endpoint)
+    }
+}
+
+/// The classifier the transport uses for token answers: [`from_token_response`].
+#[derive(Clone, Copy, Debug)]
+pub struct Token<'a> {
+    /// The tenant asked for, if any.
+    pub tenant: Option<&'a str>,
+}
+
+impl Classify for Token<'_> {
+    fn classify(&self, f: &Failure<'_>) -> ConnectorError {
+        from_token_response(f.status, f.retry_after, f.content_type, f.body, self.tenant)
+    }
+}
 
 /// OAuth error codes that mean "no such tenant" (UNCONFIRMED, psa-apis.md 2.2 and 5.2:
 /// Halo's answer to a wrong or missing `?tenant=` is not documented; the simulator answers

@@ -82,7 +82,7 @@ pub struct HaloConnector {
 impl HaloConnector {
     /// A connector over a shared reqwest client (no network call yet).
     pub fn new(http: reqwest::Client, settings: Settings, creds: &HaloCredentials) -> Result<Self, ConnectorError> {
-        Ok(Self { client: Client::new(http, settings.hosts(), creds)?, settings, tickets: Mutex::new(HashMap::new()) })
+        Ok(Self { client: Client::new(http, &settings, creds)?, settings, tickets: Mutex::new(HashMap::new()) })
     }
 
     /// The underlying client.

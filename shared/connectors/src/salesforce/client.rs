@@ -1,12 +1,13 @@
 //! Salesforce requests: the token from `{login_url}/services/oauth2/token`, then every REST
-//! call to the session's `instance_url` with the bearer header, retry (honouring
-//! `Retry-After`), and one token refresh + retry when a call answers 401
+//! call to the session's `instance_url` with the bearer header, sent through the shared
+//! [`Transport`] (pacing narrowed by `Sforce-Limit-Info`, retry honouring `Retry-After`,
+//! secrets scrubbed), and one token refresh + retry when a call answers 401
 //! `INVALID_SESSION_ID` (salesforce-api.md 1.4).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use tandem_domain::System;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::secret::SalesforceCredentials;
@@ -16,20 +17,46 @@ use url::Url;
 use super::auth::{AppCredentials, Session, TOKEN_PATH};
 use super::error;
 use super::models::TokenResponse;
-use crate::hosts::HostPolicy;
-use crate::http::{self, RetryPolicy};
+use crate::http::{self, RetryPolicy, Settings};
+use crate::pacing::{Rate, Usage};
+use crate::transport::{Limits, Request, Transport};
 
 /// The REST API version the connector speaks.
 pub const API_VERSION: &str = "v62.0";
 /// The request header carrying query options (salesforce-api.md 2.3).
 pub const QUERY_OPTIONS_HEADER: &str = "Sforce-Query-Options";
+/// The response header reporting the org's API usage (salesforce-api.md 5.4).
+pub const LIMIT_INFO_HEADER: &str = "sforce-limit-info";
+
+/// The rate one connection is paced at. Not a vendor number: Salesforce publishes no
+/// per-second limit for short requests (salesforce-api.md 5.4: a rolling 24-hour allocation
+/// per org, and at most 25 concurrent requests longer than 20 s). This ceiling keeps one
+/// connection polite; the binding limit, the daily allocation, narrows it as it runs out
+/// (read from `Sforce-Limit-Info` by [`usage`]). Change it here if needed.
+pub const REQUEST_RATE: Rate = Rate::per_second(25);
+
+/// What the transport needs to know of Salesforce's limits: [`REQUEST_RATE`], narrowed by
+/// the `Sforce-Limit-Info` usage on every answer.
+pub const LIMITS: Limits = Limits { rate: REQUEST_RATE, usage: Some(usage) };
+
+/// The API usage of `Sforce-Limit-Info: api-usage=18/5000` (used/allocation, rolling 24 h;
+/// salesforce-api.md 5.4). Other parts (`api-bursts=...`) are ignored.
+pub fn usage(headers: &HeaderMap) -> Option<Usage> {
+    let value = headers.get(LIMIT_INFO_HEADER)?.to_str().ok()?;
+    tracing::trace!(usage = value, "Salesforce API usage");
+    value.split(',').find_map(|part| {
+        let (name, counts) = part.trim().split_once('=')?;
+        let (used, limit) = counts.trim().split_once('/')?;
+        (name.trim() == "api-usage")
+            .then(|| Some(Usage { used: used.trim().parse().ok()?, limit: limit.trim().parse().ok()? }))
+            .flatten()
+    })
+}
 
 /// A Salesforce HTTP client for one connection. `Debug` never shows a secret or token.
 #[derive(Debug)]
 pub struct Client {
-    http: reqwest::Client,
-    /// The hosts requests may go to (the login host, and the instance a token names).
-    hosts: HostPolicy,
+    transport: Transport,
     /// `scheme://host[:port]` of the login (or My Domain) host.
     login_origin: String,
     app: AppCredentials,
@@ -42,7 +69,7 @@ impl Client {
     /// a host or URL.
     pub fn new(
         http: reqwest::Client,
-        hosts: HostPolicy,
+        settings: &Settings,
         creds: &SalesforceCredentials,
     ) -> Result<Self, ConnectorError> {
         let login_origin = origin(&creds.login_url).map_err(|reason| {
@@ -52,19 +79,24 @@ impl Client {
                 format!("'{}' is not a Salesforce login URL: {reason}", creds.login_url.trim()),
             )
         })?;
-        Ok(Self {
-            http,
-            hosts,
-            login_origin,
-            app: AppCredentials::new(creds),
-            session: Mutex::new(None),
-            generation: AtomicU64::new(0),
-        })
+        let app = AppCredentials::new(creds);
+        let connection = format!("{login_origin} {}", app.client_id);
+        let mut transport =
+            Transport::new(System::Salesforce, http, settings, &connection, LIMITS).scrubbing(&creds.client_secret);
+        if let Some(token) = &creds.refresh_token {
+            transport = transport.scrubbing(token);
+        }
+        Ok(Self { transport, login_origin, app, session: Mutex::new(None), generation: AtomicU64::new(0) })
     }
 
     /// The login origin.
     pub fn login_origin(&self) -> &str {
         &self.login_origin
+    }
+
+    /// The transport (pacing included) of this connection.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// The current session, fetching a token first when there is none.
@@ -93,45 +125,23 @@ impl Client {
         Ok(fresh)
     }
 
-    /// The token request, with retry for transient failures.
+    /// The token request (a POST, but marked idempotent: a second token harms nothing),
+    /// retried on transient failures.
     async fn token(&self, policy: &RetryPolicy) -> Result<Session, ConnectorError> {
-        let url = format!("{}{TOKEN_PATH}", self.login_origin);
+        let url = Url::parse(&format!("{}{TOKEN_PATH}", self.login_origin))
+            .map_err(|e| self.invalid(format!("bad Salesforce login URL: {e}")))?;
         let form: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(self.app.form()).finish();
-        http::send_with_retry(policy, || async {
-            let what = "requesting a Salesforce token";
-            let request = self
-                .http
-                .post(&url)
-                .header(ACCEPT, HeaderValue::from_static("application/json"))
-                .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
-                .body(form.clone());
-            let response =
-                http::send(System::Salesforce, self.hosts, request, what).await.map_err(|e| self.scrub(e))?;
-            let status = response.status().as_u16();
-            let retry_after = http::retry_after(response.headers());
-            let content_type = http::content_type(response.headers());
-            let body =
-                response.bytes().await.map_err(|e| self.scrub(http::transport_error(System::Salesforce, &e, what)))?;
-            if !(200..300).contains(&status) {
-                let client_id = &self.app.client_id;
-                return Err(self.scrub(error::from_oauth(
-                    status,
-                    retry_after,
-                    content_type.as_deref(),
-                    &body,
-                    client_id,
-                )));
-            }
-            let token: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
-                self.scrub(ConnectorError::new(
-                    System::Salesforce,
-                    ErrorKind::Invalid,
-                    format!("Salesforce answered a token we cannot read: {}", http::sanitise(&e.to_string())),
-                ))
-            })?;
-            Session::from_token(&token, self.generation.fetch_add(1, Ordering::SeqCst) + 1)
-        })
-        .await
+        let request = Request::new(reqwest::Method::POST, url, "a Salesforce token")
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .body("application/x-www-form-urlencoded", form)
+            .idempotent(true);
+        let classify = error::OAuth { client_id: &self.app.client_id };
+        let answer = self.transport.send(&request, policy, &classify).await?;
+        let token: TokenResponse = serde_json::from_slice(&answer.body).map_err(|e| {
+            self.invalid(format!("Salesforce answered a token we cannot read: {}", http::sanitise(&e.to_string())))
+        })?;
+        Session::from_token(&token, self.generation.fetch_add(1, Ordering::SeqCst) + 1)
+            .map_err(|e| self.transport.scrub(e))
     }
 
     /// An authenticated `GET` of `path` (starting with `/services/data/`, e.g. a
@@ -167,61 +177,21 @@ impl Client {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        let endpoint = endpoint_name(path);
-        http::send_with_retry(policy, || self.attempt(session, &url, &endpoint, headers)).await
-    }
-
-    async fn attempt(
-        &self,
-        session: &Session,
-        url: &Url,
-        endpoint: &str,
-        headers: &[(&'static str, String)],
-    ) -> Result<Vec<u8>, ConnectorError> {
-        let mut request = self
-            .http
-            .get(url.clone())
+        let mut request = Request::get(url, endpoint_name(path))
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .header(AUTHORIZATION, session.authorization.clone());
         for (name, value) in headers {
-            request = request.header(*name, value.as_str());
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| self.invalid(format!("{name:?} is not a header name")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| self.invalid(format!("the {name} header cannot carry {value:?}")))?;
+            request = request.header(name, value);
         }
-        let what = format!("requesting {endpoint}");
-        let response = http::send(System::Salesforce, self.hosts, request, &what).await.map_err(|e| self.scrub(e))?;
-        let status = response.status().as_u16();
-        let retry_after = http::retry_after(response.headers());
-        let content_type = http::content_type(response.headers());
-        if let Some(usage) = response.headers().get("sforce-limit-info").and_then(|v| v.to_str().ok()) {
-            tracing::trace!(usage, "Salesforce API usage");
-        }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.scrub(http::transport_error(System::Salesforce, &e, &format!("reading {endpoint}"))))?;
-        if !(200..300).contains(&status) {
-            return Err(self.scrub(error::from_response(
-                status,
-                retry_after,
-                content_type.as_deref(),
-                &body,
-                endpoint,
-            )));
-        }
-        Ok(body.to_vec())
+        Ok(self.transport.send(&request, policy, &error::Api).await?.body)
     }
 
     fn invalid(&self, message: String) -> ConnectorError {
-        self.scrub(ConnectorError::new(System::Salesforce, ErrorKind::Invalid, message))
-    }
-
-    /// Replaces any secret a server might echo back.
-    fn scrub(&self, mut err: ConnectorError) -> ConnectorError {
-        for secret in self.app.secrets() {
-            if err.message.contains(&secret) {
-                err.message = err.message.replace(&secret, "***");
-            }
-        }
-        err
+        self.transport.scrub(ConnectorError::new(System::Salesforce, ErrorKind::Invalid, message))
     }
 }
 
@@ -262,6 +232,20 @@ mod tests {
         assert_eq!(origin("login.salesforce.com").unwrap(), "https://login.salesforce.com");
         assert_eq!(origin("http://127.0.0.1:8080/").unwrap(), "http://127.0.0.1:8080");
         assert!(origin("").is_err() && origin("ftp://x.com").is_err() && origin("not a host").is_err());
+    }
+
+    #[test]
+    fn the_api_usage_is_read_from_sforce_limit_info_whatever_else_it_holds() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(LIMIT_INFO_HEADER, HeaderValue::from_static(v));
+            usage(&h)
+        };
+        assert_eq!(with("api-usage=18/5000"), Some(Usage { used: 18, limit: 5000 }));
+        assert_eq!(with("api-bursts=1/750, api-usage=4990/5000"), Some(Usage { used: 4990, limit: 5000 }));
+        assert_eq!(with("api-bursts=1/750"), None);
+        assert_eq!(with("api-usage=lots"), None);
+        assert_eq!(usage(&HeaderMap::new()), None);
     }
 
     #[test]

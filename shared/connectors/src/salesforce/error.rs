@@ -10,6 +10,30 @@ use tandem_domain::ports::{ConnectorError, ErrorKind};
 
 use super::models::{ErrorItem, OAuthErrorBody};
 use crate::http;
+use crate::transport::{Classify, Failure};
+
+/// The classifier the transport uses for REST answers: [`from_response`].
+#[derive(Clone, Copy, Debug)]
+pub struct Api;
+
+impl Classify for Api {
+    fn classify(&self, f: &Failure<'_>) -> ConnectorError {
+        from_response(f.status, f.retry_after, f.content_type, f.body, f.endpoint)
+    }
+}
+
+/// The classifier the transport uses for token answers: [`from_oauth`].
+#[derive(Clone, Copy, Debug)]
+pub struct OAuth<'a> {
+    /// The connected app's client id, named in messages.
+    pub client_id: &'a str,
+}
+
+impl Classify for OAuth<'_> {
+    fn classify(&self, f: &Failure<'_>) -> ConnectorError {
+        from_oauth(f.status, f.retry_after, f.content_type, f.body, self.client_id)
+    }
+}
 
 /// The error code of an expired or invalid token (salesforce-api.md 1.4).
 pub const INVALID_SESSION_ID: &str = "INVALID_SESSION_ID";

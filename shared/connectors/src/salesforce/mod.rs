@@ -151,8 +151,13 @@ impl SalesforceConnector {
         if !valid {
             return Err(invalid(format!("contact_status_field {field:?} is not a Salesforce field name")));
         }
-        let client = Client::new(http, settings.hosts(), creds)?;
+        let client = Client::new(http, &settings, creds)?;
         Ok(Self { client, settings, options: MapOptions { contact_status_field: field } })
+    }
+
+    /// The underlying client (its transport and pacing).
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The Contact field whose picklist values are the contact types.

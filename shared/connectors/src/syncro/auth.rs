@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use tandem_domain::System;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::secret::SyncroCredentials;
@@ -32,6 +32,11 @@ impl Auth {
     /// Adds `Authorization` to a request.
     pub fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         request.header(AUTHORIZATION, self.authorization.clone())
+    }
+
+    /// Puts `Authorization` into a request's headers.
+    pub fn insert(&self, headers: &mut HeaderMap) {
+        headers.insert(AUTHORIZATION, self.authorization.clone());
     }
 }
 

@@ -1,24 +1,32 @@
 //! Syncro requests: the site -> API root (`https://{subdomain}.syncromsp.com/api/v1`, or a
-//! full base URL), authentication, retry, and the answer body or a classified error.
+//! full base URL) and authentication, sent through the shared [`Transport`] (pacing, retry,
+//! secrets scrubbed) and classified by [`super::error`].
 
 use reqwest::header::{ACCEPT, HeaderValue};
 use tandem_domain::System;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
-use tandem_domain::secret::{SecretString, SyncroCredentials};
+use tandem_domain::secret::SyncroCredentials;
 use url::Url;
 
 use super::auth::Auth;
-use super::error::{self, Context};
-use crate::hosts::HostPolicy;
-use crate::http::{self, RetryPolicy};
+use super::error::Api;
+use crate::http::{RetryPolicy, Settings};
+use crate::pacing::Rate;
+use crate::transport::{Limits, Request, Transport};
 
 /// The path under the account's host where the API lives (psa-apis.md 3.1).
 pub const API_PATH: &str = "/api/v1";
 /// The domain of hosted Syncro accounts.
 pub const SYNCRO_DOMAIN: &str = "syncromsp.com";
 
-/// The shortest token scrubbed from messages.
-const MIN_SCRUBBED_KEY_LEN: usize = 6;
+/// The rate one connection is paced at: Syncro's published limit, 180 requests a minute
+/// per IP address (psa-apis.md 3.7, from the official spec's description). The limit is
+/// per IP, so connections sharing an egress IP share it too; the bucket is per connection.
+pub const REQUEST_RATE: Rate = Rate::per_minute(180);
+
+/// What the transport needs to know of Syncro's limits: [`REQUEST_RATE`]; no usage header
+/// is documented (psa-apis.md 3.7: even `Retry-After` is UNCONFIRMED).
+pub const LIMITS: Limits = Limits { rate: REQUEST_RATE, usage: None };
 
 /// One successful answer.
 #[derive(Clone, Debug, Default)]
@@ -30,19 +38,15 @@ pub struct Answer {
 /// A Syncro HTTP client for one connection. `Debug` never shows the token.
 #[derive(Debug)]
 pub struct Client {
-    http: reqwest::Client,
-    /// The hosts requests may go to.
-    hosts: HostPolicy,
+    transport: Transport,
     root: String,
     auth: Auth,
-    /// Kept only to scrub it from any message, should a server ever echo it.
-    api_key: SecretString,
 }
 
 impl Client {
     /// A client for these credentials. No network call; fails (UnknownAccount) only when the
     /// site is neither a subdomain nor a URL, or the token cannot go into a header.
-    pub fn new(http: reqwest::Client, hosts: HostPolicy, creds: &SyncroCredentials) -> Result<Self, ConnectorError> {
+    pub fn new(http: reqwest::Client, settings: &Settings, creds: &SyncroCredentials) -> Result<Self, ConnectorError> {
         let root = api_root(&creds.site).map_err(|reason| {
             ConnectorError::new(
                 System::Syncro,
@@ -50,12 +54,18 @@ impl Client {
                 format!("'{}' is not a Syncro subdomain or URL: {reason}", creds.site.trim()),
             )
         })?;
-        Ok(Self { http, hosts, root, auth: Auth::new(creds)?, api_key: creds.api_key.clone() })
+        let transport = Transport::new(System::Syncro, http, settings, &root, LIMITS).scrubbing(&creds.api_key);
+        Ok(Self { transport, auth: Auth::new(creds)?, root })
     }
 
     /// The API root, e.g. `https://acme.syncromsp.com/api/v1`.
     pub fn root(&self) -> &str {
         &self.root
+    }
+
+    /// The transport (pacing included) of this connection.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// An authenticated `GET {root}{path}?{query}` with retry; `path` starts with `/`.
@@ -66,41 +76,19 @@ impl Client {
         policy: &RetryPolicy,
     ) -> Result<Answer, ConnectorError> {
         let mut url = Url::parse(&format!("{}{path}", self.root)).map_err(|e| {
-            self.scrub(ConnectorError::new(System::Syncro, ErrorKind::Invalid, format!("bad path {path}: {e}")))
+            self.transport.scrub(ConnectorError::new(
+                System::Syncro,
+                ErrorKind::Invalid,
+                format!("bad path {path}: {e}"),
+            ))
         })?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        http::send_with_retry(policy, || self.attempt(&url, path)).await
-    }
-
-    /// One request: a success answer, or the classified error (scrubbed of the token).
-    async fn attempt(&self, url: &Url, endpoint: &str) -> Result<Answer, ConnectorError> {
-        let request =
-            self.auth.apply(self.http.get(url.clone()).header(ACCEPT, HeaderValue::from_static("application/json")));
-        let what = format!("requesting {endpoint}");
-        let response = http::send(System::Syncro, self.hosts, request, &what).await.map_err(|e| self.scrub(e))?;
-        let status = response.status().as_u16();
-        let retry_after = http::retry_after(response.headers());
-        let content_type = http::content_type(response.headers());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.scrub(http::transport_error(System::Syncro, &e, &format!("reading {endpoint}"))))?;
-        if !(200..300).contains(&status) {
-            let ctx = Context { root: &self.root, endpoint };
-            return Err(self.scrub(error::from_response(status, retry_after, content_type.as_deref(), &body, ctx)));
-        }
-        Ok(Answer { body: body.to_vec() })
-    }
-
-    /// Replaces the token in a message, should a server ever echo it back.
-    fn scrub(&self, mut err: ConnectorError) -> ConnectorError {
-        let key = self.api_key.expose().trim();
-        if key.len() >= MIN_SCRUBBED_KEY_LEN && err.message.contains(key) {
-            err.message = err.message.replace(key, "***");
-        }
-        err
+        let mut request = Request::get(url, path).header(ACCEPT, HeaderValue::from_static("application/json"));
+        self.auth.insert(&mut request.headers);
+        let answer = self.transport.send(&request, policy, &Api { root: &self.root }).await?;
+        Ok(Answer { body: answer.body })
     }
 }
 

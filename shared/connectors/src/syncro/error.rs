@@ -10,6 +10,22 @@ use tandem_domain::ports::{ConnectorError, ErrorKind};
 
 use super::models::ErrorBody;
 use crate::http;
+use crate::transport::{Classify, Failure};
+
+/// The classifier the transport uses for Syncro answers: [`from_response`] for the
+/// connection's API root.
+#[derive(Clone, Copy, Debug)]
+pub struct Api<'a> {
+    /// The API root of the connection.
+    pub root: &'a str,
+}
+
+impl Classify for Api<'_> {
+    fn classify(&self, f: &Failure<'_>) -> ConnectorError {
+        let ctx = Context { root: self.root, endpoint: f.endpoint };
+        from_response(f.status, f.retry_after, f.content_type, f.body, ctx)
+    }
+}
 
 /// How long to wait after a 429 that carries no `Retry-After`. UNCONFIRMED (psa-apis.md
 /// 3.7: whether Syncro sends the header is unknown). The limit is 180 requests a minute,

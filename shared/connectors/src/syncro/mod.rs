@@ -118,7 +118,7 @@ pub struct SyncroConnector {
 impl SyncroConnector {
     /// A connector over a shared reqwest client (no network call yet).
     pub fn new(http: reqwest::Client, settings: Settings, creds: &SyncroCredentials) -> Result<Self, ConnectorError> {
-        Ok(Self { client: Client::new(http, settings.hosts(), creds)?, settings })
+        Ok(Self { client: Client::new(http, &settings, creds)?, settings })
     }
 
     /// The underlying client.
