@@ -59,6 +59,7 @@ async fn stack() -> Stack {
             max_delay: Duration::from_secs(1),
             ..RetryPolicy::default()
         },
+        pacing: tandem_connectors::Pacing::Off,
         ..Settings::default()
     }));
     Stack { source: SqsEventSource::new(&sdk, &config), svc }

@@ -109,7 +109,12 @@ async fn snapshot(http: &reqwest::Client, base: &str, tenant: &str) -> BTreeMap<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_on_every_route_gets_a_clear_4xx_and_changes_no_tenant_state() {
     let sim = sims::start(System::ConnectWise, &Scale::new(7, 12), SimConfig::default(), 0).await.unwrap();
-    let rt = LocalRuntime::new(None, QueueConfig::default(), Settings::default()).unwrap();
+    let rt = LocalRuntime::new(
+        None,
+        QueueConfig::default(),
+        Settings { pacing: tandem_connectors::Pacing::Off, ..Settings::default() },
+    )
+    .unwrap();
     let _worker = rt.spawn_worker();
     let (addr, _server) = server::serve(rt.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("http://{addr}");

@@ -32,6 +32,7 @@ fn settings(page_size: u32) -> Settings {
             max_delay: Duration::from_secs(2),
             ..RetryPolicy::default()
         },
+        pacing: tandem_connectors::Pacing::Off,
         ..Settings::default()
     }
 }

@@ -27,6 +27,7 @@ fn settings() -> Settings {
             max_delay: Duration::from_millis(5),
             ..RetryPolicy::default()
         },
+        pacing: tandem_connectors::Pacing::Off,
         ..Settings::default()
     }
 }

@@ -40,7 +40,12 @@ async fn the_local_api_refuses_bad_input_clearly_and_runs_a_full_import() {
     let expected = data.expected().clone();
     let crm_seed = data.crm_seed().clone();
     let sim = Simulator::start(data, SimConfig::default(), 0).await.unwrap();
-    let rt = LocalRuntime::new(None, QueueConfig::default(), Settings::default()).unwrap();
+    let rt = LocalRuntime::new(
+        None,
+        QueueConfig::default(),
+        Settings { pacing: tandem_connectors::Pacing::Off, ..Settings::default() },
+    )
+    .unwrap();
     let _worker = rt.spawn_worker();
     let (addr, _server) = server::serve(rt.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let api = Api { base: format!("http://{addr}"), http: reqwest::Client::new(), tenant: "api-test" };

@@ -79,7 +79,12 @@ async fn no_secret_reaches_a_log_line_a_response_or_the_record_store() {
         .init();
 
     let dir = tempfile::tempdir().unwrap();
-    let rt = LocalRuntime::new(Some(dir.path()), QueueConfig::default(), Settings::default()).unwrap();
+    let rt = LocalRuntime::new(
+        Some(dir.path()),
+        QueueConfig::default(),
+        Settings { pacing: tandem_connectors::Pacing::Off, ..Settings::default() },
+    )
+    .unwrap();
     let _worker = rt.spawn_worker();
     let (addr, _server) = server::serve(rt.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mut secrets: Vec<String> = Vec::new();

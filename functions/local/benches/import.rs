@@ -221,7 +221,7 @@ async fn import_tenant(
     let mut rt = LocalRuntime::new(
         None,
         QueueConfig::default(),
-        Settings { page_size: page_size as u32, ..Settings::default() },
+        Settings { page_size: page_size as u32, pacing: tandem_connectors::Pacing::Off, ..Settings::default() },
     )
     .unwrap();
     let tenant = TenantId::parse("bench").unwrap();

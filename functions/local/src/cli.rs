@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tandem_connectors::http::Settings;
+use tandem_connectors::{Pacing, Rate};
 use tandem_domain::System;
 use tandem_domain::usecases::Tuning;
 use tandem_embedded::QueueConfig;
@@ -83,6 +84,15 @@ impl ScaleArgs {
     }
     fn sim(&self) -> SimConfig {
         SimConfig { requests_per_second: self.rate_limit, latency: Duration::from_millis(self.latency_ms) }
+    }
+    /// How the connectors pace against the simulator: at its rate limit when it has one
+    /// (the budget a real vendor gives), else not at all (a simulator without a limit
+    /// stands for no vendor's real rate).
+    fn pacing(&self) -> Pacing {
+        match self.rate_limit {
+            Some(rps) if rps > 0 => Pacing::At(Rate::per_second(rps)),
+            _ => Pacing::Off,
+        }
     }
 }
 
@@ -174,7 +184,11 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         system: args.system,
         scale,
         sim: args.scale.sim(),
-        connectors: Settings { page_size: args.page_size.clamp(1, 1000), ..Settings::default() },
+        connectors: Settings {
+            page_size: args.page_size.clamp(1, 1000),
+            pacing: args.scale.pacing(),
+            ..Settings::default()
+        },
         data_dir: args.data_dir,
         progress: !args.json,
         aws_endpoint: args.aws_endpoint,

@@ -28,7 +28,12 @@ async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
 }
 
 fn runtime() -> LocalRuntime {
-    LocalRuntime::new(None, QueueConfig::default(), Settings::default()).unwrap()
+    LocalRuntime::new(
+        None,
+        QueueConfig::default(),
+        Settings { pacing: tandem_connectors::Pacing::Off, ..Settings::default() },
+    )
+    .unwrap()
 }
 
 async fn start(rt: LocalRuntime, limits: ServerLimits) -> (SocketAddr, tokio::task::JoinHandle<()>) {

@@ -29,7 +29,10 @@ fn services() -> &'static Services {
             store: e.record_store(),
             queue: e.queue.clone(),
             secrets: e.secrets.clone(),
-            connectors: Arc::new(Connectors::new(Settings::default())),
+            connectors: Arc::new(Connectors::new(Settings {
+                pacing: tandem_connectors::Pacing::Off,
+                ..Settings::default()
+            })),
             clock: Arc::new(tandem_domain::ports::SystemClock),
             events: e.events.clone(),
             tuning: Tuning::default(),

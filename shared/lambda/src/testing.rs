@@ -32,7 +32,10 @@ pub fn embedded_services() -> TestServices {
         store: embedded.record_store(),
         queue: embedded.queue.clone(),
         secrets: embedded.secrets.clone(),
-        connectors: Arc::new(Connectors::new(Settings::default())),
+        connectors: Arc::new(Connectors::new(Settings {
+            pacing: tandem_connectors::Pacing::Off,
+            ..Settings::default()
+        })),
         clock: Arc::new(SystemClock),
         events: embedded.events.clone(),
         tuning: Tuning::default(),
