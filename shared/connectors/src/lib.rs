@@ -1,6 +1,6 @@
 //! Tandem's connectors to the external systems: one shared transport ([`transport`], over
 //! [`http`], paced per connection by [`pacing`]) and one folder per system with the same
-//! files (client, auth, models, mapping, pagination, error).
+//! files (client, auth, models, mapping, pagination, error, describe).
 //! [`Connectors`] is the domain's [`ConnectorFactory`]; [`guard`] holds every connector's
 //! credential check to the address policy ([`hosts`]) and a deadline.
 
@@ -19,6 +19,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tandem_domain::System;
+use tandem_domain::describe::Description;
 use tandem_domain::ports::{Connector, ConnectorError, ConnectorFactory, ErrorKind};
 use tandem_domain::secret::Credentials;
 
@@ -103,7 +105,21 @@ impl Default for Connectors {
     }
 }
 
+/// What `system` supports and how its records differ: its folder's `describe.rs`.
+pub fn describe(system: System) -> &'static Description {
+    match system {
+        System::ConnectWise => &connectwise::describe::DESCRIPTION,
+        System::Halo => &halo::describe::DESCRIPTION,
+        System::Syncro => &syncro::describe::DESCRIPTION,
+        System::Salesforce => &salesforce::describe::DESCRIPTION,
+    }
+}
+
 impl ConnectorFactory for Connectors {
+    fn describe(&self, system: System) -> &'static Description {
+        describe(system)
+    }
+
     fn connect(&self, creds: &Credentials) -> Result<Arc<dyn Connector>, ConnectorError> {
         let key = fingerprint(creds);
         let now = Instant::now();

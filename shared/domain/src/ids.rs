@@ -199,7 +199,7 @@ impl Stage {
 
 impl System {
     /// The system's import stages in the order they run (PRODUCT.md section 3).
-    pub fn stages(self) -> &'static [Stage] {
+    pub const fn stages(self) -> &'static [Stage] {
         use Stage::*;
         match self {
             System::ConnectWise => &[Users, Companies, Contacts, Solutions, Activities, Opportunities],

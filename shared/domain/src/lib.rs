@@ -1,6 +1,7 @@
 //! Tandem's domain: CRM records, link rules, mappings, import stages, the sync log, the
 //! ports the adapters implement, and the use cases. Knows nothing of AWS, HTTP or Lambda.
 
+pub mod describe;
 pub mod error;
 pub mod external;
 pub mod ids;

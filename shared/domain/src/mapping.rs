@@ -4,24 +4,16 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::describe::Description;
 use crate::error::DomainError;
 use crate::external::{Choice, OptionList};
 use crate::ids::{Stage, System, TenantId};
 use crate::normalise::Timestamp;
-use crate::vocab::{ActivityKind, Role, is_slug};
+use crate::vocab::{Role, is_slug};
 
 /// One mapping section: per option list, external option id -> CRM value.
 /// An option left out is unmapped: records with it are skipped.
 pub type SectionMapping = BTreeMap<OptionList, BTreeMap<String, String>>;
-
-/// The CRM activity kinds `system`'s activity types may map to (Halo: notes only;
-/// `task` comes only from Salesforce Tasks of no mapped subtype, never from a mapping).
-pub fn activity_kinds(system: System) -> &'static [ActivityKind] {
-    match system {
-        System::Halo => &[ActivityKind::Note],
-        _ => &[ActivityKind::Call, ActivityKind::Email, ActivityKind::Note, ActivityKind::Meeting],
-    }
-}
 
 /// The option lists a section is built from, per stage.
 pub fn section_lists(stage: Stage) -> &'static [OptionList] {
@@ -35,10 +27,10 @@ pub fn section_lists(stage: Stage) -> &'static [OptionList] {
     }
 }
 
-fn check_label(system: System, list: OptionList, id: &str, value: &str) -> Result<(), DomainError> {
+fn check_label(system: &Description, list: OptionList, id: &str, value: &str) -> Result<(), DomainError> {
     let allowed: Vec<&str> = match list {
         OptionList::Roles => Role::ALL.iter().map(|r| r.as_str()).collect(),
-        OptionList::ActivityTypes => activity_kinds(system).iter().map(|k| k.as_str()).collect(),
+        OptionList::ActivityTypes => system.activity_kinds.iter().map(|k| k.as_str()).collect(),
         _ if is_slug(value) => return Ok(()),
         _ => {
             return Err(DomainError::invalid(format!(
@@ -83,7 +75,7 @@ pub fn check_section_shape(stage: Stage, body: &serde_json::Value) -> Result<(),
 /// checking the lists belong to the section, that every option id is one the system
 /// offers (`offered`), and that every value is a valid CRM value.
 pub fn parse_section(
-    system: System,
+    system: &Description,
     stage: Stage,
     body: &serde_json::Value,
     offered: &BTreeMap<OptionList, Vec<Choice>>,
@@ -195,6 +187,7 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::describe::fixtures::like;
     use serde_json::json;
 
     fn offered() -> BTreeMap<OptionList, Vec<Choice>> {
@@ -211,7 +204,7 @@ mod tests {
     #[test]
     fn a_section_maps_offered_options_to_crm_values_and_drops_nulls() {
         let m = parse_section(
-            System::ConnectWise,
+            like(System::ConnectWise),
             Stage::Companies,
             &json!({"company_types": {"1": "client", "2": null, "(none)": "no_type"}}),
             &offered(),
@@ -226,7 +219,7 @@ mod tests {
     #[test]
     fn an_option_the_system_does_not_offer_is_refused_by_name() {
         let err = parse_section(
-            System::ConnectWise,
+            like(System::ConnectWise),
             Stage::Companies,
             &json!({"company_types": {"99": "client"}}),
             &offered(),
@@ -237,16 +230,20 @@ mod tests {
 
     #[test]
     fn a_list_from_another_section_is_refused() {
-        let err =
-            parse_section(System::ConnectWise, Stage::Companies, &json!({"activity_types": {"5": "call"}}), &offered())
-                .unwrap_err();
+        let err = parse_section(
+            like(System::ConnectWise),
+            Stage::Companies,
+            &json!({"activity_types": {"5": "call"}}),
+            &offered(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("takes company_types"), "{err}");
     }
 
     #[test]
     fn activity_types_map_only_onto_call_email_note_and_meeting() {
         let err = parse_section(
-            System::ConnectWise,
+            like(System::ConnectWise),
             Stage::Activities,
             &json!({"activity_types": {"5": "lunch"}}),
             &offered(),
@@ -255,7 +252,7 @@ mod tests {
         assert!(err.to_string().contains("call, email, note, meeting"), "{err}");
         assert!(
             parse_section(
-                System::ConnectWise,
+                like(System::ConnectWise),
                 Stage::Activities,
                 &json!({"activity_types": {"5": "call"}}),
                 &offered()
@@ -266,11 +263,12 @@ mod tests {
 
     #[test]
     fn halo_activities_map_onto_notes_only() {
-        let err = parse_section(System::Halo, Stage::Activities, &json!({"activity_types": {"5": "call"}}), &offered())
-            .unwrap_err();
+        let err =
+            parse_section(like(System::Halo), Stage::Activities, &json!({"activity_types": {"5": "call"}}), &offered())
+                .unwrap_err();
         assert!(err.to_string().contains("not one of: note"), "{err}");
         assert!(
-            parse_section(System::Halo, Stage::Activities, &json!({"activity_types": {"5": "note"}}), &offered())
+            parse_section(like(System::Halo), Stage::Activities, &json!({"activity_types": {"5": "note"}}), &offered())
                 .is_ok()
         );
     }
@@ -278,7 +276,7 @@ mod tests {
     #[test]
     fn crm_values_must_be_plain_labels() {
         let err = parse_section(
-            System::ConnectWise,
+            like(System::ConnectWise),
             Stage::Companies,
             &json!({"company_types": {"1": "Big Client!"}}),
             &offered(),

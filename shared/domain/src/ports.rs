@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::describe::Description;
 use crate::error::ErrorClass;
 use crate::external::{AccountInfo, Choice, Cursor, OptionList, Page};
 use crate::ids::{Stage, System, TenantId};
@@ -242,10 +243,12 @@ pub trait Connector: Send + Sync {
     async fn fetch(&self, stage: Stage, cursor: &Cursor) -> Result<Page, ConnectorError>;
 }
 
-/// Builds connectors from credentials.
+/// Builds connectors from credentials, and describes each system.
 pub trait ConnectorFactory: Send + Sync {
     /// A connector for these credentials (no network call yet).
     fn connect(&self, creds: &Credentials) -> Result<Arc<dyn Connector>, ConnectorError>;
+    /// What `system` supports and how its records differ.
+    fn describe(&self, system: System) -> &'static Description;
 }
 
 /// All option lists a connector offers, fetched live.

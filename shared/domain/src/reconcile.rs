@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
+use crate::describe::Description;
 use crate::external::{
     ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExtSolution, ExtUser, ExternalRecord, OptionList,
 };
@@ -45,32 +46,23 @@ pub enum Merge {
     ThreeWay,
 }
 
-/// What a flow decides by, besides the records: the connection (system and mappings)
-/// and the merge rule.
+/// What a flow decides by, besides the records: the connection (mappings), what its
+/// system is like (its description) and the merge rule.
 #[derive(Clone, Copy, Debug)]
 pub struct Policy<'a> {
     pub conn: &'a Connection,
+    pub described: &'a Description,
     pub merge: Merge,
 }
 
 impl<'a> Policy<'a> {
-    /// The import's policy for `conn`.
-    pub fn import(conn: &'a Connection) -> Self {
-        Self { conn, merge: Merge::ExternalWins }
+    /// The import's policy for `conn`, whose system is `described`.
+    pub fn import(conn: &'a Connection, described: &'a Description) -> Self {
+        Self { conn, described, merge: Merge::ExternalWins }
     }
 
     fn system(&self) -> System {
         self.conn.system
-    }
-}
-
-/// The fields of a linked opportunity a re-import may change, per system (PRODUCT.md
-/// section 4); `None`: all of them.
-pub fn opportunity_update_fields(system: System) -> Option<&'static [&'static str]> {
-    match system {
-        System::ConnectWise => None,
-        System::Salesforce => Some(&["name", "status", "close_date", "lifetime_value"]),
-        System::Syncro | System::Halo => Some(&["name", "status"]),
     }
 }
 
@@ -298,7 +290,7 @@ fn lookup_keys(record: &ExternalRecord) -> Vec<LookupKey> {
 
 /// The names of every list a contact can land in, given the companies it may belong to:
 /// what the load reads to know which lists exist.
-pub fn possible_lists<'r>(system: System, companies: impl Iterator<Item = &'r Record>) -> Vec<String> {
+pub fn possible_lists<'r>(system: &Description, companies: impl Iterator<Item = &'r Record>) -> Vec<String> {
     let mut names: Vec<String> = companies
         .filter_map(|r| match r {
             Record::Company(c) => Some(rules::contact_list(system, Some(&c.fields.company_type))),
@@ -560,7 +552,7 @@ impl Ctx<'_, '_> {
     }
 
     fn company(&mut self, c: &ExtCompany) -> Plan {
-        let company_type = match rules::company_type(self.policy.conn, c) {
+        let company_type = match rules::company_type(self.policy.conn, self.policy.described, c) {
             Ok(t) => t,
             Err(why) => return Plan::Skip(why),
         };
@@ -613,7 +605,7 @@ impl Ctx<'_, '_> {
     }
 
     fn contact(&mut self, c: &ExtContact) -> Plan {
-        let status = match rules::contact_status(self.policy.conn, c) {
+        let status = match rules::contact_status(self.policy.conn, self.policy.described, c) {
             Ok(s) => s,
             Err(why) => return Plan::Skip(why),
         };
@@ -629,7 +621,7 @@ impl Ctx<'_, '_> {
                 Some(Record::Company(x)) => Some(x.fields.company_type.clone()),
                 _ => None,
             });
-        let list = rules::contact_list(self.system(), company_type.as_ref());
+        let list = rules::contact_list(self.policy.described, company_type.as_ref());
         self.ensure_list(&list);
         let fields = ContactFields {
             first_name: c.first_name.trim().to_string(),
@@ -756,7 +748,7 @@ impl Ctx<'_, '_> {
         if let Some((ledger, prev)) = self.known.linked(RecordKind::Opportunity, &o.id) {
             let new = fresh(prev.meta().clone());
             // Which fields an update may change depends on the system (PRODUCT.md section 4).
-            let next = match opportunity_update_fields(self.system()) {
+            let next = match self.policy.described.opportunity_updates {
                 None => new,
                 Some(fields) => {
                     let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();

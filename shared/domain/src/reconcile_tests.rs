@@ -3,6 +3,7 @@
 //! is known, the incoming record and the plan expected.
 
 use super::*;
+use crate::describe::fixtures::like;
 use crate::external::{ExtLineItem, NO_TYPE};
 use crate::ids::TenantId;
 use crate::mapping::{ConnectionStatus, SectionMapping};
@@ -261,7 +262,8 @@ struct Case {
 fn check(cases: Vec<Case>) {
     for case in cases {
         let conn = conn(case.system);
-        let d = decide(&Policy::import(&conn), &case.store.known, case.stage, &case.incoming, at(NOW));
+        let d =
+            decide(&Policy::import(&conn, like(conn.system)), &case.store.known, case.stage, &case.incoming, at(NOW));
         let ok = match (&case.expect, &d.plan) {
             (Expect::Create, Plan::Create { .. })
             | (Expect::Refresh, Plan::Refresh { .. })
@@ -505,7 +507,7 @@ fn a_contact_lands_in_the_list_of_its_company_type_created_once() {
     });
     let mut known = store.known.clone();
     let page = [ext_contact(|_| {}), second];
-    let ds = decide_page(&Policy::import(&conn), &mut known, Stage::Contacts, &page, at(NOW));
+    let ds = decide_page(&Policy::import(&conn, like(conn.system)), &mut known, Stage::Contacts, &page, at(NOW));
     let lists: Vec<Vec<String>> = ds
         .iter()
         .map(|d| {
@@ -520,11 +522,17 @@ fn a_contact_lands_in_the_list_of_its_company_type_created_once() {
     assert_eq!(c.fields.lists, vec!["Prospects".to_string()]);
     let known_list =
         Store::default().linked(cw(), crm_company("crm-c1", "Acme", None, None, 1), "c1", None).list("No Type");
-    let d = decide(&Policy::import(&conn), &known_list.known, Stage::Contacts, &ext_contact(|_| {}), at(NOW));
+    let d = decide(
+        &Policy::import(&conn, like(conn.system)),
+        &known_list.known,
+        Stage::Contacts,
+        &ext_contact(|_| {}),
+        at(NOW),
+    );
     assert!(d.new_lists.is_empty(), "an existing list is not created again");
     let syncro = self::conn(System::Syncro);
     let d = decide(
-        &Policy::import(&syncro),
+        &Policy::import(&syncro, like(System::Syncro)),
         &Known::default(),
         Stage::Contacts,
         &ext_contact(|c| c.company_id = None),
@@ -649,7 +657,13 @@ fn catalog_items_and_activities_follow_their_rules() {
 fn opportunities_all_come_in_and_link_what_exists() {
     let conn = conn(System::Salesforce);
     let store = Store::default().linked(System::Salesforce, crm_company("crm-c1", "Acme", None, None, 1), "c1", None);
-    let d = decide(&Policy::import(&conn), &store.known, Stage::Opportunities, &ext_opportunity(|_| {}), at(NOW));
+    let d = decide(
+        &Policy::import(&conn, like(conn.system)),
+        &store.known,
+        Stage::Opportunities,
+        &ext_opportunity(|_| {}),
+        at(NOW),
+    );
     let Plan::Create { record: Record::Opportunity(o), .. } = &d.plan else { panic!("{:?}", d.plan) };
     assert_eq!(o.company, Some(RecordId::from_raw("crm-c1")));
     assert_eq!(o.salesperson, None, "an unlinked salesperson is left empty");
@@ -680,9 +694,16 @@ fn a_re_imported_opportunity_changes_only_the_fields_its_system_updates() {
     ] {
         let conn = conn(system);
         let mut known = Known::default();
-        let first = decide(&Policy::import(&conn), &known, Stage::Opportunities, &ext_opportunity(|_| {}), at(NOW));
+        let first = decide(
+            &Policy::import(&conn, like(conn.system)),
+            &known,
+            Stage::Opportunities,
+            &ext_opportunity(|_| {}),
+            at(NOW),
+        );
         known.apply(&first);
-        let again = decide(&Policy::import(&conn), &known, Stage::Opportunities, &renamed(), at(NOW + 1));
+        let again =
+            decide(&Policy::import(&conn, like(conn.system)), &known, Stage::Opportunities, &renamed(), at(NOW + 1));
         let Plan::Update { fields: changed, .. } = &again.plan else { panic!("{system}: {:?}", again.plan) };
         let mut expected: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
         if system == System::ConnectWise {
@@ -701,7 +722,7 @@ fn within_a_page_a_candidate_is_linked_once_and_later_records_see_earlier_ones()
         ext_company("c2", "Acme", Some("5550100"), None, &["client"]),
         ext_company("c1", "Acme", Some("5550100"), None, &["client"]),
     ];
-    let ds = decide_page(&Policy::import(&conn), &mut known, Stage::Companies, &page, at(NOW));
+    let ds = decide_page(&Policy::import(&conn, like(conn.system)), &mut known, Stage::Companies, &page, at(NOW));
     assert!(matches!(&ds[0].plan, Plan::Link { record, .. } if record.id().as_str() == "crm-1"));
     assert!(matches!(&ds[1].plan, Plan::Create { .. }), "the candidate is taken: {:?}", ds[1].plan);
     assert!(matches!(&ds[2].plan, Plan::Skip(SkipReason::Unchanged)), "{:?}", ds[2].plan);
@@ -712,8 +733,10 @@ fn deciding_the_same_page_twice_gives_the_same_plans() {
     let conn = conn(cw());
     let page =
         [ext_company("c1", "Acme", None, None, &["client"]), ext_company("c2", "Globex", None, None, &["prospect"])];
-    let a = decide_page(&Policy::import(&conn), &mut Known::default(), Stage::Companies, &page, at(NOW));
-    let b = decide_page(&Policy::import(&conn), &mut Known::default(), Stage::Companies, &page, at(NOW));
+    let a =
+        decide_page(&Policy::import(&conn, like(conn.system)), &mut Known::default(), Stage::Companies, &page, at(NOW));
+    let b =
+        decide_page(&Policy::import(&conn, like(conn.system)), &mut Known::default(), Stage::Companies, &page, at(NOW));
     assert_eq!(a, b);
 }
 
@@ -768,7 +791,7 @@ fn three_way(crm: impl FnOnce(&mut CompanyFields), crm_at: i64, ext: impl FnOnce
         crm(&mut c.fields);
         c.meta.updated_at = at(crm_at);
     }
-    let policy = Policy { conn: &connection, merge: Merge::ThreeWay };
+    let policy = Policy { conn: &connection, described: like(System::ConnectWise), merge: Merge::ThreeWay };
     decide(&policy, &store.known, Stage::Companies, &company_with(ext), at(NOW)).plan
 }
 

@@ -1,12 +1,12 @@
 //! The import rules of PRODUCT.md section 4 that need no I/O: which records pass the
 //! mappings (and why not), which list a contact lands in, and link-candidate choice.
 
+use crate::describe::Description;
 use crate::external::{ExtActivity, ExtCompany, ExtContact, ExtSolution, ExtUser, NO_TYPE, OptionList};
-use crate::ids::{Stage, System};
+use crate::ids::Stage;
 use crate::log::SkipReason;
 use crate::mapping::Connection;
 use crate::normalise::email_key;
-use crate::records::Record;
 use crate::vocab::{ActivityKind, CompanyType, ContactStatus, Role};
 
 fn first_type(types: &[String]) -> &str {
@@ -32,14 +32,14 @@ pub fn user_role(conn: &Connection, u: &ExtUser) -> Result<Role, SkipReason> {
 /// A company comes in with the returned CRM type, or is skipped.
 /// Checks, in order: deleted, inactive, first type not mapped (Syncro has no types:
 /// every company passes as `no_type` unless mapped otherwise).
-pub fn company_type(conn: &Connection, c: &ExtCompany) -> Result<CompanyType, SkipReason> {
+pub fn company_type(conn: &Connection, system: &Description, c: &ExtCompany) -> Result<CompanyType, SkipReason> {
     if c.deleted {
         return Err(SkipReason::Deleted);
     }
     if c.inactive {
         return Err(SkipReason::Inactive);
     }
-    if conn.system == System::Syncro && c.types.is_empty() {
+    if !system.typed_records && c.types.is_empty() {
         let mapped = conn.mapped(Stage::Companies, OptionList::CompanyTypes, NO_TYPE);
         return Ok(mapped.and_then(|t| CompanyType::parse(t).ok()).unwrap_or_else(CompanyType::none));
     }
@@ -51,11 +51,11 @@ pub fn company_type(conn: &Connection, c: &ExtCompany) -> Result<CompanyType, Sk
 /// A contact comes in with the returned CRM status, or is skipped.
 /// Checks, in order: inactive, first type/status not mapped (Syncro: all pass).
 /// Whether its company was imported is checked by the caller, which needs the store.
-pub fn contact_status(conn: &Connection, c: &ExtContact) -> Result<ContactStatus, SkipReason> {
+pub fn contact_status(conn: &Connection, system: &Description, c: &ExtContact) -> Result<ContactStatus, SkipReason> {
     if c.inactive {
         return Err(SkipReason::Inactive);
     }
-    if conn.system == System::Syncro && c.types.is_empty() {
+    if !system.typed_records && c.types.is_empty() {
         let mapped = conn.mapped(Stage::Contacts, OptionList::ContactTypes, NO_TYPE);
         return Ok(mapped.and_then(|t| ContactStatus::parse(t).ok()).unwrap_or_else(ContactStatus::none));
     }
@@ -90,9 +90,9 @@ pub fn activity_kind(conn: &Connection, a: &ExtActivity) -> Result<ActivityKind,
 /// The list an imported contact lands in: the plural of its company's CRM type
 /// (`client` -> "Clients", `no_type` -> "No Type"); Syncro contacts go to
 /// "Syncro General"; contacts without a company to "No Company".
-pub fn contact_list(system: System, company_type: Option<&CompanyType>) -> String {
-    if system == System::Syncro {
-        return "Syncro General".into();
+pub fn contact_list(system: &Description, company_type: Option<&CompanyType>) -> String {
+    if let Some(one) = system.contact_list {
+        return one.into();
     }
     match company_type.map(CompanyType::as_str) {
         None => "No Company".into(),
@@ -118,16 +118,11 @@ pub fn contact_list(system: System, company_type: Option<&CompanyType>) -> Strin
     }
 }
 
-/// The first candidate not yet linked to `system`: a CRM record links to at most one
-/// external record per system, so two external records never share one CRM record.
-pub fn free_candidate(candidates: Vec<Record>, system: System) -> Option<Record> {
-    candidates.into_iter().find(|r| r.link(system).is_none())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::TenantId;
+    use crate::describe::fixtures::like;
+    use crate::ids::{System, TenantId};
     use crate::mapping::{ConnectionStatus, SectionMapping};
     use crate::normalise::Timestamp;
     use std::collections::BTreeMap;
@@ -232,25 +227,34 @@ mod tests {
     #[test]
     fn only_companies_whose_type_is_mapped_come_in() {
         let c = conn(System::ConnectWise);
-        assert_eq!(company_type(&c, &company(&["client"])), Ok(CompanyType::parse("client").unwrap()));
-        assert_eq!(company_type(&c, &company(&["vendor"])), Err(SkipReason::TypeNotMapped));
+        assert_eq!(company_type(&c, like(c.system), &company(&["client"])), Ok(CompanyType::parse("client").unwrap()));
+        assert_eq!(company_type(&c, like(c.system), &company(&["vendor"])), Err(SkipReason::TypeNotMapped));
     }
 
     #[test]
     fn with_several_company_types_the_first_decides() {
         let c = conn(System::ConnectWise);
-        assert_eq!(company_type(&c, &company(&["prospect", "client"])), Ok(CompanyType::parse("prospect").unwrap()));
-        assert_eq!(company_type(&c, &company(&["vendor", "client"])), Err(SkipReason::TypeNotMapped));
+        assert_eq!(
+            company_type(&c, like(c.system), &company(&["prospect", "client"])),
+            Ok(CompanyType::parse("prospect").unwrap())
+        );
+        assert_eq!(company_type(&c, like(c.system), &company(&["vendor", "client"])), Err(SkipReason::TypeNotMapped));
     }
 
     #[test]
     fn companies_without_a_type_need_the_no_type_choice_mapped() {
-        assert_eq!(company_type(&conn(System::ConnectWise), &company(&[])), Err(SkipReason::TypeNotMapped));
+        assert_eq!(
+            company_type(&conn(System::ConnectWise), like(System::ConnectWise), &company(&[])),
+            Err(SkipReason::TypeNotMapped)
+        );
     }
 
     #[test]
     fn syncro_companies_have_no_types_and_all_come_in() {
-        assert_eq!(company_type(&conn(System::Syncro), &company(&[])), Ok(CompanyType::parse("no_type").unwrap()));
+        assert_eq!(
+            company_type(&conn(System::Syncro), like(System::Syncro), &company(&[])),
+            Ok(CompanyType::parse("no_type").unwrap())
+        );
     }
 
     #[test]
@@ -258,24 +262,27 @@ mod tests {
         let c = conn(System::ConnectWise);
         let mut x = company(&["client"]);
         x.inactive = true;
-        assert_eq!(company_type(&c, &x), Err(SkipReason::Inactive));
+        assert_eq!(company_type(&c, like(c.system), &x), Err(SkipReason::Inactive));
         x.deleted = true;
-        assert_eq!(company_type(&c, &x), Err(SkipReason::Deleted));
+        assert_eq!(company_type(&c, like(c.system), &x), Err(SkipReason::Deleted));
     }
 
     #[test]
     fn contacts_come_in_by_their_mapped_first_type_including_no_type() {
         let c = conn(System::ConnectWise);
-        assert_eq!(contact_status(&c, &contact(&["dm"])), Ok(ContactStatus::parse("talking").unwrap()));
-        assert_eq!(contact_status(&c, &contact(&[])), Ok(ContactStatus::parse("no_status").unwrap()));
-        assert_eq!(contact_status(&c, &contact(&["vendor_rep", "dm"])), Err(SkipReason::TypeNotMapped));
+        assert_eq!(contact_status(&c, like(c.system), &contact(&["dm"])), Ok(ContactStatus::parse("talking").unwrap()));
+        assert_eq!(contact_status(&c, like(c.system), &contact(&[])), Ok(ContactStatus::parse("no_status").unwrap()));
+        assert_eq!(contact_status(&c, like(c.system), &contact(&["vendor_rep", "dm"])), Err(SkipReason::TypeNotMapped));
     }
 
     #[test]
     fn inactive_contacts_are_skipped() {
         let mut x = contact(&["dm"]);
         x.inactive = true;
-        assert_eq!(contact_status(&conn(System::ConnectWise), &x), Err(SkipReason::Inactive));
+        assert_eq!(
+            contact_status(&conn(System::ConnectWise), like(System::ConnectWise), &x),
+            Err(SkipReason::Inactive)
+        );
     }
 
     #[test]
@@ -324,15 +331,18 @@ mod tests {
 
     #[test]
     fn contacts_land_in_the_list_of_their_company_type() {
-        assert_eq!(contact_list(System::ConnectWise, Some(&CompanyType::parse("prospect").unwrap())), "Prospects");
-        assert_eq!(contact_list(System::ConnectWise, Some(&CompanyType::parse("client").unwrap())), "Clients");
-        assert_eq!(contact_list(System::ConnectWise, Some(&CompanyType::parse("no_type").unwrap())), "No Type");
         assert_eq!(
-            contact_list(System::ConnectWise, Some(&CompanyType::parse("managed_services").unwrap())),
+            contact_list(like(System::ConnectWise), Some(&CompanyType::parse("prospect").unwrap())),
+            "Prospects"
+        );
+        assert_eq!(contact_list(like(System::ConnectWise), Some(&CompanyType::parse("client").unwrap())), "Clients");
+        assert_eq!(contact_list(like(System::ConnectWise), Some(&CompanyType::parse("no_type").unwrap())), "No Type");
+        assert_eq!(
+            contact_list(like(System::ConnectWise), Some(&CompanyType::parse("managed_services").unwrap())),
             "Managed Services"
         );
-        assert_eq!(contact_list(System::ConnectWise, Some(&CompanyType::parse("agency").unwrap())), "Agencies");
-        assert_eq!(contact_list(System::ConnectWise, None), "No Company");
-        assert_eq!(contact_list(System::Syncro, Some(&CompanyType::parse("client").unwrap())), "Syncro General");
+        assert_eq!(contact_list(like(System::ConnectWise), Some(&CompanyType::parse("agency").unwrap())), "Agencies");
+        assert_eq!(contact_list(like(System::ConnectWise), None), "No Company");
+        assert_eq!(contact_list(like(System::Syncro), Some(&CompanyType::parse("client").unwrap())), "Syncro General");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod describe;
 pub mod error;
 pub mod mapping;
 pub mod models;

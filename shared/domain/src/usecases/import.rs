@@ -322,6 +322,7 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
         crate::ports::SecretError::Unavailable(m) => DomainError::Store(StoreError::Unavailable(m)),
     })?;
     let connector = svc.connectors.connect(&creds)?;
+    let described = svc.connectors.describe(msg.system);
     let fetched_at = svc.clock.now();
     let page = match connector.fetch(msg.stage, &msg.cursor).await {
         Ok(p) => p,
@@ -337,11 +338,13 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
         page.records.iter().filter_map(|r| r.id()).map(|id| LogEntry::import_id(&job.id, msg.stage, id)).collect();
     // Load: the page's log entries (records a redelivery already did) and what the
     // decisions read, concurrently.
-    let (done, known) =
-        futures::join!(svc.store.logs_by_id(tenant, &ids), load(&svc.store, tenant, &conn, msg.stage, &page.records));
+    let (done, known) = futures::join!(
+        svc.store.logs_by_id(tenant, &ids),
+        load(&svc.store, tenant, &conn, described, msg.stage, &page.records)
+    );
     let (done, mut known) = (done?, known?);
     let writer = PageWriter { svc, tenant, conn: &conn, job, stage: msg.stage, now };
-    let policy = Policy::import(&conn);
+    let policy = Policy::import(&conn, described);
     let mut counts = StageProgress { pages: 1, ..StageProgress::default() };
     let mut staged = Vec::new();
     for (n, record) in page.records.iter().enumerate() {
@@ -595,9 +598,11 @@ impl PageWriter<'_> {
     /// Loads, decides and writes one record from the store alone; a record that fails is
     /// logged and does not stop the page.
     async fn import_one(&self, record: &ExternalRecord, ext_id: &str, log_id: &str) -> Result<Outcome, DomainError> {
-        let policy = Policy::import(self.conn);
+        let described = self.svc.connectors.describe(self.conn.system);
+        let policy = Policy::import(self.conn, described);
         for _attempt in 0..4 {
-            let known = load(&self.svc.store, self.tenant, self.conn, self.stage, std::slice::from_ref(record)).await?;
+            let record_slice = std::slice::from_ref(record);
+            let known = load(&self.svc.store, self.tenant, self.conn, described, self.stage, record_slice).await?;
             let decision = reconcile::decide(&policy, &known, self.stage, record, self.now);
             let (writes, outcome) = match self.prepare(decision, ext_id, log_id)? {
                 Prepared::Fail(why) => return self.failed(ext_id, log_id, why).await,

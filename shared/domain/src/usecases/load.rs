@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::describe::Description;
 use crate::error::DomainError;
 use crate::external::ExternalRecord;
 use crate::ids::{RecordKind, Stage, TenantId};
@@ -23,6 +24,7 @@ pub(crate) async fn load(
     store: &RecordStore,
     tenant: &TenantId,
     conn: &Connection,
+    described: &Description,
     stage: Stage,
     records: &[ExternalRecord],
 ) -> Result<Known, DomainError> {
@@ -64,7 +66,7 @@ pub(crate) async fn load(
         .collect();
     if stage == Stage::Contacts {
         round3.extend(
-            possible_lists(system, known.records.values()).iter().map(|name| (RecordKind::List, list_id(name))),
+            possible_lists(described, known.records.values()).iter().map(|name| (RecordKind::List, list_id(name))),
         );
     }
     let round3: Vec<RecordKey> = round3.into_iter().collect();

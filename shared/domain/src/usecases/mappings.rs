@@ -22,7 +22,7 @@ pub async fn save_mapping(
     let c = connector(svc, tenant, system).await?;
     let offered =
         unauthorized_invalidates(svc, tenant, system, all_options(c.as_ref(), section_lists(stage)).await).await?;
-    let section = parse_section(system, stage, body, &offered)?;
+    let section = parse_section(svc.connectors.describe(system), stage, body, &offered)?;
     for _ in 0..5 {
         let mut conn = connection(svc, tenant, system).await?;
         conn.check_mapping_order(stage)?;

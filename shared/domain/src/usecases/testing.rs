@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use crate::describe::Description;
 use crate::external::{AccountInfo, Choice, Cursor, ExternalRecord, OptionList, Page};
 use crate::ids::{Stage, System, TenantId};
 use crate::job::StageMessage;
@@ -204,6 +205,10 @@ pub struct FakeFactory(pub Arc<FakeConnector>);
 impl ConnectorFactory for FakeFactory {
     fn connect(&self, _creds: &Credentials) -> Result<Arc<dyn Connector>, ConnectorError> {
         Ok(self.0.clone())
+    }
+
+    fn describe(&self, system: System) -> &'static Description {
+        crate::describe::fixtures::like(system)
     }
 }
 

@@ -1,0 +1,26 @@
+//! What Salesforce supports and how its records differ (salesforce-api.md).
+
+use tandem_domain::describe::{COMMON_ACTIVITY_KINDS, Description, Precision, Webhooks};
+use tandem_domain::{RecordKind, System};
+
+/// Salesforce, described. A re-import updates an opportunity's name, status (stage),
+/// close date and lifetime value (amount) (PRODUCT.md section 4). `LastModifiedDate` is
+/// written with milliseconds that are always `.000`, so versions are as precise as
+/// seconds. Change notifications need an administrator's set-up (a connected app and
+/// Change Data Capture), so they count as manual.
+pub const DESCRIPTION: Description = Description {
+    system: System::Salesforce,
+    stages: System::Salesforce.stages(),
+    typed_records: true,
+    contact_list: None,
+    opportunity_updates: Some(&["name", "status", "close_date", "lifetime_value"]),
+    activity_kinds: COMMON_ACTIVITY_KINDS,
+    writable: &[
+        (RecordKind::Company, &["name", "phone", "website", "address", "company_type"]),
+        (RecordKind::Contact, &["first_name", "last_name", "email", "phone", "title", "company"]),
+        (RecordKind::Opportunity, &["name", "status", "close_date", "value", "company"]),
+        (RecordKind::Activity, &["subject", "body", "date", "done", "contact"]),
+    ],
+    precision: Precision::Seconds,
+    webhooks: Webhooks::Manual,
+};

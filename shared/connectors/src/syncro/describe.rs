@@ -1,0 +1,24 @@
+//! What Syncro supports and how its records differ (psa-apis.md section 3).
+
+use tandem_domain::describe::{Description, Precision, Webhooks};
+use tandem_domain::{RecordKind, System};
+
+/// Syncro, described. Customers and contacts have no types, so all come in, every
+/// contact into "Syncro General"; a re-import updates a lead's name and status
+/// (PRODUCT.md section 4); there is no activity stage. `updated_at` has milliseconds and
+/// an offset; webhooks are notification sets an administrator sets up by hand.
+pub const DESCRIPTION: Description = Description {
+    system: System::Syncro,
+    stages: System::Syncro.stages(),
+    typed_records: false,
+    contact_list: Some("Syncro General"),
+    opportunity_updates: Some(&["name", "status"]),
+    activity_kinds: &[],
+    writable: &[
+        (RecordKind::Company, &["name", "phone", "website", "address"]),
+        (RecordKind::Contact, &["first_name", "last_name", "email", "phone", "title", "company"]),
+        (RecordKind::Opportunity, &["name", "status", "company", "contact"]),
+    ],
+    precision: Precision::Milliseconds,
+    webhooks: Webhooks::Manual,
+};
