@@ -95,29 +95,40 @@ pub struct ListRead {
 }
 
 impl ListRead {
-    /// The fewest requests this list costs: its pages (at least one) plus its per-record reads.
+    /// The fewest requests this list costs: its pages at the largest size (at least one)
+    /// plus its per-record reads.
     pub fn floor(&self) -> u64 {
-        let pages = self.max_page.map_or(1, |max| self.records.div_ceil(max.max(1)).max(1));
+        self.floor_at(usize::MAX)
+    }
+
+    /// The requests this list costs a client asking for pages of `page_size` (capped at the
+    /// largest the vendor serves): its pages (at least one) plus its per-record reads.
+    pub fn floor_at(&self, page_size: usize) -> u64 {
+        let pages = self.max_page.map_or(1, |max| self.records.div_ceil(max.min(page_size).max(1)).max(1));
         (pages + self.per_record_reads) as u64
     }
 }
 
 /// The fewest requests a first full import of a tenant can make: every list at the largest
-/// page the vendor allows, the per-record reads no client can avoid, and the session set-up
-/// (a token, or ConnectWise's site discovery). Option lists and credential checks are left
-/// out: they are set-up, not import.
+/// page the vendor allows, plus the per-record reads no client can avoid. Session set-up (a
+/// token, ConnectWise's site discovery) is left out, since a connection may reuse the one its
+/// credential check opened, and so are option lists and credential checks: they are set-up,
+/// not import.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestFloor {
-    /// Requests to open a session (0 for static keys).
-    pub session: u64,
     /// Every list the import reads.
     pub lists: Vec<ListRead>,
 }
 
 impl RequestFloor {
-    /// Session requests plus every list's pages and per-record reads.
+    /// Every list's pages and per-record reads.
     pub fn total(&self) -> u64 {
-        self.session + self.lists.iter().map(ListRead::floor).sum::<u64>()
+        self.lists.iter().map(ListRead::floor).sum()
+    }
+
+    /// The requests a client asking for pages of `page_size` needs at least.
+    pub fn total_at(&self, page_size: usize) -> u64 {
+        self.lists.iter().map(|l| l.floor_at(page_size)).sum()
     }
 }
 
@@ -254,8 +265,11 @@ mod tests {
         assert_eq!(list(101, Some(100), 0).floor(), 2);
         assert_eq!(list(5000, None, 0).floor(), 1);
         assert_eq!(list(30, Some(1000), 30).floor(), 31);
-        let floor = RequestFloor { session: 1, lists: vec![list(101, Some(100), 0), list(3, None, 3)] };
-        assert_eq!(floor.total(), 1 + 2 + 4);
+        assert_eq!(list(101, Some(100), 0).floor_at(25), 5, "smaller pages cost more");
+        assert_eq!(list(101, Some(100), 0).floor_at(500), 2, "pages are capped at the vendor's largest");
+        let floor = RequestFloor { lists: vec![list(101, Some(100), 0), list(3, None, 3)] };
+        assert_eq!(floor.total(), 2 + 4);
+        assert_eq!(floor.total_at(50), 3 + 4);
     }
 
     #[test]

@@ -78,8 +78,8 @@ impl SimTenant for Tenant {
         Tenant::stage_sizes(self)
     }
 
-    /// Site discovery (`/login/companyinfo`), every list at 1,000 a page, and one forecast
-    /// read per opportunity: the list does not carry it (psa-apis.md 1.6).
+    /// Every list at 1,000 a page, and one forecast read per opportunity: the list does not
+    /// carry it (psa-apis.md 1.6).
     fn request_floor(&self) -> RequestFloor {
         let sizes = Tenant::stage_sizes(self);
         let lists = LISTS
@@ -90,7 +90,7 @@ impl SimTenant for Tenant {
                 ListRead { stage, list, records, max_page: Some(MAX_PAGE_SIZE), per_record_reads }
             })
             .collect();
-        RequestFloor { session: 1, lists }
+        RequestFloor { lists }
     }
 
     fn raw_lists(&self) -> Vec<RawList> {

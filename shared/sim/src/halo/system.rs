@@ -77,7 +77,7 @@ impl SimTenant for Tenant {
         Tenant::stage_sizes(self)
     }
 
-    /// One token, the agents in one answer, every other list at 100 a page. The tickets an
+    /// The agents in one answer, every other list at 100 a page. The tickets an
     /// action belongs to are not counted: the opportunities list already carries them, so
     /// reading each again is a connector's choice, not the vendor's demand.
     fn request_floor(&self) -> RequestFloor {
@@ -94,7 +94,7 @@ impl SimTenant for Tenant {
                 ListRead { stage, list, records, max_page: paged.then_some(MAX_PAGE_SIZE), per_record_reads: 0 }
             })
             .collect();
-        RequestFloor { session: 1, lists }
+        RequestFloor { lists }
     }
 
     fn raw_lists(&self) -> Vec<RawList> {

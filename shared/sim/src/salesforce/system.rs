@@ -80,7 +80,7 @@ impl SimTenant for Tenant {
         Tenant::stage_sizes(self)
     }
 
-    /// One token (refresh-token grant), then each query and its `queryMore` batches at 2,000.
+    /// Each query and its `queryMore` batches at 2,000.
     fn request_floor(&self) -> RequestFloor {
         let sizes = Tenant::stage_sizes(self);
         let events = self.plans.activities.iter().filter(|a| a.kind == EVENT).count();
@@ -95,7 +95,7 @@ impl SimTenant for Tenant {
                 ListRead { stage, list, records, max_page: Some(DEFAULT_BATCH), per_record_reads: 0 }
             })
             .collect();
-        RequestFloor { session: 1, lists }
+        RequestFloor { lists }
     }
 
     fn raw_lists(&self) -> Vec<RawList> {

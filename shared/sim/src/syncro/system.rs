@@ -73,8 +73,8 @@ impl SimTenant for Tenant {
         Tenant::stage_sizes(self)
     }
 
-    /// No session (a static API token); `/users` answers ids and names only, so each user's
-    /// details are one read each (`/users/{id}`); the other lists come 25 a page.
+    /// `/users` answers ids and names only, so each user's details are one read each
+    /// (`/users/{id}`); the other lists come 25 a page.
     fn request_floor(&self) -> RequestFloor {
         let sizes = Tenant::stage_sizes(self);
         let lists = LISTS
@@ -85,7 +85,7 @@ impl SimTenant for Tenant {
                 ListRead { stage, list, records, max_page: paged.then_some(PAGE_SIZE), per_record_reads }
             })
             .collect();
-        RequestFloor { session: 0, lists }
+        RequestFloor { lists }
     }
 
     fn raw_lists(&self) -> Vec<RawList> {
