@@ -10,18 +10,20 @@
 //!   import (`--latency-companies`, default 300) with 5 ms added to every store round trip,
 //!   as on DynamoDB;
 //! - the requests the full import made to the vendor beside the floor: the fewest a first
-//!   import can make (every list at the largest page the vendor allows, the per-record reads
-//!   no client can avoid, the session set-up; tandem-sim's `RequestFloor` documents each
-//!   system's);
+//!   import can make (every list at the largest page the vendor allows plus the per-record
+//!   reads no client can avoid, such as ConnectWise's forecasts; tandem-sim's
+//!   `RequestFloor` documents each system's);
 //! - with the simulator's rate limit on (`--rate`, default 20 requests per second, the
-//!   vendor's own limits lifted so one limit applies to all), a small import
-//!   (`--paced-companies`, default 100): its wall time beside requests / rate (target at most
-//!   1.1), and the 429s it was answered.
+//!   vendor's own limits lifted so one limit applies to all), an import asking for small
+//!   pages (`--paced-page-size`, default 200, Salesforce's smallest batch) of the smallest
+//!   tenant whose floor at that size is at least `--paced-requests` (default 100) requests:
+//!   its wall time beside (requests - 429s) / rate (target at most 1.1), and the 429s it
+//!   was answered.
 //!
 //! Every import is checked against the simulator's ground truth.
 //!
 //! `cargo bench -p tandem-local --bench import [-- --system S] [--companies N] [--latency-companies N]
-//!  [--paced-companies N] [--rate N] [--page-size N]`
+//!  [--paced-requests N] [--paced-page-size N] [--rate N] [--page-size N]`
 
 #![allow(clippy::unwrap_used)] // a benchmark: a failed set-up step should stop it
 
@@ -129,7 +131,7 @@ struct Imported {
     requests: u64,
     /// Requests answered 429.
     throttled: u64,
-    /// The fewest requests the import could have made.
+    /// The fewest requests the import could have made at its page size.
     floor: u64,
 }
 
@@ -164,7 +166,7 @@ async fn import_tenant(system: System, scale: &Scale, page_size: usize, latency:
         store_calls: store.calls(),
         requests: after.requests - before.requests,
         throttled: after.throttled - before.throttled,
-        floor: sim.floor.total(),
+        floor: sim.floor.total_at(sims::simulated(system).unwrap().page_sizes().effective(page_size)),
     };
     sim.shutdown().await;
     imported
@@ -173,9 +175,21 @@ async fn import_tenant(system: System, scale: &Scale, page_size: usize, latency:
 struct Options {
     companies: usize,
     slow_companies: usize,
-    paced_companies: usize,
+    paced_requests: u64,
+    paced_page_size: usize,
     rate: u32,
     page_size: usize,
+}
+
+/// The smallest tenant (companies doubling from 25, at most 51,200) whose first import needs
+/// at least `requests` requests at pages of `page_size`.
+fn paced_scale(sim: &dyn SimulatedSystem, requests: u64, page_size: usize) -> Scale {
+    let page = sim.page_sizes().effective(page_size);
+    let mut companies = 25;
+    while companies < 51_200 && sim.generate(&Scale::new(42, companies)).request_floor().total_at(page) < requests {
+        companies *= 2;
+    }
+    Scale::new(42, companies)
 }
 
 struct Row {
@@ -197,7 +211,8 @@ async fn bench(system: System, o: &Options) -> Row {
     let slow =
         import_tenant(system, &Scale::new(42, o.slow_companies), o.page_size, store_latency, unlimited.clone()).await;
     let limited = SimConfig { requests_per_second: Some(o.rate), ..SimConfig::default() };
-    let paced = import_tenant(system, &Scale::new(42, o.paced_companies), o.page_size, Duration::ZERO, limited).await;
+    let paced_scale = paced_scale(sim, o.paced_requests, o.paced_page_size);
+    let paced = import_tenant(system, &paced_scale, o.paced_page_size, Duration::ZERO, limited).await;
     let scale = Scale::new(42, o.companies);
     let full = import_tenant(system, &scale, o.page_size, Duration::ZERO, unlimited).await;
     let jobs = parse_jobs(sim, sim.generate(&scale).raw_lists(), o.page_size);
@@ -215,7 +230,8 @@ async fn main() {
         // ConnectWise by default at about 100,000 records; the others at the same company count.
         companies: arg_or("--companies", 18_000),
         slow_companies: arg_or("--latency-companies", 300),
-        paced_companies: arg_or("--paced-companies", 100),
+        paced_requests: arg_or("--paced-requests", 100),
+        paced_page_size: arg_or("--paced-page-size", 200usize).clamp(1, 2000),
         rate: arg_or("--rate", 20u32).max(1),
         // The largest any vendor serves (Salesforce's 2,000); each connector clamps to its own.
         page_size: arg_or("--page-size", 2000usize).clamp(1, 2000),
@@ -227,37 +243,20 @@ async fn main() {
     let mut rows = Vec::new();
     for system in systems {
         eprintln!(
-            "{system}: {} companies; {} with {STORE_LATENCY_MS} ms per store call; {} at {} requests/s...",
-            o.companies, o.slow_companies, o.paced_companies, o.rate
+            "{system}: {} companies; {} with {STORE_LATENCY_MS} ms per store call; >= {} requests at {} requests/s...",
+            o.companies, o.slow_companies, o.paced_requests, o.rate
         );
         rows.push(bench(system, &o).await);
     }
     let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
     println!(
-        "{:<11} {:>8} {:>9} {:>12} {:>12} {:>6} {:>9} {:>9} {:>10} {:>9} {:>8} {:>7} {:>7} {:>8} {:>8} {:>7}",
-        "system",
-        "records",
-        "import s",
-        "import rec/s",
-        "parse rec/s",
-        "ratio",
-        "store/rec",
-        "rec/s@5ms",
-        "requests",
-        "floor",
-        "req/flr",
-        "paced",
-        "429s",
-        "wall s",
-        "req/rate",
-        "wall/rt"
+        "{:<11} {:>8} {:>9} {:>13} {:>13} {:>6} {:>10} {:>15}",
+        "system", "records", "import s", "import rec/s", "parse rec/s", "ratio", "store/rec", "rec/s at 5 ms"
     );
     for r in &rows {
         let (import_rate, parse_rate) = (rate(r.full.records, r.full.time), rate(r.parsed, r.parse));
-        let p = &r.paced;
-        let ideal = (p.requests - p.throttled) as f64 / f64::from(o.rate);
         println!(
-            "{:<11} {:>8} {:>9.3} {:>12.0} {:>12.0} {:>6.2} {:>9.2} {:>9.1} {:>10} {:>9} {:>8.2} {:>7} {:>7} {:>8.2} {:>8.2} {:>7.2}",
+            "{:<11} {:>8} {:>9.3} {:>13.0} {:>13.0} {:>6.2} {:>10.2} {:>15.1}",
             r.system.as_str(),
             r.full.records,
             r.full.time.as_secs_f64(),
@@ -266,10 +265,25 @@ async fn main() {
             import_rate / parse_rate,
             r.full.store_calls as f64 / r.full.records.max(1) as f64,
             rate(r.slow.records, r.slow.time),
+        );
+    }
+    println!("ratio = import rec/s / bare parse rec/s (target >= 0.25)\n");
+    println!(
+        "{:<11} {:>9} {:>7} {:>8} | {:>8} {:>9} {:>7} {:>5} {:>7} {:>9} {:>8}",
+        "system", "requests", "floor", "req/flr", "paced", "requests", "floor", "429s", "wall s", "req/rate", "wall/rt"
+    );
+    for r in &rows {
+        let p = &r.paced;
+        let ideal = (p.requests - p.throttled) as f64 / f64::from(o.rate);
+        println!(
+            "{:<11} {:>9} {:>7} {:>8.2} | {:>8} {:>9} {:>7} {:>5} {:>7.2} {:>9.2} {:>8.2}",
+            r.system.as_str(),
             r.full.requests,
             r.full.floor,
             r.full.requests as f64 / r.full.floor.max(1) as f64,
             p.records,
+            p.requests,
+            p.floor,
             p.throttled,
             p.time.as_secs_f64(),
             ideal,
@@ -277,9 +291,9 @@ async fn main() {
         );
     }
     println!(
-        "ratio = import rec/s / bare parse rec/s (target >= 0.25); floor = fewest requests a first import can make; \
-         paced = records of the import at {} requests/s: wall s beside (requests - 429s) / rate (target wall/rt <= 1.1)",
-        o.rate
+        "left: the full import's requests beside the floor at its page size; right: an import at {} requests/s with \
+         pages of {} (paced = its records): wall s beside req/rate = (requests - 429s) / rate (target wall/rt <= 1.1)",
+        o.rate, o.paced_page_size
     );
     if let Some(mib) = peak_rss_mib() {
         println!("peak RSS of the whole process (simulators included): {mib:.0} MiB");
