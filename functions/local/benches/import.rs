@@ -1,38 +1,55 @@
-//! Import benchmark, per system: records per second for a full import of a generated
-//! tenant (about 100,000 records for ConnectWise by default) from the simulator with no
-//! latency, on the embedded adapters — beside the same records parsed by bare
-//! `serde_json` into the connector's wire structs, and their ratio. For ConnectWise the
-//! parsed pages are the very pages its API served; for the others, pages of the same
-//! records as the generator made them.
+//! Import benchmark: one run covers every simulated system (tandem-sim's registry) and
+//! reports, per system:
 //!
-//! It also counts the store round trips of the import (per record), and imports a smaller
-//! tenant (`--latency-companies`, default 300) with 5 ms added to every store round trip,
-//! as on DynamoDB, reporting records per second there.
+//! - records per second of a full import of a generated tenant (`--companies`, default
+//!   18,000: about 100,000 records for ConnectWise) from a simulator with no latency, on the
+//!   embedded adapters, beside the same records parsed by bare `serde_json` into the
+//!   connector's wire structs (pages of the generator's records at the page size the import
+//!   used), and their ratio (import / parse; target at least 0.25);
+//! - the store round trips of that import per record, and records per second of a smaller
+//!   import (`--latency-companies`, default 300) with 5 ms added to every store round trip,
+//!   as on DynamoDB;
+//! - the requests the full import made to the vendor beside the floor: the fewest a first
+//!   import can make (every list at the largest page the vendor allows plus the per-record
+//!   reads no client can avoid, such as ConnectWise's forecasts; tandem-sim's
+//!   `RequestFloor` documents each system's);
+//! - with the simulator's rate limit on (`--rate`, default 20 requests per second, the
+//!   vendor's own limits lifted so one limit applies to all), an import asking for small
+//!   pages (`--paced-page-size`, default 200, Salesforce's smallest batch) of the smallest
+//!   tenant whose floor at that size is at least `--paced-requests` (default 100) requests:
+//!   its wall time beside (requests - 429s) / rate (target at most 1.1), and the 429s it
+//!   was answered.
 //!
-//! `cargo bench -p tandem-local --bench import [-- --system S] [--companies N] [--latency-companies N] [--page-size N]`
+//! Every import is checked against the simulator's ground truth.
+//!
+//! `cargo bench -p tandem-local --bench import [-- --system S] [--companies N] [--latency-companies N]
+//!  [--paced-requests N] [--paced-page-size N] [--rate N] [--page-size N]`
 
 #![allow(clippy::unwrap_used)] // a benchmark: a failed set-up step should stop it
 
-use base64::Engine;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use std::time::{Duration, Instant};
 
 use tandem_connectors::http::Settings;
 use tandem_connectors::{connectwise, halo, salesforce, syncro};
+use tandem_domain::System;
+use tandem_domain::TenantId;
 use tandem_domain::usecases::connections;
 use tandem_domain::usecases::import::{self, AllStages, StageSelection};
-use tandem_domain::{Stage, System, TenantId};
 use tandem_embedded::QueueConfig;
 use tandem_local::report;
 use tandem_local::runtime::LocalRuntime;
 use tandem_local::setup;
 use tandem_local::sims::{self, Scale};
-use tandem_sim::SimConfig;
+use tandem_sim::{RawList, SimConfig, SimulatedSystem};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn peak_rss_mib() -> Option<f64> {
@@ -42,139 +59,55 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// The list pages of every ConnectWise stage, as its API served them.
-async fn connectwise_pages(base: &str, creds: &Value, page_size: usize) -> Vec<(Stage, Vec<u8>)> {
-    let http = reqwest::Client::new();
-    let s = |k: &str| creds[k].as_str().unwrap_or_default().to_string();
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}+{}:{}",
-        s("company_id"),
-        s("public_key"),
-        s("private_key")
-    ));
-    let mut pages = Vec::new();
-    for stage in System::ConnectWise.stages() {
-        let mut page = 1;
-        loop {
-            let url = format!(
-                "{base}/v4_6_release/apis/3.0{}?page={page}&pageSize={page_size}&orderBy=id%20asc",
-                connectwise::stage_path(*stage)
-            );
-            let resp = http
-                .get(&url)
-                .header("authorization", format!("Basic {basic}"))
-                .header("clientId", s("client_id"))
-                .send()
-                .await
-                .unwrap();
-            let has_next =
-                resp.headers().get("link").and_then(|v| v.to_str().ok()).is_some_and(|l| l.contains("rel=\"next\""));
-            pages.push((*stage, resp.bytes().await.unwrap().to_vec()));
-            if !has_next {
-                break;
-            }
-            page += 1;
-        }
-    }
-    pages
-}
-
-/// Pages (bare JSON arrays) of the generator's records of each stage.
-fn generated_pages(system: System, scale: &Scale, page_size: usize) -> Vec<(Stage, Vec<u8>)> {
-    let by_stage: Vec<(Stage, Vec<Value>)> = match system {
-        System::Halo => {
-            let t = tandem_sim::halo::Tenant::generate(&tandem_sim::halo::GenConfig::with_companies(
-                scale.seed,
-                scale.companies,
-            ));
-            [
-                (Stage::Users, "agent"),
-                (Stage::Companies, "client"),
-                (Stage::Contacts, "users"),
-                (Stage::Opportunities, "opportunities"),
-                (Stage::Activities, "crmnote"),
-            ]
-            .iter()
-            .map(|(s, r)| (*s, t.records(r).to_vec()))
-            .collect()
-        }
-        System::Syncro => {
-            let t = tandem_sim::syncro::Tenant::generate(&tandem_sim::syncro::GenConfig::with_companies(
-                scale.seed,
-                scale.companies,
-            ));
-            [
-                (Stage::Users, "users"),
-                (Stage::Companies, "customers"),
-                (Stage::Contacts, "contacts"),
-                (Stage::Opportunities, "leads"),
-            ]
-            .iter()
-            .map(|(s, r)| (*s, t.records(r).to_vec()))
-            .collect()
-        }
-        System::Salesforce => {
-            let t = tandem_sim::salesforce::Tenant::generate(&tandem_sim::salesforce::GenConfig::with_companies(
-                scale.seed,
-                scale.companies,
-            ));
-            [
-                (Stage::Users, "User"),
-                (Stage::Companies, "Account"),
-                (Stage::Contacts, "Contact"),
-                (Stage::Opportunities, "Opportunity"),
-                (Stage::Activities, "Task"),
-            ]
-            .iter()
-            .map(|(s, r)| (*s, t.records(r)))
-            .collect()
-        }
-        System::ConnectWise => Vec::new(),
-    };
-    by_stage
-        .into_iter()
-        .flat_map(|(stage, records)| {
-            records
-                .chunks(page_size.max(1))
-                .map(|chunk| (stage, serde_json::to_vec(chunk).unwrap()))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
+/// Parses one page (a bare JSON array) into a wire struct; returns records parsed.
+type Parse = fn(&[u8]) -> usize;
 
 fn count<T: DeserializeOwned>(body: &[u8]) -> usize {
     serde_json::from_slice::<Vec<T>>(body).unwrap().len()
 }
 
-/// Bare `serde_json` into the system's wire structs; returns records parsed.
-fn bare_parse(system: System, pages: &[(Stage, Vec<u8>)]) -> usize {
-    use Stage::*;
-    pages
-        .iter()
-        .map(|(stage, body)| match (system, stage) {
-            (System::ConnectWise, Users) => count::<connectwise::models::Member>(body),
-            (System::ConnectWise, Companies) => count::<connectwise::models::Company>(body),
-            (System::ConnectWise, Contacts) => count::<connectwise::models::Contact>(body),
-            (System::ConnectWise, Solutions) => count::<connectwise::models::CatalogItem>(body),
-            (System::ConnectWise, Activities) => count::<connectwise::models::Activity>(body),
-            (System::ConnectWise, Opportunities) => count::<connectwise::models::Opportunity>(body),
-            (System::Halo, Users) => count::<halo::models::Agent>(body),
-            (System::Halo, Companies) => count::<halo::models::Client>(body),
-            (System::Halo, Contacts) => count::<halo::models::User>(body),
-            (System::Halo, Opportunities) => count::<halo::models::Opportunity>(body),
-            (System::Halo, Activities) => count::<halo::models::CrmNote>(body),
-            (System::Syncro, Users) => count::<syncro::models::User>(body),
-            (System::Syncro, Companies) => count::<syncro::models::Customer>(body),
-            (System::Syncro, Contacts) => count::<syncro::models::Contact>(body),
-            (System::Syncro, Opportunities) => count::<syncro::models::Lead>(body),
-            (System::Salesforce, Users) => count::<salesforce::models::User>(body),
-            (System::Salesforce, Companies) => count::<salesforce::models::Account>(body),
-            (System::Salesforce, Contacts) => count::<salesforce::models::Contact>(body),
-            (System::Salesforce, Opportunities) => count::<salesforce::models::Opportunity>(body),
-            (System::Salesforce, Activities) => count::<salesforce::models::Task>(body),
-            (s, st) => panic!("{s} has no {st} pages"),
+/// Which connector wire struct reads which simulator list: (system, list, parser). The one
+/// per-system table left here, because the wire structs belong to tandem-connectors, which
+/// tandem-sim does not know.
+const WIRE: &[(&str, &str, Parse)] = &[
+    ("connectwise", "system/members", count::<connectwise::models::Member>),
+    ("connectwise", "company/companies", count::<connectwise::models::Company>),
+    ("connectwise", "company/contacts", count::<connectwise::models::Contact>),
+    ("connectwise", "procurement/catalog", count::<connectwise::models::CatalogItem>),
+    ("connectwise", "sales/activities", count::<connectwise::models::Activity>),
+    ("connectwise", "sales/opportunities", count::<connectwise::models::Opportunity>),
+    ("halo", "agent", count::<halo::models::Agent>),
+    ("halo", "client", count::<halo::models::Client>),
+    ("halo", "users", count::<halo::models::User>),
+    ("halo", "opportunities", count::<halo::models::Opportunity>),
+    ("halo", "crmnote", count::<halo::models::CrmNote>),
+    ("halo", "actions", count::<halo::models::Action>),
+    ("syncro", "users", count::<syncro::models::User>),
+    ("syncro", "customers", count::<syncro::models::Customer>),
+    ("syncro", "contacts", count::<syncro::models::Contact>),
+    ("syncro", "leads", count::<syncro::models::Lead>),
+    ("salesforce", "User", count::<salesforce::models::User>),
+    ("salesforce", "Account", count::<salesforce::models::Account>),
+    ("salesforce", "Contact", count::<salesforce::models::Contact>),
+    ("salesforce", "Opportunity", count::<salesforce::models::Opportunity>),
+    ("salesforce", "Task", count::<salesforce::models::Task>),
+    ("salesforce", "Event", count::<salesforce::models::Event>),
+];
+
+/// Every list's pages with its parser.
+fn parse_jobs(sim: &dyn SimulatedSystem, lists: Vec<RawList>, page_size: usize) -> Vec<(Parse, Vec<u8>)> {
+    let page = sim.page_sizes().effective(page_size);
+    lists
+        .into_iter()
+        .flat_map(|list| {
+            let parse = WIRE
+                .iter()
+                .find(|(s, l, _)| *s == sim.name() && *l == list.list)
+                .map(|(_, _, p)| *p)
+                .unwrap_or_else(|| panic!("no wire struct reads {} {}", sim.name(), list.list));
+            list.pages(page).into_iter().map(move |body| (parse, body))
         })
-        .sum()
+        .collect()
 }
 
 /// The fastest of `runs` timings of `f`.
@@ -189,35 +122,24 @@ fn best_of<F: FnMut() -> usize>(runs: usize, mut f: F) -> (usize, Duration) {
     (n, best)
 }
 
-struct Row {
-    system: System,
-    records: usize,
-    import: Duration,
-    parsed: usize,
-    parse: Duration,
-    /// Store round trips of the full import.
-    store_calls: u64,
-    /// The smaller import with latency added to every store round trip.
-    slow: Imported,
-}
-
 /// One import of a generated tenant, checked against its ground truth.
 struct Imported {
     records: usize,
     time: Duration,
     store_calls: u64,
+    /// Requests the simulator received during the import, 429s included.
+    requests: u64,
+    /// Requests answered 429.
+    throttled: u64,
+    /// The fewest requests the import could have made at its page size.
+    floor: u64,
 }
 
-async fn import_tenant(
-    system: System,
-    scale: &Scale,
-    page_size: usize,
-    latency: Duration,
-) -> (Imported, sims::RunningSim) {
-    let sim = sims::start(system, scale, SimConfig::default(), 0).await.unwrap();
-    if let Some(h) = sim.syncro() {
-        h.set_requests_per_minute(None); // measure Tandem, not Syncro's 180/min limit
-    }
+/// Generates a tenant at `scale`, imports it with `latency` on every store round trip from a
+/// simulator configured by `cfg` (the vendor's own limits lifted), and checks the outcome.
+async fn import_tenant(system: System, scale: &Scale, page_size: usize, latency: Duration, cfg: SimConfig) -> Imported {
+    let sim = sims::start(system, scale, cfg, 0).await.unwrap();
+    sim.handle().lift_vendor_limits(); // measure Tandem against one limit, not Syncro's 180/min
     let mut rt = LocalRuntime::new(
         None,
         QueueConfig::default(),
@@ -230,32 +152,72 @@ async fn import_tenant(
     setup::map_typically(&rt.svc, &tenant, system, &sim.typical).await.unwrap();
 
     let store = rt.meter_store(latency);
+    let before = sim.handle().stats();
     let started = Instant::now();
     let job = import::start_import(&rt.svc, &tenant, system, StageSelection::All(AllStages::All)).await.unwrap();
     let job = rt.run_until_done(&tenant, &job.id, &|_| {}).await.unwrap();
     let time = started.elapsed();
+    let after = sim.handle().stats();
     let diffs = report::differences(&report::job_counts(&job), &sim.expected);
     assert!(diffs.is_empty(), "{system}: the import differs from the ground truth: {diffs:?}");
-    (Imported { records: sim.records, time, store_calls: store.calls() }, sim)
+    let imported = Imported {
+        records: sim.records,
+        time,
+        store_calls: store.calls(),
+        requests: after.requests - before.requests,
+        throttled: after.throttled - before.throttled,
+        floor: sim.floor.total_at(sims::simulated(system).unwrap().page_sizes().effective(page_size)),
+    };
+    sim.shutdown().await;
+    imported
 }
 
-async fn bench(system: System, companies: usize, slow_companies: usize, page_size: usize) -> Row {
-    let scale = Scale::new(42, companies);
-    let (slow, slow_sim) =
-        import_tenant(system, &Scale::new(42, slow_companies), page_size, Duration::from_millis(STORE_LATENCY_MS))
-            .await;
-    slow_sim.shutdown().await;
-    let (full, sim) = import_tenant(system, &scale, page_size, Duration::ZERO).await;
-    let (import_time, store_calls) = (full.time, full.store_calls);
+struct Options {
+    companies: usize,
+    slow_companies: usize,
+    paced_requests: u64,
+    paced_page_size: usize,
+    rate: u32,
+    page_size: usize,
+}
 
-    let pages = match system {
-        System::ConnectWise => connectwise_pages(&sim.base_url, &sim.credentials, page_size).await,
-        other => generated_pages(other, &scale, page_size),
-    };
-    let (parsed, parse) = best_of(3, || bare_parse(system, &pages));
-    let records = sim.records;
-    sim.shutdown().await;
-    Row { system, records, import: import_time, parsed, parse, store_calls, slow }
+/// The smallest tenant (companies doubling from 25, at most 51,200) whose first import needs
+/// at least `requests` requests at pages of `page_size`.
+fn paced_scale(sim: &dyn SimulatedSystem, requests: u64, page_size: usize) -> Scale {
+    let page = sim.page_sizes().effective(page_size);
+    let mut companies = 25;
+    while companies < 51_200 && sim.generate(&Scale::new(42, companies)).request_floor().total_at(page) < requests {
+        companies *= 2;
+    }
+    Scale::new(42, companies)
+}
+
+struct Row {
+    system: System,
+    /// The full import, no latency.
+    full: Imported,
+    parsed: usize,
+    parse: Duration,
+    /// The smaller import with latency added to every store round trip.
+    slow: Imported,
+    /// The small import under the simulator's rate limit.
+    paced: Imported,
+}
+
+async fn bench(system: System, o: &Options) -> Row {
+    let sim = sims::simulated(system).unwrap();
+    let unlimited = SimConfig::default();
+    let store_latency = Duration::from_millis(STORE_LATENCY_MS);
+    let slow =
+        import_tenant(system, &Scale::new(42, o.slow_companies), o.page_size, store_latency, unlimited.clone()).await;
+    let limited = SimConfig { requests_per_second: Some(o.rate), ..SimConfig::default() };
+    let paced_scale = paced_scale(sim, o.paced_requests, o.paced_page_size);
+    let paced = import_tenant(system, &paced_scale, o.paced_page_size, Duration::ZERO, limited).await;
+    let scale = Scale::new(42, o.companies);
+    let full = import_tenant(system, &scale, o.page_size, Duration::ZERO, unlimited).await;
+    let jobs = parse_jobs(sim, sim.generate(&scale).raw_lists(), o.page_size);
+    let (parsed, parse) = best_of(3, || jobs.iter().map(|(parse, body)| parse(body)).sum());
+    Row { system, full, parsed, parse, slow, paced }
 }
 
 /// The wait added to every store round trip in the second import: DynamoDB's typical
@@ -264,47 +226,75 @@ const STORE_LATENCY_MS: u64 = 5;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let page_size = arg("--page-size").and_then(|v| v.parse().ok()).unwrap_or(1000usize).clamp(1, 1000);
+    let o = Options {
+        // ConnectWise by default at about 100,000 records; the others at the same company count.
+        companies: arg_or("--companies", 18_000),
+        slow_companies: arg_or("--latency-companies", 300),
+        paced_requests: arg_or("--paced-requests", 100),
+        paced_page_size: arg_or("--paced-page-size", 200usize).clamp(1, 2000),
+        rate: arg_or("--rate", 20u32).max(1),
+        // The largest any vendor serves (Salesforce's 2,000); each connector clamps to its own.
+        page_size: arg_or("--page-size", 2000usize).clamp(1, 2000),
+    };
     let systems: Vec<System> = match arg("--system") {
         Some(s) => vec![s.parse().unwrap()],
         None => sims::SIMULATED.to_vec(),
     };
     let mut rows = Vec::new();
     for system in systems {
-        // ConnectWise by default at about 100,000 records; the others at the same company count.
-        let companies = arg("--companies").and_then(|v| v.parse().ok()).unwrap_or(18_000);
-        let slow = arg("--latency-companies").and_then(|v| v.parse().ok()).unwrap_or(300);
-        eprintln!("{system}: {companies} companies, and {slow} with {STORE_LATENCY_MS} ms per store call...");
-        rows.push(bench(system, companies, slow, page_size).await);
+        eprintln!(
+            "{system}: {} companies; {} with {STORE_LATENCY_MS} ms per store call; >= {} requests at {} requests/s...",
+            o.companies, o.slow_companies, o.paced_requests, o.rate
+        );
+        rows.push(bench(system, &o).await);
     }
     let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
     println!(
-        "{:<12} {:>9} {:>10} {:>14} {:>16} {:>7} {:>12} {:>14} {:>16}",
-        "system",
-        "records",
-        "import s",
-        "import rec/s",
-        "bare parse rec/s",
-        "ratio",
-        "store/rec",
-        "slow records",
-        "rec/s at 5 ms"
+        "{:<11} {:>8} {:>9} {:>13} {:>13} {:>6} {:>10} {:>15}",
+        "system", "records", "import s", "import rec/s", "parse rec/s", "ratio", "store/rec", "rec/s at 5 ms"
     );
     for r in &rows {
-        let (import_rate, parse_rate) = (rate(r.records, r.import), rate(r.parsed, r.parse));
+        let (import_rate, parse_rate) = (rate(r.full.records, r.full.time), rate(r.parsed, r.parse));
         println!(
-            "{:<12} {:>9} {:>10.3} {:>14.0} {:>16.0} {:>6.1}x {:>12.2} {:>14} {:>16.1}",
+            "{:<11} {:>8} {:>9.3} {:>13.0} {:>13.0} {:>6.2} {:>10.2} {:>15.1}",
             r.system.as_str(),
-            r.records,
-            r.import.as_secs_f64(),
+            r.full.records,
+            r.full.time.as_secs_f64(),
             import_rate,
             parse_rate,
-            parse_rate / import_rate,
-            r.store_calls as f64 / r.records.max(1) as f64,
-            r.slow.records,
+            import_rate / parse_rate,
+            r.full.store_calls as f64 / r.full.records.max(1) as f64,
             rate(r.slow.records, r.slow.time),
         );
     }
+    println!("ratio = import rec/s / bare parse rec/s (target >= 0.25)\n");
+    println!(
+        "{:<11} {:>9} {:>7} {:>8} | {:>8} {:>9} {:>7} {:>5} {:>7} {:>9} {:>8}",
+        "system", "requests", "floor", "req/flr", "paced", "requests", "floor", "429s", "wall s", "req/rate", "wall/rt"
+    );
+    for r in &rows {
+        let p = &r.paced;
+        let ideal = (p.requests - p.throttled) as f64 / f64::from(o.rate);
+        println!(
+            "{:<11} {:>9} {:>7} {:>8.2} | {:>8} {:>9} {:>7} {:>5} {:>7.2} {:>9.2} {:>8.2}",
+            r.system.as_str(),
+            r.full.requests,
+            r.full.floor,
+            r.full.requests as f64 / r.full.floor.max(1) as f64,
+            p.records,
+            p.requests,
+            p.floor,
+            p.throttled,
+            p.time.as_secs_f64(),
+            ideal,
+            p.time.as_secs_f64() / ideal.max(f64::EPSILON),
+        );
+    }
+    println!(
+        "left: the full import's requests beside the floor at its page size; right: an import at {} requests/s with \
+         pages of {} (paced = its records): wall s beside req/rate = (requests - 429s) / rate (target wall/rt <= 1.1)",
+        o.rate, o.paced_page_size
+    );
     if let Some(mib) = peak_rss_mib() {
         println!("peak RSS of the whole process (simulators included): {mib:.0} MiB");
     }

@@ -2,14 +2,16 @@
 //! against their simulators (tandem-sim): credential checks, error classes, paging to the end,
 //! cursor advance and idempotent reads, retries, rate limits and token expiry.
 //!
-//! Each system plugs in through a [`Harness`] (how to start its simulator, read its ground
-//! truth and turn its knobs); [`checks`] holds the behaviour, generic over the harness; the
-//! `contract!` macro generates one sentence-named test per check and system, so a failure reads
-//! e.g. `syncro::an_injected_503_is_retried_and_the_fetch_succeeds`.
+//! Each system plugs in through tandem-sim's one shape ([`SimulatedSystem`], found by the
+//! system's name): its generator, ground truth, page sizes, credential fields and knobs. A
+//! [`Harness`] is one started simulator; [`checks`] holds the behaviour; the `contract!` macro
+//! generates one sentence-named test per check and system, so a failure reads e.g.
+//! `syncro::an_injected_503_is_retried_and_the_fetch_succeeds`.
 
 // Tests unwrap: a failed unwrap is a failed test, with the error in the panic message.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,9 +20,9 @@ use tandem_domain::external::{Cursor, ExternalRecord, Page};
 use tandem_domain::ports::{Connector, ConnectorFactory, ErrorKind};
 use tandem_domain::secret::Credentials;
 use tandem_domain::{Stage, System};
-use tandem_sim::{Expected, SimStats};
+use tandem_sim::{CredentialFields, Expected, RunningSystem, Scale, SimConfig, SimStats, SimulatedSystem};
 
-/// The page size the suite asks for (`Settings.page_size`); see [`Harness::EFFECTIVE_PAGE_SIZE`].
+/// The page size the suite asks for (`Settings.page_size`); see [`Harness::effective_page_size`].
 const SMALL_PAGE: u32 = 10;
 
 /// The stage every system pages through in several pages at the harness's tenant size; used by
@@ -30,40 +32,91 @@ const PAGED_STAGE: Stage = Stage::Contacts;
 /// A secret no simulator issued.
 const WRONG_SECRET: &str = "Wr0ngContractSecret7f3a";
 
-/// One system as the contract sees it: its simulator, ground truth and knobs.
-trait Harness: Sized {
-    /// The system under test.
-    const SYSTEM: System;
-    /// Companies in the generated tenant (the other stages scale with it).
-    const COMPANIES: usize;
-    /// The credentials field holding the site / login URL.
-    const SITE_FIELD: &'static str;
-    /// The credentials fields that are secrets; the first is the one the wrong-secret check
-    /// replaces.
-    const SECRET_FIELDS: &'static [&'static str];
-    /// The most records a page of [`PAGED_STAGE`] holds when [`SMALL_PAGE`] is asked for: the
-    /// page size where the connector honours `Settings.page_size`, else the system's own.
-    const EFFECTIVE_PAGE_SIZE: usize;
+/// Companies in a generated tenant unless the vendor's smallest page needs more (the other
+/// stages scale with it).
+const COMPANIES: usize = 30;
 
-    /// Generates a small tenant and serves it.
-    async fn start() -> Self;
+/// The generator's seed.
+const SEED: u64 = 7;
+
+/// One system as the contract sees it: its simulator started on a small generated tenant,
+/// with that tenant's stage sizes and ground truth.
+struct Harness {
+    system: System,
+    sim: &'static dyn SimulatedSystem,
+    sizes: BTreeMap<String, usize>,
+    expected: Expected,
+    running: Box<dyn RunningSystem>,
+}
+
+impl Harness {
+    /// Generates a tenant whose [`PAGED_STAGE`] spans at least two pages and serves it (with
+    /// the vendor's own limits on, e.g. Syncro's 180 per minute).
+    async fn start(system: System) -> Self {
+        let sim = tandem_sim::simulator(system.as_str()).unwrap_or_else(|| panic!("{system} has no simulator"));
+        let page = sim.page_sizes().effective(SMALL_PAGE as usize);
+        let mut tenant = sim.generate(&Scale::new(SEED, COMPANIES));
+        let paged = size(&tenant.stage_sizes(), PAGED_STAGE);
+        if paged <= page {
+            // e.g. Salesforce: `batchSize` is at least 200, so its org is bigger than the others.
+            tenant = sim.generate(&Scale::new(SEED, (COMPANIES * (page + 10)).div_ceil(paged.max(1))));
+        }
+        let (sizes, expected) = (tenant.stage_sizes(), tenant.expected().clone());
+        let running = tenant.serve(SimConfig::default(), 0).await.unwrap();
+        Self { system, sim, sizes, expected, running }
+    }
+
+    /// Where the credentials keep the site and the secrets.
+    fn fields(&self) -> CredentialFields {
+        self.sim.credential_fields()
+    }
+
+    /// The most records a page of [`PAGED_STAGE`] holds when [`SMALL_PAGE`] is asked for: the
+    /// page size where the vendor honours it, else the vendor's nearest.
+    fn effective_page_size(&self) -> usize {
+        self.sim.page_sizes().effective(SMALL_PAGE as usize)
+    }
+
     /// The simulator's credentials, as the JSON body `Credentials::parse` takes.
-    fn credentials(&self) -> serde_json::Value;
+    fn credentials(&self) -> serde_json::Value {
+        self.running.credentials()
+    }
+
     /// The API root the credential check should report.
-    fn api_url(&self) -> String;
+    fn api_url(&self) -> String {
+        self.running.api_url()
+    }
+
     /// Generated records of `stage` (the generator's per-stage size).
-    fn stage_size(&self, stage: Stage) -> usize;
+    fn stage_size(&self, stage: Stage) -> usize {
+        size(&self.sizes, stage)
+    }
+
     /// The ground truth's outcome total for `stage`: every record the import sees.
-    fn expected_total(&self, stage: Stage) -> u64;
+    fn expected_total(&self, stage: Stage) -> u64 {
+        total(&self.expected, stage)
+    }
+
     /// The next `n` authenticated API requests answer `status`.
-    fn fail_next(&self, n: u32, status: u16);
+    fn fail_next(&self, n: u32, status: u16) {
+        self.running.fail_next(n, status);
+    }
+
     /// Lowers the rate limit to one request per short window (Retry-After: 1 s).
-    fn throttle(&self);
+    fn throttle(&self) {
+        self.running.throttle();
+    }
+
     /// The simulator's counters.
-    fn stats(&self) -> SimStats;
-    /// Makes every access token / session issued so far invalid. `None` when the system
+    fn stats(&self) -> SimStats {
+        self.running.stats()
+    }
+
+    /// Makes every access token / session issued so far invalid; false when the system
     /// authenticates every request with static keys, so there is nothing to expire.
-    fn expire_tokens(&self) -> Option<()>;
+    fn expire_tokens(&self) -> bool {
+        self.running.expire_tokens()
+    }
 }
 
 /// Retries fast (10 ms base) but still honours a simulator's one-second `Retry-After`.
@@ -83,8 +136,8 @@ fn settings(page_size: u32) -> Settings {
 }
 
 /// A connector built the way the service builds one: factory + parsed credentials body.
-fn connect<H: Harness>(body: &serde_json::Value, page_size: u32) -> Arc<dyn Connector> {
-    let creds = Credentials::parse(H::SYSTEM, body).unwrap();
+fn connect(system: System, body: &serde_json::Value, page_size: u32) -> Arc<dyn Connector> {
+    let creds = Credentials::parse(system, body).unwrap();
     Connectors::new(settings(page_size)).connect(&creds).unwrap()
 }
 
@@ -119,45 +172,45 @@ fn dead_port() -> u16 {
 mod checks {
     use super::*;
 
-    pub async fn credential_check_passes<H: Harness>() {
-        let h = H::start().await;
-        let info = connect::<H>(&h.credentials(), SMALL_PAGE).check().await.expect("the check passes");
+    pub async fn credential_check_passes(system: System) {
+        let h = Harness::start(system).await;
+        let info = connect(h.system, &h.credentials(), SMALL_PAGE).check().await.expect("the check passes");
         assert_eq!(info.api_url, h.api_url());
     }
 
-    pub async fn wrong_secret_is_unauthorized<H: Harness>() {
-        let h = H::start().await;
+    pub async fn wrong_secret_is_unauthorized(system: System) {
+        let h = Harness::start(system).await;
         let good = h.credentials();
         let mut body = good.clone();
-        body[H::SECRET_FIELDS[0]] = WRONG_SECRET.into();
-        let err = connect::<H>(&body, SMALL_PAGE).check().await.expect_err("a wrong secret is refused");
+        body[h.fields().secrets[0]] = WRONG_SECRET.into();
+        let err = connect(h.system, &body, SMALL_PAGE).check().await.expect_err("a wrong secret is refused");
         assert_eq!(err.kind, ErrorKind::Unauthorized, "{err}");
         assert!(!err.retryable, "{err:?}");
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains(WRONG_SECRET), "the wrong secret is shown: {shown}");
-        for field in H::SECRET_FIELDS {
+        for field in h.fields().secrets {
             let secret = good[*field].as_str().unwrap();
             assert!(!shown.contains(secret), "the {field} is shown: {shown}");
         }
     }
 
-    pub async fn unreachable_host_is_unreachable<H: Harness>() {
-        let h = H::start().await;
+    pub async fn unreachable_host_is_unreachable(system: System) {
+        let h = Harness::start(system).await;
         let port = dead_port();
         let mut body = h.credentials();
-        body[H::SITE_FIELD] = format!("http://127.0.0.1:{port}").into();
+        body[h.fields().site] = format!("http://127.0.0.1:{port}").into();
         let started = Instant::now();
-        let err = connect::<H>(&body, SMALL_PAGE).check().await.expect_err("nothing listens there");
+        let err = connect(h.system, &body, SMALL_PAGE).check().await.expect_err("nothing listens there");
         let took = started.elapsed();
         assert_eq!(err.kind, ErrorKind::Unreachable, "{err}");
         assert!(err.message.contains(&format!("127.0.0.1:{port}")), "the host is named: {}", err.message);
         assert!(took < Duration::from_secs(3), "took {took:?}");
     }
 
-    pub async fn paging_yields_every_record_once<H: Harness>() {
-        let h = H::start().await;
-        let conn = connect::<H>(&h.credentials(), SMALL_PAGE);
-        for stage in H::SYSTEM.stages() {
+    pub async fn paging_yields_every_record_once(system: System) {
+        let h = Harness::start(system).await;
+        let conn = connect(h.system, &h.credentials(), SMALL_PAGE);
+        for stage in h.system.stages() {
             let (records, pages) = read_all(conn.as_ref(), *stage).await;
             let unreadable: Vec<_> = records.iter().filter(|r| matches!(r, ExternalRecord::Unreadable(_))).collect();
             assert!(unreadable.is_empty(), "{stage}: {unreadable:?}");
@@ -170,16 +223,16 @@ mod checks {
             assert_eq!(ids.len(), before, "{stage}: every id once");
             if *stage == PAGED_STAGE {
                 assert!(pages.len() >= 2, "{stage}: read in several pages: {pages:?}");
-                assert!(pages.len() >= before.div_ceil(H::EFFECTIVE_PAGE_SIZE), "{stage}: {pages:?}");
-                assert!(pages.iter().all(|n| *n <= H::EFFECTIVE_PAGE_SIZE), "{stage}: page sizes {pages:?}");
+                assert!(pages.len() >= before.div_ceil(h.effective_page_size()), "{stage}: {pages:?}");
+                assert!(pages.iter().all(|n| *n <= h.effective_page_size()), "{stage}: page sizes {pages:?}");
             }
         }
     }
 
-    pub async fn cursors_advance_and_reads_are_idempotent<H: Harness>() {
-        let h = H::start().await;
-        let conn = connect::<H>(&h.credentials(), SMALL_PAGE);
-        for stage in H::SYSTEM.stages() {
+    pub async fn cursors_advance_and_reads_are_idempotent(system: System) {
+        let h = Harness::start(system).await;
+        let conn = connect(h.system, &h.credentials(), SMALL_PAGE);
+        for stage in h.system.stages() {
             let mut cursor = Cursor::start();
             let mut seen = vec![cursor.clone()];
             loop {
@@ -206,9 +259,9 @@ mod checks {
         }
     }
 
-    pub async fn a_503_is_retried<H: Harness>() {
-        let h = H::start().await;
-        let conn = connect::<H>(&h.credentials(), SMALL_PAGE);
+    pub async fn a_503_is_retried(system: System) {
+        let h = Harness::start(system).await;
+        let conn = connect(h.system, &h.credentials(), SMALL_PAGE);
         conn.check().await.expect("the check passes (tokens and sites settled before injecting)");
         let before = h.stats().injected_failures;
         h.fail_next(1, 503);
@@ -217,9 +270,9 @@ mod checks {
         assert_eq!(h.stats().injected_failures, before + 1, "the 503 was answered");
     }
 
-    pub async fn a_404_or_400_is_not_retried<H: Harness>() {
-        let h = H::start().await;
-        let conn = connect::<H>(&h.credentials(), SMALL_PAGE);
+    pub async fn a_404_or_400_is_not_retried(system: System) {
+        let h = Harness::start(system).await;
+        let conn = connect(h.system, &h.credentials(), SMALL_PAGE);
         conn.check().await.expect("the check passes (tokens and sites settled before injecting)");
         for (status, kind) in [(404, ErrorKind::NotFound), (400, ErrorKind::Invalid)] {
             let before = h.stats().injected_failures;
@@ -231,10 +284,10 @@ mod checks {
         conn.fetch(PAGED_STAGE, &Cursor::start()).await.expect("reads work again");
     }
 
-    pub async fn rate_limits_are_waited_out<H: Harness>() {
-        let h = H::start().await;
+    pub async fn rate_limits_are_waited_out(system: System) {
+        let h = Harness::start(system).await;
         // Bigger pages than elsewhere: every throttled page costs a one-second Retry-After.
-        let conn = connect::<H>(&h.credentials(), 30);
+        let conn = connect(h.system, &h.credentials(), 30);
         conn.check().await.expect("the check passes before throttling");
         h.throttle();
         let (records, pages) = read_all(conn.as_ref(), PAGED_STAGE).await;
@@ -244,17 +297,16 @@ mod checks {
         assert!(stats.throttled > 0, "429s were answered: {stats:?}");
     }
 
-    pub async fn token_expiry<H: Harness>(issues_tokens: bool) {
-        let h = H::start().await;
-        let conn = connect::<H>(&h.credentials(), SMALL_PAGE);
+    pub async fn token_expiry(system: System, issues_tokens: bool) {
+        let h = Harness::start(system).await;
+        let conn = connect(h.system, &h.credentials(), SMALL_PAGE);
         conn.check().await.expect("the check passes (a token is issued)");
         let before = h.stats().unauthorized;
-        let expired = h.expire_tokens();
-        assert_eq!(expired.is_some(), issues_tokens, "the harness and the test name disagree");
-        if expired.is_none() {
+        assert_eq!(h.sim.issues_tokens(), issues_tokens, "the simulator and the test name disagree");
+        if !h.expire_tokens() {
             // Not applicable: the system signs every request with static keys, so there is no
             // token or session the simulator could expire (revoked keys are the wrong-secret check).
-            eprintln!("{}: no token expiry to check (static keys)", H::SYSTEM.display_name());
+            eprintln!("{}: no token expiry to check (static keys)", h.system.display_name());
             return;
         }
         let page = conn.fetch(PAGED_STAGE, &Cursor::start()).await.expect("the token is renewed");
@@ -265,73 +317,74 @@ mod checks {
     }
 }
 
-/// One test per check for `$system`; `tokens` / `static_keys` names the token-expiry test.
+/// One test per check for `$system` in module `$module`; `tokens` / `static_keys` names the
+/// token-expiry test (checked against the simulator).
 macro_rules! contract {
-    ($system:ident, $harness:ty, $auth:ident) => {
-        mod $system {
+    ($module:ident, $system:expr, $auth:ident) => {
+        mod $module {
             use super::*;
 
             #[tokio::test]
             async fn the_credential_check_passes_with_good_credentials_and_returns_the_api_url() {
-                checks::credential_check_passes::<$harness>().await;
+                checks::credential_check_passes($system).await;
             }
 
             #[tokio::test]
             async fn a_wrong_secret_is_unauthorized_not_retryable_and_never_shown() {
-                checks::wrong_secret_is_unauthorized::<$harness>().await;
+                checks::wrong_secret_is_unauthorized($system).await;
             }
 
             #[tokio::test]
             async fn an_unreachable_host_is_unreachable_quickly() {
-                checks::unreachable_host_is_unreachable::<$harness>().await;
+                checks::unreachable_host_is_unreachable($system).await;
             }
 
             #[tokio::test]
             async fn paging_every_stage_to_the_end_yields_every_record_exactly_once() {
-                checks::paging_yields_every_record_once::<$harness>().await;
+                checks::paging_yields_every_record_once($system).await;
             }
 
             #[tokio::test]
             async fn each_next_cursor_moves_on_and_rereading_a_cursor_returns_the_same_page() {
-                checks::cursors_advance_and_reads_are_idempotent::<$harness>().await;
+                checks::cursors_advance_and_reads_are_idempotent($system).await;
             }
 
             #[tokio::test]
             async fn an_injected_503_is_retried_and_the_fetch_succeeds() {
-                checks::a_503_is_retried::<$harness>().await;
+                checks::a_503_is_retried($system).await;
             }
 
             #[tokio::test]
             async fn an_injected_404_or_400_is_not_retried_and_keeps_its_kind() {
-                checks::a_404_or_400_is_not_retried::<$harness>().await;
+                checks::a_404_or_400_is_not_retried($system).await;
             }
 
             #[tokio::test]
             async fn a_full_read_under_a_low_rate_limit_waits_out_the_429s() {
-                checks::rate_limits_are_waited_out::<$harness>().await;
+                checks::rate_limits_are_waited_out($system).await;
             }
 
-            contract!(@expiry $harness, $auth);
+            contract!(@expiry $system, $auth);
         }
     };
-    (@expiry $harness:ty, tokens) => {
+    (@expiry $system:expr, tokens) => {
         #[tokio::test]
         async fn after_every_token_expires_the_next_fetch_renews_it_and_succeeds() {
-            checks::token_expiry::<$harness>(true).await;
+            checks::token_expiry($system, true).await;
         }
     };
-    (@expiry $harness:ty, static_keys) => {
+    (@expiry $system:expr, static_keys) => {
         #[tokio::test]
         async fn token_expiry_does_not_apply_to_static_keys() {
-            checks::token_expiry::<$harness>(false).await;
+            checks::token_expiry($system, false).await;
         }
     };
 }
 
-contract!(connectwise, ConnectWise, static_keys);
-contract!(halo, Halo, tokens);
-contract!(syncro, Syncro, static_keys);
-contract!(salesforce, Salesforce, tokens);
+contract!(connectwise, System::ConnectWise, static_keys);
+contract!(halo, System::Halo, tokens);
+contract!(syncro, System::Syncro, static_keys);
+contract!(salesforce, System::Salesforce, tokens);
 
 /// The outcome total of `stage` in a simulator's ground truth.
 fn total(expected: &Expected, stage: Stage) -> u64 {
@@ -340,191 +393,4 @@ fn total(expected: &Expected, stage: Stage) -> u64 {
 
 fn size(sizes: &std::collections::BTreeMap<String, usize>, stage: Stage) -> usize {
     *sizes.get(stage.as_str()).unwrap_or_else(|| panic!("the simulator has no {stage} stage size: {sizes:?}"))
-}
-
-/// ConnectWise: API-member keys (static), honours `pageSize`.
-struct ConnectWise {
-    sim: tandem_sim::connectwise::SimHandle,
-    tenant: tandem_sim::connectwise::Tenant,
-}
-
-impl Harness for ConnectWise {
-    const SYSTEM: System = System::ConnectWise;
-    const COMPANIES: usize = 30;
-    const SITE_FIELD: &'static str = "site";
-    const SECRET_FIELDS: &'static [&'static str] = &["private_key"];
-    const EFFECTIVE_PAGE_SIZE: usize = SMALL_PAGE as usize;
-
-    async fn start() -> Self {
-        use tandem_sim::connectwise::{GenConfig, SimConfig, Simulator, Tenant};
-        let tenant = Tenant::generate(&GenConfig::with_companies(7, Self::COMPANIES));
-        let sim = Simulator::start(tenant.clone(), SimConfig::default(), 0).await.unwrap();
-        Self { sim, tenant }
-    }
-    fn credentials(&self) -> serde_json::Value {
-        serde_json::to_value(self.sim.credentials()).unwrap()
-    }
-    fn api_url(&self) -> String {
-        self.sim.api_url()
-    }
-    fn stage_size(&self, stage: Stage) -> usize {
-        size(&self.tenant.stage_sizes(), stage)
-    }
-    fn expected_total(&self, stage: Stage) -> u64 {
-        total(self.tenant.expected(), stage)
-    }
-    fn fail_next(&self, n: u32, status: u16) {
-        self.sim.fail_next(n, status);
-    }
-    fn throttle(&self) {
-        self.sim.set_requests_per_second(Some(1));
-    }
-    fn stats(&self) -> SimStats {
-        self.sim.stats()
-    }
-    fn expire_tokens(&self) -> Option<()> {
-        None
-    }
-}
-
-/// HaloPSA: OAuth2 client credentials (bearer tokens), pages of at most 100.
-struct Halo {
-    sim: tandem_sim::halo::SimHandle,
-    tenant: tandem_sim::halo::Tenant,
-}
-
-impl Harness for Halo {
-    const SYSTEM: System = System::Halo;
-    const COMPANIES: usize = 30;
-    const SITE_FIELD: &'static str = "site";
-    const SECRET_FIELDS: &'static [&'static str] = &["client_secret"];
-    const EFFECTIVE_PAGE_SIZE: usize = SMALL_PAGE as usize;
-
-    async fn start() -> Self {
-        use tandem_sim::halo::{GenConfig, SimConfig, Simulator, Tenant};
-        let tenant = Tenant::generate(&GenConfig::with_companies(7, Self::COMPANIES));
-        let sim = Simulator::start(tenant.clone(), SimConfig::default(), 0).await.unwrap();
-        Self { sim, tenant }
-    }
-    fn credentials(&self) -> serde_json::Value {
-        serde_json::to_value(self.sim.credentials()).unwrap()
-    }
-    fn api_url(&self) -> String {
-        self.sim.api_url()
-    }
-    fn stage_size(&self, stage: Stage) -> usize {
-        size(&self.tenant.stage_sizes(), stage)
-    }
-    fn expected_total(&self, stage: Stage) -> u64 {
-        total(self.tenant.expected(), stage)
-    }
-    fn fail_next(&self, n: u32, status: u16) {
-        self.sim.fail_next(n, status);
-    }
-    fn throttle(&self) {
-        self.sim.set_requests_per_second(Some(1));
-    }
-    fn stats(&self) -> SimStats {
-        self.sim.stats()
-    }
-    fn expire_tokens(&self) -> Option<()> {
-        self.sim.expire_tokens();
-        Some(())
-    }
-}
-
-/// Syncro: a static API token; pages are the API's fixed size (the connector cannot choose it).
-/// The documented 180-per-minute limit stays on.
-struct Syncro {
-    sim: tandem_sim::syncro::SimHandle,
-    tenant: tandem_sim::syncro::Tenant,
-}
-
-impl Harness for Syncro {
-    const SYSTEM: System = System::Syncro;
-    const COMPANIES: usize = 30;
-    const SITE_FIELD: &'static str = "site";
-    const SECRET_FIELDS: &'static [&'static str] = &["api_key"];
-    const EFFECTIVE_PAGE_SIZE: usize = tandem_sim::syncro::PAGE_SIZE;
-
-    async fn start() -> Self {
-        use tandem_sim::syncro::{GenConfig, SimConfig, Simulator, Tenant};
-        let tenant = Tenant::generate(&GenConfig::with_companies(7, Self::COMPANIES));
-        let sim = Simulator::start(tenant.clone(), SimConfig::default(), 0).await.unwrap();
-        Self { sim, tenant }
-    }
-    fn credentials(&self) -> serde_json::Value {
-        serde_json::to_value(self.sim.credentials()).unwrap()
-    }
-    fn api_url(&self) -> String {
-        self.sim.api_url()
-    }
-    fn stage_size(&self, stage: Stage) -> usize {
-        size(&self.tenant.stage_sizes(), stage)
-    }
-    fn expected_total(&self, stage: Stage) -> u64 {
-        total(self.tenant.expected(), stage)
-    }
-    fn fail_next(&self, n: u32, status: u16) {
-        self.sim.fail_next(n, status);
-    }
-    fn throttle(&self) {
-        // Syncro limits per minute; a short window keeps the Retry-After at one second.
-        self.sim.set_requests_per_minute(Some(1));
-        self.sim.set_rate_window(Duration::from_millis(300));
-    }
-    fn stats(&self) -> SimStats {
-        self.sim.stats()
-    }
-    fn expire_tokens(&self) -> Option<()> {
-        None
-    }
-}
-
-/// Salesforce: OAuth2 sessions (the simulator's credentials carry a refresh token, so the
-/// connector uses the refresh-token grant). `batchSize` is at least 200, so this org is bigger
-/// than the others: 70 companies give 210 contacts, two batches.
-struct Salesforce {
-    sim: tandem_sim::salesforce::SimHandle,
-    tenant: tandem_sim::salesforce::Tenant,
-}
-
-impl Harness for Salesforce {
-    const SYSTEM: System = System::Salesforce;
-    const COMPANIES: usize = 70;
-    const SITE_FIELD: &'static str = "login_url";
-    const SECRET_FIELDS: &'static [&'static str] = &["client_secret", "refresh_token"];
-    const EFFECTIVE_PAGE_SIZE: usize = tandem_connectors::salesforce::pagination::MIN_BATCH as usize;
-
-    async fn start() -> Self {
-        use tandem_sim::salesforce::{GenConfig, SimConfig, Simulator, Tenant};
-        let tenant = Tenant::generate(&GenConfig::with_companies(7, Self::COMPANIES));
-        let sim = Simulator::start(tenant.clone(), SimConfig::default(), 0).await.unwrap();
-        Self { sim, tenant }
-    }
-    fn credentials(&self) -> serde_json::Value {
-        serde_json::to_value(self.sim.credentials()).unwrap()
-    }
-    fn api_url(&self) -> String {
-        self.sim.api_url()
-    }
-    fn stage_size(&self, stage: Stage) -> usize {
-        size(&self.tenant.stage_sizes(), stage)
-    }
-    fn expected_total(&self, stage: Stage) -> u64 {
-        total(self.tenant.expected(), stage)
-    }
-    fn fail_next(&self, n: u32, status: u16) {
-        self.sim.fail_next(n, status);
-    }
-    fn throttle(&self) {
-        self.sim.set_requests_per_second(Some(1));
-    }
-    fn stats(&self) -> SimStats {
-        self.sim.stats()
-    }
-    fn expire_tokens(&self) -> Option<()> {
-        self.sim.expire_sessions();
-        Some(())
-    }
 }

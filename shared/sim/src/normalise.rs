@@ -1,6 +1,7 @@
 //! Comparison keys for the values import rules link by (phone, website, company name,
 //! email). The generators use them to keep unintended records from matching, and the
-//! tests use them to check the ground truth independently.
+//! tests use them to check the ground truth independently. They are written apart from the
+//! domain's; one table of input -> expected key cases (`tests/key_cases.json`) checks both.
 
 /// Digits of a phone number without an extension (`x12`, `ext. 12`, `#12`, `;12`), an
 /// international `00` prefix or a leading North American `1` on 11 digits. `None` when

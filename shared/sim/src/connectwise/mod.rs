@@ -8,6 +8,7 @@ mod generator;
 mod query;
 mod server;
 mod store;
+mod system;
 mod truth;
 pub mod typical;
 

@@ -10,6 +10,7 @@ mod schema;
 mod server;
 mod soql;
 mod store;
+mod system;
 mod truth;
 pub mod typical;
 

@@ -27,7 +27,7 @@ use crate::common::{Admission, Controls, empty_response, json_response, now_unix
 pub(crate) const API_VERSION: &str = "v62.0";
 /// Default and bounds of `batchSize` (salesforce-api.md 2.3).
 pub(crate) const DEFAULT_BATCH: usize = 2000;
-const MIN_BATCH: usize = 200;
+pub(crate) const MIN_BATCH: usize = 200;
 /// The daily allocation shown when none is configured (salesforce-api.md 5.4, UNCONFIRMED figure).
 pub(crate) const DEFAULT_DAILY_ALLOCATION: u32 = 100_000;
 /// Prefix of the locators in `nextRecordsUrl` (`01g` is the query-locator key prefix seen in the docs).

@@ -7,6 +7,7 @@ mod error;
 mod generator;
 mod server;
 mod store;
+mod system;
 mod truth;
 pub mod typical;
 

@@ -1,0 +1,166 @@
+//! HaloPSA as a [`SimulatedSystem`]: its tenant at a common [`Scale`], the lists a first
+//! import reads (agents in one answer; clients, users, opportunities, CRM notes and actions
+//! in pages of at most 100), and its running handle behind the shared [`RunningSystem`] shape.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::store::{ACTIONS, AGENT, CLIENT, CRM_NOTE, MAX_PAGE_SIZE, OPPORTUNITIES, USERS};
+use super::{CRM_NOTE_KIND, GenConfig, SimHandle, Simulator, Tenant, typical_mapping};
+use crate::common::{SimConfig, SimStats};
+use crate::seed::{CrmSeed, Expected};
+use crate::system::{
+    BoxFuture, CredentialFields, ListRead, PageSizes, RawList, RequestFloor, RunningSystem, Scale, SimTenant,
+    SimulatedSystem, credentials_body,
+};
+use crate::truth;
+
+/// Each list the import reads: (stage, resource, paged), in stage order (psa-apis.md 2.3-2.5).
+const LISTS: &[(&str, &str, bool)] = &[
+    (truth::USERS, AGENT, false),
+    (truth::COMPANIES, CLIENT, true),
+    (truth::CONTACTS, USERS, true),
+    (truth::OPPORTUNITIES, OPPORTUNITIES, true),
+    (truth::ACTIVITIES, CRM_NOTE, true),
+    (truth::ACTIVITIES, ACTIONS, true),
+];
+
+impl SimulatedSystem for Simulator {
+    fn name(&self) -> &'static str {
+        "halo"
+    }
+
+    fn generate(&self, scale: &Scale) -> Box<dyn SimTenant> {
+        Box::new(Tenant::generate(&GenConfig {
+            members: scale.members,
+            contacts: scale.contacts,
+            opportunities: scale.opportunities,
+            activities: scale.activities,
+            ..GenConfig::with_companies(scale.seed, scale.companies)
+        }))
+    }
+
+    fn typical_mapping(&self) -> super::TypicalMapping {
+        typical_mapping()
+    }
+
+    fn page_sizes(&self) -> PageSizes {
+        PageSizes { min: 1, max: MAX_PAGE_SIZE }
+    }
+
+    fn credential_fields(&self) -> CredentialFields {
+        CredentialFields { site: "site", secrets: &["client_secret"] }
+    }
+
+    fn issues_tokens(&self) -> bool {
+        true
+    }
+}
+
+impl SimTenant for Tenant {
+    fn expected(&self) -> &Expected {
+        Tenant::expected(self)
+    }
+
+    fn crm_seed(&self) -> &CrmSeed {
+        Tenant::crm_seed(self)
+    }
+
+    fn record_count(&self) -> usize {
+        Tenant::record_count(self)
+    }
+
+    fn stage_sizes(&self) -> BTreeMap<String, usize> {
+        Tenant::stage_sizes(self)
+    }
+
+    /// The agents in one answer, every other list at 100 a page. The tickets an
+    /// action belongs to are not counted: the opportunities list already carries them, so
+    /// reading each again is a connector's choice, not the vendor's demand.
+    fn request_floor(&self) -> RequestFloor {
+        let sizes = Tenant::stage_sizes(self);
+        let notes = self.plans.activities.iter().filter(|a| a.kind == CRM_NOTE_KIND).count();
+        let lists = LISTS
+            .iter()
+            .map(|(stage, list, paged)| {
+                let records = match *list {
+                    CRM_NOTE => notes,
+                    ACTIONS => self.plans.activities.len() - notes,
+                    _ => sizes.get(*stage).copied().unwrap_or(0),
+                };
+                ListRead { stage, list, records, max_page: paged.then_some(MAX_PAGE_SIZE), per_record_reads: 0 }
+            })
+            .collect();
+        RequestFloor { lists }
+    }
+
+    fn raw_lists(&self) -> Vec<RawList> {
+        LISTS
+            .iter()
+            .map(|(stage, list, _)| RawList { stage, list, records: Tenant::records(self, list).to_vec() })
+            .collect()
+    }
+
+    fn serve(
+        self: Box<Self>,
+        cfg: SimConfig,
+        port: u16,
+    ) -> BoxFuture<'static, std::io::Result<Box<dyn RunningSystem>>> {
+        Box::pin(async move {
+            let handle = Simulator::start(*self, cfg, port).await?;
+            Ok(Box::new(handle) as Box<dyn RunningSystem>)
+        })
+    }
+}
+
+impl RunningSystem for SimHandle {
+    fn base_url(&self) -> String {
+        SimHandle::base_url(self)
+    }
+
+    fn api_url(&self) -> String {
+        SimHandle::api_url(self)
+    }
+
+    fn credentials(&self) -> Value {
+        credentials_body(&SimHandle::credentials(self))
+    }
+
+    fn stats(&self) -> SimStats {
+        SimHandle::stats(self)
+    }
+
+    fn fail_next(&self, n: u32, status: u16) {
+        SimHandle::fail_next(self, n, status);
+    }
+
+    fn set_requests_per_second(&self, limit: Option<u32>) {
+        SimHandle::set_requests_per_second(self, limit);
+    }
+
+    fn set_latency(&self, d: Duration) {
+        SimHandle::set_latency(self, d);
+    }
+
+    fn lift_vendor_limits(&self) {}
+
+    fn throttle(&self) {
+        SimHandle::set_requests_per_second(self, Some(1));
+    }
+
+    fn expire_tokens(&self) -> bool {
+        SimHandle::expire_tokens(self);
+        true
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(SimHandle::shutdown(*self))
+    }
+}

@@ -1,0 +1,164 @@
+//! Salesforce as a [`SimulatedSystem`]: its org at a common [`Scale`], the queries a first
+//! import runs (users, accounts, contacts, opportunities, tasks and events, in batches of at
+//! most 2,000), and its running handle behind the shared [`RunningSystem`] shape.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::server::{DEFAULT_BATCH, MIN_BATCH};
+use super::{GenConfig, SimHandle, Simulator, Tenant, typical_mapping};
+use crate::common::{SimConfig, SimStats};
+use crate::seed::{CrmSeed, Expected};
+use crate::system::{
+    BoxFuture, CredentialFields, ListRead, PageSizes, RawList, RequestFloor, RunningSystem, Scale, SimTenant,
+    SimulatedSystem, credentials_body,
+};
+use crate::truth;
+
+/// The activity option events are mapped by (`typical::activity_option(None)`).
+const EVENT: &str = "Event";
+
+/// Each sObject the import queries, in stage order (salesforce-api.md 2-3).
+const LISTS: &[(&str, &str)] = &[
+    (truth::USERS, "User"),
+    (truth::COMPANIES, "Account"),
+    (truth::CONTACTS, "Contact"),
+    (truth::OPPORTUNITIES, "Opportunity"),
+    (truth::ACTIVITIES, "Task"),
+    (truth::ACTIVITIES, EVENT),
+];
+
+impl SimulatedSystem for Simulator {
+    fn name(&self) -> &'static str {
+        "salesforce"
+    }
+
+    fn generate(&self, scale: &Scale) -> Box<dyn SimTenant> {
+        Box::new(Tenant::generate(&GenConfig {
+            users: scale.members,
+            contacts: scale.contacts,
+            opportunities: scale.opportunities,
+            activities: scale.activities,
+            ..GenConfig::with_companies(scale.seed, scale.companies)
+        }))
+    }
+
+    fn typical_mapping(&self) -> super::TypicalMapping {
+        typical_mapping()
+    }
+
+    fn page_sizes(&self) -> PageSizes {
+        PageSizes { min: MIN_BATCH, max: DEFAULT_BATCH }
+    }
+
+    fn credential_fields(&self) -> CredentialFields {
+        CredentialFields { site: "login_url", secrets: &["client_secret", "refresh_token"] }
+    }
+
+    fn issues_tokens(&self) -> bool {
+        true
+    }
+}
+
+impl SimTenant for Tenant {
+    fn expected(&self) -> &Expected {
+        Tenant::expected(self)
+    }
+
+    fn crm_seed(&self) -> &CrmSeed {
+        Tenant::crm_seed(self)
+    }
+
+    fn record_count(&self) -> usize {
+        Tenant::record_count(self)
+    }
+
+    fn stage_sizes(&self) -> BTreeMap<String, usize> {
+        Tenant::stage_sizes(self)
+    }
+
+    /// Each query and its `queryMore` batches at 2,000.
+    fn request_floor(&self) -> RequestFloor {
+        let sizes = Tenant::stage_sizes(self);
+        let events = self.plans.activities.iter().filter(|a| a.kind == EVENT).count();
+        let lists = LISTS
+            .iter()
+            .map(|(stage, list)| {
+                let records = match *list {
+                    EVENT => events,
+                    "Task" => self.plans.activities.len() - events,
+                    _ => sizes.get(*stage).copied().unwrap_or(0),
+                };
+                ListRead { stage, list, records, max_page: Some(DEFAULT_BATCH), per_record_reads: 0 }
+            })
+            .collect();
+        RequestFloor { lists }
+    }
+
+    fn raw_lists(&self) -> Vec<RawList> {
+        LISTS.iter().map(|(stage, list)| RawList { stage, list, records: Tenant::records(self, list) }).collect()
+    }
+
+    fn serve(
+        self: Box<Self>,
+        cfg: SimConfig,
+        port: u16,
+    ) -> BoxFuture<'static, std::io::Result<Box<dyn RunningSystem>>> {
+        Box::pin(async move {
+            let handle = Simulator::start(*self, cfg, port).await?;
+            Ok(Box::new(handle) as Box<dyn RunningSystem>)
+        })
+    }
+}
+
+impl RunningSystem for SimHandle {
+    fn base_url(&self) -> String {
+        SimHandle::base_url(self)
+    }
+
+    fn api_url(&self) -> String {
+        SimHandle::api_url(self)
+    }
+
+    fn credentials(&self) -> Value {
+        credentials_body(&SimHandle::credentials(self))
+    }
+
+    fn stats(&self) -> SimStats {
+        SimHandle::stats(self)
+    }
+
+    fn fail_next(&self, n: u32, status: u16) {
+        SimHandle::fail_next(self, n, status);
+    }
+
+    fn set_requests_per_second(&self, limit: Option<u32>) {
+        SimHandle::set_requests_per_second(self, limit);
+    }
+
+    fn set_latency(&self, d: Duration) {
+        SimHandle::set_latency(self, d);
+    }
+
+    fn lift_vendor_limits(&self) {}
+
+    fn throttle(&self) {
+        SimHandle::set_requests_per_second(self, Some(1));
+    }
+
+    fn expire_tokens(&self) -> bool {
+        SimHandle::expire_sessions(self);
+        true
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(SimHandle::shutdown(*self))
+    }
+}

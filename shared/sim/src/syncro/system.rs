@@ -1,0 +1,161 @@
+//! Syncro as a [`SimulatedSystem`]: its tenant at a common [`Scale`], the lists a first
+//! import reads (the user list in one answer plus each user's details, the other lists in
+//! fixed pages of 25), and its running handle behind the shared [`RunningSystem`] shape.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{GenConfig, PAGE_SIZE, SimHandle, Simulator, Tenant, typical_mapping};
+use crate::common::{SimConfig, SimStats};
+use crate::seed::{CrmSeed, Expected};
+use crate::system::{
+    BoxFuture, CredentialFields, ListRead, PageSizes, RawList, RequestFloor, RunningSystem, Scale, SimTenant,
+    SimulatedSystem, credentials_body,
+};
+use crate::truth;
+
+/// Each list the import reads: (stage, resource, paged), in stage order (psa-apis.md 3.3-3.6).
+const LISTS: &[(&str, &str, bool)] = &[
+    (truth::USERS, "users", false),
+    (truth::COMPANIES, "customers", true),
+    (truth::CONTACTS, "contacts", true),
+    (truth::OPPORTUNITIES, "leads", true),
+];
+
+impl SimulatedSystem for Simulator {
+    fn name(&self) -> &'static str {
+        "syncro"
+    }
+
+    fn generate(&self, scale: &Scale) -> Box<dyn SimTenant> {
+        Box::new(Tenant::generate(&GenConfig {
+            users: scale.members,
+            contacts: scale.contacts,
+            leads: scale.opportunities,
+            ..GenConfig::with_companies(scale.seed, scale.companies)
+        }))
+    }
+
+    fn typical_mapping(&self) -> super::TypicalMapping {
+        typical_mapping()
+    }
+
+    fn page_sizes(&self) -> PageSizes {
+        PageSizes { min: PAGE_SIZE, max: PAGE_SIZE }
+    }
+
+    fn credential_fields(&self) -> CredentialFields {
+        CredentialFields { site: "site", secrets: &["api_key"] }
+    }
+
+    fn issues_tokens(&self) -> bool {
+        false
+    }
+}
+
+impl SimTenant for Tenant {
+    fn expected(&self) -> &Expected {
+        Tenant::expected(self)
+    }
+
+    fn crm_seed(&self) -> &CrmSeed {
+        Tenant::crm_seed(self)
+    }
+
+    fn record_count(&self) -> usize {
+        Tenant::record_count(self)
+    }
+
+    fn stage_sizes(&self) -> BTreeMap<String, usize> {
+        Tenant::stage_sizes(self)
+    }
+
+    /// `/users` answers ids and names only, so each user's details are one read each
+    /// (`/users/{id}`); the other lists come 25 a page.
+    fn request_floor(&self) -> RequestFloor {
+        let sizes = Tenant::stage_sizes(self);
+        let lists = LISTS
+            .iter()
+            .map(|(stage, list, paged)| {
+                let records = sizes.get(*stage).copied().unwrap_or(0);
+                let per_record_reads = if *paged { 0 } else { records };
+                ListRead { stage, list, records, max_page: paged.then_some(PAGE_SIZE), per_record_reads }
+            })
+            .collect();
+        RequestFloor { lists }
+    }
+
+    fn raw_lists(&self) -> Vec<RawList> {
+        LISTS
+            .iter()
+            .map(|(stage, list, _)| RawList { stage, list, records: Tenant::records(self, list).to_vec() })
+            .collect()
+    }
+
+    fn serve(
+        self: Box<Self>,
+        cfg: SimConfig,
+        port: u16,
+    ) -> BoxFuture<'static, std::io::Result<Box<dyn RunningSystem>>> {
+        Box::pin(async move {
+            let handle = Simulator::start(*self, cfg, port).await?;
+            Ok(Box::new(handle) as Box<dyn RunningSystem>)
+        })
+    }
+}
+
+impl RunningSystem for SimHandle {
+    fn base_url(&self) -> String {
+        SimHandle::base_url(self)
+    }
+
+    fn api_url(&self) -> String {
+        SimHandle::api_url(self)
+    }
+
+    fn credentials(&self) -> Value {
+        credentials_body(&SimHandle::credentials(self))
+    }
+
+    fn stats(&self) -> SimStats {
+        SimHandle::stats(self)
+    }
+
+    fn fail_next(&self, n: u32, status: u16) {
+        SimHandle::fail_next(self, n, status);
+    }
+
+    fn set_requests_per_second(&self, limit: Option<u32>) {
+        self.app.controls.set_requests_per_second(limit);
+    }
+
+    fn set_latency(&self, d: Duration) {
+        SimHandle::set_latency(self, d);
+    }
+
+    /// Turns off the documented 180 requests per minute.
+    fn lift_vendor_limits(&self) {
+        SimHandle::set_requests_per_minute(self, None);
+    }
+
+    /// Syncro counts per minute: one request per 300 ms window keeps `Retry-After` at 1 s.
+    fn throttle(&self) {
+        SimHandle::set_requests_per_minute(self, Some(1));
+        SimHandle::set_rate_window(self, Duration::from_millis(300));
+    }
+
+    fn expire_tokens(&self) -> bool {
+        false
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(SimHandle::shutdown(*self))
+    }
+}
