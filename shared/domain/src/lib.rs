@@ -1,5 +1,5 @@
 //! Tandem's domain: CRM records, link rules, mappings, import stages, the sync log, the
-//! ports the adapters implement, and the use cases. Knows nothing of AWS, HTTP or Lambda.
+//! work queue's messages, the ports the adapters implement, and the use cases. Knows nothing of AWS, HTTP or Lambda.
 
 pub mod error;
 pub mod external;
@@ -16,6 +16,7 @@ pub mod rules;
 pub mod secret;
 pub mod table;
 pub mod usecases;
+pub mod work;
 
 pub use error::{DomainError, ErrorClass};
 pub use ids::{JobId, RecordId, RecordKind, Stage, System, TenantId};
