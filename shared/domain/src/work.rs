@@ -112,8 +112,7 @@ impl Work {
 
     /// Decodes a JSON body of any version this code reads (see the module docs).
     pub fn decode(body: &str) -> Result<Work, WorkDecodeError> {
-        let value: Value =
-            serde_json::from_str(body).map_err(|e| WorkDecodeError::NotJson(e.to_string()))?;
+        let value: Value = serde_json::from_str(body).map_err(|e| WorkDecodeError::NotJson(e.to_string()))?;
         Work::from_value(value)
     }
 
@@ -253,7 +252,8 @@ mod tests {
         let old = serde_json::to_string(&page(1)).unwrap();
         assert!(!old.contains("\"v\""), "{old}");
         assert_eq!(Work::decode(&old).unwrap(), Work::ImportPage(page(1)));
-        let sample = r#"{"tenant":"acme","system":"connectwise","job_id":"j","stage":"users","cursor":{"position":""}}"#;
+        let sample =
+            r#"{"tenant":"acme","system":"connectwise","job_id":"j","stage":"users","cursor":{"position":""}}"#;
         let work = Work::decode(sample).unwrap();
         assert_eq!(work.route(), Route::Stage(Stage::Users));
     }
