@@ -7,6 +7,11 @@
 //! [`Work::group_id`], [`Work::dedup_id`], [`Work::route`] and its JSON, never through
 //! what a kind means.
 //!
+//! The adapters depend on this one type rather than on a trait every message type would
+//! implement: there is one queue and one message type, and a new kind is a new variant
+//! (with its route, group and deduplication id here), so no adapter changes when a flow
+//! adds its work.
+//!
 //! # The wire format
 //!
 //! A message is one JSON object: its version `v`, its `kind`, and the kind's own fields
@@ -15,10 +20,10 @@
 //!
 //! - **Version 1** is the format above. Kinds: `import_page` ([`StageMessage`]).
 //! - **Version 0** is the format from before the work queue: a bare [`StageMessage`]
-//!   object with neither `v` nor `kind`. Such messages may still sit in a queue (or its
-//!   dead-letter queue) after a deploy, so a body without `v` is read as an import page.
-//!   (Code from before the work queue reads a version 1 import page too: it ignores the
-//!   fields it does not know.)
+//!   object with neither `v` nor `kind` (a `"v":0` written out reads the same). Such
+//!   messages may still sit in a queue (or its dead-letter queue) after a deploy, so a
+//!   body without `v` is read as an import page. (Code from before the work queue reads a
+//!   version 1 import page too: it ignores the fields it does not know.)
 //!
 //! Any other version, an unknown kind, or fields that do not fit their kind are refused
 //! with a [`WorkDecodeError`] naming what was wrong; retrying cannot fix such a message, so
@@ -256,6 +261,9 @@ mod tests {
             r#"{"tenant":"acme","system":"connectwise","job_id":"j","stage":"users","cursor":{"position":""}}"#;
         let work = Work::decode(sample).unwrap();
         assert_eq!(work.route(), Route::Stage(Stage::Users));
+        let mut explicit: Value = serde_json::from_str(&old).unwrap();
+        explicit["v"] = 0.into();
+        assert_eq!(Work::decode(&explicit.to_string()).unwrap(), Work::ImportPage(page(1)));
     }
 
     #[test]
