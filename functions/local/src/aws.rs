@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tandem_aws::{QueueSettings, SqsStageQueue, create_queues_if_missing, create_table_if_missing};
 use tandem_domain::Stage;
-use tandem_domain::job::StageMessage;
+use tandem_domain::work::Work;
 use tandem_lambda::Config;
 
 /// The names of the AWS resources the local runner uses.
@@ -123,8 +123,8 @@ impl SqsEventSource {
                     msg.body = Some(m.body.clone());
                     msg.event_source = Some("aws:sqs".into());
                     msg.attributes.insert("ApproximateReceiveCount".into(), m.receive_count.to_string());
-                    if let Ok(stage_msg) = serde_json::from_str::<StageMessage>(&m.body) {
-                        msg.attributes.insert("MessageGroupId".into(), stage_msg.group_id());
+                    if let Ok(work) = Work::decode(&m.body) {
+                        msg.attributes.insert("MessageGroupId".into(), work.group_id());
                     }
                     msg
                 })

@@ -1,5 +1,5 @@
 //! The local runtime: the use cases' services on the embedded adapters (or on AWS
-//! interfaces such as moto), with the stage queue worked in-process, as SQS and the stage
+//! interfaces such as moto), with the work queue worked in-process, as SQS and the stage
 //! Lambdas would in AWS.
 
 use anyhow::Context;
@@ -15,6 +15,7 @@ use tandem_domain::ports::{SystemClock, Table};
 use tandem_domain::table::RecordStore;
 use tandem_domain::usecases::import;
 use tandem_domain::usecases::{Services, Tuning};
+use tandem_domain::work::Work;
 use tandem_domain::{JobId, TenantId};
 use tandem_embedded::{Embedded, MeteredTable, QueueConfig};
 
@@ -90,21 +91,28 @@ impl LocalRuntime {
         match &self.backend {
             Backend::Embedded(embedded) => {
                 let Some(delivery) = embedded.queue.receive(wait).await else { return Ok(false) };
-                match import::run_page(&self.svc, &delivery.message).await {
-                    Ok(_) => {
+                let result = match &delivery.message {
+                    Work::ImportPage(msg) => import::run_page(&self.svc, msg).await.map(|_| ()),
+                };
+                match result {
+                    Ok(()) => {
                         embedded.queue.ack(delivery.receipt);
                     }
                     Err(e) => {
                         // Only retryable errors reach here; back off and let the queue
                         // redeliver. On the last delivery the message is dead-lettered,
-                        // and its job fails with the reason instead of staying "running".
+                        // and its flow records the failure (an import's job fails with
+                        // the reason instead of staying "running").
                         let reason = e.to_string();
                         if delivery.receive_count >= embedded.queue.config().max_receives {
-                            import::dead_lettered(&self.svc, &delivery.message, delivery.receive_count, &reason)
-                                .await?;
+                            match &delivery.message {
+                                Work::ImportPage(msg) => {
+                                    import::dead_lettered(&self.svc, msg, delivery.receive_count, &reason).await?
+                                }
+                            }
                         }
                         let delay = Duration::from_millis(100u64 << delivery.receive_count.min(7));
-                        tracing::warn!(job = %delivery.message.job_id, attempt = delivery.receive_count, error = %reason, "page failed, will retry");
+                        tracing::warn!(work = %delivery.message, attempt = delivery.receive_count, error = %reason, "work failed, will retry");
                         embedded.queue.nack_with_reason(delivery.receipt, delay, &reason);
                     }
                 }

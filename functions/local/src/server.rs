@@ -1,5 +1,5 @@
 //! `tandem serve`: the HTTP API (the routes API Gateway will have) on localhost, over
-//! the embedded adapters, with the stage queue drained in-process.
+//! the embedded adapters, with the work queue drained in-process.
 //!
 //! The server is hyper's HTTP/1 connection driver under this module's own accept loop,
 //! so that no client holds a connection or a task for ever ([`ServerLimits`]):

@@ -1,8 +1,9 @@
 //! Tandem's AWS adapters: [`DynamoTable`] (the item table on DynamoDB), [`SqsStageQueue`]
-//! (the stage queue on SQS FIFO), [`SecretsManagerStore`] (credentials in Secrets
-//! Manager) and [`EventBridgePublisher`] (failed-record events on EventBridge). Each takes
-//! an SDK client built once by the caller plus the resource's name; none reads the
-//! environment. SDK errors are classified once, in [`error`].
+//! (the work queue on SQS FIFO; one queue per stage behind [`router::StageQueueRouter`]),
+//! [`SecretsManagerStore`] (credentials in Secrets Manager) and [`EventBridgePublisher`]
+//! (failed-record events on EventBridge). Each takes an SDK client built once by the
+//! caller plus the resource's name; none reads the environment. SDK errors are
+//! classified once, in [`error`].
 //!
 //! [`create_table_if_missing`] and [`create_queues_if_missing`] set the resources up for
 //! tests and for the local runner against an AWS endpoint (in the cloud the SAM template

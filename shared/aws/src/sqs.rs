@@ -1,12 +1,14 @@
-//! [`SqsStageQueue`]: the stage queue ([`StageQueue`]) on an SQS FIFO queue, plus
+//! [`SqsStageQueue`]: the work queue ([`WorkQueue`]) on one SQS FIFO queue, plus
 //! [`create_queues_if_missing`] (the queue and its dead-letter queue) and the helpers a
 //! test or the local runner uses to play the Lambda event source ([`SqsStageQueue::receive`],
 //! [`SqsStageQueue::delete`]).
 //!
-//! A message's body is the [`StageMessage`] JSON; its `MessageGroupId` is
-//! [`StageMessage::group_id`] (one group per tenant and system, so one connection never
-//! races itself) and its `MessageDeduplicationId` is [`StageMessage::dedup_id`], so SQS
-//! drops a second send of one page within its five-minute deduplication window. SQS takes
+//! A message's body is the [`Work`] JSON (versioned, with its kind); its `MessageGroupId`
+//! is [`Work::group_id`] (one group per tenant and system, so one connection never races
+//! itself) and its `MessageDeduplicationId` is [`Work::dedup_id`], so SQS drops a second
+//! send of one message within its five-minute deduplication window. The queue knows
+//! nothing else of a message: which queue a kind goes to is the router's business
+//! ([`crate::router`]). SQS takes
 //! at most 128 printable ASCII characters in either id; an id that does not fit is
 //! replaced by `sha256:` and its SHA-256 hex digest (see [`sqs_id`]).
 
@@ -16,8 +18,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use tandem_domain::job::StageMessage;
-use tandem_domain::ports::{QueueError, StageQueue};
+use tandem_domain::ports::{QueueError, WorkQueue};
+use tandem_domain::work::Work;
 
 use crate::error::{AwsError, AwsErrorKind};
 use sha2::{Digest, Sha256};
@@ -39,7 +41,7 @@ pub fn sqs_id(raw: &str) -> String {
     if fits { raw.to_string() } else { format!("{HASHED}{}", hex::encode(Sha256::digest(raw.as_bytes()))) }
 }
 
-/// The stage queue on an SQS FIFO queue (see the module docs).
+/// The work queue on one SQS FIFO queue (see the module docs).
 #[derive(Clone, Debug)]
 pub struct SqsStageQueue {
     client: Client,
@@ -117,16 +119,15 @@ impl SqsStageQueue {
 }
 
 #[async_trait]
-impl StageQueue for SqsStageQueue {
-    async fn send(&self, msg: &StageMessage) -> Result<(), QueueError> {
-        let body =
-            serde_json::to_string(msg).map_err(|e| QueueError(format!("cannot encode the stage message: {e}")))?;
+impl WorkQueue for SqsStageQueue {
+    async fn send(&self, work: &Work) -> Result<(), QueueError> {
+        let body = work.encode().map_err(|e| QueueError(format!("cannot encode the {} message: {e}", work.kind())))?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
-            .message_group_id(sqs_id(&msg.group_id()))
-            .message_deduplication_id(sqs_id(&msg.dedup_id()))
+            .message_group_id(sqs_id(&work.group_id()))
+            .message_deduplication_id(sqs_id(&work.dedup_id()))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, "SendMessage", &e))?;

@@ -22,9 +22,10 @@ use tandem_domain::job::StageMessage;
 use tandem_domain::log::{Direction, LogEntry, Outcome};
 use tandem_domain::normalise::Timestamp;
 use tandem_domain::ports::{
-    Condition, EventPublisher, Item, SecretError, SecretStore, StageQueue, StoreError, Table, Write,
+    Condition, EventPublisher, Item, SecretError, SecretStore, StoreError, Table, WorkQueue, Write,
 };
 use tandem_domain::secret::{ConnectWiseCredentials, Credentials, SecretString};
+use tandem_domain::work::Work;
 use tandem_embedded::conformance::{self, unique};
 
 const HOW_TO_START_MOTO: &str = "these tests need a moto server: start one with \
@@ -65,19 +66,23 @@ fn creds(private_key: &str) -> Credentials {
     })
 }
 
-fn message(tenant: &str, position: &str) -> StageMessage {
-    StageMessage {
+fn message(tenant: &str, position: &str) -> Work {
+    Work::ImportPage(StageMessage {
         tenant: TenantId::parse(tenant).unwrap(),
         system: System::ConnectWise,
         job_id: JobId::from_raw("job-1"),
         stage: Stage::Companies,
         cursor: Cursor { position: position.into(), since: None },
         attempt: 0,
-    }
+    })
 }
 
-fn body_of(m: &ReceivedMessage) -> StageMessage {
-    serde_json::from_str(&m.body).unwrap()
+fn body_of(m: &ReceivedMessage) -> Work {
+    Work::decode(&m.body).unwrap()
+}
+
+fn page_of(m: &ReceivedMessage) -> StageMessage {
+    body_of(m).import_page().unwrap().clone()
 }
 
 /// Receives until `want` messages arrived (deleting each) or `within` passed.
@@ -245,8 +250,20 @@ async fn two_messages_with_one_dedup_id_are_delivered_once() {
     queue.send(&message(&tenant, "page-2")).await.unwrap();
     queue.send(&message(&tenant, "page-3")).await.unwrap();
     let got = drain(&queue, 3, Duration::from_secs(3)).await;
-    let positions: Vec<String> = got.iter().map(|m| body_of(m).cursor.position).collect();
+    let positions: Vec<String> = got.iter().map(|m| page_of(m).cursor.position).collect();
     assert_eq!(positions, ["page-2", "page-3"], "the duplicate was dropped");
+}
+
+#[tokio::test]
+async fn a_message_travels_as_versioned_work_json() {
+    let (queue, _) = queues(QueueSettings::default()).await;
+    let sent = message(&unique("versioned"), "page-1");
+    queue.send(&sent).await.unwrap();
+    let got = drain(&queue, 1, Duration::from_secs(3)).await;
+    assert_eq!(got.len(), 1);
+    let json: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!((json["v"].as_u64(), json["kind"].as_str()), (Some(1), Some("import_page")), "{json}");
+    assert_eq!(body_of(&got[0]), sent);
 }
 
 #[tokio::test]
@@ -273,7 +290,7 @@ async fn messages_of_one_group_arrive_in_the_order_sent() {
     }
     let got = drain(&queue, 10, Duration::from_secs(5)).await;
     let of = |tenant: &str| -> Vec<String> {
-        got.iter().map(body_of).filter(|m| m.tenant.as_str() == tenant).map(|m| m.cursor.position).collect()
+        got.iter().map(page_of).filter(|m| m.tenant.as_str() == tenant).map(|m| m.cursor.position).collect()
     };
     assert_eq!(of(&a), ["a0", "a1", "a2", "a3", "a4"]);
     assert_eq!(of(&b), ["b0", "b1", "b2", "b3", "b4"]);

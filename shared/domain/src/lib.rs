@@ -1,5 +1,6 @@
 //! Tandem's domain: CRM records, link rules, mappings, import stages, the sync log, the
-//! ports the adapters implement, and the use cases. Knows nothing of AWS, HTTP or Lambda.
+//! work queue's messages, the ports the adapters implement, and the use cases. Knows
+//! nothing of AWS, HTTP or Lambda.
 
 pub mod describe;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod secret;
 pub mod table;
 pub mod usecases;
 pub mod vocab;
+pub mod work;
 
 pub use error::{DomainError, ErrorClass};
 pub use ids::{JobId, RecordId, RecordKind, Stage, System, TenantId};

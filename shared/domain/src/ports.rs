@@ -1,5 +1,5 @@
 //! The ports the domain needs from the outside world: an item table (DynamoDB or
-//! embedded), a stage queue, a secret store, a clock, an event publisher, and connectors.
+//! embedded), the work queue, a secret store, a clock, an event publisher, and connectors.
 //! Each has a cloud adapter and an embedded one; both pass one conformance suite.
 
 use async_trait::async_trait;
@@ -12,10 +12,11 @@ use crate::describe::Description;
 use crate::error::ErrorClass;
 use crate::external::{AccountInfo, Choice, Cursor, OptionList, Page};
 use crate::ids::{Stage, System, TenantId};
-use crate::job::{Job, StageMessage};
+use crate::job::Job;
 use crate::log::LogEntry;
 use crate::normalise::Timestamp;
 use crate::secret::Credentials;
+use crate::work::Work;
 
 /// A store failure.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -138,14 +139,15 @@ pub trait SecretStore: Send + Sync {
 
 /// A queue failure.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("stage queue unavailable: {0}")]
+#[error("work queue unavailable: {0}")]
 pub struct QueueError(pub String);
 
-/// The queue chaining import pages and stages.
+/// The one work queue: import pages and stages chained, and the other flows' work.
 #[async_trait]
-pub trait StageQueue: Send + Sync {
-    /// Sends a message; a message with the same dedup id sent before is dropped.
-    async fn send(&self, msg: &StageMessage) -> Result<(), QueueError>;
+pub trait WorkQueue: Send + Sync {
+    /// Sends a message to its [route](Work::route), in its [group](Work::group_id); a
+    /// message with the same [dedup id](Work::dedup_id) sent before is dropped.
+    async fn send(&self, work: &Work) -> Result<(), QueueError>;
 }
 
 /// The time.

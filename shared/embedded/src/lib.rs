@@ -177,7 +177,7 @@ impl DirLock {
 pub struct Embedded {
     /// The item table.
     pub table: Arc<EmbeddedTable>,
-    /// The stage queue (never persisted).
+    /// The work queue (never persisted).
     pub queue: Arc<EmbeddedQueue>,
     /// The secret store.
     pub secrets: Arc<LocalSecretStore>,

@@ -1,5 +1,6 @@
 //! [`EmbeddedQueue`]: an in-process stand-in for an SQS FIFO queue with a dead-letter
-//! queue, carrying [`StageMessage`]s.
+//! queue, carrying the work queue's messages ([`Work`]) of every kind and route: it knows
+//! a message only by its [group](Work::group_id) and [deduplication id](Work::dedup_id).
 //!
 //! Semantics kept from SQS FIFO: a message whose deduplication id was sent within the
 //! deduplication window is dropped; messages of one group are delivered in order and
@@ -21,8 +22,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use tandem_domain::job::StageMessage;
-use tandem_domain::ports::{QueueError, StageQueue};
+use tandem_domain::ports::{QueueError, WorkQueue};
+use tandem_domain::work::Work;
 
 /// How the queue behaves (the SQS queue's attributes and redrive policy).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +48,7 @@ impl Default for QueueConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Delivery {
     /// The message.
-    pub message: StageMessage,
+    pub message: Work,
     /// The handle of this one receive.
     pub receipt: u64,
     /// How many times the message has been received, this time included (1 the first time).
@@ -58,7 +59,7 @@ pub struct Delivery {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeadLetter {
     /// The message.
-    pub message: StageMessage,
+    pub message: Work,
     /// How many times it was received.
     pub receive_count: u32,
     /// Why its last receive failed.
@@ -87,7 +88,7 @@ pub struct QueueStats {
 struct Waiting {
     /// The order of sending: the oldest visible message is delivered first.
     seq: u64,
-    message: StageMessage,
+    message: Work,
     receive_count: u32,
     visible_at: Instant,
 }
@@ -170,10 +171,11 @@ impl State {
         if let Some(reason) = dead_reason {
             tracing::warn!(
                 group = %group,
+                kind = msg.message.kind(),
                 dedup_id = %msg.message.dedup_id(),
                 receive_count = msg.receive_count,
                 reason,
-                "stage message dead-lettered"
+                "work message dead-lettered"
             );
             self.dead.push(DeadLetter {
                 message: msg.message,
@@ -233,7 +235,7 @@ impl State {
     }
 }
 
-/// An in-process SQS FIFO queue of stage messages (see the module docs).
+/// An in-process SQS FIFO queue of work messages (see the module docs).
 pub struct EmbeddedQueue {
     config: QueueConfig,
     state: Mutex<State>,
@@ -390,16 +392,16 @@ impl EmbeddedQueue {
 }
 
 #[async_trait]
-impl StageQueue for EmbeddedQueue {
-    async fn send(&self, msg: &StageMessage) -> Result<(), QueueError> {
+impl WorkQueue for EmbeddedQueue {
+    async fn send(&self, work: &Work) -> Result<(), QueueError> {
         let now = Instant::now();
-        let id = msg.dedup_id();
+        let id = work.dedup_id();
         {
             let mut state = self.lock();
             state.forget_old_dedup_ids(now, self.config.dedup_window);
             if state.dedup.contains_key(&id) {
                 state.deduplicated += 1;
-                tracing::debug!(dedup_id = %id, "duplicate stage message dropped");
+                tracing::debug!(dedup_id = %id, kind = work.kind(), "duplicate work message dropped");
                 return Ok(());
             }
             state.dedup.insert(id.clone(), now);
@@ -407,9 +409,9 @@ impl StageQueue for EmbeddedQueue {
             let seq = state.next_seq;
             state.next_seq += 1;
             state.sent += 1;
-            state.groups.entry(msg.group_id()).or_default().waiting.push_back(Waiting {
+            state.groups.entry(work.group_id()).or_default().waiting.push_back(Waiting {
                 seq,
-                message: msg.clone(),
+                message: work.clone(),
                 receive_count: 0,
                 visible_at: now,
             });
@@ -424,19 +426,31 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use tandem_domain::external::Cursor;
+    use tandem_domain::job::StageMessage;
     use tandem_domain::{JobId, Stage, System, TenantId};
 
     const SHORT: Duration = Duration::from_millis(30);
 
-    fn msg(tenant: &str, position: &str) -> StageMessage {
-        StageMessage {
+    /// The import page a test message carries.
+    trait Page {
+        fn page(&self) -> &StageMessage;
+    }
+
+    impl Page for Work {
+        fn page(&self) -> &StageMessage {
+            self.import_page().expect("an import page")
+        }
+    }
+
+    fn msg(tenant: &str, position: &str) -> Work {
+        Work::ImportPage(StageMessage {
             tenant: TenantId::parse(tenant).unwrap(),
             system: System::ConnectWise,
             job_id: JobId::from_raw(format!("job-{tenant}")),
             stage: Stage::Companies,
             cursor: Cursor { position: position.into(), since: None },
             attempt: 0,
-        }
+        })
     }
 
     fn queue(visibility_ms: u64, max_receives: u32) -> EmbeddedQueue {
@@ -454,14 +468,14 @@ mod tests {
             q.send(&msg("t1", p)).await.unwrap();
         }
         let first = q.receive(SHORT).await.unwrap();
-        assert_eq!(first.message.cursor.position, "1");
+        assert_eq!(first.message.page().cursor.position, "1");
         assert_eq!(first.receive_count, 1);
         assert!(q.receive(SHORT).await.is_none(), "the group is blocked while a message is in flight");
         assert!(q.ack(first.receipt));
         let second = q.receive(SHORT).await.unwrap();
-        assert_eq!(second.message.cursor.position, "2");
+        assert_eq!(second.message.page().cursor.position, "2");
         assert!(q.ack(second.receipt));
-        assert_eq!(q.receive(SHORT).await.unwrap().message.cursor.position, "3");
+        assert_eq!(q.receive(SHORT).await.unwrap().message.page().cursor.position, "3");
     }
 
     #[tokio::test]
@@ -472,8 +486,8 @@ mod tests {
         q.send(&msg("t2", "1")).await.unwrap();
         let a = q.receive(SHORT).await.unwrap();
         let b = q.receive(SHORT).await.unwrap();
-        assert_eq!(a.message.tenant.as_str(), "t1");
-        assert_eq!(b.message.tenant.as_str(), "t2");
+        assert_eq!(a.message.page().tenant.as_str(), "t1");
+        assert_eq!(b.message.page().tenant.as_str(), "t2");
         assert_eq!(q.stats().in_flight, 2);
         assert_eq!(q.stats().pending, 1);
     }
@@ -517,7 +531,7 @@ mod tests {
         assert!(q.receive(Duration::ZERO).await.is_none(), "delayed, and the group waits for it");
         let again = q.receive(Duration::from_secs(2)).await.unwrap();
         assert!(nacked_at.elapsed() >= Duration::from_millis(50));
-        assert_eq!(again.message.cursor.position, "1");
+        assert_eq!(again.message.page().cursor.position, "1");
         assert_eq!(again.receive_count, 2);
     }
 
@@ -528,13 +542,13 @@ mod tests {
         q.send(&msg("t1", "2")).await.unwrap();
         for n in 1..=2 {
             let d = q.receive(SHORT).await.unwrap();
-            assert_eq!((d.message.cursor.position.as_str(), d.receive_count), ("1", n));
+            assert_eq!((d.message.page().cursor.position.as_str(), d.receive_count), ("1", n));
             assert!(q.nack_with_reason(d.receipt, Duration::ZERO, "ConnectWise said 500"));
         }
         let dead = q.dead_letters();
         assert_eq!(dead.len(), 1);
         assert_eq!((dead[0].receive_count, dead[0].reason.as_str()), (2, "ConnectWise said 500"));
-        assert_eq!(q.receive(SHORT).await.unwrap().message.cursor.position, "2");
+        assert_eq!(q.receive(SHORT).await.unwrap().message.page().cursor.position, "2");
         assert_eq!(q.stats().dead_lettered, 1);
     }
 
@@ -574,7 +588,7 @@ mod tests {
         let sent_at = Instant::now();
         q.send(&msg("t1", "1")).await.unwrap();
         let got = waiter.await.unwrap().unwrap();
-        assert_eq!(got.message.cursor.position, "1");
+        assert_eq!(got.message.page().cursor.position, "1");
         assert!(sent_at.elapsed() < Duration::from_secs(1));
     }
 
@@ -590,7 +604,7 @@ mod tests {
         };
         tokio::time::sleep(SHORT).await;
         assert!(q.ack(first.receipt));
-        assert_eq!(waiter.await.unwrap().unwrap().message.cursor.position, "2");
+        assert_eq!(waiter.await.unwrap().unwrap().message.page().cursor.position, "2");
     }
 
     #[tokio::test]
@@ -607,7 +621,9 @@ mod tests {
             let (q, seen) = (q.clone(), seen.clone());
             workers.push(tokio::spawn(async move {
                 while let Some(d) = q.receive(Duration::from_millis(300)).await {
-                    seen.lock().unwrap().push((d.message.tenant.to_string(), d.message.cursor.position.clone()));
+                    seen.lock()
+                        .unwrap()
+                        .push((d.message.page().tenant.to_string(), d.message.page().cursor.position.clone()));
                     assert!(q.ack(d.receipt));
                 }
             }));

@@ -73,7 +73,7 @@ impl From<DomainError> for MessageError {
     }
 }
 
-/// The last segment of a type's path, for messages (`StageMessage`).
+/// The last segment of a type's path, for messages (`Work`).
 fn short_type_name<T>() -> &'static str {
     let full = std::any::type_name::<T>();
     full.rsplit("::").next().unwrap_or(full)

@@ -1,7 +1,7 @@
 //! The AWS clients and the use cases' [`Services`], built once per execution environment
-//! (cold start) and shared by every invocation: the DynamoDB table, one SQS FIFO queue per
-//! import stage behind a [`StageQueueRouter`], Secrets Manager, EventBridge, the
-//! connectors and the system clock.
+//! (cold start) and shared by every invocation: the DynamoDB table, the work queue (one
+//! SQS FIFO queue per import stage behind a [`StageQueueRouter`]), Secrets Manager,
+//! EventBridge, the connectors and the system clock.
 
 use std::sync::Arc;
 

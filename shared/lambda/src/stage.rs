@@ -1,26 +1,35 @@
-//! The handler the six import-stage functions share: each decodes its SQS batch of
-//! [`StageMessage`]s and runs one page per message with
-//! [`import::run_page`](tandem_domain::usecases::import::run_page). A function only takes
-//! messages of its own stage; a message of another stage was misrouted, which no retry
-//! fixes, so it is reported and so reaches the dead-letter queue.
+//! The handler the six import-stage functions share: each decodes its SQS batch of work
+//! messages ([`Work`], any version the domain reads) and runs one page per import page
+//! with [`import::run_page`](tandem_domain::usecases::import::run_page). A function only
+//! takes messages routed to its own stage; any other message (another stage's page, or a
+//! kind a stage function does not run) was misrouted, which no retry fixes, so it is
+//! reported and so reaches the dead-letter queue. A body that does not decode as [`Work`]
+//! (unknown version or kind) is reported the same way by [`run_batch`].
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use tandem_domain::Stage;
-use tandem_domain::job::StageMessage;
 use tandem_domain::usecases::Services;
 use tandem_domain::usecases::import::{self, Step};
+use tandem_domain::work::{Route, Work};
 
 use crate::batch::{MessageError, run_batch};
 
-/// Runs one page for `msg` in the function of stage `own`.
-pub async fn run_stage_message(svc: &Services, own: Stage, msg: StageMessage) -> Result<Step, MessageError> {
-    if msg.stage != own {
+/// Runs one page for `work` in the function of stage `own`.
+pub async fn run_stage_message(svc: &Services, own: Stage, work: Work) -> Result<Step, MessageError> {
+    if work.route() != Route::Stage(own) {
         return Err(MessageError::permanent(format!(
-            "a {} stage message (job {}) reached the {own} stage function: it was sent to the wrong queue",
-            msg.stage, msg.job_id
+            "a {} message ({work}) for {} reached the {own} stage function: it was sent to the wrong queue",
+            work.kind(),
+            work.route()
         )));
     }
-    let step = import::run_page(svc, &msg).await?;
+    let Some(msg) = work.import_page() else {
+        return Err(MessageError::permanent(format!(
+            "a {} message ({work}) reached the {own} stage function, which runs import pages only",
+            work.kind()
+        )));
+    };
+    let step = import::run_page(svc, msg).await?;
     match &step {
         Step::Page { job, stage, counts } => tracing::info!(
             tenant = %msg.tenant, job = %job.id, stage = %stage, records = counts.records(),
@@ -38,19 +47,30 @@ pub async fn run_stage_message(svc: &Services, own: Stage, msg: StageMessage) ->
 /// checks they agree): the delivery after which a failed message is dead-lettered.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
 
-/// Runs a batch of `own`'s stage messages (see [`run_batch`]). A message that fails on
+/// Runs a batch of `own`'s work messages (see [`run_batch`]). A message that fails on
 /// its last delivery ([`MAX_RECEIVE_COUNT`]) moves to the dead-letter queue, so its job is
 /// marked failed with the reason ([`import::dead_lettered`]) instead of staying running.
 pub async fn run_stage_batch(svc: &Services, own: Stage, event: SqsEvent) -> SqsBatchResponse {
-    run_batch(event, |msg: StageMessage, receives: u32| async move {
-        let result = run_stage_message(svc, own, msg.clone()).await.map(|_| ());
+    run_batch(event, |work: Work, receives: u32| async move {
+        let result = run_stage_message(svc, own, work.clone()).await.map(|_| ());
         if let Err(e) = &result
             && receives >= MAX_RECEIVE_COUNT
-            && let Err(mark) = import::dead_lettered(svc, &msg, receives, e.reason()).await
         {
-            tracing::error!(job = %msg.job_id, error = %mark, "could not mark the dead-lettered message's job failed");
+            dead_lettered(svc, &work, receives, e.reason()).await;
         }
         result
     })
     .await
+}
+
+/// Records that `work` failed on its last delivery, so its flow shows the failure
+/// (an import page's job is marked failed with the reason).
+async fn dead_lettered(svc: &Services, work: &Work, receives: u32, reason: &str) {
+    match work {
+        Work::ImportPage(msg) => {
+            if let Err(mark) = import::dead_lettered(svc, msg, receives, reason).await {
+                tracing::error!(job = %msg.job_id, error = %mark, "could not mark the dead-lettered message's job failed");
+            }
+        }
+    }
 }

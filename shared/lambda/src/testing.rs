@@ -116,7 +116,9 @@ macro_rules! stage_handler_tests {
         async fn the_sample_event_for_a_job_that_does_not_exist_is_acknowledged_with_nothing_to_do() {
             let t = $crate::testing::embedded_services();
             let (event, _) = $crate::testing::sqs_sample(&sample());
-            assert_eq!($crate::testing::sqs_sample_body(&sample())["stage"], STAGE.as_str(), "the sample's stage");
+            let body = $crate::testing::sqs_sample_body(&sample());
+            assert_eq!(body["stage"], STAGE.as_str(), "the sample's stage");
+            assert_eq!((&body["v"], &body["kind"]), (&1.into(), &"import_page".into()), "a version 1 import page");
             let answer = handle(&t.services, $crate::testing::invocation(event)).await.unwrap();
             assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
             assert!(t.embedded.queue.is_idle(), "no message was sent");
@@ -140,6 +142,31 @@ macro_rules! stage_handler_tests {
             let (event, id) = $crate::testing::sqs_sample_with_body(&sample(), &body.to_string());
             let answer = handle(&t.services, $crate::testing::invocation(event)).await.unwrap();
             assert_eq!($crate::testing::failed_ids(&answer), vec![id]);
+            assert!(t.embedded.queue.is_idle(), "no message was sent");
+        }
+
+        #[tokio::test]
+        async fn a_message_in_the_unversioned_format_from_before_the_work_queue_is_still_run() {
+            let t = $crate::testing::embedded_services();
+            let mut body = $crate::testing::sqs_sample_body(&sample());
+            let fields = body.as_object_mut().unwrap();
+            fields.remove("v");
+            fields.remove("kind");
+            let (event, _) = $crate::testing::sqs_sample_with_body(&sample(), &body.to_string());
+            let answer = handle(&t.services, $crate::testing::invocation(event)).await.unwrap();
+            assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+        }
+
+        #[tokio::test]
+        async fn a_message_of_an_unknown_version_or_kind_is_reported_by_its_message_id() {
+            let t = $crate::testing::embedded_services();
+            for (field, value) in [("v", $crate::testing::__serde_json::json!(2)), ("kind", "teleport".into())] {
+                let mut body = $crate::testing::sqs_sample_body(&sample());
+                body[field] = value;
+                let (event, id) = $crate::testing::sqs_sample_with_body(&sample(), &body.to_string());
+                let answer = handle(&t.services, $crate::testing::invocation(event)).await.unwrap();
+                assert_eq!($crate::testing::failed_ids(&answer), vec![id], "{field}");
+            }
             assert!(t.embedded.queue.is_idle(), "no message was sent");
         }
     };

@@ -19,6 +19,7 @@ use crate::table::{MAX_TRANSACTION_WRITES, RecordStore, RecordWrite};
 use crate::usecases::Services;
 use crate::usecases::connections::connection;
 use crate::usecases::load::load;
+use crate::work::Work;
 
 /// Which stages an import runs: `"all"` or one stage's name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,7 +135,7 @@ async fn claim(svc: &Services, job: &Job) -> Result<Job, DomainError> {
 /// already pending).
 async fn requeue(svc: &Services, job: &Job) -> Result<(), DomainError> {
     if let (JobStatus::Running, Some(msg)) = (&job.status, job.message()) {
-        svc.queue.send(&msg).await.map_err(|e| DomainError::Store(StoreError::Unavailable(e.0)))?;
+        svc.queue.send(&Work::ImportPage(msg)).await.map_err(|e| DomainError::Store(StoreError::Unavailable(e.0)))?;
     }
     Ok(())
 }
@@ -458,7 +459,10 @@ async fn checkpoint(
         Err(e) => return Err(e.into()),
     };
     if let (JobStatus::Running, Some(next_msg)) = (&saved.status, saved.message()) {
-        svc.queue.send(&next_msg).await.map_err(|e| DomainError::Store(StoreError::Unavailable(e.0)))?;
+        svc.queue
+            .send(&Work::ImportPage(next_msg))
+            .await
+            .map_err(|e| DomainError::Store(StoreError::Unavailable(e.0)))?;
     } else if saved.status == JobStatus::Completed {
         tracing::info!(job = %saved.id, "import completed");
     }

@@ -9,14 +9,14 @@ pub mod mappings;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{Clock, ConnectorFactory, EventPublisher, SecretStore, StageQueue};
+use crate::ports::{Clock, ConnectorFactory, EventPublisher, SecretStore, WorkQueue};
 use crate::table::RecordStore;
 
 /// The ports a use case may use, built once per process.
 #[derive(Clone)]
 pub struct Services {
     pub store: RecordStore,
-    pub queue: Arc<dyn StageQueue>,
+    pub queue: Arc<dyn WorkQueue>,
     pub secrets: Arc<dyn SecretStore>,
     pub connectors: Arc<dyn ConnectorFactory>,
     pub clock: Arc<dyn Clock>,

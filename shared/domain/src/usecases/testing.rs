@@ -14,6 +14,7 @@ use crate::ports::*;
 use crate::secret::Credentials;
 use crate::table::RecordStore;
 use crate::usecases::Services;
+use crate::work::Work;
 
 #[derive(Default)]
 pub struct MemTable {
@@ -101,21 +102,22 @@ impl Table for MemTable {
 
 #[derive(Default)]
 pub struct MemQueue {
-    pub sent: Mutex<Vec<StageMessage>>,
+    pub sent: Mutex<Vec<Work>>,
 }
 
 #[async_trait]
-impl StageQueue for MemQueue {
-    async fn send(&self, msg: &StageMessage) -> Result<(), QueueError> {
-        lock(&self.sent).push(msg.clone());
+impl WorkQueue for MemQueue {
+    async fn send(&self, work: &Work) -> Result<(), QueueError> {
+        lock(&self.sent).push(work.clone());
         Ok(())
     }
 }
 
 impl MemQueue {
+    /// The oldest message sent, which must be an import page.
     pub fn pop(&self) -> Option<StageMessage> {
         let mut v = lock(&self.sent);
-        (!v.is_empty()).then(|| v.remove(0))
+        (!v.is_empty()).then(|| v.remove(0)).map(|w| w.import_page().cloned().expect("an import page"))
     }
 }
 

@@ -1,0 +1,326 @@
+//! [`Work`]: the one work queue's typed, versioned messages, and where each goes ([`Route`]).
+//!
+//! Every flow that hands work to a worker (an import page today; export, sync in, sync
+//! out and poll next) sends a [`Work`] through the one [`WorkQueue`](crate::ports::WorkQueue)
+//! port. Messages carry ids and cursors, never pages of records. The queue adapters (the
+//! embedded queue, the SQS queue and its router) know a message only through
+//! [`Work::group_id`], [`Work::dedup_id`], [`Work::route`] and its JSON, never through
+//! what a kind means.
+//!
+//! The adapters depend on this one type rather than on a trait every message type would
+//! implement: there is one queue and one message type, and a new kind is a new variant
+//! (with its route, group and deduplication id here), so no adapter changes when a flow
+//! adds its work.
+//!
+//! # The wire format
+//!
+//! A message is one JSON object: its version `v`, its `kind`, and the kind's own fields
+//! beside them, e.g. `{"v":1,"kind":"import_page","tenant":"acme","system":"connectwise",
+//! "job_id":"...","stage":"users","cursor":{"position":""}}`.
+//!
+//! - **Version 1** is the format above. Kinds: `import_page` ([`StageMessage`]).
+//! - **Version 0** is the format from before the work queue: a bare [`StageMessage`]
+//!   object with neither `v` nor `kind` (a `"v":0` written out reads the same). Such
+//!   messages may still sit in a queue (or its dead-letter queue) after a deploy, so a
+//!   body without `v` is read as an import page. (Code from before the work queue reads a
+//!   version 1 import page too: it ignores the fields it does not know.)
+//!
+//! Any other version, an unknown kind, or fields that do not fit their kind are refused
+//! with a [`WorkDecodeError`] naming what was wrong; retrying cannot fix such a message, so
+//! it belongs in the dead-letter queue.
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use std::fmt;
+
+use crate::ids::Stage;
+use crate::job::StageMessage;
+
+/// The version [`Work`] is written in.
+pub const VERSION: u64 = 1;
+
+/// One message of the work queue (see the module docs for its JSON).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Work {
+    /// Import one page of a job's current stage from its cursor (kind `import_page`).
+    ImportPage(StageMessage),
+}
+
+/// Where a message must go: the worker that handles it. In AWS each route has its own
+/// queue and function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Route {
+    /// The function of one import stage.
+    Stage(Stage),
+}
+
+impl From<Stage> for Route {
+    fn from(stage: Stage) -> Self {
+        Route::Stage(stage)
+    }
+}
+
+impl fmt::Display for Route {
+    /// `the users stage`, for messages such as "no queue is configured for ...".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Route::Stage(stage) => write!(f, "the {stage} stage"),
+        }
+    }
+}
+
+impl Work {
+    /// The message's kind as written in its `kind` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Work::ImportPage(_) => "import_page",
+        }
+    }
+
+    /// The FIFO group: one per tenant and system, so a connection never races itself
+    /// (while many tenants run at once).
+    pub fn group_id(&self) -> String {
+        match self {
+            Work::ImportPage(msg) => msg.group_id(),
+        }
+    }
+
+    /// The deduplication id: a second send of the same work within the queue's
+    /// deduplication window is dropped. An import page keeps the id it had before the
+    /// work queue ([`StageMessage::dedup_id`]); later kinds start theirs with their kind,
+    /// so ids of different kinds never meet.
+    pub fn dedup_id(&self) -> String {
+        match self {
+            Work::ImportPage(msg) => msg.dedup_id(),
+        }
+    }
+
+    /// Where the message goes.
+    pub fn route(&self) -> Route {
+        match self {
+            Work::ImportPage(msg) => Route::Stage(msg.stage),
+        }
+    }
+
+    /// The import page this message asks for, if it is one.
+    pub fn import_page(&self) -> Option<&StageMessage> {
+        match self {
+            Work::ImportPage(msg) => Some(msg),
+        }
+    }
+
+    /// Encodes the message as its JSON body.
+    pub fn encode(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+
+    /// Decodes a JSON body of any version this code reads (see the module docs).
+    pub fn decode(body: &str) -> Result<Work, WorkDecodeError> {
+        let value: Value = serde_json::from_str(body).map_err(|e| WorkDecodeError::NotJson(e.to_string()))?;
+        Work::from_value(value)
+    }
+
+    fn from_value(value: Value) -> Result<Work, WorkDecodeError> {
+        let Value::Object(mut fields) = value else {
+            return Err(WorkDecodeError::NotAnObject);
+        };
+        let version = match fields.remove("v") {
+            None => 0,
+            Some(v) => v.as_u64().ok_or_else(|| WorkDecodeError::BadVersion(v.to_string()))?,
+        };
+        match version {
+            0 => payload(fields, "import_page (version 0, a bare stage message)").map(Work::ImportPage),
+            VERSION => {
+                let kind = match fields.remove("kind") {
+                    Some(Value::String(kind)) => kind,
+                    Some(other) => return Err(WorkDecodeError::BadKind(other.to_string())),
+                    None => return Err(WorkDecodeError::MissingKind),
+                };
+                match kind.as_str() {
+                    "import_page" => payload(fields, "import_page").map(Work::ImportPage),
+                    _ => Err(WorkDecodeError::UnknownKind { version, kind }),
+                }
+            }
+            _ => Err(WorkDecodeError::UnknownVersion(version)),
+        }
+    }
+}
+
+/// A kind's own fields, read as `T`.
+fn payload<T: serde::de::DeserializeOwned>(fields: Map<String, Value>, kind: &str) -> Result<T, WorkDecodeError> {
+    serde_json::from_value(Value::Object(fields))
+        .map_err(|e| WorkDecodeError::BadFields { kind: kind.to_string(), reason: e.to_string() })
+}
+
+impl From<StageMessage> for Work {
+    fn from(msg: StageMessage) -> Self {
+        Work::ImportPage(msg)
+    }
+}
+
+impl fmt::Display for Work {
+    /// A short description for logs and errors: `import page of job J (users stage)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Work::ImportPage(msg) => write!(f, "import page of job {} ({} stage)", msg.job_id, msg.stage),
+        }
+    }
+}
+
+/// Why a body is not a [`Work`] this code reads. Retrying cannot fix any of these.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WorkDecodeError {
+    #[error("the work message is not JSON: {0}")]
+    NotJson(String),
+    #[error("the work message is not a JSON object")]
+    NotAnObject,
+    #[error("the work message's version `v` is not a whole number: {0}")]
+    BadVersion(String),
+    #[error("the work message is of version {0}, which this code does not read (it reads versions 0 and {VERSION})")]
+    UnknownVersion(u64),
+    #[error("the version {VERSION} work message has no `kind`")]
+    MissingKind,
+    #[error("the work message's `kind` is not a string: {0}")]
+    BadKind(String),
+    #[error("the version {version} work message is of kind `{kind}`, which this code does not know")]
+    UnknownKind { version: u64, kind: String },
+    #[error("the {kind} work message's fields are not valid: {reason}")]
+    BadFields { kind: String, reason: String },
+}
+
+/// The version 1 object: `v`, `kind`, then the kind's own fields.
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    v: u64,
+    kind: &'static str,
+    #[serde(flatten)]
+    fields: &'a T,
+}
+
+impl Serialize for Work {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let kind = self.kind();
+        match self {
+            Work::ImportPage(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Work {
+    /// Reads any version this code reads; the error names what was wrong.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Work::from_value(Value::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::external::Cursor;
+    use crate::ids::{JobId, System, TenantId};
+    use crate::normalise::Timestamp;
+
+    fn page(attempt: u32) -> StageMessage {
+        StageMessage {
+            tenant: TenantId::parse("acme").unwrap(),
+            system: System::ConnectWise,
+            job_id: JobId::from_raw("job-1"),
+            stage: Stage::Contacts,
+            cursor: Cursor { position: "page=3".into(), since: Some(Timestamp::from_unix(1_700_000_000).unwrap()) },
+            attempt,
+        }
+    }
+
+    #[test]
+    fn an_import_page_is_written_with_its_version_and_kind_beside_its_fields() {
+        let json: Value = serde_json::from_str(&Work::ImportPage(page(0)).encode().unwrap()).unwrap();
+        assert_eq!(json["v"], 1);
+        assert_eq!(json["kind"], "import_page");
+        assert_eq!(json["tenant"], "acme");
+        assert_eq!(json["stage"], "contacts");
+        assert_eq!(json["cursor"]["position"], "page=3");
+    }
+
+    #[test]
+    fn an_import_page_reads_back_as_it_was_written() {
+        for attempt in [0, 2] {
+            let work = Work::ImportPage(page(attempt));
+            assert_eq!(Work::decode(&work.encode().unwrap()).unwrap(), work);
+            let via_serde: Work = serde_json::from_str(&serde_json::to_string(&work).unwrap()).unwrap();
+            assert_eq!(via_serde, work);
+        }
+    }
+
+    #[test]
+    fn a_bare_stage_message_from_before_the_work_queue_reads_as_an_import_page() {
+        let old = serde_json::to_string(&page(1)).unwrap();
+        assert!(!old.contains("\"v\""), "{old}");
+        assert_eq!(Work::decode(&old).unwrap(), Work::ImportPage(page(1)));
+        let sample =
+            r#"{"tenant":"acme","system":"connectwise","job_id":"j","stage":"users","cursor":{"position":""}}"#;
+        let work = Work::decode(sample).unwrap();
+        assert_eq!(work.route(), Route::Stage(Stage::Users));
+        let mut explicit: Value = serde_json::from_str(&old).unwrap();
+        explicit["v"] = 0.into();
+        assert_eq!(Work::decode(&explicit.to_string()).unwrap(), Work::ImportPage(page(1)));
+    }
+
+    #[test]
+    fn an_import_page_keeps_the_group_and_deduplication_ids_of_its_stage_message() {
+        let msg = page(2);
+        let work = Work::from(msg.clone());
+        assert_eq!(work.group_id(), msg.group_id());
+        assert_eq!(work.group_id(), "acme:connectwise");
+        assert_eq!(work.dedup_id(), msg.dedup_id());
+        assert_eq!(work.route(), Route::Stage(Stage::Contacts));
+        assert_eq!(work.route().to_string(), "the contacts stage");
+        assert_eq!(work.import_page(), Some(&msg));
+    }
+
+    #[test]
+    fn an_unknown_version_is_refused_naming_the_version() {
+        let mut json = serde_json::to_value(Work::ImportPage(page(0))).unwrap();
+        json["v"] = 2.into();
+        let err = Work::decode(&json.to_string()).unwrap_err();
+        assert_eq!(err, WorkDecodeError::UnknownVersion(2));
+        assert!(err.to_string().contains("version 2"), "{err}");
+        json["v"] = "1".into();
+        assert!(matches!(Work::decode(&json.to_string()), Err(WorkDecodeError::BadVersion(_))));
+    }
+
+    #[test]
+    fn an_unknown_kind_is_refused_naming_the_kind() {
+        let mut json = serde_json::to_value(Work::ImportPage(page(0))).unwrap();
+        json["kind"] = "export".into();
+        let err = Work::decode(&json.to_string()).unwrap_err();
+        assert_eq!(err, WorkDecodeError::UnknownKind { version: 1, kind: "export".into() });
+        assert!(err.to_string().contains("`export`"), "{err}");
+        let via_serde = serde_json::from_str::<Work>(&json.to_string()).unwrap_err();
+        assert!(via_serde.to_string().contains("`export`"), "{via_serde}");
+    }
+
+    #[test]
+    fn a_version_1_message_without_a_kind_is_refused() {
+        let mut json = serde_json::to_value(Work::ImportPage(page(0))).unwrap();
+        json.as_object_mut().unwrap().remove("kind");
+        assert_eq!(Work::decode(&json.to_string()).unwrap_err(), WorkDecodeError::MissingKind);
+        json["kind"] = 7.into();
+        assert!(matches!(Work::decode(&json.to_string()), Err(WorkDecodeError::BadKind(_))));
+    }
+
+    #[test]
+    fn fields_that_do_not_fit_the_kind_are_refused_naming_the_kind_and_the_field() {
+        let err = Work::decode(r#"{"v":1,"kind":"import_page","tenant":"acme"}"#).unwrap_err();
+        assert!(matches!(&err, WorkDecodeError::BadFields { kind, .. } if kind == "import_page"), "{err}");
+        assert!(err.to_string().contains("missing field `system`"), "{err}");
+        let old = Work::decode(r#"{"tenant":"acme"}"#).unwrap_err();
+        assert!(old.to_string().contains("version 0"), "{old}");
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_json_object_is_refused() {
+        assert!(matches!(Work::decode("not json"), Err(WorkDecodeError::NotJson(_))));
+        assert_eq!(Work::decode("[1]").unwrap_err(), WorkDecodeError::NotAnObject);
+    }
+}
