@@ -31,6 +31,7 @@ use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant};
 
 use tandem_connectors::http::Settings;
+use tandem_connectors::{Pacing, Rate};
 use tandem_connectors::{connectwise, halo, salesforce, syncro};
 use tandem_domain::System;
 use tandem_domain::TenantId;
@@ -136,14 +137,19 @@ struct Imported {
 }
 
 /// Generates a tenant at `scale`, imports it with `latency` on every store round trip from a
-/// simulator configured by `cfg` (the vendor's own limits lifted), and checks the outcome.
+/// simulator configured by `cfg` (the vendor's own limits lifted), the connectors paced at
+/// the simulator's rate limit when it has one, and checks the outcome.
 async fn import_tenant(system: System, scale: &Scale, page_size: usize, latency: Duration, cfg: SimConfig) -> Imported {
+    let pacing = match cfg.requests_per_second {
+        Some(rps) if rps > 0 => Pacing::At(Rate::per_second(rps)),
+        _ => Pacing::Off,
+    };
     let sim = sims::start(system, scale, cfg, 0).await.unwrap();
     sim.handle().lift_vendor_limits(); // measure Tandem against one limit, not Syncro's 180/min
     let mut rt = LocalRuntime::new(
         None,
         QueueConfig::default(),
-        Settings { page_size: page_size as u32, pacing: tandem_connectors::Pacing::Off, ..Settings::default() },
+        Settings { page_size: page_size as u32, pacing, ..Settings::default() },
     )
     .unwrap();
     let tenant = TenantId::parse("bench").unwrap();
