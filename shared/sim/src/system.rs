@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::common::Controls;
 use crate::common::{SimConfig, SimStats};
 use crate::connectwise::typical::TypicalMapping;
 use crate::seed::{CrmSeed, Expected};
@@ -198,22 +199,37 @@ pub trait RunningSystem: Send + Sync + Debug {
     fn api_url(&self) -> String;
     /// Valid credentials, as the JSON body that saves them (absent optional fields left out).
     fn credentials(&self) -> Value;
+    /// The knobs and counters every simulator shares (rate limit, latency, injected failures).
+    fn controls(&self) -> &Controls;
     /// Counters since start (`throttled` counts every limit the system has).
-    fn stats(&self) -> SimStats;
+    fn stats(&self) -> SimStats {
+        self.controls().stats()
+    }
     /// The next `n` authenticated API requests answer `status`.
-    fn fail_next(&self, n: u32, status: u16);
+    fn fail_next(&self, n: u32, status: u16) {
+        self.controls().fail_next(n, status);
+    }
     /// Changes the common per-second rate limit (`None`: unlimited).
-    fn set_requests_per_second(&self, limit: Option<u32>);
+    fn set_requests_per_second(&self, limit: Option<u32>) {
+        self.controls().set_requests_per_second(limit);
+    }
     /// Changes the delay before every answer.
-    fn set_latency(&self, d: Duration);
+    fn set_latency(&self, d: Duration) {
+        self.controls().set_latency(d);
+    }
     /// Turns off the limits the vendor documents on top of the common one (Syncro's 180 per
-    /// minute), so only the common per-second limit applies.
-    fn lift_vendor_limits(&self);
+    /// minute), so only the common per-second limit applies. None by default.
+    fn lift_vendor_limits(&self) {}
     /// Lowers the rate limit to one request per short window, counted the vendor's way, with
-    /// a one-second `Retry-After`.
-    fn throttle(&self);
-    /// Makes every token or session issued so far invalid; false when the system has none.
-    fn expire_tokens(&self) -> bool;
+    /// a one-second `Retry-After` (by default: one request a second).
+    fn throttle(&self) {
+        self.set_requests_per_second(Some(1));
+    }
+    /// Makes every token or session issued so far invalid; false when the system has none
+    /// (the default: static keys).
+    fn expire_tokens(&self) -> bool {
+        false
+    }
     /// The typed handle, for fault injection only one system has.
     fn as_any(&self) -> &dyn Any;
     /// Stops the server (open requests get up to 5 s to finish).

@@ -4,13 +4,13 @@
 
 use std::any::Any;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::Value;
 
 use super::server::{DEFAULT_BATCH, MIN_BATCH};
 use super::{GenConfig, SimHandle, Simulator, Tenant, typical_mapping};
-use crate::common::{SimConfig, SimStats};
+use crate::common::Controls;
+use crate::common::SimConfig;
 use crate::seed::{CrmSeed, Expected};
 use crate::system::{
     BoxFuture, CredentialFields, ListRead, PageSizes, RawList, RequestFloor, RunningSystem, Scale, SimTenant,
@@ -115,6 +115,10 @@ impl SimTenant for Tenant {
 }
 
 impl RunningSystem for SimHandle {
+    fn controls(&self) -> &Controls {
+        &self.app.controls
+    }
+
     fn base_url(&self) -> String {
         SimHandle::base_url(self)
     }
@@ -125,28 +129,6 @@ impl RunningSystem for SimHandle {
 
     fn credentials(&self) -> Value {
         credentials_body(&SimHandle::credentials(self))
-    }
-
-    fn stats(&self) -> SimStats {
-        SimHandle::stats(self)
-    }
-
-    fn fail_next(&self, n: u32, status: u16) {
-        SimHandle::fail_next(self, n, status);
-    }
-
-    fn set_requests_per_second(&self, limit: Option<u32>) {
-        SimHandle::set_requests_per_second(self, limit);
-    }
-
-    fn set_latency(&self, d: Duration) {
-        SimHandle::set_latency(self, d);
-    }
-
-    fn lift_vendor_limits(&self) {}
-
-    fn throttle(&self) {
-        SimHandle::set_requests_per_second(self, Some(1));
     }
 
     fn expire_tokens(&self) -> bool {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{GenConfig, PAGE_SIZE, SimHandle, Simulator, Tenant, typical_mapping};
+use crate::common::Controls;
 use crate::common::{SimConfig, SimStats};
 use crate::seed::{CrmSeed, Expected};
 use crate::system::{
@@ -108,6 +109,10 @@ impl SimTenant for Tenant {
 }
 
 impl RunningSystem for SimHandle {
+    fn controls(&self) -> &Controls {
+        &self.app.controls
+    }
+
     fn base_url(&self) -> String {
         SimHandle::base_url(self)
     }
@@ -124,18 +129,6 @@ impl RunningSystem for SimHandle {
         SimHandle::stats(self)
     }
 
-    fn fail_next(&self, n: u32, status: u16) {
-        SimHandle::fail_next(self, n, status);
-    }
-
-    fn set_requests_per_second(&self, limit: Option<u32>) {
-        self.app.controls.set_requests_per_second(limit);
-    }
-
-    fn set_latency(&self, d: Duration) {
-        SimHandle::set_latency(self, d);
-    }
-
     /// Turns off the documented 180 requests per minute.
     fn lift_vendor_limits(&self) {
         SimHandle::set_requests_per_minute(self, None);
@@ -145,10 +138,6 @@ impl RunningSystem for SimHandle {
     fn throttle(&self) {
         SimHandle::set_requests_per_minute(self, Some(1));
         SimHandle::set_rate_window(self, Duration::from_millis(300));
-    }
-
-    fn expire_tokens(&self) -> bool {
-        false
     }
 
     fn as_any(&self) -> &dyn Any {
