@@ -8,7 +8,7 @@ use serde_json::json;
 use tandem_connectors::Pacing;
 use tandem_connectors::http::Settings;
 use tandem_domain::ledger::ExtVersion;
-use tandem_domain::ports::{Condition, Item, Table, Write};
+use tandem_domain::ports::{Condition, Item, Write};
 use tandem_domain::table::keys;
 use tandem_domain::{RecordId, RecordKind, System, TenantId};
 use tandem_embedded::QueueConfig;
