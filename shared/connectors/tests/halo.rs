@@ -209,7 +209,7 @@ async fn the_since_filter_reads_only_records_updated_after_it() {
     assert!(!recent.is_empty() && recent.len() < size_of(&t, "companies"));
     for r in &recent {
         let ExternalRecord::Company(c) = r else { panic!("{r:?}") };
-        assert!(c.updated_at.as_deref().is_some_and(|u| u >= "2024-06-01"), "{c:?}");
+        assert!(c.updated_at.as_ref().map(|v| v.as_str()).is_some_and(|u| u >= "2024-06-01"), "{c:?}");
     }
     sim.shutdown().await;
 }

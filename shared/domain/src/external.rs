@@ -1,6 +1,7 @@
 //! External records as the connectors hand them to the domain: one shape per stage,
 //! already mapped from each system's wire types, plus cursors, pages and option lists.
 
+use crate::ledger::ExtVersion;
 use serde::{Deserialize, Serialize};
 
 use crate::normalise::Timestamp;
@@ -46,7 +47,7 @@ pub struct ExtUser {
     /// The role option id the mapping keys on.
     pub role: Option<String>,
     pub inactive: bool,
-    pub updated_at: Option<String>,
+    pub updated_at: Option<ExtVersion>,
 }
 
 /// A company (ConnectWise company, Halo client, Syncro customer, Salesforce account).
@@ -61,7 +62,7 @@ pub struct ExtCompany {
     pub types: Vec<String>,
     pub inactive: bool,
     pub deleted: bool,
-    pub updated_at: Option<String>,
+    pub updated_at: Option<ExtVersion>,
 }
 
 /// A contact.
@@ -77,7 +78,7 @@ pub struct ExtContact {
     /// Type/status option ids in the system's order; the first decides.
     pub types: Vec<String>,
     pub inactive: bool,
-    pub updated_at: Option<String>,
+    pub updated_at: Option<ExtVersion>,
 }
 
 /// A catalog item.
@@ -90,7 +91,7 @@ pub struct ExtSolution {
     pub billing: Option<String>,
     pub price: Option<f64>,
     pub inactive: bool,
-    pub updated_at: Option<String>,
+    pub updated_at: Option<ExtVersion>,
 }
 
 /// An activity (call, email, note, meeting...).
@@ -106,7 +107,7 @@ pub struct ExtActivity {
     pub created_by: Option<String>,
     pub date: Option<Timestamp>,
     pub done: bool,
-    pub updated_at: Option<String>,
+    pub updated_at: Option<ExtVersion>,
 }
 
 /// A line of an opportunity.
@@ -133,7 +134,7 @@ pub struct ExtOpportunity {
     pub company_id: Option<String>,
     pub contact_id: Option<String>,
     pub notes: Option<String>,
-    pub updated_at: Option<String>,
+    pub updated_at: Option<ExtVersion>,
 }
 
 /// A record the connector could not read: kept so it is logged as failed, never lost.

@@ -52,6 +52,11 @@ impl ExtVersion {
         Self { raw: raw.to_string(), at }
     }
 
+    /// The stamp as the system wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
     /// The instant, when the stamp is a date.
     pub fn at(&self) -> Option<Timestamp> {
         self.at
@@ -72,6 +77,12 @@ impl Eq for ExtVersion {}
 impl From<String> for ExtVersion {
     fn from(raw: String) -> Self {
         Self::parse(&raw)
+    }
+}
+
+impl From<&str> for ExtVersion {
+    fn from(raw: &str) -> Self {
+        Self::parse(raw)
     }
 }
 

@@ -428,8 +428,8 @@ impl Ctx<'_, '_> {
         meta
     }
 
-    fn create(&self, record: Record, ext_id: &str, seen: &Option<String>) -> Plan {
-        let ledger = Ledger::pulled(self.system(), &record, ext_id, seen.as_deref().map(ExtVersion::parse), self.now);
+    fn create(&self, record: Record, ext_id: &str, seen: &Option<ExtVersion>) -> Plan {
+        let ledger = Ledger::pulled(self.system(), &record, ext_id, seen.clone(), self.now);
         Plan::Create { record, ledger }
     }
 
@@ -439,11 +439,11 @@ impl Ctx<'_, '_> {
         found: &Record,
         mut next: Record,
         ext_id: &str,
-        seen: &Option<String>,
+        seen: &Option<ExtVersion>,
         reason: MatchReason,
     ) -> Plan {
         next.meta_mut().updated_at = self.now;
-        let ledger = Ledger::pulled(self.system(), &next, ext_id, seen.as_deref().map(ExtVersion::parse), self.now);
+        let ledger = Ledger::pulled(self.system(), &next, ext_id, seen.clone(), self.now);
         Plan::Link { previous: found.clone(), record: next, ledger, reason }
     }
 
@@ -458,8 +458,8 @@ impl Ctx<'_, '_> {
 
     /// A linked record seen again: by the ledger, unchanged, an echo, refreshed, updated,
     /// or (three-way merge) conflicting.
-    fn seen_again(&self, ledger: &Ledger, previous: &Record, proposed: Record, seen: &Option<String>) -> Plan {
-        let version = seen.as_deref().map(ExtVersion::parse);
+    fn seen_again(&self, ledger: &Ledger, previous: &Record, proposed: Record, seen: &Option<ExtVersion>) -> Plan {
+        let version = seen.clone();
         if version.is_some() && ledger.seen == version {
             return Plan::Skip(SkipReason::Unchanged);
         }

@@ -9,6 +9,7 @@ use tandem_domain::external::{
     Choice, ExtActivity, ExtCompany, ExtContact, ExtLineItem, ExtOpportunity, ExtSolution, ExtUser, ExternalRecord,
     Unreadable,
 };
+use tandem_domain::ledger::ExtVersion;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::{Stage, System, Timestamp};
 
@@ -93,8 +94,9 @@ fn readable_id(value: &Value) -> Option<String> {
     }
 }
 
-fn updated_at(info: &Option<Info>) -> Option<String> {
-    info.as_ref().and_then(|i| non_empty(i.last_updated.as_deref()))
+/// `_info.lastUpdated`, parsed once (RFC 3339, whole seconds: psa-apis.md 1.8).
+fn updated_at(info: &Option<Info>) -> Option<ExtVersion> {
+    info.as_ref().and_then(|i| non_empty(i.last_updated.as_deref())).map(ExtVersion::from)
 }
 
 fn text(s: Option<String>) -> String {
@@ -330,7 +332,7 @@ mod tests {
         assert_eq!(u.email, None);
         assert_eq!(u.role.as_deref(), Some("3"));
         assert!(u.inactive);
-        assert_eq!(u.updated_at.as_deref(), Some("2024-01-02T03:04:05Z"));
+        assert_eq!(u.updated_at.as_ref().map(ExtVersion::as_str), Some("2024-01-02T03:04:05Z"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tandem_domain::external::{
     ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExtUser, ExternalRecord, Unreadable,
 };
+use tandem_domain::ledger::ExtVersion;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::{Stage, System, Timestamp};
 
@@ -152,7 +153,7 @@ pub fn company(c: Client) -> ExtCompany {
         types: id_text(c.customertype).into_iter().collect(),
         inactive: c.inactive,
         deleted: false,
-        updated_at: non_empty(c.alastupdate.as_deref()),
+        updated_at: non_empty(c.alastupdate.as_deref()).map(ExtVersion::from),
     }
 }
 
@@ -170,7 +171,7 @@ pub fn contact(u: User) -> ExtContact {
         company_id: id_text(u.client_id),
         types: Vec::new(),
         inactive: u.inactive,
-        updated_at: non_empty(u.ulastupdate.as_deref()),
+        updated_at: non_empty(u.ulastupdate.as_deref()).map(ExtVersion::from),
     }
 }
 
@@ -197,7 +198,7 @@ pub fn opportunity(o: Opportunity) -> ExtOpportunity {
         company_id: id_text(o.client_id),
         contact_id: id_text(o.user_id),
         notes: non_empty(o.details.as_deref()),
-        updated_at: non_empty(o.last_update.as_deref()),
+        updated_at: non_empty(o.last_update.as_deref()).map(ExtVersion::from),
     }
 }
 
@@ -230,7 +231,7 @@ pub fn note(n: CrmNote) -> Result<ExtActivity, Unreadable> {
         company_id: id_text(n.client_id),
         created_by: id_text(n.who_agentid),
         done: true,
-        updated_at: non_empty(n.datetime.as_deref()),
+        updated_at: non_empty(n.datetime.as_deref()).map(ExtVersion::from),
         id,
     })
 }
@@ -250,7 +251,7 @@ pub fn action(a: Action, tickets: &TicketContacts) -> Result<ExtActivity, Unread
         company_id: id_text(client),
         created_by: id_text(a.who_agentid),
         done: true,
-        updated_at: non_empty(a.last_updated.as_deref()),
+        updated_at: non_empty(a.last_updated.as_deref()).map(ExtVersion::from),
         id,
     })
 }

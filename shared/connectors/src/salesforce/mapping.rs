@@ -8,6 +8,7 @@ use serde_json::Value;
 use tandem_domain::external::{
     ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExtUser, ExternalRecord, Unreadable,
 };
+use tandem_domain::ledger::ExtVersion;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::{Stage, System, Timestamp};
 
@@ -130,7 +131,7 @@ pub fn user(u: User) -> ExtUser {
         last_name: text(u.last_name),
         role: non_empty(u.profile_id.as_deref()),
         inactive: u.is_active == Some(false),
-        updated_at: non_empty(u.last_modified_date.as_deref()),
+        updated_at: non_empty(u.last_modified_date.as_deref()).map(ExtVersion::from),
     }
 }
 
@@ -156,7 +157,7 @@ pub fn company(a: Account) -> ExtCompany {
         types: non_empty(a.account_type.as_deref()).into_iter().collect(),
         inactive: false,
         deleted: a.is_deleted == Some(true),
-        updated_at: non_empty(a.last_modified_date.as_deref()),
+        updated_at: non_empty(a.last_modified_date.as_deref()).map(ExtVersion::from),
     }
 }
 
@@ -173,7 +174,7 @@ pub fn contact(c: Contact, status: Option<String>) -> ExtContact {
         company_id: non_empty(c.account_id.as_deref()),
         types: status.into_iter().collect(),
         inactive: false,
-        updated_at: non_empty(c.last_modified_date.as_deref()),
+        updated_at: non_empty(c.last_modified_date.as_deref()).map(ExtVersion::from),
     }
 }
 
@@ -193,7 +194,7 @@ pub fn opportunity(o: Opportunity) -> ExtOpportunity {
         company_id: non_empty(o.account_id.as_deref()),
         contact_id: None,
         notes: non_empty(o.description.as_deref()),
-        updated_at: non_empty(o.last_modified_date.as_deref()),
+        updated_at: non_empty(o.last_modified_date.as_deref()).map(ExtVersion::from),
     }
 }
 
@@ -215,7 +216,7 @@ pub fn task(t: Task) -> ExtActivity {
         created_by: non_empty(t.created_by_id.as_deref()),
         date: t.activity_date.as_deref().and_then(parse_datetime),
         done: t.is_closed == Some(true),
-        updated_at: non_empty(t.last_modified_date.as_deref()),
+        updated_at: non_empty(t.last_modified_date.as_deref()).map(ExtVersion::from),
     }
 }
 
@@ -233,7 +234,7 @@ pub fn event(e: Event) -> ExtActivity {
         created_by: non_empty(e.created_by_id.as_deref()),
         date: e.start_date_time.as_deref().and_then(parse_datetime),
         done: end.is_some_and(|end| end.unix() <= now.unix()),
-        updated_at: non_empty(e.last_modified_date.as_deref()),
+        updated_at: non_empty(e.last_modified_date.as_deref()).map(ExtVersion::from),
     }
 }
 

@@ -4,6 +4,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tandem_domain::external::{ExtCompany, ExtContact, ExtOpportunity, ExtUser, ExternalRecord, Unreadable};
+use tandem_domain::ledger::ExtVersion;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::{Stage, System};
 
@@ -103,7 +104,7 @@ pub fn user(u: User) -> ExtUser {
         last_name,
         role: non_empty(u.group.as_deref()),
         inactive: false,
-        updated_at: non_empty(u.updated_at.as_deref()),
+        updated_at: non_empty(u.updated_at.as_deref()).map(ExtVersion::from),
     }
 }
 
@@ -139,7 +140,7 @@ pub fn company(c: Customer) -> ExtCompany {
         types: Vec::new(),
         inactive: c.disabled,
         deleted: false,
-        updated_at: non_empty(c.updated_at.as_deref()),
+        updated_at: non_empty(c.updated_at.as_deref()).map(ExtVersion::from),
     }
 }
 
@@ -156,7 +157,7 @@ pub fn contact(c: Contact) -> ExtContact {
         company_id: c.customer_id.map(|id| id.to_string()),
         types: Vec::new(),
         inactive: false,
-        updated_at: non_empty(c.updated_at.as_deref()),
+        updated_at: non_empty(c.updated_at.as_deref()).map(ExtVersion::from),
     }
 }
 
@@ -184,7 +185,7 @@ pub fn opportunity(l: Lead) -> ExtOpportunity {
         company_id: l.customer_id.map(|id| id.to_string()),
         contact_id: l.contact_id.map(|id| id.to_string()),
         notes: non_empty(l.ticket_description.as_deref()),
-        updated_at: non_empty(l.updated_at.as_deref()),
+        updated_at: non_empty(l.updated_at.as_deref()).map(ExtVersion::from),
     }
 }
 

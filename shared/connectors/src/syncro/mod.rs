@@ -15,6 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::StreamExt as _;
 use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, NO_TYPE, OptionList, Page, Unreadable};
+use tandem_domain::ledger::ExtVersion;
 use tandem_domain::ports::{Connector, ConnectorError, ErrorKind};
 use tandem_domain::secret::SyncroCredentials;
 use tandem_domain::{Stage, System, Timestamp};
@@ -106,7 +107,7 @@ pub fn updated_since(record: &ExternalRecord, since: Timestamp) -> bool {
         ExternalRecord::Opportunity(r) => &r.updated_at,
         ExternalRecord::Unreadable(_) => return true,
     };
-    updated.as_deref().and_then(|u| Timestamp::parse(u).ok()).is_none_or(|at| at >= since)
+    updated.as_ref().and_then(ExtVersion::at).is_none_or(|at| at >= since)
 }
 
 /// One Syncro connection. `Debug` never shows the token.
