@@ -206,13 +206,14 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
     }
     let secs = outcome.import_time.as_secs_f64();
     println!(
-        "\nImported {} external records in {:.2} s ({:.0} records/s), with {} store round trips ({:.2} per record) \
-         and {} requests to {}.",
+        "\nImported {} external records in {:.2} s ({:.0} records/s), with {} store round trips ({:.2} per record; \
+         {:.3} sequential rounds per record) and {} requests to {}.",
         outcome.external_records,
         secs,
         outcome.external_records as f64 / secs.max(1e-9),
         outcome.cost.store_calls,
         outcome.cost.store_calls as f64 / (outcome.external_records.max(1) as f64),
+        outcome.cost.store_rounds as f64 / (outcome.external_records.max(1) as f64),
         outcome.cost.requests,
         args.system.display_name(),
     );

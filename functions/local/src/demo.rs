@@ -68,7 +68,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
     setup::map_typically(&rt.svc, &tenant, opts.system, &sim.typical).await?;
 
     let store = rt.meter_store(opts.store_latency);
-    let (calls_before, requests_before) = (store.calls(), sim.requests());
+    let (calls_before, rounds_before, requests_before) = (store.calls(), store.rounds(), sim.requests());
     let started = Instant::now();
     let job = import::start_import(&rt.svc, &tenant, opts.system, StageSelection::All(AllStages::All)).await?;
     let bars = Bars::new(opts.system, &expected, opts.progress);
@@ -77,6 +77,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let import_time = started.elapsed();
     let cost = Cost {
         store_calls: store.calls() - calls_before,
+        store_rounds: store.rounds() - rounds_before,
         requests: sim.requests() - requests_before,
         seconds: import_time.as_secs_f64(),
     };

@@ -24,6 +24,9 @@ pub fn job_counts(job: &Job) -> Counts {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Cost {
     pub store_calls: u64,
+    /// Sequential store rounds (calls overlapping one in flight count once); meaningful
+    /// with a store latency set.
+    pub store_rounds: u64,
     pub requests: u64,
     pub seconds: f64,
 }
@@ -35,6 +38,7 @@ pub fn json_line(system: System, result: &Counts, expected: &Counts, cost: &Cost
         "result": result,
         "expected": expected,
         "store_calls": cost.store_calls,
+        "store_rounds": cost.store_rounds,
         "requests": cost.requests,
         "seconds": (cost.seconds * 1000.0).round() / 1000.0,
     })

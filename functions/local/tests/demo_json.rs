@@ -27,6 +27,8 @@ fn the_demo_json_reports_the_ground_truth_and_what_the_import_cost() {
             .sum();
         let calls = v["store_calls"].as_u64().unwrap();
         assert!(calls >= records / 2, "{system}: {calls} store calls for {records} records is too few to be real");
+        let rounds = v["store_rounds"].as_u64().unwrap();
+        assert!(rounds > 0 && rounds <= calls, "{system}: {rounds} sequential rounds of {calls} calls");
         assert!(v["requests"].as_u64().unwrap() > 0, "{system}: {v}");
         assert!(v["seconds"].as_f64().unwrap() > 0.0, "{system}: {v}");
     }

@@ -1,7 +1,10 @@
 //! [`MeteredTable`]: any [`Table`] with its round trips counted and, optionally, a wait
 //! added to each one, so the local runner and the benchmark can show what a flow costs on
 //! DynamoDB (a few milliseconds per call) without DynamoDB. Calls made concurrently wait
-//! concurrently, as they would over the network.
+//! concurrently, as they would over the network. Besides the calls it counts the
+//! sequential rounds: a call that starts while no other is in flight starts a round, and
+//! calls overlapping it belong to it, so with a latency set the rounds are what a flow's
+//! wall time is made of.
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -15,12 +18,23 @@ pub struct MeteredTable {
     inner: Arc<dyn Table>,
     latency: Duration,
     calls: AtomicU64,
+    rounds: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+/// A call in flight; it lands when dropped.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl MeteredTable {
     /// Meters `inner`, adding `latency` to every call (zero: count only).
     pub fn new(inner: Arc<dyn Table>, latency: Duration) -> Self {
-        Self { inner, latency, calls: AtomicU64::new(0) }
+        Self { inner, latency, calls: AtomicU64::new(0), rounds: AtomicU64::new(0), in_flight: AtomicU64::new(0) }
     }
 
     /// Round trips made so far.
@@ -28,34 +42,44 @@ impl MeteredTable {
         self.calls.load(Ordering::Relaxed)
     }
 
-    async fn trip(&self) {
+    /// Sequential rounds made so far (see the module docs).
+    pub fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
+    }
+
+    async fn trip(&self) -> InFlight<'_> {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        if self.in_flight.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.rounds.fetch_add(1, Ordering::Relaxed);
+        }
+        let flight = InFlight(&self.in_flight);
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
+        flight
     }
 }
 
 #[async_trait]
 impl Table for MeteredTable {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        self.trip().await;
+        let _flight = self.trip().await;
         self.inner.get(pk, sk).await
     }
     async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Item>, StoreError> {
-        self.trip().await;
+        let _flight = self.trip().await;
         self.inner.get_many(keys).await
     }
     async fn query(&self, pk: &str, q: &Query) -> Result<QueryPage, StoreError> {
-        self.trip().await;
+        let _flight = self.trip().await;
         self.inner.query(pk, q).await
     }
     async fn query_index(&self, pk: &str, q: &Query) -> Result<QueryPage, StoreError> {
-        self.trip().await;
+        let _flight = self.trip().await;
         self.inner.query_index(pk, q).await
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.trip().await;
+        let _flight = self.trip().await;
         self.inner.transact(writes).await
     }
 }
@@ -94,5 +118,17 @@ mod tests {
         assert!(took >= Duration::from_millis(200), "each call waits: {took:?}");
         assert!(took < Duration::from_millis(1500), "ten calls overlap instead of queueing: {took:?}");
         assert_eq!(metered.calls(), 10);
+        assert_eq!(metered.rounds(), 1, "ten overlapping calls are one round");
+    }
+
+    #[tokio::test]
+    async fn calls_made_one_after_another_are_one_round_each() {
+        let metered = MeteredTable::new(Arc::new(EmbeddedTable::in_memory()), Duration::from_millis(5));
+        for _ in 0..3 {
+            metered.get("p", "s").await.unwrap();
+        }
+        let (a, b) = tokio::join!(metered.get("p", "s"), metered.get("q", "s"));
+        (a.unwrap(), b.unwrap());
+        assert_eq!((metered.calls(), metered.rounds()), (5, 4));
     }
 }
