@@ -152,7 +152,7 @@ async fn read_all(conn: &dyn Connector, stage: Stage) -> (Vec<ExternalRecord>, V
     let mut pages = Vec::new();
     loop {
         let Page { records: got, next } =
-            conn.fetch(stage, &cursor).await.unwrap_or_else(|e| panic!("{stage} page {}: {e}", pages.len()));
+            conn.list(stage.kind(), &cursor).await.unwrap_or_else(|e| panic!("{stage} page {}: {e}", pages.len()));
         pages.push(got.len());
         records.extend(got);
         match next {
@@ -236,8 +236,10 @@ mod checks {
             let mut cursor = Cursor::start();
             let mut seen = vec![cursor.clone()];
             loop {
-                let first = conn.fetch(*stage, &cursor).await.unwrap_or_else(|e| panic!("{stage} {cursor:?}: {e}"));
-                let again = conn.fetch(*stage, &cursor).await.unwrap_or_else(|e| panic!("{stage} {cursor:?}: {e}"));
+                let first =
+                    conn.list(stage.kind(), &cursor).await.unwrap_or_else(|e| panic!("{stage} {cursor:?}: {e}"));
+                let again =
+                    conn.list(stage.kind(), &cursor).await.unwrap_or_else(|e| panic!("{stage} {cursor:?}: {e}"));
                 assert_eq!(ids(&first.records), ids(&again.records), "{stage}: re-reading {cursor:?}");
                 assert_eq!(first.next.is_some(), again.next.is_some(), "{stage}: re-reading {cursor:?}");
                 if let (Some(a), Some(b)) = (&first.next, &again.next)
@@ -245,8 +247,8 @@ mod checks {
                 {
                     // Cursors are opaque: a re-read may hand out a new token for the same place
                     // (Salesforce issues a new query locator per query). Both must lead on alike.
-                    let via_a = conn.fetch(*stage, a).await.unwrap_or_else(|e| panic!("{stage} {a:?}: {e}"));
-                    let via_b = conn.fetch(*stage, b).await.unwrap_or_else(|e| panic!("{stage} {b:?}: {e}"));
+                    let via_a = conn.list(stage.kind(), a).await.unwrap_or_else(|e| panic!("{stage} {a:?}: {e}"));
+                    let via_b = conn.list(stage.kind(), b).await.unwrap_or_else(|e| panic!("{stage} {b:?}: {e}"));
                     assert_eq!(ids(&via_a.records), ids(&via_b.records), "{stage}: {a:?} and {b:?} lead on alike");
                 }
                 let Some(next) = first.next else { break };
@@ -265,7 +267,7 @@ mod checks {
         conn.check().await.expect("the check passes (tokens and sites settled before injecting)");
         let before = h.stats().injected_failures;
         h.fail_next(1, 503);
-        let page = conn.fetch(PAGED_STAGE, &Cursor::start()).await.expect("the 503 is retried");
+        let page = conn.list(PAGED_STAGE.kind(), &Cursor::start()).await.expect("the 503 is retried");
         assert!(!page.records.is_empty());
         assert_eq!(h.stats().injected_failures, before + 1, "the 503 was answered");
     }
@@ -277,11 +279,11 @@ mod checks {
         for (status, kind) in [(404, ErrorKind::NotFound), (400, ErrorKind::Invalid)] {
             let before = h.stats().injected_failures;
             h.fail_next(1, status);
-            let err = conn.fetch(PAGED_STAGE, &Cursor::start()).await.expect_err("fails without a retry");
+            let err = conn.list(PAGED_STAGE.kind(), &Cursor::start()).await.expect_err("fails without a retry");
             assert_eq!((err.kind, err.retryable, err.status), (kind, false, Some(status)), "{err}");
             assert_eq!(h.stats().injected_failures, before + 1, "{status}: one attempt only");
         }
-        conn.fetch(PAGED_STAGE, &Cursor::start()).await.expect("reads work again");
+        conn.list(PAGED_STAGE.kind(), &Cursor::start()).await.expect("reads work again");
     }
 
     pub async fn rate_limits_are_waited_out(system: System) {
@@ -309,7 +311,7 @@ mod checks {
             eprintln!("{}: no token expiry to check (static keys)", h.system.display_name());
             return;
         }
-        let page = conn.fetch(PAGED_STAGE, &Cursor::start()).await.expect("the token is renewed");
+        let page = conn.list(PAGED_STAGE.kind(), &Cursor::start()).await.expect("the token is renewed");
         assert!(!page.records.is_empty());
         assert!(h.stats().unauthorized > before, "the expired token was refused once: {:?}", h.stats());
         let (records, _) = read_all(conn.as_ref(), PAGED_STAGE).await;

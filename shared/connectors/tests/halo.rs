@@ -57,7 +57,7 @@ async fn fetch_all(conn: &dyn Connector, stage: Stage, mut cursor: Cursor) -> (V
     let mut records = Vec::new();
     let mut pages = 0;
     loop {
-        let page = conn.fetch(stage, &cursor).await.unwrap_or_else(|e| panic!("{stage} page {pages}: {e}"));
+        let page = conn.list(stage.kind(), &cursor).await.unwrap_or_else(|e| panic!("{stage} page {pages}: {e}"));
         pages += 1;
         records.extend(page.records);
         match page.next {
@@ -160,7 +160,7 @@ async fn an_expired_token_is_renewed_and_the_read_succeeds() {
     let conn = good(&sim, 10);
     conn.check().await.expect("first token");
     sim.expire_tokens();
-    let page = conn.fetch(Stage::Companies, &Cursor::start()).await.expect("renewed");
+    let page = conn.list(Stage::Companies.kind(), &Cursor::start()).await.expect("renewed");
     assert!(!page.records.is_empty());
     sim.set_token_lifetime(Duration::from_millis(1500));
     sim.expire_tokens();
@@ -177,11 +177,11 @@ async fn a_rate_limit_is_waited_out_and_then_succeeds() {
     let conn = good(&sim, 100);
     conn.check().await.unwrap();
     sim.fail_next(2, 429);
-    conn.fetch(Stage::Companies, &Cursor::start()).await.expect("succeeds after 429s");
+    conn.list(Stage::Companies.kind(), &Cursor::start()).await.expect("succeeds after 429s");
     assert_eq!(sim.stats().injected_failures, 2);
     sim.set_requests_per_second(Some(2));
     for _ in 0..5 {
-        conn.fetch(Stage::Companies, &Cursor::start()).await.expect("throttled then served");
+        conn.list(Stage::Companies.kind(), &Cursor::start()).await.expect("throttled then served");
     }
     assert!(sim.stats().throttled > 0);
     sim.shutdown().await;
@@ -192,9 +192,9 @@ async fn server_errors_are_retried_and_a_lasting_one_fails_as_transient() {
     let (sim, _) = start(5).await;
     let conn = good(&sim, 100);
     sim.fail_next(2, 503);
-    conn.fetch(Stage::Contacts, &Cursor::start()).await.expect("retried");
+    conn.list(Stage::Contacts.kind(), &Cursor::start()).await.expect("retried");
     sim.fail_next(50, 500);
-    let err = conn.fetch(Stage::Contacts, &Cursor::start()).await.expect_err("gives up");
+    let err = conn.list(Stage::Contacts.kind(), &Cursor::start()).await.expect_err("gives up");
     assert_eq!((err.kind, err.retryable), (ErrorKind::Transient, true));
     sim.shutdown().await;
 }

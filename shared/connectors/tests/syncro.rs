@@ -52,7 +52,7 @@ async fn fetch_all(conn: &dyn Connector, stage: Stage, mut cursor: Cursor) -> (V
     let mut records = Vec::new();
     let mut pages = 0;
     loop {
-        let page = conn.fetch(stage, &cursor).await.unwrap_or_else(|e| panic!("{stage} page {pages}: {e}"));
+        let page = conn.list(stage.kind(), &cursor).await.unwrap_or_else(|e| panic!("{stage} page {pages}: {e}"));
         pages += 1;
         records.extend(page.records);
         match page.next {
@@ -121,7 +121,7 @@ async fn a_token_without_contact_rights_passes_the_check_but_is_forbidden_on_con
     let (handle, _) = start(5).await;
     let conn = connect(creds_of(handle.restricted_credentials()), fast_settings());
     conn.check().await.expect("check passes");
-    let err = conn.fetch(Stage::Contacts, &Cursor::start()).await.expect_err("forbidden");
+    let err = conn.list(Stage::Contacts.kind(), &Cursor::start()).await.expect_err("forbidden");
     assert_eq!(err.kind, ErrorKind::Forbidden);
     assert!(err.message.contains("group permissions"), "{}", err.message);
 }
@@ -179,7 +179,7 @@ async fn a_429_at_a_low_per_minute_limit_is_waited_out_and_every_page_arrives() 
 async fn server_errors_are_retried_until_the_fetch_succeeds() {
     let (handle, tenant) = start(10).await;
     handle.fail_next(3, 503);
-    let page = good(&handle).fetch(Stage::Opportunities, &Cursor::start()).await.expect("retried to success");
+    let page = good(&handle).list(Stage::Opportunities.kind(), &Cursor::start()).await.expect("retried to success");
     assert_eq!(page.records.len(), tenant.records("leads").len().min(tandem_sim::syncro::PAGE_SIZE));
     assert_eq!(handle.stats().injected_failures, 3);
 }

@@ -16,13 +16,14 @@ use futures::StreamExt as _;
 use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, NO_TYPE, OptionList, Page};
 use tandem_domain::ports::{Connector, ConnectorError, ErrorKind};
 use tandem_domain::secret::ConnectWiseCredentials;
-use tandem_domain::{Stage, System};
+use tandem_domain::{RecordKind, Stage, System};
 use tokio::sync::OnceCell;
 
 use self::client::Client;
 use self::mapping::{Lookups, NameField};
 use self::models::{Forecast, ForecastItem, SetupEntry, SystemInfo};
 use crate::http::{MAX_PAGE_SIZE, Settings};
+use crate::read;
 
 pub use self::mapping::{parse_page, parse_page_with};
 
@@ -279,7 +280,10 @@ impl Connector for ConnectWiseConnector {
 
     /// One page: `page` from the cursor (empty = 1), `pageSize`, `orderBy=id asc`, and the
     /// `since` condition (psa-apis.md 1.4); the next cursor from the `Link` header (1.5).
-    async fn fetch(&self, stage: Stage, cursor: &Cursor) -> Result<Page, ConnectorError> {
+    async fn list(&self, kind: RecordKind, cursor: &Cursor) -> Result<Page, ConnectorError> {
+        let Some(stage) = read::stage_in(System::ConnectWise, kind) else {
+            return Ok(Page { records: Vec::new(), next: None });
+        };
         let path = stage_path(stage);
         let page = pagination::page_of(&cursor.position).ok_or_else(|| {
             invalid(format!("cursor position {:?} is not a ConnectWise page number", cursor.position))
@@ -293,5 +297,23 @@ impl Connector for ConnectWiseConnector {
             self.add_forecasts(&mut records).await?;
         }
         Ok(Page { records, next: next.map(|n| Cursor { position: n.to_string(), since: cursor.since }) })
+    }
+
+    /// `GET {list endpoint}/{id}` (psa-apis.md 1.6: every collection has GET `/{id}`; a
+    /// missing record is 404), mapped with the same setup facts as a list page, and an
+    /// opportunity's value from its forecast as the list reads it.
+    async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
+        let stage = read::stage_to_get(System::ConnectWise, kind)?;
+        let id = read::numeric_id(System::ConnectWise, kind, id)?;
+        let path = format!("{}/{id}", stage_path(stage));
+        let lookups = self.lookups(stage).await?;
+        let Some(answer) = read::found(self.client.get(&path, &[], &self.settings.retry).await)? else {
+            return Ok(None);
+        };
+        let mut records = mapping::parse_page_with(stage, &read::as_list(&answer.body), &lookups)?;
+        if stage == Stage::Opportunities {
+            self.add_forecasts(&mut records).await?;
+        }
+        read::only(System::ConnectWise, records)
     }
 }
