@@ -287,6 +287,9 @@ mod checks {
     pub async fn get_returns_each_listed_record_as_the_list_mapped_it(system: System) {
         let h = Harness::start(system).await;
         let conn = connect(h.system, &h.credentials(), SMALL_PAGE);
+        // Gets go through a connector that listed nothing, so nothing a list learnt (setup
+        // lists, Halo's ticket contacts) is lent to them.
+        let fresh = connect(h.system, &h.credentials(), SMALL_PAGE);
         for stage in h.system.stages() {
             let (records, _) = read_all(conn.as_ref(), *stage).await;
             assert!(!records.is_empty(), "{stage}: nothing listed");
@@ -294,11 +297,11 @@ mod checks {
             // (Halo CRM notes and actions, Salesforce Tasks and Events).
             for listed in [&records[0], &records[records.len() / 2], &records[records.len() - 1]] {
                 let id = listed.id().unwrap();
-                let got = conn.get(stage.kind(), id).await.unwrap_or_else(|e| panic!("{stage} {id}: {e}"));
+                let got = fresh.get(stage.kind(), id).await.unwrap_or_else(|e| panic!("{stage} {id}: {e}"));
                 assert_eq!(got.as_ref(), Some(listed), "{stage} {id}: get and list agree");
             }
             let unknown = unknown_id(h.system, *stage, records[0].id().unwrap());
-            let got = conn.get(stage.kind(), &unknown).await.unwrap_or_else(|e| panic!("{stage} {unknown}: {e}"));
+            let got = fresh.get(stage.kind(), &unknown).await.unwrap_or_else(|e| panic!("{stage} {unknown}: {e}"));
             assert_eq!(got, None, "{stage}: {unknown} does not exist");
         }
     }
