@@ -456,3 +456,27 @@ async fn a_list_body_that_is_not_an_array_is_invalid_and_names_the_endpoint() {
     assert_eq!(err.kind, ErrorKind::Invalid);
     assert!(err.message.contains("/company/contacts"), "{}", err.message);
 }
+
+#[tokio::test]
+async fn get_reads_an_opportunity_with_its_forecast_and_a_member_by_its_identifier() {
+    let (handle, tenant) = start(10).await;
+    let conn = good(&handle, 1000);
+    let before = handle.stats().gets_by_path;
+    let opportunity = tenant.records("sales/opportunities")[0]["id"].to_string();
+    let got = conn.get(Stage::Opportunities.kind(), &opportunity).await.expect("the opportunity");
+    assert!(matches!(got, Some(ExternalRecord::Opportunity(ref o)) if o.id == opportunity), "{got:?}");
+    let identifier = tenant.records("system/members")[0]["identifier"].as_str().unwrap().to_string();
+    let got = conn.get(Stage::Users.kind(), &identifier).await.expect("the member");
+    assert_eq!(got.as_ref().and_then(ExternalRecord::id), Some(identifier.as_str()));
+    let after = handle.stats().gets_by_path;
+    let delta = |key: &str| after.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0);
+    assert_eq!(
+        (delta("sales/opportunities/{id}"), delta("sales/opportunities/{id}/forecast"), delta("system/members")),
+        (1, 1, 1),
+        "{after:?}"
+    );
+    assert_eq!(conn.get(Stage::Users.kind(), "nobody").await.expect("asked"), None, "an unknown identifier");
+    let err = conn.get(Stage::Users.kind(), "a\" or id > 0 or \"").await.expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    handle.shutdown().await;
+}

@@ -239,3 +239,24 @@ async fn option_lists_offer_the_halo_choices() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_action_got_on_its_own_takes_its_contact_from_its_ticket_and_a_note_reads_only_the_note() {
+    let (handle, _) = start(10).await;
+    let (listed, _) = fetch_all(good(&handle, 100).as_ref(), Stage::Activities, Cursor::start()).await;
+    let action = listed.iter().find(|r| r.id().is_some_and(|id| id.starts_with("action-"))).expect("an action");
+    let note = listed.iter().find(|r| r.id().is_some_and(|id| id.starts_with("note-"))).expect("a note");
+    let fresh = good(&handle, 100);
+    let before = handle.stats().gets_by_path;
+    let got = fresh.get(Stage::Activities.kind(), action.id().unwrap()).await.expect("the action");
+    assert_eq!(got.as_ref(), Some(action));
+    let after = handle.stats().gets_by_path;
+    let delta = |key: &str| after.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0);
+    assert_eq!((delta("actions/{id}"), delta("opportunities/{id}"), delta("actions")), (1, 1, 0), "{after:?}");
+    let got = fresh.get(Stage::Activities.kind(), note.id().unwrap()).await.expect("the note");
+    assert_eq!(got.as_ref(), Some(note));
+    assert_eq!(handle.stats().gets_by_path.get("crmnote/{id}"), Some(&1));
+    let err = fresh.get(Stage::Activities.kind(), "ticket-1").await.expect_err("not an activity id");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    handle.shutdown().await;
+}

@@ -323,3 +323,19 @@ async fn a_page_the_simulator_served_parses_with_parse_page() {
     let records = parse_page(Stage::Companies, &body).unwrap();
     assert_eq!(records.len(), 10);
 }
+
+#[tokio::test]
+async fn an_activity_is_got_from_the_object_its_id_prefix_names_in_one_query() {
+    let (handle, tenant) = start(10).await;
+    let conn = good(&handle, 200);
+    for object in ["Task", "Event"] {
+        let id = live(&tenant, object)[0]["Id"].as_str().unwrap().to_string();
+        let before = handle.stats().gets_by_path.get("query").copied().unwrap_or(0);
+        let got = conn.get(Stage::Activities.kind(), &id).await.unwrap_or_else(|e| panic!("{object} {id}: {e}"));
+        assert_eq!(got.as_ref().and_then(ExternalRecord::id), Some(id.as_str()), "{object}");
+        assert_eq!(handle.stats().gets_by_path.get("query").copied().unwrap_or(0), before + 1, "{object}: one query");
+    }
+    let err = conn.get(Stage::Companies.kind(), "001' OR Name != '").await.expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    handle.shutdown().await;
+}

@@ -264,3 +264,27 @@ fn a_list_body_without_its_array_is_invalid_and_names_the_endpoint() {
     assert_eq!(err.kind, ErrorKind::Invalid);
     assert!(err.message.contains("/customers"), "{}", err.message);
 }
+
+#[tokio::test]
+async fn get_reads_each_kind_from_its_single_record_endpoint_never_a_list() {
+    let (handle, tenant) = start(10).await;
+    let conn = good(&handle);
+    let before = handle.stats().gets_by_path;
+    for (stage, plural) in [
+        (Stage::Users, "users"),
+        (Stage::Companies, "customers"),
+        (Stage::Contacts, "contacts"),
+        (Stage::Opportunities, "leads"),
+    ] {
+        let id = tenant.records(plural)[0]["id"].to_string();
+        let got = conn.get(stage.kind(), &id).await.unwrap_or_else(|e| panic!("{plural} {id}: {e}"));
+        assert_eq!(got.as_ref().and_then(ExternalRecord::id), Some(id.as_str()), "{plural}");
+    }
+    let after = handle.stats().gets_by_path;
+    for plural in ["users", "customers", "contacts", "leads"] {
+        let key = format!("{plural}/{{id}}");
+        assert_eq!(after.get(&key).copied().unwrap_or(0) - before.get(&key).copied().unwrap_or(0), 1, "{key}");
+        assert_eq!(after.get(plural), before.get(plural), "{plural}: no list read");
+    }
+    handle.shutdown().await;
+}
