@@ -15,7 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::StreamExt as _;
 use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, NO_TYPE, OptionList, Page};
-use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, bad_id};
+use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, bad_id, no_such_kind};
 use tandem_domain::secret::HaloCredentials;
 use tandem_domain::{RecordKind, Stage, System};
 use tokio::sync::Mutex;
@@ -270,8 +270,9 @@ impl Connector for HaloConnector {
     /// `GET /api/{Resource}/{id}` (psa-apis.md 2.4: `/Agent/{id}` with `includeroles` as the
     /// list reads agents, `/Client/{id}`, `/Users/{id}`, `/Opportunities/{id}`; activities by
     /// their id's source: `note-N` is `/CRMNote/N`, `action-N` is `/Actions/N`, whose contact
-    /// comes from its ticket as in the list). A missing record is 404 (H1 declares it for
-    /// these paths; the body's shape is not relied on).
+    /// comes from its ticket as in the list). A missing record is taken to be 404:
+    /// UNCONFIRMED, H1 declares only 200 for these paths (the simulator answers 404 with a
+    /// `{message}` body, which is not relied on).
     async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
         let stage = read::stage_to_get(System::Halo, kind)?;
         let (path, number, actions) = match stage {
@@ -287,13 +288,16 @@ impl Connector for HaloConnector {
             Stage::Users => (AGENTS_PATH, read::numeric_id(System::Halo, kind, id)?, false),
             Stage::Companies => (CLIENTS_PATH, read::numeric_id(System::Halo, kind, id)?, false),
             Stage::Contacts => (USERS_PATH, read::numeric_id(System::Halo, kind, id)?, false),
-            Stage::Opportunities | Stage::Solutions => {
-                (OPPORTUNITIES_PATH, read::numeric_id(System::Halo, kind, id)?, false)
-            }
+            Stage::Opportunities => (OPPORTUNITIES_PATH, read::numeric_id(System::Halo, kind, id)?, false),
+            Stage::Solutions => return Err(no_such_kind(System::Halo, kind)),
         };
-        // UNCONFIRMED whether `includeroles` applies to `/Agent/{id}`; sent so the agent's
-        // role is there as in the list.
-        let query = if stage == Stage::Users { vec![("includeroles", "true".to_string())] } else { Vec::new() };
+        // H1 declares `includedetails` on `/Agent/{id}` but not `includeroles`; UNCONFIRMED
+        // which one brings the roles the list gets with `includeroles`, so both are sent.
+        let query = if stage == Stage::Users {
+            vec![("includedetails", "true".to_string()), ("includeroles", "true".to_string())]
+        } else {
+            Vec::new()
+        };
         let Some(body) = read::found(self.client.get(&format!("{path}/{number}"), &query, &self.settings.retry).await)?
         else {
             return Ok(None);
