@@ -6,11 +6,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tandem_domain::Stage;
-use tandem_domain::System;
-use tandem_domain::external::{AccountInfo, Choice, Cursor, OptionList, Page};
+use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, OptionList, Page};
 use tandem_domain::ports::{Connector, ConnectorError};
 use tandem_domain::secret::Credentials;
+use tandem_domain::{RecordKind, System};
 use url::{Host, Url};
 
 use crate::http::{self, Settings};
@@ -79,8 +78,12 @@ impl Connector for Guarded {
         self.inner.options(list).await
     }
 
-    async fn fetch(&self, stage: Stage, cursor: &Cursor) -> Result<Page, ConnectorError> {
-        self.inner.fetch(stage, cursor).await
+    async fn list(&self, kind: RecordKind, cursor: &Cursor) -> Result<Page, ConnectorError> {
+        self.inner.list(kind, cursor).await
+    }
+
+    async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
+        self.inner.get(kind, id).await
     }
 }
 

@@ -10,6 +10,7 @@ pub mod halo;
 pub mod hosts;
 pub mod http;
 pub mod pacing;
+pub mod read;
 pub mod salesforce;
 pub mod syncro;
 pub mod transport;

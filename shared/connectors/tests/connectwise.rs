@@ -58,7 +58,7 @@ async fn fetch_all(conn: &dyn Connector, stage: Stage, mut cursor: Cursor) -> (V
     let mut records = Vec::new();
     let mut pages = 0;
     loop {
-        let page = conn.fetch(stage, &cursor).await.unwrap_or_else(|e| panic!("{stage} page {pages}: {e}"));
+        let page = conn.list(stage.kind(), &cursor).await.unwrap_or_else(|e| panic!("{stage} page {pages}: {e}"));
         pages += 1;
         records.extend(page.records);
         match page.next {
@@ -152,7 +152,7 @@ async fn a_restricted_member_passes_the_check_but_is_forbidden_on_fetch() {
     let (handle, _) = start(10).await;
     let conn = connect(creds_of(handle.restricted_credentials()), fast_settings(1000));
     conn.check().await.expect("system/info is allowed");
-    let err = conn.fetch(Stage::Contacts, &Cursor::start()).await.expect_err("forbidden");
+    let err = conn.list(Stage::Contacts.kind(), &Cursor::start()).await.expect_err("forbidden");
     assert_eq!(err.kind, ErrorKind::Forbidden);
     assert!(!err.retryable);
     assert!(err.message.contains("/company/contacts"), "{}", err.message);
@@ -191,7 +191,7 @@ async fn server_errors_are_retried_until_the_fetch_succeeds() {
     let (handle, _) = start(10).await;
     let conn = good(&handle, 1000);
     handle.fail_next(2, 503);
-    let page = conn.fetch(Stage::Contacts, &Cursor::start()).await.expect("retried past two 503s");
+    let page = conn.list(Stage::Contacts.kind(), &Cursor::start()).await.expect("retried past two 503s");
     assert!(!page.records.is_empty());
     assert_eq!(handle.stats().injected_failures, 2);
 }
@@ -201,7 +201,7 @@ async fn a_bad_request_is_not_retried() {
     let (handle, _) = start(10).await;
     let conn = good(&handle, 1000);
     handle.fail_next(3, 400);
-    let err = conn.fetch(Stage::Contacts, &Cursor::start()).await.expect_err("400 fails");
+    let err = conn.list(Stage::Contacts.kind(), &Cursor::start()).await.expect_err("400 fails");
     assert_eq!(err.kind, ErrorKind::Invalid);
     assert!(!err.retryable);
     assert_eq!(err.status, Some(400));
@@ -425,7 +425,7 @@ fn stub_api(path: &str, forecast_2: (u16, &str)) -> (u16, String) {
 async fn a_forecast_refused_for_good_leaves_only_its_opportunity_without_value() {
     let site = stub(|p| stub_api(p, (404, r#"{"code":"NotFound","message":"Opportunity 2 not found"}"#))).await;
     let conn = connect(stub_creds(site), fast_settings(1000));
-    let page = conn.fetch(Stage::Opportunities, &Cursor::start()).await.expect("the page still comes in");
+    let page = conn.list(Stage::Opportunities.kind(), &Cursor::start()).await.expect("the page still comes in");
     let values: Vec<Option<f64>> = page
         .records
         .iter()
@@ -442,7 +442,7 @@ async fn a_forecast_refused_for_good_leaves_only_its_opportunity_without_value()
 async fn a_forecast_failing_transiently_after_retries_fails_the_page() {
     let site = stub(|p| stub_api(p, (503, r#"{"code":"ServerError","message":"busy"}"#))).await;
     let conn = connect(stub_creds(site), fast_settings(1000));
-    let err = conn.fetch(Stage::Opportunities, &Cursor::start()).await.expect_err("redelivered later");
+    let err = conn.list(Stage::Opportunities.kind(), &Cursor::start()).await.expect_err("redelivered later");
     assert_eq!(err.kind, ErrorKind::Transient);
     assert!(err.retryable);
     assert!(err.message.contains("/sales/opportunities/2/forecast"), "{}", err.message);
@@ -452,7 +452,31 @@ async fn a_forecast_failing_transiently_after_retries_fails_the_page() {
 async fn a_list_body_that_is_not_an_array_is_invalid_and_names_the_endpoint() {
     let site = stub(|p| stub_api(p, (200, "{}"))).await;
     let conn = connect(stub_creds(site), fast_settings(1000));
-    let err = conn.fetch(Stage::Contacts, &Cursor::start()).await.expect_err("not an array");
+    let err = conn.list(Stage::Contacts.kind(), &Cursor::start()).await.expect_err("not an array");
     assert_eq!(err.kind, ErrorKind::Invalid);
     assert!(err.message.contains("/company/contacts"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn get_reads_an_opportunity_with_its_forecast_and_a_member_by_its_identifier() {
+    let (handle, tenant) = start(10).await;
+    let conn = good(&handle, 1000);
+    let before = handle.stats().gets_by_path;
+    let opportunity = tenant.records("sales/opportunities")[0]["id"].to_string();
+    let got = conn.get(Stage::Opportunities.kind(), &opportunity).await.expect("the opportunity");
+    assert!(matches!(got, Some(ExternalRecord::Opportunity(ref o)) if o.id == opportunity), "{got:?}");
+    let identifier = tenant.records("system/members")[0]["identifier"].as_str().unwrap().to_string();
+    let got = conn.get(Stage::Users.kind(), &identifier).await.expect("the member");
+    assert_eq!(got.as_ref().and_then(ExternalRecord::id), Some(identifier.as_str()));
+    let after = handle.stats().gets_by_path;
+    let delta = |key: &str| after.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0);
+    assert_eq!(
+        (delta("sales/opportunities/{id}"), delta("sales/opportunities/{id}/forecast"), delta("system/members")),
+        (1, 1, 1),
+        "{after:?}"
+    );
+    assert_eq!(conn.get(Stage::Users.kind(), "nobody").await.expect("asked"), None, "an unknown identifier");
+    let err = conn.get(Stage::Users.kind(), "a\" or id > 0 or \"").await.expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    handle.shutdown().await;
 }

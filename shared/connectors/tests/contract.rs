@@ -1,6 +1,6 @@
 //! One connector contract, written once and run against all four connectors over real HTTP
 //! against their simulators (tandem-sim): credential checks, error classes, paging to the end,
-//! cursor advance and idempotent reads, retries, rate limits and token expiry.
+//! cursor advance and idempotent reads, getting one record by id, retries, rate limits and token expiry.
 //!
 //! Each system plugs in through tandem-sim's one shape ([`SimulatedSystem`], found by the
 //! system's name): its generator, ground truth, page sizes, credential fields and knobs. A
@@ -19,7 +19,7 @@ use tandem_connectors::{Connectors, Pacing, RetryPolicy, Settings};
 use tandem_domain::external::{Cursor, ExternalRecord, Page};
 use tandem_domain::ports::{Connector, ConnectorFactory, ErrorKind};
 use tandem_domain::secret::Credentials;
-use tandem_domain::{Stage, System};
+use tandem_domain::{RecordKind, Stage, System};
 use tandem_sim::{CredentialFields, Expected, RunningSystem, Scale, SimConfig, SimStats, SimulatedSystem};
 
 /// The page size the suite asks for (`Settings.page_size`); see [`Harness::effective_page_size`].
@@ -152,7 +152,7 @@ async fn read_all(conn: &dyn Connector, stage: Stage) -> (Vec<ExternalRecord>, V
     let mut pages = Vec::new();
     loop {
         let Page { records: got, next } =
-            conn.fetch(stage, &cursor).await.unwrap_or_else(|e| panic!("{stage} page {}: {e}", pages.len()));
+            conn.list(stage.kind(), &cursor).await.unwrap_or_else(|e| panic!("{stage} page {}: {e}", pages.len()));
         pages.push(got.len());
         records.extend(got);
         match next {
@@ -160,6 +160,29 @@ async fn read_all(conn: &dyn Connector, stage: Stage) -> (Vec<ExternalRecord>, V
             None => return (records, pages),
         }
         assert!(pages.len() < 10_000, "{stage}: paging does not end");
+    }
+}
+
+/// Ids no system could have: injections, paths, wrong shapes and lengths.
+const MALFORMED_IDS: &[&str] = &[
+    "",
+    "1 OR 1=1",
+    "1' OR Id != '",
+    "../1",
+    "1/forecast",
+    "1?fields=id",
+    "-1",
+    "9999999999999999999999999999999999999999",
+    "note-1' OR '1",
+];
+
+/// A well-formed id of `stage` that the simulator's tenant does not hold, shaped like
+/// `sample` (a listed id): Salesforce keeps the key prefix, Halo activities their source.
+fn unknown_id(system: System, stage: Stage, sample: &str) -> String {
+    match (system, stage) {
+        (System::Salesforce, _) => format!("{}{}", &sample[..3], "Z".repeat(15)),
+        (System::Halo, Stage::Activities) => format!("{}-987654321", sample.split('-').next().unwrap()),
+        _ => "987654321".to_string(),
     }
 }
 
@@ -236,8 +259,10 @@ mod checks {
             let mut cursor = Cursor::start();
             let mut seen = vec![cursor.clone()];
             loop {
-                let first = conn.fetch(*stage, &cursor).await.unwrap_or_else(|e| panic!("{stage} {cursor:?}: {e}"));
-                let again = conn.fetch(*stage, &cursor).await.unwrap_or_else(|e| panic!("{stage} {cursor:?}: {e}"));
+                let first =
+                    conn.list(stage.kind(), &cursor).await.unwrap_or_else(|e| panic!("{stage} {cursor:?}: {e}"));
+                let again =
+                    conn.list(stage.kind(), &cursor).await.unwrap_or_else(|e| panic!("{stage} {cursor:?}: {e}"));
                 assert_eq!(ids(&first.records), ids(&again.records), "{stage}: re-reading {cursor:?}");
                 assert_eq!(first.next.is_some(), again.next.is_some(), "{stage}: re-reading {cursor:?}");
                 if let (Some(a), Some(b)) = (&first.next, &again.next)
@@ -245,8 +270,8 @@ mod checks {
                 {
                     // Cursors are opaque: a re-read may hand out a new token for the same place
                     // (Salesforce issues a new query locator per query). Both must lead on alike.
-                    let via_a = conn.fetch(*stage, a).await.unwrap_or_else(|e| panic!("{stage} {a:?}: {e}"));
-                    let via_b = conn.fetch(*stage, b).await.unwrap_or_else(|e| panic!("{stage} {b:?}: {e}"));
+                    let via_a = conn.list(stage.kind(), a).await.unwrap_or_else(|e| panic!("{stage} {a:?}: {e}"));
+                    let via_b = conn.list(stage.kind(), b).await.unwrap_or_else(|e| panic!("{stage} {b:?}: {e}"));
                     assert_eq!(ids(&via_a.records), ids(&via_b.records), "{stage}: {a:?} and {b:?} lead on alike");
                 }
                 let Some(next) = first.next else { break };
@@ -259,13 +284,65 @@ mod checks {
         }
     }
 
+    pub async fn get_returns_each_listed_record_as_the_list_mapped_it(system: System) {
+        let h = Harness::start(system).await;
+        let conn = connect(h.system, &h.credentials(), SMALL_PAGE);
+        // Gets go through a connector that listed nothing, so nothing a list learnt (setup
+        // lists, Halo's ticket contacts) is lent to them.
+        let fresh = connect(h.system, &h.credentials(), SMALL_PAGE);
+        for stage in h.system.stages() {
+            let (records, _) = read_all(conn.as_ref(), *stage).await;
+            assert!(!records.is_empty(), "{stage}: nothing listed");
+            // The first, a middle and the last record: for activities that spans both sources
+            // (Halo CRM notes and actions, Salesforce Tasks and Events).
+            for listed in [&records[0], &records[records.len() / 2], &records[records.len() - 1]] {
+                let id = listed.id().unwrap();
+                let got = fresh.get(stage.kind(), id).await.unwrap_or_else(|e| panic!("{stage} {id}: {e}"));
+                assert_eq!(got.as_ref(), Some(listed), "{stage} {id}: get and list agree");
+            }
+            let unknown = unknown_id(h.system, *stage, records[0].id().unwrap());
+            let got = fresh.get(stage.kind(), &unknown).await.unwrap_or_else(|e| panic!("{stage} {unknown}: {e}"));
+            assert_eq!(got, None, "{stage}: {unknown} does not exist");
+        }
+    }
+
+    pub async fn a_malformed_id_is_refused_without_a_request(system: System) {
+        let h = Harness::start(system).await;
+        let conn = connect(h.system, &h.credentials(), SMALL_PAGE);
+        conn.check().await.expect("the check passes");
+        let before = h.stats().requests;
+        for stage in h.system.stages() {
+            for bad in MALFORMED_IDS {
+                let err = conn.get(stage.kind(), bad).await.expect_err(&format!("{stage} {bad:?} is refused"));
+                assert_eq!((err.kind, err.retryable), (ErrorKind::Invalid, false), "{stage} {bad:?}: {err}");
+            }
+        }
+        assert_eq!(h.stats().requests, before, "no malformed id reached the simulator");
+    }
+
+    pub async fn a_kind_the_system_lacks_is_refused_by_get_and_lists_empty(system: System) {
+        let h = Harness::start(system).await;
+        let conn = connect(h.system, &h.credentials(), SMALL_PAGE);
+        conn.check().await.expect("the check passes");
+        let before = h.stats().requests;
+        let lacking = RecordKind::ALL.iter().filter(|k| !h.system.stages().iter().any(|s| s.kind() == **k));
+        for kind in lacking {
+            let err = conn.get(*kind, "1").await.expect_err(&format!("{kind} is refused"));
+            assert_eq!(err.kind, ErrorKind::Invalid, "{kind}: {err}");
+            assert!(err.message.contains(kind.as_str()), "the kind is named: {err}");
+            let page = conn.list(*kind, &Cursor::start()).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+            assert!(page.records.is_empty() && page.next.is_none(), "{kind}: an empty last page");
+        }
+        assert_eq!(h.stats().requests, before, "nothing was asked of the simulator");
+    }
+
     pub async fn a_503_is_retried(system: System) {
         let h = Harness::start(system).await;
         let conn = connect(h.system, &h.credentials(), SMALL_PAGE);
         conn.check().await.expect("the check passes (tokens and sites settled before injecting)");
         let before = h.stats().injected_failures;
         h.fail_next(1, 503);
-        let page = conn.fetch(PAGED_STAGE, &Cursor::start()).await.expect("the 503 is retried");
+        let page = conn.list(PAGED_STAGE.kind(), &Cursor::start()).await.expect("the 503 is retried");
         assert!(!page.records.is_empty());
         assert_eq!(h.stats().injected_failures, before + 1, "the 503 was answered");
     }
@@ -277,11 +354,11 @@ mod checks {
         for (status, kind) in [(404, ErrorKind::NotFound), (400, ErrorKind::Invalid)] {
             let before = h.stats().injected_failures;
             h.fail_next(1, status);
-            let err = conn.fetch(PAGED_STAGE, &Cursor::start()).await.expect_err("fails without a retry");
+            let err = conn.list(PAGED_STAGE.kind(), &Cursor::start()).await.expect_err("fails without a retry");
             assert_eq!((err.kind, err.retryable, err.status), (kind, false, Some(status)), "{err}");
             assert_eq!(h.stats().injected_failures, before + 1, "{status}: one attempt only");
         }
-        conn.fetch(PAGED_STAGE, &Cursor::start()).await.expect("reads work again");
+        conn.list(PAGED_STAGE.kind(), &Cursor::start()).await.expect("reads work again");
     }
 
     pub async fn rate_limits_are_waited_out(system: System) {
@@ -309,7 +386,7 @@ mod checks {
             eprintln!("{}: no token expiry to check (static keys)", h.system.display_name());
             return;
         }
-        let page = conn.fetch(PAGED_STAGE, &Cursor::start()).await.expect("the token is renewed");
+        let page = conn.list(PAGED_STAGE.kind(), &Cursor::start()).await.expect("the token is renewed");
         assert!(!page.records.is_empty());
         assert!(h.stats().unauthorized > before, "the expired token was refused once: {:?}", h.stats());
         let (records, _) = read_all(conn.as_ref(), PAGED_STAGE).await;
@@ -347,6 +424,21 @@ macro_rules! contract {
             #[tokio::test]
             async fn each_next_cursor_moves_on_and_rereading_a_cursor_returns_the_same_page() {
                 checks::cursors_advance_and_reads_are_idempotent($system).await;
+            }
+
+            #[tokio::test]
+            async fn getting_a_listed_id_returns_the_record_the_list_mapped_and_an_unknown_id_is_none() {
+                checks::get_returns_each_listed_record_as_the_list_mapped_it($system).await;
+            }
+
+            #[tokio::test]
+            async fn a_malformed_id_is_refused_as_invalid_without_any_request() {
+                checks::a_malformed_id_is_refused_without_a_request($system).await;
+            }
+
+            #[tokio::test]
+            async fn a_kind_the_system_lacks_is_refused_by_get_and_lists_as_an_empty_last_page() {
+                checks::a_kind_the_system_lacks_is_refused_by_get_and_lists_empty($system).await;
             }
 
             #[tokio::test]

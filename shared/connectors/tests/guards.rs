@@ -179,7 +179,7 @@ async fn a_retry_after_of_999999_seconds_during_an_import_is_waited_only_up_to_t
         ..Settings::default()
     };
     let started = Instant::now();
-    let page = connect(System::Syncro, &base, settings).fetch(Stage::Companies, &Cursor::start()).await.unwrap();
+    let page = connect(System::Syncro, &base, settings).list(Stage::Companies.kind(), &Cursor::start()).await.unwrap();
     let took = started.elapsed();
     assert!(page.records.is_empty() && page.next.is_none(), "{page:?}");
     assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(5), "{took:?}");
@@ -236,11 +236,11 @@ async fn with_private_hosts_refused_loopback_localhost_and_private_sites_are_ref
 async fn with_private_hosts_refused_an_import_on_a_loopback_site_sends_nothing_either() {
     let (port, accepted) = silent_listener().await;
     let conn = connect(System::ConnectWise, &format!("http://localhost:{port}"), cloud());
-    let err = conn.fetch(Stage::Companies, &Cursor::start()).await.expect_err("refused");
+    let err = conn.list(Stage::Companies.kind(), &Cursor::start()).await.expect_err("refused");
     assert_eq!((err.kind, err.retryable), (ErrorKind::UnknownAccount, false), "{err}");
     assert!(err.message.contains("localhost"), "{}", err.message);
     let conn = connect(System::Syncro, &format!("http://127.0.0.1:{port}"), cloud());
-    let err = conn.fetch(Stage::Companies, &Cursor::start()).await.expect_err("refused");
+    let err = conn.list(Stage::Companies.kind(), &Cursor::start()).await.expect_err("refused");
     assert!(err.message.starts_with("host 127.0.0.1 is a loopback address"), "{}", err.message);
     assert_eq!(accepted.load(Ordering::SeqCst), 0);
 }

@@ -57,7 +57,7 @@ async fn fetch_all(conn: &dyn Connector, stage: Stage, mut cursor: Cursor) -> (V
     let mut records = Vec::new();
     let mut pages = 0;
     loop {
-        let page = conn.fetch(stage, &cursor).await.unwrap_or_else(|e| panic!("{stage} page {pages}: {e}"));
+        let page = conn.list(stage.kind(), &cursor).await.unwrap_or_else(|e| panic!("{stage} page {pages}: {e}"));
         pages += 1;
         records.extend(page.records);
         match page.next {
@@ -160,7 +160,7 @@ async fn an_expired_token_is_renewed_and_the_read_succeeds() {
     let conn = good(&sim, 10);
     conn.check().await.expect("first token");
     sim.expire_tokens();
-    let page = conn.fetch(Stage::Companies, &Cursor::start()).await.expect("renewed");
+    let page = conn.list(Stage::Companies.kind(), &Cursor::start()).await.expect("renewed");
     assert!(!page.records.is_empty());
     sim.set_token_lifetime(Duration::from_millis(1500));
     sim.expire_tokens();
@@ -177,11 +177,11 @@ async fn a_rate_limit_is_waited_out_and_then_succeeds() {
     let conn = good(&sim, 100);
     conn.check().await.unwrap();
     sim.fail_next(2, 429);
-    conn.fetch(Stage::Companies, &Cursor::start()).await.expect("succeeds after 429s");
+    conn.list(Stage::Companies.kind(), &Cursor::start()).await.expect("succeeds after 429s");
     assert_eq!(sim.stats().injected_failures, 2);
     sim.set_requests_per_second(Some(2));
     for _ in 0..5 {
-        conn.fetch(Stage::Companies, &Cursor::start()).await.expect("throttled then served");
+        conn.list(Stage::Companies.kind(), &Cursor::start()).await.expect("throttled then served");
     }
     assert!(sim.stats().throttled > 0);
     sim.shutdown().await;
@@ -192,9 +192,9 @@ async fn server_errors_are_retried_and_a_lasting_one_fails_as_transient() {
     let (sim, _) = start(5).await;
     let conn = good(&sim, 100);
     sim.fail_next(2, 503);
-    conn.fetch(Stage::Contacts, &Cursor::start()).await.expect("retried");
+    conn.list(Stage::Contacts.kind(), &Cursor::start()).await.expect("retried");
     sim.fail_next(50, 500);
-    let err = conn.fetch(Stage::Contacts, &Cursor::start()).await.expect_err("gives up");
+    let err = conn.list(Stage::Contacts.kind(), &Cursor::start()).await.expect_err("gives up");
     assert_eq!((err.kind, err.retryable), (ErrorKind::Transient, true));
     sim.shutdown().await;
 }
@@ -238,4 +238,25 @@ async fn option_lists_offer_the_halo_choices() {
         assert!(kinds.contains(name), "{name} not offered");
     }
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_action_got_on_its_own_takes_its_contact_from_its_ticket_and_a_note_reads_only_the_note() {
+    let (handle, _) = start(10).await;
+    let (listed, _) = fetch_all(good(&handle, 100).as_ref(), Stage::Activities, Cursor::start()).await;
+    let action = listed.iter().find(|r| r.id().is_some_and(|id| id.starts_with("action-"))).expect("an action");
+    let note = listed.iter().find(|r| r.id().is_some_and(|id| id.starts_with("note-"))).expect("a note");
+    let fresh = good(&handle, 100);
+    let before = handle.stats().gets_by_path;
+    let got = fresh.get(Stage::Activities.kind(), action.id().unwrap()).await.expect("the action");
+    assert_eq!(got.as_ref(), Some(action));
+    let after = handle.stats().gets_by_path;
+    let delta = |key: &str| after.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0);
+    assert_eq!((delta("actions/{id}"), delta("opportunities/{id}"), delta("actions")), (1, 1, 0), "{after:?}");
+    let got = fresh.get(Stage::Activities.kind(), note.id().unwrap()).await.expect("the note");
+    assert_eq!(got.as_ref(), Some(note));
+    assert_eq!(handle.stats().gets_by_path.get("crmnote/{id}"), Some(&1));
+    let err = fresh.get(Stage::Activities.kind(), "ticket-1").await.expect_err("not an activity id");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    handle.shutdown().await;
 }

@@ -56,7 +56,7 @@ async fn fetch_all(conn: &dyn Connector, stage: Stage, mut cursor: Cursor) -> (V
     let mut records = Vec::new();
     let mut pages = 0;
     loop {
-        let page = conn.fetch(stage, &cursor).await.unwrap_or_else(|e| panic!("{stage} page {pages}: {e}"));
+        let page = conn.list(stage.kind(), &cursor).await.unwrap_or_else(|e| panic!("{stage} page {pages}: {e}"));
         pages += 1;
         records.extend(page.records);
         match page.next {
@@ -179,9 +179,9 @@ async fn activities_read_all_tasks_then_all_events() {
 async fn an_expired_session_is_refreshed_once_and_the_read_succeeds() {
     let (handle, _) = start(20).await;
     let conn = good(&handle, 2000);
-    conn.fetch(Stage::Users, &Cursor::start()).await.expect("first read");
+    conn.list(Stage::Users.kind(), &Cursor::start()).await.expect("first read");
     handle.expire_sessions();
-    let page = conn.fetch(Stage::Users, &Cursor::start()).await.expect("read after expiry");
+    let page = conn.list(Stage::Users.kind(), &Cursor::start()).await.expect("read after expiry");
     assert!(!page.records.is_empty());
     assert_eq!(handle.stats().unauthorized, 1, "one 401, then a new token");
 }
@@ -192,9 +192,9 @@ async fn rate_limits_answered_either_way_are_waited_out() {
     let conn = good(&handle, 2000);
     conn.check().await.expect("token first");
     handle.fail_next(2, 429);
-    conn.fetch(Stage::Users, &Cursor::start()).await.expect("429s are retried");
+    conn.list(Stage::Users.kind(), &Cursor::start()).await.expect("429s are retried");
     handle.fail_next(1, 403);
-    conn.fetch(Stage::Users, &Cursor::start()).await.expect("REQUEST_LIMIT_EXCEEDED is retried");
+    conn.list(Stage::Users.kind(), &Cursor::start()).await.expect("REQUEST_LIMIT_EXCEEDED is retried");
     assert_eq!(handle.stats().injected_failures, 3);
     // A 403 carries no Retry-After: the backoff alone must outlast the one-second window.
     let mut patient = fast_settings(2000);
@@ -204,7 +204,7 @@ async fn rate_limits_answered_either_way_are_waited_out() {
     handle.set_throttle_answer(ThrottleAnswer::RequestLimitExceeded);
     handle.set_requests_per_second(Some(1));
     for _ in 0..3 {
-        conn.fetch(Stage::Users, &Cursor::start()).await.expect("throttled reads eventually pass");
+        conn.list(Stage::Users.kind(), &Cursor::start()).await.expect("throttled reads eventually pass");
     }
     assert!(handle.stats().throttled >= 1);
 }
@@ -214,9 +214,9 @@ async fn server_errors_are_retried_until_success() {
     let (handle, _) = start(20).await;
     let conn = good(&handle, 2000);
     handle.fail_next(2, 503);
-    conn.fetch(Stage::Companies, &Cursor::start()).await.expect("503s are retried");
+    conn.list(Stage::Companies.kind(), &Cursor::start()).await.expect("503s are retried");
     handle.fail_next(1, 500);
-    conn.fetch(Stage::Companies, &Cursor::start()).await.expect("500 is retried");
+    conn.list(Stage::Companies.kind(), &Cursor::start()).await.expect("500 is retried");
     assert_eq!(handle.stats().injected_failures, 3);
 }
 
@@ -227,8 +227,8 @@ async fn a_used_up_daily_allocation_is_a_rate_limit_error() {
     settings.retry.max_attempts = 2;
     let conn = connect(creds_of(handle.credentials()), settings);
     handle.set_daily_limit(Some(1));
-    conn.fetch(Stage::Users, &Cursor::start()).await.expect("within the allocation");
-    let err = conn.fetch(Stage::Users, &Cursor::start()).await.expect_err("allocation used up");
+    conn.list(Stage::Users.kind(), &Cursor::start()).await.expect("within the allocation");
+    let err = conn.list(Stage::Users.kind(), &Cursor::start()).await.expect_err("allocation used up");
     assert_eq!((err.kind, err.status), (ErrorKind::RateLimited, Some(403)));
     assert!(err.message.contains("REQUEST_LIMIT_EXCEEDED"), "{}", err.message);
 }
@@ -291,7 +291,7 @@ async fn a_contact_status_field_the_org_lacks_is_a_clear_error() {
     let conn = connect(creds, fast_settings(2000));
     let err = conn.options(OptionList::ContactTypes).await.expect_err("no such field");
     assert!(err.message.contains("Lifecycle__c"), "{}", err.message);
-    let err = conn.fetch(Stage::Contacts, &Cursor::start()).await.expect_err("no such column");
+    let err = conn.list(Stage::Contacts.kind(), &Cursor::start()).await.expect_err("no such column");
     assert_eq!(err.kind, ErrorKind::Invalid);
     assert!(err.message.contains("INVALID_FIELD"), "{}", err.message);
 }
@@ -322,4 +322,20 @@ async fn a_page_the_simulator_served_parses_with_parse_page() {
     let body = resp.bytes().await.unwrap();
     let records = parse_page(Stage::Companies, &body).unwrap();
     assert_eq!(records.len(), 10);
+}
+
+#[tokio::test]
+async fn an_activity_is_got_from_the_object_its_id_prefix_names_in_one_query() {
+    let (handle, tenant) = start(10).await;
+    let conn = good(&handle, 200);
+    for object in ["Task", "Event"] {
+        let id = live(&tenant, object)[0]["Id"].as_str().unwrap().to_string();
+        let before = handle.stats().gets_by_path.get("query").copied().unwrap_or(0);
+        let got = conn.get(Stage::Activities.kind(), &id).await.unwrap_or_else(|e| panic!("{object} {id}: {e}"));
+        assert_eq!(got.as_ref().and_then(ExternalRecord::id), Some(id.as_str()), "{object}");
+        assert_eq!(handle.stats().gets_by_path.get("query").copied().unwrap_or(0), before + 1, "{object}: one query");
+    }
+    let err = conn.get(Stage::Companies.kind(), "001' OR Name != '").await.expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    handle.shutdown().await;
 }

@@ -52,7 +52,7 @@ async fn fetch_all(conn: &dyn Connector, stage: Stage, mut cursor: Cursor) -> (V
     let mut records = Vec::new();
     let mut pages = 0;
     loop {
-        let page = conn.fetch(stage, &cursor).await.unwrap_or_else(|e| panic!("{stage} page {pages}: {e}"));
+        let page = conn.list(stage.kind(), &cursor).await.unwrap_or_else(|e| panic!("{stage} page {pages}: {e}"));
         pages += 1;
         records.extend(page.records);
         match page.next {
@@ -121,7 +121,7 @@ async fn a_token_without_contact_rights_passes_the_check_but_is_forbidden_on_con
     let (handle, _) = start(5).await;
     let conn = connect(creds_of(handle.restricted_credentials()), fast_settings());
     conn.check().await.expect("check passes");
-    let err = conn.fetch(Stage::Contacts, &Cursor::start()).await.expect_err("forbidden");
+    let err = conn.list(Stage::Contacts.kind(), &Cursor::start()).await.expect_err("forbidden");
     assert_eq!(err.kind, ErrorKind::Forbidden);
     assert!(err.message.contains("group permissions"), "{}", err.message);
 }
@@ -179,7 +179,7 @@ async fn a_429_at_a_low_per_minute_limit_is_waited_out_and_every_page_arrives() 
 async fn server_errors_are_retried_until_the_fetch_succeeds() {
     let (handle, tenant) = start(10).await;
     handle.fail_next(3, 503);
-    let page = good(&handle).fetch(Stage::Opportunities, &Cursor::start()).await.expect("retried to success");
+    let page = good(&handle).list(Stage::Opportunities.kind(), &Cursor::start()).await.expect("retried to success");
     assert_eq!(page.records.len(), tenant.records("leads").len().min(tandem_sim::syncro::PAGE_SIZE));
     assert_eq!(handle.stats().injected_failures, 3);
 }
@@ -263,4 +263,28 @@ fn a_list_body_without_its_array_is_invalid_and_names_the_endpoint() {
     let err = parse_page(Stage::Companies, br#"{"meta": {}}"#).expect_err("no customers");
     assert_eq!(err.kind, ErrorKind::Invalid);
     assert!(err.message.contains("/customers"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn get_reads_each_kind_from_its_single_record_endpoint_never_a_list() {
+    let (handle, tenant) = start(10).await;
+    let conn = good(&handle);
+    let before = handle.stats().gets_by_path;
+    for (stage, plural) in [
+        (Stage::Users, "users"),
+        (Stage::Companies, "customers"),
+        (Stage::Contacts, "contacts"),
+        (Stage::Opportunities, "leads"),
+    ] {
+        let id = tenant.records(plural)[0]["id"].to_string();
+        let got = conn.get(stage.kind(), &id).await.unwrap_or_else(|e| panic!("{plural} {id}: {e}"));
+        assert_eq!(got.as_ref().and_then(ExternalRecord::id), Some(id.as_str()), "{plural}");
+    }
+    let after = handle.stats().gets_by_path;
+    for plural in ["users", "customers", "contacts", "leads"] {
+        let key = format!("{plural}/{{id}}");
+        assert_eq!(after.get(&key).copied().unwrap_or(0) - before.get(&key).copied().unwrap_or(0), 1, "{key}");
+        assert_eq!(after.get(plural), before.get(plural), "{plural}: no list read");
+    }
+    handle.shutdown().await;
 }

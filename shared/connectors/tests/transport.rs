@@ -60,7 +60,7 @@ fn connector(handle: &SimHandle, settings: Settings) -> Arc<dyn Connector> {
 async fn fetch_companies(conn: &dyn Connector) -> usize {
     let (mut cursor, mut pages) = (Cursor::start(), 0);
     loop {
-        let page = conn.fetch(Stage::Companies, &cursor).await.unwrap_or_else(|e| panic!("page {pages}: {e}"));
+        let page = conn.list(Stage::Companies.kind(), &cursor).await.unwrap_or_else(|e| panic!("page {pages}: {e}"));
         pages += 1;
         match page.next {
             Some(next) => cursor = next,

@@ -186,6 +186,11 @@ impl Stage {
         }
     }
 
+    /// The stage that imports `kind`, if one does (lists are made, not imported).
+    pub fn of_kind(kind: RecordKind) -> Option<Stage> {
+        Stage::ALL.iter().copied().find(|s| s.kind() == kind)
+    }
+
     /// The stages whose records this stage links to, so must have completed first.
     pub fn needs(self) -> &'static [Stage] {
         match self {
@@ -229,6 +234,14 @@ mod tests {
         assert_eq!(serde_json::from_str::<Stage>("\"opportunities\"").unwrap(), Stage::Opportunities);
         let err = serde_json::from_str::<System>("\"connect_wise\"").unwrap_err().to_string();
         assert!(err.contains("unknown system"), "{err}");
+    }
+
+    #[test]
+    fn every_stage_is_found_again_from_its_record_kind_and_lists_have_no_stage() {
+        for stage in Stage::ALL {
+            assert_eq!(Stage::of_kind(stage.kind()), Some(*stage));
+        }
+        assert_eq!(Stage::of_kind(RecordKind::List), None);
     }
 
     #[test]

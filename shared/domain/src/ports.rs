@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::describe::Description;
 use crate::error::ErrorClass;
-use crate::external::{AccountInfo, Choice, Cursor, OptionList, Page};
-use crate::ids::{Stage, System, TenantId};
+use crate::external::{AccountInfo, Choice, Cursor, ExternalRecord, OptionList, Page};
+use crate::ids::{RecordKind, System, TenantId};
 use crate::job::Job;
 use crate::log::LogEntry;
 use crate::normalise::Timestamp;
@@ -233,6 +233,14 @@ impl ConnectorError {
 }
 
 /// One connection to one external system.
+///
+/// Its reader half is keyed by [`RecordKind`], not by import stage, so import, scheduled
+/// sync and sync in read through the same two calls: [`list`](Connector::list) (a page
+/// changed since a cursor) and [`get`](Connector::get) (one record by its external id).
+/// They sit on the connector itself rather than on a separate `Reader` trait the connector
+/// hands out: every connector reads, one object already travels as `Arc<dyn Connector>`,
+/// and no caller needs the reader without the rest; a role trait can be split off when a
+/// caller appears that should see nothing else.
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// The system this connector speaks to.
@@ -241,8 +249,29 @@ pub trait Connector: Send + Sync {
     async fn check(&self) -> Result<AccountInfo, ConnectorError>;
     /// The choices the system offers for one mapping list, fetched live.
     async fn options(&self, list: OptionList) -> Result<Vec<Choice>, ConnectorError>;
-    /// One page of `stage`'s records from `cursor`.
-    async fn fetch(&self, stage: Stage, cursor: &Cursor) -> Result<Page, ConnectorError>;
+    /// One page of `kind`'s records from `cursor`; with `cursor.since`, only those changed
+    /// at or after it. A kind the system does not have is an empty last page.
+    async fn list(&self, kind: RecordKind, cursor: &Cursor) -> Result<Page, ConnectorError>;
+    /// One record of `kind` by its external id, mapped exactly as [`list`](Connector::list)
+    /// maps it; `None` when the system says it does not exist. An id that cannot be one of
+    /// the system's ids, or a kind the system does not have, is refused
+    /// ([`ErrorKind::Invalid`]) before any request.
+    async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError>;
+}
+
+/// The [`ErrorKind::Invalid`] refusal of `get` for a kind `system` does not have.
+pub fn no_such_kind(system: System, kind: RecordKind) -> ConnectorError {
+    ConnectorError::new(system, ErrorKind::Invalid, format!("{} has no {kind} records", system.display_name()))
+}
+
+/// The [`ErrorKind::Invalid`] refusal of `get` for an id that cannot be one of `system`'s.
+pub fn bad_id(system: System, kind: RecordKind, id: &str, expected: &str) -> ConnectorError {
+    let shown: String = id.chars().take(40).collect();
+    ConnectorError::new(
+        system,
+        ErrorKind::Invalid,
+        format!("{shown:?} is not a {} {kind} id ({expected})", system.display_name()),
+    )
 }
 
 /// Builds connectors from credentials, and describes each system.

@@ -510,3 +510,40 @@ async fn forward_only_paging_walks_by_page_id() {
     assert_eq!(seen, all);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_collection_serves_each_record_by_id_as_its_list_does_and_a_missing_id_is_404_not_found() {
+    let (sim, api, _) = start(20).await;
+    for path in [
+        "system/members",
+        "company/companies",
+        "company/contacts",
+        "procurement/catalog",
+        "sales/activities",
+        "sales/opportunities",
+    ] {
+        let (status, _, page) = api.get(path, &[("pageSize", "3"), ("orderBy", "id asc")]).await;
+        assert_eq!(status, 200, "{path}");
+        for listed in page.as_array().unwrap() {
+            let (status, _, one) = api.get(&format!("{path}/{}", listed["id"]), &[]).await;
+            assert_eq!((status, &one), (200, listed), "{path}: the object itself, as listed");
+        }
+        let (status, _, missing) = api.get(&format!("{path}/987654321"), &[]).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(missing["code"], "NotFound", "{path}: a missing record, not a missing endpoint: {missing}");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_member_is_found_by_its_identifier_through_the_list_conditions() {
+    let (sim, api, t) = start(20).await;
+    let member = &t.records("system/members")[0];
+    let cond = format!("identifier = \"{}\"", member["identifier"].as_str().unwrap());
+    let (status, _, found) = api.get("system/members", &[("conditions", &cond)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&found), [member["id"].as_i64().unwrap()]);
+    let (_, _, none) = api.get("system/members", &[("conditions", "identifier = \"nobody-here\"")]).await;
+    assert_eq!(none, json!([]));
+    sim.shutdown().await;
+}

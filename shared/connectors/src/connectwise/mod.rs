@@ -14,15 +14,16 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use futures::StreamExt as _;
 use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, NO_TYPE, OptionList, Page};
-use tandem_domain::ports::{Connector, ConnectorError, ErrorKind};
+use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, bad_id};
 use tandem_domain::secret::ConnectWiseCredentials;
-use tandem_domain::{Stage, System};
+use tandem_domain::{RecordKind, Stage, System};
 use tokio::sync::OnceCell;
 
 use self::client::Client;
 use self::mapping::{Lookups, NameField};
 use self::models::{Forecast, ForecastItem, SetupEntry, SystemInfo};
 use crate::http::{MAX_PAGE_SIZE, Settings};
+use crate::read;
 
 pub use self::mapping::{parse_page, parse_page_with};
 
@@ -235,6 +236,24 @@ fn next_page(link: Option<&str>, page: u32, path: &str) -> Result<Option<u32>, C
     }
 }
 
+/// The error code of ConnectWise's 404 for a path it does not serve, as opposed to
+/// `NotFound` for a missing record (psa-apis.md 1.3).
+pub const UNKNOWN_ENDPOINT_CODE: &str = "ConnectWiseApi";
+
+/// The longest member identifier accepted. UNCONFIRMED: ConnectWise's "Member ID" is
+/// short (15 characters in the UI); 30 leaves room without letting anything long through.
+pub const MAX_MEMBER_IDENTIFIER: usize = 30;
+
+/// A member identifier safe inside a `conditions` string: a letter or digit first, then
+/// letters, digits, `.`, `_`, `-` or `@`, at most [`MAX_MEMBER_IDENTIFIER`]. UNCONFIRMED
+/// which characters ConnectWise allows; no quote or backslash can ever pass.
+pub fn member_identifier(kind: RecordKind, id: &str) -> Result<&str, ConnectorError> {
+    let ok = id.len() <= MAX_MEMBER_IDENTIFIER
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok { Ok(id) } else { Err(bad_id(System::ConnectWise, kind, id, "a member identifier")) }
+}
+
 fn invalid(message: String) -> ConnectorError {
     ConnectorError::new(System::ConnectWise, ErrorKind::Invalid, message)
 }
@@ -279,7 +298,10 @@ impl Connector for ConnectWiseConnector {
 
     /// One page: `page` from the cursor (empty = 1), `pageSize`, `orderBy=id asc`, and the
     /// `since` condition (psa-apis.md 1.4); the next cursor from the `Link` header (1.5).
-    async fn fetch(&self, stage: Stage, cursor: &Cursor) -> Result<Page, ConnectorError> {
+    async fn list(&self, kind: RecordKind, cursor: &Cursor) -> Result<Page, ConnectorError> {
+        let Some(stage) = read::stage_in(System::ConnectWise, kind) else {
+            return Ok(Page { records: Vec::new(), next: None });
+        };
         let path = stage_path(stage);
         let page = pagination::page_of(&cursor.position).ok_or_else(|| {
             invalid(format!("cursor position {:?} is not a ConnectWise page number", cursor.position))
@@ -293,5 +315,38 @@ impl Connector for ConnectWiseConnector {
             self.add_forecasts(&mut records).await?;
         }
         Ok(Page { records, next: next.map(|n| Cursor { position: n.to_string(), since: cursor.since }) })
+    }
+
+    /// `GET {list endpoint}/{id}` (psa-apis.md 1.6: every collection has GET `/{id}`; a
+    /// missing record is 404, psa-apis.md 1.3), mapped with the same setup facts as a list page, and an
+    /// opportunity's value from its forecast as the list reads it.
+    /// A member (whose external id is its `identifier`, see [`mapping::user`]) is read
+    /// from the members list with `conditions=identifier="…"`, as REST 3.0 has no GET by
+    /// identifier (psa-apis.md 1.4 conditions, 1.6 Member).
+    async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
+        let stage = read::stage_to_get(System::ConnectWise, kind)?;
+        if stage == Stage::Users {
+            let identifier = member_identifier(kind, id)?;
+            let query = [("conditions", format!("identifier = \"{identifier}\"")), ("pageSize", "2".to_string())];
+            let path = stage_path(stage);
+            let answer = self.client.get(path, &query, &self.settings.retry).await?;
+            return read::only(System::ConnectWise, mapping::parse_page(stage, &answer.body)?);
+        }
+        let id = read::numeric_id(System::ConnectWise, kind, id)?;
+        let path = format!("{}/{id}", stage_path(stage));
+        let lookups = self.lookups(stage).await?;
+        let answer = match self.client.get(&path, &[], &self.settings.retry).await {
+            // "The endpoint does not exist" is our mistake, not a missing record.
+            Err(e) if e.code.as_deref() == Some(UNKNOWN_ENDPOINT_CODE) => return Err(e),
+            other => other,
+        };
+        let Some(answer) = read::found(answer)? else {
+            return Ok(None);
+        };
+        let mut records = mapping::parse_page_with(stage, &read::as_list(&answer.body), &lookups)?;
+        if stage == Stage::Opportunities {
+            self.add_forecasts(&mut records).await?;
+        }
+        read::only(System::ConnectWise, records)
     }
 }

@@ -14,16 +14,17 @@ pub mod pagination;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tandem_domain::external::{AccountInfo, Choice, Cursor, NO_TYPE, OptionList, Page};
-use tandem_domain::ports::{Connector, ConnectorError, ErrorKind};
+use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, NO_TYPE, OptionList, Page};
+use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, bad_id};
 use tandem_domain::secret::SalesforceCredentials;
-use tandem_domain::{Stage, System};
+use tandem_domain::{RecordKind, Stage, System};
 
 use self::client::{API_VERSION, Client, QUERY_OPTIONS_HEADER};
 use self::mapping::{DEFAULT_CONTACT_STATUS_FIELD, EVENT_TYPE, MapOptions};
 use self::models::{Describe, Profile, QueryPage};
 use self::pagination::Position;
 use crate::http::Settings;
+use crate::read;
 
 pub use self::mapping::{parse_page, parse_page_with};
 
@@ -284,7 +285,10 @@ impl Connector for SalesforceConnector {
     /// `nextRecordsUrl` when there is one, else a fresh query `WHERE LastModifiedDate >=
     /// since [AND Id > last id] ORDER BY Id`. A query locator that expired is replaced by
     /// such a query after the last id read.
-    async fn fetch(&self, stage: Stage, cursor: &Cursor) -> Result<Page, ConnectorError> {
+    async fn list(&self, kind: RecordKind, cursor: &Cursor) -> Result<Page, ConnectorError> {
+        let Some(stage) = read::stage_in(System::Salesforce, kind) else {
+            return Ok(Page { records: Vec::new(), next: None });
+        };
         let objects = stage_objects(stage);
         let Some(first) = objects.first() else {
             return Ok(Page { records: Vec::new(), next: None });
@@ -318,6 +322,47 @@ impl Connector for SalesforceConnector {
         };
         Ok(Page { records, next: next.map(|p| Cursor { position: p.encode(), since: cursor.since }) })
     }
+
+    /// `SELECT {the list's fields} FROM {object} WHERE Id = '{id}'` over the same query
+    /// endpoint the list uses (salesforce-api.md 2.1), so the record has the list's fields
+    /// and mapping, and deleted rows stay out as they do from the list (`query`, not
+    /// `queryAll`); no row means it does not exist. An activity is read from the object
+    /// its id's key prefix names ([`KEY_PREFIXES`]), else from each activity object in turn.
+    /// The id is checked first ([`is_salesforce_id`]): only letters and digits reach the query.
+    async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
+        let stage = read::stage_to_get(System::Salesforce, kind)?;
+        if !is_salesforce_id(id) {
+            return Err(bad_id(System::Salesforce, kind, id, "15 or 18 letters and digits"));
+        }
+        let objects = stage_objects(stage);
+        let by_prefix: Vec<&str> =
+            objects.iter().copied().filter(|o| key_prefix(o).is_some_and(|p| id.starts_with(p))).collect();
+        let objects = if by_prefix.is_empty() { objects.to_vec() } else { by_prefix };
+        for object in objects {
+            let soql = format!("SELECT {} FROM {object} WHERE Id = '{id}'", self.fields_of(object).join(", "));
+            let body = self.query(&soql, None).await?;
+            let (records, _) = parse_page_with(stage, &body, &self.options)?;
+            if let Some(record) = read::only(System::Salesforce, records)? {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The standard key prefixes (an id's first three characters) of the objects whose records
+/// share a stage: activities are Tasks (`00T`) or Events (`00U`).
+pub const KEY_PREFIXES: &[(&str, &str)] = &[("Task", "00T"), ("Event", "00U")];
+
+/// The key prefix of `object`, where one is needed to tell its ids apart.
+pub fn key_prefix(object: &str) -> Option<&'static str> {
+    KEY_PREFIXES.iter().find(|(o, _)| *o == object).map(|(_, p)| *p)
+}
+
+/// Whether `id` can be a Salesforce record id: 15 (case-sensitive) or 18 (case-safe)
+/// ASCII letters and digits (salesforce-api.md 2.4: 18 in answers, 15 accepted on input).
+pub fn is_salesforce_id(id: &str) -> bool {
+    matches!(id.len(), 15 | 18) && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]

@@ -18,11 +18,12 @@ use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, NO_TY
 use tandem_domain::ledger::ExtVersion;
 use tandem_domain::ports::{Connector, ConnectorError, ErrorKind};
 use tandem_domain::secret::SyncroCredentials;
-use tandem_domain::{Stage, System, Timestamp};
+use tandem_domain::{RecordKind, Stage, System, Timestamp};
 
 use self::client::Client;
 use self::models::{Me, UserList};
 use crate::http::{RetryPolicy, Settings};
+use crate::read;
 
 pub use self::mapping::{parse_list, parse_page};
 
@@ -45,6 +46,17 @@ pub fn stage_path(stage: Stage) -> Result<&'static str, ConnectorError> {
         Stage::Contacts => Ok("/contacts"),
         Stage::Opportunities => Ok("/leads"),
         Stage::Solutions | Stage::Activities => Err(invalid(format!("Syncro has no {stage} stage"))),
+    }
+}
+
+/// The key a single-record answer wraps its record in (psa-apis.md 3.3: customers and
+/// leads are wrapped, contacts are not); `None`: the body is the record.
+pub fn single_wrapper(stage: Stage) -> Option<&'static str> {
+    match stage {
+        Stage::Users => Some("user"),
+        Stage::Companies => Some("customer"),
+        Stage::Opportunities => Some("lead"),
+        Stage::Contacts | Stage::Solutions | Stage::Activities => None,
     }
 }
 
@@ -219,7 +231,10 @@ impl Connector for SyncroConnector {
     /// One page: `page` from the cursor (empty = 1); the next cursor from `meta.total_pages`
     /// (users: a client-side page of [`pagination::USERS_PER_PAGE`] details). With
     /// `cursor.since`, only records updated at or after it are kept.
-    async fn fetch(&self, stage: Stage, cursor: &Cursor) -> Result<Page, ConnectorError> {
+    async fn list(&self, kind: RecordKind, cursor: &Cursor) -> Result<Page, ConnectorError> {
+        let Some(stage) = read::stage_in(System::Syncro, kind) else {
+            return Ok(Page { records: Vec::new(), next: None });
+        };
         let path = stage_path(stage)?;
         let page = pagination::page_of(&cursor.position)
             .ok_or_else(|| invalid(format!("cursor position {:?} is not a Syncro page number", cursor.position)))?;
@@ -237,5 +252,35 @@ impl Connector for SyncroConnector {
             records.retain(|r| updated_since(r, since));
         }
         Ok(Page { records, next: next.map(|n| Cursor { position: n.to_string(), since: cursor.since }) })
+    }
+
+    /// `GET /{plural}/{id}` (psa-apis.md 3.4: `/users/{id}`, `/customers/{id}`,
+    /// `/contacts/{id}`, `/leads/{id}`). Customers, leads and users come wrapped in their
+    /// singular (`{"customer": {...}}`, sample `customer_get.json`), contacts bare (psa-apis.md
+    /// 3.3, Y1); the record is put in the list envelope so it is mapped as a list page maps
+    /// it. A missing record is 404.
+    async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
+        let stage = read::stage_to_get(System::Syncro, kind)?;
+        let id = read::numeric_id(System::Syncro, kind, id)?;
+        let plural = stage_path(stage)?;
+        let path = format!("{plural}/{id}");
+        let Some(answer) = read::found(self.client.get(&path, &[], &self.settings.retry).await)? else {
+            return Ok(None);
+        };
+        if stage == Stage::Users {
+            return Ok(Some(mapping::parse_user(&answer.body)?));
+        }
+        let mut value: serde_json::Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| invalid(format!("Syncro answered {plural}/{{id}} with something that is not JSON: {e}")))?;
+        let record = match single_wrapper(stage) {
+            Some(key) => value
+                .get_mut(key)
+                .map(serde_json::Value::take)
+                .ok_or_else(|| invalid(format!("Syncro answered {plural}/{{id}} without a \"{key}\" object")))?,
+            None => value,
+        };
+        let envelope = serde_json::json!({ plural.trim_start_matches('/'): [record] });
+        let body = serde_json::to_vec(&envelope).map_err(|e| invalid(e.to_string()))?;
+        read::only(System::Syncro, mapping::parse_list(stage, &body)?.records)
     }
 }

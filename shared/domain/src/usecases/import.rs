@@ -325,7 +325,7 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
     let connector = svc.connectors.connect(&creds)?;
     let described = svc.connectors.describe(msg.system);
     let fetched_at = svc.clock.now();
-    let page = match connector.fetch(msg.stage, &msg.cursor).await {
+    let page = match connector.list(msg.stage.kind(), &msg.cursor).await {
         Ok(p) => p,
         Err(e) => {
             if e.kind == ErrorKind::Unauthorized {

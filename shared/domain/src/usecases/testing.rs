@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::describe::Description;
 use crate::external::{AccountInfo, Choice, Cursor, ExternalRecord, OptionList, Page};
-use crate::ids::{Stage, System, TenantId};
+use crate::ids::{RecordKind, Stage, System, TenantId};
 use crate::job::StageMessage;
 use crate::log::LogEntry;
 use crate::normalise::Timestamp;
@@ -171,7 +171,7 @@ pub struct FakeConnector {
     pub records: Mutex<BTreeMap<Stage, Vec<ExternalRecord>>>,
     pub options: BTreeMap<OptionList, Vec<Choice>>,
     pub reject: bool,
-    /// When set, every fetch fails with this transient error.
+    /// When set, every read fails with this transient error.
     pub down: std::sync::atomic::AtomicBool,
     /// Records per page (default 2).
     pub page_size: Option<usize>,
@@ -191,15 +191,29 @@ impl Connector for FakeConnector {
     async fn options(&self, list: OptionList) -> Result<Vec<Choice>, ConnectorError> {
         Ok(self.options.get(&list).cloned().unwrap_or_default())
     }
-    async fn fetch(&self, stage: Stage, cursor: &Cursor) -> Result<Page, ConnectorError> {
-        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(ConnectorError::new(System::ConnectWise, ErrorKind::Transient, "503 Service Unavailable"));
-        }
+    async fn list(&self, kind: RecordKind, cursor: &Cursor) -> Result<Page, ConnectorError> {
+        self.up()?;
+        let Some(stage) = Stage::of_kind(kind) else { return Ok(Page { records: Vec::new(), next: None }) };
         let all = lock(&self.records).get(&stage).cloned().unwrap_or_default();
         let start: usize = cursor.position.parse().unwrap_or(0);
         let end = (start + self.page_size.unwrap_or(2)).min(all.len());
         let next = (end < all.len()).then(|| Cursor { position: end.to_string(), since: None });
         Ok(Page { records: all[start.min(end)..end].to_vec(), next })
+    }
+    async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
+        self.up()?;
+        let stage = Stage::of_kind(kind).ok_or_else(|| crate::ports::no_such_kind(System::ConnectWise, kind))?;
+        Ok(lock(&self.records).get(&stage).and_then(|all| all.iter().find(|r| r.id() == Some(id)).cloned()))
+    }
+}
+
+impl FakeConnector {
+    /// The transient error every read fails with while [`FakeConnector::down`] is set.
+    fn up(&self) -> Result<(), ConnectorError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ConnectorError::new(System::ConnectWise, ErrorKind::Transient, "503 Service Unavailable"));
+        }
+        Ok(())
     }
 }
 

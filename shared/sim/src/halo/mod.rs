@@ -396,6 +396,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn each_resource_serves_one_record_bare_by_id_and_a_missing_id_is_404() {
+        let t = Tenant::generate(&GenConfig::with_companies(11, 20));
+        let resources = ["Agent", "Client", "Users", "Opportunities", "CRMNote", "Actions"];
+        let firsts: Vec<Value> = resources.iter().map(|r| t.records(r)[0].clone()).collect();
+        let sim = Simulator::start(t, SimConfig::default(), 0).await.unwrap();
+        let tok = bearer(&sim).await;
+        for (resource, record) in resources.iter().zip(&firsts) {
+            let id = record["id"].as_i64().unwrap();
+            let one = get(&sim, &tok, &format!("/{resource}/{id}")).await;
+            assert_eq!(one.status(), 200, "{resource}/{id}");
+            assert_eq!(&one.json::<Value>().await.unwrap(), record, "{resource}/{id}: the record, no envelope");
+            let missing = get(&sim, &tok, &format!("/{resource}/987654321")).await;
+            assert_eq!(missing.status(), 404, "{resource}");
+            let body: Value = missing.json().await.unwrap();
+            assert!(body["message"].as_str().unwrap().contains("987654321"), "{resource}: {body}");
+        }
+        assert_eq!(sim.stats().gets_by_path.get("client/{id}"), Some(&1), "{:?}", sim.stats().gets_by_path);
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn the_rate_limit_and_injected_failures_apply_to_api_calls() {
         let sim = start(5).await;
         let tok = bearer(&sim).await;

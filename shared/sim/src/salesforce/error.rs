@@ -103,6 +103,13 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "MALFORMED_ID", format!("{object} ID: id value of incorrect type: {id}"))
     }
 
+    /// 404 for a record in the recycle bin (salesforce-api.md 5.2: "404 … record not found, or
+    /// deleted"; 5.3 `ENTITY_IS_DELETED` "entity is deleted"). UNCONFIRMED which code a read
+    /// (rather than an update or delete) of a deleted record carries; this one is assumed.
+    pub fn entity_is_deleted() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "ENTITY_IS_DELETED", "entity is deleted")
+    }
+
     /// 404 for an upsert key field that is not an external id (restforce `upsert_error_response.json`).
     pub fn bad_external_id(field: &str) -> Self {
         Self::new(

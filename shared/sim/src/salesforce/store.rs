@@ -373,6 +373,9 @@ impl Store {
     pub(crate) fn get(&self, object: &str, id: &str, version: &str) -> Result<Value, ApiError> {
         let t = self.table(object)?;
         let row = t.by_id.get(id).and_then(|i| t.rows.get(*i)).ok_or_else(ApiError::not_found)?;
+        if row.get("IsDeleted") == Some(&Value::Bool(true)) {
+            return Err(ApiError::entity_is_deleted());
+        }
         let mut out = Map::new();
         out.insert("attributes".into(), Value::Object(attributes(t.object.name, id, version)));
         out.extend(row.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -590,6 +593,25 @@ mod tests {
         assert_eq!(names, ["A", "d"]);
         assert_eq!(rows[0]["attributes"]["type"], "Account");
         assert_eq!(s.query(&q, true, "v60.0").unwrap().len(), 3);
+    }
+
+    #[test]
+    fn one_record_is_read_by_id_through_soql_or_its_sobject_url_and_deleted_ones_are_gone() {
+        let s = store();
+        let by_id =
+            |n: u64| parse(&format!("SELECT Id, Name FROM Account WHERE Id = '{}'", make_id("001", n))).unwrap();
+        let rows = s.query(&by_id(2), false, "v60.0").unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0]["Id"].as_str(), rows[0]["Name"].as_str()), (Some(make_id("001", 2).as_str()), Some("A")));
+        assert!(s.query(&by_id(9), false, "v60.0").unwrap().is_empty(), "an unknown id is no row");
+        assert!(s.query(&by_id(3), false, "v60.0").unwrap().is_empty(), "a deleted row is not queried");
+        assert_eq!(s.query(&by_id(3), true, "v60.0").unwrap().len(), 1, "queryAll still sees it");
+        let one = s.get("Account", &make_id("001", 2), "v60.0").unwrap();
+        assert_eq!((one["Name"].as_str(), one["attributes"]["type"].as_str()), (Some("A"), Some("Account")));
+        let missing = s.get("Account", &make_id("001", 9), "v60.0").unwrap_err();
+        assert_eq!((missing.status, missing.code), (axum::http::StatusCode::NOT_FOUND, "NOT_FOUND"));
+        let deleted = s.get("Account", &make_id("001", 3), "v60.0").unwrap_err();
+        assert_eq!((deleted.status, deleted.code), (axum::http::StatusCode::NOT_FOUND, "ENTITY_IS_DELETED"));
     }
 
     #[test]

@@ -126,6 +126,23 @@ async fn contacts_come_bare_and_filter_by_customer() {
 }
 
 #[tokio::test]
+async fn customers_and_leads_come_wrapped_in_their_singular_by_id_and_a_missing_one_is_404() {
+    let (sim, tenant) = start(30).await;
+    for (plural, singular) in [("customers", "customer"), ("leads", "lead")] {
+        let first = &tenant.records(plural)[0];
+        let (status, one) = get(&sim, &format!("/{plural}/{}", first["id"])).await;
+        assert_eq!(status, 200, "{plural}");
+        assert_eq!(one.as_object().unwrap().keys().collect::<Vec<_>>(), [singular], "{plural}: wrapped");
+        assert_eq!(one[singular]["id"], first["id"], "{plural}");
+        assert_eq!(one[singular]["updated_at"], first["updated_at"], "{plural}");
+        let (status, missing) = get(&sim, &format!("/{plural}/987654321")).await;
+        assert_eq!((status, missing), (404, json!({"message": "Not found"})), "{plural}");
+    }
+    let (status, missing) = get(&sim, "/users/987654321").await;
+    assert_eq!((status, missing), (404, json!({"message": "Not found"})));
+}
+
+#[tokio::test]
 async fn creates_and_partial_updates_change_only_what_is_sent_and_bad_emails_get_422() {
     let (sim, _) = start(10).await;
     let creds = sim.credentials();
