@@ -128,7 +128,8 @@ mod tests {
             metered.get("p", "s").await.unwrap();
         }
         let (a, b) = tokio::join!(metered.get("p", "s"), metered.get("q", "s"));
-        (a.unwrap(), b.unwrap());
+        a.unwrap();
+        b.unwrap();
         assert_eq!((metered.calls(), metered.rounds()), (5, 4));
     }
 }
