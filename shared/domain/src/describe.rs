@@ -60,6 +60,43 @@ pub const COMMON_ACTIVITY_KINDS: &[ActivityKind] =
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::*;
+    use crate::external::{NO_TYPE, OptionList};
+    use crate::ids::TenantId;
+    use crate::mapping::{Connection, ConnectionStatus, SectionMapping};
+    use crate::normalise::Timestamp;
+    use std::collections::BTreeMap;
+
+    /// A connection to `system` with a typical mapping of every stage.
+    pub(crate) fn connection(system: System) -> Connection {
+        let section = |list: OptionList, pairs: &[(&str, &str)]| -> SectionMapping {
+            BTreeMap::from([(list, pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect())])
+        };
+        let mut solutions = section(OptionList::CatalogTypes, &[("hw", "hardware")]);
+        solutions.insert(OptionList::CatalogCategories, [("ms".to_string(), "managed".to_string())].into());
+        solutions.insert(OptionList::BillingOptions, [("Billable".to_string(), "billable".to_string())].into());
+        Connection {
+            tenant: TenantId::parse("t1").unwrap_or_else(|_| unreachable!()),
+            system,
+            status: ConnectionStatus::Connected,
+            account: serde_json::json!({}),
+            secret_name: "s".into(),
+            mappings: BTreeMap::from([
+                (Stage::Users, section(OptionList::Roles, &[("sales", "salesperson")])),
+                (
+                    Stage::Companies,
+                    section(OptionList::CompanyTypes, &[("client", "client"), ("prospect", "prospect")]),
+                ),
+                (Stage::Contacts, section(OptionList::ContactTypes, &[("dm", "talking"), (NO_TYPE, "no_status")])),
+                (Stage::Solutions, solutions),
+                (Stage::Activities, section(OptionList::ActivityTypes, &[("call", "call")])),
+                (Stage::Opportunities, section(OptionList::OpportunityStatuses, &[("open", "open"), ("won", "won")])),
+            ]),
+            completed_stages: BTreeMap::new(),
+            created_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
+            updated_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
+            version: 1,
+        }
+    }
 
     /// A system whose records are typed and whose re-imports update every field.
     pub(crate) const TYPED: Description = Description {

@@ -4,9 +4,7 @@
 
 use super::*;
 use crate::describe::fixtures::like;
-use crate::external::{ExtLineItem, NO_TYPE};
-use crate::ids::TenantId;
-use crate::mapping::{ConnectionStatus, SectionMapping};
+use crate::external::ExtLineItem;
 use crate::records::ExternalLink;
 
 fn at(secs: i64) -> Timestamp {
@@ -16,31 +14,7 @@ fn at(secs: i64) -> Timestamp {
 const NOW: i64 = 1_000_000;
 
 fn conn(system: System) -> Connection {
-    let section = |list: OptionList, pairs: &[(&str, &str)]| -> SectionMapping {
-        BTreeMap::from([(list, pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect())])
-    };
-    let mut solutions = section(OptionList::CatalogTypes, &[("hw", "hardware")]);
-    solutions.insert(OptionList::CatalogCategories, [("ms".to_string(), "managed".to_string())].into());
-    solutions.insert(OptionList::BillingOptions, [("Billable".to_string(), "billable".to_string())].into());
-    Connection {
-        tenant: TenantId::parse("t1").unwrap(),
-        system,
-        status: ConnectionStatus::Connected,
-        account: serde_json::json!({}),
-        secret_name: "s".into(),
-        mappings: BTreeMap::from([
-            (Stage::Users, section(OptionList::Roles, &[("sales", "salesperson")])),
-            (Stage::Companies, section(OptionList::CompanyTypes, &[("client", "client"), ("prospect", "prospect")])),
-            (Stage::Contacts, section(OptionList::ContactTypes, &[("dm", "talking"), (NO_TYPE, "no_status")])),
-            (Stage::Solutions, solutions),
-            (Stage::Activities, section(OptionList::ActivityTypes, &[("call", "call")])),
-            (Stage::Opportunities, section(OptionList::OpportunityStatuses, &[("open", "open"), ("won", "won")])),
-        ]),
-        completed_stages: BTreeMap::new(),
-        created_at: at(0),
-        updated_at: at(0),
-        version: 1,
-    }
+    crate::describe::fixtures::connection(system)
 }
 
 // ---- incoming records

@@ -122,40 +122,10 @@ pub fn contact_list(system: &Description, company_type: Option<&CompanyType>) ->
 mod tests {
     use super::*;
     use crate::describe::fixtures::like;
-    use crate::ids::{System, TenantId};
-    use crate::mapping::{ConnectionStatus, SectionMapping};
-    use crate::normalise::Timestamp;
-    use std::collections::BTreeMap;
+    use crate::ids::System;
 
     fn conn(system: System) -> Connection {
-        let now = Timestamp::from_unix(0).unwrap();
-        let section = |list: OptionList, pairs: &[(&str, &str)]| -> SectionMapping {
-            BTreeMap::from([(list, pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect())])
-        };
-        let mut solutions = section(OptionList::CatalogTypes, &[("hw", "hardware")]);
-        solutions.insert(OptionList::CatalogCategories, [("ms".to_string(), "managed".to_string())].into());
-        solutions.insert(OptionList::BillingOptions, [("Billable".to_string(), "billable".to_string())].into());
-        Connection {
-            tenant: TenantId::parse("t1").unwrap(),
-            system,
-            status: ConnectionStatus::Connected,
-            account: serde_json::json!({}),
-            secret_name: "s".into(),
-            mappings: BTreeMap::from([
-                (Stage::Users, section(OptionList::Roles, &[("sales", "salesperson")])),
-                (
-                    Stage::Companies,
-                    section(OptionList::CompanyTypes, &[("client", "client"), ("prospect", "prospect")]),
-                ),
-                (Stage::Contacts, section(OptionList::ContactTypes, &[("dm", "talking"), (NO_TYPE, "no_status")])),
-                (Stage::Solutions, solutions),
-                (Stage::Activities, section(OptionList::ActivityTypes, &[("call", "call")])),
-            ]),
-            completed_stages: BTreeMap::new(),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        }
+        crate::describe::fixtures::connection(system)
     }
 
     fn user(role: &str) -> ExtUser {
