@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tandem_connectors::halo::TICKETS_PER_READ;
 use tandem_connectors::{Connectors, Pacing, RetryPolicy, Settings};
 use tandem_domain::external::{Cursor, ExternalRecord, NO_TYPE, OptionList};
 use tandem_domain::ports::{Connector, ConnectorFactory, ErrorKind};
@@ -241,6 +242,24 @@ async fn option_lists_offer_the_halo_choices() {
 }
 
 #[tokio::test]
+async fn the_tickets_of_a_page_of_actions_are_read_together_not_one_by_one() {
+    let (handle, _) = start(40).await;
+    let before = handle.stats().gets_by_path;
+    // Pages of 10: each page's tickets fit one read of TICKETS_PER_READ.
+    const { assert!(TICKETS_PER_READ >= 10) };
+    let (listed, _) = fetch_all(good(&handle, 10).as_ref(), Stage::Activities, Cursor::start()).await;
+    let after = handle.stats().gets_by_path;
+    let delta = |key: &str| after.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0);
+    let actions = listed.iter().filter(|r| r.id().is_some_and(|id| id.starts_with("action-"))).count() as u64;
+    assert!(actions > 10 && delta("actions") > 1, "enough actions to span pages: {actions}");
+    assert_eq!(delta("opportunities/{id}"), 0, "no ticket is read on its own: {after:?}");
+    let reads = delta("opportunities");
+    assert!(reads <= delta("actions") && reads < actions, "{reads} ticket reads for {actions} actions: {after:?}");
+    assert!(listed.iter().any(|r| matches!(r, ExternalRecord::Activity(a) if a.contact_id.is_some())));
+    handle.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_action_got_on_its_own_takes_its_contact_from_its_ticket_and_a_note_reads_only_the_note() {
     let (handle, _) = start(10).await;
     let (listed, _) = fetch_all(good(&handle, 100).as_ref(), Stage::Activities, Cursor::start()).await;
@@ -252,7 +271,8 @@ async fn an_action_got_on_its_own_takes_its_contact_from_its_ticket_and_a_note_r
     assert_eq!(got.as_ref(), Some(action));
     let after = handle.stats().gets_by_path;
     let delta = |key: &str| after.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0);
-    assert_eq!((delta("actions/{id}"), delta("opportunities/{id}"), delta("actions")), (1, 1, 0), "{after:?}");
+    let reads = (delta("actions/{id}"), delta("opportunities"), delta("opportunities/{id}"), delta("actions"));
+    assert_eq!(reads, (1, 1, 0, 0), "the action, then its ticket through the list's ticketids filter: {after:?}");
     let got = fresh.get(Stage::Activities.kind(), note.id().unwrap()).await.expect("the note");
     assert_eq!(got.as_ref(), Some(note));
     assert_eq!(handle.stats().gets_by_path.get("crmnote/{id}"), Some(&1));

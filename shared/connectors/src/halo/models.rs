@@ -148,6 +148,13 @@ pub struct User {
     pub ulastupdate: Option<String>,
 }
 
+/// The `{record_count, tickets}` envelope of the tickets/opportunities list (H1).
+#[derive(Debug, Deserialize)]
+pub struct TicketList {
+    #[serde(default)]
+    pub tickets: Vec<Opportunity>,
+}
+
 /// An opportunity (`/api/Opportunities`, H1 `Faults`).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Opportunity {

@@ -124,6 +124,19 @@ impl ListQuery {
         self.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 
+    /// A comma-separated list of ids (`ticketids=1,2,3`); `None` when absent or empty.
+    fn numbers(&self, name: &str) -> Result<Option<Vec<i64>>, ApiError> {
+        match self.get(name) {
+            None | Some("") => Ok(None),
+            Some(v) => v
+                .split(',')
+                .map(|n| n.trim().parse::<i64>())
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+                .map_err(|_| ApiError::bad_request(format!("The value '{v}' is not valid for {name}."))),
+        }
+    }
+
     fn number(&self, name: &str) -> Result<Option<i64>, ApiError> {
         match self.get(name) {
             None | Some("") => Ok(None),
@@ -187,6 +200,9 @@ impl Store {
         let client_id = q.number("client_id")?;
         let ticket_id = q.number("ticket_id")?;
         let lookup_id = q.number("lookupid")?;
+        // H1 swagger, GET /Tickets and /Opportunities: `ticketids` "returns only the tickets
+        // specified in the response" (comma-separated ids).
+        let ticket_ids = if spec.name == OPPORTUNITIES { q.numbers("ticketids")? } else { None };
         let keep = |r: &Value| -> bool {
             let ok_flags = match spec.name {
                 AGENT => q.flag("includedisabled") || !truthy(r, "isdisabled"),
@@ -207,6 +223,9 @@ impl Store {
                 && eq("client_id", client_id)
                 && eq("ticket_id", ticket_id)
                 && eq("lookupid", lookup_id)
+                && ticket_ids
+                    .as_ref()
+                    .is_none_or(|ids| r.get("id").and_then(Value::as_i64).is_some_and(|id| ids.contains(&id)))
         };
         let include_roles = q.flag("includeroles");
         // Filter by reference and clone only the rows answered: a page must not cost a
@@ -367,6 +386,18 @@ mod tests {
         );
         let active = s.list(spec, &q(&[])).unwrap();
         assert_eq!(active["record_count"], 6);
+    }
+
+    #[test]
+    fn the_tickets_list_answers_only_the_tickets_named_in_ticketids() {
+        let tickets = (1..=5).map(|i| json!({"id": i, "summary": format!("T{i}"), "user_id": 10 + i})).collect();
+        let s = Store::new(TenantData { collections: vec![(OPPORTUNITIES, tickets)] });
+        let spec = spec_of("Opportunities").unwrap();
+        let body = s.list(spec, &q(&[("ticketids", "2, 4,9")])).unwrap();
+        let ids: Vec<i64> = body["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, [2, 4]);
+        assert_eq!(s.list(spec, &q(&[("ticketids", "")])).unwrap()["record_count"], 5, "empty: no filter");
+        assert!(s.list(spec, &q(&[("ticketids", "2,x")])).is_err(), "a bad id is a 400");
     }
 
     #[test]
