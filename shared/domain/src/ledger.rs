@@ -168,12 +168,7 @@ impl Ledger {
 /// The hash of every top-level field of a record (its meta left out): what a flow compares
 /// to tell which fields changed since the last pull or push, without keeping the values.
 pub fn field_hashes(record: &Record) -> FieldHashes {
-    let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(record) else {
-        return FieldHashes::new();
-    };
-    fields.remove("meta");
-    fields.remove("object");
-    fields.into_iter().map(|(name, value)| (name, value_hash(&value))).collect()
+    record.fields().into_iter().map(|(name, value)| (name, value_hash(&value))).collect()
 }
 
 /// A short, stable hash of one JSON value (serde_json orders object keys).

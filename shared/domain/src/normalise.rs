@@ -256,25 +256,9 @@ mod tests {
         }
     }
 
-    /// The table of (input, expected key) cases the simulators' own normalisers are checked
-    /// against too (shared/sim/tests/key_cases.json), so the two cannot drift apart.
-    const KEY_CASES: &str = include_str!("../../sim/tests/key_cases.json");
-
-    /// Every case of `kind` whose key from `normalise` differs from the table's, described.
-    fn key_case_mismatches(kind: &str, normalise: fn(&str) -> Option<String>) -> Vec<String> {
-        let table: serde_json::Value = serde_json::from_str(KEY_CASES).unwrap();
-        let cases = table[kind].as_array().unwrap_or_else(|| panic!("no {kind} cases"));
-        assert!(cases.len() >= 10, "{kind}: too few cases to mean much");
-        cases
-            .iter()
-            .filter_map(|case| {
-                let input = case["input"].as_str().unwrap();
-                let want = case["key"].as_str().map(str::to_string);
-                let got = normalise(input);
-                (got != want).then(|| format!("{kind} {input:?}: want {want:?}, got {got:?}"))
-            })
-            .collect()
-    }
+    /// The shared table of (input, expected key) cases (shared/sim/tests/key_cases.json),
+    /// which the simulators' own normalisers are checked against too.
+    use tandem_sim::key_cases::mismatches as key_case_mismatches;
 
     #[test]
     fn phone_keys_match_the_shared_table_of_cases() {

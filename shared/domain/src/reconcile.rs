@@ -175,7 +175,7 @@ impl Known {
     fn find(&self, kind: RecordKind, field: LookupField, value: &str) -> Vec<&Record> {
         let ids = self.lookups.get(&(kind, field, value.to_string())).cloned().unwrap_or_default();
         let mut out: Vec<&Record> = ids.iter().filter_map(|id| self.records.get(&(kind, id.clone()))).collect();
-        out.sort_by(|a, b| a.meta().created_at.cmp(&b.meta().created_at).then_with(|| a.id().cmp(b.id())));
+        out.sort_by(|a, b| a.candidate_order(b));
         out
     }
 
@@ -375,21 +375,9 @@ fn non_empty(v: &Option<String>) -> Option<String> {
     v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-/// A record's fields as JSON (meta and tag left out).
-fn fields_of(r: &Record) -> serde_json::Map<String, Value> {
-    match serde_json::to_value(r) {
-        Ok(Value::Object(mut m)) => {
-            m.remove("meta");
-            m.remove("object");
-            m
-        }
-        _ => serde_json::Map::new(),
-    }
-}
-
 /// Fields whose values differ between two records.
 fn differing(a: &Record, b: &Record) -> Vec<String> {
-    let (a, b) = (fields_of(a), fields_of(b));
+    let (a, b) = (a.fields(), b.fields());
     let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
     names.sort();
     names.dedup();
@@ -398,7 +386,7 @@ fn differing(a: &Record, b: &Record) -> Vec<String> {
 
 /// `base` with the named fields taken from `from`.
 fn with_fields(base: &Record, from: &Record, fields: &[String]) -> Record {
-    let (Ok(Value::Object(mut b)), f) = (serde_json::to_value(base), fields_of(from)) else {
+    let (Ok(Value::Object(mut b)), f) = (serde_json::to_value(base), from.fields()) else {
         return base.clone();
     };
     for name in fields {
@@ -494,7 +482,7 @@ impl Ctx<'_, '_> {
         version: Option<&ExtVersion>,
     ) -> (Record, Vec<FieldConflict>) {
         let base: &FieldHashes = &ledger.pulled;
-        let (crm_fields, ext_fields) = (fields_of(crm), fields_of(ext));
+        let (crm_fields, ext_fields) = (crm.fields(), ext.fields());
         let hash = |m: &serde_json::Map<String, Value>, f: &str| m.get(f).map(value_hash);
         let external_newer = version.and_then(ExtVersion::at).is_some_and(|at| at > crm.meta().updated_at);
         let mut take = Vec::new();

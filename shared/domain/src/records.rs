@@ -273,6 +273,25 @@ impl Record {
         keys
     }
 
+    /// The record's own fields as JSON, by name (its meta and kind tag left out): what the
+    /// flows compare, hash and merge field by field.
+    pub fn fields(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut m)) => {
+                m.remove("meta");
+                m.remove("object");
+                m
+            }
+            _ => serde_json::Map::new(),
+        }
+    }
+
+    /// The order look-up candidates are tried in, as every reader must see it: oldest
+    /// first, then by id.
+    pub fn candidate_order(&self, other: &Record) -> std::cmp::Ordering {
+        self.meta().created_at.cmp(&other.meta().created_at).then_with(|| self.id().cmp(other.id()))
+    }
+
     /// The link to `system`, if any.
     pub fn link(&self, system: System) -> Option<&ExternalLink> {
         self.meta().links.get(&system)

@@ -92,11 +92,6 @@ fn from_body<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_json::from_value(item.body).map_err(|e| StoreError::Corrupt(format!("item {pk}: {e}")))
 }
 
-/// Orders look-up candidates as every reader must see them: oldest first, then by id.
-pub(crate) fn oldest_first(records: &mut [Record]) {
-    records.sort_by(|a, b| a.meta().created_at.cmp(&b.meta().created_at).then_with(|| a.id().cmp(b.id())));
-}
-
 fn shard(id: &RecordId) -> char {
     id.as_str().chars().next().filter(|c| SHARDS.contains(*c)).unwrap_or('0')
 }
@@ -414,7 +409,7 @@ impl RecordStore {
         let wanted: Vec<(RecordKind, RecordId)> =
             self.lookup_ids(t, kind, field, value).await?.into_iter().map(|id| (kind, id)).collect();
         let mut records: Vec<Record> = self.records_by_id(t, &wanted).await?.into_values().collect();
-        oldest_first(&mut records);
+        records.sort_by(Record::candidate_order);
         Ok(records)
     }
 

@@ -11,6 +11,7 @@
 pub mod common;
 pub mod connectwise;
 pub mod halo;
+pub mod key_cases;
 pub mod normalise;
 pub mod salesforce;
 pub mod seed;
