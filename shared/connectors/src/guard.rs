@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, OptionList, Page};
-use tandem_domain::ports::{Connector, ConnectorError};
+use tandem_domain::ports::{Connector, ConnectorError, Written};
 use tandem_domain::secret::Credentials;
 use tandem_domain::{RecordKind, System};
 use url::{Host, Url};
@@ -84,6 +84,18 @@ impl Connector for Guarded {
 
     async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
         self.inner.get(kind, id).await
+    }
+
+    async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {
+        self.inner.find_similar(record).await
+    }
+
+    async fn create(&self, record: &ExternalRecord) -> Result<Written, ConnectorError> {
+        self.inner.create(record).await
+    }
+
+    async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
+        self.inner.update(record, fields).await
     }
 }
 

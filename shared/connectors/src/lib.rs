@@ -24,6 +24,7 @@ use tandem_domain::System;
 use tandem_domain::describe::Description;
 use tandem_domain::ports::{Connector, ConnectorError, ConnectorFactory, ErrorKind};
 use tandem_domain::secret::Credentials;
+use tandem_domain::webhook::WebhookReader;
 
 pub use http::{RetryPolicy, Settings};
 pub use pacing::{Pacing, Rate};
@@ -113,6 +114,16 @@ pub fn describe(system: System) -> &'static Description {
         System::Halo => &halo::describe::DESCRIPTION,
         System::Syncro => &syncro::describe::DESCRIPTION,
         System::Salesforce => &salesforce::describe::DESCRIPTION,
+    }
+}
+
+/// How `system`'s webhook calls are verified and read: its folder's `webhook.rs`.
+pub fn webhook(system: System) -> &'static dyn WebhookReader {
+    match system {
+        System::ConnectWise => &connectwise::webhook::READER,
+        System::Halo => &halo::webhook::READER,
+        System::Syncro => &syncro::webhook::READER,
+        System::Salesforce => &salesforce::webhook::READER,
     }
 }
 

@@ -159,6 +159,20 @@ pub enum ExternalRecord {
 }
 
 impl ExternalRecord {
+    /// The record's kind; `None` for an unreadable one.
+    pub fn kind(&self) -> Option<crate::RecordKind> {
+        use crate::RecordKind as K;
+        Some(match self {
+            ExternalRecord::User(_) => K::User,
+            ExternalRecord::Company(_) => K::Company,
+            ExternalRecord::Contact(_) => K::Contact,
+            ExternalRecord::Solution(_) => K::Solution,
+            ExternalRecord::Activity(_) => K::Activity,
+            ExternalRecord::Opportunity(_) => K::Opportunity,
+            ExternalRecord::Unreadable(_) => return None,
+        })
+    }
+
     /// The external id, when known.
     pub fn id(&self) -> Option<&str> {
         match self {

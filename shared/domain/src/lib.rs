@@ -19,6 +19,7 @@ pub mod secret;
 pub mod table;
 pub mod usecases;
 pub mod vocab;
+pub mod webhook;
 pub mod work;
 
 pub use error::{DomainError, ErrorClass};

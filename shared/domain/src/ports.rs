@@ -257,6 +257,62 @@ pub trait Connector: Send + Sync {
     /// the system's ids, or a kind the system does not have, is refused
     /// ([`ErrorKind::Invalid`]) before any request.
     async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError>;
+
+    // The writer half (export, sync out). Records go out in the same shape they come in:
+    // the domain maps a CRM record to an [`ExternalRecord`] (option ids, external reference
+    // ids), the connector maps that onto the vendor's body, as its reader maps the other way.
+
+    /// Records of `record`'s kind the system already holds that may be the same one (the
+    /// keys each connector can search on: a company's name, a contact's email...), for the
+    /// duplicate check a write makes before any create. Candidates only; the rules decide.
+    async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError>;
+    /// Creates `record` (its id is ignored). A create that may have reached the system is
+    /// never repeated: an unknown outcome is an error, and the caller looks for the record
+    /// ([`find_similar`](Connector::find_similar)) before trying again.
+    async fn create(&self, record: &ExternalRecord) -> Result<Written, ConnectorError>;
+    /// Sets `fields` (names from the kind's writable list in the system's
+    /// [`Description`]) of the record with `record`'s id to `record`'s values; other fields
+    /// are left as the system holds them. A field the system does not write is refused
+    /// before any request.
+    async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError>;
+}
+
+/// What a write left in the external system.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The record's external id (new on a create).
+    pub id: String,
+    /// Its version after the write, when the system's answer carries it.
+    pub version: Option<crate::ledger::ExtVersion>,
+}
+
+/// The [`ErrorKind::Invalid`] refusal of a write of a kind `system` is not written to.
+pub fn not_written(system: System, kind: RecordKind) -> ConnectorError {
+    ConnectorError::new(
+        system,
+        ErrorKind::Invalid,
+        format!("Tandem does not write {kind} records to {}", system.display_name()),
+    )
+}
+
+/// The [`ErrorKind::Invalid`] refusal of an update naming fields `system` does not write
+/// for `kind`, checked against its description before any request.
+pub fn check_writable(description: &Description, kind: RecordKind, fields: &[&str]) -> Result<(), ConnectorError> {
+    let writable = description.writable(kind);
+    let refused: Vec<&str> = fields.iter().copied().filter(|f| !writable.contains(f)).collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(ConnectorError::new(
+        description.system,
+        ErrorKind::Invalid,
+        format!(
+            "{} does not write {} of a {kind}; writable: {}",
+            description.system.display_name(),
+            refused.join(", "),
+            writable.join(", ")
+        ),
+    ))
 }
 
 /// The [`ErrorKind::Invalid`] refusal of `get` for a kind `system` does not have.

@@ -8,13 +8,15 @@ pub mod error;
 pub mod mapping;
 pub mod models;
 pub mod pagination;
+pub mod webhook;
+pub mod write;
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 use futures::StreamExt as _;
 use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, NO_TYPE, OptionList, Page};
-use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, bad_id};
+use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, Written, bad_id};
 use tandem_domain::secret::ConnectWiseCredentials;
 use tandem_domain::{RecordKind, Stage, System};
 use tokio::sync::OnceCell;
@@ -348,5 +350,17 @@ impl Connector for ConnectWiseConnector {
             self.add_forecasts(&mut records).await?;
         }
         read::only(System::ConnectWise, records)
+    }
+
+    async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {
+        write::find_similar(self, record).await
+    }
+
+    async fn create(&self, record: &ExternalRecord) -> Result<Written, ConnectorError> {
+        write::create(self, record).await
+    }
+
+    async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
+        write::update(self, record, fields).await
     }
 }

@@ -8,6 +8,8 @@ pub mod error;
 pub mod mapping;
 pub mod models;
 pub mod pagination;
+pub mod webhook;
+pub mod write;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::StreamExt as _;
 use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, NO_TYPE, OptionList, Page};
-use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, bad_id, no_such_kind};
+use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, Written, bad_id, no_such_kind};
 use tandem_domain::secret::HaloCredentials;
 use tandem_domain::{RecordKind, Stage, System};
 use tokio::sync::Mutex;
@@ -316,5 +318,17 @@ impl Connector for HaloConnector {
             parse_list(stage, &rows, false, &TicketContacts::new())?
         };
         read::only(System::Halo, parsed.records)
+    }
+
+    async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {
+        write::find_similar(self, record).await
+    }
+
+    async fn create(&self, record: &ExternalRecord) -> Result<Written, ConnectorError> {
+        write::create(self, record).await
+    }
+
+    async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
+        write::update(self, record, fields).await
     }
 }

@@ -10,12 +10,14 @@ pub mod error;
 pub mod mapping;
 pub mod models;
 pub mod pagination;
+pub mod webhook;
+pub mod write;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, NO_TYPE, OptionList, Page};
-use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, bad_id};
+use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, Written, bad_id};
 use tandem_domain::secret::SalesforceCredentials;
 use tandem_domain::{RecordKind, Stage, System};
 
@@ -347,6 +349,18 @@ impl Connector for SalesforceConnector {
             }
         }
         Ok(None)
+    }
+
+    async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {
+        write::find_similar(self, record).await
+    }
+
+    async fn create(&self, record: &ExternalRecord) -> Result<Written, ConnectorError> {
+        write::create(self, record).await
+    }
+
+    async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
+        write::update(self, record, fields).await
     }
 }
 

@@ -8,6 +8,8 @@ pub mod error;
 pub mod mapping;
 pub mod models;
 pub mod pagination;
+pub mod webhook;
+pub mod write;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use async_trait::async_trait;
 use futures::StreamExt as _;
 use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, NO_TYPE, OptionList, Page, Unreadable};
 use tandem_domain::ledger::ExtVersion;
-use tandem_domain::ports::{Connector, ConnectorError, ErrorKind};
+use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, Written};
 use tandem_domain::secret::SyncroCredentials;
 use tandem_domain::{RecordKind, Stage, System, Timestamp};
 
@@ -282,5 +284,17 @@ impl Connector for SyncroConnector {
         let envelope = serde_json::json!({ plural.trim_start_matches('/'): [record] });
         let body = serde_json::to_vec(&envelope).map_err(|e| invalid(e.to_string()))?;
         read::only(System::Syncro, mapping::parse_list(stage, &body)?.records)
+    }
+
+    async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {
+        write::find_similar(self, record).await
+    }
+
+    async fn create(&self, record: &ExternalRecord) -> Result<Written, ConnectorError> {
+        write::create(self, record).await
+    }
+
+    async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
+        write::update(self, record, fields).await
     }
 }

@@ -205,6 +205,15 @@ impl Connector for FakeConnector {
         let stage = Stage::of_kind(kind).ok_or_else(|| crate::ports::no_such_kind(System::ConnectWise, kind))?;
         Ok(lock(&self.records).get(&stage).and_then(|all| all.iter().find(|r| r.id() == Some(id)).cloned()))
     }
+    async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {
+        Err(not_written(System::ConnectWise, record.kind().unwrap_or(RecordKind::Company)))
+    }
+    async fn create(&self, record: &ExternalRecord) -> Result<Written, ConnectorError> {
+        Err(not_written(System::ConnectWise, record.kind().unwrap_or(RecordKind::Company)))
+    }
+    async fn update(&self, record: &ExternalRecord, _fields: &[&str]) -> Result<Written, ConnectorError> {
+        Err(not_written(System::ConnectWise, record.kind().unwrap_or(RecordKind::Company)))
+    }
 }
 
 impl FakeConnector {

@@ -1,0 +1,364 @@
+//! The writer half of the connector contract, written once and run against all four
+//! connectors over real HTTP against their simulators: a created record reads back (through
+//! the connector's own `get`) with the values sent, an update sets only the fields it names,
+//! the duplicate search finds what is there, references (a contact's company) hold, and the
+//! vendor's refusals arrive as `Invalid` errors carrying its own words. Which fields are
+//! compared comes from each system's description (`writable`), so a system that does not
+//! write a field is not asked to.
+
+// Tests unwrap: a failed unwrap is a failed test, with the error in the panic message.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tandem_connectors::{Connectors, Pacing, RetryPolicy, Settings};
+use tandem_domain::external::{
+    ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExternalRecord, NO_TYPE, OptionList,
+};
+use tandem_domain::ports::{Connector, ConnectorFactory, ErrorKind};
+use tandem_domain::secret::Credentials;
+use tandem_domain::{RecordKind, System, Timestamp};
+use tandem_sim::{RunningSystem, Scale, SimConfig};
+
+/// A small tenant: the writes only need some setup lists and a few records beside them.
+const COMPANIES: usize = 5;
+
+struct Harness {
+    system: System,
+    running: Box<dyn RunningSystem>,
+    conn: Arc<dyn Connector>,
+}
+
+impl Harness {
+    async fn start(system: System) -> Self {
+        let sim = tandem_sim::simulator(system.as_str()).unwrap();
+        let tenant = sim.generate(&Scale::new(11, COMPANIES));
+        let running = tenant.serve(SimConfig::default(), 0).await.unwrap();
+        let creds = Credentials::parse(system, &running.credentials()).unwrap();
+        let settings = Settings {
+            retry: RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(10),
+                max_delay: Duration::from_secs(1),
+                max_retry_after: Duration::from_secs(1),
+            },
+            pacing: Pacing::Off,
+            ..Settings::default()
+        };
+        let conn = Connectors::new(settings).connect(&creds).unwrap();
+        Self { system, running, conn }
+    }
+
+    fn writable(&self, kind: RecordKind) -> &'static [&'static str] {
+        tandem_connectors::describe(self.system).writable(kind)
+    }
+
+    /// The first real choice of an option list (not the synthetic "no type").
+    async fn first_option(&self, list: OptionList) -> Option<String> {
+        let choices = self.conn.options(list).await.unwrap();
+        choices.into_iter().map(|c| c.id).find(|id| id != NO_TYPE)
+    }
+
+    async fn read(&self, kind: RecordKind, id: &str) -> ExternalRecord {
+        self.conn.get(kind, id).await.unwrap().unwrap_or_else(|| panic!("{kind} {id} was written but cannot be read"))
+    }
+
+    async fn create(&self, record: ExternalRecord) -> String {
+        let kind = record.kind().unwrap();
+        let written = self.conn.create(&record).await.unwrap_or_else(|e| panic!("creating a {kind}: {e}"));
+        let back = self.read(kind, &written.id).await;
+        if let Some(version) = &written.version {
+            assert_eq!(Some(version), version_of(&back).as_ref(), "the version a create reports is the one read back");
+        }
+        assert_eq!(
+            view(&back, self.writable(kind)),
+            view(&record, self.writable(kind)),
+            "a created {kind} reads back with the values sent"
+        );
+        written.id
+    }
+
+    async fn company(&self, name: &str) -> ExtCompany {
+        let types = match self.first_option(OptionList::CompanyTypes).await {
+            Some(t) if self.writable(RecordKind::Company).contains(&"company_type") => vec![t],
+            _ => Vec::new(),
+        };
+        ExtCompany {
+            id: String::new(),
+            name: name.into(),
+            phone: Some("555-201-0199".into()),
+            website: Some("https://northwind.example".into()),
+            address: Some("12 Harbour Road".into()),
+            types,
+            inactive: false,
+            deleted: false,
+            updated_at: None,
+        }
+    }
+
+    fn contact(&self, company_id: &str, email: &str) -> ExtContact {
+        ExtContact {
+            id: String::new(),
+            first_name: "Ada".into(),
+            last_name: "Quill".into(),
+            email: Some(email.into()),
+            phone: Some("555-201-0142".into()),
+            title: Some("Operations Lead".into()),
+            company_id: Some(company_id.into()),
+            types: Vec::new(),
+            inactive: false,
+            updated_at: None,
+        }
+    }
+}
+
+/// The writable fields of a record, by the CRM names of the system's description, as text.
+fn view(record: &ExternalRecord, fields: &[&str]) -> BTreeMap<String, Option<String>> {
+    let num = |v: Option<f64>| v.map(|v| format!("{v:.2}"));
+    let mut out = BTreeMap::new();
+    for field in fields {
+        let value = match (record, *field) {
+            (ExternalRecord::Company(c), "name") => Some(c.name.clone()),
+            (ExternalRecord::Company(c), "phone") => c.phone.clone(),
+            (ExternalRecord::Company(c), "website") => c.website.clone(),
+            (ExternalRecord::Company(c), "address") => c.address.clone(),
+            (ExternalRecord::Company(c), "company_type") => c.types.first().cloned(),
+            (ExternalRecord::Contact(c), "first_name") => Some(c.first_name.clone()),
+            (ExternalRecord::Contact(c), "last_name") => Some(c.last_name.clone()),
+            (ExternalRecord::Contact(c), "email") => c.email.clone(),
+            (ExternalRecord::Contact(c), "phone") => c.phone.clone(),
+            (ExternalRecord::Contact(c), "title") => c.title.clone(),
+            (ExternalRecord::Contact(c), "company") => c.company_id.clone(),
+            (ExternalRecord::Opportunity(o), "name") => Some(o.name.clone()),
+            (ExternalRecord::Opportunity(o), "status") => o.status_id.clone(),
+            (ExternalRecord::Opportunity(o), "stage") => o.stage.clone(),
+            (ExternalRecord::Opportunity(o), "close_date") => o.close_date.clone(),
+            (ExternalRecord::Opportunity(o), "value") => num(o.value),
+            (ExternalRecord::Opportunity(o), "company") => o.company_id.clone(),
+            (ExternalRecord::Opportunity(o), "contact") => o.contact_id.clone(),
+            (ExternalRecord::Opportunity(o), "notes") => o.notes.clone(),
+            (ExternalRecord::Activity(a), "subject") => Some(a.subject.clone()),
+            (ExternalRecord::Activity(a), "body") => a.body.clone(),
+            (ExternalRecord::Activity(a), "kind") => a.type_id.clone(),
+            (ExternalRecord::Activity(a), "date") => a.date.map(|d| d.to_string()),
+            (ExternalRecord::Activity(a), "done") => Some(a.done.to_string()),
+            (ExternalRecord::Activity(a), "contact") => a.contact_id.clone(),
+            (ExternalRecord::Activity(a), "company") => a.company_id.clone(),
+            (_, other) => panic!("the test does not know writable field {other:?}"),
+        };
+        out.insert((*field).to_string(), value);
+    }
+    out
+}
+
+fn version_of(record: &ExternalRecord) -> Option<tandem_domain::ledger::ExtVersion> {
+    match record {
+        ExternalRecord::Company(c) => c.updated_at.clone(),
+        ExternalRecord::Contact(c) => c.updated_at.clone(),
+        ExternalRecord::Opportunity(o) => o.updated_at.clone(),
+        ExternalRecord::Activity(a) => a.updated_at.clone(),
+        _ => None,
+    }
+}
+
+mod checks {
+    use super::*;
+
+    pub async fn a_created_company_reads_back_with_the_values_sent(system: System) {
+        let h = Harness::start(system).await;
+        let company = h.company("Northwind Harbour Traders").await;
+        h.create(ExternalRecord::Company(company)).await;
+    }
+
+    pub async fn an_update_sets_only_the_fields_it_names(system: System) {
+        let h = Harness::start(system).await;
+        let company = h.company("Bellweather Tooling").await;
+        let id = h.create(ExternalRecord::Company(company.clone())).await;
+        let changed = ExtCompany {
+            id: id.clone(),
+            name: "Bellweather Tooling Renamed".into(),
+            phone: Some("555-201-0777".into()),
+            ..company.clone()
+        };
+        h.conn.update(&ExternalRecord::Company(changed), &["phone"]).await.unwrap();
+        let ExternalRecord::Company(back) = h.read(RecordKind::Company, &id).await else { panic!("not a company") };
+        assert_eq!(back.phone.as_deref(), Some("555-201-0777"), "the named field changed");
+        assert_eq!(back.name, company.name, "a field not named is left as the system held it");
+        assert_eq!(back.website, company.website);
+    }
+
+    pub async fn a_created_company_is_found_by_the_duplicate_search(system: System) {
+        let h = Harness::start(system).await;
+        let company = h.company("Quayside Logistics Group").await;
+        let id = h.create(ExternalRecord::Company(company.clone())).await;
+        let probe = ExtCompany { phone: None, website: None, address: None, ..company };
+        let found = h.conn.find_similar(&ExternalRecord::Company(probe)).await.unwrap();
+        assert!(found.iter().any(|r| r.id() == Some(id.as_str())), "the same-named company is a candidate: {found:?}");
+        let stranger = h.company("Zzyzx Unmatched Holdings").await;
+        let none = h.conn.find_similar(&ExternalRecord::Company(stranger)).await.unwrap();
+        assert!(none.iter().all(|r| r.id() != Some(id.as_str())), "a different name does not find it");
+    }
+
+    pub async fn a_created_contact_belongs_to_its_company_and_is_found_by_email(system: System) {
+        let h = Harness::start(system).await;
+        let company_id = h.create(ExternalRecord::Company(h.company("Larkspur Dental").await)).await;
+        let contact = h.contact(&company_id, "ada.quill@larkspur.example");
+        let id = h.create(ExternalRecord::Contact(contact.clone())).await;
+        let probe = ExtContact { phone: None, title: None, company_id: None, ..contact };
+        let found = h.conn.find_similar(&ExternalRecord::Contact(probe)).await.unwrap();
+        assert!(found.iter().any(|r| r.id() == Some(id.as_str())), "the contact is found by its email: {found:?}");
+    }
+
+    pub async fn an_opportunity_is_created_for_its_company(system: System) {
+        let h = Harness::start(system).await;
+        let company_id = h.create(ExternalRecord::Company(h.company("Copperline Freight").await)).await;
+        let contact_id = h.create(ExternalRecord::Contact(h.contact(&company_id, "ops@copperline.example"))).await;
+        let writable = h.writable(RecordKind::Opportunity);
+        let status = h.first_option(OptionList::OpportunityStatuses).await;
+        let opportunity = ExtOpportunity {
+            id: String::new(),
+            name: "Managed backup rollout".into(),
+            status_id: status,
+            stage: writable.contains(&"stage").then(|| "Prospect".to_string()),
+            opportunity_type: None,
+            close_date: writable.contains(&"close_date").then(|| "2027-03-31".to_string()),
+            value: writable.contains(&"value").then_some(1200.0),
+            line_items: Vec::new(),
+            salesperson_id: None,
+            company_id: Some(company_id),
+            contact_id: writable.contains(&"contact").then_some(contact_id),
+            notes: writable.contains(&"notes").then(|| "Wants a quote by March".to_string()),
+            updated_at: None,
+        };
+        h.create(ExternalRecord::Opportunity(opportunity)).await;
+    }
+
+    pub async fn an_activity_is_created_on_its_contact(system: System) {
+        let h = Harness::start(system).await;
+        let writable = h.writable(RecordKind::Activity);
+        if writable.is_empty() {
+            let err = h
+                .conn
+                .create(&ExternalRecord::Activity(ExtActivity {
+                    id: String::new(),
+                    subject: "Call".into(),
+                    body: None,
+                    type_id: None,
+                    contact_id: None,
+                    company_id: None,
+                    created_by: None,
+                    date: None,
+                    done: false,
+                    updated_at: None,
+                }))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Invalid, "a kind the system is not written is refused: {err}");
+            return;
+        }
+        let company_id = h.create(ExternalRecord::Company(h.company("Fernhill Surveyors").await)).await;
+        let contact_id = h.create(ExternalRecord::Contact(h.contact(&company_id, "desk@fernhill.example"))).await;
+        let kind = match writable.contains(&"kind") {
+            true => h.first_option(OptionList::ActivityTypes).await,
+            false => None,
+        };
+        let activity = ExtActivity {
+            id: String::new(),
+            subject: "Discovery call".into(),
+            body: Some("Talked through their backup gaps.".into()),
+            type_id: kind,
+            contact_id: writable.contains(&"contact").then(|| contact_id.clone()),
+            company_id: writable.contains(&"company").then(|| company_id.clone()),
+            created_by: None,
+            date: Some(Timestamp::parse("2026-11-20T15:30:00Z").unwrap()),
+            done: writable.contains(&"done"),
+            updated_at: None,
+        };
+        h.create(ExternalRecord::Activity(activity)).await;
+    }
+
+    pub async fn a_create_the_system_refuses_is_invalid_with_its_own_words(system: System) {
+        let h = Harness::start(system).await;
+        let nameless = ExtCompany { name: String::new(), ..h.company("x").await };
+        let err = h.conn.create(&ExternalRecord::Company(nameless)).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Invalid, "{err}");
+        assert!(!err.retryable);
+        assert!(matches!(err.status, Some(400 | 422)), "the vendor's own status is kept: {err:?}");
+        assert!(err.message.len() > 20, "the vendor's message is kept: {err}");
+    }
+
+    pub async fn an_update_naming_an_unwritable_field_is_refused_before_any_request(system: System) {
+        let h = Harness::start(system).await;
+        let id = h.create(ExternalRecord::Company(h.company("Tidewater Optics").await)).await;
+        let before = h.running.stats().requests;
+        let company = ExtCompany { id, ..h.company("Tidewater Optics").await };
+        let err = h.conn.update(&ExternalRecord::Company(company), &["name", "lifetime_value"]).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Invalid);
+        assert!(err.message.contains("lifetime_value"), "the refused field is named: {err}");
+        assert_eq!(h.running.stats().requests, before, "no request was made");
+    }
+
+    pub async fn an_update_of_a_record_the_system_does_not_hold_is_not_found(system: System) {
+        let h = Harness::start(system).await;
+        let id = match system {
+            System::Salesforce => "001ZZZZZZZZZZZZZZZ".to_string(),
+            _ => "987654321".to_string(),
+        };
+        let company = ExtCompany { id, ..h.company("Ghost Holdings").await };
+        let err = h.conn.update(&ExternalRecord::Company(company), &["phone"]).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    }
+}
+
+macro_rules! contract {
+    ($($module:ident => $system:expr),* $(,)?) => {$(
+        mod $module {
+            use super::*;
+            #[tokio::test]
+            async fn a_created_company_reads_back_with_the_values_sent() {
+                checks::a_created_company_reads_back_with_the_values_sent($system).await;
+            }
+            #[tokio::test]
+            async fn an_update_sets_only_the_fields_it_names() {
+                checks::an_update_sets_only_the_fields_it_names($system).await;
+            }
+            #[tokio::test]
+            async fn a_created_company_is_found_by_the_duplicate_search() {
+                checks::a_created_company_is_found_by_the_duplicate_search($system).await;
+            }
+            #[tokio::test]
+            async fn a_created_contact_belongs_to_its_company_and_is_found_by_email() {
+                checks::a_created_contact_belongs_to_its_company_and_is_found_by_email($system).await;
+            }
+            #[tokio::test]
+            async fn an_opportunity_is_created_for_its_company() {
+                checks::an_opportunity_is_created_for_its_company($system).await;
+            }
+            #[tokio::test]
+            async fn an_activity_is_created_on_its_contact() {
+                checks::an_activity_is_created_on_its_contact($system).await;
+            }
+            #[tokio::test]
+            async fn a_create_the_system_refuses_is_invalid_with_its_own_words() {
+                checks::a_create_the_system_refuses_is_invalid_with_its_own_words($system).await;
+            }
+            #[tokio::test]
+            async fn an_update_naming_an_unwritable_field_is_refused_before_any_request() {
+                checks::an_update_naming_an_unwritable_field_is_refused_before_any_request($system).await;
+            }
+            #[tokio::test]
+            async fn an_update_of_a_record_the_system_does_not_hold_is_not_found() {
+                checks::an_update_of_a_record_the_system_does_not_hold_is_not_found($system).await;
+            }
+        }
+    )*};
+}
+
+contract! {
+    connectwise => System::ConnectWise,
+    halo => System::Halo,
+    syncro => System::Syncro,
+    salesforce => System::Salesforce,
+}
