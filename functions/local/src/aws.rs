@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use tandem_aws::{QueueSettings, SqsStageQueue, create_queues_if_missing, create_table_if_missing};
+use tandem_aws::{QueueSettings, SqsWorkQueue, create_queues_if_missing, create_table_if_missing};
 use tandem_domain::Stage;
 use tandem_domain::work::Work;
 use tandem_lambda::Config;
@@ -85,7 +85,7 @@ pub async fn provision(sdk: &SdkConfig, names: &AwsNames) -> anyhow::Result<Conf
 
 /// Plays the SQS event source of the stage functions.
 pub struct SqsEventSource {
-    queues: Vec<(Stage, SqsStageQueue)>,
+    queues: Vec<(Stage, SqsWorkQueue)>,
 }
 
 impl SqsEventSource {
@@ -93,7 +93,7 @@ impl SqsEventSource {
     pub fn new(sdk: &SdkConfig, config: &Config) -> Self {
         let client = aws_sdk_sqs::Client::new(sdk);
         let queues =
-            config.queue_urls.iter().map(|(stage, url)| (*stage, SqsStageQueue::new(client.clone(), url))).collect();
+            config.queue_urls.iter().map(|(stage, url)| (*stage, SqsWorkQueue::new(client.clone(), url))).collect();
         Self { queues }
     }
 

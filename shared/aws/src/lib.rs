@@ -1,5 +1,5 @@
-//! Tandem's AWS adapters: [`DynamoTable`] (the item table on DynamoDB), [`SqsStageQueue`]
-//! (the work queue on SQS FIFO; one queue per stage behind [`router::StageQueueRouter`]),
+//! Tandem's AWS adapters: [`DynamoTable`] (the item table on DynamoDB), [`SqsWorkQueue`]
+//! (the work queue on SQS FIFO; one queue per stage behind [`router::WorkRouter`]),
 //! [`SecretsManagerStore`] (credentials in Secrets Manager) and [`EventBridgePublisher`]
 //! (failed-record events on EventBridge). Each takes an SDK client built once by the
 //! caller plus the resource's name; none reads the environment. SDK errors are
@@ -20,4 +20,4 @@ pub use dynamo::{DynamoTable, create_table_if_missing};
 pub use error::{AwsError, AwsErrorKind};
 pub use events::EventBridgePublisher;
 pub use secrets::SecretsManagerStore;
-pub use sqs::{QueueSettings, QueueUrls, ReceivedMessage, SqsStageQueue, create_queues_if_missing, sqs_id};
+pub use sqs::{QueueSettings, QueueUrls, ReceivedMessage, SqsWorkQueue, create_queues_if_missing, sqs_id};

@@ -1,8 +1,8 @@
-//! [`StageQueueRouter`]: the work queue ([`WorkQueue`]) that sends each [`Work`] to the
+//! [`WorkRouter`]: the work queue ([`WorkQueue`]) that sends each [`Work`] to the
 //! queue of its [`Route`](Work::route). In AWS every import stage has its own SQS FIFO
-//! queue, each feeding its own Lambda function, so the router holds one [`SqsStageQueue`]
-//! per stage ([`StageQueueRouter::sqs`]); later routes (export, sync) add their queues the
-//! same way. Any other [`WorkQueue`] can be routed to as well ([`StageQueueRouter::new`]).
+//! queue, each feeding its own Lambda function, so the router holds one [`SqsWorkQueue`]
+//! per stage ([`WorkRouter::sqs`]); later routes (export, sync) add their queues the
+//! same way. Any other [`WorkQueue`] can be routed to as well ([`WorkRouter::new`]).
 //! The router knows a message only by its route, never by what its kind means.
 
 use std::collections::BTreeMap;
@@ -13,21 +13,21 @@ use aws_sdk_sqs::Client;
 use tandem_domain::ports::{QueueError, WorkQueue};
 use tandem_domain::work::{Route, Work};
 
-use crate::sqs::SqsStageQueue;
+use crate::sqs::SqsWorkQueue;
 
 /// Sends each message to the queue of its route (see the module docs).
 #[derive(Clone)]
-pub struct StageQueueRouter {
+pub struct WorkRouter {
     routes: BTreeMap<Route, Arc<dyn WorkQueue>>,
 }
 
-impl std::fmt::Debug for StageQueueRouter {
+impl std::fmt::Debug for WorkRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StageQueueRouter").field("routes", &self.routes.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("WorkRouter").field("routes", &self.routes.keys().collect::<Vec<_>>()).finish()
     }
 }
 
-impl StageQueueRouter {
+impl WorkRouter {
     /// A router over these queues, one per route (a stage converts into its route; a later
     /// entry for a route replaces an earlier one).
     pub fn new<R: Into<Route>>(routes: impl IntoIterator<Item = (R, Arc<dyn WorkQueue>)>) -> Self {
@@ -38,7 +38,7 @@ impl StageQueueRouter {
     /// through `client` (built once by the caller).
     pub fn sqs<'a, R: Into<Route>>(client: &Client, urls: impl IntoIterator<Item = (R, &'a str)>) -> Self {
         Self::new(urls.into_iter().map(|(route, url)| {
-            let queue: Arc<dyn WorkQueue> = Arc::new(SqsStageQueue::new(client.clone(), url));
+            let queue: Arc<dyn WorkQueue> = Arc::new(SqsWorkQueue::new(client.clone(), url));
             (route.into(), queue)
         }))
     }
@@ -50,7 +50,7 @@ impl StageQueueRouter {
 }
 
 #[async_trait]
-impl WorkQueue for StageQueueRouter {
+impl WorkQueue for WorkRouter {
     /// Sends `work` to its route's queue; a route without a queue is an error naming it (a
     /// deployment problem, so the caller may retry once the queue is configured).
     async fn send(&self, work: &Work) -> Result<(), QueueError> {
@@ -96,7 +96,7 @@ mod tests {
     async fn each_message_goes_to_the_queue_of_its_route() {
         let users = Arc::new(Recording::default());
         let companies = Arc::new(Recording::default());
-        let router = StageQueueRouter::new([
+        let router = WorkRouter::new([
             (Stage::Users, users.clone() as Arc<dyn WorkQueue>),
             (Stage::Companies, companies.clone() as Arc<dyn WorkQueue>),
         ]);
@@ -113,7 +113,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_route_without_a_queue_is_an_error_naming_the_route() {
-        let router = StageQueueRouter::new([(Stage::Users, Arc::new(Recording::default()) as Arc<dyn WorkQueue>)]);
+        let router = WorkRouter::new([(Stage::Users, Arc::new(Recording::default()) as Arc<dyn WorkQueue>)]);
         let err = router.send(&message(Stage::Opportunities)).await.unwrap_err();
         assert!(err.0.contains("opportunities"), "{err}");
     }

@@ -1,7 +1,7 @@
-//! [`SqsStageQueue`]: the work queue ([`WorkQueue`]) on one SQS FIFO queue, plus
+//! [`SqsWorkQueue`]: the work queue ([`WorkQueue`]) on one SQS FIFO queue, plus
 //! [`create_queues_if_missing`] (the queue and its dead-letter queue) and the helpers a
-//! test or the local runner uses to play the Lambda event source ([`SqsStageQueue::receive`],
-//! [`SqsStageQueue::delete`]).
+//! test or the local runner uses to play the Lambda event source ([`SqsWorkQueue::receive`],
+//! [`SqsWorkQueue::delete`]).
 //!
 //! A message's body is the [`Work`] JSON (versioned, with its kind); its `MessageGroupId`
 //! is [`Work::group_id`] (one group per tenant and system, so one connection never races
@@ -43,17 +43,17 @@ pub fn sqs_id(raw: &str) -> String {
 
 /// The work queue on one SQS FIFO queue (see the module docs).
 #[derive(Clone, Debug)]
-pub struct SqsStageQueue {
+pub struct SqsWorkQueue {
     client: Client,
     queue_url: String,
 }
 
-/// A message as [`SqsStageQueue::receive`] hands it out.
+/// A message as [`SqsWorkQueue::receive`] hands it out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceivedMessage {
     /// SQS's id of the message (the same on every delivery).
     pub message_id: String,
-    /// What [`SqsStageQueue::delete`] needs (new on every delivery).
+    /// What [`SqsWorkQueue::delete`] needs (new on every delivery).
     pub receipt_handle: String,
     /// The message body.
     pub body: String,
@@ -61,7 +61,7 @@ pub struct ReceivedMessage {
     pub receive_count: u32,
 }
 
-impl SqsStageQueue {
+impl SqsWorkQueue {
     /// The queue at `queue_url`, reached through `client` (built once by the caller).
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
         Self { client, queue_url: queue_url.into() }
@@ -119,7 +119,7 @@ impl SqsStageQueue {
 }
 
 #[async_trait]
-impl WorkQueue for SqsStageQueue {
+impl WorkQueue for SqsWorkQueue {
     async fn send(&self, work: &Work) -> Result<(), QueueError> {
         let body = work.encode().map_err(|e| QueueError(format!("cannot encode the {} message: {e}", work.kind())))?;
         self.client

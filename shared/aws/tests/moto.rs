@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use tandem_aws::{
-    DynamoTable, EventBridgePublisher, QueueSettings, ReceivedMessage, SecretsManagerStore, SqsStageQueue,
+    DynamoTable, EventBridgePublisher, QueueSettings, ReceivedMessage, SecretsManagerStore, SqsWorkQueue,
     create_queues_if_missing, create_table_if_missing,
 };
 use tandem_domain::external::Cursor;
@@ -50,10 +50,10 @@ async fn table() -> DynamoTable {
     DynamoTable::new(client, name)
 }
 
-async fn queues(settings: QueueSettings) -> (SqsStageQueue, SqsStageQueue) {
+async fn queues(settings: QueueSettings) -> (SqsWorkQueue, SqsWorkQueue) {
     let client = aws_sdk_sqs::Client::new(&moto().await);
     let urls = create_queues_if_missing(&client, &unique("q"), &settings).await.unwrap();
-    (SqsStageQueue::new(client.clone(), urls.queue_url), SqsStageQueue::new(client, urls.dlq_url))
+    (SqsWorkQueue::new(client.clone(), urls.queue_url), SqsWorkQueue::new(client, urls.dlq_url))
 }
 
 fn creds(private_key: &str) -> Credentials {
@@ -86,7 +86,7 @@ fn page_of(m: &ReceivedMessage) -> StageMessage {
 }
 
 /// Receives until `want` messages arrived (deleting each) or `within` passed.
-async fn drain(queue: &SqsStageQueue, want: usize, within: Duration) -> Vec<ReceivedMessage> {
+async fn drain(queue: &SqsWorkQueue, want: usize, within: Duration) -> Vec<ReceivedMessage> {
     let start = Instant::now();
     let mut got = Vec::new();
     while got.len() < want && start.elapsed() < within {
@@ -423,7 +423,7 @@ async fn a_published_failure_reaches_the_queue_a_rule_targets() {
     let entry = failure(&tenant);
     EventBridgePublisher::new(events, &bus).failed(&entry).await;
 
-    let queue = SqsStageQueue::new(sqs, queue_url);
+    let queue = SqsWorkQueue::new(sqs, queue_url);
     let got = drain(&queue, 1, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 1, "the event reached the queue");
     let event: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();

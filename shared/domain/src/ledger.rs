@@ -163,6 +163,31 @@ impl Ledger {
     pub fn repulled(&self, record: &Record, seen: Option<ExtVersion>, now: Timestamp) -> Self {
         Self { seen, pulled: field_hashes(record), pulled_at: Some(now), ..self.clone() }
     }
+
+    /// This entry after pushing `fields` of `record` now; `seen` is the system's version
+    /// after the write, when its answer carried one.
+    pub fn repushed(&self, record: &Record, fields: &[String], seen: Option<ExtVersion>, now: Timestamp) -> Self {
+        let all = field_hashes(record);
+        let mut pushed = self.pushed.clone();
+        for field in fields {
+            match all.get(field) {
+                Some(hash) => pushed.insert(field.clone(), hash.clone()),
+                None => pushed.remove(field),
+            };
+        }
+        Self { seen: seen.or_else(|| self.seen.clone()), pushed, pushed_at: Some(now), ..self.clone() }
+    }
+
+    /// Per field, what both sides held at the last sync in either direction: the pulled
+    /// values, overridden by the pushed ones where the push came later. The base of the
+    /// three-way merge and of the outbound "what changed".
+    pub fn base(&self) -> FieldHashes {
+        let mut base = self.pulled.clone();
+        if self.pushed_at > self.pulled_at {
+            base.extend(self.pushed.iter().map(|(f, h)| (f.clone(), h.clone())));
+        }
+        base
+    }
 }
 
 /// The hash of every top-level field of a record (its meta left out): what a flow compares

@@ -36,6 +36,10 @@ pub enum SkipReason {
     Unchanged,
     /// The incoming values are what Tandem itself last pushed (our own write echoed back).
     Echo,
+    /// Not linked to the system, and the settings do not let a sync create it there.
+    NotLinked,
+    /// Tandem does not write records of this kind to the system.
+    NotWritten,
 }
 
 impl SkipReason {
@@ -53,6 +57,8 @@ impl SkipReason {
         SkipReason::CreatorNotLinked,
         SkipReason::Unchanged,
         SkipReason::Echo,
+        SkipReason::NotLinked,
+        SkipReason::NotWritten,
     ];
 
     /// The reason's wire name.
@@ -70,6 +76,8 @@ impl SkipReason {
             SkipReason::CreatorNotLinked => "creator_not_linked",
             SkipReason::Unchanged => "unchanged",
             SkipReason::Echo => "echo",
+            SkipReason::NotLinked => "not_linked",
+            SkipReason::NotWritten => "not_written",
         }
     }
 }

@@ -5,7 +5,8 @@
 //! and for the sync flows echo and conflict (a three-way merge against the ledger). No
 //! I/O, no clock, no randomness: the same inputs give the same plan, so a redelivered page
 //! re-derives the plan it wrote before. [`needs`] says what the load must read for a
-//! record, from the same rules, so the two cannot drift apart.
+//! record, from the same rules, so the two cannot drift apart. [`decide_push`] is the way
+//! out (export, sync out): create, update which fields, echo or skip, by the same ledger.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -351,6 +352,56 @@ pub fn decide(policy: &Policy<'_>, known: &Known, stage: Stage, record: &Externa
     Decision { plan, new_lists: ctx.new_lists }
 }
 
+/// What to do with one CRM record on the way out to one system (export, sync out): the
+/// outbound side of the same engine, as pure as [`decide`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Push {
+    /// Not linked: create it in the system with `fields` (its writable fields that hold a
+    /// value), after the writer's duplicate search.
+    Create { fields: Vec<String> },
+    /// Linked to `external_id`: send `fields`, the writable fields changed since the last
+    /// sync in either direction ([`Ledger::base`]).
+    Update { external_id: String, fields: Vec<String> },
+    /// The record's writable fields are what the last pull wrote: the change was our own
+    /// inbound write, not the user's, and goes nowhere.
+    Echo,
+    /// Nothing to send, and why (`unchanged`, `not_linked`, `not_written`).
+    Skip(SkipReason),
+}
+
+/// The outbound decision for `record` (a CRM record just created or changed), given its
+/// ledger entry for the system when it is linked and whether an unlinked record may be
+/// created there (export always; sync out only where the settings say so). Only the
+/// fields the system's description lists as writable for the kind are ever sent.
+pub fn decide_push(described: &Description, record: &Record, ledger: Option<&Ledger>, may_create: bool) -> Push {
+    let writable = described.writable(record.kind());
+    if writable.is_empty() {
+        return Push::Skip(SkipReason::NotWritten);
+    }
+    let fields = record.fields();
+    let held = |f: &&&str| fields.get(**f).is_some_and(|v| !v.is_null());
+    let Some(ledger) = ledger else {
+        return match may_create {
+            true => Push::Create { fields: writable.iter().filter(held).map(|f| (*f).to_string()).collect() },
+            false => Push::Skip(SkipReason::NotLinked),
+        };
+    };
+    let now = field_hashes(record);
+    let changed_since = |base: &FieldHashes| -> Vec<String> {
+        writable.iter().filter(|f| now.get(**f) != base.get(**f)).map(|f| (*f).to_string()).collect()
+    };
+    let changed = changed_since(&ledger.base());
+    if !changed.is_empty() {
+        return Push::Update { external_id: ledger.external_id.clone(), fields: changed };
+    }
+    let last_was_pull = ledger.pulled_at.is_some() && ledger.pulled_at >= ledger.pushed_at;
+    if last_was_pull && changed_since(&ledger.pulled).is_empty() {
+        Push::Echo
+    } else {
+        Push::Skip(SkipReason::Unchanged)
+    }
+}
+
 fn kind_name(r: &ExternalRecord) -> &'static str {
     match r {
         ExternalRecord::User(_) => "user",
@@ -472,8 +523,8 @@ impl Ctx<'_, '_> {
         }
     }
 
-    /// The three-way merge of PRODUCT.md section 6, per field against the ledger's last
-    /// pulled values.
+    /// The three-way merge of PRODUCT.md section 6, per field against the values of the
+    /// last sync in either direction ([`Ledger::base`]).
     fn merge(
         &self,
         ledger: &Ledger,
@@ -481,7 +532,7 @@ impl Ctx<'_, '_> {
         ext: &Record,
         version: Option<&ExtVersion>,
     ) -> (Record, Vec<FieldConflict>) {
-        let base: &FieldHashes = &ledger.pulled;
+        let base = ledger.base();
         let (crm_fields, ext_fields) = (crm.fields(), ext.fields());
         let hash = |m: &serde_json::Map<String, Value>, f: &str| m.get(f).map(value_hash);
         let external_newer = version.and_then(ExtVersion::at).is_some_and(|at| at > crm.meta().updated_at);

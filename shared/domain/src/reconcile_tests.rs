@@ -1,5 +1,5 @@
 //! Table-driven tests of `decide`: every import rule of PRODUCT.md section 4, per system,
-//! plus the sync variants (echo, three-way merge), with no store: each case states what
+//! plus the sync variants (echo, three-way merge) and the way out (`decide_push`), with no store: each case states what
 //! is known, the incoming record and the plan expected.
 
 use super::*;
@@ -802,4 +802,103 @@ fn a_field_changed_on_both_sides_goes_to_the_newer_side_and_the_crm_on_a_tie() {
             &vec![FieldConflict { field: "name".into(), external_won: external_wins, loser: loser.into() }]
         );
     }
+}
+
+// ---- the way out: decide_push
+
+/// A system that writes a company's name, phone and website (and nothing else).
+const WRITES_COMPANIES: Description = Description {
+    writable: &[(RecordKind::Company, &["name", "phone", "website"])],
+    ..crate::describe::fixtures::TYPED
+};
+
+/// A ledger of `record` linked to "c1", pulled at `pulled_at`.
+fn pulled_ledger(record: &Record, pulled_at: i64) -> Ledger {
+    Ledger::pulled(cw(), record, "c1", Some("2024-01-01T00:00:00Z".into()), at(pulled_at))
+}
+
+fn with_phone(record: &Record, phone: &str) -> Record {
+    let mut r = record.clone();
+    if let Record::Company(c) = &mut r {
+        c.fields.phone = Some(phone.into());
+    }
+    r
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn the_way_out_creates_updates_or_leaves_a_record_by_its_ledger() {
+    let base = crm_company("crm-1", "Acme", Some("+1 555 0100"), Some("acme.example"), 1);
+    let pulled = pulled_ledger(&base, 10);
+    let edited = with_phone(&base, "+1 555 0199");
+    let pushed = pulled.repushed(&edited, &strings(&["phone"]), None, at(20));
+    let back_again = with_phone(&base, "+1 555 0100");
+    let mut only_unwritable = base.clone();
+    if let Record::Company(c) = &mut only_unwritable {
+        c.fields.company_type = crate::vocab::CompanyType::parse("client").unwrap();
+    }
+    let user = crm_user("u-1", "jo@msp.example");
+    let cases: Vec<(&str, &Record, Option<&Ledger>, bool, Push)> = vec![
+        ("a kind the system is not written is skipped", &user, None, true, Push::Skip(SkipReason::NotWritten)),
+        (
+            "an unlinked record is created with its writable fields that hold a value",
+            &base,
+            None,
+            true,
+            Push::Create { fields: strings(&["name", "phone", "website"]) },
+        ),
+        (
+            "an unlinked record is skipped where creating is not allowed",
+            &base,
+            None,
+            false,
+            Push::Skip(SkipReason::NotLinked),
+        ),
+        (
+            "a CRM edit since the pull sends the edited field only",
+            &edited,
+            Some(&pulled),
+            false,
+            Push::Update { external_id: "c1".into(), fields: strings(&["phone"]) },
+        ),
+        ("a record equal to what the pull wrote is our own echo", &base, Some(&pulled), false, Push::Echo),
+        (
+            "a record equal to what was pushed is unchanged",
+            &edited,
+            Some(&pushed),
+            false,
+            Push::Skip(SkipReason::Unchanged),
+        ),
+        (
+            "a field edited back to its pulled value after a push is sent again",
+            &back_again,
+            Some(&pushed),
+            false,
+            Push::Update { external_id: "c1".into(), fields: strings(&["phone"]) },
+        ),
+        (
+            "a change to a field the system does not write sends nothing",
+            &only_unwritable,
+            Some(&pulled),
+            false,
+            Push::Echo,
+        ),
+    ];
+    for (name, record, ledger, may_create, expected) in cases {
+        assert_eq!(decide_push(&WRITES_COMPANIES, record, ledger, may_create), expected, "{name}");
+    }
+}
+
+#[test]
+fn a_push_after_the_pull_becomes_the_base_of_the_three_way_merge() {
+    let base = crm_company("crm-1", "Acme", Some("+1 555 0100"), None, 1);
+    let edited = with_phone(&base, "+1 555 0199");
+    let ledger = pulled_ledger(&base, 10).repushed(&edited, &strings(&["phone"]), None, at(20));
+    assert_eq!(ledger.base().get("phone"), field_hashes(&edited).get("phone"), "the pushed value is the base");
+    assert_eq!(ledger.base().get("name"), ledger.pulled.get("name"), "fields not pushed keep the pulled base");
+    let older_push = Ledger { pushed_at: Some(at(5)), ..ledger.clone() };
+    assert_eq!(older_push.base(), older_push.pulled, "a push before the last pull is superseded by it");
 }

@@ -1,12 +1,12 @@
 //! The AWS clients and the use cases' [`Services`], built once per execution environment
 //! (cold start) and shared by every invocation: the DynamoDB table, the work queue (one
-//! SQS FIFO queue per import stage behind a [`StageQueueRouter`]), Secrets Manager,
+//! SQS FIFO queue per import stage behind a [`WorkRouter`]), Secrets Manager,
 //! EventBridge, the connectors and the system clock.
 
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use tandem_aws::router::StageQueueRouter;
+use tandem_aws::router::WorkRouter;
 use tandem_aws::{DynamoTable, EventBridgePublisher, SecretsManagerStore};
 use tandem_connectors::{Connectors, Settings};
 use tandem_domain::ports::SystemClock;
@@ -30,7 +30,7 @@ pub fn services(sdk: &SdkConfig, config: &Config) -> Services {
     let queues = config.queue_urls.iter().map(|(stage, url)| (*stage, url.as_str()));
     Services {
         store: RecordStore::new(Arc::new(DynamoTable::new(dynamodb, &config.table_name))),
-        queue: Arc::new(StageQueueRouter::sqs(&sqs, queues)),
+        queue: Arc::new(WorkRouter::sqs(&sqs, queues)),
         secrets: Arc::new(SecretsManagerStore::new(secretsmanager, &config.secret_prefix)),
         // In AWS the credential check must not become a way into the VPC: sites on private,
         // loopback and CGNAT ranges (and `localhost`) are refused, as link-local and metadata
