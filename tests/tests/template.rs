@@ -145,3 +145,20 @@ fn secrets_access_is_limited_to_the_connection_prefix() {
     }
     assert!(!text.contains("secretsmanager:*"));
 }
+
+#[test]
+fn every_route_the_api_answers_is_an_http_event_of_exactly_one_function() {
+    let t = template();
+    let mut events: Vec<(String, String)> = Vec::new();
+    for (_, r) in functions(&t) {
+        for e in events_of(&r, "HttpApi") {
+            let p = &e["Properties"];
+            events.push((p["Method"].as_str().unwrap().to_string(), p["Path"].as_str().unwrap().to_string()));
+        }
+    }
+    let unique: BTreeSet<(String, String)> = events.iter().cloned().collect();
+    assert_eq!(unique.len(), events.len(), "a route is wired twice: {events:?}");
+    let routes: BTreeSet<(String, String)> =
+        tandem_api::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(unique, routes, "the template's HttpApi events and the API's routes differ");
+}

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use tandem_domain::external::OptionList;
 use tandem_domain::log::LogFilter;
 use tandem_domain::usecases::import::{self, StageSelection};
-use tandem_domain::usecases::{Services, connections, mappings};
+use tandem_domain::usecases::{Services, connections, crm, mappings};
 use tandem_domain::{DomainError, ErrorClass, JobId, RecordId, RecordKind, Stage, System, TenantId, Timestamp};
 
 /// One API request, already taken off the transport.
@@ -97,6 +97,34 @@ struct ImportBody {
     stages: StageSelection,
 }
 
+/// Every route the API answers, as (method, path template): what the SAM template's
+/// HttpApi events must hold (checked by `tests/tests/template.rs`), and what a unit test
+/// below checks each resolves to a route taking that method.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/connections"),
+    ("GET", "/connections/{system}"),
+    ("POST", "/connections/{system}"),
+    ("PUT", "/connections/{system}"),
+    ("GET", "/connections/{system}/options"),
+    ("GET", "/connections/{system}/options/{list}"),
+    ("GET", "/connections/{system}/mappings"),
+    ("PUT", "/connections/{system}/mappings/{stage}"),
+    ("POST", "/connections/{system}/mappings/{stage}"),
+    ("POST", "/connections/{system}/imports"),
+    ("GET", "/connections/{system}/settings"),
+    ("PUT", "/connections/{system}/settings"),
+    ("GET", "/jobs"),
+    ("GET", "/jobs/{id}"),
+    ("POST", "/jobs/{id}/cancel"),
+    ("POST", "/jobs/{id}/resume"),
+    ("GET", "/records/{kind}"),
+    ("POST", "/records/{kind}"),
+    ("GET", "/records/{kind}/{id}"),
+    ("PATCH", "/records/{kind}/{id}"),
+    ("DELETE", "/records/{kind}/{id}"),
+    ("GET", "/logs"),
+];
+
 /// What a path names; each route lists the methods and query parameters it takes.
 #[derive(Clone, Copy, Debug)]
 enum Route<'a> {
@@ -107,6 +135,7 @@ enum Route<'a> {
     Mappings(&'a str),
     Mapping(&'a str, &'a str),
     Imports(&'a str),
+    Settings(&'a str),
     Jobs,
     Job(&'a str),
     JobCancel(&'a str),
@@ -126,6 +155,7 @@ impl<'a> Route<'a> {
             ["connections", s, "mappings"] => Route::Mappings(s),
             ["connections", s, "mappings", stage] => Route::Mapping(s, stage),
             ["connections", s, "imports"] => Route::Imports(s),
+            ["connections", s, "settings"] => Route::Settings(s),
             ["jobs"] => Route::Jobs,
             ["jobs", id] => Route::Job(id),
             ["jobs", id, "cancel"] => Route::JobCancel(id),
@@ -143,6 +173,9 @@ impl<'a> Route<'a> {
             Route::Connection(_) => &["GET", "POST", "PUT"],
             Route::Mapping(..) => &["PUT", "POST"],
             Route::Imports(_) | Route::JobCancel(_) | Route::JobResume(_) => &["POST"],
+            Route::Settings(_) => &["GET", "PUT"],
+            Route::Records(_) => &["GET", "POST"],
+            Route::Record(..) => &["GET", "PATCH", "DELETE"],
             _ => &["GET"],
         }
     }
@@ -263,6 +296,21 @@ async fn answer(
         Route::Job(id) => encode(200, &import::job_view(svc, t, &JobId::from_raw(id)).await?),
         Route::JobCancel(id) => encode(200, &import::cancel(svc, t, &JobId::from_raw(id)).await?),
         Route::JobResume(id) => encode(200, &import::resume(svc, t, &JobId::from_raw(id)).await?),
+        Route::Settings(s) if method == "GET" => {
+            encode(200, &connections::connection(svc, t, system(s)?).await?.settings)
+        }
+        Route::Settings(s) => encode(200, &connections::save_settings(svc, t, system(s)?, &json_body(req)?).await?),
+        Route::Records(kind) if method == "POST" => {
+            let record = crm::create(svc, t, kind.parse()?, &json_body(req)?).await?;
+            encode(201, &json!({ "id": record.id(), "record": record }))
+        }
+        Route::Record(kind, id) if method == "PATCH" => {
+            encode(200, &crm::update(svc, t, kind.parse()?, &RecordId::from_raw(id), &json_body(req)?).await?)
+        }
+        Route::Record(kind, id) if method == "DELETE" => {
+            crm::delete(svc, t, kind.parse()?, &RecordId::from_raw(id)).await?;
+            encode(200, &json!({ "deleted": { "kind": kind, "id": id } }))
+        }
         Route::Records(kind) => {
             let kind: RecordKind = kind.parse()?;
             let limit = limit(&req.query)?.unwrap_or(100);
@@ -311,4 +359,36 @@ fn log_filter(q: &BTreeMap<String, String>) -> Result<LogFilter, DomainError> {
     };
     filter.validate()?;
     Ok(filter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A path of the template with each `{param}` filled in.
+    fn filled(template: &str) -> Vec<&str> {
+        template.split('/').filter(|s| !s.is_empty()).map(|s| if s.starts_with('{') { "x" } else { s }).collect()
+    }
+
+    #[test]
+    fn every_listed_route_resolves_and_takes_its_method() {
+        for (method, path) in ROUTES {
+            let segments = filled(path);
+            let route = Route::resolve(&segments).unwrap_or_else(|| panic!("{path} does not resolve"));
+            assert!(route.methods().contains(method), "{method} {path}: the route takes {:?}", route.methods());
+        }
+    }
+
+    #[test]
+    fn every_method_a_route_takes_is_listed() {
+        let mut paths: Vec<&str> = ROUTES.iter().map(|(_, p)| *p).collect();
+        paths.dedup();
+        for path in paths {
+            let segments = filled(path);
+            let route = Route::resolve(&segments).unwrap_or_else(|| panic!("{path} does not resolve"));
+            for method in route.methods() {
+                assert!(ROUTES.contains(&(method, path)), "{method} {path} is answered but not listed in ROUTES");
+            }
+        }
+    }
 }

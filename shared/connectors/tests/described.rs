@@ -30,6 +30,7 @@ fn conn(system: System) -> Connection {
             (Stage::Opportunities, one(OptionList::OpportunityStatuses, &[("open", "open"), ("won", "won")])),
         ]),
         completed_stages: BTreeMap::new(),
+        settings: Default::default(),
         created_at: Timestamp::from_unix(0).unwrap(),
         updated_at: Timestamp::from_unix(0).unwrap(),
         version: 1,

@@ -92,6 +92,7 @@ pub(crate) mod fixtures {
                 (Stage::Opportunities, section(OptionList::OpportunityStatuses, &[("open", "open"), ("won", "won")])),
             ]),
             completed_stages: BTreeMap::new(),
+            settings: Default::default(),
             created_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
             updated_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
             version: 1,

@@ -146,6 +146,9 @@ pub struct Connection {
     /// When each stage last completed an import.
     #[serde(default)]
     pub completed_stages: BTreeMap<Stage, Timestamp>,
+    /// The tenant's settings for this connection's flows.
+    #[serde(default)]
+    pub settings: crate::settings::ConnectionSettings,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Optimistic-concurrency version.

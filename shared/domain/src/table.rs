@@ -12,6 +12,7 @@
 //! | job | `T#job#ID` | `J` | `T#jobs` / `CREATED#ID` |
 //! | run marker (the connection's running import) | `T#run#SYSTEM` | `R` | |
 //! | sync-log entry (TTL) | `T#log#ID` | `E` | `T#log#DAY` / `AT#ID` |
+//! | outbox entry: a CRM change (TTL) | `T#outbox#ID` | `O` | `T#outboxday#DAY` / `AT#ID` |
 //!
 //! Records are written with their ledger entry, look-up entries and log entry in one
 //! transaction, conditional on the record's version and on a new link being new: a
@@ -40,6 +41,7 @@ use crate::ledger::{ExtVersion, Ledger};
 use crate::log::{LogEntry, LogFilter};
 use crate::mapping::Connection;
 use crate::normalise::Timestamp;
+use crate::outbox::Change;
 use crate::ports::{Condition, IndexKey, Item, Query, StoreError, Table, Write};
 use crate::records::{ExternalLink, LookupField, Record};
 
@@ -130,6 +132,12 @@ pub mod keys {
     }
     pub fn log_day(t: &TenantId, day: &str) -> String {
         format!("{t}#logday#{day}")
+    }
+    pub fn outbox(t: &TenantId, id: &str) -> String {
+        format!("{t}#outbox#{id}")
+    }
+    pub fn outbox_day(t: &TenantId, day: &str) -> String {
+        format!("{t}#outboxday#{day}")
     }
 }
 
@@ -561,6 +569,54 @@ impl RecordStore {
     /// The table write of a log entry that must not exist yet.
     pub fn prepare_log(entry: &LogEntry) -> Result<Write, StoreError> {
         Self::log_put(entry)
+    }
+
+    /// The table write of an outbox entry that must not exist yet (kept as long as the
+    /// sync log, by TTL, once the flows that read it are done with it).
+    pub fn prepare_change(change: &Change) -> Result<Write, StoreError> {
+        Ok(Write::Put {
+            item: Item {
+                pk: keys::outbox(&change.tenant, &change.id),
+                sk: "O".into(),
+                version: 1,
+                gsi1: Some(IndexKey {
+                    pk: keys::outbox_day(&change.tenant, &change.at.day()),
+                    sk: format!("{}#{}", change.at, change.id),
+                }),
+                expires_at: Some(change.at.plus_seconds(LOG_RETENTION_DAYS * 86_400).unix()),
+                body: to_body(change)?,
+            },
+            condition: Condition::NotExists,
+        })
+    }
+
+    /// The table writes that delete `record` and its look-up entries. Its ledger entries
+    /// stay: a flow that propagates deletes reads them. The delete itself carries no
+    /// condition; committed with the change's outbox entry (named by the version it
+    /// writes, and which must not exist), it fails when another write took that version.
+    pub fn prepare_delete(t: &TenantId, record: &Record) -> Vec<Write> {
+        let (kind, id) = (record.kind(), record.id());
+        let mut writes = vec![Write::Delete { pk: keys::record(t, kind, id), sk: "R".into() }];
+        for (field, value) in record.lookup_keys() {
+            writes.push(Write::Delete { pk: keys::lookup(t, kind, field, &value), sk: id.to_string() });
+        }
+        writes
+    }
+
+    /// The CRM changes of `day` (`YYYY-MM-DD`), oldest first.
+    pub async fn changes(&self, t: &TenantId, day: &str) -> Result<Vec<Change>, StoreError> {
+        let mut out = Vec::new();
+        let mut q = Query { limit: 500, ..Query::default() };
+        loop {
+            let page = self.table.query_index(&keys::outbox_day(t, day), &q).await?;
+            for item in page.items {
+                out.push(from_body(item)?);
+            }
+            match page.next {
+                Some(next) => q.after = Some(next),
+                None => return Ok(out),
+            }
+        }
     }
 
     /// Commits several prepared writes in one transaction (at most 100 writes).

@@ -9,6 +9,7 @@ use crate::ids::{System, TenantId};
 use crate::mapping::{Connection, ConnectionStatus};
 use crate::ports::{Connector, ErrorKind, SecretError, StoreError};
 use crate::secret::Credentials;
+use crate::settings::{ConnectionSettings, SettingsChange};
 use crate::usecases::Services;
 
 fn secret_error(e: SecretError) -> DomainError {
@@ -56,6 +57,7 @@ pub async fn save_credentials(
                 secret_name: secret_name.clone(),
                 mappings: Default::default(),
                 completed_stages: Default::default(),
+                settings: Default::default(),
                 created_at: now,
                 updated_at: now,
                 version: 0,
@@ -78,6 +80,35 @@ pub async fn connection(svc: &Services, tenant: &TenantId, system: System) -> Re
     svc.store.connection(tenant, system).await?.ok_or_else(|| {
         DomainError::not_found(format!("no {} connection: save credentials first", system.display_name()))
     })
+}
+
+/// Applies a settings change (a `PUT /connections/{system}/settings` body) to the
+/// connection, retrying a racing write; returns the settings now in force.
+pub async fn save_settings(
+    svc: &Services,
+    tenant: &TenantId,
+    system: System,
+    body: &serde_json::Value,
+) -> Result<ConnectionSettings, DomainError> {
+    let change = SettingsChange::parse(body)?;
+    for _ in 0..5 {
+        let mut conn = connection(svc, tenant, system).await?;
+        let settings = change.apply(&conn.settings);
+        if settings == conn.settings {
+            return Ok(settings);
+        }
+        conn.settings = settings;
+        conn.updated_at = svc.clock.now();
+        match svc.store.save_connection(&conn).await {
+            Ok(saved) => {
+                tracing::info!(tenant = %tenant, system = %system, "connection settings saved");
+                return Ok(saved.settings);
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DomainError::Store(StoreError::Conflict("the connection kept changing while saving its settings".into())))
 }
 
 /// A connector for the tenant's saved credentials.

@@ -2,6 +2,7 @@
 //! inputs, applies the rules and returns plain outputs or a [`crate::DomainError`].
 
 pub mod connections;
+pub mod crm;
 pub mod import;
 mod load;
 pub mod mappings;
