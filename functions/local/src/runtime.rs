@@ -146,9 +146,10 @@ impl LocalRuntime {
         })
     }
 
-    /// Moves what a data directory written before the sync ledger existed still keeps in
-    /// its record bodies (the external version last seen) into ledger entries, once: a
-    /// migrated record has nothing left to move. Returns how many records moved.
+    /// Brings a data directory written by an earlier version up to date, once: the
+    /// external versions record bodies kept before the sync ledger existed move into
+    /// ledger entries, and records gain the look-up entries of indexes added since (the
+    /// company and contact a record belongs to). Returns how many records changed.
     pub async fn migrate(&self) -> anyhow::Result<usize> {
         let Backend::Embedded(embedded) = &self.backend else { return Ok(0) };
         let mut moved = 0;
@@ -169,7 +170,23 @@ impl LocalRuntime {
                 "moved the link versions of records written before the sync ledger into it"
             );
         }
-        Ok(moved)
+        let mut indexed = 0;
+        for item in embedded.table.items_with_sort_key("R") {
+            let keys = RecordStore::index_keys(&item);
+            if keys.is_empty() {
+                continue;
+            }
+            let existing = embedded.table.get_many(&keys).await?.into_iter().map(|i| (i.pk, i.sk)).collect();
+            let repairs = RecordStore::index_repairs(&item, &existing);
+            if !repairs.is_empty() {
+                embedded.table.transact(repairs).await?;
+                indexed += 1;
+            }
+        }
+        if indexed > 0 {
+            tracing::info!(records = indexed, "added the look-up entries of records written before those indexes");
+        }
+        Ok(moved + indexed)
     }
 
     /// Re-queues every running job of every tenant from its checkpoint (after a

@@ -193,6 +193,10 @@ pub enum LookupField {
     Website,
     Name,
     Email,
+    /// The CRM company a contact, opportunity or activity belongs to (its id).
+    Company,
+    /// The CRM contact an opportunity or activity is about (its id).
+    Contact,
 }
 
 impl LookupField {
@@ -203,6 +207,8 @@ impl LookupField {
             LookupField::Website => "website",
             LookupField::Name => "name",
             LookupField::Email => "email",
+            LookupField::Company => "company",
+            LookupField::Contact => "contact",
         }
     }
 }
@@ -252,7 +258,8 @@ impl Record {
         &self.meta().id
     }
 
-    /// The normalised values the link rules look this record up by.
+    /// The normalised values the link rules look this record up by, and the records it
+    /// belongs to (so "the opportunities of this company" is one look-up).
     pub fn lookup_keys(&self) -> Vec<(LookupField, String)> {
         let mut keys = Vec::new();
         let mut push = |f: LookupField, v: Option<String>| {
@@ -267,7 +274,18 @@ impl Record {
                 push(LookupField::Website, c.fields.website.as_deref().and_then(website_key));
                 push(LookupField::Name, name_key(&c.fields.name));
             }
-            Record::Contact(c) => push(LookupField::Email, c.fields.email.as_deref().and_then(email_key)),
+            Record::Contact(c) => {
+                push(LookupField::Email, c.fields.email.as_deref().and_then(email_key));
+                push(LookupField::Company, c.fields.company.as_ref().map(ToString::to_string));
+            }
+            Record::Opportunity(o) => {
+                push(LookupField::Company, o.company.as_ref().map(ToString::to_string));
+                push(LookupField::Contact, o.contact.as_ref().map(ToString::to_string));
+            }
+            Record::Activity(a) => {
+                push(LookupField::Contact, Some(a.contact.to_string()));
+                push(LookupField::Company, a.company.as_ref().map(ToString::to_string));
+            }
             _ => {}
         }
         keys

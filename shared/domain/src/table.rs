@@ -501,6 +501,41 @@ impl RecordStore {
         })
     }
 
+    /// The look-up entries (keys) a stored record item should have, for a check that
+    /// they all exist ([`RecordStore::index_repairs`]); none for an item that is not a
+    /// record or does not parse.
+    pub fn index_keys(item: &Item) -> Vec<(String, String)> {
+        let Some((tenant, record)) = Self::record_of(item) else { return Vec::new() };
+        let (kind, id) = (record.kind(), record.id().to_string());
+        record
+            .lookup_keys()
+            .into_iter()
+            .map(|(field, value)| (keys::lookup(&tenant, kind, field, &value), id.clone()))
+            .collect()
+    }
+
+    /// The writes that add the look-up entries of a record item missing from `existing`
+    /// (those of [`RecordStore::index_keys`] found stored): data written before an index
+    /// existed gains it (the references of contacts, opportunities and activities).
+    pub fn index_repairs(item: &Item, existing: &BTreeSet<(String, String)>) -> Vec<Write> {
+        Self::index_keys(item)
+            .into_iter()
+            .filter(|key| !existing.contains(key))
+            .map(|(pk, sk)| Write::Put {
+                item: Item { pk, sk, version: 1, gsi1: None, expires_at: None, body: serde_json::json!({}) },
+                condition: Condition::None,
+            })
+            .collect()
+    }
+
+    fn record_of(item: &Item) -> Option<(TenantId, Record)> {
+        if item.sk != "R" {
+            return None;
+        }
+        let (tenant, _) = item.pk.split_once("#rec#")?;
+        Some((TenantId::parse(tenant).ok()?, serde_json::from_value(item.body.clone()).ok()?))
+    }
+
     /// A record item's tenant, kind and the links its body still carries with an external
     /// version, from before the ledger existed (`meta.links.SYSTEM.updated_at`).
     fn legacy_links(item: &Item) -> Option<LegacyLinks> {
