@@ -317,7 +317,9 @@ pub fn client_out(c: &ExtCompany) -> Result<Vec<Out>, ConnectorError> {
     ])
 }
 
-/// A user's (contact's) writable fields. A create also sends `name` ([`user_name`]).
+/// A user's (contact's) writable fields. A create also sends `name` ([`user_name`]); an
+/// update of the first or last name leaves `name` as Halo holds it (UNCONFIRMED whether Halo
+/// rebuilds it; the read takes `firstname` and `surname` first).
 pub fn user_out(u: &ExtContact) -> Result<Vec<Out>, ConnectorError> {
     Ok(vec![
         out("first_name", "firstname", text_value(Some(&u.first_name))),
