@@ -1,8 +1,11 @@
 //! ConnectWise requests: the site -> API root discovery (psa-apis.md 1.1, S2/S3
 //! `/login/companyinfo`), the versioned `Accept` header and authentication, sent through the
-//! shared [`Transport`] (pacing, retry, secrets scrubbed) and classified by [`super::error`].
+//! shared [`Transport`] (pacing, retry, secrets scrubbed) and classified by [`super::error`]:
+//! reads (`GET`), creates (`POST`) and partial updates (`PATCH`, JSON Patch).
 
+use reqwest::Method;
 use reqwest::header::{ACCEPT, HeaderValue, LINK};
+use serde_json::Value;
 use tandem_domain::System;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::secret::ConnectWiseCredentials;
@@ -143,18 +146,65 @@ impl Client {
         query: &[(&str, String)],
         policy: &RetryPolicy,
     ) -> Result<Answer, ConnectorError> {
+        let request = self.request(Method::GET, path, query, policy).await?;
+        let answer = self.transport.send(&request, policy, &Api { company_id: &self.company_id }).await?;
+        let links: Vec<&str> = answer.headers.get_all(LINK).iter().filter_map(|v| v.to_str().ok()).collect();
+        let link = if links.is_empty() { None } else { Some(links.join(", ")) };
+        Ok(Answer { body: answer.body, link })
+    }
+
+    /// An authenticated `POST {root}{path}` of a JSON object: a create (psa-apis.md 1.7),
+    /// never repeated once it may have reached ConnectWise (see [`crate::transport`]).
+    pub async fn post(&self, path: &str, body: &Value, policy: &RetryPolicy) -> Result<Answer, ConnectorError> {
+        self.send_json(Method::POST, path, body, false, policy).await
+    }
+
+    /// An authenticated `PATCH {root}{path}` of JSON-Patch operations (psa-apis.md 1.7).
+    /// `idempotent` when sending it twice sets the same values (every operation a
+    /// `replace`), so a timed-out one may be sent again.
+    pub async fn patch(
+        &self,
+        path: &str,
+        operations: &Value,
+        idempotent: bool,
+        policy: &RetryPolicy,
+    ) -> Result<Answer, ConnectorError> {
+        self.send_json(Method::PATCH, path, operations, idempotent, policy).await
+    }
+
+    async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        idempotent: bool,
+        policy: &RetryPolicy,
+    ) -> Result<Answer, ConnectorError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| self.invalid(format!("body for {path}: {e}")))?;
+        let request =
+            self.request(method, path, &[], policy).await?.body("application/json", bytes).idempotent(idempotent);
+        let answer = self.transport.send(&request, policy, &Api { company_id: &self.company_id }).await?;
+        Ok(Answer { body: answer.body, link: None })
+    }
+
+    /// A request of `method` to `{root}{path}?{query}` with the versioned `Accept` and the
+    /// keys; `path` starts with `/`.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        policy: &RetryPolicy,
+    ) -> Result<Request, ConnectorError> {
         let root = self.api_root(policy).await?;
         let mut url =
             Url::parse(&format!("{root}{path}")).map_err(|e| self.invalid(format!("bad path {path}: {e}")))?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        let mut request = Request::get(url, path).header(ACCEPT, HeaderValue::from_static(ACCEPT_VERSIONED));
+        let mut request = Request::new(method, url, path).header(ACCEPT, HeaderValue::from_static(ACCEPT_VERSIONED));
         self.auth.insert(&mut request.headers);
-        let answer = self.transport.send(&request, policy, &Api { company_id: &self.company_id }).await?;
-        let links: Vec<&str> = answer.headers.get_all(LINK).iter().filter_map(|v| v.to_str().ok()).collect();
-        let link = if links.is_empty() { None } else { Some(links.join(", ")) };
-        Ok(Answer { body: answer.body, link })
+        Ok(request)
     }
 
     fn invalid(&self, message: String) -> ConnectorError {

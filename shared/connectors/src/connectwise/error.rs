@@ -92,6 +92,16 @@ pub fn from_response(
     err
 }
 
+/// Whether `err` is ConnectWise refusing a write because the value of `field` is already in
+/// use (psa-apis.md 1.3: 400 with an `ObjectExists` error item, which [`summarise`] writes as
+/// `field: message (ObjectExists)`). Nothing was written, so the write may be changed and
+/// sent again.
+pub fn is_taken(err: &ConnectorError, field: &str) -> bool {
+    err.kind == ErrorKind::Invalid
+        && err.message.contains(&format!("{field}: "))
+        && err.message.contains("(ObjectExists)")
+}
+
 /// `code: message; field: message (code); ...` from an error body.
 pub fn summarise(body: &ErrorBody) -> String {
     let head = match (body.code.as_deref(), body.message.as_deref()) {
@@ -228,6 +238,19 @@ mod tests {
         let e = from_response(502, None, Some("text/plain"), text.as_bytes(), CTX);
         assert!(e.message.contains("502 Bad Gateway: upstream failed xxx"), "{}", e.message);
         assert!(e.message.len() < 400 && e.message.ends_with("...)"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_taken_identifier_is_told_apart_from_other_refusals() {
+        let taken = err(
+            400,
+            r#"{"code":"InvalidObject","message":"company object is invalid","errors":[
+                {"code":"ObjectExists","message":"The identifier 'Acme' is already in use.","resource":"company","field":"identifier"}]}"#,
+        );
+        assert!(is_taken(&taken, "identifier"), "{}", taken.message);
+        assert!(!is_taken(&taken, "name"));
+        let missing = err(400, include_str!("../../tests/fixtures/write_contacts_bad-request.json"));
+        assert!(!is_taken(&missing, "firstName"));
     }
 
     #[test]

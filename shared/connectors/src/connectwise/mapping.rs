@@ -4,14 +4,15 @@
 use std::collections::HashSet;
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 use tandem_domain::external::{
     Choice, ExtActivity, ExtCompany, ExtContact, ExtLineItem, ExtOpportunity, ExtSolution, ExtUser, ExternalRecord,
-    Unreadable,
+    NO_TYPE, Unreadable,
 };
 use tandem_domain::ledger::ExtVersion;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::{Stage, System, Timestamp};
+use time::macros::format_description;
 
 use super::models::{
     Activity, CatalogItem, CommunicationItem, Company, Contact, Forecast, Info, Member, Opportunity, SetupEntry,
@@ -95,7 +96,7 @@ fn readable_id(value: &Value) -> Option<String> {
 }
 
 /// `_info.lastUpdated`, parsed once (RFC 3339, whole seconds: psa-apis.md 1.8).
-fn updated_at(info: &Option<Info>) -> Option<ExtVersion> {
+pub fn updated_at(info: &Option<Info>) -> Option<ExtVersion> {
     info.as_ref().and_then(|i| non_empty(i.last_updated.as_deref())).map(ExtVersion::from)
 }
 
@@ -155,16 +156,22 @@ fn non_empty_ref(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// The default item of one communication type, else the first of that type (psa-apis.md
-/// 1.6, Contact: "Default email = item with communicationType=Email and defaultFlag=true").
-fn communication(items: &[CommunicationItem], kind: &str) -> Option<String> {
+/// The index of the item the read takes for one communication type: the default item of
+/// that type, else the first of that type (psa-apis.md 1.6, Contact: "Default email = item
+/// with communicationType=Email and defaultFlag=true"). Items without a value are skipped.
+fn chosen(items: &[CommunicationItem], kind: &str) -> Option<usize> {
     let of_kind = || {
-        items.iter().filter(move |i| {
+        items.iter().enumerate().filter(move |(_, i)| {
             i.communication_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(kind))
                 && non_empty_ref(i.value.as_deref()).is_some()
         })
     };
-    of_kind().find(|i| i.default_flag).or_else(|| of_kind().next()).and_then(|i| non_empty(i.value.as_deref()))
+    of_kind().find(|(_, i)| i.default_flag).or_else(|| of_kind().next()).map(|(n, _)| n)
+}
+
+/// The value of the item [`chosen`] for one communication type.
+fn communication(items: &[CommunicationItem], kind: &str) -> Option<String> {
+    chosen(items, kind).and_then(|n| items.get(n)).and_then(|i| non_empty(i.value.as_deref()))
 }
 
 /// A contact. Email and phone live in `communicationItems` (psa-apis.md 1.6); the phone
@@ -226,6 +233,8 @@ pub fn activity(a: Activity, lookups: &Lookups) -> Result<ExtActivity, Unreadabl
 }
 
 /// An opportunity without its value: that comes from the forecast ([`apply_forecast`]).
+/// Its close date is the day of `expectedCloseDate` (a timestamp at midnight), as the
+/// domain and the other systems hold it.
 pub fn opportunity(o: Opportunity) -> ExtOpportunity {
     ExtOpportunity {
         id: o.id.to_string(),
@@ -233,7 +242,7 @@ pub fn opportunity(o: Opportunity) -> ExtOpportunity {
         status_id: o.status.as_ref().and_then(|r| r.id_string()),
         stage: o.stage.as_ref().and_then(|r| non_empty(r.name.as_deref())),
         opportunity_type: o.kind.as_ref().and_then(|r| r.label()),
-        close_date: non_empty(o.expected_close_date.as_deref()),
+        close_date: non_empty(o.expected_close_date.as_deref()).map(|d| d.chars().take(10).collect()),
         value: None,
         line_items: Vec::new(),
         salesperson_id: o.primary_sales_rep.as_ref().and_then(|r| non_empty(r.identifier.as_deref())),
@@ -279,6 +288,213 @@ pub fn choice(entry: &SetupEntry, field: NameField) -> Choice {
     let name =
         non_empty(first.as_deref()).or_else(|| non_empty(second.as_deref())).unwrap_or_else(|| entry.id.to_string());
     Choice { id: entry.id.to_string(), name }
+}
+
+// ------------------------------------------------------------------ writes (outgoing)
+//
+// The inverse of the read mapping above: an external record's writable fields as the
+// bodies ConnectWise takes (psa-apis.md 1.7), so that what is written reads back the same.
+
+/// The longest company identifier ConnectWise takes (S1 `Company.identifier`: max 30).
+pub const MAX_IDENTIFIER: usize = 30;
+
+/// One writable field (a name of the description's `writable` list) and the top-level
+/// wire fields it sets; `null` clears a field on update and is left out of a create.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Out {
+    pub field: &'static str,
+    pub sets: Vec<(&'static str, Value)>,
+}
+
+fn out(field: &'static str, sets: Vec<(&'static str, Value)>) -> Out {
+    Out { field, sets }
+}
+
+/// Trimmed text, or `null` when blank.
+fn text_value(s: Option<&str>) -> Value {
+    non_empty(s).map_or(Value::Null, Value::String)
+}
+
+fn refused(message: String) -> ConnectorError {
+    ConnectorError::new(System::ConnectWise, ErrorKind::Invalid, message)
+}
+
+/// A ConnectWise id (digits only), refused before any request otherwise.
+pub fn number(what: &str, id: &str) -> Result<i64, ConnectorError> {
+    let id = id.trim();
+    let digits =
+        !id.is_empty() && id.len() <= crate::read::MAX_NUMERIC_DIGITS && id.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| id.parse::<i64>().ok())
+        .flatten()
+        .ok_or_else(|| refused(format!("{id:?} is not a ConnectWise {what} id (a number)")))
+}
+
+/// A reference as ConnectWise takes it on write, `{"id": n}` (psa-apis.md 1.6), or `null`.
+pub fn reference(what: &str, id: Option<&str>) -> Result<Value, ConnectorError> {
+    match id.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(Value::Null),
+        Some(id) => Ok(json!({"id": number(what, id)?})),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form ConnectWise dates take (psa-apis.md 1.1; S2
+/// `cw_format_datetime`): UTC, whole seconds.
+pub fn cw_datetime(at: Timestamp) -> String {
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    at.datetime().format(&format).unwrap_or_else(|_| at.to_rfc3339())
+}
+
+/// A close date (`YYYY-MM-DD`, or a timestamp whose day is taken) as ConnectWise's
+/// `expectedCloseDate`, midnight UTC of that day; anything else is refused.
+fn close_date_value(day: Option<&str>) -> Result<Value, ConnectorError> {
+    let Some(raw) = non_empty(day) else { return Ok(Value::Null) };
+    let day: String = raw.chars().take(10).collect();
+    time::Date::parse(&day, format_description!("[year]-[month]-[day]"))
+        .map(|_| json!(format!("{day}T00:00:00Z")))
+        .map_err(|e| refused(format!("close date {raw:?} is not a day (YYYY-MM-DD): {e}")))
+}
+
+/// A company's writable fields. Its type is `types[0]`, the "no type" choice none.
+pub fn company_out(c: &ExtCompany) -> Result<Vec<Out>, ConnectorError> {
+    let types = match c.types.first().map(String::as_str) {
+        None | Some(NO_TYPE) => Value::Null,
+        Some(t) => json!([{"id": number("company type", t)?}]),
+    };
+    Ok(vec![
+        out("name", vec![("name", json!(c.name.trim()))]),
+        out("phone", vec![("phoneNumber", text_value(c.phone.as_deref()))]),
+        out("website", vec![("website", text_value(c.website.as_deref()))]),
+        // The read joins addressLine1, addressLine2, city and "state zip"; the record's
+        // address is one line of text, so it goes whole into addressLine1 and the other
+        // parts are cleared, which reads back the same text. ConnectWise takes at most 50
+        // characters there (S1); a longer address is refused in ConnectWise's own words.
+        out(
+            "address",
+            vec![
+                ("addressLine1", text_value(c.address.as_deref())),
+                ("addressLine2", Value::Null),
+                ("city", Value::Null),
+                ("state", Value::Null),
+                ("zip", Value::Null),
+            ],
+        ),
+        out("company_type", vec![("types", types)]),
+    ])
+}
+
+/// A contact's writable fields but email and phone, which live in `communicationItems`
+/// ([`communication_items`], [`communication_ops`]).
+pub fn contact_out(c: &ExtContact) -> Result<Vec<Out>, ConnectorError> {
+    Ok(vec![
+        out("first_name", vec![("firstName", json!(c.first_name.trim()))]),
+        out("last_name", vec![("lastName", text_value(Some(&c.last_name)))]),
+        out("title", vec![("title", text_value(c.title.as_deref()))]),
+        out("company", vec![("company", reference("company", c.company_id.as_deref())?)]),
+    ])
+}
+
+/// A new default communication item of `kind` (`Email`, `Phone`). Its `type` is left out:
+/// communication types are tenant-specific ids and the spec requires none (S1
+/// `ContactCommunicationItem`); which type ConnectWise then gives it is UNCONFIRMED.
+fn new_item(kind: &str, value: String) -> Value {
+    json!({"value": value, "defaultFlag": true, "communicationType": kind})
+}
+
+/// A new contact's `communicationItems`: its email and phone, each the default item of its
+/// kind (sample `write_contacts_payload-post.json`).
+pub fn communication_items(c: &ExtContact) -> Value {
+    let items = [("Email", c.email.as_deref()), ("Phone", c.phone.as_deref())]
+        .into_iter()
+        .filter_map(|(kind, value)| non_empty(value).map(|v| new_item(kind, v)));
+    Value::Array(items.collect())
+}
+
+/// The JSON-Patch operations that set a contact's email and/or phone (`wanted`: kind and
+/// new value, `None` to remove it) among its current `items`, on the item the read takes for
+/// that kind: its value replaced, the item removed, or a new default item added at the end
+/// (sample `write_contacts_scenario1_2-patch.json`: index paths, `add` at the length).
+/// Replacements come first, removals from the highest index down, additions last, so every
+/// index is right when its operation runs.
+pub fn communication_ops(items: &[CommunicationItem], wanted: &[(&str, Option<&str>)]) -> Vec<Value> {
+    let (mut replaced, mut removed, mut added) = (Vec::new(), Vec::new(), Vec::new());
+    for (kind, value) in wanted {
+        match (chosen(items, kind), non_empty(*value)) {
+            (Some(i), Some(v)) => {
+                replaced.push(json!({"op": "replace", "path": format!("/communicationItems/{i}/value"), "value": v}))
+            }
+            (Some(i), None) => removed.push(i),
+            (None, Some(v)) => added.push(new_item(kind, v)),
+            (None, None) => {}
+        }
+    }
+    removed.sort_unstable_by(|a, b| b.cmp(a));
+    let start = items.len().saturating_sub(removed.len());
+    let removals = removed.iter().map(|i| json!({"op": "remove", "path": format!("/communicationItems/{i}")}));
+    let additions = added
+        .into_iter()
+        .enumerate()
+        .map(|(k, v)| json!({"op": "add", "path": format!("/communicationItems/{}", start + k), "value": v}));
+    replaced.into_iter().chain(removals).chain(additions).collect()
+}
+
+/// An opportunity's writable fields. Its value is not among them: ConnectWise has no
+/// amount on the opportunity, only forecast lines (see `describe.rs`).
+pub fn opportunity_out(o: &ExtOpportunity) -> Result<Vec<Out>, ConnectorError> {
+    Ok(vec![
+        out("name", vec![("name", json!(o.name.trim()))]),
+        out("status", vec![("status", reference("opportunity status", o.status_id.as_deref())?)]),
+        out("close_date", vec![("expectedCloseDate", close_date_value(o.close_date.as_deref())?)]),
+        out("company", vec![("company", reference("company", o.company_id.as_deref())?)]),
+        out("contact", vec![("contact", reference("contact", o.contact_id.as_deref())?)]),
+        out("notes", vec![("notes", text_value(o.notes.as_deref()))]),
+    ])
+}
+
+/// An activity's writable fields but `done`, which is a status reference the writer looks
+/// up (a status with or without `closedFlag`, as the read decides).
+pub fn activity_out(a: &ExtActivity) -> Result<Vec<Out>, ConnectorError> {
+    Ok(vec![
+        out("subject", vec![("name", json!(a.subject.trim()))]),
+        out("body", vec![("notes", text_value(a.body.as_deref()))]),
+        out("kind", vec![("type", reference("activity type", a.type_id.as_deref())?)]),
+        out("date", vec![("dateStart", a.date.map_or(Value::Null, |d| json!(cw_datetime(d))))]),
+        out("contact", vec![("contact", reference("contact", a.contact_id.as_deref())?)]),
+        out("company", vec![("company", reference("company", a.company_id.as_deref())?)]),
+    ])
+}
+
+/// A create's body: every field that has a value.
+pub fn create_body(outs: &[Out]) -> Map<String, Value> {
+    outs.iter()
+        .flat_map(|o| o.sets.iter())
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect()
+}
+
+/// The `replace` operations of an update setting `fields` (the others are left alone).
+pub fn replace_ops(outs: &[Out], fields: &[&str]) -> Vec<Value> {
+    outs.iter()
+        .filter(|o| fields.contains(&o.field))
+        .flat_map(|o| o.sets.iter())
+        .map(|(k, v)| json!({"op": "replace", "path": format!("/{k}"), "value": v}))
+        .collect()
+}
+
+/// The company identifier (short unique code, required, S1) a create tries `attempt`
+/// (1, 2, ...): the name's ASCII letters and digits, at most [`MAX_IDENTIFIER`], with the
+/// attempt number after it from the second attempt on (ConnectWise refuses a taken one with
+/// `ObjectExists`, psa-apis.md 1.7). A name without any gives `Company`. UNCONFIRMED which
+/// characters ConnectWise allows in identifiers; letters and digits are safe.
+pub fn identifier(name: &str, attempt: u32) -> String {
+    let mut base: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+    if base.is_empty() {
+        base = "Company".to_string();
+    }
+    let suffix = if attempt > 1 { attempt.to_string() } else { String::new() };
+    base.truncate(MAX_IDENTIFIER.saturating_sub(suffix.len()));
+    base + &suffix
 }
 
 #[cfg(test)]
@@ -452,5 +668,164 @@ mod tests {
         let e: SetupEntry = serde_json::from_value(json!({"id": 4, "description": "Decision Maker"})).unwrap();
         assert_eq!(choice(&e, NameField::Description), Choice { id: "4".into(), name: "Decision Maker".into() });
         assert_eq!(choice(&e, NameField::Name).name, "Decision Maker");
+    }
+
+    /// A create body as ConnectWise would store it: the body, an id, and each reference
+    /// `{id}` as the store answers it.
+    fn stored(body: Map<String, Value>) -> Value {
+        let mut stored = Value::Object(body);
+        stored["id"] = json!(77);
+        stored
+    }
+
+    fn a_company() -> ExtCompany {
+        ExtCompany {
+            id: "77".into(),
+            name: "Northwind Harbour Traders".into(),
+            phone: Some("555-201-0199".into()),
+            website: Some("https://northwind.example".into()),
+            address: Some("12 Harbour Road, Unit 4".into()),
+            types: vec!["3".into()],
+            inactive: false,
+            deleted: false,
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn a_written_company_reads_back_with_the_same_values() {
+        let written = a_company();
+        let body = create_body(&company_out(&written).unwrap());
+        assert!(!body.contains_key("city"), "a create leaves out what it clears: {body:?}");
+        let wire: Company = serde_json::from_value(stored(body)).unwrap();
+        assert_eq!(company(wire, &Lookups::default()), written);
+    }
+
+    #[test]
+    fn an_update_replaces_only_the_named_fields_and_an_address_clears_its_other_parts() {
+        let outs = company_out(&a_company()).unwrap();
+        let ops = replace_ops(&outs, &["phone"]);
+        assert_eq!(ops, [json!({"op": "replace", "path": "/phoneNumber", "value": "555-201-0199"})]);
+        let address = replace_ops(&outs, &["address"]);
+        let paths: Vec<&str> = address.iter().filter_map(|o| o["path"].as_str()).collect();
+        assert_eq!(paths, ["/addressLine1", "/addressLine2", "/city", "/state", "/zip"]);
+        let cleared = ExtCompany { phone: None, ..a_company() };
+        assert_eq!(replace_ops(&company_out(&cleared).unwrap(), &["phone"])[0]["value"], Value::Null);
+    }
+
+    #[test]
+    fn ids_that_are_not_connectwise_numbers_are_refused_before_any_request() {
+        let typed = ExtCompany { types: vec!["Client".into()], ..a_company() };
+        assert_eq!(company_out(&typed).unwrap_err().kind, ErrorKind::Invalid);
+        let untyped = ExtCompany { types: vec![NO_TYPE.into()], ..a_company() };
+        assert!(!create_body(&company_out(&untyped).unwrap()).contains_key("types"));
+        assert!(reference("company", Some("1 or 1=1")).is_err());
+        assert_eq!(reference("company", Some(" 12 ")).unwrap(), json!({"id": 12}));
+        assert_eq!(reference("company", None).unwrap(), Value::Null);
+    }
+
+    fn a_contact() -> ExtContact {
+        ExtContact {
+            id: "77".into(),
+            first_name: "Ada".into(),
+            last_name: "Quill".into(),
+            email: Some("ada@larkspur.example".into()),
+            phone: Some("555-201-0142".into()),
+            title: Some("Operations Lead".into()),
+            company_id: Some("5".into()),
+            types: Vec::new(),
+            inactive: false,
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn a_written_contact_reads_back_with_its_email_and_phone_as_communication_items() {
+        let written = a_contact();
+        let mut body = create_body(&contact_out(&written).unwrap());
+        body.insert("communicationItems".into(), communication_items(&written));
+        assert_eq!(body["company"], json!({"id": 5}));
+        let wire: Contact = serde_json::from_value(stored(body)).unwrap();
+        assert_eq!(contact(wire), written);
+    }
+
+    #[test]
+    fn communication_ops_replace_remove_and_add_with_valid_indexes() {
+        let items: Vec<CommunicationItem> = serde_json::from_value(json!([
+            {"value": "555-1", "communicationType": "Phone", "defaultFlag": true},
+            {"value": "old@x.example", "communicationType": "Email", "defaultFlag": false},
+            {"value": "main@x.example", "communicationType": "Email", "defaultFlag": true},
+        ]))
+        .unwrap();
+        let replace = communication_ops(&items, &[("Email", Some("new@x.example"))]);
+        assert_eq!(
+            replace,
+            [json!({"op": "replace", "path": "/communicationItems/2/value", "value": "new@x.example"})]
+        );
+        let both = communication_ops(&items, &[("Email", None), ("Phone", None)]);
+        let paths: Vec<&str> = both.iter().filter_map(|o| o["path"].as_str()).collect();
+        assert_eq!(paths, ["/communicationItems/2", "/communicationItems/0"], "highest index first");
+        let swap = communication_ops(&items[1..2], &[("Email", None), ("Phone", Some("555-2"))]);
+        assert_eq!(swap[0], json!({"op": "remove", "path": "/communicationItems/0"}));
+        assert_eq!(swap[1]["op"], "add");
+        assert_eq!(swap[1]["path"], "/communicationItems/0", "added after the removal, at the new length");
+        assert_eq!(swap[1]["value"]["communicationType"], "Phone");
+    }
+
+    #[test]
+    fn a_written_opportunity_reads_back_with_its_close_day() {
+        let written = ExtOpportunity {
+            id: "77".into(),
+            name: "Managed backup rollout".into(),
+            status_id: Some("2".into()),
+            stage: None,
+            opportunity_type: None,
+            close_date: Some("2027-03-31".into()),
+            value: None,
+            line_items: Vec::new(),
+            salesperson_id: None,
+            company_id: Some("5".into()),
+            contact_id: Some("9".into()),
+            notes: Some("Wants a quote".into()),
+            updated_at: None,
+        };
+        let body = create_body(&opportunity_out(&written).unwrap());
+        assert_eq!(body["expectedCloseDate"], "2027-03-31T00:00:00Z");
+        let wire: Opportunity = serde_json::from_value(stored(body)).unwrap();
+        assert_eq!(opportunity(wire), written);
+        let bad = ExtOpportunity { close_date: Some("next spring".into()), ..written };
+        assert_eq!(opportunity_out(&bad).unwrap_err().kind, ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn a_written_activity_reads_back_with_its_start_in_whole_seconds() {
+        let written = ExtActivity {
+            id: "77".into(),
+            subject: "Discovery call".into(),
+            body: Some("Talked through their backup gaps.".into()),
+            type_id: Some("1".into()),
+            contact_id: Some("9".into()),
+            company_id: Some("5".into()),
+            created_by: None,
+            date: Some(Timestamp::parse("2026-11-20T15:30:00Z").unwrap()),
+            done: false,
+            updated_at: None,
+        };
+        let body = create_body(&activity_out(&written).unwrap());
+        assert_eq!(body["dateStart"], "2026-11-20T15:30:00Z");
+        let wire: Activity = serde_json::from_value(stored(body)).unwrap();
+        assert_eq!(activity(wire, &Lookups::default()).unwrap(), written);
+        let precise = Timestamp::parse("2026-11-20T15:30:00.750Z").unwrap();
+        assert_eq!(cw_datetime(precise), "2026-11-20T15:30:00Z");
+    }
+
+    #[test]
+    fn identifiers_are_the_name_s_letters_and_digits_numbered_after_the_first_try() {
+        assert_eq!(identifier("Northwind Harbour Traders", 1), "NorthwindHarbourTraders");
+        assert_eq!(identifier("Northwind Harbour Traders", 2), "NorthwindHarbourTraders2");
+        let long = identifier("The Very Long Name Of A Company Limited", 3);
+        assert_eq!((long.len(), long.ends_with('3')), (MAX_IDENTIFIER, true));
+        assert_eq!(identifier("株式会社", 1), "Company");
+        assert_eq!(identifier("", 2), "Company2");
     }
 }

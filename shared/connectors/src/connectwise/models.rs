@@ -293,10 +293,22 @@ pub struct SetupEntry {
     /// Activity (and opportunity) statuses: records with it are done.
     #[serde(default, deserialize_with = "null_default")]
     pub closed_flag: bool,
+    /// The entry ConnectWise picks when none is given.
+    #[serde(default, deserialize_with = "null_default")]
+    pub default_flag: bool,
     #[serde(default, deserialize_with = "null_default")]
     pub won_flag: bool,
     #[serde(default, deserialize_with = "null_default")]
     pub lost_flag: bool,
+}
+
+/// What the writer keeps of a write's answer (psa-apis.md 1.7: `POST` answers 201 and
+/// `PATCH` 200, both with the whole object): its id and `_info`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Saved {
+    pub id: i64,
+    #[serde(default, rename = "_info")]
+    pub info: Option<Info>,
 }
 
 /// One field error of an error body.

@@ -1,8 +1,11 @@
 //! HaloPSA requests (psa-apis.md 2.1): the resource server root `{site}/api` and the bearer
 //! token from [`Auth`] (renewed once on a 401), sent through the shared [`Transport`]
-//! (pacing, retry, secrets scrubbed) and classified by [`super::error`].
+//! (pacing, retry, secrets scrubbed) and classified by [`super::error`]: reads (`GET`) and
+//! writes (`POST` of an array, psa-apis.md 2.5).
 
+use reqwest::Method;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use serde_json::Value;
 use tandem_domain::System;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::secret::HaloCredentials;
@@ -66,29 +69,59 @@ impl Client {
         &self.transport
     }
 
-    /// An authenticated `GET {api}{path}?{query}` with retry; `path` starts with `/`. On a
-    /// 401 the token is renewed once (the cached one may have expired or been revoked
-    /// early) and the request sent again.
+    /// An authenticated `GET {api}{path}?{query}` with retry; `path` starts with `/`.
     pub async fn get(
         &self,
         path: &str,
         query: &[(&str, String)],
         policy: &RetryPolicy,
     ) -> Result<Vec<u8>, ConnectorError> {
-        let mut url = Url::parse(&format!("{}{path}", self.api_root)).map_err(|e| {
-            self.transport.scrub(ConnectorError::new(System::Halo, ErrorKind::Invalid, format!("bad path {path}: {e}")))
-        })?;
+        let mut url = self.url(path)?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
         let request = Request::get(url, path).header(ACCEPT, HeaderValue::from_static("application/json"));
+        self.authorised(&request, policy).await
+    }
+
+    /// An authenticated `POST {api}{path}` of a JSON array of records: Halo creates those
+    /// without an `id` and updates those with one (psa-apis.md 2.5). `idempotent` only for
+    /// an update (the same values twice): a create that may have reached Halo is not sent
+    /// again (see [`crate::transport`]).
+    pub async fn post(
+        &self,
+        path: &str,
+        records: &Value,
+        idempotent: bool,
+        policy: &RetryPolicy,
+    ) -> Result<Vec<u8>, ConnectorError> {
+        let body = serde_json::to_vec(records).map_err(|e| self.invalid(format!("body for {path}: {e}")))?;
+        let request = Request::new(Method::POST, self.url(path)?, path)
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .body("application/json", body)
+            .idempotent(idempotent);
+        self.authorised(&request, policy).await
+    }
+
+    fn url(&self, path: &str) -> Result<Url, ConnectorError> {
+        Url::parse(&format!("{}{path}", self.api_root)).map_err(|e| self.invalid(format!("bad path {path}: {e}")))
+    }
+
+    fn invalid(&self, message: String) -> ConnectorError {
+        self.transport.scrub(ConnectorError::new(System::Halo, ErrorKind::Invalid, message))
+    }
+
+    /// Sends `request` with the bearer token. On a 401 the token is renewed once (the cached
+    /// one may have expired or been revoked early) and the request sent again: a 401 means
+    /// Halo did not carry it out.
+    async fn authorised(&self, request: &Request, policy: &RetryPolicy) -> Result<Vec<u8>, ConnectorError> {
         let token = self.auth.header(&self.transport, policy).await?;
-        match self.send(&request, token.clone(), policy).await {
+        match self.send(request, token.clone(), policy).await {
             Err(e) if e.kind == ErrorKind::Unauthorized => {
-                tracing::debug!(endpoint = path, "HaloPSA refused the token; renewing it once");
+                tracing::debug!(endpoint = %request.endpoint, "HaloPSA refused the token; renewing it once");
                 self.auth.invalidate(&token).await;
                 let fresh = self.auth.header(&self.transport, policy).await?;
-                self.send(&request, fresh, policy).await
+                self.send(request, fresh, policy).await
             }
             other => other,
         }

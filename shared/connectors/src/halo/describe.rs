@@ -7,7 +7,10 @@ use tandem_domain::{RecordKind, System};
 /// HaloPSA, described. A re-import updates an opportunity's name and status only, and
 /// its activity types map onto notes only (PRODUCT.md section 4); webhooks are created
 /// through `/Webhook`. Its dates carry milliseconds and no offset (taken as UTC; see
-/// `ExtVersion::parse`), unconfirmed for every endpoint.
+/// `ExtVersion::parse`), unconfirmed for every endpoint. Activities are written as
+/// client-level CRM notes (`/CRMNote`), which have no subject (H1 `AreaNote`: note, detail,
+/// date, client, user; they read back as "CRM Note"), so an activity's subject is not
+/// written; actions need a ticket Tandem does not have.
 pub const DESCRIPTION: Description = Description {
     system: System::Halo,
     stages: System::Halo.stages(),
@@ -19,7 +22,7 @@ pub const DESCRIPTION: Description = Description {
         (RecordKind::Company, &["name", "phone", "website", "address", "company_type"]),
         (RecordKind::Contact, &["first_name", "last_name", "email", "phone", "title", "company"]),
         (RecordKind::Opportunity, &["name", "status", "value", "company", "contact"]),
-        (RecordKind::Activity, &["subject", "body", "date", "contact", "company"]),
+        (RecordKind::Activity, &["body", "date", "contact", "company"]),
     ],
     precision: Precision::Milliseconds,
     webhooks: Webhooks::Registered,

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 use tandem_domain::external::{
-    ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExtUser, ExternalRecord, Unreadable,
+    ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExtUser, ExternalRecord, NO_TYPE, Unreadable,
 };
 use tandem_domain::ledger::ExtVersion;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
@@ -256,6 +256,135 @@ pub fn action(a: Action, tickets: &TicketContacts) -> Result<ExtActivity, Unread
     })
 }
 
+// ------------------------------------------------------------------ writes (outgoing)
+//
+// The inverse of the read mapping above: an external record's writable fields as the
+// elements Halo's `POST` arrays take (psa-apis.md 2.5), so that what is written reads back
+// the same.
+
+/// One writable field (a name of the description's `writable` list) and the Halo fields it
+/// sets; `null` clears a field on update and is left out of a create.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Out {
+    pub field: &'static str,
+    pub sets: Vec<(&'static str, Value)>,
+}
+
+fn out(field: &'static str, key: &'static str, value: Value) -> Out {
+    Out { field, sets: vec![(key, value)] }
+}
+
+/// Trimmed text, or `null` when blank.
+fn text_value(s: Option<&str>) -> Value {
+    non_empty(s).map_or(Value::Null, Value::String)
+}
+
+/// A Halo id (digits only), refused before any request otherwise.
+pub fn number(what: &str, id: &str) -> Result<i64, ConnectorError> {
+    let id = id.trim();
+    let digits =
+        !id.is_empty() && id.len() <= crate::read::MAX_NUMERIC_DIGITS && id.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| id.parse::<i64>().ok())
+        .flatten()
+        .ok_or_else(|| invalid(format!("{id:?} is not a HaloPSA {what} id (a number)")))
+}
+
+/// An id field (`client_id`, `user_id`, `status_id`...): the number, or `null` for none.
+fn id_value(what: &str, id: Option<&str>) -> Result<Value, ConnectorError> {
+    match id.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(Value::Null),
+        Some(id) => Ok(json!(number(what, id)?)),
+    }
+}
+
+/// A client's writable fields. Its type is `customertype`, `types[0]`; the "no type"
+/// choice is 0, as the read takes it.
+pub fn client_out(c: &ExtCompany) -> Result<Vec<Out>, ConnectorError> {
+    let customertype = match c.types.first().map(String::as_str) {
+        None => Value::Null,
+        Some(NO_TYPE) => json!(0),
+        Some(t) => json!(number("customer type", t)?),
+    };
+    Ok(vec![
+        out("name", "name", json!(c.name.trim())),
+        out("phone", "main_phonenumber", text_value(c.phone.as_deref())),
+        out("website", "website", text_value(c.website.as_deref())),
+        // The field the read takes the address from (UNCONFIRMED there too: H1's `Area` has
+        // no single address field; Halo keeps addresses on the client's sites).
+        out("address", "address", text_value(c.address.as_deref())),
+        out("company_type", "customertype", customertype),
+    ])
+}
+
+/// A user's (contact's) writable fields. A create also sends `name` ([`user_name`]); an
+/// update of the first or last name leaves `name` as Halo holds it (UNCONFIRMED whether Halo
+/// rebuilds it; the read takes `firstname` and `surname` first).
+pub fn user_out(u: &ExtContact) -> Result<Vec<Out>, ConnectorError> {
+    Ok(vec![
+        out("first_name", "firstname", text_value(Some(&u.first_name))),
+        out("last_name", "surname", text_value(Some(&u.last_name))),
+        out("email", "emailaddress", text_value(u.email.as_deref())),
+        out("phone", "phonenumber", text_value(u.phone.as_deref())),
+        out("title", "title", text_value(u.title.as_deref())),
+        // UNCONFIRMED (psa-apis.md 2.5: a user needs `site_id` "or `client_id`"): the client
+        // alone is sent, taken to place the user at its main site.
+        out("company", "client_id", id_value("client", u.company_id.as_deref())?),
+    ])
+}
+
+/// The display `name` Halo requires of a new user (psa-apis.md 2.5): first and last name.
+pub fn user_name(u: &ExtContact) -> Value {
+    json!(format!("{} {}", u.first_name.trim(), u.last_name.trim()).trim())
+}
+
+/// An opportunity's writable fields. UNCONFIRMED (psa-apis.md 2.4: opportunities are
+/// tickets of an opportunity ticket type): no `tickettype_id` is sent, `/Opportunities`
+/// taken to give a new one the tenant's default opportunity type.
+pub fn opportunity_out(o: &ExtOpportunity) -> Result<Vec<Out>, ConnectorError> {
+    Ok(vec![
+        out("name", "summary", json!(o.name.trim())),
+        out("status", "status_id", id_value("status", o.status_id.as_deref())?),
+        out("value", "oppvalue", o.value.map_or(Value::Null, |v| json!(v))),
+        out("company", "client_id", id_value("client", o.company_id.as_deref())?),
+        out("contact", "user_id", id_value("user", o.contact_id.as_deref())?),
+    ])
+}
+
+/// An activity's writable fields as a client-level CRM note (`/CRMNote`, H1 `AreaNote`),
+/// the one activity kind Halo is written as (its description: notes only). A note has no
+/// subject: it reads back as [`CRM_NOTE_NAME`].
+pub fn note_out(a: &ExtActivity) -> Result<Vec<Out>, ConnectorError> {
+    Ok(vec![
+        out("body", "note", text_value(a.body.as_deref())),
+        out("date", "datetime", a.date.map_or(Value::Null, |d| json!(d.to_rfc3339()))),
+        out("contact", "user_id", id_value("user", a.contact_id.as_deref())?),
+        out("company", "client_id", id_value("client", a.company_id.as_deref())?),
+    ])
+}
+
+/// A create's element: every field that has a value.
+pub fn create_body(outs: &[Out]) -> Map<String, Value> {
+    outs.iter()
+        .flat_map(|o| o.sets.iter())
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect()
+}
+
+/// An update's element: the record's `id` and the fields `fields` names, nothing else
+/// (Halo updates only the fields sent, psa-apis.md 2.5).
+pub fn update_body(outs: &[Out], fields: &[&str], id: i64) -> Map<String, Value> {
+    let mut body: Map<String, Value> = outs
+        .iter()
+        .filter(|o| fields.contains(&o.field))
+        .flat_map(|o| o.sets.iter())
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect();
+    body.insert("id".into(), json!(id));
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,5 +451,114 @@ mod tests {
             (o.close_date.as_deref(), o.salesperson_id.as_deref(), o.contact_id.clone()),
             (Some("2024-04-01"), Some("1"), None)
         );
+    }
+
+    /// A create element as Halo would store it: the element and an id.
+    fn stored(element: Map<String, Value>, id: i64) -> Vec<u8> {
+        let mut stored = Value::Object(element);
+        stored["id"] = json!(id);
+        Value::Array(vec![stored]).to_string().into_bytes()
+    }
+
+    fn read_back(stage: Stage, element: Map<String, Value>, id: i64) -> ExternalRecord {
+        parse_list(stage, &stored(element, id), false, &TicketContacts::new()).unwrap().records.remove(0)
+    }
+
+    #[test]
+    fn a_written_client_reads_back_with_the_same_values() {
+        let written = ExtCompany {
+            id: "8".into(),
+            name: "Larkspur Dental".into(),
+            phone: Some("555-201-0199".into()),
+            website: Some("larkspur.example".into()),
+            address: Some("12 Harbour Road".into()),
+            types: vec!["2".into()],
+            inactive: false,
+            deleted: false,
+            updated_at: None,
+        };
+        let element = create_body(&client_out(&written).unwrap());
+        assert_eq!(element["customertype"], 2);
+        assert_eq!(read_back(Stage::Companies, element, 8), ExternalRecord::Company(written.clone()));
+        let none = ExtCompany { types: vec![NO_TYPE.into()], ..written };
+        assert_eq!(create_body(&client_out(&none).unwrap())["customertype"], 0);
+    }
+
+    #[test]
+    fn a_written_user_reads_back_and_carries_the_display_name_halo_requires() {
+        let written = ExtContact {
+            id: "9".into(),
+            first_name: "Ada".into(),
+            last_name: "Quill".into(),
+            email: Some("ada@larkspur.example".into()),
+            phone: Some("555-201-0142".into()),
+            title: Some("Operations Lead".into()),
+            company_id: Some("8".into()),
+            types: Vec::new(),
+            inactive: false,
+            updated_at: None,
+        };
+        assert_eq!(user_name(&written), "Ada Quill");
+        let element = create_body(&user_out(&written).unwrap());
+        assert_eq!(element["client_id"], 8);
+        assert_eq!(read_back(Stage::Contacts, element, 9), ExternalRecord::Contact(written));
+    }
+
+    #[test]
+    fn a_written_opportunity_reads_back_with_its_value() {
+        let written = ExtOpportunity {
+            id: "4".into(),
+            name: "Managed backup rollout".into(),
+            status_id: Some("3".into()),
+            stage: None,
+            opportunity_type: None,
+            close_date: None,
+            value: Some(1200.5),
+            line_items: Vec::new(),
+            salesperson_id: None,
+            company_id: Some("8".into()),
+            contact_id: Some("9".into()),
+            notes: None,
+            updated_at: None,
+        };
+        let element = create_body(&opportunity_out(&written).unwrap());
+        assert_eq!(read_back(Stage::Opportunities, element, 4), ExternalRecord::Opportunity(written));
+    }
+
+    #[test]
+    fn a_written_activity_is_a_crm_note_that_reads_back_with_its_body_date_and_links() {
+        let written = ExtActivity {
+            id: "note-6".into(),
+            subject: CRM_NOTE_NAME.into(),
+            body: Some("Talked through their backup gaps.".into()),
+            type_id: Some(CRM_NOTE_TYPE.into()),
+            contact_id: Some("9".into()),
+            company_id: Some("8".into()),
+            created_by: None,
+            date: Some(Timestamp::parse("2026-11-20T15:30:00Z").unwrap()),
+            done: true,
+            updated_at: Some("2026-11-20T15:30:00Z".into()),
+        };
+        let element = create_body(&note_out(&written).unwrap());
+        assert_eq!(read_back(Stage::Activities, element, 6), ExternalRecord::Activity(written));
+    }
+
+    #[test]
+    fn an_update_element_holds_the_id_and_the_named_fields_only() {
+        let company = ExtCompany {
+            id: "8".into(),
+            name: "Renamed".into(),
+            phone: None,
+            website: Some("x.example".into()),
+            address: None,
+            types: Vec::new(),
+            inactive: false,
+            deleted: false,
+            updated_at: None,
+        };
+        let element = update_body(&client_out(&company).unwrap(), &["phone", "website"], 8);
+        assert_eq!(Value::Object(element), json!({"id": 8, "main_phonenumber": null, "website": "x.example"}));
+        let bad = ExtCompany { types: vec!["Client".into()], ..company };
+        assert_eq!(client_out(&bad).unwrap_err().kind, ErrorKind::Invalid);
     }
 }

@@ -44,8 +44,8 @@ pub(crate) struct Spec {
     pub resource: &'static str,
     /// Takes POST/PUT/PATCH/DELETE (setup lists are read-only here).
     pub writable: bool,
-    /// Fields a create or update must have. UNCONFIRMED beyond `firstName` on contacts and
-    /// `identifier`/`name` on companies (psa-apis.md 1.7): kept minimal on purpose.
+    /// Fields a create or update must have: those the spec (S1, 2025.8) marks required, per
+    /// psa-apis.md 1.7 and the generated models' constructors. Kept to those on purpose.
     pub required: &'static [&'static str],
     /// A field whose value must be unique (duplicates answer `ObjectExists`).
     pub unique: Option<&'static str>,
@@ -104,7 +104,9 @@ pub(crate) static SPECS: &[Spec] = &[
         noun: "Opportunity",
         resource: "opportunity",
         writable: true,
-        required: &["name", "company"],
+        // S1 (2025.8) `NewOpportunity(name, primarySalesRep, company, contact)`: the four
+        // fields the spec marks required.
+        required: &["name", "primarySalesRep", "company", "contact"],
         unique: None,
         refs: &[
             r("company", "company/companies", false, RefShape::IdIdentifierName),
@@ -120,6 +122,7 @@ pub(crate) static SPECS: &[Spec] = &[
         noun: "Activity",
         resource: "activity",
         writable: true,
+        // S1 (2025.8) `NewActivity(name, assignTo)`.
         required: &["name", "assignTo"],
         unique: None,
         refs: &[
@@ -681,4 +684,63 @@ fn forecast_body(id: i64, opp: &Value, items: Vec<Value>) -> Value {
         "billingTerms": {"id": 1, "name": "Net 30 days"},
         "currency": {"id": 1, "symbol": "$", "currencyCode": "USD", "name": "US Dollars"},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use axum::http::StatusCode;
+
+    fn store() -> Store {
+        let data = TenantData {
+            collections: vec![
+                ("company/companies", vec![json!({"id": 1, "identifier": "Acme", "name": "Acme"})]),
+                ("company/contacts", vec![json!({"id": 2, "firstName": "Ada", "company": {"id": 1}})]),
+                ("system/members", vec![json!({"id": 3, "identifier": "jdoe"})]),
+                ("sales/opportunities/statuses", vec![json!({"id": 1, "name": "Open"})]),
+                ("sales/stages", vec![json!({"id": 1, "name": "Prospecting"})]),
+                ("sales/activities/statuses", vec![json!({"id": 1, "name": "Open"})]),
+            ],
+            forecasts: Vec::new(),
+        };
+        Store::new(data)
+    }
+
+    fn stamp() -> Stamp {
+        Stamp { now: "2025-07-01T00:00:00Z".into(), by: "api".into() }
+    }
+
+    fn missing(e: &ApiError) -> Vec<&str> {
+        e.errors.iter().filter(|i| i.code == "MissingRequiredField").map(|i| i.field.as_str()).collect()
+    }
+
+    #[test]
+    fn an_opportunity_needs_the_sales_rep_company_and_contact_the_spec_requires() {
+        let mut s = store();
+        let err = s.create(OPPORTUNITIES, json!({"name": "Deal"}), &stamp()).unwrap_err();
+        assert_eq!((err.status, err.code.as_str()), (StatusCode::BAD_REQUEST, "InvalidObject"));
+        assert_eq!(missing(&err), ["primarySalesRep", "company", "contact"]);
+        let ok = json!({"name": "Deal", "primarySalesRep": {"id": 3}, "company": {"id": 1}, "contact": {"id": 2}});
+        let made = s.create(OPPORTUNITIES, ok, &stamp()).unwrap();
+        assert_eq!(made["primarySalesRep"]["identifier"], "jdoe");
+        assert_eq!(made["contact"]["name"], "Ada");
+    }
+
+    #[test]
+    fn an_activity_needs_a_member_to_be_assigned_to() {
+        let mut s = store();
+        let err = s.create("sales/activities", json!({"name": "Call"}), &stamp()).unwrap_err();
+        assert_eq!(missing(&err), ["assignTo"]);
+        assert!(s.create("sales/activities", json!({"name": "Call", "assignTo": {"id": 3}}), &stamp()).is_ok());
+    }
+
+    #[test]
+    fn a_patch_of_a_record_that_is_not_there_is_not_found() {
+        let mut s = store();
+        let ops = json!([{"op": "replace", "path": "/name", "value": "x"}]);
+        let err = s.patch("company/companies", 987_654_321, ops, &stamp()).unwrap_err();
+        assert_eq!((err.status, err.code.as_str()), (StatusCode::NOT_FOUND, "NotFound"));
+    }
 }

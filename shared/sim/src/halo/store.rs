@@ -203,6 +203,7 @@ impl Store {
         // H1 swagger, GET /Tickets and /Opportunities: `ticketids` "returns only the tickets
         // specified in the response" (comma-separated ids).
         let ticket_ids = if spec.name == OPPORTUNITIES { q.numbers("ticketids")? } else { None };
+        let searches = searches(spec.name, q);
         let keep = |r: &Value| -> bool {
             let ok_flags = match spec.name {
                 AGENT => q.flag("includedisabled") || !truthy(r, "isdisabled"),
@@ -219,6 +220,7 @@ impl Store {
             let eq =
                 |field: &str, want: Option<i64>| want.is_none_or(|w| r.get(field).and_then(Value::as_i64) == Some(w));
             ok_flags
+                && searches.iter().all(|(fields, needle)| contains_any(r, fields, needle))
                 && ok_since
                 && eq("client_id", client_id)
                 && eq("ticket_id", ticket_id)
@@ -317,6 +319,36 @@ impl Store {
     }
 }
 
+/// The text filters of a list (H1 swagger): `search` on `/Client` ("Filter by Customers
+/// like your search string"), `/Users` ("Filter by Users like your search string") and
+/// `/Opportunities` ("Filters response based on the search string"), and `search_summary` on
+/// `/Opportunities` ("Returns tickets based on the summary matching the search"). "Like" is
+/// taken as a case-insensitive substring. UNCONFIRMED which fields each looks in: a client's
+/// name; a user's name and email address; a ticket's summary.
+fn searches(resource: &str, q: &ListQuery) -> Vec<(&'static [&'static str], String)> {
+    let mut out: Vec<(&'static [&'static str], String)> = Vec::new();
+    let mut add = |param: &str, fields: &'static [&'static str]| {
+        if let Some(needle) = q.get(param).filter(|v| !v.is_empty()) {
+            out.push((fields, needle.to_lowercase()));
+        }
+    };
+    match resource {
+        CLIENT => add("search", &["name"]),
+        USERS => add("search", &["name", "emailaddress"]),
+        OPPORTUNITIES => {
+            add("search", &["summary"]);
+            add("search_summary", &["summary"]);
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Whether one of `fields` of `r` contains the lower-cased `needle`, in any case.
+fn contains_any(r: &Value, fields: &[&str], needle: &str) -> bool {
+    fields.iter().any(|f| r.get(*f).and_then(Value::as_str).is_some_and(|v| v.to_lowercase().contains(needle)))
+}
+
 /// Fields a created record gets when not sent.
 fn defaults(name: &str, m: &mut Map<String, Value>, now: &str) {
     let mut set = |k: &str, v: Value| {
@@ -407,6 +439,32 @@ mod tests {
         let body = s.list(spec, &q(&[("lastupdatefromdate", "2024-01-05T00:00:00")])).unwrap();
         assert_eq!(body["record_count"], 3);
         assert!(s.list(spec, &q(&[("lastupdatefromdate", "soon")])).is_err());
+    }
+
+    #[test]
+    fn the_search_filters_find_clients_by_name_users_by_name_or_email_and_tickets_by_summary() {
+        let users = vec![
+            json!({"id": 1, "name": "Ada Quill", "emailaddress": "ada@larkspur.example"}),
+            json!({"id": 2, "name": "Bo Vance", "emailaddress": "bo@other.example"}),
+        ];
+        let tickets = vec![json!({"id": 5, "summary": "Backup rollout"}), json!({"id": 6, "summary": "Laptops"})];
+        let s = Store::new(TenantData {
+            collections: vec![
+                (CLIENT, vec![json!({"id": 3, "name": "Larkspur Dental"})]),
+                (USERS, users),
+                (OPPORTUNITIES, tickets),
+            ],
+        });
+        let ids = |resource: &str, key: &str, pairs: &[(&str, &str)]| -> Vec<i64> {
+            let body = s.list(spec_of(resource).unwrap(), &q(pairs)).unwrap();
+            body[key].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect()
+        };
+        assert_eq!(ids("client", "clients", &[("search", "larkspur")]), [3]);
+        assert!(ids("client", "clients", &[("search", "zzyzx")]).is_empty());
+        assert_eq!(ids("users", "users", &[("search", "ADA@larkspur.example")]), [1]);
+        assert_eq!(ids("users", "users", &[("search", "vance")]), [2]);
+        assert_eq!(ids("opportunities", "tickets", &[("search_summary", "backup")]), [5]);
+        assert_eq!(ids("opportunities", "tickets", &[("search", "")]), [5, 6], "empty: no filter");
     }
 
     #[test]
