@@ -1,13 +1,15 @@
 //! Salesforce requests: the token from `{login_url}/services/oauth2/token`, then every REST
-//! call to the session's `instance_url` with the bearer header, sent through the shared
-//! [`Transport`] (pacing narrowed by `Sforce-Limit-Info`, retry honouring `Retry-After`,
-//! secrets scrubbed), and one token refresh + retry when a call answers 401
-//! `INVALID_SESSION_ID` (salesforce-api.md 1.4).
+//! call (reads; creates, never repeated; partial updates) to the session's `instance_url`
+//! with the bearer header, sent through the shared [`Transport`] (pacing narrowed by
+//! `Sforce-Limit-Info`, retry honouring `Retry-After`, secrets scrubbed), and one token
+//! refresh + retry when a call answers 401 `INVALID_SESSION_ID` (salesforce-api.md 1.4).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use reqwest::Method;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
 use tandem_domain::System;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::secret::SalesforceCredentials;
@@ -25,6 +27,13 @@ use crate::transport::{Limits, Request, Transport};
 pub const API_VERSION: &str = "v62.0";
 /// The request header carrying query options (salesforce-api.md 2.3).
 pub const QUERY_OPTIONS_HEADER: &str = "Sforce-Query-Options";
+/// The request header naming the client a change came from, so Change Data Capture's
+/// `changeOrigin` carries `client=<CALL_CLIENT>` for Tandem's own writes (salesforce-api.md
+/// 3.1 and 6.1: the concept is confirmed, the header's syntax UNCONFIRMED).
+pub const CALL_OPTIONS_HEADER: &str = "Sforce-Call-Options";
+/// The client name Tandem's writes carry in [`CALL_OPTIONS_HEADER`]; the webhook reader
+/// marks a change whose `changeOrigin` names it as Tandem's own.
+pub const CALL_CLIENT: &str = "TandemSync";
 /// The response header reporting the org's API usage (salesforce-api.md 5.4).
 pub const LIMIT_INFO_HEADER: &str = "sforce-limit-info";
 
@@ -51,6 +60,21 @@ pub fn usage(headers: &HeaderMap) -> Option<Usage> {
             .then(|| Some(Usage { used: used.trim().parse().ok()?, limit: limit.trim().parse().ok()? }))
             .flatten()
     })
+}
+
+/// The value of [`CALL_OPTIONS_HEADER`] on Tandem's writes.
+pub fn call_options() -> String {
+    format!("client={CALL_CLIENT}")
+}
+
+/// One REST call, as [`Client`] sends it (and sends again after a token refresh).
+struct Call<'a> {
+    method: Method,
+    path: &'a str,
+    query: &'a [(&'a str, String)],
+    headers: &'a [(&'static str, String)],
+    body: Option<Vec<u8>>,
+    idempotent: bool,
 }
 
 /// A Salesforce HTTP client for one connection. `Debug` never shows a secret or token.
@@ -154,40 +178,77 @@ impl Client {
         headers: &[(&'static str, String)],
         policy: &RetryPolicy,
     ) -> Result<Vec<u8>, ConnectorError> {
+        let call = Call { method: Method::GET, path, query, headers, body: None, idempotent: true };
+        self.send(&call, policy).await
+    }
+
+    /// An authenticated `POST` of a JSON body that creates a record (salesforce-api.md
+    /// 3.1), marked with [`CALL_OPTIONS_HEADER`]. Never repeated once it may have reached
+    /// Salesforce (`idempotent(false)`); a 401 refused it before it was processed, so it is
+    /// sent once more with a fresh token.
+    pub async fn post(&self, path: &str, body: &Value, policy: &RetryPolicy) -> Result<Vec<u8>, ConnectorError> {
+        let body = self.json(body)?;
+        let headers = [(CALL_OPTIONS_HEADER, call_options())];
+        let call =
+            Call { method: Method::POST, path, query: &[], headers: &headers, body: Some(body), idempotent: false };
+        self.send(&call, policy).await
+    }
+
+    /// An authenticated `PATCH` of a partial JSON body (salesforce-api.md 3.1: 204, fields
+    /// not sent are left alone), marked with [`CALL_OPTIONS_HEADER`]. Setting the same
+    /// values twice is setting them once, so it is retried like a read.
+    pub async fn patch(&self, path: &str, body: &Value, policy: &RetryPolicy) -> Result<Vec<u8>, ConnectorError> {
+        let body = self.json(body)?;
+        let headers = [(CALL_OPTIONS_HEADER, call_options())];
+        let call =
+            Call { method: Method::PATCH, path, query: &[], headers: &headers, body: Some(body), idempotent: true };
+        self.send(&call, policy).await
+    }
+
+    /// Sends `call` with the current session; on 401 the token is refreshed once and the
+    /// call sent again.
+    async fn send(&self, call: &Call<'_>, policy: &RetryPolicy) -> Result<Vec<u8>, ConnectorError> {
         let session = self.session(policy).await?;
-        match self.get_with(&session, path, query, headers, policy).await {
+        match self.send_with(&session, call, policy).await {
             Err(e) if error::is_invalid_session(&e) => {
                 let fresh = self.renew(&session, policy).await?;
-                self.get_with(&fresh, path, query, headers, policy).await
+                self.send_with(&fresh, call, policy).await
             }
             other => other,
         }
     }
 
-    async fn get_with(
+    async fn send_with(
         &self,
         session: &Session,
-        path: &str,
-        query: &[(&str, String)],
-        headers: &[(&'static str, String)],
+        call: &Call<'_>,
         policy: &RetryPolicy,
     ) -> Result<Vec<u8>, ConnectorError> {
+        let path = call.path;
         let mut url = Url::parse(&format!("{}{path}", session.instance_url))
             .map_err(|e| self.invalid(format!("bad Salesforce path {path}: {e}")))?;
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        if !call.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(call.query.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        let mut request = Request::get(url, endpoint_name(path))
+        let mut request = Request::new(call.method.clone(), url, endpoint_name(path))
+            .idempotent(call.idempotent)
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .header(AUTHORIZATION, session.authorization.clone());
-        for (name, value) in headers {
+        for (name, value) in call.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| self.invalid(format!("{name:?} is not a header name")))?;
             let value = HeaderValue::from_str(value)
                 .map_err(|_| self.invalid(format!("the {name} header cannot carry {value:?}")))?;
             request = request.header(name, value);
         }
+        if let Some(body) = &call.body {
+            request = request.body("application/json", body.clone());
+        }
         Ok(self.transport.send(&request, policy, &error::Api).await?.body)
+    }
+
+    fn json(&self, body: &Value) -> Result<Vec<u8>, ConnectorError> {
+        serde_json::to_vec(body).map_err(|e| self.invalid(format!("a Salesforce body could not be written: {e}")))
     }
 
     fn invalid(&self, message: String) -> ConnectorError {

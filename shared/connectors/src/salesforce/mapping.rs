@@ -4,9 +4,9 @@
 //! Event's is `Event`.
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tandem_domain::external::{
-    ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExtUser, ExternalRecord, Unreadable,
+    ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExtUser, ExternalRecord, NO_TYPE, Unreadable,
 };
 use tandem_domain::ledger::ExtVersion;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
@@ -238,10 +238,181 @@ pub fn event(e: Event) -> ExtActivity {
     }
 }
 
+// Outbound: the domain's records -> sObject write bodies (salesforce-api.md 3.1-3.2), the
+// inverse of the mapping above, so that a record written reads back with the values sent.
+
+/// A write body: field API name -> value.
+pub type Body = Map<String, Value>;
+
+/// The Task `Status` of a done activity (closes it: `IsClosed`), and of one not done
+/// (salesforce-api.md 3.2: the standard values, org-configurable, UNCONFIRMED).
+pub const TASK_DONE: &str = "Completed";
+/// See [`TASK_DONE`].
+pub const TASK_OPEN: &str = "Not Started";
+
+/// Sets `key`. On a create a field without a value is left out (the org's default
+/// applies); on an update it is sent as `null`, clearing it.
+fn set(body: &mut Body, key: &str, value: Option<Value>, creating: bool) {
+    match value {
+        Some(v) => {
+            body.insert(key.to_string(), v);
+        }
+        None if creating => {}
+        None => {
+            body.insert(key.to_string(), Value::Null);
+        }
+    }
+}
+
+fn string(s: Option<&str>) -> Option<Value> {
+    s.map(|s| Value::String(s.to_string()))
+}
+
+fn unwritten(object: &str, field: &str) -> ConnectorError {
+    ConnectorError::new(
+        System::Salesforce,
+        ErrorKind::Invalid,
+        format!("Tandem does not write the {field} of a Salesforce {object}"),
+    )
+}
+
+/// An Account body: `name` -> `Name`, `phone`, `website`, `company_type` -> `Type` (the
+/// first type; "no type" clears it), and `address` as one text in `BillingStreet` with the
+/// other billing parts cleared, since the read joins them all into the one address.
+pub fn account_body(a: &ExtCompany, fields: &[&str], creating: bool) -> Result<Body, ConnectorError> {
+    let mut body = Body::new();
+    for field in fields {
+        match *field {
+            "name" => set(&mut body, "Name", string(Some(&a.name)), creating),
+            "phone" => set(&mut body, "Phone", string(a.phone.as_deref()), creating),
+            "website" => set(&mut body, "Website", string(a.website.as_deref()), creating),
+            "company_type" => {
+                let first = a.types.first().map(String::as_str).filter(|t| *t != NO_TYPE);
+                set(&mut body, "Type", string(first), creating)
+            }
+            "address" => {
+                set(&mut body, "BillingStreet", string(a.address.as_deref()), creating);
+                for part in ["BillingCity", "BillingState", "BillingPostalCode", "BillingCountry"] {
+                    set(&mut body, part, None, creating);
+                }
+            }
+            other => return Err(unwritten("Account", other)),
+        }
+    }
+    Ok(body)
+}
+
+/// A Contact body: `first_name`, `last_name`, `email`, `phone`, `title` to their fields,
+/// `company` -> `AccountId`.
+pub fn contact_body(c: &ExtContact, fields: &[&str], creating: bool) -> Result<Body, ConnectorError> {
+    let mut body = Body::new();
+    for field in fields {
+        match *field {
+            "first_name" => set(&mut body, "FirstName", string(Some(&c.first_name)), creating),
+            "last_name" => set(&mut body, "LastName", string(Some(&c.last_name)), creating),
+            "email" => set(&mut body, "Email", string(c.email.as_deref()), creating),
+            "phone" => set(&mut body, "Phone", string(c.phone.as_deref()), creating),
+            "title" => set(&mut body, "Title", string(c.title.as_deref()), creating),
+            "company" => set(&mut body, "AccountId", string(c.company_id.as_deref()), creating),
+            other => return Err(unwritten("Contact", other)),
+        }
+    }
+    Ok(body)
+}
+
+/// An Opportunity body: `name`, `status` -> `StageName`, `close_date` -> `CloseDate`,
+/// `value` -> `Amount`, `company` -> `AccountId`.
+pub fn opportunity_body(o: &ExtOpportunity, fields: &[&str], creating: bool) -> Result<Body, ConnectorError> {
+    let mut body = Body::new();
+    for field in fields {
+        match *field {
+            "name" => set(&mut body, "Name", string(Some(&o.name)), creating),
+            "status" => set(&mut body, "StageName", string(o.status_id.as_deref()), creating),
+            "close_date" => set(&mut body, "CloseDate", string(o.close_date.as_deref()), creating),
+            "value" => set(&mut body, "Amount", o.value.map(Value::from), creating),
+            "company" => set(&mut body, "AccountId", string(o.company_id.as_deref()), creating),
+            other => return Err(unwritten("Opportunity", other)),
+        }
+    }
+    Ok(body)
+}
+
+/// A Task body (or, on an update, an Event's): `subject`, `body` -> `Description`,
+/// `contact` -> `WhoId`, and for a Task `done` -> `Status` ([`TASK_DONE`] or
+/// [`TASK_OPEN`]). An Event is done once it has ended, which no field sets: its `done` is
+/// refused.
+pub fn activity_body(object: &str, a: &ExtActivity, fields: &[&str], creating: bool) -> Result<Body, ConnectorError> {
+    let mut body = Body::new();
+    for field in fields {
+        match *field {
+            "subject" => set(&mut body, "Subject", string(Some(&a.subject)), creating),
+            "body" => set(&mut body, "Description", string(a.body.as_deref()), creating),
+            "contact" => set(&mut body, "WhoId", string(a.contact_id.as_deref()), creating),
+            "done" if object == "Task" => {
+                set(&mut body, "Status", string(Some(if a.done { TASK_DONE } else { TASK_OPEN })), creating)
+            }
+            other => return Err(unwritten(object, other)),
+        }
+    }
+    Ok(body)
+}
+
+/// The due day a new Task gets from an activity's date: `ActivityDate` holds a date only
+/// (salesforce-api.md 3.2), so the time is dropped and the date reads back as that day's
+/// midnight (UTC). That is why `date` is not among the writable fields, which must read
+/// back as sent; a new Task still gets its day.
+pub fn task_due_day(a: &ExtActivity) -> Option<(&'static str, Value)> {
+    a.date.map(|d| ("ActivityDate", Value::String(d.day())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_account_body_sends_the_first_type_and_the_address_as_the_street() {
+        let account = ExtCompany {
+            id: "0018d0000000001AAA".into(),
+            name: "Acme".into(),
+            phone: Some("555".into()),
+            website: None,
+            address: Some("1 Main St, Tampa".into()),
+            types: vec![NO_TYPE.into()],
+            inactive: false,
+            deleted: false,
+            updated_at: None,
+        };
+        let body = account_body(&account, &["company_type", "address", "website"], false).unwrap();
+        assert_eq!(
+            Value::Object(body),
+            json!({"Type": null, "BillingStreet": "1 Main St, Tampa", "BillingCity": null, "BillingState": null,
+                "BillingPostalCode": null, "BillingCountry": null, "Website": null})
+        );
+        let typed = ExtCompany { types: vec!["Prospect".into(), "Other".into()], ..account };
+        let body = account_body(&typed, &["name", "company_type", "website"], true).unwrap();
+        assert_eq!(Value::Object(body), json!({"Name": "Acme", "Type": "Prospect"}));
+    }
+
+    #[test]
+    fn a_task_body_closes_a_done_activity_and_an_event_refuses_done() {
+        let activity = ExtActivity {
+            id: String::new(),
+            subject: "Call".into(),
+            body: None,
+            type_id: None,
+            contact_id: Some("0038d0000000001AAA".into()),
+            company_id: None,
+            created_by: None,
+            date: Timestamp::parse("2026-11-20T15:30:00Z").ok(),
+            done: true,
+            updated_at: None,
+        };
+        let body = activity_body("Task", &activity, &["subject", "done", "contact"], true).unwrap();
+        assert_eq!(Value::Object(body), json!({"Subject": "Call", "Status": TASK_DONE, "WhoId": "0038d0000000001AAA"}));
+        assert_eq!(task_due_day(&activity), Some(("ActivityDate", json!("2026-11-20"))));
+        assert_eq!(activity_body("Event", &activity, &["done"], false).unwrap_err().kind, ErrorKind::Invalid);
+    }
 
     #[test]
     fn a_datetime_with_multi_byte_characters_near_its_end_is_unreadable_not_a_panic() {

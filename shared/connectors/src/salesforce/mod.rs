@@ -1,7 +1,8 @@
 //! The Salesforce connector (salesforce-api.md sections 1-3, 5): OAuth token (client
 //! credentials, or refresh token), credential check, live option lists from describe and
-//! Profiles, and paged incremental reads over SOQL with `nextRecordsUrl` cursors, built
-//! from the files beside this one.
+//! Profiles, paged incremental reads over SOQL with `nextRecordsUrl` cursors, writes
+//! (`write.rs`, sections 3-5) and the webhook reader (`webhook.rs`, section 6), built from
+//! the files beside this one.
 
 pub mod auth;
 pub mod client;

@@ -50,6 +50,18 @@ pub struct ErrorItem {
     pub fields: Vec<String>,
 }
 
+/// The answer to a create, `201 {"id", "success", "errors"}` (salesforce-api.md 3.1;
+/// restforce `create_success_response.json`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CreateResult {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub success: Option<bool>,
+    #[serde(default)]
+    pub errors: Vec<Value>,
+}
+
 /// One page of a query (`totalSize`, `done`, `nextRecordsUrl`, `records`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct QueryPage {

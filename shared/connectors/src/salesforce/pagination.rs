@@ -47,6 +47,37 @@ pub fn soql(object: &str, fields: &[&str], since: Option<Timestamp>, after: Opti
     format!("SELECT {} FROM {object}{filter} ORDER BY Id", fields.join(", "))
 }
 
+/// A SOQL string literal: `value` in single quotes with the characters SOQL escapes
+/// escaped (SOQL "Quoted String Escape Sequences": `\\`, `\'`, `\"`, `\n`, `\r`, `\t`,
+/// `\b`, `\f`), so no value can end the literal and change the query.
+pub fn soql_string(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            other => out.push(other),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// `SELECT fields FROM object WHERE field = 'value' [AND ...] ORDER BY Id LIMIT limit`: the
+/// records whose `equal` fields hold the values (SOQL `=` on text ignores case). `object`
+/// and the field names are the connector's own constants; only the values come from records.
+pub fn soql_matching(object: &str, fields: &[&str], equal: &[(&str, &str)], limit: usize) -> String {
+    let conditions: Vec<String> = equal.iter().map(|(f, v)| format!("{f} = {}", soql_string(v))).collect();
+    format!("SELECT {} FROM {object} WHERE {} ORDER BY Id LIMIT {limit}", fields.join(", "), conditions.join(" AND "))
+}
+
 /// Where a stage's read stands. Encoded as `object|after|nextRecordsUrl`; the empty
 /// string is the start of the stage's first object.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -108,6 +139,21 @@ mod tests {
             "SELECT Id, Name FROM Account WHERE LastModifiedDate >= 2024-03-01T08:00:00Z AND Id > '0018d0000000001AAA' ORDER BY Id"
         );
         assert_eq!(soql("User", &["Id"], None, None), "SELECT Id FROM User ORDER BY Id");
+    }
+
+    #[test]
+    fn soql_strings_escape_what_could_end_the_literal() {
+        assert_eq!(soql_string("O'Brien & Sons"), r"'O\'Brien & Sons'");
+        assert_eq!(soql_string("a\\' OR Name != '"), r"'a\\\' OR Name != \''");
+        assert_eq!(soql_string("two\nlines\t\"q\""), r#"'two\nlines\t\"q\"'"#);
+    }
+
+    #[test]
+    fn a_matching_query_ands_its_conditions_and_is_limited() {
+        assert_eq!(
+            soql_matching("Contact", &["Id", "Email"], &[("Email", "ada@x.example"), ("AccountId", "001A")], 50),
+            "SELECT Id, Email FROM Contact WHERE Email = 'ada@x.example' AND AccountId = '001A' ORDER BY Id LIMIT 50"
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Syncro requests: the site -> API root (`https://{subdomain}.syncromsp.com/api/v1`, or a
-//! full base URL) and authentication, sent through the shared [`Transport`] (pacing, retry,
-//! secrets scrubbed) and classified by [`super::error`].
+//! full base URL) and authentication; reads (`GET`), creates (`POST`, never repeated) and
+//! partial updates (`PUT`), sent through the shared [`Transport`] (pacing, retry, secrets
+//! scrubbed) and classified by [`super::error`].
 
+use reqwest::Method;
 use reqwest::header::{ACCEPT, HeaderValue};
+use serde_json::Value;
 use tandem_domain::System;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::secret::SyncroCredentials;
@@ -75,6 +78,28 @@ impl Client {
         query: &[(&str, String)],
         policy: &RetryPolicy,
     ) -> Result<Answer, ConnectorError> {
+        self.send(self.request(Method::GET, path, query)?, policy).await
+    }
+
+    /// An authenticated `POST {root}{path}` of a JSON body that creates a record (psa-apis.md
+    /// 3.5). Never repeated once it may have reached Syncro (`idempotent(false)`): a create
+    /// whose outcome is unknown fails, and the caller looks for the record before sending it
+    /// again.
+    pub async fn post(&self, path: &str, body: &Value, policy: &RetryPolicy) -> Result<Answer, ConnectorError> {
+        let request = self.request(Method::POST, path, &[])?.idempotent(false);
+        self.send(with_json(request, body)?, policy).await
+    }
+
+    /// An authenticated `PUT {root}{path}` of a partial JSON body (psa-apis.md 3.5: fields
+    /// not sent are left alone). Setting the same values twice is setting them once, so it
+    /// is retried like a read.
+    pub async fn put(&self, path: &str, body: &Value, policy: &RetryPolicy) -> Result<Answer, ConnectorError> {
+        let request = self.request(Method::PUT, path, &[])?.idempotent(true);
+        self.send(with_json(request, body)?, policy).await
+    }
+
+    /// An authenticated request of `method` to `{root}{path}?{query}`, asking for JSON.
+    fn request(&self, method: Method, path: &str, query: &[(&str, String)]) -> Result<Request, ConnectorError> {
         let mut url = Url::parse(&format!("{}{path}", self.root)).map_err(|e| {
             self.transport.scrub(ConnectorError::new(
                 System::Syncro,
@@ -85,11 +110,23 @@ impl Client {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        let mut request = Request::get(url, path).header(ACCEPT, HeaderValue::from_static("application/json"));
+        let mut request = Request::new(method, url, path).header(ACCEPT, HeaderValue::from_static("application/json"));
         self.auth.insert(&mut request.headers);
+        Ok(request)
+    }
+
+    async fn send(&self, request: Request, policy: &RetryPolicy) -> Result<Answer, ConnectorError> {
         let answer = self.transport.send(&request, policy, &Api { root: &self.root }).await?;
         Ok(Answer { body: answer.body })
     }
+}
+
+/// `request` carrying `body` as JSON.
+fn with_json(request: Request, body: &Value) -> Result<Request, ConnectorError> {
+    let bytes = serde_json::to_vec(body).map_err(|e| {
+        ConnectorError::new(System::Syncro, ErrorKind::Invalid, format!("a Syncro body could not be written: {e}"))
+    })?;
+    Ok(request.body("application/json", bytes))
 }
 
 /// The API root of a site: a subdomain (`acme`) or a hosted host (`acme.syncromsp.com`) is

@@ -2,11 +2,11 @@
 //! record that does not fit becomes [`ExternalRecord::Unreadable`], never a failed page.
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tandem_domain::external::{ExtCompany, ExtContact, ExtOpportunity, ExtUser, ExternalRecord, Unreadable};
 use tandem_domain::ledger::ExtVersion;
 use tandem_domain::ports::{ConnectorError, ErrorKind};
-use tandem_domain::{Stage, System};
+use tandem_domain::{RecordKind, Stage, System};
 
 use super::models::{Contact, Customer, Lead, Meta, User, UserEnvelope, non_empty};
 
@@ -189,6 +189,140 @@ pub fn opportunity(l: Lead) -> ExtOpportunity {
     }
 }
 
+/// Parses a single-record answer of `stage` (`GET`, `POST` or `PUT` of `/{plural}[/{id}]`):
+/// customers and leads come wrapped in their singular (`{"customer": {...}}`), contacts
+/// bare (psa-apis.md 3.3). The record is put in the list envelope so it is mapped exactly
+/// as a list page maps it.
+pub fn parse_one(stage: Stage, body: &[u8]) -> Result<Option<ExternalRecord>, ConnectorError> {
+    let plural = super::stage_path(stage)?;
+    let mut value: Value = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("Syncro answered {plural}/{{id}} with something that is not JSON: {e}")))?;
+    let record = match super::single_wrapper(stage) {
+        Some(key) => value
+            .get_mut(key)
+            .map(Value::take)
+            .ok_or_else(|| invalid(format!("Syncro answered {plural}/{{id}} without a \"{key}\" object")))?,
+        None => value,
+    };
+    let envelope = serde_json::json!({ plural.trim_start_matches('/'): [record] });
+    let body = serde_json::to_vec(&envelope).map_err(|e| invalid(e.to_string()))?;
+    crate::read::only(System::Syncro, parse_list(stage, &body)?.records)
+}
+
+// Outbound: the domain's records -> Syncro write bodies (psa-apis.md 3.4-3.5), the inverse
+// of the mapping above, so that a record written reads back with the values sent.
+
+/// A write body: Syncro field name -> value.
+pub type Body = Map<String, Value>;
+
+/// Sets `key`. On a create a field without a value is left out (Syncro's default applies);
+/// on an update it is sent as `null`, clearing it.
+fn set(body: &mut Body, key: &str, value: Option<Value>, creating: bool) {
+    match value {
+        Some(v) => {
+            body.insert(key.to_string(), v);
+        }
+        None if creating => {}
+        None => {
+            body.insert(key.to_string(), Value::Null);
+        }
+    }
+}
+
+fn text_value(s: Option<&str>) -> Option<Value> {
+    s.map(|s| Value::String(s.to_string()))
+}
+
+/// A reference to another Syncro record (a customer, a contact): its numeric id as a JSON
+/// number, as the write bodies type it; an id that is not a number is refused.
+fn reference(kind: RecordKind, id: Option<&str>) -> Result<Option<Value>, ConnectorError> {
+    id.map(|id| crate::read::numeric_id(System::Syncro, kind, id).map(Value::from)).transpose()
+}
+
+fn unwritten(kind: RecordKind, field: &str) -> ConnectorError {
+    invalid(format!("Syncro has no field for the {field} of a {kind}"))
+}
+
+/// A customer body: `name` -> `business_name` (read back first, psa-apis.md 3.4), `phone`,
+/// and `address` as one line in `address` with `address_2`, `city`, `state` and `zip`
+/// cleared, since the read joins them all into the one address.
+pub fn customer_body(c: &ExtCompany, fields: &[&str], creating: bool) -> Result<Body, ConnectorError> {
+    let mut body = Body::new();
+    for field in fields {
+        match *field {
+            "name" => set(&mut body, "business_name", text_value(Some(&c.name)), creating),
+            "phone" => set(&mut body, "phone", text_value(c.phone.as_deref()), creating),
+            "address" => {
+                set(&mut body, "address", text_value(c.address.as_deref()), creating);
+                for part in ["address_2", "city", "state", "zip"] {
+                    set(&mut body, part, None, creating);
+                }
+            }
+            other => return Err(unwritten(RecordKind::Company, other)),
+        }
+    }
+    Ok(body)
+}
+
+/// The one `name` of a contact: first and last name, as [`split_name`] splits it back (a
+/// first name holding a space reads back split at that space).
+pub fn contact_name(first: &str, last: &str) -> String {
+    [first.trim(), last.trim()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// A contact body. Syncro keeps one `name` and requires it on every update (Y1: the PUT
+/// body's only required field), so `name` is always sent: the record's first and last
+/// names where `fields` names them, else those of `held` (the contact as Syncro holds it;
+/// `None` on a create). `company` -> `customer_id`; `email`, `phone`, `title` as they are.
+pub fn contact_body(
+    c: &ExtContact,
+    fields: &[&str],
+    creating: bool,
+    held: Option<&ExtContact>,
+) -> Result<Body, ConnectorError> {
+    let part = |field: &str, ours: &str, theirs: Option<&str>| match theirs {
+        Some(held) if !fields.contains(&field) => held.to_string(),
+        _ => ours.to_string(),
+    };
+    let first = part("first_name", &c.first_name, held.map(|h| h.first_name.as_str()));
+    let last = part("last_name", &c.last_name, held.map(|h| h.last_name.as_str()));
+    let mut body = Body::new();
+    body.insert("name".into(), Value::String(contact_name(&first, &last)));
+    for field in fields {
+        match *field {
+            "first_name" | "last_name" => {}
+            "email" => set(&mut body, "email", text_value(c.email.as_deref()), creating),
+            "phone" => set(&mut body, "phone", text_value(c.phone.as_deref()), creating),
+            "title" => set(&mut body, "title", text_value(c.title.as_deref()), creating),
+            "company" => {
+                set(&mut body, "customer_id", reference(RecordKind::Company, c.company_id.as_deref())?, creating)
+            }
+            other => return Err(unwritten(RecordKind::Contact, other)),
+        }
+    }
+    Ok(body)
+}
+
+/// A lead body: `name` -> `business_name` (read back as `business_then_name`), `status` (the
+/// status name is the option id), `company` -> `customer_id`, `contact` -> `contact_id`.
+pub fn lead_body(o: &ExtOpportunity, fields: &[&str], creating: bool) -> Result<Body, ConnectorError> {
+    let mut body = Body::new();
+    for field in fields {
+        match *field {
+            "name" => set(&mut body, "business_name", text_value(Some(&o.name)), creating),
+            "status" => set(&mut body, "status", text_value(o.status_id.as_deref()), creating),
+            "company" => {
+                set(&mut body, "customer_id", reference(RecordKind::Company, o.company_id.as_deref())?, creating)
+            }
+            "contact" => {
+                set(&mut body, "contact_id", reference(RecordKind::Contact, o.contact_id.as_deref())?, creating)
+            }
+            other => return Err(unwritten(RecordKind::Opportunity, other)),
+        }
+    }
+    Ok(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +348,64 @@ mod tests {
         let user = parse_page(Stage::Users, include_bytes!("../../tests/fixtures/syncro_user_get.json")).unwrap();
         let ExternalRecord::User(u) = &user[0] else { panic!("{user:?}") };
         assert_eq!((u.id.as_str(), u.role.as_deref(), u.last_name.as_str()), ("1", Some("Admins"), "Name"));
+    }
+
+    fn customer() -> ExtCompany {
+        ExtCompany {
+            id: "1".into(),
+            name: "Acme".into(),
+            phone: None,
+            website: Some("https://acme.example".into()),
+            address: Some("1 Main St".into()),
+            types: Vec::new(),
+            inactive: false,
+            deleted: false,
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn a_create_leaves_out_what_has_no_value_and_an_update_clears_it() {
+        let created = customer_body(&customer(), &["name", "phone", "address"], true).unwrap();
+        assert_eq!(Value::Object(created), serde_json::json!({"business_name": "Acme", "address": "1 Main St"}));
+        let updated = customer_body(&customer(), &["phone", "address"], false).unwrap();
+        assert_eq!(
+            Value::Object(updated),
+            serde_json::json!({"phone": null, "address": "1 Main St", "address_2": null, "city": null, "state": null, "zip": null})
+        );
+        assert_eq!(customer_body(&customer(), &["website"], false).unwrap_err().kind, ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn a_written_customer_reads_back_as_sent() {
+        let body = customer_body(&customer(), &["name", "phone", "address"], true).unwrap();
+        let mut wire = Value::Object(body);
+        wire["id"] = serde_json::json!(1);
+        let back = company(serde_json::from_value::<Customer>(wire).unwrap());
+        assert_eq!((back.name.as_str(), back.address.as_deref()), ("Acme", Some("1 Main St")));
+    }
+
+    #[test]
+    fn a_contact_body_always_carries_the_name_and_numeric_references() {
+        let contact = ExtContact {
+            id: "5".into(),
+            first_name: "Ada".into(),
+            last_name: "Quill".into(),
+            email: None,
+            phone: None,
+            title: None,
+            company_id: Some("42".into()),
+            types: Vec::new(),
+            inactive: false,
+            updated_at: None,
+        };
+        let held = ExtContact { first_name: "Grace".into(), last_name: "Hopper".into(), ..contact.clone() };
+        let body = contact_body(&contact, &["company"], false, Some(&held)).unwrap();
+        assert_eq!(Value::Object(body), serde_json::json!({"name": "Grace Hopper", "customer_id": 42}));
+        let body = contact_body(&contact, &["last_name"], false, Some(&held)).unwrap();
+        assert_eq!(body["name"], "Grace Quill");
+        let bad = ExtContact { company_id: Some("x1".into()), ..contact };
+        assert_eq!(contact_body(&bad, &["company"], true, None).unwrap_err().kind, ErrorKind::Invalid);
     }
 
     #[test]

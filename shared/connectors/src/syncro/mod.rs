@@ -1,5 +1,6 @@
-//! The Syncro (SyncroMSP) connector (psa-apis.md section 3): credential check, option lists
-//! and paged import reads over `/api/v1`, built from the files beside this one.
+//! The Syncro (SyncroMSP) connector (psa-apis.md section 3): credential check, option lists,
+//! paged import reads, writes (`write.rs`) over `/api/v1`, and the webhook reader
+//! (`webhook.rs`), built from the files beside this one.
 
 pub mod auth;
 pub mod client;
@@ -112,16 +113,20 @@ pub fn connect(
 /// `since`, or cannot be read (better read twice than never). Syncro cannot filter
 /// customers, contacts or leads by update time itself (psa-apis.md 3.3).
 pub fn updated_since(record: &ExternalRecord, since: Timestamp) -> bool {
-    let updated = match record {
-        ExternalRecord::User(r) => &r.updated_at,
-        ExternalRecord::Company(r) => &r.updated_at,
-        ExternalRecord::Contact(r) => &r.updated_at,
-        ExternalRecord::Solution(r) => &r.updated_at,
-        ExternalRecord::Activity(r) => &r.updated_at,
-        ExternalRecord::Opportunity(r) => &r.updated_at,
-        ExternalRecord::Unreadable(_) => return true,
-    };
-    updated.as_ref().and_then(ExtVersion::at).is_none_or(|at| at >= since)
+    updated_at(record).and_then(ExtVersion::at).is_none_or(|at| at >= since)
+}
+
+/// A record's `updated_at` as read, if it has one.
+pub fn updated_at(record: &ExternalRecord) -> Option<&ExtVersion> {
+    match record {
+        ExternalRecord::User(r) => r.updated_at.as_ref(),
+        ExternalRecord::Company(r) => r.updated_at.as_ref(),
+        ExternalRecord::Contact(r) => r.updated_at.as_ref(),
+        ExternalRecord::Solution(r) => r.updated_at.as_ref(),
+        ExternalRecord::Activity(r) => r.updated_at.as_ref(),
+        ExternalRecord::Opportunity(r) => r.updated_at.as_ref(),
+        ExternalRecord::Unreadable(_) => None,
+    }
 }
 
 /// One Syncro connection. `Debug` never shows the token.
@@ -257,10 +262,8 @@ impl Connector for SyncroConnector {
     }
 
     /// `GET /{plural}/{id}` (psa-apis.md 3.4: `/users/{id}`, `/customers/{id}`,
-    /// `/contacts/{id}`, `/leads/{id}`). Customers, leads and users come wrapped in their
-    /// singular (`{"customer": {...}}`, sample `customer_get.json`), contacts bare (psa-apis.md
-    /// 3.3, Y1); the record is put in the list envelope so it is mapped as a list page maps
-    /// it. A missing record is 404.
+    /// `/contacts/{id}`, `/leads/{id}`), mapped by [`mapping::parse_one`] as a list page
+    /// maps it (sample `customer_get.json`). A missing record is 404.
     async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
         let stage = read::stage_to_get(System::Syncro, kind)?;
         let id = read::numeric_id(System::Syncro, kind, id)?;
@@ -272,18 +275,7 @@ impl Connector for SyncroConnector {
         if stage == Stage::Users {
             return Ok(Some(mapping::parse_user(&answer.body)?));
         }
-        let mut value: serde_json::Value = serde_json::from_slice(&answer.body)
-            .map_err(|e| invalid(format!("Syncro answered {plural}/{{id}} with something that is not JSON: {e}")))?;
-        let record = match single_wrapper(stage) {
-            Some(key) => value
-                .get_mut(key)
-                .map(serde_json::Value::take)
-                .ok_or_else(|| invalid(format!("Syncro answered {plural}/{{id}} without a \"{key}\" object")))?,
-            None => value,
-        };
-        let envelope = serde_json::json!({ plural.trim_start_matches('/'): [record] });
-        let body = serde_json::to_vec(&envelope).map_err(|e| invalid(e.to_string()))?;
-        read::only(System::Syncro, mapping::parse_list(stage, &body)?.records)
+        mapping::parse_one(stage, &answer.body)
     }
 
     async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {

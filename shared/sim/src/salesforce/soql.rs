@@ -1,9 +1,9 @@
 //! A small SOQL parser for the query shapes the connector sends (salesforce-api.md 2):
 //! `SELECT f1, f2 FROM Object [WHERE cond [AND cond]...] [ORDER BY f [ASC|DESC] [NULLS
 //! FIRST|LAST], ...] [LIMIT n] [OFFSET n]`, where a condition is `Field op literal` with
-//! op one of `= != <> < <= > >=`, and a literal is a quoted string, a number, `true`,
-//! `false`, `null`, a date (`2024-05-01`) or an unquoted dateTime (`2024-05-01T10:00:00Z`,
-//! `...+01:00`). Anything else is `MALFORMED_QUERY`; resolving field names against the
+//! op one of `= != <> < <= > >=`, and a literal is a quoted string (with SOQL's escape
+//! sequences), a number, `true`, `false`, `null`, a date (`2024-05-01`) or an unquoted
+//! dateTime (`2024-05-01T10:00:00Z`, `...+01:00`). Anything else is `MALFORMED_QUERY`; resolving field names against the
 //! object is the store's job.
 
 use super::error::ApiError;
@@ -87,9 +87,7 @@ fn tokens(q: &str) -> Result<Vec<Token>, ApiError> {
                 match chars.get(i) {
                     None => return Err(ApiError::malformed_query("unterminated string literal")),
                     Some('\\') => {
-                        if let Some(n) = chars.get(i + 1) {
-                            s.push(*n);
-                        }
+                        s.push(escaped(chars.get(i + 1).copied())?);
                         i += 2;
                     }
                     Some('\'') => {
@@ -129,6 +127,24 @@ fn tokens(q: &str) -> Result<Vec<Token>, ApiError> {
         }
     }
     Ok(out)
+}
+
+/// The character a quoted-string escape sequence stands for (SOQL "Quoted String Escape
+/// Sequences": `\n \r \t \b \f \" \' \\`, plus `\_` and `\%`, which LIKE uses); any
+/// other sequence is an illegal one, as Salesforce refuses it.
+fn escaped(next: Option<char>) -> Result<char, ApiError> {
+    Ok(match next {
+        Some('n') => '\n',
+        Some('r') => '\r',
+        Some('t') => '\t',
+        Some('b') => '\u{8}',
+        Some('f') => '\u{c}',
+        Some(c @ ('"' | '\'' | '\\' | '_' | '%')) => c,
+        Some(c) => {
+            return Err(ApiError::malformed_query(format!("Illegal character sequence '\\{c}' in string literal")));
+        }
+        None => return Err(ApiError::malformed_query("unterminated string literal")),
+    })
 }
 
 struct Parser {
@@ -332,6 +348,16 @@ mod tests {
             parse("SELECT Id FROM X WHERE D > 2024-05-01T10:00:00+01:00").unwrap().conditions[0].value,
             Literal::DateTime(1_714_554_000)
         );
+    }
+
+    #[test]
+    fn escape_sequences_in_string_literals_stand_for_their_characters() {
+        let q = parse(r#"SELECT Id FROM Account WHERE Name = 'O\'Brien \\ \"Sons\"\n\t'"#).unwrap();
+        assert_eq!(q.conditions[0].value, Literal::Str("O'Brien \\ \"Sons\"\n\t".into()));
+        let quoted = parse(r"SELECT Id FROM Account WHERE Name = 'x\' OR Name = \'y'").unwrap();
+        assert_eq!(quoted.conditions.len(), 1, "an escaped quote does not end the literal");
+        assert_eq!(quoted.conditions[0].value, Literal::Str("x' OR Name = 'y".into()));
+        assert_eq!(parse(r"SELECT Id FROM Account WHERE Name = 'a\qb'").unwrap_err().code, "MALFORMED_QUERY");
     }
 
     #[test]

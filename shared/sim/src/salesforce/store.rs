@@ -470,7 +470,8 @@ impl Store {
         Ok(id)
     }
 
-    /// Updates fields of a record.
+    /// Updates fields of a record: 404 `NOT_FOUND` for an id the org does not hold, 404
+    /// `ENTITY_IS_DELETED` for one in the recycle bin (salesforce-api.md 5.3).
     pub(crate) fn update(&mut self, object: &str, id: &str, body: &Value, stamp: &Stamp) -> Result<(), ApiError> {
         let spec = self.table(object)?.object;
         if !(id.len() == 15 || id.len() == 18) || !id.starts_with(spec.prefix) {
@@ -481,6 +482,9 @@ impl Store {
         let t = self.table(object)?;
         let index = *t.by_id.get(id).ok_or_else(ApiError::not_found)?;
         let mut row = t.rows.get(index).cloned().ok_or_else(ApiError::not_found)?;
+        if row.get("IsDeleted") == Some(&Value::Bool(true)) {
+            return Err(ApiError::entity_is_deleted());
+        }
         for (f, v) in fields {
             row.insert(f.name.to_string(), v);
         }
@@ -623,6 +627,24 @@ mod tests {
             s.query(&parse("SELECT Id FROM Account WHERE LastModifiedDate > '2024'").unwrap(), false, "v").unwrap_err();
         assert_eq!(e.code, "INVALID_FIELD");
         assert_eq!(s.query(&parse("SELECT Id FROM Gizmo").unwrap(), false, "v").unwrap_err().code, "INVALID_TYPE");
+    }
+
+    #[test]
+    fn an_update_of_an_unknown_or_deleted_record_is_not_found() {
+        let mut s = store();
+        let stamp = Stamp { now: 1_000 };
+        let body = json!({"Phone": "555"});
+        let unknown = s.update("Account", "001ZZZZZZZZZZZZZZZ", &body, &stamp).unwrap_err();
+        assert_eq!((unknown.status, unknown.code), (axum::http::StatusCode::NOT_FOUND, "NOT_FOUND"));
+        let deleted = s.update("Account", &make_id("001", 3), &body, &stamp).unwrap_err();
+        assert_eq!((deleted.status, deleted.code), (axum::http::StatusCode::NOT_FOUND, "ENTITY_IS_DELETED"));
+        s.update("Account", &make_id("001", 2), &body, &stamp).unwrap();
+        let row = s.get("Account", &make_id("001", 2), "v").unwrap();
+        assert_eq!(
+            (row["Phone"].as_str(), row["Name"].as_str()),
+            (Some("555"), Some("A")),
+            "only the field sent changed"
+        );
     }
 
     #[test]

@@ -180,6 +180,53 @@ async fn creates_and_partial_updates_change_only_what_is_sent_and_bad_emails_get
 }
 
 #[tokio::test]
+async fn customers_filter_by_a_business_name_like_the_one_given_ignoring_case() {
+    let (sim, _) = start(10).await;
+    let creds = sim.credentials();
+    let body = json!({"business_name": "Quayside Logistics Group"});
+    let (_, made, _) = call(&sim, &creds, reqwest::Method::POST, "/customers", Some(body)).await;
+    let id = &made["customer"]["id"];
+    for probe in ["Quayside%20Logistics%20Group", "quayside", "LOGISTICS"] {
+        let (_, found) = get(&sim, &format!("/customers?business_name={probe}&include_disabled=true")).await;
+        let ids: Vec<&Value> = found["customers"].as_array().unwrap().iter().map(|c| &c["id"]).collect();
+        assert!(ids.contains(&id), "{probe}: {found}");
+    }
+    let (_, none) = get(&sim, "/customers?business_name=Zzyzx%20Unmatched").await;
+    assert_eq!((none["customers"].clone(), none["meta"]["total_entries"].clone()), (json!([]), json!(0)));
+}
+
+#[tokio::test]
+async fn a_lead_written_with_a_business_name_shows_it_and_the_query_search_finds_it() {
+    let (sim, tenant) = start(10).await;
+    let creds = sim.credentials();
+    let body = json!({"business_name": "Managed backup rollout", "status": "New"});
+    let (status, made, _) = call(&sim, &creds, reqwest::Method::POST, "/leads", Some(body)).await;
+    assert_eq!(status, 200);
+    assert_eq!(made["lead"]["business_then_name"], "Managed backup rollout");
+    let id = made["lead"]["id"].as_i64().unwrap();
+    let (_, found) = get(&sim, "/leads?query=backup%20ROLLOUT").await;
+    assert_eq!(found["leads"].as_array().unwrap().iter().map(|l| l["id"].as_i64()).collect::<Vec<_>>(), [Some(id)]);
+    let generated = &tenant.records("leads")[0];
+    let path = format!("/leads/{}", generated["id"]);
+    let (_, kept, _) = call(&sim, &creds, reqwest::Method::PUT, &path, Some(json!({"status": "Won"}))).await;
+    assert_eq!(kept["lead"]["business_then_name"], generated["business_then_name"], "a status change keeps the name");
+    let (_, renamed, _) =
+        call(&sim, &creds, reqwest::Method::PUT, &path, Some(json!({"business_name": "Renamed"}))).await;
+    assert_eq!(renamed["lead"]["business_then_name"], "Renamed");
+}
+
+#[tokio::test]
+async fn an_update_of_a_record_that_does_not_exist_is_404() {
+    let (sim, _) = start(10).await;
+    for plural in ["customers", "contacts", "leads"] {
+        let path = format!("/{plural}/987654321");
+        let (status, body, _) =
+            call(&sim, &sim.credentials(), reqwest::Method::PUT, &path, Some(json!({"name": "X"}))).await;
+        assert_eq!((status, body), (404, json!({"message": "Not found"})), "{plural}");
+    }
+}
+
+#[tokio::test]
 async fn above_the_per_minute_limit_requests_get_429_with_retry_after() {
     let (sim, _) = start(10).await;
     sim.set_requests_per_minute(Some(3));

@@ -1,6 +1,7 @@
 //! The Syncro HTTP API on axum, under `/api/v1`: `/me`, `/users` (pairs) and
-//! `/users/{id}`, and `/customers`, `/contacts`, `/leads` (paged lists with `meta`, get,
-//! create, partial update, delete), with token authentication, the per-minute rate limit
+//! `/users/{id}`, and `/customers`, `/contacts`, `/leads` (paged lists with `meta` and the
+//! Y1 filters `include_disabled`, `business_name`, `customer_id` and `query`; get, create,
+//! partial update, delete), with token authentication, the per-minute rate limit
 //! (psa-apis.md 3.7) and the shared run-time knobs.
 
 use std::collections::VecDeque;
@@ -201,6 +202,8 @@ fn resource(
             let filters = Filters {
                 include_disabled: param(params, "include_disabled").is_some_and(|v| v.eq_ignore_ascii_case("true")),
                 customer_id: param(params, "customer_id").and_then(|v| v.trim().parse().ok()),
+                business_name: param(params, "business_name").filter(|v| !v.trim().is_empty()).map(str::to_string),
+                query: param(params, "query").filter(|v| !v.trim().is_empty()).map(str::to_string),
             };
             let out = read(app).list(kind, page, &filters)?;
             app.controls.count_get(plural);

@@ -71,13 +71,40 @@ impl TenantData {
     }
 }
 
-/// The list filters the simulator understands (psa-apis.md 3.3).
+/// The list filters the simulator understands (psa-apis.md 3.3, Y1).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Filters {
     /// Customers: show disabled ones too.
     pub include_disabled: bool,
     /// Contacts: only this customer's.
     pub customer_id: Option<i64>,
+    /// Customers: "any customers with a business name like the parameter" (Y1). UNCONFIRMED
+    /// what "like" means; taken as a case-insensitive substring, as a SQL `ILIKE '%x%'`.
+    pub business_name: Option<String>,
+    /// Leads: the "search query" (Y1). UNCONFIRMED which fields it searches; taken as a
+    /// case-insensitive substring of the names, business, email or phone.
+    pub query: Option<String>,
+}
+
+/// Lead fields the `query` search looks in (UNCONFIRMED, see [`Filters::query`]).
+const LEAD_SEARCHED: &[&str] = &["first_name", "last_name", "business_then_name", "email", "phone"];
+
+/// Whether `haystack` holds `needle`, ignoring case.
+fn like(haystack: Option<&str>, needle: &str) -> bool {
+    haystack.is_some_and(|h| h.to_lowercase().contains(&needle.trim().to_lowercase()))
+}
+
+impl Filters {
+    /// Whether a record of `kind` passes these filters.
+    fn keeps(&self, kind: Kind, v: &Value) -> bool {
+        let disabled_ok = kind != Kind::Customers || self.include_disabled || v["disabled"] != true;
+        let customer_ok = self.customer_id.is_none_or(|c| v["customer_id"].as_i64() == Some(c));
+        let business_ok =
+            kind != Kind::Customers || self.business_name.as_deref().is_none_or(|b| like(text(v, "business_name"), b));
+        let query_ok = kind != Kind::Leads
+            || self.query.as_deref().is_none_or(|q| LEAD_SEARCHED.iter().any(|k| like(text(v, k), q)));
+        disabled_ok && customer_ok && business_ok && query_ok
+    }
 }
 
 /// The live records.
@@ -108,6 +135,19 @@ pub(crate) fn derive_customer_names(c: &mut Value) {
     c["fullname"] = json!(full);
     c["business_then_name"] = json!(then);
     c["business_and_full_name"] = json!(and_full);
+}
+
+/// The `business_then_name` a lead shows: its `business_name`, else `"first last"`.
+/// UNCONFIRMED (psa-apis.md 3.4 lists `business_name` as a write-only lead field and
+/// `business_then_name` as read-only): assumed derived as a customer's is, and only when a
+/// write touches one of the fields it is made of, so a generated lead keeps its own.
+pub(crate) fn derive_lead_name(lead: &mut Value, body: &Map<String, Value>) {
+    if !["business_name", "first_name", "last_name"].iter().any(|k| body.contains_key(*k)) {
+        return;
+    }
+    let full = [text(lead, "first_name"), text(lead, "last_name")].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let then = text(lead, "business_name").map_or(full, str::to_string);
+    lead["business_then_name"] = json!(then);
 }
 
 /// Fields a write may not set.
@@ -145,12 +185,7 @@ impl Store {
 
     /// One page (1-based; 0 and junk read as 1) of a list, in id order, with its `meta`.
     pub(crate) fn list(&self, kind: Kind, page: usize, f: &Filters) -> Result<Value, ApiError> {
-        let all: Vec<&Value> = self
-            .map(kind)?
-            .values()
-            .filter(|v| kind != Kind::Customers || f.include_disabled || v["disabled"] != true)
-            .filter(|v| f.customer_id.is_none_or(|c| v["customer_id"].as_i64() == Some(c)))
-            .collect();
+        let all: Vec<&Value> = self.map(kind)?.values().filter(|v| f.keeps(kind, v)).collect();
         let page = page.max(1);
         let total_pages = all.len().div_ceil(PAGE_SIZE);
         let items: Vec<&Value> = all.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).copied().collect();
@@ -224,9 +259,7 @@ impl Store {
         rec["id"] = json!(id);
         rec["created_at"] = json!(now);
         rec["updated_at"] = json!(now);
-        if kind == Kind::Customers {
-            derive_customer_names(&mut rec);
-        }
+        derive_names(kind, &mut rec, &body);
         self.map_mut(kind).insert(id, rec.clone());
         Ok(wrap(kind, rec))
     }
@@ -242,9 +275,7 @@ impl Store {
         }
         self.validate(kind, &body, &rec, false)?;
         rec["updated_at"] = json!(now);
-        if kind == Kind::Customers {
-            derive_customer_names(&mut rec);
-        }
+        derive_names(kind, &mut rec, &body);
         self.map_mut(kind).insert(id, rec.clone());
         Ok(wrap(kind, rec))
     }
@@ -259,6 +290,15 @@ impl Store {
             // UNCONFIRMED: the contact delete message.
             _ => json!({ "message": "Contact was deleted." }),
         })
+    }
+}
+
+/// Sets the names a written record of `kind` derives from its fields.
+fn derive_names(kind: Kind, rec: &mut Value, body: &Map<String, Value>) {
+    match kind {
+        Kind::Customers => derive_customer_names(rec),
+        Kind::Leads => derive_lead_name(rec, body),
+        Kind::Contacts | Kind::Users => {}
     }
 }
 
