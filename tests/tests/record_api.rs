@@ -173,6 +173,7 @@ async fn save_connection(svc: &Services, t: &TenantId) {
         mappings: Default::default(),
         completed_stages: Default::default(),
         settings: Default::default(),
+        export_choices: Default::default(),
         created_at: now,
         updated_at: now,
         version: 0,

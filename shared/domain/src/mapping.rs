@@ -56,8 +56,11 @@ pub fn check_section_shape(stage: Stage, body: &serde_json::Value) -> Result<(),
     let obj =
         body.as_object().ok_or_else(|| DomainError::invalid("a mapping must be a JSON object of option lists"))?;
     let lists = section_lists(stage);
-    let unknown: Vec<&str> =
-        obj.keys().map(String::as_str).filter(|k| !lists.iter().any(|l| l.as_str() == *k)).collect();
+    let unknown: Vec<&str> = obj
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != EXPORT_KEY && !lists.iter().any(|l| l.as_str() == *k))
+        .collect();
     if !unknown.is_empty() {
         return Err(DomainError::invalid(format!(
             "unknown field(s) {}: the {stage} mapping takes {}",
@@ -84,7 +87,7 @@ pub fn parse_section(
         body.as_object().ok_or_else(|| DomainError::invalid("a mapping must be a JSON object of option lists"))?;
     let lists = section_lists(stage);
     let mut out = SectionMapping::new();
-    for (key, entries) in obj {
+    for (key, entries) in obj.iter().filter(|(k, _)| *k != EXPORT_KEY) {
         let list = OptionList::parse(key)?;
         if !lists.contains(&list) {
             return Err(DomainError::invalid(format!(
@@ -122,6 +125,50 @@ pub fn parse_section(
 }
 
 /// Connection status.
+/// The key of a mapping body that names, per list, the external option a CRM value goes
+/// out as where several options map to it: `"export": {"company_types": {"client": "1"}}`.
+pub const EXPORT_KEY: &str = "export";
+
+/// Per option list, CRM value -> the external option export and sync out write.
+pub type ExportChoices = BTreeMap<OptionList, BTreeMap<String, String>>;
+
+/// The export choices of a mapping body (`"export"`), each checked against the section
+/// being saved: the option chosen must be one that maps to that CRM value.
+pub fn parse_export(
+    stage: Stage,
+    body: &serde_json::Value,
+    section: &SectionMapping,
+) -> Result<ExportChoices, DomainError> {
+    let Some(export) = body.get(EXPORT_KEY) else { return Ok(ExportChoices::new()) };
+    let lists = export
+        .as_object()
+        .ok_or_else(|| DomainError::invalid("export must be an object of option list -> {CRM value: option id}"))?;
+    let mut out = ExportChoices::new();
+    for (key, choices) in lists {
+        let list = OptionList::parse(key)?;
+        let mapped = section
+            .get(&list)
+            .ok_or_else(|| DomainError::invalid(format!("export: the {stage} mapping has no list {key}")))?;
+        let choices = choices.as_object().ok_or_else(|| {
+            DomainError::invalid(format!("export: {key} must be an object of CRM value -> option id"))
+        })?;
+        let mut chosen = BTreeMap::new();
+        for (crm, option) in choices {
+            let option = option
+                .as_str()
+                .ok_or_else(|| DomainError::invalid(format!("export: {key}: {crm:?} must name an option id")))?;
+            if mapped.get(option).map(String::as_str) != Some(crm.as_str()) {
+                return Err(DomainError::invalid(format!(
+                    "export: {key}: option {option:?} does not map to {crm:?} in this mapping, so {crm:?} cannot go out as it"
+                )));
+            }
+            chosen.insert(crm.clone(), option.to_string());
+        }
+        out.insert(list, chosen);
+    }
+    Ok(out)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionStatus {
@@ -149,6 +196,9 @@ pub struct Connection {
     /// The tenant's settings for this connection's flows.
     #[serde(default)]
     pub settings: crate::settings::ConnectionSettings,
+    /// Where several external options map to one CRM value, the one export writes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub export_choices: ExportChoices,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Optimistic-concurrency version.
@@ -160,6 +210,30 @@ impl Connection {
     /// The CRM value `option` maps to in `stage`'s `list`, if mapped.
     pub fn mapped(&self, stage: Stage, list: OptionList, option: &str) -> Option<&str> {
         self.mappings.get(&stage)?.get(&list)?.get(option).map(String::as_str)
+    }
+
+    /// The external option a CRM value goes out as in `stage`'s `list` (export, sync out):
+    /// the one option mapped to it, or the export choice where several are; `None` for the
+    /// CRM's "none" value when no option maps to it. Why not, when it cannot go out.
+    pub fn export_option(&self, stage: Stage, list: OptionList, crm: &str) -> Result<Option<String>, String> {
+        let mapped = self.mappings.get(&stage).and_then(|s| s.get(&list));
+        let options: Vec<&String> =
+            mapped.map(|m| m.iter().filter(|(_, v)| v.as_str() == crm).map(|(k, _)| k).collect()).unwrap_or_default();
+        let system = self.system.display_name();
+        match options.as_slice() {
+            [] if crm == "no_type" || crm == "no_status" => Ok(None),
+            [] => Err(format!("{crm} maps to no {system} option in {}: map one in the {stage} mapping", list.as_str())),
+            [one] if one.as_str() == crate::external::NO_TYPE => Ok(None),
+            [one] => Ok(Some((*one).clone())),
+            several => match self.export_choices.get(&list).and_then(|c| c.get(crm)) {
+                Some(chosen) if several.contains(&chosen) => Ok(Some(chosen.clone())),
+                _ => Err(format!(
+                    "several {system} {} map to {crm} ({}): choose the one export writes in the {stage} mapping's \"export\"",
+                    list.as_str(),
+                    several.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                )),
+            },
+        }
     }
 
     /// Refuses saving `stage`'s mapping while an earlier one in the system's order is missing.
@@ -274,6 +348,41 @@ mod tests {
             parse_section(like(System::Halo), Stage::Activities, &json!({"activity_types": {"5": "note"}}), &offered())
                 .is_ok()
         );
+    }
+
+    fn connection_with(section: SectionMapping, choices: ExportChoices) -> Connection {
+        let mut c = crate::describe::fixtures::connection(System::ConnectWise);
+        c.mappings.insert(Stage::Companies, section);
+        c.export_choices = choices;
+        c
+    }
+
+    #[test]
+    fn a_crm_value_goes_out_as_its_one_option_or_the_chosen_one_of_several() {
+        let body = json!({"company_types": {"1": "client", "2": "client", "(none)": "no_type"}});
+        let section = parse_section(like(System::ConnectWise), Stage::Companies, &body, &offered()).unwrap();
+        let c = connection_with(section.clone(), ExportChoices::new());
+        let list = OptionList::CompanyTypes;
+        let err = c.export_option(Stage::Companies, list, "client").unwrap_err();
+        assert!(err.contains("several") && err.contains("1, 2") && err.contains("\"export\""), "{err}");
+        assert_eq!(c.export_option(Stage::Companies, list, "no_type"), Ok(None));
+        let err = c.export_option(Stage::Companies, list, "prospect").unwrap_err();
+        assert!(err.contains("prospect maps to no ConnectWise option"), "{err}");
+        let with_choice =
+            json!({"company_types": {"1": "client", "2": "client"}, "export": {"company_types": {"client": "2"}}});
+        let choices = parse_export(Stage::Companies, &with_choice, &section).unwrap();
+        let c = connection_with(section.clone(), choices);
+        assert_eq!(c.export_option(Stage::Companies, list, "client"), Ok(Some("2".into())));
+    }
+
+    #[test]
+    fn an_export_choice_must_be_an_option_mapped_to_that_value() {
+        let body =
+            json!({"company_types": {"1": "client", "2": "vendor"}, "export": {"company_types": {"client": "2"}}});
+        check_section_shape(Stage::Companies, &body).unwrap();
+        let section = parse_section(like(System::ConnectWise), Stage::Companies, &body, &offered()).unwrap();
+        let err = parse_export(Stage::Companies, &body, &section).unwrap_err();
+        assert!(err.to_string().contains("does not map to \"client\""), "{err}");
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub async fn save_credentials(
                 mappings: Default::default(),
                 completed_stages: Default::default(),
                 settings: Default::default(),
+                export_choices: Default::default(),
                 created_at: now,
                 updated_at: now,
                 version: 0,
