@@ -13,7 +13,7 @@ use tandem_connectors::http::Settings;
 use tandem_domain::job::Job;
 use tandem_domain::ports::{SystemClock, Table};
 use tandem_domain::table::RecordStore;
-use tandem_domain::usecases::import;
+use tandem_domain::usecases::{export, import};
 use tandem_domain::usecases::{Services, Tuning};
 use tandem_domain::work::Work;
 use tandem_domain::{JobId, TenantId};
@@ -93,6 +93,7 @@ impl LocalRuntime {
                 let Some(delivery) = embedded.queue.receive(wait).await else { return Ok(false) };
                 let result = match &delivery.message {
                     Work::ImportPage(msg) => import::run_page(&self.svc, msg).await.map(|_| ()),
+                    Work::Export(msg) => export::run(&self.svc, msg).await.map(|_| ()),
                 };
                 match result {
                     Ok(()) => {
@@ -108,6 +109,9 @@ impl LocalRuntime {
                             match &delivery.message {
                                 Work::ImportPage(msg) => {
                                     import::dead_lettered(&self.svc, msg, delivery.receive_count, &reason).await?
+                                }
+                                Work::Export(msg) => {
+                                    export::dead_lettered(&self.svc, msg, delivery.receive_count, &reason).await?
                                 }
                             }
                         }

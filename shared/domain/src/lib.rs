@@ -4,6 +4,7 @@
 
 pub mod describe;
 pub mod error;
+pub mod export;
 pub mod external;
 pub mod ids;
 pub mod job;
@@ -11,6 +12,7 @@ pub mod ledger;
 pub mod log;
 pub mod mapping;
 pub mod normalise;
+pub mod outgoing;
 pub mod outbox;
 pub mod ports;
 pub mod reconcile;

@@ -13,6 +13,7 @@
 //! | run marker (the connection's running import) | `T#run#SYSTEM` | `R` | |
 //! | sync-log entry (TTL) | `T#log#ID` | `E` | `T#log#DAY` / `AT#ID` |
 //! | outbox entry: a CRM change (TTL) | `T#outbox#ID` | `O` | `T#outboxday#DAY` / `AT#ID` |
+//! | export | `T#export#ID` | `X` | |
 //!
 //! Records are written with their ledger entry, look-up entries and log entry in one
 //! transaction, conditional on the record's version and on a new link being new: a
@@ -38,6 +39,7 @@ use std::sync::Arc;
 use crate::ids::{JobId, RecordId, RecordKind, System, TenantId};
 use crate::job::Job;
 use crate::ledger::{ExtVersion, Ledger};
+use crate::export::Export;
 use crate::log::{LogEntry, LogFilter};
 use crate::mapping::Connection;
 use crate::normalise::Timestamp;
@@ -132,6 +134,9 @@ pub mod keys {
     }
     pub fn log_day(t: &TenantId, day: &str) -> String {
         format!("{t}#logday#{day}")
+    }
+    pub fn export(t: &TenantId, id: &JobId) -> String {
+        format!("{t}#export#{id}")
     }
     pub fn outbox(t: &TenantId, id: &str) -> String {
         format!("{t}#outbox#{id}")
@@ -404,6 +409,62 @@ impl RecordStore {
             out.insert((record.kind(), record.id().clone()), record);
         }
         Ok(out)
+    }
+
+    /// Every record of `kind` that belongs to the record `owner` (`field`: company or
+    /// contact), oldest first, however many there are.
+    pub async fn referencing(
+        &self,
+        t: &TenantId,
+        kind: RecordKind,
+        field: LookupField,
+        owner: &RecordId,
+    ) -> Result<Vec<Record>, StoreError> {
+        let pk = keys::lookup(t, kind, field, owner.as_str());
+        let mut wanted = Vec::new();
+        let mut q = Query { limit: 500, ..Query::default() };
+        loop {
+            let page = self.table.query(&pk, &q).await?;
+            wanted.extend(page.items.into_iter().map(|i| (kind, RecordId::from_raw(i.sk))));
+            match page.next {
+                Some(next) => q.after = Some(next),
+                None => break,
+            }
+        }
+        let mut records: Vec<Record> = self.records_by_id(t, &wanted).await?.into_values().collect();
+        records.sort_by(Record::candidate_order);
+        Ok(records)
+    }
+
+    // ---- exports
+
+    /// An export by id.
+    pub async fn export(&self, t: &TenantId, id: &JobId) -> Result<Option<Export>, StoreError> {
+        match self.table.get(&keys::export(t, id), "X").await? {
+            Some(item) => {
+                let version = item.version;
+                let mut e: Export = from_body(item)?;
+                e.version = version;
+                Ok(Some(e))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Writes an export if nobody changed it since it was read (a new one: if it does not
+    /// exist); returns it with its new version.
+    pub async fn save_export(&self, export: &Export) -> Result<Export, StoreError> {
+        let condition = if export.version == 0 { Condition::NotExists } else { Condition::VersionIs(export.version) };
+        let item = Item {
+            pk: keys::export(&export.tenant, &export.id),
+            sk: "X".into(),
+            version: export.version + 1,
+            gsi1: None,
+            expires_at: None,
+            body: to_body(export)?,
+        };
+        self.table.transact(vec![Write::Put { item, condition }]).await?;
+        Ok(Export { version: export.version + 1, ..export.clone() })
     }
 
     /// Records of `kind` whose normalised `field` equals `value`, oldest first.

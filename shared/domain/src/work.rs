@@ -18,7 +18,8 @@
 //! beside them, e.g. `{"v":1,"kind":"import_page","tenant":"acme","system":"connectwise",
 //! "job_id":"...","stage":"users","cursor":{"position":""}}`.
 //!
-//! - **Version 1** is the format above. Kinds: `import_page` ([`StageMessage`]).
+//! - **Version 1** is the format above. Kinds: `import_page` ([`StageMessage`]), `export`
+//!   ([`ExportMessage`]: `tenant`, `system`, `export_id`).
 //! - **Version 0** is the format from before the work queue: a bare [`StageMessage`]
 //!   object with neither `v` nor `kind` (a `"v":0` written out reads the same). Such
 //!   messages may still sit in a queue (or its dead-letter queue) after a deploy, so a
@@ -34,6 +35,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
 
+use crate::export::ExportMessage;
 use crate::ids::Stage;
 use crate::job::StageMessage;
 
@@ -45,6 +47,8 @@ pub const VERSION: u64 = 1;
 pub enum Work {
     /// Import one page of a job's current stage from its cursor (kind `import_page`).
     ImportPage(StageMessage),
+    /// Send the records of one export (kind `export`).
+    Export(ExportMessage),
 }
 
 /// Where a message must go: the worker that handles it. In AWS each route has its own
@@ -53,6 +57,8 @@ pub enum Work {
 pub enum Route {
     /// The function of one import stage.
     Stage(Stage),
+    /// The export function.
+    Export,
 }
 
 impl From<Stage> for Route {
@@ -66,6 +72,7 @@ impl fmt::Display for Route {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Route::Stage(stage) => write!(f, "the {stage} stage"),
+            Route::Export => f.write_str("exports"),
         }
     }
 }
@@ -75,6 +82,7 @@ impl Work {
     pub fn kind(&self) -> &'static str {
         match self {
             Work::ImportPage(_) => "import_page",
+            Work::Export(_) => "export",
         }
     }
 
@@ -83,6 +91,7 @@ impl Work {
     pub fn group_id(&self) -> String {
         match self {
             Work::ImportPage(msg) => msg.group_id(),
+            Work::Export(msg) => format!("{}:{}", msg.tenant, msg.system),
         }
     }
 
@@ -93,6 +102,7 @@ impl Work {
     pub fn dedup_id(&self) -> String {
         match self {
             Work::ImportPage(msg) => msg.dedup_id(),
+            Work::Export(msg) => format!("export:{}", msg.export_id),
         }
     }
 
@@ -100,6 +110,7 @@ impl Work {
     pub fn route(&self) -> Route {
         match self {
             Work::ImportPage(msg) => Route::Stage(msg.stage),
+            Work::Export(_) => Route::Export,
         }
     }
 
@@ -107,6 +118,7 @@ impl Work {
     pub fn import_page(&self) -> Option<&StageMessage> {
         match self {
             Work::ImportPage(msg) => Some(msg),
+            Work::Export(_) => None,
         }
     }
 
@@ -139,6 +151,7 @@ impl Work {
                 };
                 match kind.as_str() {
                     "import_page" => payload(fields, "import_page").map(Work::ImportPage),
+                    "export" => payload(fields, "export").map(Work::Export),
                     _ => Err(WorkDecodeError::UnknownKind { version, kind }),
                 }
             }
@@ -164,6 +177,7 @@ impl fmt::Display for Work {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Work::ImportPage(msg) => write!(f, "import page of job {} ({} stage)", msg.job_id, msg.stage),
+            Work::Export(msg) => write!(f, "export {}", msg.export_id),
         }
     }
 }
@@ -203,6 +217,7 @@ impl Serialize for Work {
         let kind = self.kind();
         match self {
             Work::ImportPage(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
+            Work::Export(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
         }
     }
 }
@@ -276,6 +291,20 @@ mod tests {
         assert_eq!(work.route(), Route::Stage(Stage::Contacts));
         assert_eq!(work.route().to_string(), "the contacts stage");
         assert_eq!(work.import_page(), Some(&msg));
+    }
+
+    #[test]
+    fn an_export_reads_back_as_it_was_written_and_goes_to_the_export_route() {
+        let msg = ExportMessage {
+            tenant: crate::ids::TenantId::parse("acme").unwrap(),
+            system: crate::ids::System::Halo,
+            export_id: crate::ids::JobId::from_raw("e-1"),
+        };
+        let work = Work::Export(msg);
+        let json: Value = serde_json::from_str(&work.encode().unwrap()).unwrap();
+        assert_eq!((json["v"].as_u64(), json["kind"].as_str(), json["export_id"].as_str()), (Some(1), Some("export"), Some("e-1")));
+        assert_eq!(Work::decode(&json.to_string()).unwrap(), work);
+        assert_eq!((work.route(), work.dedup_id(), work.group_id()), (Route::Export, "export:e-1".into(), "acme:halo".into()));
     }
 
     #[test]

@@ -1,14 +1,16 @@
-//! The handler the six import-stage functions share: each decodes its SQS batch of work
+//! The handlers of the queue-driven functions. The one the six import-stage functions share: each decodes its SQS batch of work
 //! messages ([`Work`], any version the domain reads) and runs one page per import page
 //! with [`import::run_page`](tandem_domain::usecases::import::run_page). A function only
 //! takes messages routed to its own stage; any other message (another stage's page, or a
 //! kind a stage function does not run) was misrouted, which no retry fixes, so it is
 //! reported and so reaches the dead-letter queue. A body that does not decode as [`Work`]
-//! (unknown version or kind) is reported the same way by [`run_batch`].
+//! (unknown version or kind) is reported the same way by [`run_batch`]. The export
+//! function's ([`run_export_batch`]) runs one export per message.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use tandem_domain::Stage;
 use tandem_domain::usecases::Services;
+use tandem_domain::usecases::export;
 use tandem_domain::usecases::import::{self, Step};
 use tandem_domain::work::{Route, Work};
 
@@ -63,14 +65,49 @@ pub async fn run_stage_batch(svc: &Services, own: Stage, event: SqsEvent) -> Sqs
     .await
 }
 
-/// Records that `work` failed on its last delivery, so its flow shows the failure
-/// (an import page's job is marked failed with the reason).
-async fn dead_lettered(svc: &Services, work: &Work, receives: u32, reason: &str) {
+/// Records that `work` failed on its last delivery, so its flow shows the failure (an
+/// import page's job, or an export, is marked failed with the reason).
+pub async fn dead_lettered(svc: &Services, work: &Work, receives: u32, reason: &str) {
     match work {
         Work::ImportPage(msg) => {
             if let Err(mark) = import::dead_lettered(svc, msg, receives, reason).await {
                 tracing::error!(job = %msg.job_id, error = %mark, "could not mark the dead-lettered message's job failed");
             }
         }
+        Work::Export(msg) => {
+            if let Err(mark) = export::dead_lettered(svc, msg, receives, reason).await {
+                tracing::error!(export = %msg.export_id, error = %mark, "could not mark the dead-lettered export failed");
+            }
+        }
     }
+}
+
+/// Runs one export message (the `export-record` function's work); any other kind was
+/// misrouted and is reported, so it reaches the dead-letter queue.
+pub async fn run_export_message(svc: &Services, work: Work) -> Result<(), MessageError> {
+    let Work::Export(msg) = &work else {
+        return Err(MessageError::permanent(format!(
+            "a {} message ({work}) for {} reached the export function: it was sent to the wrong queue",
+            work.kind(),
+            work.route()
+        )));
+    };
+    let done = export::run(svc, msg).await?;
+    tracing::info!(tenant = %msg.tenant, export = %done.id, status = ?done.status, records = done.results.len(), "export ran");
+    Ok(())
+}
+
+/// Runs a batch of export messages (see [`run_batch`]); the last delivery of a failing
+/// one marks its export failed.
+pub async fn run_export_batch(svc: &Services, event: SqsEvent) -> SqsBatchResponse {
+    run_batch(event, |work: Work, receives: u32| async move {
+        let result = run_export_message(svc, work.clone()).await;
+        if let Err(e) = &result
+            && receives >= MAX_RECEIVE_COUNT
+        {
+            dead_lettered(svc, &work, receives, e.reason()).await;
+        }
+        result
+    })
+    .await
 }

@@ -3,6 +3,7 @@
 
 pub mod connections;
 pub mod crm;
+pub mod export;
 pub mod import;
 mod load;
 pub mod mappings;

@@ -1,0 +1,526 @@
+//! "Send to <system>" (PRODUCT.md section 5): start an export of one company or contact
+//! (checked, then queued), and run it: its records in dependency order (a contact's
+//! company first, opportunities and activities after the company or contact they belong
+//! to), each decided by the reconcile engine's way out ([`decide_push`]), mapped by
+//! [`outgoing::external`] and written through the connector's writer. Never a duplicate:
+//! before any create the system is searched and a match is linked instead, and a create
+//! is linked in the store right after, so a retried export (or one that died between the
+//! vendor's create and our link) finds the record and links it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::describe::Description;
+use crate::error::DomainError;
+use crate::export::{Export, ExportMessage, ExportOutcome, ExportResult, ExportStatus, Include};
+use crate::external::ExternalRecord;
+use crate::ids::{JobId, RecordId, RecordKind, Stage, System, TenantId};
+use crate::ledger::{FieldHashes, Ledger, field_hashes};
+use crate::log::{Direction, LogEntry, Outcome};
+use crate::mapping::Connection;
+use crate::normalise::{email_key, name_key, phone_key, website_key};
+use crate::outgoing::{self, Linked};
+use crate::ports::{Connector, ConnectorError, StoreError, Written};
+use crate::reconcile::{Push, decide_push};
+use crate::records::{LookupField, Record};
+use crate::table::RecordWrite;
+use crate::usecases::Services;
+use crate::usecases::connections::{connection, connector};
+use crate::work::Work;
+
+/// Vendor error codes that mean "that record already exists" (psa-apis.md 1.7
+/// `ObjectExists`; salesforce-api.md 5.3 `DUPLICATES_DETECTED`): the export looks again
+/// and links the existing record instead of failing.
+pub const DUPLICATE_CODES: &[&str] = &["ObjectExists", "DUPLICATES_DETECTED", "DUPLICATE_VALUE"];
+
+/// `POST /connections/{system}/exports`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportRequest {
+    kind: RecordKind,
+    id: RecordId,
+    #[serde(default = "details_only")]
+    include: Vec<Include>,
+}
+
+fn details_only() -> Vec<Include> {
+    vec![Include::Details]
+}
+
+/// Checks and queues an export; the answer carries its id. Refused (with the reason,
+/// nothing queued) when the connection's mappings the export needs are missing, or when
+/// the record has no opportunity and the connection's settings require one.
+pub async fn start(svc: &Services, t: &TenantId, system: System, body: &serde_json::Value) -> Result<Export, DomainError> {
+    let req: ExportRequest = serde_json::from_value(body.clone()).map_err(|e| {
+        DomainError::invalid(format!(
+            "{e}; expected a body like {{\"kind\": \"company\", \"id\": \"...\", \"include\": [\"details\", \"activities\", \"opportunities\"]}}"
+        ))
+    })?;
+    if !matches!(req.kind, RecordKind::Company | RecordKind::Contact) {
+        return Err(DomainError::invalid(format!("a {} is not sent on its own; send its company or contact", req.kind)));
+    }
+    let conn = connection(svc, t, system).await?;
+    let record = svc
+        .store
+        .record(t, req.kind, &req.id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(format!("no {} {}", req.kind, req.id)))?;
+    let missing: Vec<&str> =
+        needed_mappings(system, &req.include).into_iter().filter(|s| !conn.mappings.contains_key(s)).map(Stage::as_str).collect();
+    if !missing.is_empty() {
+        return Err(DomainError::refused(format!(
+            "the {} mapping(s) of the {} connection are not saved yet; export needs them",
+            missing.join(", "),
+            system.display_name()
+        )));
+    }
+    if conn.settings.export_requires_opportunity && belonging(svc, t, RecordKind::Opportunity, &record).await?.is_empty() {
+        return Err(DomainError::refused(format!(
+            "{} {} has no opportunity, and this connection sends only records with one \
+             (settings: export_requires_opportunity)",
+            req.kind, req.id
+        )));
+    }
+    let now = svc.clock.now();
+    let mut include = req.include;
+    include.sort();
+    include.dedup();
+    let export = Export {
+        id: JobId::new(),
+        tenant: t.clone(),
+        system,
+        kind: req.kind,
+        record: req.id,
+        include,
+        status: ExportStatus::Running,
+        results: Vec::new(),
+        message: None,
+        created_at: now,
+        updated_at: now,
+        version: 0,
+    };
+    let saved = svc.store.save_export(&export).await?;
+    let message = ExportMessage { tenant: t.clone(), system, export_id: saved.id.clone() };
+    svc.queue.send(&Work::Export(message)).await.map_err(|e| DomainError::internal(e.to_string()))?;
+    tracing::info!(tenant = %t, system = %system, export = %saved.id, "export queued");
+    Ok(saved)
+}
+
+/// An export by id.
+pub async fn export(svc: &Services, t: &TenantId, id: &JobId) -> Result<Export, DomainError> {
+    svc.store.export(t, id).await?.ok_or_else(|| DomainError::not_found(format!("no export {id}")))
+}
+
+/// The mappings an export reads: companies and contacts always (a contact's company is
+/// sent with it), opportunities and activities when included and the system has them.
+fn needed_mappings(system: System, include: &[Include]) -> Vec<Stage> {
+    let mut stages = vec![Stage::Companies, Stage::Contacts];
+    if include.contains(&Include::Opportunities) {
+        stages.push(Stage::Opportunities);
+    }
+    if include.contains(&Include::Activities) {
+        stages.push(Stage::Activities);
+    }
+    stages.retain(|s| system.stages().contains(s));
+    stages
+}
+
+/// The records of `kind` that belong to `owner` (a company or contact), oldest first.
+async fn belonging(svc: &Services, t: &TenantId, kind: RecordKind, owner: &Record) -> Result<Vec<Record>, DomainError> {
+    let field = match owner.kind() {
+        RecordKind::Company => LookupField::Company,
+        _ => LookupField::Contact,
+    };
+    Ok(svc.store.referencing(t, kind, field, owner.id()).await?)
+}
+
+/// Runs one export message: every record not yet done, in order, each result saved as it
+/// is reached. A failure that may pass (the system unreachable, a create whose outcome is
+/// unknown, the store) returns the error so the message is delivered again; the records
+/// already done are skipped then.
+pub async fn run(svc: &Services, msg: &ExportMessage) -> Result<Export, DomainError> {
+    let mut export = export(svc, &msg.tenant, &msg.export_id).await?;
+    if export.status != ExportStatus::Running {
+        return Ok(export);
+    }
+    let ctx = match Ctx::new(svc, &export).await {
+        Ok(ctx) => ctx,
+        Err(e) if !e.is_retryable() => {
+            export.status = ExportStatus::Failed;
+            export.message = Some(e.to_string());
+            export.updated_at = svc.clock.now();
+            return Ok(svc.store.save_export(&export).await?);
+        }
+        Err(e) => return Err(e),
+    };
+    for (kind, id) in ctx.order(&export).await? {
+        if export.result_of(kind, &id).is_some() {
+            continue;
+        }
+        let result = ctx.send(kind, &id).await?;
+        tracing::info!(export = %export.id, kind = %kind, id = %id, outcome = ?result.outcome, "export record");
+        export.results.push(result);
+        export.updated_at = svc.clock.now();
+        export = svc.store.save_export(&export).await?;
+    }
+    export.status = ExportStatus::Done;
+    export.updated_at = svc.clock.now();
+    Ok(svc.store.save_export(&export).await?)
+}
+
+/// Records that an export's message failed on its last delivery: the export is marked
+/// failed with the reason instead of staying "running".
+pub async fn dead_lettered(svc: &Services, msg: &ExportMessage, receives: u32, reason: &str) -> Result<(), DomainError> {
+    for _ in 0..5 {
+        let mut export = export(svc, &msg.tenant, &msg.export_id).await?;
+        if export.status != ExportStatus::Running {
+            return Ok(());
+        }
+        export.status = ExportStatus::Failed;
+        export.message = Some(format!("gave up after {receives} deliveries: {reason}"));
+        export.updated_at = svc.clock.now();
+        match svc.store.save_export(&export).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DomainError::Store(StoreError::Conflict(format!("export {} kept changing", msg.export_id))))
+}
+
+/// What one export run works with.
+struct Ctx<'a> {
+    svc: &'a Services,
+    t: TenantId,
+    system: System,
+    conn: Connection,
+    described: &'static Description,
+    connector: Arc<dyn Connector>,
+    export: JobId,
+}
+
+impl<'a> Ctx<'a> {
+    async fn new(svc: &'a Services, export: &Export) -> Result<Ctx<'a>, DomainError> {
+        let conn = connection(svc, &export.tenant, export.system).await?;
+        Ok(Ctx {
+            svc,
+            t: export.tenant.clone(),
+            system: export.system,
+            conn,
+            described: svc.connectors.describe(export.system),
+            connector: connector(svc, &export.tenant, export.system).await?,
+            export: export.id.clone(),
+        })
+    }
+
+    /// The records to send, in order: a contact's company when it is not in the system
+    /// yet, the record itself, then its opportunities and activities (each after a contact
+    /// of its own that is not in the system yet).
+    async fn order(&self, export: &Export) -> Result<Vec<(RecordKind, RecordId)>, DomainError> {
+        let root = self
+            .svc
+            .store
+            .record(&self.t, export.kind, &export.record)
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("{} {} was deleted", export.kind, export.record)))?;
+        let mut out: Vec<(RecordKind, RecordId)> = Vec::new();
+        if let Record::Contact(c) = &root {
+            self.unless_linked(&mut out, RecordKind::Company, c.fields.company.as_ref()).await?;
+        }
+        if export.includes(Include::Details) || root.link(self.system).is_none() {
+            out.push((root.kind(), root.id().clone()));
+        }
+        for (what, kind) in [(Include::Opportunities, RecordKind::Opportunity), (Include::Activities, RecordKind::Activity)] {
+            if !export.includes(what) {
+                continue;
+            }
+            for record in belonging(self.svc, &self.t, kind, &root).await? {
+                let contact = match &record {
+                    Record::Opportunity(o) => o.contact.clone(),
+                    Record::Activity(a) => Some(a.contact.clone()),
+                    _ => None,
+                };
+                self.unless_linked(&mut out, RecordKind::Contact, contact.as_ref()).await?;
+                out.push((kind, record.id().clone()));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|k| seen.insert(k.clone()));
+        Ok(out)
+    }
+
+    async fn unless_linked(
+        &self,
+        out: &mut Vec<(RecordKind, RecordId)>,
+        kind: RecordKind,
+        id: Option<&RecordId>,
+    ) -> Result<(), DomainError> {
+        let Some(id) = id else { return Ok(()) };
+        let linked = self.svc.store.record(&self.t, kind, id).await?.is_some_and(|r| r.link(self.system).is_some());
+        if !linked {
+            out.push((kind, id.clone()));
+        }
+        Ok(())
+    }
+
+    fn result(&self, record: &Record, outcome: ExportOutcome, external_id: Option<String>, message: Option<String>) -> ExportResult {
+        ExportResult { kind: record.kind(), id: record.id().clone(), outcome, external_id, message }
+    }
+
+    /// Sends one record: decided, mapped, written, linked, logged.
+    async fn send(&self, kind: RecordKind, id: &RecordId) -> Result<ExportResult, DomainError> {
+        let Some(record) = self.svc.store.record(&self.t, kind, id).await? else {
+            let message = Some(format!("{kind} {id} no longer exists"));
+            return Ok(ExportResult { kind, id: id.clone(), outcome: ExportOutcome::Refused, external_id: None, message });
+        };
+        let ledger = self.ledger(&record).await?;
+        let linked = self.links(&outgoing::references(&record)).await?;
+        let name = self.system.display_name();
+        match decide_push(self.described, &record, ledger.as_ref(), true) {
+            Push::Skip(crate::log::SkipReason::NotWritten) => {
+                let why = format!("{name} does not take {kind} records from Tandem");
+                Ok(self.refused(&record, why).await)
+            }
+            Push::Skip(_) | Push::Echo => {
+                let ext = ledger.map(|l| l.external_id);
+                Ok(self.result(&record, ExportOutcome::Updated, ext, Some(format!("already up to date in {name}"))))
+            }
+            Push::Update { external_id, fields } => {
+                let Some(ledger) = ledger else { return Err(DomainError::internal("an update without a ledger")) };
+                match outgoing::external(&self.conn, self.described, &record, &external_id, &linked) {
+                    Ok(ext) => self.update(&record, &ext, ledger, &fields, None).await,
+                    Err(why) => Ok(self.refused(&record, why).await),
+                }
+            }
+            Push::Create { fields } => match outgoing::external(&self.conn, self.described, &record, "", &linked) {
+                Ok(ext) => self.create(&record, ext, &fields).await,
+                Err(why) => Ok(self.refused(&record, why).await),
+            },
+        }
+    }
+
+    /// Creates the record in the system, unless the duplicate search finds it there
+    /// (then links and updates that one). A vendor "already exists" answer searches again.
+    async fn create(&self, record: &Record, ext: ExternalRecord, fields: &[String]) -> Result<ExportResult, DomainError> {
+        if let Some((found, matched)) = self.similar(&ext).await? {
+            return self.adopt(record, &ext, found, fields, matched).await;
+        }
+        match self.connector.create(&ext).await {
+            Ok(written) => {
+                let ledger = self.new_link(record, &written, fields);
+                self.link(record, ledger, Outcome::Created, None).await?;
+                Ok(self.result(record, ExportOutcome::Created, Some(written.id), None))
+            }
+            Err(e) if e.code.as_deref().is_some_and(|c| DUPLICATE_CODES.contains(&c)) => match self.similar(&ext).await? {
+                Some((found, matched)) => self.adopt(record, &ext, found, fields, matched).await,
+                None => Ok(self.failed(record, &e).await),
+            },
+            Err(e) if e.retryable => Err(e.into()),
+            Err(e) => Ok(self.failed(record, &e).await),
+        }
+    }
+
+    /// Links `record` to the existing external record `found` (its id), then brings it
+    /// up to date with the record's writable fields.
+    async fn adopt(
+        &self,
+        record: &Record,
+        ext: &ExternalRecord,
+        found: ExternalRecord,
+        fields: &[String],
+        matched: String,
+    ) -> Result<ExportResult, DomainError> {
+        let id = found.id().unwrap_or_default().to_string();
+        let written = Written { id: id.clone(), version: None };
+        let ledger = Ledger { pushed: FieldHashes::new(), ..self.new_link(record, &written, fields) };
+        let ledger = self.link(record, ledger, Outcome::Linked, Some(matched.clone())).await?;
+        let ext = with_id(ext, &id);
+        self.update(record, &ext, ledger, fields, Some(format!("found in {} by {matched}", self.system.display_name())))
+            .await
+    }
+
+    async fn update(
+        &self,
+        record: &Record,
+        ext: &ExternalRecord,
+        ledger: Ledger,
+        fields: &[String],
+        note: Option<String>,
+    ) -> Result<ExportResult, DomainError> {
+        let names: Vec<&str> = fields.iter().map(String::as_str).collect();
+        match self.connector.update(ext, &names).await {
+            Ok(written) => {
+                let next = ledger.repushed(record, fields, written.version, self.svc.clock.now());
+                self.svc.store.commit(vec![crate::table::RecordStore::prepare_ledger(&self.t, &next)?]).await?;
+                self.log(record, Some(&ledger.external_id), Outcome::Updated, None, fields.to_vec()).await;
+                Ok(self.result(record, ExportOutcome::Updated, Some(ledger.external_id), note))
+            }
+            Err(e) if e.retryable => Err(e.into()),
+            Err(e) => Ok(self.failed(record, &e).await),
+        }
+    }
+
+    /// A first link of `record` to the external record `written`, as just pushed.
+    fn new_link(&self, record: &Record, written: &Written, fields: &[String]) -> Ledger {
+        let all = field_hashes(record);
+        Ledger {
+            system: self.system,
+            kind: record.kind(),
+            external_id: written.id.clone(),
+            crm_id: record.id().clone(),
+            seen: written.version.clone(),
+            pulled: FieldHashes::new(),
+            pushed: fields.iter().filter_map(|f| Some((f.clone(), all.get(f)?.clone()))).collect(),
+            pulled_at: None,
+            pushed_at: Some(self.svc.clock.now()),
+            version: 0,
+        }
+    }
+
+    /// Writes a new link (the record keeps its id, the ledger the rest) with its log entry.
+    /// Another writer that linked the record first is taken as done.
+    async fn link(&self, record: &Record, ledger: Ledger, outcome: Outcome, matched: Option<String>) -> Result<Ledger, DomainError> {
+        let log = self.entry(record, Some(&ledger.external_id), outcome, matched, Vec::new());
+        let write = RecordWrite { record: record.clone(), previous: Some(record.clone()), ledger: Some(ledger.clone()), log: Some(log) };
+        match self.svc.store.write(&self.t, write).await {
+            Ok(_) => Ok(Ledger { version: 1, ..ledger }),
+            Err(StoreError::Conflict(_)) => match self.ledger(record).await? {
+                Some(existing) if existing.external_id == ledger.external_id => Ok(existing),
+                _ => Err(DomainError::Store(StoreError::Conflict(format!(
+                    "{} {} changed while it was being linked",
+                    record.kind(),
+                    record.id()
+                )))),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The first candidate of the system's duplicate search that is the same record by the
+    /// link rules and not linked to another CRM record, with the key that matched.
+    async fn similar(&self, ext: &ExternalRecord) -> Result<Option<(ExternalRecord, String)>, DomainError> {
+        let candidates = self.connector.find_similar(ext).await?;
+        let kind = ext.kind().unwrap_or(RecordKind::Company);
+        let ids: Vec<(RecordKind, String)> =
+            candidates.iter().filter_map(|c| Some((kind, c.id()?.to_string()))).collect();
+        let taken = self.svc.store.link_ids(&self.t, self.system, &ids).await?;
+        Ok(candidates.into_iter().find_map(|c| {
+            let id = c.id()?.to_string();
+            if taken.contains_key(&(kind, id)) {
+                return None;
+            }
+            let matched = same_record(ext, &c)?;
+            Some((c, matched))
+        }))
+    }
+
+    async fn ledger(&self, record: &Record) -> Result<Option<Ledger>, DomainError> {
+        let Some(link) = record.link(self.system) else { return Ok(None) };
+        let wanted = [(record.kind(), link.id.clone())];
+        Ok(self.svc.store.ledgers(&self.t, self.system, &wanted).await?.remove(&wanted[0]))
+    }
+
+    /// The external ids the referenced records are linked to.
+    async fn links(&self, refs: &[(RecordKind, RecordId)]) -> Result<Linked, DomainError> {
+        let records = self.svc.store.records_by_id(&self.t, refs).await?;
+        Ok(records
+            .into_iter()
+            .filter_map(|(key, r)| Some((key, r.link(self.system)?.id.clone())))
+            .collect::<HashMap<_, _>>())
+    }
+
+    async fn refused(&self, record: &Record, why: String) -> ExportResult {
+        self.log(record, None, Outcome::Failed(format!("refused: {why}")), None, Vec::new()).await;
+        self.result(record, ExportOutcome::Refused, None, Some(why))
+    }
+
+    /// A record the system refused: logged with its own message, a failure event published.
+    async fn failed(&self, record: &Record, e: &ConnectorError) -> ExportResult {
+        let entry = self.entry(record, None, Outcome::Failed(e.message.clone()), None, Vec::new());
+        if let Err(store) = self.svc.store.put_log(&entry).await {
+            tracing::warn!(error = %store, "the export's log entry was not written");
+        }
+        self.svc.events.failed(&entry).await;
+        self.result(record, ExportOutcome::Failed, None, Some(e.message.clone()))
+    }
+
+    async fn log(&self, record: &Record, ext: Option<&str>, outcome: Outcome, matched: Option<String>, fields: Vec<String>) {
+        let entry = self.entry(record, ext, outcome, matched, fields);
+        if let Err(e) = self.svc.store.put_log(&entry).await {
+            tracing::warn!(error = %e, "the export's log entry was not written");
+        }
+    }
+
+    fn entry(&self, record: &Record, ext: Option<&str>, outcome: Outcome, matched: Option<String>, fields: Vec<String>) -> LogEntry {
+        LogEntry {
+            id: format!("{}:{}:{}:{}", self.export, record.kind(), record.id(), outcome.key()),
+            tenant: self.t.clone(),
+            at: self.svc.clock.now(),
+            system: self.system,
+            direction: Direction::Export,
+            object: record.kind(),
+            crm_id: Some(record.id().clone()),
+            external_id: ext.map(str::to_string),
+            outcome,
+            job_id: Some(self.export.clone()),
+            matched,
+            fields,
+        }
+    }
+}
+
+/// `ext` with the external id `id`.
+fn with_id(ext: &ExternalRecord, id: &str) -> ExternalRecord {
+    let mut out = ext.clone();
+    match &mut out {
+        ExternalRecord::Company(r) => r.id = id.into(),
+        ExternalRecord::Contact(r) => r.id = id.into(),
+        ExternalRecord::Opportunity(r) => r.id = id.into(),
+        ExternalRecord::Activity(r) => r.id = id.into(),
+        ExternalRecord::User(r) => r.id = id.into(),
+        ExternalRecord::Solution(r) => r.id = id.into(),
+        ExternalRecord::Unreadable(_) => {}
+    }
+    out
+}
+
+/// Whether a candidate is the record being sent, by the link rules (PRODUCT.md section 4):
+/// a company by phone, then website, then name; a contact by email (else by full name
+/// within its company); an opportunity by name within its company; an activity by subject
+/// on its contact. The key that matched, e.g. `email ann@acme.example`.
+fn same_record(ours: &ExternalRecord, theirs: &ExternalRecord) -> Option<String> {
+    let same = |a: Option<String>, b: Option<String>| a.is_some() && a == b;
+    match (ours, theirs) {
+        (ExternalRecord::Company(a), ExternalRecord::Company(b)) => {
+            let key = |f: fn(&str) -> Option<String>, x: &Option<String>| x.as_deref().and_then(f);
+            if same(key(phone_key, &a.phone), key(phone_key, &b.phone)) {
+                return key(phone_key, &a.phone).map(|k| format!("phone {k}"));
+            }
+            if same(key(website_key, &a.website), key(website_key, &b.website)) {
+                return key(website_key, &a.website).map(|k| format!("website {k}"));
+            }
+            same(name_key(&a.name), name_key(&b.name)).then(|| format!("name {}", a.name))
+        }
+        (ExternalRecord::Contact(a), ExternalRecord::Contact(b)) => {
+            let email = |x: &Option<String>| x.as_deref().and_then(email_key);
+            match email(&a.email) {
+                Some(e) => (email(&b.email) == Some(e.clone())).then(|| format!("email {e}")),
+                None => {
+                    let full = |f: &str, l: &str| name_key(&format!("{f} {l}"));
+                    (same(full(&a.first_name, &a.last_name), full(&b.first_name, &b.last_name))
+                        && a.company_id == b.company_id)
+                        .then(|| format!("name {} {}", a.first_name, a.last_name))
+                }
+            }
+        }
+        (ExternalRecord::Opportunity(a), ExternalRecord::Opportunity(b)) => (same(name_key(&a.name), name_key(&b.name))
+            && a.company_id == b.company_id)
+            .then(|| format!("name {} in its company", a.name)),
+        (ExternalRecord::Activity(a), ExternalRecord::Activity(b)) => {
+            (a.subject.trim() == b.subject.trim() && a.contact_id == b.contact_id).then(|| format!("subject {}", a.subject))
+        }
+        _ => None,
+    }
+}
