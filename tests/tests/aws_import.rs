@@ -19,6 +19,7 @@ use tandem_connectors::http::{RetryPolicy, Settings};
 use tandem_domain::job::Job;
 use tandem_domain::usecases::Services;
 use tandem_domain::usecases::import;
+use tandem_domain::work::Route;
 use tandem_domain::{JobId, RecordKind, Stage, System, TenantId};
 use tandem_lambda::testing::{SAMPLE_TENANT_CLAIM, event_json, invocation};
 use tandem_local::aws::{AwsNames, SqsEventSource, provision, sdk_config};
@@ -84,9 +85,13 @@ fn body_json(body: &Option<Body>) -> Value {
     }
 }
 
-/// The stage function's own handler for `stage`.
-async fn invoke_stage(svc: &Services, stage: Stage, event: SqsEvent) -> SqsBatchResponse {
+/// The function's own handler for `route` (a stage's, or the export's).
+async fn invoke_route(svc: &Services, route: Route, event: SqsEvent) -> SqsBatchResponse {
     let e = invocation(event);
+    let stage = match route {
+        Route::Stage(stage) => stage,
+        Route::Export => return export_record::handler::handle(svc, e).await.unwrap(),
+    };
     match stage {
         Stage::Users => import_users::handler::handle(svc, e).await,
         Stage::Companies => import_companies::handler::handle(svc, e).await,
@@ -126,10 +131,10 @@ async fn wait_for(s: &Stack, tenant: &str, job: &JobId, deliveries: usize, crash
         let invocations = &invocations;
         let crashes = &crashes;
         s.source
-            .poll_once(|stage, event| async move {
+            .poll_once(|route, event| async move {
                 let mut answer = None;
                 for _ in 0..deliveries {
-                    answer = Some(invoke_stage(svc, stage, event.clone()).await);
+                    answer = Some(invoke_route(svc, route, event.clone()).await);
                 }
                 let n = invocations.fetch_add(1, Ordering::SeqCst);
                 // The function did its work but died before answering: nothing is deleted.

@@ -89,7 +89,7 @@ fn functions_run_on_arm64_al2023() {
 }
 
 #[test]
-fn stage_queues_are_fifo_with_dead_letters_and_outlast_their_functions() {
+fn work_queues_are_fifo_with_dead_letters_and_outlast_their_functions() {
     let t = template();
     let default_timeout = t["Globals"]["Function"]["Timeout"].as_i64().unwrap();
     let mut sqs_functions = 0;
@@ -116,8 +116,11 @@ fn stage_queues_are_fifo_with_dead_letters_and_outlast_their_functions() {
                 "{queue_name}: the stage handler marks a job failed on the delivery the queue dead-letters"
             );
             let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
-            let stage = binary.trim_start_matches("import-");
-            let var = format!("QUEUE_URL_{}", stage.to_uppercase());
+            let route = match binary.strip_prefix("import-") {
+                Some(stage) => stage,
+                None => binary.trim_end_matches("-record"),
+            };
+            let var = format!("QUEUE_URL_{}", route.to_uppercase());
             assert_eq!(
                 t["Globals"]["Function"]["Environment"]["Variables"][var.as_str()].as_str(),
                 Some(queue_name),
@@ -125,7 +128,7 @@ fn stage_queues_are_fifo_with_dead_letters_and_outlast_their_functions() {
             );
         }
     }
-    assert_eq!(sqs_functions, 6);
+    assert_eq!(sqs_functions, 7, "six import stages and the export");
 }
 
 #[test]

@@ -1,7 +1,8 @@
-//! The local runner on AWS interfaces (`--aws-endpoint`): provisions the table and stage
-//! queues an AWS-compatible endpoint such as moto needs, builds the Lambda functions'
-//! services on it, and plays the SQS event source for the stage functions: receive a
-//! batch, invoke the stage handler, delete what succeeded, leave the failures.
+//! The local runner on AWS interfaces (`--aws-endpoint`): provisions the table and the
+//! stage and export queues an AWS-compatible endpoint such as moto needs, builds the
+//! Lambda functions' services on it, and plays the SQS event source for the queue-driven
+//! functions: receive a batch, invoke the handler, delete what succeeded, leave the
+//! failures.
 
 use anyhow::Context;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use tandem_aws::{QueueSettings, SqsWorkQueue, create_queues_if_missing, create_table_if_missing};
 use tandem_domain::Stage;
-use tandem_domain::work::Work;
+use tandem_domain::work::{Route, Work};
 use tandem_lambda::Config;
 
 /// The names of the AWS resources the local runner uses.
@@ -75,39 +76,44 @@ pub async fn provision(sdk: &SdkConfig, names: &AwsNames) -> anyhow::Result<Conf
             .with_context(|| format!("creating queue {prefix}.fifo"))?;
         queue_urls.insert(*stage, urls.queue_url);
     }
+    let prefix = format!("{}-export", names.queue_prefix);
+    let export = create_queues_if_missing(&sqs, &prefix, &settings)
+        .await
+        .with_context(|| format!("creating queue {prefix}.fifo"))?;
     Ok(Config {
         table_name: names.table.clone(),
         secret_prefix: names.secret_prefix.clone(),
         event_bus_name: names.event_bus.clone(),
         queue_urls,
+        export_queue_url: export.queue_url,
     })
 }
 
-/// Plays the SQS event source of the stage functions.
+/// Plays the SQS event source of the queue-driven functions (the stages' and the export's).
 pub struct SqsEventSource {
-    queues: Vec<(Stage, SqsWorkQueue)>,
+    queues: Vec<(Route, SqsWorkQueue)>,
 }
 
 impl SqsEventSource {
-    /// An event source over the stage queues of `config`.
+    /// An event source over the queues of `config`.
     pub fn new(sdk: &SdkConfig, config: &Config) -> Self {
         let client = aws_sdk_sqs::Client::new(sdk);
         let queues =
-            config.queue_urls.iter().map(|(stage, url)| (*stage, SqsWorkQueue::new(client.clone(), url))).collect();
+            config.routes().into_iter().map(|(route, url)| (route, SqsWorkQueue::new(client.clone(), url))).collect();
         Self { queues }
     }
 
-    /// Receives one batch (up to 10) from every stage queue and invokes `invoke` with it,
+    /// Receives one batch (up to 10) from every queue and invokes `invoke` with it,
     /// like Lambda's event source mapping; deletes the messages that did not fail. When
     /// `invoke` answers `None` the invocation failed as a whole: nothing is deleted and the
     /// messages come back after the visibility timeout. Returns how many were received.
     pub async fn poll_once<F, Fut>(&self, invoke: F) -> anyhow::Result<usize>
     where
-        F: Fn(Stage, SqsEvent) -> Fut,
+        F: Fn(Route, SqsEvent) -> Fut,
         Fut: Future<Output = Option<SqsBatchResponse>>,
     {
         let mut received = 0;
-        for (stage, queue) in &self.queues {
+        for (route, queue) in &self.queues {
             let messages = queue.receive(10, Duration::ZERO).await.map_err(|e| anyhow::anyhow!(e))?;
             if messages.is_empty() {
                 continue;
@@ -129,7 +135,7 @@ impl SqsEventSource {
                     msg
                 })
                 .collect();
-            let Some(response) = invoke(*stage, event).await else { continue };
+            let Some(response) = invoke(*route, event).await else { continue };
             let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
             for m in &messages {
                 if !failed.contains(&m.message_id.as_str()) {

@@ -13,9 +13,9 @@ use tandem_connectors::http::Settings;
 use tandem_domain::job::Job;
 use tandem_domain::ports::{SystemClock, Table};
 use tandem_domain::table::RecordStore;
-use tandem_domain::usecases::{export, import};
 use tandem_domain::usecases::{Services, Tuning};
-use tandem_domain::work::Work;
+use tandem_domain::usecases::{export, import};
+use tandem_domain::work::{Route, Work};
 use tandem_domain::{JobId, TenantId};
 use tandem_embedded::{Embedded, MeteredTable, QueueConfig};
 
@@ -125,9 +125,12 @@ impl LocalRuntime {
             Backend::Aws(source) => {
                 let svc = &self.svc;
                 let n = source
-                    .poll_once(
-                        |stage, event| async move { Some(tandem_lambda::run_stage_batch(svc, stage, event).await) },
-                    )
+                    .poll_once(|route, event| async move {
+                        Some(match route {
+                            Route::Stage(stage) => tandem_lambda::run_stage_batch(svc, stage, event).await,
+                            Route::Export => tandem_lambda::run_export_batch(svc, event).await,
+                        })
+                    })
                     .await?;
                 if n == 0 {
                     tokio::time::sleep(wait).await;

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use tandem_domain::external::OptionList;
 use tandem_domain::log::LogFilter;
 use tandem_domain::usecases::import::{self, StageSelection};
-use tandem_domain::usecases::{Services, connections, crm, mappings};
+use tandem_domain::usecases::{Services, connections, crm, export, mappings};
 use tandem_domain::{DomainError, ErrorClass, JobId, RecordId, RecordKind, Stage, System, TenantId, Timestamp};
 
 /// One API request, already taken off the transport.
@@ -113,6 +113,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/connections/{system}/imports"),
     ("GET", "/connections/{system}/settings"),
     ("PUT", "/connections/{system}/settings"),
+    ("POST", "/connections/{system}/exports"),
+    ("GET", "/exports/{id}"),
     ("GET", "/jobs"),
     ("GET", "/jobs/{id}"),
     ("POST", "/jobs/{id}/cancel"),
@@ -136,6 +138,8 @@ enum Route<'a> {
     Mapping(&'a str, &'a str),
     Imports(&'a str),
     Settings(&'a str),
+    Exports(&'a str),
+    Export(&'a str),
     Jobs,
     Job(&'a str),
     JobCancel(&'a str),
@@ -156,6 +160,8 @@ impl<'a> Route<'a> {
             ["connections", s, "mappings", stage] => Route::Mapping(s, stage),
             ["connections", s, "imports"] => Route::Imports(s),
             ["connections", s, "settings"] => Route::Settings(s),
+            ["connections", s, "exports"] => Route::Exports(s),
+            ["exports", id] => Route::Export(id),
             ["jobs"] => Route::Jobs,
             ["jobs", id] => Route::Job(id),
             ["jobs", id, "cancel"] => Route::JobCancel(id),
@@ -172,7 +178,7 @@ impl<'a> Route<'a> {
         match self {
             Route::Connection(_) => &["GET", "POST", "PUT"],
             Route::Mapping(..) => &["PUT", "POST"],
-            Route::Imports(_) | Route::JobCancel(_) | Route::JobResume(_) => &["POST"],
+            Route::Imports(_) | Route::Exports(_) | Route::JobCancel(_) | Route::JobResume(_) => &["POST"],
             Route::Settings(_) => &["GET", "PUT"],
             Route::Records(_) => &["GET", "POST"],
             Route::Record(..) => &["GET", "PATCH", "DELETE"],
@@ -296,6 +302,11 @@ async fn answer(
         Route::Job(id) => encode(200, &import::job_view(svc, t, &JobId::from_raw(id)).await?),
         Route::JobCancel(id) => encode(200, &import::cancel(svc, t, &JobId::from_raw(id)).await?),
         Route::JobResume(id) => encode(200, &import::resume(svc, t, &JobId::from_raw(id)).await?),
+        Route::Exports(s) => {
+            let started = export::start(svc, t, system(s)?, &json_body(req)?).await?;
+            encode(202, &json!({ "id": started.id, "status": started.status }))
+        }
+        Route::Export(id) => encode(200, &export::export(svc, t, &JobId::from_raw(id)).await?),
         Route::Settings(s) if method == "GET" => {
             encode(200, &connections::connection(svc, t, system(s)?).await?.settings)
         }

@@ -116,41 +116,7 @@ impl Harness {
 
 /// The writable fields of a record, by the CRM names of the system's description, as text.
 fn view(record: &ExternalRecord, fields: &[&str]) -> BTreeMap<String, Option<String>> {
-    let num = |v: Option<f64>| v.map(|v| format!("{v:.2}"));
-    let mut out = BTreeMap::new();
-    for field in fields {
-        let value = match (record, *field) {
-            (ExternalRecord::Company(c), "name") => Some(c.name.clone()),
-            (ExternalRecord::Company(c), "phone") => c.phone.clone(),
-            (ExternalRecord::Company(c), "website") => c.website.clone(),
-            (ExternalRecord::Company(c), "address") => c.address.clone(),
-            (ExternalRecord::Company(c), "company_type") => c.types.first().cloned(),
-            (ExternalRecord::Contact(c), "first_name") => Some(c.first_name.clone()),
-            (ExternalRecord::Contact(c), "last_name") => Some(c.last_name.clone()),
-            (ExternalRecord::Contact(c), "email") => c.email.clone(),
-            (ExternalRecord::Contact(c), "phone") => c.phone.clone(),
-            (ExternalRecord::Contact(c), "title") => c.title.clone(),
-            (ExternalRecord::Contact(c), "company") => c.company_id.clone(),
-            (ExternalRecord::Opportunity(o), "name") => Some(o.name.clone()),
-            (ExternalRecord::Opportunity(o), "status") => o.status_id.clone(),
-            (ExternalRecord::Opportunity(o), "stage") => o.stage.clone(),
-            (ExternalRecord::Opportunity(o), "close_date") => o.close_date.clone(),
-            (ExternalRecord::Opportunity(o), "value") => num(o.value),
-            (ExternalRecord::Opportunity(o), "company") => o.company_id.clone(),
-            (ExternalRecord::Opportunity(o), "contact") => o.contact_id.clone(),
-            (ExternalRecord::Opportunity(o), "notes") => o.notes.clone(),
-            (ExternalRecord::Activity(a), "subject") => Some(a.subject.clone()),
-            (ExternalRecord::Activity(a), "body") => a.body.clone(),
-            (ExternalRecord::Activity(a), "kind") => a.type_id.clone(),
-            (ExternalRecord::Activity(a), "date") => a.date.map(|d| d.to_string()),
-            (ExternalRecord::Activity(a), "done") => Some(a.done.to_string()),
-            (ExternalRecord::Activity(a), "contact") => a.contact_id.clone(),
-            (ExternalRecord::Activity(a), "company") => a.company_id.clone(),
-            (_, other) => panic!("the test does not know writable field {other:?}"),
-        };
-        out.insert((*field).to_string(), value);
-    }
-    out
+    fields.iter().map(|f| (f.to_string(), record.field(f))).collect()
 }
 
 fn version_of(record: &ExternalRecord) -> Option<tandem_domain::ledger::ExtVersion> {

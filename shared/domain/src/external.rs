@@ -173,6 +173,43 @@ impl ExternalRecord {
         })
     }
 
+    /// The value of one writable field, named as the CRM names it in a system's
+    /// description (`name`, `company_type`, `company`, `status`, ...), as text: what a
+    /// write compares and sends. `None` when the record has no value there or no such
+    /// field.
+    pub fn field(&self, name: &str) -> Option<String> {
+        let num = |v: Option<f64>| v.map(|v| format!("{v:.2}"));
+        match (self, name) {
+            (ExternalRecord::Company(c), "name") => Some(c.name.clone()),
+            (ExternalRecord::Company(c), "phone") => c.phone.clone(),
+            (ExternalRecord::Company(c), "website") => c.website.clone(),
+            (ExternalRecord::Company(c), "address") => c.address.clone(),
+            (ExternalRecord::Company(c), "company_type") => c.types.first().cloned(),
+            (ExternalRecord::Contact(c), "first_name") => Some(c.first_name.clone()),
+            (ExternalRecord::Contact(c), "last_name") => Some(c.last_name.clone()),
+            (ExternalRecord::Contact(c), "email") => c.email.clone(),
+            (ExternalRecord::Contact(c), "phone") => c.phone.clone(),
+            (ExternalRecord::Contact(c), "title") => c.title.clone(),
+            (ExternalRecord::Contact(c), "company") => c.company_id.clone(),
+            (ExternalRecord::Opportunity(o), "name") => Some(o.name.clone()),
+            (ExternalRecord::Opportunity(o), "status") => o.status_id.clone(),
+            (ExternalRecord::Opportunity(o), "stage") => o.stage.clone(),
+            (ExternalRecord::Opportunity(o), "close_date") => o.close_date.clone(),
+            (ExternalRecord::Opportunity(o), "value") => num(o.value),
+            (ExternalRecord::Opportunity(o), "company") => o.company_id.clone(),
+            (ExternalRecord::Opportunity(o), "contact") => o.contact_id.clone(),
+            (ExternalRecord::Opportunity(o), "notes") => o.notes.clone(),
+            (ExternalRecord::Activity(a), "subject") => Some(a.subject.clone()),
+            (ExternalRecord::Activity(a), "body") => a.body.clone(),
+            (ExternalRecord::Activity(a), "kind") => a.type_id.clone(),
+            (ExternalRecord::Activity(a), "date") => a.date.map(|d| d.to_string()),
+            (ExternalRecord::Activity(a), "done") => Some(a.done.to_string()),
+            (ExternalRecord::Activity(a), "contact") => a.contact_id.clone(),
+            (ExternalRecord::Activity(a), "company") => a.company_id.clone(),
+            _ => None,
+        }
+    }
+
     /// The external id, when known.
     pub fn id(&self) -> Option<&str> {
         match self {

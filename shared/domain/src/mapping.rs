@@ -125,6 +125,11 @@ pub fn parse_section(
 }
 
 /// Connection status.
+/// Whether `crm` is a vocabulary's "none" (a company without type, a contact without status).
+fn is_none_value(crm: &str) -> bool {
+    crm == crate::vocab::CompanyType::none().as_str() || crm == crate::vocab::ContactStatus::none().as_str()
+}
+
 /// The key of a mapping body that names, per list, the external option a CRM value goes
 /// out as where several options map to it: `"export": {"company_types": {"client": "1"}}`.
 pub const EXPORT_KEY: &str = "export";
@@ -221,10 +226,12 @@ impl Connection {
             mapped.map(|m| m.iter().filter(|(_, v)| v.as_str() == crm).map(|(k, _)| k).collect()).unwrap_or_default();
         let system = self.system.display_name();
         match options.as_slice() {
-            [] if crm == "no_type" || crm == "no_status" => Ok(None),
+            [] if is_none_value(crm) => Ok(None),
             [] => Err(format!("{crm} maps to no {system} option in {}: map one in the {stage} mapping", list.as_str())),
             [one] if one.as_str() == crate::external::NO_TYPE => Ok(None),
             [one] => Ok(Some((*one).clone())),
+            // The CRM's "none" goes out as no type when "(no type)" is among its options.
+            several if several.iter().any(|o| o.as_str() == crate::external::NO_TYPE) && is_none_value(crm) => Ok(None),
             several => match self.export_choices.get(&list).and_then(|c| c.get(crm)) {
                 Some(chosen) if several.contains(&chosen) => Ok(Some(chosen.clone())),
                 _ => Err(format!(

@@ -87,7 +87,9 @@ pub fn external(
             title: c.fields.title.clone(),
             company_id: needed(RecordKind::Company, c.fields.company.as_ref())?,
             types: match described.typed_records {
-                true => option(Stage::Contacts, OptionList::ContactTypes, c.fields.status.as_str())?.into_iter().collect(),
+                true => {
+                    option(Stage::Contacts, OptionList::ContactTypes, c.fields.status.as_str())?.into_iter().collect()
+                }
                 false => Vec::new(),
             },
             inactive: false,

@@ -36,10 +36,10 @@ use serde::de::DeserializeOwned;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::export::Export;
 use crate::ids::{JobId, RecordId, RecordKind, System, TenantId};
 use crate::job::Job;
 use crate::ledger::{ExtVersion, Ledger};
-use crate::export::Export;
 use crate::log::{LogEntry, LogFilter};
 use crate::mapping::Connection;
 use crate::normalise::Timestamp;

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use tandem_domain::Stage;
+use tandem_domain::work::Route;
 
 /// The DynamoDB table holding every item.
 pub const TABLE_NAME: &str = "TABLE_NAME";
@@ -25,6 +26,8 @@ pub const QUEUE_URL_SOLUTIONS: &str = "QUEUE_URL_SOLUTIONS";
 pub const QUEUE_URL_ACTIVITIES: &str = "QUEUE_URL_ACTIVITIES";
 /// The opportunities stage's FIFO queue URL.
 pub const QUEUE_URL_OPPORTUNITIES: &str = "QUEUE_URL_OPPORTUNITIES";
+/// The export function's FIFO queue URL.
+pub const QUEUE_URL_EXPORT: &str = "QUEUE_URL_EXPORT";
 /// The JWT claim holding the caller's tenant id (HTTP functions only), e.g. `custom:tenant_id`.
 pub const TENANT_CLAIM: &str = "TENANT_CLAIM";
 
@@ -40,6 +43,7 @@ pub const CORE_VARS: &[&str] = &[
     QUEUE_URL_SOLUTIONS,
     QUEUE_URL_ACTIVITIES,
     QUEUE_URL_OPPORTUNITIES,
+    QUEUE_URL_EXPORT,
 ];
 
 /// The variables the HTTP functions need besides [`CORE_VARS`].
@@ -76,6 +80,8 @@ pub struct Config {
     pub event_bus_name: String,
     /// One FIFO queue URL per import stage (every stage present).
     pub queue_urls: BTreeMap<Stage, String>,
+    /// The export function's FIFO queue URL.
+    pub export_queue_url: String,
 }
 
 /// What the HTTP functions are configured with: [`Config`] plus [`HTTP_VARS`].
@@ -115,6 +121,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
             secret_prefix: self.get(SECRET_PREFIX),
             event_bus_name: self.get(EVENT_BUS_NAME),
             queue_urls: Stage::ALL.iter().map(|s| (*s, self.get(queue_url_var(*s)))).collect(),
+            export_queue_url: self.get(QUEUE_URL_EXPORT),
         }
     }
 
@@ -139,6 +146,12 @@ impl Config {
     /// `stage`'s queue URL.
     pub fn queue_url(&self, stage: Stage) -> Option<&str> {
         self.queue_urls.get(&stage).map(String::as_str)
+    }
+
+    /// Every route's queue URL: the stages' and the export's.
+    pub fn routes(&self) -> Vec<(Route, &str)> {
+        let stages = self.queue_urls.iter().map(|(stage, url)| (Route::Stage(*stage), url.as_str()));
+        stages.chain([(Route::Export, self.export_queue_url.as_str())]).collect()
     }
 }
 

@@ -1,6 +1,6 @@
 //! The AWS clients and the use cases' [`Services`], built once per execution environment
 //! (cold start) and shared by every invocation: the DynamoDB table, the work queue (one
-//! SQS FIFO queue per import stage behind a [`WorkRouter`]), Secrets Manager,
+//! SQS FIFO queue per import stage, and the export's, behind a [`WorkRouter`]), Secrets Manager,
 //! EventBridge, the connectors and the system clock.
 
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub fn services(sdk: &SdkConfig, config: &Config) -> Services {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let secretsmanager = aws_sdk_secretsmanager::Client::new(sdk);
     let eventbridge = aws_sdk_eventbridge::Client::new(sdk);
-    let queues = config.queue_urls.iter().map(|(stage, url)| (*stage, url.as_str()));
+    let queues = config.routes();
     Services {
         store: RecordStore::new(Arc::new(DynamoTable::new(dynamodb, &config.table_name))),
         queue: Arc::new(WorkRouter::sqs(&sqs, queues)),

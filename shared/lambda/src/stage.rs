@@ -92,8 +92,9 @@ pub async fn run_export_message(svc: &Services, work: Work) -> Result<(), Messag
             work.route()
         )));
     };
-    let done = export::run(svc, msg).await?;
-    tracing::info!(tenant = %msg.tenant, export = %done.id, status = ?done.status, records = done.results.len(), "export ran");
+    if let Some(done) = export::run(svc, msg).await? {
+        tracing::info!(tenant = %msg.tenant, export = %done.id, status = ?done.status, records = done.results.len(), "export ran");
+    }
     Ok(())
 }
 

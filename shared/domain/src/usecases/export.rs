@@ -52,14 +52,22 @@ fn details_only() -> Vec<Include> {
 /// Checks and queues an export; the answer carries its id. Refused (with the reason,
 /// nothing queued) when the connection's mappings the export needs are missing, or when
 /// the record has no opportunity and the connection's settings require one.
-pub async fn start(svc: &Services, t: &TenantId, system: System, body: &serde_json::Value) -> Result<Export, DomainError> {
+pub async fn start(
+    svc: &Services,
+    t: &TenantId,
+    system: System,
+    body: &serde_json::Value,
+) -> Result<Export, DomainError> {
     let req: ExportRequest = serde_json::from_value(body.clone()).map_err(|e| {
         DomainError::invalid(format!(
             "{e}; expected a body like {{\"kind\": \"company\", \"id\": \"...\", \"include\": [\"details\", \"activities\", \"opportunities\"]}}"
         ))
     })?;
     if !matches!(req.kind, RecordKind::Company | RecordKind::Contact) {
-        return Err(DomainError::invalid(format!("a {} is not sent on its own; send its company or contact", req.kind)));
+        return Err(DomainError::invalid(format!(
+            "a {} is not sent on its own; send its company or contact",
+            req.kind
+        )));
     }
     let conn = connection(svc, t, system).await?;
     let record = svc
@@ -67,8 +75,11 @@ pub async fn start(svc: &Services, t: &TenantId, system: System, body: &serde_js
         .record(t, req.kind, &req.id)
         .await?
         .ok_or_else(|| DomainError::not_found(format!("no {} {}", req.kind, req.id)))?;
-    let missing: Vec<&str> =
-        needed_mappings(system, &req.include).into_iter().filter(|s| !conn.mappings.contains_key(s)).map(Stage::as_str).collect();
+    let missing: Vec<&str> = needed_mappings(system, &req.include)
+        .into_iter()
+        .filter(|s| !conn.mappings.contains_key(s))
+        .map(Stage::as_str)
+        .collect();
     if !missing.is_empty() {
         return Err(DomainError::refused(format!(
             "the {} mapping(s) of the {} connection are not saved yet; export needs them",
@@ -76,7 +87,9 @@ pub async fn start(svc: &Services, t: &TenantId, system: System, body: &serde_js
             system.display_name()
         )));
     }
-    if conn.settings.export_requires_opportunity && belonging(svc, t, RecordKind::Opportunity, &record).await?.is_empty() {
+    if conn.settings.export_requires_opportunity
+        && belonging(svc, t, RecordKind::Opportunity, &record).await?.is_empty()
+    {
         return Err(DomainError::refused(format!(
             "{} {} has no opportunity, and this connection sends only records with one \
              (settings: export_requires_opportunity)",
@@ -139,11 +152,14 @@ async fn belonging(svc: &Services, t: &TenantId, kind: RecordKind, owner: &Recor
 /// Runs one export message: every record not yet done, in order, each result saved as it
 /// is reached. A failure that may pass (the system unreachable, a create whose outcome is
 /// unknown, the store) returns the error so the message is delivered again; the records
-/// already done are skipped then.
-pub async fn run(svc: &Services, msg: &ExportMessage) -> Result<Export, DomainError> {
-    let mut export = export(svc, &msg.tenant, &msg.export_id).await?;
+/// already done are skipped then. `None`: no such export (nothing to do).
+pub async fn run(svc: &Services, msg: &ExportMessage) -> Result<Option<Export>, DomainError> {
+    let Some(mut export) = svc.store.export(&msg.tenant, &msg.export_id).await? else {
+        tracing::warn!(tenant = %msg.tenant, export = %msg.export_id, "no such export; nothing to do");
+        return Ok(None);
+    };
     if export.status != ExportStatus::Running {
-        return Ok(export);
+        return Ok(Some(export));
     }
     let ctx = match Ctx::new(svc, &export).await {
         Ok(ctx) => ctx,
@@ -151,7 +167,7 @@ pub async fn run(svc: &Services, msg: &ExportMessage) -> Result<Export, DomainEr
             export.status = ExportStatus::Failed;
             export.message = Some(e.to_string());
             export.updated_at = svc.clock.now();
-            return Ok(svc.store.save_export(&export).await?);
+            return Ok(Some(svc.store.save_export(&export).await?));
         }
         Err(e) => return Err(e),
     };
@@ -167,12 +183,17 @@ pub async fn run(svc: &Services, msg: &ExportMessage) -> Result<Export, DomainEr
     }
     export.status = ExportStatus::Done;
     export.updated_at = svc.clock.now();
-    Ok(svc.store.save_export(&export).await?)
+    Ok(Some(svc.store.save_export(&export).await?))
 }
 
 /// Records that an export's message failed on its last delivery: the export is marked
 /// failed with the reason instead of staying "running".
-pub async fn dead_lettered(svc: &Services, msg: &ExportMessage, receives: u32, reason: &str) -> Result<(), DomainError> {
+pub async fn dead_lettered(
+    svc: &Services,
+    msg: &ExportMessage,
+    receives: u32,
+    reason: &str,
+) -> Result<(), DomainError> {
     for _ in 0..5 {
         let mut export = export(svc, &msg.tenant, &msg.export_id).await?;
         if export.status != ExportStatus::Running {
@@ -232,7 +253,9 @@ impl<'a> Ctx<'a> {
         if export.includes(Include::Details) || root.link(self.system).is_none() {
             out.push((root.kind(), root.id().clone()));
         }
-        for (what, kind) in [(Include::Opportunities, RecordKind::Opportunity), (Include::Activities, RecordKind::Activity)] {
+        for (what, kind) in
+            [(Include::Opportunities, RecordKind::Opportunity), (Include::Activities, RecordKind::Activity)]
+        {
             if !export.includes(what) {
                 continue;
             }
@@ -265,7 +288,13 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    fn result(&self, record: &Record, outcome: ExportOutcome, external_id: Option<String>, message: Option<String>) -> ExportResult {
+    fn result(
+        &self,
+        record: &Record,
+        outcome: ExportOutcome,
+        external_id: Option<String>,
+        message: Option<String>,
+    ) -> ExportResult {
         ExportResult { kind: record.kind(), id: record.id().clone(), outcome, external_id, message }
     }
 
@@ -273,7 +302,13 @@ impl<'a> Ctx<'a> {
     async fn send(&self, kind: RecordKind, id: &RecordId) -> Result<ExportResult, DomainError> {
         let Some(record) = self.svc.store.record(&self.t, kind, id).await? else {
             let message = Some(format!("{kind} {id} no longer exists"));
-            return Ok(ExportResult { kind, id: id.clone(), outcome: ExportOutcome::Refused, external_id: None, message });
+            return Ok(ExportResult {
+                kind,
+                id: id.clone(),
+                outcome: ExportOutcome::Refused,
+                external_id: None,
+                message,
+            });
         };
         let ledger = self.ledger(&record).await?;
         let linked = self.links(&outgoing::references(&record)).await?;
@@ -303,7 +338,12 @@ impl<'a> Ctx<'a> {
 
     /// Creates the record in the system, unless the duplicate search finds it there
     /// (then links and updates that one). A vendor "already exists" answer searches again.
-    async fn create(&self, record: &Record, ext: ExternalRecord, fields: &[String]) -> Result<ExportResult, DomainError> {
+    async fn create(
+        &self,
+        record: &Record,
+        ext: ExternalRecord,
+        fields: &[String],
+    ) -> Result<ExportResult, DomainError> {
         if let Some((found, matched)) = self.similar(&ext).await? {
             return self.adopt(record, &ext, found, fields, matched).await;
         }
@@ -313,17 +353,20 @@ impl<'a> Ctx<'a> {
                 self.link(record, ledger, Outcome::Created, None).await?;
                 Ok(self.result(record, ExportOutcome::Created, Some(written.id), None))
             }
-            Err(e) if e.code.as_deref().is_some_and(|c| DUPLICATE_CODES.contains(&c)) => match self.similar(&ext).await? {
-                Some((found, matched)) => self.adopt(record, &ext, found, fields, matched).await,
-                None => Ok(self.failed(record, &e).await),
-            },
+            Err(e) if e.code.as_deref().is_some_and(|c| DUPLICATE_CODES.contains(&c)) => {
+                match self.similar(&ext).await? {
+                    Some((found, matched)) => self.adopt(record, &ext, found, fields, matched).await,
+                    None => Ok(self.failed(record, &e).await),
+                }
+            }
             Err(e) if e.retryable => Err(e.into()),
             Err(e) => Ok(self.failed(record, &e).await),
         }
     }
 
-    /// Links `record` to the existing external record `found` (its id), then brings it
-    /// up to date with the record's writable fields.
+    /// Brings the existing external record `found` up to date with the fields of
+    /// `record` whose values differ there, then links it. Updated first, so a refused
+    /// update leaves nothing linked; a crash between the two finds it again next time.
     async fn adopt(
         &self,
         record: &Record,
@@ -333,12 +376,20 @@ impl<'a> Ctx<'a> {
         matched: String,
     ) -> Result<ExportResult, DomainError> {
         let id = found.id().unwrap_or_default().to_string();
-        let written = Written { id: id.clone(), version: None };
-        let ledger = Ledger { pushed: FieldHashes::new(), ..self.new_link(record, &written, fields) };
-        let ledger = self.link(record, ledger, Outcome::Linked, Some(matched.clone())).await?;
-        let ext = with_id(ext, &id);
-        self.update(record, &ext, ledger, fields, Some(format!("found in {} by {matched}", self.system.display_name())))
-            .await
+        let differing: Vec<String> = fields.iter().filter(|f| ext.field(f) != found.field(f)).cloned().collect();
+        let mut written = Written { id: id.clone(), version: None };
+        if !differing.is_empty() {
+            let names: Vec<&str> = differing.iter().map(String::as_str).collect();
+            written = match self.connector.update(&with_id(ext, &id), &names).await {
+                Ok(w) => Written { id: id.clone(), version: w.version },
+                Err(e) if e.retryable => return Err(e.into()),
+                Err(e) => return Ok(self.failed(record, &e).await),
+            };
+        }
+        let ledger = self.new_link(record, &written, fields);
+        self.link(record, ledger, Outcome::Linked, Some(matched.clone())).await?;
+        let note = format!("found in {} by {matched}", self.system.display_name());
+        Ok(self.result(record, ExportOutcome::Updated, Some(id), Some(note)))
     }
 
     async fn update(
@@ -381,9 +432,20 @@ impl<'a> Ctx<'a> {
 
     /// Writes a new link (the record keeps its id, the ledger the rest) with its log entry.
     /// Another writer that linked the record first is taken as done.
-    async fn link(&self, record: &Record, ledger: Ledger, outcome: Outcome, matched: Option<String>) -> Result<Ledger, DomainError> {
+    async fn link(
+        &self,
+        record: &Record,
+        ledger: Ledger,
+        outcome: Outcome,
+        matched: Option<String>,
+    ) -> Result<Ledger, DomainError> {
         let log = self.entry(record, Some(&ledger.external_id), outcome, matched, Vec::new());
-        let write = RecordWrite { record: record.clone(), previous: Some(record.clone()), ledger: Some(ledger.clone()), log: Some(log) };
+        let write = RecordWrite {
+            record: record.clone(),
+            previous: Some(record.clone()),
+            ledger: Some(ledger.clone()),
+            log: Some(log),
+        };
         match self.svc.store.write(&self.t, write).await {
             Ok(_) => Ok(Ledger { version: 1, ..ledger }),
             Err(StoreError::Conflict(_)) => match self.ledger(record).await? {
@@ -446,14 +508,28 @@ impl<'a> Ctx<'a> {
         self.result(record, ExportOutcome::Failed, None, Some(e.message.clone()))
     }
 
-    async fn log(&self, record: &Record, ext: Option<&str>, outcome: Outcome, matched: Option<String>, fields: Vec<String>) {
+    async fn log(
+        &self,
+        record: &Record,
+        ext: Option<&str>,
+        outcome: Outcome,
+        matched: Option<String>,
+        fields: Vec<String>,
+    ) {
         let entry = self.entry(record, ext, outcome, matched, fields);
         if let Err(e) = self.svc.store.put_log(&entry).await {
             tracing::warn!(error = %e, "the export's log entry was not written");
         }
     }
 
-    fn entry(&self, record: &Record, ext: Option<&str>, outcome: Outcome, matched: Option<String>, fields: Vec<String>) -> LogEntry {
+    fn entry(
+        &self,
+        record: &Record,
+        ext: Option<&str>,
+        outcome: Outcome,
+        matched: Option<String>,
+        fields: Vec<String>,
+    ) -> LogEntry {
         LogEntry {
             id: format!("{}:{}:{}:{}", self.export, record.kind(), record.id(), outcome.key()),
             tenant: self.t.clone(),
@@ -515,12 +591,13 @@ fn same_record(ours: &ExternalRecord, theirs: &ExternalRecord) -> Option<String>
                 }
             }
         }
-        (ExternalRecord::Opportunity(a), ExternalRecord::Opportunity(b)) => (same(name_key(&a.name), name_key(&b.name))
-            && a.company_id == b.company_id)
-            .then(|| format!("name {} in its company", a.name)),
-        (ExternalRecord::Activity(a), ExternalRecord::Activity(b)) => {
-            (a.subject.trim() == b.subject.trim() && a.contact_id == b.contact_id).then(|| format!("subject {}", a.subject))
+        (ExternalRecord::Opportunity(a), ExternalRecord::Opportunity(b)) => {
+            (same(name_key(&a.name), name_key(&b.name)) && a.company_id == b.company_id)
+                .then(|| format!("name {} in its company", a.name))
         }
+        (ExternalRecord::Activity(a), ExternalRecord::Activity(b)) => (a.subject.trim() == b.subject.trim()
+            && a.contact_id == b.contact_id)
+            .then(|| format!("subject {}", a.subject)),
         _ => None,
     }
 }

@@ -1,0 +1,262 @@
+//! "Send to <system>" end to end for every simulated system on the local runner: a tenant
+//! imported from its simulator creates a company, a contact, an opportunity (and an
+//! activity where the system takes them) through the record API's use case, exports the
+//! contact with everything, and finds each record in the simulator once, with the values
+//! sent, read back through the connector. A second export creates nothing; a company the
+//! system already holds (as after a crash between the vendor's create and our link) is
+//! found and linked, not created again; bad requests are refused and change nothing.
+
+#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
+
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+use tandem_connectors::http::{RetryPolicy, Settings};
+use tandem_domain::export::{Export, ExportOutcome, ExportStatus};
+use tandem_domain::external::{ExtCompany, ExternalRecord, OptionList};
+use tandem_domain::ids::Stage;
+use tandem_domain::records::Record;
+use tandem_domain::usecases::import::{self, AllStages, StageSelection};
+use tandem_domain::usecases::{connections, crm, export};
+use tandem_domain::{ErrorClass, RecordKind, System, TenantId};
+use tandem_embedded::QueueConfig;
+use tandem_local::runtime::LocalRuntime;
+use tandem_local::setup;
+use tandem_local::sims::{self, RunningSim, Scale};
+use tandem_sim::SimConfig;
+
+fn tenant() -> TenantId {
+    TenantId::parse("exporter").unwrap()
+}
+
+fn settings() -> Settings {
+    Settings {
+        retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_secs(1),
+            ..RetryPolicy::default()
+        },
+        pacing: tandem_connectors::Pacing::Off,
+        ..Settings::default()
+    }
+}
+
+/// A simulator and a runtime whose tenant has imported it (mappings saved, users linked).
+async fn imported(system: System) -> (RunningSim, LocalRuntime) {
+    let sim = sims::start(system, &Scale::new(5, 12), SimConfig::default(), 0).await.unwrap();
+    if let Some(h) = sim.syncro() {
+        h.set_requests_per_minute(None);
+    }
+    let rt = LocalRuntime::new(None, QueueConfig::default(), settings()).unwrap();
+    setup::seed_crm(&rt.svc, &tenant(), &sim.crm_seed).await.unwrap();
+    connections::save_credentials(&rt.svc, &tenant(), system, &sim.credentials).await.unwrap();
+    setup::map_typically(&rt.svc, &tenant(), system, &sim.typical).await.unwrap();
+    let job = import::start_import(&rt.svc, &tenant(), system, StageSelection::All(AllStages::All)).await.unwrap();
+    rt.run_until_done(&tenant(), &job.id, &|_| {}).await.unwrap();
+    (sim, rt)
+}
+
+/// Runs the queue until the export ends.
+async fn finish(rt: &LocalRuntime, started: &Export) -> Export {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        rt.work_once(Duration::from_millis(50)).await.unwrap();
+        let e = export::export(&rt.svc, &tenant(), &started.id).await.unwrap();
+        if e.status != ExportStatus::Running {
+            return e;
+        }
+        assert!(Instant::now() < deadline, "the export did not finish: {e:?}");
+    }
+}
+
+/// A CRM value of `list` in `stage`'s saved mapping that goes out as exactly one option.
+async fn exportable(rt: &LocalRuntime, system: System, stage: Stage, list: OptionList) -> Option<String> {
+    let conn = connections::connection(&rt.svc, &tenant(), system).await.unwrap();
+    let values: Vec<String> =
+        conn.mappings.get(&stage).and_then(|s| s.get(&list)).map(|m| m.values().cloned().collect()).unwrap_or_default();
+    values.into_iter().find(|v| matches!(conn.export_option(stage, list, v), Ok(Some(_))))
+}
+
+/// A CRM user linked to a member of the system.
+async fn linked_user(rt: &LocalRuntime, system: System) -> Option<Record> {
+    rt.svc.store.all_records(&tenant(), RecordKind::User).await.unwrap().into_iter().find(|u| u.link(system).is_some())
+}
+
+async fn create(rt: &LocalRuntime, kind: RecordKind, body: serde_json::Value) -> Record {
+    crm::create(&rt.svc, &tenant(), kind, &body).await.unwrap_or_else(|e| panic!("creating a {kind}: {e}"))
+}
+
+fn outcome_of(e: &Export, kind: RecordKind) -> Vec<ExportOutcome> {
+    e.results.iter().filter(|r| r.kind == kind).map(|r| r.outcome).collect()
+}
+
+async fn a_contact_goes_out_with_its_company_opportunity_and_activity_once(system: System) {
+    let (sim, rt) = imported(system).await;
+    let described = tandem_connectors::describe(system);
+    let company_type = exportable(&rt, system, Stage::Companies, OptionList::CompanyTypes).await;
+    let company = create(
+        &rt,
+        RecordKind::Company,
+        json!({"name": "Brightwater Analytics", "phone": "+1 555 201 0188", "company_type": company_type}),
+    )
+    .await;
+    let contact = create(
+        &rt,
+        RecordKind::Contact,
+        json!({"first_name": "Mira", "last_name": "Okafor", "email": "mira@brightwater.example", "company": company.id()}),
+    )
+    .await;
+    let status = exportable(&rt, system, Stage::Opportunities, OptionList::OpportunityStatuses).await;
+    let salesperson = linked_user(&rt, system).await;
+    create(
+        &rt,
+        RecordKind::Opportunity,
+        json!({"name": "Brightwater managed backup", "status": status, "close_date": "2027-03-31", "company": company.id(), "contact": contact.id(),
+               "salesperson": salesperson.as_ref().map(|u| u.id().to_string())}),
+    )
+    .await;
+    let takes_activities = !described.writable(RecordKind::Activity).is_empty();
+    let kind = exportable(&rt, system, Stage::Activities, OptionList::ActivityTypes).await;
+    let with_activity = takes_activities && kind.is_some() && salesperson.is_some();
+    if let (true, Some(kind), Some(user)) = (with_activity, kind, salesperson.as_ref()) {
+        create(
+            &rt,
+            RecordKind::Activity,
+            json!({"kind": kind, "subject": "Discovery call", "body": "Backups are manual today.",
+                   "contact": contact.id(), "company": company.id(), "created_by": user.id(),
+                   "date": "2026-11-20T15:30:00Z"}),
+        )
+        .await;
+    }
+
+    let request = json!({"kind": "contact", "id": contact.id(), "include": ["details", "opportunities", "activities"]});
+    let started = export::start(&rt.svc, &tenant(), system, &request).await.unwrap();
+    let done = finish(&rt, &started).await;
+    assert_eq!(done.status, ExportStatus::Done, "{done:?}");
+    assert_eq!(outcome_of(&done, RecordKind::Company), vec![ExportOutcome::Created], "{done:?}");
+    assert_eq!(outcome_of(&done, RecordKind::Contact), vec![ExportOutcome::Created], "{done:?}");
+    assert_eq!(outcome_of(&done, RecordKind::Opportunity), vec![ExportOutcome::Created], "{done:?}");
+    if with_activity {
+        assert_eq!(outcome_of(&done, RecordKind::Activity), vec![ExportOutcome::Created], "{done:?}");
+    }
+
+    // Each record is in the system once, linked, with the values sent.
+    let connector = connections::connector(&rt.svc, &tenant(), system).await.unwrap();
+    let stored = rt.svc.store.record(&tenant(), RecordKind::Contact, contact.id()).await.unwrap().unwrap();
+    let ext_id = stored.link(system).expect("the contact is linked").id.clone();
+    let Some(ExternalRecord::Contact(c)) = connector.get(RecordKind::Contact, &ext_id).await.unwrap() else {
+        panic!("the exported contact is not in {system}")
+    };
+    assert_eq!((c.first_name.as_str(), c.email.as_deref()), ("Mira", Some("mira@brightwater.example")));
+    let company_ext = rt.svc.store.record(&tenant(), RecordKind::Company, company.id()).await.unwrap().unwrap();
+    let company_ext = company_ext.link(system).expect("the company is linked").id.clone();
+    assert_eq!(c.company_id.as_deref(), Some(company_ext.as_str()), "the contact sits under the exported company");
+
+    // Sending again creates nothing.
+    let again = export::start(&rt.svc, &tenant(), system, &request).await.unwrap();
+    let again = finish(&rt, &again).await;
+    assert!(again.results.iter().all(|r| r.outcome == ExportOutcome::Updated), "{again:?}");
+    let probe = ExternalRecord::Company(ExtCompany {
+        id: String::new(),
+        name: "Brightwater Analytics".into(),
+        phone: None,
+        website: None,
+        address: None,
+        types: Vec::new(),
+        inactive: false,
+        deleted: false,
+        updated_at: None,
+    });
+    let same_name: Vec<_> = connector
+        .find_similar(&probe)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| matches!(r, ExternalRecord::Company(x) if x.name == "Brightwater Analytics"))
+        .collect();
+    assert_eq!(same_name.len(), 1, "one company in {system}, however often it is sent: {same_name:?}");
+    sim.shutdown().await;
+}
+
+async fn a_company_the_system_already_holds_is_linked_not_created_again(system: System) {
+    let (sim, rt) = imported(system).await;
+    connections::save_settings(&rt.svc, &tenant(), system, &json!({"export_requires_opportunity": false}))
+        .await
+        .unwrap();
+    let company =
+        create(&rt, RecordKind::Company, json!({"name": "Kestrel Freightworks", "phone": "+1 555 201 0177"})).await;
+    // As if an earlier attempt created it in the system and died before linking it.
+    let connector = connections::connector(&rt.svc, &tenant(), system).await.unwrap();
+    let conn = connections::connection(&rt.svc, &tenant(), system).await.unwrap();
+    let linked = Default::default();
+    let ext =
+        tandem_domain::outgoing::external(&conn, tandem_connectors::describe(system), &company, "", &linked).unwrap();
+    let first = connector.create(&ext).await.unwrap();
+
+    let request = json!({"kind": "company", "id": company.id()});
+    let started = export::start(&rt.svc, &tenant(), system, &request).await.unwrap();
+    let done = finish(&rt, &started).await;
+    let result = &done.results[0];
+    assert_eq!(result.outcome, ExportOutcome::Updated, "{done:?}");
+    assert_eq!(result.external_id.as_deref(), Some(first.id.as_str()), "linked to the one already there");
+    assert!(result.message.as_deref().unwrap_or_default().contains("found in"), "{result:?}");
+    sim.shutdown().await;
+}
+
+async fn bad_export_requests_are_refused_and_change_nothing(system: System) {
+    let (sim, rt) = imported(system).await;
+    let company = create(&rt, RecordKind::Company, json!({"name": "Lonely Fields"})).await;
+    let err =
+        export::start(&rt.svc, &tenant(), system, &json!({"kind": "company", "id": company.id()})).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Refused);
+    assert!(err.to_string().contains("no opportunity"), "{err}");
+    let err = export::start(&rt.svc, &tenant(), system, &json!({"kind": "company", "id": "nope"})).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::NotFound);
+    let err = export::start(&rt.svc, &tenant(), system, &json!({"kind": "opportunity", "id": company.id()}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Invalid);
+    let err = export::start(&rt.svc, &tenant(), system, &json!({"kind": "company", "id": company.id(), "colour": 1}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("colour"), "{err}");
+    assert!(
+        rt.svc
+            .store
+            .record(&tenant(), RecordKind::Company, company.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .link(system)
+            .is_none()
+    );
+    sim.shutdown().await;
+}
+
+macro_rules! per_system {
+    ($($module:ident => $system:expr),* $(,)?) => {$(
+        mod $module {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_contact_goes_out_with_its_company_opportunity_and_activity_once() {
+                super::a_contact_goes_out_with_its_company_opportunity_and_activity_once($system).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_company_the_system_already_holds_is_linked_not_created_again() {
+                super::a_company_the_system_already_holds_is_linked_not_created_again($system).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn bad_export_requests_are_refused_and_change_nothing() {
+                super::bad_export_requests_are_refused_and_change_nothing($system).await;
+            }
+        }
+    )*};
+}
+
+per_system! {
+    connectwise => System::ConnectWise,
+    halo => System::Halo,
+    syncro => System::Syncro,
+    salesforce => System::Salesforce,
+}
