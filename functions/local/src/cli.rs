@@ -14,6 +14,7 @@ use tandem_sim::SimConfig;
 
 use crate::aws::AwsNames;
 use crate::demo::{self, DemoOptions};
+use crate::export_demo;
 use crate::report;
 use crate::runtime::LocalRuntime;
 use crate::server;
@@ -121,6 +122,16 @@ pub struct DemoArgs {
     /// see what the import costs on DynamoDB.
     #[arg(long, default_value_t = 0)]
     pub store_latency_ms: u64,
+    /// Run a flow's scenario after the import instead of showing the import alone.
+    #[arg(long, value_enum)]
+    pub scenario: Option<Scenario>,
+}
+
+/// The flows' scenarios (`tandem demo --scenario NAME`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// "Send to <system>": records created in the CRM exported, checked in the simulator.
+    Export,
 }
 
 /// `tandem serve`.
@@ -180,7 +191,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
             scale.companies
         );
     }
-    let outcome = demo::run(DemoOptions {
+    let opts = DemoOptions {
         system: args.system,
         scale,
         sim: args.scale.sim(),
@@ -193,8 +204,11 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         progress: !args.json,
         aws_endpoint: args.aws_endpoint,
         store_latency: Duration::from_millis(args.store_latency_ms),
-    })
-    .await?;
+    };
+    if args.scenario == Some(Scenario::Export) {
+        return run_export_scenario(args.system, args.json, &opts).await;
+    }
+    let outcome = demo::run(opts).await?;
     if args.json {
         println!("{}", report::json_line(args.system, &outcome.result, &outcome.expected, &outcome.cost));
         return Ok(0);
@@ -226,6 +240,35 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         for d in diffs {
             println!("  {d}");
         }
+        Ok(1)
+    }
+}
+
+/// `tandem demo --scenario export`: prints the JSON object or a table; 1 when the result
+/// is not what the scenario meant.
+async fn run_export_scenario(system: System, as_json: bool, opts: &DemoOptions) -> anyhow::Result<i32> {
+    let demo = export_demo::run(opts).await?;
+    let same = demo.result == demo.expected;
+    if as_json {
+        let line = serde_json::json!({"system": system, "scenario": "export", "result": demo.result, "expected": demo.expected});
+        println!("{line}");
+        return Ok(if same { 0 } else { 1 });
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(["case", "record", "outcome", "message"]);
+    for row in &demo.rows {
+        table.add_row(row.iter().map(String::as_str));
+    }
+    println!("{table}");
+    if same {
+        println!("Every export did what the scenario meant, and each company is in {} once.", system.display_name());
+        Ok(0)
+    } else {
+        println!(
+            "The export differs from the scenario's intent:\nresult   {}\nexpected {}",
+            demo.result, demo.expected
+        );
         Ok(1)
     }
 }

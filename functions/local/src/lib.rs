@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod cli;
 pub mod demo;
+pub mod export_demo;
 pub mod report;
 pub mod runtime;
 pub mod server;

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use tandem_domain::mapping::section_lists;
+use tandem_domain::mapping::{EXPORT_KEY, section_lists};
 use tandem_domain::records::{CompanyFields, CompanyRecord, ContactFields, ContactRecord, Meta, Record, User};
 use tandem_domain::table::RecordWrite;
 use tandem_domain::usecases::{Services, connections, mappings};
@@ -64,18 +64,29 @@ pub async fn seed_crm(svc: &Services, tenant: &TenantId, seed: &CrmSeed) -> anyh
 pub async fn map_typically(svc: &Services, tenant: &TenantId, system: System, typical: &Typical) -> anyhow::Result<()> {
     for stage in system.stages() {
         let mut body = Map::new();
+        let mut exports = Map::new();
         for list in section_lists(*stage) {
             let choices = connections::options(svc, tenant, system, *list).await?;
             let mut entries = Map::new();
+            let mut export = Map::new();
             for choice in choices {
                 let value = typical
                     .get(list)
                     .and_then(|t| t.iter().find(|(name, _)| *name == choice.name))
                     .and_then(|(_, v)| v.clone());
+                // Where several options map to one CRM value, export writes the first
+                // (what a user answers when the mapping screen asks).
+                if let Some(v) = &value
+                    && choice.id != tandem_domain::external::NO_TYPE
+                {
+                    export.entry(v.clone()).or_insert_with(|| Value::String(choice.id.clone()));
+                }
                 entries.insert(choice.id, value.map_or(Value::Null, Value::String));
             }
             body.insert(list.as_str().to_string(), Value::Object(entries));
+            exports.insert(list.as_str().to_string(), Value::Object(export));
         }
+        body.insert(EXPORT_KEY.to_string(), Value::Object(exports));
         mappings::save_mapping(svc, tenant, system, *stage, &Value::Object(body)).await?;
     }
     Ok(())

@@ -1,6 +1,8 @@
 //! `tandem demo --json` as a user runs it: one object whose `result` equals `expected`,
 //! with what the import cost beside it (store round trips, requests to the external
-//! system, seconds), also with a wait added to every store round trip.
+//! system, seconds), also with a wait added to every store round trip; and the export
+//! scenario's object, whose `result` (read from the exports and the simulator) equals its
+//! intent.
 
 #![allow(clippy::unwrap_used)] // tests
 
@@ -31,5 +33,24 @@ fn the_demo_json_reports_the_ground_truth_and_what_the_import_cost() {
         assert!(rounds > 0 && rounds <= calls, "{system}: {rounds} sequential rounds of {calls} calls");
         assert!(v["requests"].as_u64().unwrap() > 0, "{system}: {v}");
         assert!(v["seconds"].as_f64().unwrap() > 0.0, "{system}: {v}");
+    }
+}
+
+#[test]
+fn the_export_scenario_json_shows_every_export_as_meant_and_each_company_once() {
+    for system in ["connectwise", "halo", "syncro", "salesforce"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(["demo", "--system", system, "--companies", "20", "--scenario", "export", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{system}: {}", String::from_utf8_lossy(&out.stderr));
+        let line = String::from_utf8(out.stdout).unwrap();
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!((v["system"].as_str(), v["scenario"].as_str()), (Some(system), Some("export")));
+        assert_eq!(v["result"], v["expected"], "{system}: {v}");
+        let cases = v["result"]["cases"].as_object().unwrap();
+        assert!(cases.len() >= 4, "{system}: {v}");
+        assert_eq!(v["result"]["cases"]["sent again"]["company"], "updated", "{system}: sent twice, created once");
+        assert!(v["result"]["in_system_once"].as_object().unwrap().values().all(|b| b == true), "{system}: {v}");
     }
 }

@@ -349,7 +349,7 @@ impl<'a> Ctx<'a> {
         }
         match self.connector.create(&ext).await {
             Ok(written) => {
-                let ledger = self.new_link(record, &written, fields);
+                let ledger = self.new_link(record, &written);
                 self.link(record, ledger, Outcome::Created, None).await?;
                 Ok(self.result(record, ExportOutcome::Created, Some(written.id), None))
             }
@@ -386,7 +386,7 @@ impl<'a> Ctx<'a> {
                 Err(e) => return Ok(self.failed(record, &e).await),
             };
         }
-        let ledger = self.new_link(record, &written, fields);
+        let ledger = self.new_link(record, &written);
         self.link(record, ledger, Outcome::Linked, Some(matched.clone())).await?;
         let note = format!("found in {} by {matched}", self.system.display_name());
         Ok(self.result(record, ExportOutcome::Updated, Some(id), Some(note)))
@@ -413,9 +413,13 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A first link of `record` to the external record `written`, as just pushed.
-    fn new_link(&self, record: &Record, written: &Written, fields: &[String]) -> Ledger {
+    /// A first link of `record` to the external record `written`, as just pushed: every
+    /// writable field counts as in step (an empty CRM field was sent as empty on a create,
+    /// and on a record found in the system it leaves that system's value alone), so the
+    /// next push sends only what the CRM changes after this.
+    fn new_link(&self, record: &Record, written: &Written) -> Ledger {
         let all = field_hashes(record);
+        let fields = self.described.writable(record.kind());
         Ledger {
             system: self.system,
             kind: record.kind(),
@@ -423,7 +427,7 @@ impl<'a> Ctx<'a> {
             crm_id: record.id().clone(),
             seen: written.version.clone(),
             pulled: FieldHashes::new(),
-            pushed: fields.iter().filter_map(|f| Some((f.clone(), all.get(f)?.clone()))).collect(),
+            pushed: fields.iter().filter_map(|f| Some((f.to_string(), all.get(*f)?.clone()))).collect(),
             pulled_at: None,
             pushed_at: Some(self.svc.clock.now()),
             version: 0,
