@@ -3,7 +3,10 @@
 //! every page run by the stage functions' handlers, with this test playing the SQS event
 //! source (receive, invoke, delete what succeeded, leave the failures). The result in
 //! DynamoDB must equal the simulator's ground truth — also when every message is
-//! delivered twice and a tenth of the invocations die after doing their work.
+//! delivered twice and a tenth of the invocations die after doing their work. An export
+//! started through the `http-api` handler and run by the `export-record` handler, with
+//! every message delivered twice and every second ConnectWise write committed but
+//! answered 502, sends each record once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed set-up step should panic
 
@@ -16,9 +19,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tandem_connectors::http::{RetryPolicy, Settings};
+use tandem_domain::export::{ExportOutcome, ExportStatus};
+use tandem_domain::external::ExternalRecord;
 use tandem_domain::job::Job;
 use tandem_domain::usecases::Services;
 use tandem_domain::usecases::import;
+use tandem_domain::usecases::{crm, export};
 use tandem_domain::work::Route;
 use tandem_domain::{JobId, RecordKind, Stage, System, TenantId};
 use tandem_lambda::testing::{SAMPLE_TENANT_CLAIM, event_json, invocation};
@@ -120,37 +126,47 @@ async fn connect_and_start(s: &Stack, sim: &RunningSim, tenant: &str) -> JobId {
     JobId::from_raw(body_json(&resp.body)["id"].as_str().unwrap())
 }
 
+/// The event source's invocation counters: how many ran, how many died.
+#[derive(Default)]
+struct Chaos {
+    invocations: AtomicUsize,
+    crashes: AtomicUsize,
+}
+
+/// One round of the event source: every queue's batch invoked `deliveries` times, and
+/// with `crash_every`, one invocation in that many dies after doing its work (nothing is
+/// deleted, so its messages come back).
+async fn deliver_once(s: &Stack, deliveries: usize, crash_every: Option<usize>, chaos: &Chaos) {
+    let svc = &s.svc;
+    s.source
+        .poll_once(|route, event| async move {
+            let mut answer = None;
+            for _ in 0..deliveries {
+                answer = Some(invoke_route(svc, route, event.clone()).await);
+            }
+            let n = chaos.invocations.fetch_add(1, Ordering::SeqCst);
+            match crash_every {
+                Some(k) if n % k == k / 2 => {
+                    chaos.crashes.fetch_add(1, Ordering::SeqCst);
+                    None
+                }
+                _ => answer,
+            }
+        })
+        .await
+        .unwrap();
+}
+
 /// Plays the event source until the job ends; returns it and how many invocations died.
 async fn wait_for(s: &Stack, tenant: &str, job: &JobId, deliveries: usize, crash_every: Option<usize>) -> (Job, usize) {
     let t = TenantId::parse(tenant).unwrap();
-    let invocations = AtomicUsize::new(0);
-    let crashes = AtomicUsize::new(0);
+    let chaos = Chaos::default();
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let svc = &s.svc;
-        let invocations = &invocations;
-        let crashes = &crashes;
-        s.source
-            .poll_once(|route, event| async move {
-                let mut answer = None;
-                for _ in 0..deliveries {
-                    answer = Some(invoke_route(svc, route, event.clone()).await);
-                }
-                let n = invocations.fetch_add(1, Ordering::SeqCst);
-                // The function did its work but died before answering: nothing is deleted.
-                match crash_every {
-                    Some(k) if n % k == k / 2 => {
-                        crashes.fetch_add(1, Ordering::SeqCst);
-                        None
-                    }
-                    _ => answer,
-                }
-            })
-            .await
-            .unwrap();
+        deliver_once(s, deliveries, crash_every, &chaos).await;
         let j = import::job(&s.svc, &t, job).await.unwrap();
         if j.status.is_final() {
-            return (j, crashes.load(Ordering::SeqCst));
+            return (j, chaos.crashes.load(Ordering::SeqCst));
         }
         assert!(Instant::now() < deadline, "the import did not finish: {:?}", j.progress);
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -222,3 +238,64 @@ through_the_handlers_on_moto!(
     a_syncro_import_through_the_lambda_handlers_on_moto_reaches_the_ground_truth => System::Syncro,
     a_salesforce_import_through_the_lambda_handlers_on_moto_reaches_the_ground_truth => System::Salesforce,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_through_the_export_function_on_moto_sends_each_record_once_despite_lost_answers() {
+    let s = stack().await;
+    let sim = sim(System::ConnectWise).await;
+    let tenant = "moto-export";
+    let job = connect_and_start(&s, &sim, tenant).await;
+    wait_for(&s, tenant, &job, 1, None).await;
+    let t = TenantId::parse(tenant).unwrap();
+    sim.handle().lose_write_answers(2, 502);
+    let company = crm::create(&s.svc, &t, RecordKind::Company, &json!({"name": "Moto Harbour Supply"})).await.unwrap();
+    let contact = crm::create(
+        &s.svc,
+        &t,
+        RecordKind::Contact,
+        &json!({"first_name": "Ada", "email": "ada@motoharbour.example", "company": company.id()}),
+    )
+    .await
+    .unwrap();
+    let settings =
+        api_event("PUT", "/connections/connectwise/settings", tenant, json!({"export_requires_opportunity": false}));
+    let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(settings)).await.unwrap();
+    assert_eq!(resp.status_code, 200, "{:?}", resp.body);
+    let start =
+        api_event("POST", "/connections/connectwise/exports", tenant, json!({"kind": "contact", "id": contact.id()}));
+    let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(start)).await.unwrap();
+    assert_eq!(resp.status_code, 202, "{:?}", resp.body);
+    let id = JobId::from_raw(body_json(&resp.body)["id"].as_str().unwrap());
+    let chaos = Chaos::default();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let done = loop {
+        deliver_once(&s, 2, None, &chaos).await;
+        let e = export::export(&s.svc, &t, &id).await.unwrap();
+        if e.status != ExportStatus::Running {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "the export did not finish: {e:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(done.status, ExportStatus::Done, "{done:?}");
+    let outcomes: Vec<(RecordKind, ExportOutcome)> = done.results.iter().map(|r| (r.kind, r.outcome)).collect();
+    assert_eq!(outcomes.len(), 2, "{done:?}");
+    assert!(outcomes.iter().all(|(_, o)| *o != ExportOutcome::Failed), "{done:?}");
+    assert!(sim.handle().stats().lost_answers >= 1, "a write's answer was lost: the test proved nothing");
+    let get = api_event("GET", &format!("/exports/{id}"), tenant, json!(null));
+    let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(get)).await.unwrap();
+    assert_eq!(body_json(&resp.body)["status"], "done");
+    let connector = tandem_domain::usecases::connections::connector(&s.svc, &t, System::ConnectWise).await.unwrap();
+    let stored = s.svc.store.record(&t, RecordKind::Company, company.id()).await.unwrap().unwrap();
+    let ext = stored.link(System::ConnectWise).expect("the company is linked").id.clone();
+    let probe = connector.get(RecordKind::Company, &ext).await.unwrap().expect("the company is in ConnectWise");
+    let same: Vec<_> = connector
+        .find_similar(&probe)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| matches!(r, ExternalRecord::Company(c) if c.name == "Moto Harbour Supply"))
+        .collect();
+    assert_eq!(same.len(), 1, "once in ConnectWise: {same:?}");
+    sim.shutdown().await;
+}

@@ -4,7 +4,9 @@
 //! contact with everything, and finds each record in the simulator once, with the values
 //! sent, read back through the connector. A second export creates nothing; a company the
 //! system already holds (as after a crash between the vendor's create and our link) is
-//! found and linked, not created again; bad requests are refused and change nothing.
+//! found and linked, not created again; with every tenth vendor write committed and its
+//! answer lost, and every export message delivered twice, each record is in the system
+//! once and linked once; bad requests are refused and change nothing.
 
 #![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
 
@@ -12,7 +14,7 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 use tandem_connectors::http::{RetryPolicy, Settings};
-use tandem_domain::export::{Export, ExportOutcome, ExportStatus};
+use tandem_domain::export::{Export, ExportMessage, ExportOutcome, ExportStatus};
 use tandem_domain::external::{ExtCompany, ExternalRecord, OptionList};
 use tandem_domain::ids::Stage;
 use tandem_domain::records::Record;
@@ -204,6 +206,72 @@ async fn a_company_the_system_already_holds_is_linked_not_created_again(system: 
     sim.shutdown().await;
 }
 
+/// Runs an export's message `deliveries` times by hand (as a queue redelivering it would),
+/// tolerating the failures a delivery reports, then lets the worker finish it.
+async fn delivered(rt: &LocalRuntime, started: &Export, deliveries: usize) -> Export {
+    let msg = ExportMessage { tenant: tenant(), system: started.system, export_id: started.id.clone() };
+    for _ in 0..deliveries {
+        if let Err(e) = export::run(&rt.svc, &msg).await {
+            assert!(e.is_retryable(), "only a failure that may pass is redelivered: {e}");
+        }
+    }
+    finish(rt, started).await
+}
+
+async fn lost_vendor_answers_and_twice_delivered_messages_leave_each_record_once(system: System) {
+    let (sim, rt) = imported(system).await;
+    connections::save_settings(&rt.svc, &tenant(), system, &json!({"export_requires_opportunity": false}))
+        .await
+        .unwrap();
+    sim.handle().lose_write_answers(10, 502);
+    let company_type = exportable(&rt, system, Stage::Companies, OptionList::CompanyTypes).await;
+    let mut names = Vec::new();
+    for i in 0..12 {
+        let name = format!("Lostwater Holdings {i}");
+        let company = create(&rt, RecordKind::Company, json!({"name": name, "company_type": company_type})).await;
+        let contact = create(
+            &rt,
+            RecordKind::Contact,
+            json!({"first_name": "Ines", "last_name": format!("Vale {i}"), "email": format!("ines{i}@lostwater.example"),
+                   "company": company.id()}),
+        )
+        .await;
+        let started =
+            export::start(&rt.svc, &tenant(), system, &json!({"kind": "contact", "id": contact.id()})).await.unwrap();
+        let done = delivered(&rt, &started, 2).await;
+        assert_eq!(done.status, ExportStatus::Done, "{done:?}");
+        assert!(done.results.iter().all(|r| r.outcome != ExportOutcome::Failed), "{done:?}");
+        names.push(name);
+    }
+    assert!(sim.handle().stats().lost_answers >= 2, "some writes were committed and their answers lost");
+    let connector = connections::connector(&rt.svc, &tenant(), system).await.unwrap();
+    for name in &names {
+        let probe = ExternalRecord::Company(ExtCompany {
+            id: String::new(),
+            name: name.clone(),
+            phone: None,
+            website: None,
+            address: None,
+            types: Vec::new(),
+            inactive: false,
+            deleted: false,
+            updated_at: None,
+        });
+        let found = connector.find_similar(&probe).await.unwrap();
+        let same = found.iter().filter(|r| matches!(r, ExternalRecord::Company(c) if &c.name == name)).count();
+        assert_eq!(same, 1, "{name} is in {system} once");
+    }
+    let mut linked = std::collections::HashSet::new();
+    for kind in [RecordKind::Company, RecordKind::Contact] {
+        for r in rt.svc.store.all_records(&tenant(), kind).await.unwrap() {
+            if let Some(l) = r.link(system) {
+                assert!(linked.insert((kind, l.id.clone())), "{kind} {} is linked twice", l.id);
+            }
+        }
+    }
+    sim.shutdown().await;
+}
+
 async fn bad_export_requests_are_refused_and_change_nothing(system: System) {
     let (sim, rt) = imported(system).await;
     let company = create(&rt, RecordKind::Company, json!({"name": "Lonely Fields"})).await;
@@ -245,6 +313,10 @@ macro_rules! per_system {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_company_the_system_already_holds_is_linked_not_created_again() {
                 super::a_company_the_system_already_holds_is_linked_not_created_again($system).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn lost_vendor_answers_and_twice_delivered_messages_leave_each_record_once() {
+                super::lost_vendor_answers_and_twice_delivered_messages_leave_each_record_once($system).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn bad_export_requests_are_refused_and_change_nothing() {

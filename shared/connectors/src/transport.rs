@@ -420,7 +420,7 @@ fn outcome_unknown_error(mut err: ConnectorError) -> ConnectorError {
 /// or failed after it may have been carried out): kind `Transient` but not retryable. The
 /// caller searches for a duplicate before sending it again.
 pub fn outcome_unknown(err: &ConnectorError) -> bool {
-    err.kind == ErrorKind::Transient && !err.retryable
+    err.outcome_unknown()
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! The writer half of the connector contract, written once and run against all four
 //! connectors over real HTTP against their simulators: a created record reads back (through
 //! the connector's own `get`) with the values sent, an update sets only the fields it names,
-//! the duplicate search finds what is there, references (a contact's company) hold, and the
-//! vendor's refusals arrive as `Invalid` errors carrying its own words. Which fields are
+//! the duplicate search finds what is there, references (a contact's company) hold, the
+//! vendor's refusals arrive as `Invalid` errors carrying its own words, and a create whose
+//! answer is lost (committed, then a 502) is not sent again but found by the search. Which fields are
 //! compared comes from each system's description (`writable`), so a system that does not
 //! write a field is not asked to.
 
@@ -268,6 +269,26 @@ mod checks {
         assert_eq!(h.running.stats().requests, before, "no request was made");
     }
 
+    pub async fn a_create_whose_answer_is_lost_is_not_sent_again_and_is_found_by_the_search(system: System) {
+        let h = Harness::start(system).await;
+        let company = h.company("Wrenfield Instruments").await;
+        h.running.lose_write_answers(1, 502);
+        let before = h.running.stats();
+        let err = h.conn.create(&ExternalRecord::Company(company.clone())).await.unwrap_err();
+        let after = h.running.stats();
+        h.running.lose_write_answers(0, 502);
+        assert!(err.outcome_unknown(), "the outcome is unknown, so the create is not repeated: {err}");
+        assert_eq!(after.lost_answers - before.lost_answers, 1, "the write was committed, its answer lost");
+        assert_eq!(after.requests - before.requests, 1, "the create was sent once, not repeated blindly");
+        let probe = ExtCompany { phone: None, website: None, address: None, ..company };
+        let found = h.conn.find_similar(&ExternalRecord::Company(probe)).await.unwrap();
+        let same: Vec<_> = found
+            .iter()
+            .filter(|r| matches!(r, ExternalRecord::Company(c) if c.name == "Wrenfield Instruments"))
+            .collect();
+        assert_eq!(same.len(), 1, "the committed record is there once: {found:?}");
+    }
+
     pub async fn an_update_of_a_record_the_system_does_not_hold_is_not_found(system: System) {
         let h = Harness::start(system).await;
         let id = match system {
@@ -315,6 +336,10 @@ macro_rules! contract {
             #[tokio::test]
             async fn an_update_naming_an_unwritable_field_is_refused_before_any_request() {
                 checks::an_update_naming_an_unwritable_field_is_refused_before_any_request($system).await;
+            }
+            #[tokio::test]
+            async fn a_create_whose_answer_is_lost_is_not_sent_again_and_is_found_by_the_search() {
+                checks::a_create_whose_answer_is_lost_is_not_sent_again_and_is_found_by_the_search($system).await;
             }
             #[tokio::test]
             async fn an_update_of_a_record_the_system_does_not_hold_is_not_found() {

@@ -221,6 +221,13 @@ impl ConnectorError {
         Self { system, kind, retryable, message: message.into(), status: None, retry_after: None, code: None }
     }
 
+    /// Whether this is a request that is not idempotent whose outcome is unknown (it timed
+    /// out or failed after it may have been carried out): kind `Transient` but not
+    /// retryable. Its caller searches for the record before sending it again.
+    pub fn outcome_unknown(&self) -> bool {
+        self.kind == ErrorKind::Transient && !self.retryable
+    }
+
     /// The class for HTTP answers.
     pub fn class(&self) -> ErrorClass {
         match self.kind {

@@ -47,6 +47,10 @@ pub struct SimStats {
     pub injected_failures: u64,
     /// Successful GETs per endpoint pattern (ids shown as `{id}`), e.g. `company/contacts`.
     pub gets_by_path: BTreeMap<String, u64>,
+    /// Writes that were committed but answered with a failure (see
+    /// [`Controls::lose_write_answers`]).
+    #[serde(default)]
+    pub lost_answers: u64,
 }
 
 /// Seconds a throttled client is told to wait (`Retry-After`).
@@ -84,6 +88,10 @@ pub struct Controls {
     throttled: AtomicU64,
     injected: AtomicU64,
     gets: Mutex<BTreeMap<String, u64>>,
+    lose_every: AtomicU32,
+    lose_status: AtomicU16,
+    writes: AtomicU64,
+    lost: AtomicU64,
 }
 
 impl Controls {
@@ -101,6 +109,10 @@ impl Controls {
             throttled: AtomicU64::new(0),
             injected: AtomicU64::new(0),
             gets: Mutex::new(BTreeMap::new()),
+            lose_every: AtomicU32::new(0),
+            lose_status: AtomicU16::new(502),
+            writes: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
         };
         c.set_requests_per_second(cfg.requests_per_second);
         c.set_latency(cfg.latency);
@@ -123,6 +135,32 @@ impl Controls {
     pub fn fail_next(&self, n: u32, status: u16) {
         self.fail_status.store(status, Ordering::SeqCst);
         self.fail_remaining.store(n, Ordering::SeqCst);
+    }
+
+    /// From now on every `every`-th successful write (POST, PUT, PATCH, DELETE) is
+    /// committed but answered `status`, as when a gateway times out after the vendor
+    /// saved: the client cannot tell the write happened. `every` 0 turns it off.
+    pub fn lose_write_answers(&self, every: u32, status: u16) {
+        self.lose_status.store(status, Ordering::SeqCst);
+        self.writes.store(0, Ordering::SeqCst);
+        self.lose_every.store(every, Ordering::SeqCst);
+    }
+
+    /// For a request answered `answered` (the status it was to get): the status to answer
+    /// instead when it is a committed write whose answer is to be lost.
+    pub fn lost_answer(&self, method: &axum::http::Method, answered: u16) -> Option<u16> {
+        use axum::http::Method;
+        let every = u64::from(self.lose_every.load(Ordering::SeqCst));
+        let write = matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+        if every == 0 || !write || !(200..300).contains(&answered) {
+            return None;
+        }
+        let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        if n % every != 0 {
+            return None;
+        }
+        self.lost.fetch_add(1, Ordering::Relaxed);
+        Some(self.lose_status.load(Ordering::SeqCst))
     }
 
     /// Counts a received request and waits the configured latency.
@@ -183,6 +221,7 @@ impl Controls {
             throttled: self.throttled.load(Ordering::Relaxed),
             injected_failures: self.injected.load(Ordering::Relaxed),
             gets_by_path: self.gets.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            lost_answers: self.lost.load(Ordering::Relaxed),
         }
     }
 }

@@ -220,6 +220,11 @@ pub trait RunningSystem: Send + Sync + Debug {
     /// Turns off the limits the vendor documents on top of the common one (Syncro's 180 per
     /// minute), so only the common per-second limit applies. None by default.
     fn lift_vendor_limits(&self) {}
+    /// Every `every`-th successful write is committed but answered `status` (see
+    /// [`Controls::lose_write_answers`](crate::common::Controls::lose_write_answers)).
+    fn lose_write_answers(&self, every: u32, status: u16) {
+        self.controls().lose_write_answers(every, status);
+    }
     /// Lowers the rate limit to one request per short window, counted the vendor's way, with
     /// a one-second `Retry-After` (by default: one request a second).
     fn throttle(&self) {

@@ -359,6 +359,12 @@ impl<'a> Ctx<'a> {
                     None => Ok(self.failed(record, &e).await),
                 }
             }
+            // The create may have been carried out: look for it; if it is not there it was
+            // not, and the message is delivered again to send it then.
+            Err(e) if e.outcome_unknown() => match self.similar(&ext).await? {
+                Some((found, matched)) => self.adopt(record, &ext, found, fields, matched).await,
+                None => Err(ConnectorError { retryable: true, ..e }.into()),
+            },
             Err(e) if e.retryable => Err(e.into()),
             Err(e) => Ok(self.failed(record, &e).await),
         }

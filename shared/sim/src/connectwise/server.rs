@@ -111,7 +111,10 @@ async fn api(
         url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes()).into_owned().collect();
     let call = Call { codebase: &codebase, rest: &rest, method: &method, headers: &headers, params, body: &body };
     match handle(&app, &call, &resp_headers) {
-        Ok(resp) => resp,
+        Ok(resp) => match app.controls.lost_answer(&method, resp.status().as_u16()) {
+            Some(status) => ApiError::injected(status).into_response_with(&resp_headers),
+            None => resp,
+        },
         Err(e) => e.into_response_with(&resp_headers),
     }
 }

@@ -79,7 +79,10 @@ async fn api(
     app.controls.arrive().await;
     let params = parse_query(query.as_deref());
     match handle(&app, &rest, &method, &headers, params, &body) {
-        Ok(resp) => resp,
+        Ok(resp) => match app.controls.lost_answer(&method, resp.status().as_u16()) {
+            Some(status) => ApiError::injected(status).into_response(),
+            None => resp,
+        },
         Err(e) => e.into_response(),
     }
 }

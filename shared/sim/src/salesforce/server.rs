@@ -176,7 +176,10 @@ async fn api(
         url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes()).into_owned().collect();
     let call = Call { version: &version, rest: &rest, method: &method, headers: &headers, params, body: &body };
     match handle(&app, &call) {
-        Ok(resp) => resp,
+        Ok(resp) => match app.controls.lost_answer(&method, resp.status().as_u16()) {
+            Some(status) => ApiError::injected(status).into_response_with(&app.headers()),
+            None => resp,
+        },
         Err(e) => e.into_response_with(&app.headers()),
     }
 }

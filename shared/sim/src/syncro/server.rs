@@ -127,7 +127,10 @@ async fn api(
         url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes()).into_owned().collect();
     let resp_headers = [("x-server", "tandem-sim".to_string())];
     match handle(&app, &rest, &method, &headers, &params, &body) {
-        Ok((status, value)) => json_response(status, &value, &resp_headers),
+        Ok((status, value)) => match app.controls.lost_answer(&method, status.as_u16()) {
+            Some(lost) => ApiError::injected(lost).into_response_with(&resp_headers),
+            None => json_response(status, &value, &resp_headers),
+        },
         Err(e) => e.into_response_with(&resp_headers),
     }
 }
