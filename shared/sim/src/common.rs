@@ -156,7 +156,7 @@ impl Controls {
             return None;
         }
         let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
-        if n % every != 0 {
+        if !n.is_multiple_of(every) {
             return None;
         }
         self.lost.fetch_add(1, Ordering::Relaxed);
