@@ -299,6 +299,17 @@ async fn bad_export_requests_are_refused_and_change_nothing(system: System) {
             .link(system)
             .is_none()
     );
+    // A connection whose contacts mapping is not saved refuses, naming it.
+    let mut conn = connections::connection(&rt.svc, &tenant(), system).await.unwrap();
+    conn.mappings.remove(&Stage::Contacts);
+    rt.svc.store.save_connection(&conn).await.unwrap();
+    connections::save_settings(&rt.svc, &tenant(), system, &json!({"export_requires_opportunity": false}))
+        .await
+        .unwrap();
+    let err =
+        export::start(&rt.svc, &tenant(), system, &json!({"kind": "company", "id": company.id()})).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Refused);
+    assert!(err.to_string().contains("contacts mapping"), "{err}");
     sim.shutdown().await;
 }
 
