@@ -159,17 +159,7 @@ async fn a_contact_goes_out_with_its_company_opportunity_and_activity_once(syste
     let again = export::start(&rt.svc, &tenant(), system, &request).await.unwrap();
     let again = finish(&rt, &again).await;
     assert!(again.results.iter().all(|r| r.outcome == ExportOutcome::Updated), "{again:?}");
-    let probe = ExternalRecord::Company(ExtCompany {
-        id: String::new(),
-        name: "Brightwater Analytics".into(),
-        phone: None,
-        website: None,
-        address: None,
-        types: Vec::new(),
-        inactive: false,
-        deleted: false,
-        updated_at: None,
-    });
+    let probe = ExternalRecord::Company(ExtCompany::named("Brightwater Analytics"));
     let same_name: Vec<_> = connector
         .find_similar(&probe)
         .await
@@ -246,17 +236,7 @@ async fn lost_vendor_answers_and_twice_delivered_messages_leave_each_record_once
     assert!(sim.handle().stats().lost_answers >= 2, "some writes were committed and their answers lost");
     let connector = connections::connector(&rt.svc, &tenant(), system).await.unwrap();
     for name in &names {
-        let probe = ExternalRecord::Company(ExtCompany {
-            id: String::new(),
-            name: name.clone(),
-            phone: None,
-            website: None,
-            address: None,
-            types: Vec::new(),
-            inactive: false,
-            deleted: false,
-            updated_at: None,
-        });
+        let probe = ExternalRecord::Company(ExtCompany::named(name));
         let found = connector.find_similar(&probe).await.unwrap();
         let same = found.iter().filter(|r| matches!(r, ExternalRecord::Company(c) if &c.name == name)).count();
         assert_eq!(same, 1, "{name} is in {system} once");

@@ -175,17 +175,7 @@ impl Scene {
     async fn once(&self) -> anyhow::Result<BTreeMap<String, bool>> {
         let mut out = BTreeMap::new();
         for name in &self.names {
-            let probe = ExternalRecord::Company(ExtCompany {
-                id: String::new(),
-                name: name.clone(),
-                phone: None,
-                website: None,
-                address: None,
-                types: Vec::new(),
-                inactive: false,
-                deleted: false,
-                updated_at: None,
-            });
+            let probe = ExternalRecord::Company(ExtCompany::named(name));
             let found = self.connector.find_similar(&probe).await?;
             let same = found.iter().filter(|r| matches!(r, ExternalRecord::Company(c) if &c.name == name)).count();
             out.insert(name.clone(), same == 1);

@@ -65,6 +65,24 @@ pub struct ExtCompany {
     pub updated_at: Option<ExtVersion>,
 }
 
+impl ExtCompany {
+    /// A company with only a name: what a duplicate search by name is given, and the
+    /// start of a record built field by field.
+    pub fn named(name: &str) -> Self {
+        Self {
+            id: String::new(),
+            name: name.into(),
+            phone: None,
+            website: None,
+            address: None,
+            types: Vec::new(),
+            inactive: false,
+            deleted: false,
+            updated_at: None,
+        }
+    }
+}
+
 /// A contact.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExtContact {

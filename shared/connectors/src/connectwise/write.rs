@@ -297,17 +297,7 @@ mod tests {
     }
 
     fn company(name: &str) -> ExternalRecord {
-        ExternalRecord::Company(ExtCompany {
-            id: String::new(),
-            name: name.into(),
-            phone: None,
-            website: None,
-            address: None,
-            types: Vec::new(),
-            inactive: false,
-            deleted: false,
-            updated_at: None,
-        })
+        ExternalRecord::Company(ExtCompany::named(name))
     }
 
     #[test]

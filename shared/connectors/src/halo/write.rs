@@ -205,17 +205,7 @@ mod tests {
 
     #[test]
     fn a_nameless_company_is_not_searched() {
-        let company = ExternalRecord::Company(ExtCompany {
-            id: String::new(),
-            name: " ".into(),
-            phone: None,
-            website: None,
-            address: None,
-            types: Vec::new(),
-            inactive: false,
-            deleted: false,
-            updated_at: None,
-        });
+        let company = ExternalRecord::Company(ExtCompany::named(" "));
         assert_eq!(similar(&company).unwrap(), None);
     }
 
