@@ -279,6 +279,15 @@ async fn bad_export_requests_are_refused_and_change_nothing(system: System) {
             .link(system)
             .is_none()
     );
+    // A record deleted after its export was queued ends the export as failed, saying so.
+    let doomed = create(&rt, RecordKind::Company, json!({"name": "Short Lived Ltd"})).await;
+    create(&rt, RecordKind::Opportunity, json!({"name": "Short deal", "company": doomed.id()})).await;
+    let started =
+        export::start(&rt.svc, &tenant(), system, &json!({"kind": "company", "id": doomed.id()})).await.unwrap();
+    crm::delete(&rt.svc, &tenant(), RecordKind::Company, doomed.id()).await.unwrap();
+    let ended = finish(&rt, &started).await;
+    assert_eq!(ended.status, ExportStatus::Failed, "{ended:?}");
+    assert!(ended.message.as_deref().unwrap_or_default().contains("deleted"), "{ended:?}");
     // A connection whose contacts mapping is not saved refuses, naming it.
     let mut conn = connections::connection(&rt.svc, &tenant(), system).await.unwrap();
     conn.mappings.remove(&Stage::Contacts);

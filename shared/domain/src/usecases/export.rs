@@ -161,8 +161,14 @@ pub async fn run(svc: &Services, msg: &ExportMessage) -> Result<Option<Export>, 
     if export.status != ExportStatus::Running {
         return Ok(Some(export));
     }
-    let ctx = match Ctx::new(svc, &export).await {
-        Ok(ctx) => ctx,
+    // What no retry can fix (credentials refused, the connection or the record gone) ends
+    // the export as failed, with the reason, instead of cycling to the dead-letter queue.
+    let planned = match Ctx::new(svc, &export).await {
+        Ok(ctx) => ctx.order(&export).await.map(|order| (ctx, order)),
+        Err(e) => Err(e),
+    };
+    let (ctx, order) = match planned {
+        Ok(planned) => planned,
         Err(e) if !e.is_retryable() => {
             export.status = ExportStatus::Failed;
             export.message = Some(e.to_string());
@@ -171,7 +177,7 @@ pub async fn run(svc: &Services, msg: &ExportMessage) -> Result<Option<Export>, 
         }
         Err(e) => return Err(e),
     };
-    for (kind, id) in ctx.order(&export).await? {
+    for (kind, id) in order {
         if export.result_of(kind, &id).is_some() {
             continue;
         }
