@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use tandem_connectors::transport::outcome_unknown;
 use tandem_connectors::{Connectors, Pacing, RetryPolicy, Settings};
-use tandem_domain::external::{ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExternalRecord};
+use tandem_domain::external::{ExtActivity, ExtCompany, ExtContact, ExtLineItem, ExtOpportunity, ExternalRecord};
 use tandem_domain::ports::{Connector, ConnectorFactory, ErrorKind};
 use tandem_domain::secret::{ConnectWiseCredentials, Credentials, SecretString};
 use tandem_domain::{RecordKind, Timestamp};
@@ -231,4 +231,45 @@ async fn a_create_whose_outcome_is_unknown_is_not_sent_again() {
     let err = s.conn.create(&ExternalRecord::Company(company("Stormy Weather Co"))).await.unwrap_err();
     assert!(outcome_unknown(&err), "{err:?}");
     assert_eq!(s.sim.stats().requests, before + 1, "one POST, not repeated");
+}
+
+fn opportunity(company_id: &str, contact_id: &str, line_items: Vec<ExtLineItem>, value: Option<f64>) -> ExtOpportunity {
+    ExtOpportunity {
+        id: String::new(),
+        name: "Quayside backup rollout".into(),
+        status_id: None,
+        stage: None,
+        opportunity_type: None,
+        close_date: Some("2027-03-31".into()),
+        value,
+        line_items,
+        salesperson_id: None,
+        company_id: Some(company_id.into()),
+        contact_id: Some(contact_id.into()),
+        notes: None,
+        updated_at: None,
+    }
+}
+
+#[tokio::test]
+async fn a_new_opportunity_s_line_items_and_value_go_into_its_forecast() {
+    let s = start().await;
+    let company_id = create(s.conn.as_ref(), ExternalRecord::Company(company("Quayside Forecasts"))).await;
+    let contact_id = create(s.conn.as_ref(), ExternalRecord::Contact(contact(&company_id))).await;
+    let lines = vec![
+        ExtLineItem { description: "Backup appliance".into(), quantity: 2.0, revenue: 1800.0 },
+        ExtLineItem { description: "Onboarding".into(), quantity: 1.0, revenue: 450.0 },
+    ];
+    let id = create(
+        s.conn.as_ref(),
+        ExternalRecord::Opportunity(opportunity(&company_id, &contact_id, lines.clone(), None)),
+    )
+    .await;
+    let ExternalRecord::Opportunity(back) = read(s.conn.as_ref(), RecordKind::Opportunity, &id).await else { panic!() };
+    assert_eq!(back.line_items, lines, "each line item is a forecast item");
+    assert_eq!(back.value, Some(2250.0), "the value is what the items add up to");
+    let bare = opportunity(&company_id, &contact_id, Vec::new(), Some(990.0));
+    let id = create(s.conn.as_ref(), ExternalRecord::Opportunity(bare)).await;
+    let ExternalRecord::Opportunity(back) = read(s.conn.as_ref(), RecordKind::Opportunity, &id).await else { panic!() };
+    assert_eq!(back.value, Some(990.0), "a value without line items is one forecast item");
 }

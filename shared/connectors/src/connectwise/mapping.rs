@@ -270,6 +270,29 @@ pub fn apply_forecast(o: &mut ExtOpportunity, forecast: &Forecast) {
     o.value = Some(forecast.forecast_items.iter().map(|i| i.revenue).sum());
 }
 
+/// The forecast items that carry an opportunity's line items and value into ConnectWise
+/// (the inverse of [`apply_forecast`]): one `Product` item per line item, or one `Other1`
+/// item for a value without line items; none for neither.
+pub fn forecast_items(o: &ExtOpportunity) -> Vec<Value> {
+    if o.line_items.is_empty() {
+        return match o.value {
+            Some(v) if v > 0.0 => vec![json!({
+                "forecastType": "Other1", "forecastDescription": o.name, "quantity": 1.0, "revenue": v, "includeFlag": true
+            })],
+            _ => Vec::new(),
+        };
+    }
+    o.line_items
+        .iter()
+        .map(|l| {
+            json!({
+                "forecastType": "Product", "productDescription": l.description,
+                "quantity": l.quantity, "revenue": l.revenue, "includeFlag": true
+            })
+        })
+        .collect()
+}
+
 /// Which field of a setup-list entry names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NameField {

@@ -6,7 +6,7 @@
 //! lists (members, activity statuses) or the record as it stands (communication items).
 
 use serde_json::{Map, Value, json};
-use tandem_domain::external::{ExtCompany, ExtContact, ExternalRecord};
+use tandem_domain::external::{ExtCompany, ExtContact, ExtOpportunity, ExternalRecord};
 use tandem_domain::ports::{ConnectorError, ErrorKind, Written, check_writable, not_written};
 use tandem_domain::{RecordKind, Stage, System};
 
@@ -117,7 +117,9 @@ pub async fn create(c: &ConnectWiseConnector, record: &ExternalRecord) -> Result
         ExternalRecord::Opportunity(o) => {
             let mut body = mapping::create_body(&mapping::opportunity_out(o)?);
             body.insert("primarySalesRep".into(), member_ref(c, o.salesperson_id.as_deref()).await?);
-            post(c, path, body).await?
+            let answer = post(c, path, body).await?;
+            add_forecast(c, &written(&answer)?.id, o).await;
+            answer
         }
         ExternalRecord::Activity(a) => {
             let mut body = mapping::create_body(&mapping::activity_out(a)?);
@@ -128,6 +130,20 @@ pub async fn create(c: &ConnectWiseConnector, record: &ExternalRecord) -> Result
         other => return Err(not_written(System::ConnectWise, other.kind().unwrap_or(RecordKind::Company))),
     };
     written(&answer)
+}
+
+/// Writes a new opportunity's value as its forecast (psa-apis.md 1.6: ConnectWise keeps
+/// an opportunity's value only in its forecast items): one `Product` item per line item,
+/// or, without line items, one `Other1` item holding the value. The opportunity exists
+/// once its own create answered, so an item ConnectWise refuses is logged and the create
+/// still counts; the reader then shows the value the items written add up to.
+async fn add_forecast(c: &ConnectWiseConnector, id: &str, o: &ExtOpportunity) {
+    let path = super::forecast_path(id);
+    for item in mapping::forecast_items(o) {
+        if let Err(e) = c.client.post(&path, &item, &c.settings.retry).await {
+            tracing::warn!(opportunity = %id, error = %e, "ConnectWise refused a forecast item; the opportunity's value is incomplete");
+        }
+    }
 }
 
 fn contact_body(contact: &ExtContact) -> Result<Map<String, Value>, ConnectorError> {

@@ -197,6 +197,11 @@ fn handle(app: &App, call: &Call<'_>, headers: &[(&'static str, String)]) -> Res
                 Err(ApiError::method_not_allowed(m.as_str()))
             }
         }
+        [id, "forecast"] if spec.path == OPPORTUNITIES && m == Method::POST => {
+            let id = id.parse::<i64>().map_err(|_| ApiError::no_endpoint())?;
+            let item = write(app).add_forecast_item(id, json_body(call.body)?)?;
+            Ok(json_response(StatusCode::CREATED, &item, headers))
+        }
         [id, "forecast"] if spec.path == OPPORTUNITIES => {
             if m != Method::GET {
                 return Err(ApiError::method_not_allowed(m.as_str()));

@@ -373,6 +373,42 @@ impl Store {
         Ok(forecast_body(id, opp, items))
     }
 
+    /// Adds a forecast item to opportunity `id` (`POST /sales/opportunities/{id}/forecast`,
+    /// S2 `ForecastItem`): `forecastType` must be one of the five types (the one field this
+    /// simulator requires; which others ConnectWise requires is UNCONFIRMED), `revenue`,
+    /// `cost` and `quantity` default to 0, 0 and 1, `includeFlag` to true. Answers the item.
+    pub(crate) fn add_forecast_item(&mut self, id: i64, body: Value) -> Result<Value, ApiError> {
+        const TYPES: &[&str] = &["Product", "Service", "Agreement", "Other1", "Other2"];
+        let c = self.coll(OPPORTUNITIES)?;
+        c.records.get(&id).ok_or_else(|| ApiError::not_found(c.spec.noun, id))?;
+        let Value::Object(mut map) = body else {
+            return Err(ApiError::bad_body("The ForecastItem must be sent as a JSON object."));
+        };
+        let kind = map.get("forecastType").and_then(Value::as_str).unwrap_or_default();
+        if !TYPES.contains(&kind) {
+            let message = format!("forecastType must be one of {}", TYPES.join(", "));
+            return Err(ApiError::invalid_object(
+                "ForecastItem",
+                vec![item("ForecastItem", "forecastType", "InvalidField", message)],
+            ));
+        }
+        for (field, default) in
+            [("revenue", json!(0.0)), ("cost", json!(0.0)), ("quantity", json!(1.0)), ("includeFlag", json!(true))]
+        {
+            if map.get(field).is_none_or(Value::is_null) {
+                map.insert(field.into(), default);
+            }
+        }
+        let next =
+            self.forecasts.values().flatten().filter_map(|i| i.get("id").and_then(Value::as_i64)).max().unwrap_or(0)
+                + 1;
+        map.insert("id".into(), json!(next));
+        map.insert("opportunityId".into(), json!(id));
+        let stored = Value::Object(map);
+        self.forecasts.entry(id).or_default().push(stored.clone());
+        Ok(stored)
+    }
+
     /// Creates a record from `body`; answers the stored record.
     pub(crate) fn create(&mut self, path: &str, body: Value, stamp: &Stamp) -> Result<Value, ApiError> {
         let spec = self.coll(path)?.spec;
@@ -734,6 +770,22 @@ mod tests {
         let err = s.create("sales/activities", json!({"name": "Call"}), &stamp()).unwrap_err();
         assert_eq!(missing(&err), ["assignTo"]);
         assert!(s.create("sales/activities", json!({"name": "Call", "assignTo": {"id": 3}}), &stamp()).is_ok());
+    }
+
+    #[test]
+    fn forecast_items_are_added_to_an_opportunity_and_read_back_in_its_forecast() {
+        let mut s = store();
+        let ok = json!({"name": "Deal", "primarySalesRep": {"id": 3}, "company": {"id": 1}, "contact": {"id": 2}});
+        let id = s.create(OPPORTUNITIES, ok, &stamp()).unwrap()["id"].as_i64().unwrap();
+        let item = json!({"forecastType": "Product", "productDescription": "Backup", "quantity": 2, "revenue": 600});
+        let made = s.add_forecast_item(id, item).unwrap();
+        assert_eq!((made["includeFlag"].as_bool(), made["cost"].as_f64()), (Some(true), Some(0.0)));
+        let forecast = s.forecast(id).unwrap();
+        assert_eq!(forecast["forecastItems"][0]["productDescription"], "Backup");
+        let err = s.add_forecast_item(id, json!({"forecastType": "Hardware"})).unwrap_err();
+        assert_eq!((err.status, err.errors[0].field.as_str()), (StatusCode::BAD_REQUEST, "forecastType"));
+        let err = s.add_forecast_item(987_654, json!({"forecastType": "Product"})).unwrap_err();
+        assert_eq!(err.status, StatusCode::NOT_FOUND);
     }
 
     #[test]
