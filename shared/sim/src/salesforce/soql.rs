@@ -1,10 +1,15 @@
 //! A small SOQL parser for the query shapes the connector sends (salesforce-api.md 2):
-//! `SELECT f1, f2 FROM Object [WHERE cond [AND cond]...] [ORDER BY f [ASC|DESC] [NULLS
-//! FIRST|LAST], ...] [LIMIT n] [OFFSET n]`, where a condition is `Field op literal` with
-//! op one of `= != <> < <= > >=`, and a literal is a quoted string (with SOQL's escape
-//! sequences), a number, `true`, `false`, `null`, a date (`2024-05-01`) or an unquoted
-//! dateTime (`2024-05-01T10:00:00Z`, `...+01:00`). Anything else is `MALFORMED_QUERY`; resolving field names against the
-//! object is the store's job.
+//! `SELECT f1, f2 FROM Object [WHERE filter] [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST],
+//! ...] [LIMIT n] [OFFSET n]`. A filter is conditions joined by `AND` or by `OR`, with
+//! parentheses for grouping; as in Salesforce ("Logical Operators": parentheses are required
+//! whenever you mix the operators) `A OR B AND C` is refused, it must be written
+//! `A OR (B AND C)` or `(A OR B) AND C`. A condition is `Field op literal` with op one of
+//! `= != <> < <= > >=`, `Field [NOT] IN (literal, ...)`, or `Field LIKE 'pattern'` (`%` any
+//! run of characters, `_` one character, `\%` and `\_` themselves). A literal is a quoted
+//! string (with SOQL's escape sequences), a number, `true`, `false`, `null`, a date
+//! (`2024-05-01`) or an unquoted dateTime (`2024-05-01T10:00:00Z`, `...+01:00`). Anything
+//! else (the logical `NOT`, date functions, semi-joins...) is `MALFORMED_QUERY`; resolving
+//! field names against the object is the store's job.
 
 use super::error::ApiError;
 use crate::common::parse_timestamp;
@@ -33,12 +38,43 @@ pub(crate) enum Literal {
     DateTime(i64),
 }
 
-/// `Field op literal`.
+/// One element of a `LIKE` pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pat {
+    /// `%`: any run of characters, the empty one included.
+    Any,
+    /// `_`: exactly one character.
+    One,
+    /// A character standing for itself (compared case-insensitively).
+    Char(char),
+}
+
+/// What a condition asks of its field.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Test {
+    /// `op literal`.
+    Cmp(Op, Literal),
+    /// `IN (...)`, or `NOT IN (...)` when `negated`.
+    In { negated: bool, values: Vec<Literal> },
+    /// `LIKE 'pattern'`.
+    Like(Vec<Pat>),
+}
+
+/// `Field test`.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Condition {
     pub field: String,
-    pub op: Op,
-    pub value: Literal,
+    pub test: Test,
+}
+
+/// A WHERE clause.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Filter {
+    Cond(Condition),
+    /// Every one holds.
+    And(Vec<Filter>),
+    /// At least one holds.
+    Or(Vec<Filter>),
 }
 
 /// One `ORDER BY` key.
@@ -55,7 +91,7 @@ pub(crate) struct OrderKey {
 pub(crate) struct Soql {
     pub fields: Vec<String>,
     pub object: String,
-    pub conditions: Vec<Condition>,
+    pub filter: Option<Filter>,
     pub order: Vec<OrderKey>,
     pub limit: Option<usize>,
     pub offset: usize,
@@ -64,8 +100,11 @@ pub(crate) struct Soql {
 #[derive(Clone, Debug, PartialEq)]
 enum Token {
     Word(String),
-    Text(String),
+    /// A quoted string: its value, and the same read as a `LIKE` pattern.
+    Text(String, Vec<Pat>),
     Comma,
+    Open,
+    Close,
     Op(Op),
 }
 
@@ -80,14 +119,23 @@ fn tokens(q: &str) -> Result<Vec<Token>, ApiError> {
         } else if c == ',' {
             out.push(Token::Comma);
             i += 1;
+        } else if c == '(' {
+            out.push(Token::Open);
+            i += 1;
+        } else if c == ')' {
+            out.push(Token::Close);
+            i += 1;
         } else if c == '\'' {
             let mut s = String::new();
+            let mut pat = Vec::new();
             i += 1;
             loop {
                 match chars.get(i) {
                     None => return Err(ApiError::malformed_query("unterminated string literal")),
                     Some('\\') => {
-                        s.push(escaped(chars.get(i + 1).copied())?);
+                        let ch = escaped(chars.get(i + 1).copied())?;
+                        s.push(ch);
+                        pat.push(Pat::Char(ch));
                         i += 2;
                     }
                     Some('\'') => {
@@ -96,11 +144,16 @@ fn tokens(q: &str) -> Result<Vec<Token>, ApiError> {
                     }
                     Some(ch) => {
                         s.push(*ch);
+                        pat.push(match ch {
+                            '%' => Pat::Any,
+                            '_' => Pat::One,
+                            c => Pat::Char(*c),
+                        });
                         i += 1;
                     }
                 }
             }
-            out.push(Token::Text(s));
+            out.push(Token::Text(s, pat));
         } else if matches!(c, '=' | '!' | '<' | '>') {
             let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
             let (op, len) = match two.as_str() {
@@ -170,8 +223,10 @@ impl Parser {
         match self.toks.get(self.pos) {
             None => "end of query".into(),
             Some(Token::Word(w)) => format!("'{w}'"),
-            Some(Token::Text(t)) => format!("'{t}'"),
+            Some(Token::Text(t, _)) => format!("'{t}'"),
             Some(Token::Comma) => "','".into(),
+            Some(Token::Open) => "'('".into(),
+            Some(Token::Close) => "')'".into(),
             Some(Token::Op(_)) => "an operator".into(),
         }
     }
@@ -203,10 +258,101 @@ impl Parser {
         let tok = self.toks.get(self.pos).cloned();
         self.pos += 1;
         match tok {
-            Some(Token::Text(s)) => Ok(Literal::Str(s)),
+            Some(Token::Text(s, _)) => Ok(Literal::Str(s)),
             Some(Token::Word(w)) => word_literal(&w),
             _ => Err(ApiError::malformed_query("expecting a literal value after the operator".to_string())),
         }
+    }
+
+    fn eat(&mut self, tok: &Token) -> bool {
+        if self.toks.get(self.pos) == Some(tok) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, tok: &Token, what: &str) -> Result<(), ApiError> {
+        if self.eat(tok) {
+            Ok(())
+        } else {
+            Err(ApiError::malformed_query(format!("expecting '{what}', found {}", self.found())))
+        }
+    }
+
+    /// `term (AND term)*` or `term (OR term)*`: one kind of operator per level, as SOQL
+    /// requires parentheses whenever AND and OR are mixed.
+    fn filter(&mut self) -> Result<Filter, ApiError> {
+        let first = self.term()?;
+        let joiner = if self.peek_keyword("AND") {
+            "AND"
+        } else if self.peek_keyword("OR") {
+            "OR"
+        } else {
+            return Ok(first);
+        };
+        let mut terms = vec![first];
+        while self.peek_keyword(joiner) {
+            self.pos += 1;
+            terms.push(self.term()?);
+        }
+        let other = if joiner == "AND" { "OR" } else { "AND" };
+        if self.peek_keyword(other) {
+            return Err(ApiError::malformed_query(format!(
+                "unexpected token: '{other}' (use parentheses when mixing AND and OR)"
+            )));
+        }
+        Ok(if joiner == "AND" { Filter::And(terms) } else { Filter::Or(terms) })
+    }
+
+    /// `( filter )` or one condition.
+    fn term(&mut self) -> Result<Filter, ApiError> {
+        if self.eat(&Token::Open) {
+            let inner = self.filter()?;
+            self.expect(&Token::Close, ")")?;
+            return Ok(inner);
+        }
+        self.condition().map(Filter::Cond)
+    }
+
+    fn condition(&mut self) -> Result<Condition, ApiError> {
+        let field = self.ident()?;
+        let test = if let Some(Token::Op(op)) = self.toks.get(self.pos) {
+            let op = *op;
+            self.pos += 1;
+            Test::Cmp(op, self.literal()?)
+        } else if self.peek_keyword("LIKE") {
+            self.pos += 1;
+            match self.toks.get(self.pos).cloned() {
+                Some(Token::Text(_, pat)) => {
+                    self.pos += 1;
+                    Test::Like(pat)
+                }
+                _ => {
+                    return Err(ApiError::malformed_query(format!(
+                        "expecting a quoted pattern after LIKE, found {}",
+                        self.found()
+                    )));
+                }
+            }
+        } else if self.peek_keyword("IN") || self.peek_keyword("NOT") {
+            let negated = self.peek_keyword("NOT");
+            if negated {
+                self.pos += 1;
+            }
+            self.keyword("IN")?;
+            self.expect(&Token::Open, "(")?;
+            let mut values = vec![self.literal()?];
+            while self.eat(&Token::Comma) {
+                values.push(self.literal()?);
+            }
+            self.expect(&Token::Close, ")")?;
+            Test::In { negated, values }
+        } else {
+            return Err(ApiError::malformed_query(format!("expecting an operator, found {}", self.found())));
+        };
+        Ok(Condition { field, test })
     }
 }
 
@@ -249,24 +395,10 @@ pub(crate) fn parse(q: &str) -> Result<Soql, ApiError> {
     }
     p.keyword("FROM")?;
     let object = p.ident()?;
-    let mut conditions = Vec::new();
+    let mut filter = None;
     if p.peek_keyword("WHERE") {
         p.pos += 1;
-        loop {
-            let field = p.ident()?;
-            let op = match p.toks.get(p.pos) {
-                Some(Token::Op(op)) => *op,
-                _ => return Err(ApiError::malformed_query(format!("expecting an operator, found {}", p.found()))),
-            };
-            p.pos += 1;
-            let value = p.literal()?;
-            conditions.push(Condition { field, op, value });
-            if p.peek_keyword("AND") {
-                p.pos += 1;
-            } else {
-                break;
-            }
-        }
+        filter = Some(p.filter()?);
     }
     let mut order = Vec::new();
     if p.peek_keyword("ORDER") {
@@ -314,12 +446,36 @@ pub(crate) fn parse(q: &str) -> Result<Soql, ApiError> {
     if p.pos < p.toks.len() {
         return Err(ApiError::malformed_query(format!("unexpected token: {}", p.found())));
     }
-    Ok(Soql { fields, object, conditions, order, limit, offset })
+    Ok(Soql { fields, object, filter, order, limit, offset })
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The conditions of a query's filter, left to right.
+    fn conditions(q: &Soql) -> Vec<Condition> {
+        fn walk(f: &Filter, out: &mut Vec<Condition>) {
+            match f {
+                Filter::Cond(c) => out.push(c.clone()),
+                Filter::And(fs) | Filter::Or(fs) => fs.iter().for_each(|f| walk(f, out)),
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(f) = &q.filter {
+            walk(f, &mut out);
+        }
+        out
+    }
+
+    /// The value a `Field op literal` condition compares with.
+    fn value(c: &Condition) -> Literal {
+        match &c.test {
+            Test::Cmp(_, v) => v.clone(),
+            other => panic!("not a comparison: {other:?}"),
+        }
+    }
 
     #[test]
     fn the_incremental_read_the_connector_sends_parses() {
@@ -329,9 +485,10 @@ mod tests {
         .unwrap();
         assert_eq!(q.fields, ["Id", "Name", "Type"]);
         assert_eq!(q.object, "Account");
-        assert_eq!(q.conditions.len(), 2);
-        assert_eq!(q.conditions[0].value, Literal::DateTime(1_714_557_600));
-        assert_eq!(q.conditions[1], Condition { field: "Id".into(), op: Op::Gt, value: Literal::Str("001A".into()) });
+        let c = conditions(&q);
+        assert_eq!(c.len(), 2);
+        assert_eq!(value(&c[0]), Literal::DateTime(1_714_557_600));
+        assert_eq!(c[1], Condition { field: "Id".into(), test: Test::Cmp(Op::Gt, Literal::Str("001A".into())) });
         assert_eq!(q.order, [OrderKey { field: "Id".into(), descending: false, nulls_first: true }]);
         assert_eq!(q.limit, Some(50));
     }
@@ -339,13 +496,14 @@ mod tests {
     #[test]
     fn keywords_are_case_insensitive_and_offsets_dates_and_booleans_read() {
         let q = parse("select id from contact where isdeleted = false and CloseDate < 2024-01-31 and X__c != null order by name desc nulls first offset 5").unwrap();
-        assert_eq!(q.conditions[0].value, Literal::Bool(false));
-        assert_eq!(q.conditions[1].value, Literal::Date("2024-01-31".into()));
-        assert_eq!(q.conditions[2].op, Op::Ne);
+        let c = conditions(&q);
+        assert_eq!(value(&c[0]), Literal::Bool(false));
+        assert_eq!(value(&c[1]), Literal::Date("2024-01-31".into()));
+        assert_eq!(c[2].test, Test::Cmp(Op::Ne, Literal::Null));
         assert!(q.order[0].descending && q.order[0].nulls_first);
         assert_eq!(q.offset, 5);
         assert_eq!(
-            parse("SELECT Id FROM X WHERE D > 2024-05-01T10:00:00+01:00").unwrap().conditions[0].value,
+            value(&conditions(&parse("SELECT Id FROM X WHERE D > 2024-05-01T10:00:00+01:00").unwrap())[0]),
             Literal::DateTime(1_714_554_000)
         );
     }
@@ -353,10 +511,10 @@ mod tests {
     #[test]
     fn escape_sequences_in_string_literals_stand_for_their_characters() {
         let q = parse(r#"SELECT Id FROM Account WHERE Name = 'O\'Brien \\ \"Sons\"\n\t'"#).unwrap();
-        assert_eq!(q.conditions[0].value, Literal::Str("O'Brien \\ \"Sons\"\n\t".into()));
+        assert_eq!(value(&conditions(&q)[0]), Literal::Str("O'Brien \\ \"Sons\"\n\t".into()));
         let quoted = parse(r"SELECT Id FROM Account WHERE Name = 'x\' OR Name = \'y'").unwrap();
-        assert_eq!(quoted.conditions.len(), 1, "an escaped quote does not end the literal");
-        assert_eq!(quoted.conditions[0].value, Literal::Str("x' OR Name = 'y".into()));
+        assert_eq!(conditions(&quoted).len(), 1, "an escaped quote does not end the literal");
+        assert_eq!(value(&conditions(&quoted)[0]), Literal::Str("x' OR Name = 'y".into()));
         assert_eq!(parse(r"SELECT Id FROM Account WHERE Name = 'a\qb'").unwrap_err().code, "MALFORMED_QUERY");
     }
 
@@ -372,8 +530,50 @@ mod tests {
             "SELECT Id FROM Account LIMIT many",
             "SELECT Id FROM Account ORDER Id",
             "SELECT Id FROM Account trailing",
+            "SELECT Id FROM Account WHERE Name = 'a' OR Name = 'b' AND Type = 'c'",
+            "SELECT Id FROM Account WHERE Name = 'a' AND Name = 'b' OR Type = 'c'",
+            "SELECT Id FROM Account WHERE (Name = 'a' OR Name = 'b'",
+            "SELECT Id FROM Account WHERE Name = 'a')",
+            "SELECT Id FROM Account WHERE ()",
+            "SELECT Id FROM Account WHERE Name IN ()",
+            "SELECT Id FROM Account WHERE Name IN 'a'",
+            "SELECT Id FROM Account WHERE Name IN ('a',)",
+            "SELECT Id FROM Account WHERE Name NOT = 'a'",
+            "SELECT Id FROM Account WHERE NOT Name = 'a'",
+            "SELECT Id FROM Account WHERE Name LIKE a%",
+            "SELECT Id FROM Account WHERE Name LIKE 5",
         ] {
             assert_eq!(parse(q).unwrap_err().code, "MALFORMED_QUERY", "{q}");
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod filter_tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_keep_escaped_wildcards_as_characters() {
+        let q = parse(r"SELECT Id FROM Account WHERE Name LIKE 'a\%b%c_\_'").unwrap();
+        let Some(Filter::Cond(c)) = q.filter else { panic!("one condition") };
+        use Pat::{Any, Char, One};
+        assert_eq!(c.test, Test::Like(vec![Char('a'), Char('%'), Char('b'), Any, Char('c'), One, Char('_')]));
+    }
+
+    #[test]
+    fn or_and_and_nest_only_through_parentheses() {
+        let q = parse("SELECT Id FROM A WHERE X = 'a' OR (Y = 'b' AND Z NOT IN ('c', null))").unwrap();
+        let cond = |f: &str, t: Test| Filter::Cond(Condition { field: f.into(), test: t });
+        assert_eq!(
+            q.filter,
+            Some(Filter::Or(vec![
+                cond("X", Test::Cmp(Op::Eq, Literal::Str("a".into()))),
+                Filter::And(vec![
+                    cond("Y", Test::Cmp(Op::Eq, Literal::Str("b".into()))),
+                    cond("Z", Test::In { negated: true, values: vec![Literal::Str("c".into()), Literal::Null] }),
+                ]),
+            ]))
+        );
     }
 }

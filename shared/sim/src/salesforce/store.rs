@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
 use super::schema::{self, Field, Kind, Object, attributes};
-use super::soql::{Literal, Op, Soql};
+use super::soql::{Filter, Literal, Op, Pat, Soql, Test};
 use crate::common::{format_unix, parse_timestamp};
 
 /// Query locators kept at once; older ones answer `INVALID_QUERY_LOCATOR` (real locators
@@ -204,6 +204,81 @@ fn matches(field: &Field, row_value: &Value, op: Op, lit: &Value) -> bool {
     }
 }
 
+/// Whether `text` matches a LIKE pattern, case-insensitively (SOQL LIKE on text fields).
+fn like(text: &str, pat: &[Pat]) -> bool {
+    let text: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
+    let pat: Vec<Pat> = pat
+        .iter()
+        .flat_map(|p| match p {
+            Pat::Char(c) => c.to_lowercase().map(Pat::Char).collect::<Vec<_>>(),
+            other => vec![*other],
+        })
+        .collect();
+    // reachable[j]: the pattern's first i elements can match the text's first j characters.
+    let mut reachable = vec![false; text.len() + 1];
+    reachable[0] = true;
+    for p in &pat {
+        let mut next = vec![false; text.len() + 1];
+        for j in 0..=text.len() {
+            next[j] = match p {
+                Pat::Any => reachable[j] || (j > 0 && next[j - 1]),
+                Pat::One => j > 0 && reachable[j - 1],
+                Pat::Char(c) => j > 0 && reachable[j - 1] && text[j - 1] == *c,
+            };
+        }
+        reachable = next;
+    }
+    reachable[text.len()]
+}
+
+/// A filter with its fields looked up and its literals typed for them.
+enum Resolved<'a> {
+    Cmp(&'a Field, Op, Value),
+    In(&'a Field, bool, Vec<Value>),
+    Like(&'a Field, &'a [Pat]),
+    And(Vec<Resolved<'a>>),
+    Or(Vec<Resolved<'a>>),
+}
+
+fn resolve<'a>(object: &'a Object, filter: &'a Filter) -> Result<Resolved<'a>, ApiError> {
+    let all = |fs: &'a [Filter]| fs.iter().map(|f| resolve(object, f)).collect::<Result<Vec<_>, _>>();
+    Ok(match filter {
+        Filter::And(fs) => Resolved::And(all(fs)?),
+        Filter::Or(fs) => Resolved::Or(all(fs)?),
+        Filter::Cond(c) => {
+            let f = object.field(&c.field).ok_or_else(|| no_column(object.name, &c.field))?;
+            match &c.test {
+                Test::Cmp(op, lit) => Resolved::Cmp(f, *op, literal_value(f, lit)?),
+                Test::In { negated, values } => {
+                    Resolved::In(f, *negated, values.iter().map(|v| literal_value(f, v)).collect::<Result<_, _>>()?)
+                }
+                Test::Like(pat) => {
+                    if matches!(f.kind, Kind::Boolean | Kind::DateTime | Kind::Date | Kind::Currency) {
+                        return Err(ApiError::invalid_field(format!(
+                            "invalid operator on field '{}': LIKE applies to text fields only",
+                            f.name
+                        )));
+                    }
+                    Resolved::Like(f, pat)
+                }
+            }
+        }
+    })
+}
+
+impl Resolved<'_> {
+    fn holds(&self, row: &Map<String, Value>) -> bool {
+        let get = |f: &Field| row.get(f.name).unwrap_or(&Value::Null);
+        match self {
+            Resolved::Cmp(f, op, lit) => matches(f, get(f), *op, lit),
+            Resolved::In(f, negated, values) => values.iter().any(|v| matches(f, get(f), Op::Eq, v)) != *negated,
+            Resolved::Like(f, pat) => get(f).as_str().is_some_and(|t| like(t, pat)),
+            Resolved::And(fs) => fs.iter().all(|f| f.holds(row)),
+            Resolved::Or(fs) => fs.iter().any(|f| f.holds(row)),
+        }
+    }
+}
+
 fn no_column(object: &str, field: &str) -> ApiError {
     ApiError::invalid_field(format!(
         "No such column '{field}' on entity '{object}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."
@@ -272,14 +347,7 @@ impl Store {
             .iter()
             .map(|f| object.field(f).ok_or_else(|| no_column(object.name, f)))
             .collect::<Result<_, _>>()?;
-        let conditions: Vec<(&Field, Op, Value)> = q
-            .conditions
-            .iter()
-            .map(|c| {
-                let f = object.field(&c.field).ok_or_else(|| no_column(object.name, &c.field))?;
-                Ok((f, c.op, literal_value(f, &c.value)?))
-            })
-            .collect::<Result<_, ApiError>>()?;
+        let filter = q.filter.as_ref().map(|f| resolve(object, f)).transpose()?;
         let order: Vec<(&Field, bool, bool)> = q
             .order
             .iter()
@@ -295,9 +363,7 @@ impl Store {
             .rows
             .iter()
             .filter(|r| all_rows || r.get("IsDeleted") != Some(&Value::Bool(true)))
-            .filter(|r| {
-                conditions.iter().all(|(f, op, lit)| matches(f, r.get(f.name).unwrap_or(&Value::Null), *op, lit))
-            })
+            .filter(|r| filter.as_ref().is_none_or(|f| f.holds(r)))
             .collect();
         if !order.is_empty() {
             rows.sort_by(|a, b| {
@@ -616,6 +682,87 @@ mod tests {
         assert_eq!((missing.status, missing.code), (axum::http::StatusCode::NOT_FOUND, "NOT_FOUND"));
         let deleted = s.get("Account", &make_id("001", 3), "v60.0").unwrap_err();
         assert_eq!((deleted.status, deleted.code), (axum::http::StatusCode::NOT_FOUND, "ENTITY_IS_DELETED"));
+    }
+
+    /// Five live accounts (1..=5) and a deleted one (6) for the filter table.
+    fn people() -> Store {
+        let account = |n: u64, name: &str, city: Option<&str>, phone: Option<&str>, deleted: bool| {
+            let mut m = Map::new();
+            m.insert("Id".into(), json!(make_id("001", n)));
+            m.insert("Name".into(), json!(name));
+            m.insert("BillingCity".into(), json!(city));
+            m.insert("Phone".into(), json!(phone));
+            m.insert("IsDeleted".into(), json!(deleted));
+            m
+        };
+        Store::new(TenantData {
+            tables: vec![(
+                "Account",
+                vec![
+                    account(1, "O'Brien Ltd", Some("Leeds"), Some("111"), false),
+                    account(2, "Acme", Some("York"), None, false),
+                    account(3, "ACME Corp", Some("Leeds"), Some("333"), false),
+                    account(4, "Bolt_Co", None, Some("444"), false),
+                    account(5, "100% Juice", Some("Hull"), None, false),
+                    account(6, "Acme Old", Some("Leeds"), Some("666"), true),
+                ],
+            )],
+            run_as_user_id: make_id("005", 1),
+        })
+    }
+
+    #[test]
+    fn where_clauses_match_the_rows_salesforce_would() {
+        let s = people();
+        let cases: &[(&str, &[u64])] = &[
+            ("Name = 'acme'", &[2]),
+            ("Name != 'Acme'", &[1, 3, 4, 5]),
+            ("Name <> 'Acme'", &[1, 3, 4, 5]),
+            ("BillingCity = null", &[4]),
+            ("BillingCity != null", &[1, 2, 3, 5]),
+            ("BillingCity != 'Leeds'", &[2, 4, 5]),
+            ("Phone = null AND BillingCity = 'York'", &[2]),
+            ("Name = 'Acme' OR BillingCity = 'Hull'", &[2, 5]),
+            ("Name = 'Acme' OR Name = 'Bolt_Co' OR Phone = '111'", &[1, 2, 4]),
+            // AND binds nothing implicitly: the grouping is spelt out, and the two give different rows.
+            ("Name = 'Acme' OR (BillingCity = 'Leeds' AND Phone = '333')", &[2, 3]),
+            ("(Name = 'Acme' OR BillingCity = 'Leeds') AND Phone = '333'", &[3]),
+            ("((Name = 'Acme') OR (Name = 'Bolt_Co' AND (Phone = '444' OR Phone = '0')))", &[2, 4]),
+            ("Name IN ('O\\'Brien Ltd', 'acme corp')", &[1, 3]),
+            ("Name NOT IN ('O\\'Brien Ltd', 'Acme')", &[3, 4, 5]),
+            ("BillingCity IN ('Leeds', null)", &[1, 3, 4]),
+            ("BillingCity NOT IN ('Leeds')", &[2, 4, 5]),
+            ("Name LIKE 'acme%'", &[2, 3]),
+            ("Name LIKE '%co%'", &[3, 4]),
+            ("Name LIKE 'Acm_'", &[2]),
+            ("Name LIKE 'Bolt\\_Co'", &[4]),
+            ("Name LIKE 'Bolt_Co'", &[4]),
+            ("Name LIKE 'Bolt\\_%' OR Name LIKE '100\\% %'", &[4, 5]),
+            ("Name LIKE '_'", &[]),
+            ("Name LIKE '%'", &[1, 2, 3, 4, 5]),
+            ("BillingCity LIKE '%'", &[1, 2, 3, 5]),
+        ];
+        for (filter, want) in cases {
+            let q = parse(&format!("SELECT Id FROM Account WHERE {filter} ORDER BY Id"))
+                .unwrap_or_else(|e| panic!("{filter}: {e:?}"));
+            let got: Vec<String> =
+                s.query(&q, false, "v").unwrap().iter().map(|r| r["Id"].as_str().unwrap().to_string()).collect();
+            let want: Vec<String> = want.iter().map(|n| make_id("001", *n)).collect();
+            assert_eq!(got, want, "{filter}");
+        }
+    }
+
+    #[test]
+    fn mixing_and_with_or_without_parentheses_is_refused_as_salesforce_does() {
+        let e =
+            parse("SELECT Id FROM Account WHERE Name = 'Acme' OR BillingCity = 'Leeds' AND Phone = '333'").unwrap_err();
+        assert_eq!((e.status, e.code), (axum::http::StatusCode::BAD_REQUEST, "MALFORMED_QUERY"));
+    }
+
+    #[test]
+    fn like_on_a_non_text_field_is_an_invalid_field() {
+        let e = people().query(&parse("SELECT Id FROM Account WHERE IsDeleted LIKE 't%'").unwrap(), false, "v");
+        assert_eq!(e.unwrap_err().code, "INVALID_FIELD");
     }
 
     #[test]

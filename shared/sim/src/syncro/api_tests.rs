@@ -180,6 +180,30 @@ async fn creates_and_partial_updates_change_only_what_is_sent_and_bad_emails_get
 }
 
 #[tokio::test]
+async fn contact_and_lead_writes_naming_an_unknown_customer_get_422_customer_must_exist() {
+    let (sim, _) = start(3).await;
+    let creds = sim.credentials();
+    let (post, put) = (reqwest::Method::POST, reqwest::Method::PUT);
+    let missing = 987_654_321;
+    let (status, body, _) =
+        call(&sim, &creds, post.clone(), "/contacts", Some(json!({"customer_id": missing, "name": "A B"}))).await;
+    assert_eq!((status, &body["errors"]), (422, &json!("Customer must exist")), "{body}");
+    let (_, customers) = get(&sim, "/customers").await;
+    let customer = customers["customers"][0]["id"].as_i64().unwrap();
+    let (status, contact, _) =
+        call(&sim, &creds, post.clone(), "/contacts", Some(json!({"customer_id": customer, "name": "A B"}))).await;
+    assert_eq!(status, 200, "{contact}");
+    let path = format!("/contacts/{}", contact["id"]);
+    let (status, body, _) =
+        call(&sim, &creds, put.clone(), &path, Some(json!({"name": "A B", "customer_id": missing}))).await;
+    assert_eq!((status, &body["errors"]), (422, &json!("Customer must exist")), "{body}");
+    let (status, body, _) =
+        call(&sim, &creds, post, "/leads", Some(json!({"first_name": "Lee", "customer_id": missing}))).await;
+    assert_eq!(status, 422);
+    assert_eq!((&body["success"], &body["message"]), (&json!(false), &json!(["Customer must exist"])), "{body}");
+}
+
+#[tokio::test]
 async fn customers_filter_by_a_business_name_like_the_one_given_ignoring_case() {
     let (sim, _) = start(10).await;
     let creds = sim.credentials();

@@ -87,6 +87,10 @@ pub(crate) struct Filters {
 }
 
 /// Lead fields the `query` search looks in (UNCONFIRMED, see [`Filters::query`]).
+/// The 422 message for a `customer_id` naming no customer. UNCONFIRMED: Rails'
+/// `belongs_to` wording; no recorded Syncro answer (psa-apis.md 3.5, swagger) shows it.
+const CUSTOMER_MUST_EXIST: &str = "Customer must exist";
+
 const LEAD_SEARCHED: &[&str] = &["first_name", "last_name", "business_then_name", "email", "phone"];
 
 /// Whether `haystack` holds `needle`, ignoring case.
@@ -207,9 +211,13 @@ impl Store {
     }
 
     /// Checks a write body; the 422 in the resource's shape when it is refused.
-    /// UNCONFIRMED beyond the documented ones (email format; contacts need an existing
-    /// `customer_id` on create and a `name` on update): a customer needs a business or a
-    /// person name, as the UI does.
+    /// UNCONFIRMED beyond the documented ones (email format; contacts need a `customer_id`
+    /// on create and a `name` on update): a customer needs a business or a person name, as
+    /// the UI does; and a `customer_id` naming no customer (a contact's on create or when
+    /// sent on update, a lead's when sent and not null) is "Customer must exist". Neither
+    /// psa-apis.md 3.5 nor the swagger (200 answers only) records that answer: it is a
+    /// validation failure, so a 422 in the resource's documented shape, not the 404 of an
+    /// unknown record in the path.
     fn validate(&self, kind: Kind, body: &Map<String, Value>, merged: &Value, creating: bool) -> Result<(), ApiError> {
         let mut problems = Vec::new();
         if let Some(email) = body.get("email").and_then(Value::as_str).filter(|e| !e.trim().is_empty())
@@ -225,16 +233,19 @@ impl Store {
                 }
             }
             Kind::Contacts => {
-                if creating {
-                    let customer = merged["customer_id"].as_i64();
-                    if customer.is_none_or(|c| !self.map(Kind::Customers).is_ok_and(|m| m.contains_key(&c))) {
-                        problems.insert(0, "Customer must exist".into());
-                    }
-                } else if text(&Value::Object(body.clone()), "name").is_none() {
+                if !creating && text(&Value::Object(body.clone()), "name").is_none() {
                     problems.insert(0, "Name can't be blank".into());
                 }
+                if (creating || body.contains_key("customer_id")) && !self.customer_exists(&merged["customer_id"]) {
+                    problems.insert(0, CUSTOMER_MUST_EXIST.into());
+                }
             }
-            Kind::Leads | Kind::Users => {}
+            Kind::Leads => {
+                if body.get("customer_id").is_some_and(|c| !c.is_null() && !self.customer_exists(c)) {
+                    problems.insert(0, CUSTOMER_MUST_EXIST.into());
+                }
+            }
+            Kind::Users => {}
         }
         if problems.is_empty() {
             return Ok(());
@@ -243,6 +254,11 @@ impl Store {
             Kind::Contacts => ApiError::invalid_record(merged.clone(), problems.join(", ")),
             _ => ApiError::invalid_params(problems, Value::Object(body.clone())),
         })
+    }
+
+    /// Whether `id` is the number of a customer.
+    fn customer_exists(&self, id: &Value) -> bool {
+        id.as_i64().is_some_and(|c| self.map(Kind::Customers).is_ok_and(|m| m.contains_key(&c)))
     }
 
     /// `POST /{plural}`: a new record from the body's writable fields.
@@ -389,5 +405,29 @@ mod tests {
         assert_eq!(e.status.as_u16(), 422);
         let e = s.create(Kind::Contacts, json!({"customer_id": 99, "name": "A B"}), "t").unwrap_err();
         assert!(matches!(e.body, super::super::error::ErrorBody::Record { .. }));
+    }
+
+    #[test]
+    fn a_customer_id_naming_no_customer_is_refused_on_contact_and_lead_writes() {
+        use super::super::error::ErrorBody;
+        let mut s = store();
+        let contact = s.create(Kind::Contacts, json!({"customer_id": 1, "name": "A B"}), "t").unwrap();
+        let contact_id = contact["id"].as_i64().or_else(|| contact["contact"]["id"].as_i64()).unwrap();
+        let e = s.update(Kind::Contacts, contact_id, json!({"name": "A B", "customer_id": 99}), "t").unwrap_err();
+        assert_eq!(e.status.as_u16(), 422);
+        assert!(matches!(&e.body, ErrorBody::Record { errors, .. } if errors == "Customer must exist"), "{:?}", e.body);
+        s.update(Kind::Contacts, contact_id, json!({"name": "A C"}), "t").unwrap();
+
+        let e = s.create(Kind::Leads, json!({"first_name": "L", "customer_id": 99}), "t").unwrap_err();
+        assert_eq!(e.status.as_u16(), 422);
+        assert!(
+            matches!(&e.body, ErrorBody::Params { messages, .. } if messages == &["Customer must exist".to_string()]),
+            "{:?}",
+            e.body
+        );
+        let lead = s.create(Kind::Leads, json!({"first_name": "L", "customer_id": null}), "t").unwrap();
+        let lead_id = lead["lead"]["id"].as_i64().or_else(|| lead["id"].as_i64()).unwrap();
+        assert_eq!(s.update(Kind::Leads, lead_id, json!({"customer_id": 99}), "t").unwrap_err().status.as_u16(), 422);
+        s.update(Kind::Leads, lead_id, json!({"customer_id": 1}), "t").unwrap();
     }
 }
