@@ -285,6 +285,7 @@ async fn an_export_through_the_export_function_on_moto_sends_each_record_once_de
     let get = api_event("GET", &format!("/exports/{id}"), tenant, json!(null));
     let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(get)).await.unwrap();
     assert_eq!(body_json(&resp.body)["status"], "done");
+    assert_eq!(body_json(&resp.body)["stalled"], false);
     let connector = tandem_domain::usecases::connections::connector(&s.svc, &t, System::ConnectWise).await.unwrap();
     let stored = s.svc.store.record(&t, RecordKind::Company, company.id()).await.unwrap().unwrap();
     let ext = stored.link(System::ConnectWise).expect("the company is linked").id.clone();

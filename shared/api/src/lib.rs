@@ -306,7 +306,7 @@ async fn answer(
             let started = export::start(svc, t, system(s)?, &json_body(req)?).await?;
             encode(202, &json!({ "id": started.id, "status": started.status }))
         }
-        Route::Export(id) => encode(200, &export::export(svc, t, &JobId::from_raw(id)).await?),
+        Route::Export(id) => encode(200, &export::export_view(svc, t, &JobId::from_raw(id)).await?),
         Route::Settings(s) if method == "GET" => {
             encode(200, &connections::connection(svc, t, system(s)?).await?.settings)
         }

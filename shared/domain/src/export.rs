@@ -85,6 +85,12 @@ impl Export {
         self.results.iter().find(|r| r.kind == kind && &r.id == id)
     }
 
+    /// Running without a result for at least `stall_after` (its message lost or stuck).
+    pub fn is_stalled(&self, now: Timestamp, stall_after: std::time::Duration) -> bool {
+        let idle = (now.datetime() - self.updated_at.datetime()).as_seconds_f64();
+        self.status == ExportStatus::Running && idle >= stall_after.as_secs_f64()
+    }
+
     /// Whether the export asked for `what`.
     pub fn includes(&self, what: Include) -> bool {
         self.include.contains(&what)
@@ -97,4 +103,33 @@ pub struct ExportMessage {
     pub tenant: TenantId,
     pub system: System,
     pub export_id: JobId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_export_without_a_result_for_the_stall_time_is_stalled_and_a_finished_one_never() {
+        let at = |s: i64| Timestamp::from_unix(s).unwrap();
+        let mut e = Export {
+            id: JobId::from_raw("e"),
+            tenant: TenantId::parse("t").unwrap(),
+            system: System::Halo,
+            kind: RecordKind::Company,
+            record: RecordId::from_raw("c"),
+            include: vec![Include::Details],
+            status: ExportStatus::Running,
+            results: Vec::new(),
+            message: None,
+            created_at: at(0),
+            updated_at: at(0),
+            version: 1,
+        };
+        let ten_minutes = std::time::Duration::from_secs(600);
+        assert!(!e.is_stalled(at(599), ten_minutes));
+        assert!(e.is_stalled(at(600), ten_minutes));
+        e.status = ExportStatus::Done;
+        assert!(!e.is_stalled(at(6000), ten_minutes));
+    }
 }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::describe::Description;
 use crate::error::DomainError;
@@ -124,6 +124,22 @@ pub async fn start(
 /// An export by id.
 pub async fn export(svc: &Services, t: &TenantId, id: &JobId) -> Result<Export, DomainError> {
     svc.store.export(t, id).await?.ok_or_else(|| DomainError::not_found(format!("no export {id}")))
+}
+
+/// An export with whether it is stalled (running, no result for the stall time), as
+/// `GET /exports/{id}` answers it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExportView {
+    #[serde(flatten)]
+    pub export: Export,
+    pub stalled: bool,
+}
+
+/// An export by id, with whether it is stalled.
+pub async fn export_view(svc: &Services, t: &TenantId, id: &JobId) -> Result<ExportView, DomainError> {
+    let export = export(svc, t, id).await?;
+    let stalled = export.is_stalled(svc.clock.now(), svc.tuning.stall_after);
+    Ok(ExportView { export, stalled })
 }
 
 /// The mappings an export reads: companies and contacts always (a contact's company is
