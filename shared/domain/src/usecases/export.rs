@@ -333,7 +333,8 @@ impl<'a> Ctx<'a> {
             });
         };
         let ledger = self.ledger(&record).await?;
-        let linked = self.links(&outgoing::references(&record)).await?;
+        let out = self.with_contacts_company(&record).await?;
+        let linked = self.links(&outgoing::references(&out)).await?;
         let name = self.system.display_name();
         match decide_push(self.described, &record, ledger.as_ref(), true) {
             Push::Skip(crate::log::SkipReason::NotWritten) => {
@@ -346,12 +347,12 @@ impl<'a> Ctx<'a> {
             }
             Push::Update { external_id, fields } => {
                 let Some(ledger) = ledger else { return Err(DomainError::internal("an update without a ledger")) };
-                match outgoing::external(&self.conn, self.described, &record, &external_id, &linked) {
+                match outgoing::external(&self.conn, self.described, &out, &external_id, &linked) {
                     Ok(ext) => self.update(&record, &ext, ledger, &fields, None).await,
                     Err(why) => Ok(self.refused(&record, why).await),
                 }
             }
-            Push::Create { fields } => match outgoing::external(&self.conn, self.described, &record, "", &linked) {
+            Push::Create { fields } => match outgoing::external(&self.conn, self.described, &out, "", &linked) {
                 Ok(ext) => self.create(&record, ext, &fields).await,
                 Err(why) => Ok(self.refused(&record, why).await),
             },
@@ -508,6 +509,22 @@ impl<'a> Ctx<'a> {
             let matched = same_record(ext, &c)?;
             Some((c, matched))
         }))
+    }
+
+    /// The record as it goes out: an activity that names no company goes out under its
+    /// contact's (a system that files activities by company, such as Halo's CRM notes,
+    /// needs one), without changing the CRM record.
+    async fn with_contacts_company(&self, record: &Record) -> Result<Record, DomainError> {
+        let Record::Activity(a) = record else { return Ok(record.clone()) };
+        if a.company.is_some() {
+            return Ok(record.clone());
+        }
+        let contact = self.svc.store.record(&self.t, RecordKind::Contact, &a.contact).await?;
+        let company = match contact {
+            Some(Record::Contact(c)) => c.fields.company,
+            _ => None,
+        };
+        Ok(Record::Activity(crate::records::Activity { company, ..a.clone() }))
     }
 
     async fn ledger(&self, record: &Record) -> Result<Option<Ledger>, DomainError> {
