@@ -4,6 +4,7 @@
 //! [`Connectors`] is the domain's [`ConnectorFactory`]; [`guard`] holds every connector's
 //! credential check to the address policy ([`hosts`]) and a deadline.
 
+pub mod body;
 pub mod connectwise;
 pub mod guard;
 pub mod halo;

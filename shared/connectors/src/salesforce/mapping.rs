@@ -13,6 +13,7 @@ use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::{Stage, System, Timestamp};
 
 use super::models::{Account, Contact, Event, Opportunity, QueryPage, Task, User, non_empty};
+use crate::body::{set, string};
 
 /// The contact status field used when the credentials name none.
 pub const DEFAULT_CONTACT_STATUS_FIELD: &str = "Contact_Status__c";
@@ -249,24 +250,6 @@ pub type Body = Map<String, Value>;
 pub const TASK_DONE: &str = "Completed";
 /// See [`TASK_DONE`].
 pub const TASK_OPEN: &str = "Not Started";
-
-/// Sets `key`. On a create a field without a value is left out (the org's default
-/// applies); on an update it is sent as `null`, clearing it.
-fn set(body: &mut Body, key: &str, value: Option<Value>, creating: bool) {
-    match value {
-        Some(v) => {
-            body.insert(key.to_string(), v);
-        }
-        None if creating => {}
-        None => {
-            body.insert(key.to_string(), Value::Null);
-        }
-    }
-}
-
-fn string(s: Option<&str>) -> Option<Value> {
-    s.map(|s| Value::String(s.to_string()))
-}
 
 fn unwritten(object: &str, field: &str) -> ConnectorError {
     ConnectorError::new(

@@ -9,6 +9,7 @@ use tandem_domain::ports::{ConnectorError, ErrorKind};
 use tandem_domain::{RecordKind, Stage, System};
 
 use super::models::{Contact, Customer, Lead, Meta, User, UserEnvelope, non_empty};
+use crate::body::{set, string};
 
 /// One parsed list page: its records and its `meta`.
 #[derive(Clone, Debug, Default)]
@@ -215,24 +216,6 @@ pub fn parse_one(stage: Stage, body: &[u8]) -> Result<Option<ExternalRecord>, Co
 /// A write body: Syncro field name -> value.
 pub type Body = Map<String, Value>;
 
-/// Sets `key`. On a create a field without a value is left out (Syncro's default applies);
-/// on an update it is sent as `null`, clearing it.
-fn set(body: &mut Body, key: &str, value: Option<Value>, creating: bool) {
-    match value {
-        Some(v) => {
-            body.insert(key.to_string(), v);
-        }
-        None if creating => {}
-        None => {
-            body.insert(key.to_string(), Value::Null);
-        }
-    }
-}
-
-fn text_value(s: Option<&str>) -> Option<Value> {
-    s.map(|s| Value::String(s.to_string()))
-}
-
 /// A reference to another Syncro record (a customer, a contact): its numeric id as a JSON
 /// number, as the write bodies type it; an id that is not a number is refused.
 fn reference(kind: RecordKind, id: Option<&str>) -> Result<Option<Value>, ConnectorError> {
@@ -250,10 +233,10 @@ pub fn customer_body(c: &ExtCompany, fields: &[&str], creating: bool) -> Result<
     let mut body = Body::new();
     for field in fields {
         match *field {
-            "name" => set(&mut body, "business_name", text_value(Some(&c.name)), creating),
-            "phone" => set(&mut body, "phone", text_value(c.phone.as_deref()), creating),
+            "name" => set(&mut body, "business_name", string(Some(&c.name)), creating),
+            "phone" => set(&mut body, "phone", string(c.phone.as_deref()), creating),
             "address" => {
-                set(&mut body, "address", text_value(c.address.as_deref()), creating);
+                set(&mut body, "address", string(c.address.as_deref()), creating);
                 for part in ["address_2", "city", "state", "zip"] {
                     set(&mut body, part, None, creating);
                 }
@@ -291,9 +274,9 @@ pub fn contact_body(
     for field in fields {
         match *field {
             "first_name" | "last_name" => {}
-            "email" => set(&mut body, "email", text_value(c.email.as_deref()), creating),
-            "phone" => set(&mut body, "phone", text_value(c.phone.as_deref()), creating),
-            "title" => set(&mut body, "title", text_value(c.title.as_deref()), creating),
+            "email" => set(&mut body, "email", string(c.email.as_deref()), creating),
+            "phone" => set(&mut body, "phone", string(c.phone.as_deref()), creating),
+            "title" => set(&mut body, "title", string(c.title.as_deref()), creating),
             "company" => {
                 set(&mut body, "customer_id", reference(RecordKind::Company, c.company_id.as_deref())?, creating)
             }
@@ -309,8 +292,8 @@ pub fn lead_body(o: &ExtOpportunity, fields: &[&str], creating: bool) -> Result<
     let mut body = Body::new();
     for field in fields {
         match *field {
-            "name" => set(&mut body, "business_name", text_value(Some(&o.name)), creating),
-            "status" => set(&mut body, "status", text_value(o.status_id.as_deref()), creating),
+            "name" => set(&mut body, "business_name", string(Some(&o.name)), creating),
+            "status" => set(&mut body, "status", string(o.status_id.as_deref()), creating),
             "company" => {
                 set(&mut body, "customer_id", reference(RecordKind::Company, o.company_id.as_deref())?, creating)
             }
