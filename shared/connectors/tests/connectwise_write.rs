@@ -65,17 +65,7 @@ async fn raw(sim: &SimHandle, path: &str) -> Value {
 }
 
 fn company(name: &str) -> ExtCompany {
-    ExtCompany {
-        id: String::new(),
-        name: name.into(),
-        phone: None,
-        website: None,
-        address: Some("1 Quay Street".into()),
-        types: Vec::new(),
-        inactive: false,
-        deleted: false,
-        updated_at: None,
-    }
+    ExtCompany { address: Some("1 Quay Street".into()), ..ExtCompany::named(name) }
 }
 
 fn contact(company_id: &str) -> ExtContact {

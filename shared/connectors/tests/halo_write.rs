@@ -47,17 +47,7 @@ async fn start() -> Setup {
 }
 
 fn company(name: &str) -> ExtCompany {
-    ExtCompany {
-        id: String::new(),
-        name: name.into(),
-        phone: None,
-        website: None,
-        address: None,
-        types: Vec::new(),
-        inactive: false,
-        deleted: false,
-        updated_at: None,
-    }
+    ExtCompany::named(name)
 }
 
 fn contact(company_id: &str, email: Option<&str>) -> ExtContact {

@@ -29,17 +29,7 @@ async fn start() -> (Box<dyn RunningSystem>, Arc<dyn Connector>) {
 }
 
 fn company(name: &str) -> ExtCompany {
-    ExtCompany {
-        id: String::new(),
-        name: name.into(),
-        phone: None,
-        website: None,
-        address: Some("1 Quay St, Suite 4".into()),
-        types: Vec::new(),
-        inactive: false,
-        deleted: false,
-        updated_at: None,
-    }
+    ExtCompany { address: Some("1 Quay St, Suite 4".into()), ..ExtCompany::named(name) }
 }
 
 fn activity(subject: &str, done: bool) -> ExtActivity {

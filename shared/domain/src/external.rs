@@ -228,6 +228,21 @@ impl ExternalRecord {
         }
     }
 
+    /// The record with the external id `id` (an unreadable one unchanged).
+    pub fn with_id(&self, id: &str) -> ExternalRecord {
+        let mut out = self.clone();
+        match &mut out {
+            ExternalRecord::User(r) => r.id = id.into(),
+            ExternalRecord::Company(r) => r.id = id.into(),
+            ExternalRecord::Contact(r) => r.id = id.into(),
+            ExternalRecord::Solution(r) => r.id = id.into(),
+            ExternalRecord::Activity(r) => r.id = id.into(),
+            ExternalRecord::Opportunity(r) => r.id = id.into(),
+            ExternalRecord::Unreadable(_) => {}
+        }
+        out
+    }
+
     /// The external id, when known.
     pub fn id(&self) -> Option<&str> {
         match self {

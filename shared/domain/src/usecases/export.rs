@@ -87,9 +87,9 @@ pub async fn start(
             system.display_name()
         )));
     }
-    if conn.settings.export_requires_opportunity
-        && belonging(svc, t, RecordKind::Opportunity, &record).await?.is_empty()
-    {
+    let has_opportunity =
+        || svc.store.lookup_ids(t, RecordKind::Opportunity, owner_field(&record), record.id().as_str());
+    if conn.settings.export_requires_opportunity && has_opportunity().await?.is_empty() {
         return Err(DomainError::refused(format!(
             "{} {} has no opportunity, and this connection sends only records with one \
              (settings: export_requires_opportunity)",
@@ -156,13 +156,17 @@ fn needed_mappings(system: System, include: &[Include]) -> Vec<Stage> {
     stages
 }
 
-/// The records of `kind` that belong to `owner` (a company or contact), oldest first.
-async fn belonging(svc: &Services, t: &TenantId, kind: RecordKind, owner: &Record) -> Result<Vec<Record>, DomainError> {
-    let field = match owner.kind() {
+/// The look-up that finds what belongs to `owner`, a company or a contact.
+fn owner_field(owner: &Record) -> LookupField {
+    match owner.kind() {
         RecordKind::Company => LookupField::Company,
         _ => LookupField::Contact,
-    };
-    Ok(svc.store.referencing(t, kind, field, owner.id()).await?)
+    }
+}
+
+/// The records of `kind` that belong to `owner` (a company or contact), oldest first.
+async fn belonging(svc: &Services, t: &TenantId, kind: RecordKind, owner: &Record) -> Result<Vec<Record>, DomainError> {
+    Ok(svc.store.referencing(t, kind, owner_field(owner), owner.id()).await?)
 }
 
 /// Runs one export message: every record not yet done, in order, each result saved as it
@@ -409,7 +413,7 @@ impl<'a> Ctx<'a> {
         let mut written = Written { id: id.clone(), version: None };
         if !differing.is_empty() {
             let names: Vec<&str> = differing.iter().map(String::as_str).collect();
-            written = match self.connector.update(&with_id(ext, &id), &names).await {
+            written = match self.connector.update(&ext.with_id(&id), &names).await {
                 Ok(w) => Written { id: id.clone(), version: w.version },
                 Err(e) if e.retryable => return Err(e.into()),
                 Err(e) => return Ok(self.failed(record, &e).await),
@@ -549,14 +553,13 @@ impl<'a> Ctx<'a> {
 
     /// A record the system refused: logged with its own message, a failure event published.
     async fn failed(&self, record: &Record, e: &ConnectorError) -> ExportResult {
-        let entry = self.entry(record, None, Outcome::Failed(e.message.clone()), None, Vec::new());
-        if let Err(store) = self.svc.store.put_log(&entry).await {
-            tracing::warn!(error = %store, "the export's log entry was not written");
-        }
+        let entry = self.log(record, None, Outcome::Failed(e.message.clone()), None, Vec::new()).await;
         self.svc.events.failed(&entry).await;
         self.result(record, ExportOutcome::Failed, None, Some(e.message.clone()))
     }
 
+    /// Writes the sync-log entry of one operation (a store failure is only warned about:
+    /// the outcome is in the export's results either way); returns it.
     async fn log(
         &self,
         record: &Record,
@@ -564,11 +567,12 @@ impl<'a> Ctx<'a> {
         outcome: Outcome,
         matched: Option<String>,
         fields: Vec<String>,
-    ) {
+    ) -> LogEntry {
         let entry = self.entry(record, ext, outcome, matched, fields);
         if let Err(e) = self.svc.store.put_log(&entry).await {
             tracing::warn!(error = %e, "the export's log entry was not written");
         }
+        entry
     }
 
     fn entry(
@@ -594,21 +598,6 @@ impl<'a> Ctx<'a> {
             fields,
         }
     }
-}
-
-/// `ext` with the external id `id`.
-fn with_id(ext: &ExternalRecord, id: &str) -> ExternalRecord {
-    let mut out = ext.clone();
-    match &mut out {
-        ExternalRecord::Company(r) => r.id = id.into(),
-        ExternalRecord::Contact(r) => r.id = id.into(),
-        ExternalRecord::Opportunity(r) => r.id = id.into(),
-        ExternalRecord::Activity(r) => r.id = id.into(),
-        ExternalRecord::User(r) => r.id = id.into(),
-        ExternalRecord::Solution(r) => r.id = id.into(),
-        ExternalRecord::Unreadable(_) => {}
-    }
-    out
 }
 
 /// Whether a candidate is the record being sent, by the link rules (PRODUCT.md section 4):
