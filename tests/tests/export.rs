@@ -253,6 +253,105 @@ async fn lost_vendor_answers_and_twice_delivered_messages_leave_each_record_once
     sim.shutdown().await;
 }
 
+/// Creates a company with a contact, `n` opportunities and (where the system takes them)
+/// `n` activities by that contact; their names start with `prefix`.
+async fn busy_company(rt: &LocalRuntime, system: System, prefix: &str, n: usize) -> Record {
+    let company_type = exportable(rt, system, Stage::Companies, OptionList::CompanyTypes).await;
+    let company =
+        create(rt, RecordKind::Company, json!({"name": format!("{prefix} Ltd"), "company_type": company_type})).await;
+    let contact = create(
+        rt,
+        RecordKind::Contact,
+        json!({"first_name": "Tomas", "last_name": prefix, "email": format!("tomas@{}.example", prefix.to_lowercase()),
+               "company": company.id()}),
+    )
+    .await;
+    let status = exportable(rt, system, Stage::Opportunities, OptionList::OpportunityStatuses).await;
+    let salesperson = linked_user(rt, system).await.map(|u| u.id().to_string());
+    let kind = exportable(rt, system, Stage::Activities, OptionList::ActivityTypes).await;
+    let takes_activities = !tandem_connectors::describe(system).writable(RecordKind::Activity).is_empty();
+    for i in 0..n {
+        create(
+            rt,
+            RecordKind::Opportunity,
+            json!({"name": format!("{prefix} deal {i}"), "status": status, "close_date": "2027-03-31",
+                   "company": company.id(), "contact": contact.id(), "salesperson": salesperson}),
+        )
+        .await;
+        if let (true, Some(kind), Some(user)) = (takes_activities, kind.as_ref(), salesperson.as_ref()) {
+            create(
+                rt,
+                RecordKind::Activity,
+                json!({"kind": kind, "subject": format!("{prefix} call {i}"), "body": format!("Call {i} about backups."),
+                       "contact": contact.id(),
+                       "company": company.id(), "created_by": user, "date": "2026-11-20T15:30:00Z"}),
+            )
+            .await;
+        }
+    }
+    company
+}
+
+/// Each of `company`'s opportunities and activities is in the system exactly once.
+async fn each_once(rt: &LocalRuntime, system: System, company: &Record) {
+    let connector = connections::connector(&rt.svc, &tenant(), system).await.unwrap();
+    let mut linked = std::collections::HashSet::new();
+    for kind in [RecordKind::Opportunity, RecordKind::Activity] {
+        for r in rt.svc.store.all_records(&tenant(), kind).await.unwrap() {
+            let company_key = (tandem_domain::records::LookupField::Company, company.id().to_string());
+            if !r.lookup_keys().contains(&company_key) {
+                continue;
+            }
+            let link = r.link(system).unwrap_or_else(|| panic!("{kind} {} is not linked", r.id()));
+            assert!(linked.insert((kind, link.id.clone())), "{kind} {} is linked twice", link.id);
+            let held = connector.get(kind, &link.id).await.unwrap();
+            let held = held.unwrap_or_else(|| panic!("{kind} {} is not in {system}", link.id));
+            let title = |r: &ExternalRecord| ["name", "subject", "body", "date"].map(|f| r.field(f));
+            let found = connector.find_similar(&held).await.unwrap();
+            let ids: Vec<&str> =
+                found.iter().filter(|f| title(f) == title(&held)).filter_map(ExternalRecord::id).collect();
+            assert_eq!(ids, [link.id.as_str()], "{kind} {} is in {system} once", r.id());
+        }
+    }
+}
+
+async fn a_company_s_opportunities_and_activities_go_out_once_each_in_as_few_calls_as_it_allows(system: System) {
+    let (sim, rt) = imported(system).await;
+    let n = 6;
+    let include = json!(["details", "opportunities", "activities"]);
+    let company = busy_company(&rt, system, "Harrowgate", n).await;
+    let before = sim.handle().stats().requests;
+    let started =
+        export::start(&rt.svc, &tenant(), system, &json!({"kind": "company", "id": company.id(), "include": include}))
+            .await
+            .unwrap();
+    let done = finish(&rt, &started).await;
+    let calls = sim.handle().stats().requests - before;
+    assert_eq!(done.status, ExportStatus::Done, "{done:?}");
+    assert!(done.results.iter().all(|r| r.outcome == ExportOutcome::Created), "{done:?}");
+    each_once(&rt, system, &company).await;
+    if system == System::Salesforce {
+        // The company and the contact: a search and a create each; then per kind a search
+        // per record and one sObject Collections call (the session may be fetched once).
+        // One create per record would be at least 2 + 2 + 4n calls.
+        assert!(calls <= 4 + 2 * (n as u64 + 1) + 1, "{calls} calls for {} records", done.results.len());
+    }
+
+    // Answers lost on the way and every message delivered twice change nothing of that.
+    sim.handle().lose_write_answers(3, 502);
+    let company = busy_company(&rt, system, "Lostmere", n).await;
+    let started =
+        export::start(&rt.svc, &tenant(), system, &json!({"kind": "company", "id": company.id(), "include": include}))
+            .await
+            .unwrap();
+    let done = delivered(&rt, &started, 2).await;
+    sim.handle().lose_write_answers(0, 502);
+    assert_eq!(done.status, ExportStatus::Done, "{done:?}");
+    assert!(done.results.iter().all(|r| r.outcome != ExportOutcome::Failed), "{done:?}");
+    each_once(&rt, system, &company).await;
+    sim.shutdown().await;
+}
+
 async fn bad_export_requests_are_refused_and_change_nothing(system: System) {
     let (sim, rt) = imported(system).await;
     let company = create(&rt, RecordKind::Company, json!({"name": "Lonely Fields"})).await;
@@ -318,6 +417,10 @@ macro_rules! per_system {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn lost_vendor_answers_and_twice_delivered_messages_leave_each_record_once() {
                 super::lost_vendor_answers_and_twice_delivered_messages_leave_each_record_once($system).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_company_s_opportunities_and_activities_go_out_once_each_in_as_few_calls_as_it_allows() {
+                super::a_company_s_opportunities_and_activities_go_out_once_each_in_as_few_calls_as_it_allows($system).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn bad_export_requests_are_refused_and_change_nothing() {

@@ -94,6 +94,14 @@ impl Connector for Guarded {
         self.inner.create(record).await
     }
 
+    fn create_batch(&self) -> usize {
+        self.inner.create_batch()
+    }
+
+    async fn create_many(&self, records: &[ExternalRecord]) -> Vec<Result<Written, ConnectorError>> {
+        self.inner.create_many(records).await
+    }
+
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
         self.inner.update(record, fields).await
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tandem_connectors::{Connectors, Pacing, RetryPolicy, Settings};
-use tandem_domain::external::{ExtActivity, ExtCompany, ExternalRecord};
+use tandem_domain::external::{ExtActivity, ExtCompany, ExtContact, ExternalRecord};
 use tandem_domain::ports::{Connector, ConnectorFactory, ErrorKind};
 use tandem_domain::secret::Credentials;
 use tandem_domain::{RecordKind, System, Timestamp};
@@ -104,4 +104,67 @@ async fn an_update_of_an_id_the_org_does_not_hold_is_not_found_with_its_code() {
     let record = ExternalRecord::Company(ExtCompany { id: "001ZZZZZZZZZZZZZZZ".into(), ..company("Ghost") });
     let err = conn.update(&record, &["phone"]).await.unwrap_err();
     assert_eq!((err.kind, err.code.as_deref()), (ErrorKind::NotFound, Some("NOT_FOUND")), "{err}");
+}
+
+fn contact(first: &str, last: &str, email: &str) -> ExtContact {
+    ExtContact {
+        id: String::new(),
+        first_name: first.into(),
+        last_name: last.into(),
+        email: Some(email.into()),
+        phone: None,
+        title: None,
+        company_id: None,
+        types: Vec::new(),
+        inactive: false,
+        updated_at: None,
+    }
+}
+
+#[tokio::test]
+async fn several_contacts_go_out_in_one_collection_call_and_a_refused_one_holds_back_no_other() {
+    let (sim, conn) = start().await;
+    assert!(conn.create_batch() > 1, "Salesforce creates through sObject Collections");
+    conn.check().await.unwrap();
+    let records = [
+        contact("Ada", "Quill", "ada@quill.example"),
+        contact("No", "", "nolast@quill.example"),
+        contact("Bo", "Reed", "bo@reed.example"),
+    ]
+    .map(ExternalRecord::Contact);
+    let before = sim.stats().requests;
+    let results = conn.create_many(&records).await;
+    assert_eq!(sim.stats().requests - before, 1, "one call for three records");
+    assert_eq!(results.len(), 3);
+    let refused = results[1].as_ref().unwrap_err();
+    assert_eq!(
+        (refused.kind, refused.code.as_deref()),
+        (ErrorKind::Invalid, Some("REQUIRED_FIELD_MISSING")),
+        "{refused}"
+    );
+    assert!(refused.message.contains("LastName"), "the vendor's message names the field: {refused}");
+    for (n, (result, email)) in [(0, "ada@quill.example"), (2, "bo@reed.example")].map(|(n, e)| (n, (&results[n], e))) {
+        let id = &result.as_ref().unwrap().id;
+        let Some(ExternalRecord::Contact(back)) = conn.get(RecordKind::Contact, id).await.unwrap() else { panic!() };
+        assert_eq!(back.email.as_deref(), Some(email), "record {n} is the one created at its place");
+    }
+}
+
+#[tokio::test]
+async fn a_collection_whose_answer_is_lost_fails_each_record_as_an_unknown_outcome_and_is_not_resent() {
+    let (sim, conn) = start().await;
+    conn.check().await.unwrap();
+    let records = [contact("Cy", "Lowe", "cy@lowe.example"), contact("Di", "Marsh", "di@marsh.example")]
+        .map(ExternalRecord::Contact);
+    sim.lose_write_answers(1, 504);
+    let before = sim.stats();
+    let results = conn.create_many(&records).await;
+    let after = sim.stats();
+    sim.lose_write_answers(0, 504);
+    assert_eq!(after.requests - before.requests, 1, "sent once, not repeated blindly");
+    assert!(results.iter().all(|r| r.as_ref().is_err_and(|e| e.outcome_unknown())), "{results:?}");
+    for record in &records {
+        let found = conn.find_similar(record).await.unwrap();
+        assert_eq!(found.len(), 1, "each record was committed once and is found by the search: {found:?}");
+    }
 }

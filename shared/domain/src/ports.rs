@@ -277,6 +277,22 @@ pub trait Connector: Send + Sync {
     /// never repeated: an unknown outcome is an error, and the caller looks for the record
     /// ([`find_similar`](Connector::find_similar)) before trying again.
     async fn create(&self, record: &ExternalRecord) -> Result<Written, ConnectorError>;
+    /// How many creates one call of [`create_many`](Connector::create_many) carries (1: the
+    /// system has no batch create, and `create_many` is one create after another).
+    fn create_batch(&self) -> usize {
+        1
+    }
+    /// Creates `records` (of one kind, none the same record as another) in as few calls
+    /// as the system allows; one result per record, in order, each as
+    /// [`create`](Connector::create)'s (a call whose outcome is unknown gives that error
+    /// for every record it carried).
+    async fn create_many(&self, records: &[ExternalRecord]) -> Vec<Result<Written, ConnectorError>> {
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            out.push(self.create(record).await);
+        }
+        out
+    }
     /// Sets `fields` (names from the kind's writable list in the system's
     /// [`Description`]) of the record with `record`'s id to `record`'s values; other fields
     /// are left as the system holds them. A field the system does not write is refused

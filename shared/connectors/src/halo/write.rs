@@ -11,6 +11,7 @@ use tandem_domain::{RecordKind, Stage, System};
 
 use super::describe::DESCRIPTION;
 use super::mapping::{self, Out, TicketContacts};
+use super::pagination::{self, MAX_PAGE_SIZE};
 use super::{CLIENTS_PATH, CRM_NOTES_PATH, HaloConnector, OPPORTUNITIES_PATH, USERS_PATH};
 use crate::read;
 
@@ -47,9 +48,10 @@ fn fields_of(record: &ExternalRecord) -> Result<Vec<Out>, ConnectorError> {
 /// The list filters that find records like `record` (H1): clients by `search` on the name,
 /// users by `search` on the email, else the full name (UNCONFIRMED which user fields Halo's
 /// `search` looks in; the email and name are assumed), opportunities by `search_summary`
-/// within their client. Inactive clients and users are searched too. `None`: nothing to
-/// search by, or an activity (a CRM note has no text the list filters on: H1 `/CRMNote`
-/// takes only `client_id`, `count`, `supplier_id`, `toplevel_id`).
+/// within their client; activities by their client alone (a CRM note has no text the list
+/// filters on: H1 `/CRMNote` takes only `client_id`, `count`, `supplier_id`,
+/// `toplevel_id`). Inactive clients and users are searched too. `None`: nothing to search
+/// by.
 fn similar(record: &ExternalRecord) -> Result<Option<Vec<(&'static str, String)>>, ConnectorError> {
     let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     let inactive_too = ("includeinactive", "true".to_string());
@@ -71,6 +73,11 @@ fn similar(record: &ExternalRecord) -> Result<Option<Vec<(&'static str, String)>
                 Some(query)
             }
         },
+        // Every note of the client: the rules pick the one of the same subject and contact.
+        ExternalRecord::Activity(a) => match a.company_id.as_deref().and_then(text) {
+            None => None,
+            Some(client) => Some(vec![("client_id", mapping::number("client", &client)?.to_string())]),
+        },
         _ => None,
     })
 }
@@ -80,11 +87,35 @@ fn similar(record: &ExternalRecord) -> Result<Option<Vec<(&'static str, String)>
 pub async fn find_similar(c: &HaloConnector, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {
     let (_, stage, path) = written_kind(record)?;
     let Some(mut query) = similar(record)? else { return Ok(Vec::new()) };
+    if stage == Stage::Activities {
+        return client_notes(c, &query).await;
+    }
     query.push(("count", MAX_CANDIDATES.to_string()));
     let body = c.client.get(path, &query, &c.settings.retry).await?;
     let mut records = mapping::parse_list(stage, &body, false, &TicketContacts::new())?.records;
     records.retain(|r| !matches!(r, ExternalRecord::Unreadable(_)));
     Ok(records)
+}
+
+/// Every CRM note of one client (`filter` names it), page by page in id order: with no
+/// text to filter on, the whole client is read so a note just made is never missed.
+async fn client_notes(
+    c: &HaloConnector,
+    filter: &[(&'static str, String)],
+) -> Result<Vec<ExternalRecord>, ConnectorError> {
+    let mut out = Vec::new();
+    for page in 1.. {
+        let mut query = pagination::page_query(page, MAX_PAGE_SIZE, None);
+        query.extend(filter.iter().cloned());
+        let body = c.client.get(CRM_NOTES_PATH, &query, &c.settings.retry).await?;
+        let parsed = mapping::parse_list(Stage::Activities, &body, false, &TicketContacts::new())?;
+        let more = pagination::has_next(page, MAX_PAGE_SIZE, parsed.rows, parsed.record_count);
+        out.extend(parsed.records.into_iter().filter(|r| !matches!(r, ExternalRecord::Unreadable(_))));
+        if !more {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// Creates `record`: one `POST` of a one-element array, never repeated once it may have

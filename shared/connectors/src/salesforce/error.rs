@@ -88,14 +88,38 @@ pub fn from_response(
     let items: Vec<ErrorItem> = serde_json::from_slice::<Vec<ErrorItem>>(body)
         .or_else(|_| serde_json::from_slice::<ErrorItem>(body).map(|i| vec![i]))
         .unwrap_or_default();
+    let kind = |code: Option<&str>| code.and_then(kind_for_code).unwrap_or_else(|| http::kind_for_status(status));
+    let mut err = from_items(&items, kind, || http::excerpt(content_type, body), &status.to_string(), endpoint);
+    err.status = Some(status);
+    err.retry_after = retry_after;
+    err
+}
+
+/// The refusal of one record in an sObject Collections answer (salesforce-api.md 4.2: the
+/// call is 200, each failed item carries its own `errors`). The kind comes from the code
+/// alone; a code this classifier does not know is Invalid (the record was refused).
+pub fn from_save_errors(items: &[ErrorItem], endpoint: &str) -> ConnectorError {
+    let kind = |code: Option<&str>| code.and_then(kind_for_code).unwrap_or(ErrorKind::Invalid);
+    from_items(items, kind, String::new, "refused", endpoint)
+}
+
+/// The error of Salesforce's error `items` on `endpoint`: kind by `kind_of` the first
+/// code, the message naming the codes (else `fallback`), prefixed by `answer`.
+fn from_items(
+    items: &[ErrorItem],
+    kind_of: impl Fn(Option<&str>) -> ErrorKind,
+    fallback: impl FnOnce() -> String,
+    answer: &str,
+    endpoint: &str,
+) -> ConnectorError {
     let code = items.iter().find_map(|i| i.error_code.as_deref());
     let detail = if items.iter().any(|i| i.error_code.is_some() || i.message.is_some()) {
-        http::sanitise(&summarise(&items))
+        http::sanitise(&summarise(items))
     } else {
-        http::excerpt(content_type, body)
+        fallback()
     };
-    let kind = code.and_then(kind_for_code).unwrap_or_else(|| http::kind_for_status(status));
-    let answer = if detail.is_empty() { format!("{status}") } else { format!("{status}: {detail}") };
+    let kind = kind_of(code);
+    let answer = if detail.is_empty() { answer.to_string() } else { format!("{answer}: {detail}") };
     let message = match kind {
         ErrorKind::Unauthorized => format!("Salesforce refused the session on {endpoint} ({answer})"),
         ErrorKind::Forbidden => {
@@ -111,8 +135,6 @@ pub fn from_response(
         }
     };
     let mut err = ConnectorError::new(System::Salesforce, kind, message);
-    err.status = Some(status);
-    err.retry_after = retry_after;
     err.code = code.map(http::sanitise);
     err
 }

@@ -360,6 +360,14 @@ impl Connector for SalesforceConnector {
         write::create(self, record).await
     }
 
+    fn create_batch(&self) -> usize {
+        write::COLLECTION_MAX
+    }
+
+    async fn create_many(&self, records: &[ExternalRecord]) -> Vec<Result<Written, ConnectorError>> {
+        write::create_many(self, records).await
+    }
+
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
         write::update(self, record, fields).await
     }

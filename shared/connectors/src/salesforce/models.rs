@@ -44,7 +44,8 @@ pub struct OAuthErrorBody {
 pub struct ErrorItem {
     #[serde(default)]
     pub message: Option<String>,
-    #[serde(default, rename = "errorCode")]
+    /// `errorCode`; sObject Collections items call it `statusCode` (salesforce-api.md 4.2).
+    #[serde(default, rename = "errorCode", alias = "statusCode")]
     pub error_code: Option<String>,
     #[serde(default)]
     pub fields: Vec<String>,
@@ -59,7 +60,7 @@ pub struct CreateResult {
     #[serde(default)]
     pub success: Option<bool>,
     #[serde(default)]
-    pub errors: Vec<Value>,
+    pub errors: Vec<ErrorItem>,
 }
 
 /// One page of a query (`totalSize`, `done`, `nextRecordsUrl`, `records`).

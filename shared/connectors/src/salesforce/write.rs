@@ -2,9 +2,9 @@
 //! query per record (`WHERE Name = '...'`, `Email = '...'`, values escaped), creates
 //! (`POST /sobjects/{Object}` -> 201 `{id, success, errors}`, never repeated) and partial
 //! updates (`PATCH /sobjects/{Object}/{id}` -> 204) of Accounts, Contacts, Opportunities
-//! and Tasks. Refusals (`[{message, errorCode, fields}]`) are classified by `error.rs`.
+//! and Tasks; several creates at once through sObject Collections (4.2). Refusals (`[{message, errorCode, fields}]`) are classified by `error.rs`.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tandem_domain::external::{ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExternalRecord};
 use tandem_domain::ports::{ConnectorError, ErrorKind, Written, bad_id, check_writable, not_written};
 use tandem_domain::{RecordKind, Stage, System};
@@ -12,7 +12,7 @@ use tandem_domain::{RecordKind, Stage, System};
 use super::describe::DESCRIPTION;
 use super::mapping::{self, parse_page_with};
 use super::models::CreateResult;
-use super::{SalesforceConnector, is_salesforce_id, key_prefix, pagination};
+use super::{SalesforceConnector, error, is_salesforce_id, key_prefix, pagination};
 use crate::transport::OUTCOME_UNKNOWN_NOTE;
 
 /// The most candidates one duplicate search returns (the query's `LIMIT`).
@@ -89,12 +89,11 @@ pub async fn find_similar(
     Ok(records.into_iter().filter(|r| !matches!(r, ExternalRecord::Unreadable(_))).collect())
 }
 
-/// Creates `record` with every writable field (an activity as a Task, with its due day),
-/// sent once: a create whose outcome is unknown is an error, never repeated. The answer
-/// carries the new id but no `LastModifiedDate`, so the version is unknown.
-pub async fn create(c: &SalesforceConnector, record: &ExternalRecord) -> Result<Written, ConnectorError> {
+/// The object `record` is created as, with its body: every writable field (an activity as
+/// a Task, with its due day).
+fn create_body(record: &ExternalRecord) -> Result<(&'static str, Map<String, Value>), ConnectorError> {
     let writable = |kind| DESCRIPTION.writable(kind);
-    let (object, body) = match record {
+    Ok(match record {
         ExternalRecord::Company(a) => ("Account", mapping::account_body(a, writable(RecordKind::Company), true)?),
         ExternalRecord::Contact(k) => ("Contact", mapping::contact_body(k, writable(RecordKind::Contact), true)?),
         ExternalRecord::Opportunity(o) => {
@@ -106,24 +105,87 @@ pub async fn create(c: &SalesforceConnector, record: &ExternalRecord) -> Result<
             (ACTIVITY_OBJECT, body)
         }
         other => return Err(refused(other)),
-    };
+    })
+}
+
+/// The written record a save result names, or the error saying the create's outcome is
+/// unknown (Salesforce took it, but its answer names no id).
+fn created(object: &str, result: CreateResult) -> Result<Written, ConnectorError> {
+    match result.id.filter(|id| is_salesforce_id(id)) {
+        Some(id) => Ok(Written { id, version: None }),
+        None => Err(unknown_outcome(&format!("accepted the create of a {object} but its answer names no id"))),
+    }
+}
+
+/// Creates `record` with every writable field (an activity as a Task, with its due day),
+/// sent once: a create whose outcome is unknown is an error, never repeated. The answer
+/// carries the new id but no `LastModifiedDate`, so the version is unknown.
+pub async fn create(c: &SalesforceConnector, record: &ExternalRecord) -> Result<Written, ConnectorError> {
+    let (object, body) = create_body(record)?;
     let path = SalesforceConnector::data_path(&format!("sobjects/{object}"));
     let answer = c.client.post(&path, &Value::Object(body), &c.settings.retry).await?;
-    let created: CreateResult = serde_json::from_slice(&answer).unwrap_or_default();
-    match created.id.filter(|id| is_salesforce_id(id)) {
-        Some(id) => Ok(Written { id, version: None }),
-        None => {
-            let mut err = ConnectorError::new(
-                System::Salesforce,
-                ErrorKind::Transient,
-                format!(
-                    "Salesforce accepted the create of a {object} but its answer names no id; {OUTCOME_UNKNOWN_NOTE}"
-                ),
-            );
-            err.retryable = false;
-            Err(err)
+    created(object, serde_json::from_slice(&answer).unwrap_or_default())
+}
+
+/// The most records one sObject Collections call carries (salesforce-api.md 4.2).
+pub const COLLECTION_MAX: usize = 200;
+
+/// The sObject Collections endpoint (`POST` creates, answers one save result per record).
+const COLLECTIONS: &str = "composite/sobjects";
+
+/// Creates `records` through sObject Collections, up to [`COLLECTION_MAX`] per call with
+/// `allOrNone: false` (one refused record does not hold back the others): one API call
+/// where single creates would make one each. Each record's result is read from the save
+/// result at its place (order is kept); a record that cannot be written is refused
+/// without a call, and a call that fails (or whose outcome is unknown) fails every record
+/// it carried with that error. Never repeated, like [`create`].
+pub async fn create_many(c: &SalesforceConnector, records: &[ExternalRecord]) -> Vec<Result<Written, ConnectorError>> {
+    let mut out: Vec<Result<Written, ConnectorError>> = Vec::with_capacity(records.len());
+    let mut sendable: Vec<(usize, &'static str, Map<String, Value>)> = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        match create_body(record) {
+            Ok((object, mut body)) => {
+                body.insert("attributes".into(), serde_json::json!({ "type": object }));
+                sendable.push((i, object, body));
+                out.push(Ok(Written { id: String::new(), version: None }));
+            }
+            Err(e) => out.push(Err(e)),
         }
     }
+    let path = SalesforceConnector::data_path(COLLECTIONS);
+    for chunk in sendable.chunks(COLLECTION_MAX) {
+        let records: Vec<Value> = chunk.iter().map(|(_, _, body)| Value::Object(body.clone())).collect();
+        let request = serde_json::json!({ "allOrNone": false, "records": records });
+        let answer = c.client.post(&path, &request, &c.settings.retry).await;
+        let results: Result<Vec<CreateResult>, ConnectorError> = answer.and_then(|bytes| {
+            serde_json::from_slice(&bytes).map_err(|_| {
+                unknown_outcome("took a create of several records; its answer is not a list of save results")
+            })
+        });
+        for (n, (i, object, _)) in chunk.iter().enumerate() {
+            out[*i] = match &results {
+                Err(e) => Err(e.clone()),
+                Ok(results) => match results.get(n) {
+                    None => Err(unknown_outcome("took a create of several records; its answer has fewer save results")),
+                    Some(r) if r.success == Some(false) => Err(error::from_save_errors(&r.errors, COLLECTIONS)),
+                    Some(r) => created(object, r.clone()),
+                },
+            };
+        }
+    }
+    out
+}
+
+/// The error of a create Salesforce took but answered in a way that does not say what it
+/// created: not repeated; the caller searches before trying again.
+fn unknown_outcome(what: &str) -> ConnectorError {
+    let mut err = ConnectorError::new(
+        System::Salesforce,
+        ErrorKind::Transient,
+        format!("Salesforce {what}; {OUTCOME_UNKNOWN_NOTE}"),
+    );
+    err.retryable = false;
+    err
 }
 
 /// The object an activity id belongs to, by its key prefix (Events `00U`); Tasks otherwise.

@@ -197,16 +197,39 @@ pub async fn run(svc: &Services, msg: &ExportMessage) -> Result<Option<Export>, 
         }
         Err(e) => return Err(e),
     };
+    // Creates wait in `pending` to go out together (as many as one call of the system
+    // carries), flushed before a record of another kind, since records of one kind never
+    // refer to each other but a later kind may refer to them.
+    let batch = ctx.connector.create_batch().max(1);
+    let mut pending: Vec<Pending> = Vec::new();
     for (kind, id) in order {
         if export.result_of(kind, &id).is_some() {
             continue;
         }
-        let result = ctx.send(kind, &id).await?;
-        tracing::info!(export = %export.id, kind = %kind, id = %id, outcome = ?result.outcome, "export record");
-        export.results.push(result);
-        export.updated_at = svc.clock.now();
-        export = svc.store.save_export(&export).await?;
+        if pending.first().is_some_and(|p| p.record.kind() != kind) {
+            export = ctx.flush(export, &mut pending).await?;
+        }
+        match ctx.prepare(kind, &id).await? {
+            Step::Done(result) => export = ctx.save(export, result).await?,
+            Step::Create(next) => {
+                // Two CRM records that are one record there go out one after the other,
+                // so the second finds the first.
+                if pending.iter().any(|p| same_record(ctx.described, &p.ext, &next.ext).is_some()) {
+                    export = ctx.flush(export, &mut pending).await?;
+                    match ctx.prepare(kind, &id).await? {
+                        Step::Done(result) => export = ctx.save(export, result).await?,
+                        Step::Create(next) => pending.push(*next),
+                    }
+                } else {
+                    pending.push(*next);
+                }
+                if pending.len() >= batch {
+                    export = ctx.flush(export, &mut pending).await?;
+                }
+            }
+        }
     }
+    let mut export = ctx.flush(export, &mut pending).await?;
     export.status = ExportStatus::Done;
     export.updated_at = svc.clock.now();
     Ok(Some(svc.store.save_export(&export).await?))
@@ -237,6 +260,19 @@ pub async fn dead_lettered(
     Err(DomainError::Store(StoreError::Conflict(format!("export {} kept changing", msg.export_id))))
 }
 
+/// A record decided to be created, searched for and not found, waiting to be sent.
+struct Pending {
+    record: Record,
+    ext: ExternalRecord,
+    fields: Vec<String>,
+}
+
+/// One record prepared: its result already, or a create still to send.
+enum Step {
+    Done(ExportResult),
+    Create(Box<Pending>),
+}
+
 /// What one export run works with.
 struct Ctx<'a> {
     svc: &'a Services,
@@ -263,8 +299,8 @@ impl<'a> Ctx<'a> {
     }
 
     /// The records to send, in order: a contact's company when it is not in the system
-    /// yet, the record itself, then its opportunities and activities (each after a contact
-    /// of its own that is not in the system yet).
+    /// yet, the record itself, then its opportunities and activities (each kind after the
+    /// contacts of its records that are not in the system yet).
     async fn order(&self, export: &Export) -> Result<Vec<(RecordKind, RecordId)>, DomainError> {
         let root = self
             .svc
@@ -285,15 +321,18 @@ impl<'a> Ctx<'a> {
             if !export.includes(what) {
                 continue;
             }
-            for record in belonging(self.svc, &self.t, kind, &root).await? {
-                let contact = match &record {
-                    Record::Opportunity(o) => o.contact.clone(),
-                    Record::Activity(a) => Some(a.contact.clone()),
+            // Their contacts not in the system yet first, then the records: each kind in one
+            // run, so its creates can go out together.
+            let records = belonging(self.svc, &self.t, kind, &root).await?;
+            for record in &records {
+                let contact = match record {
+                    Record::Opportunity(o) => o.contact.as_ref(),
+                    Record::Activity(a) => Some(&a.contact),
                     _ => None,
                 };
-                self.unless_linked(&mut out, RecordKind::Contact, contact.as_ref()).await?;
-                out.push((kind, record.id().clone()));
+                self.unless_linked(&mut out, RecordKind::Contact, contact).await?;
             }
+            out.extend(records.iter().map(|r| (kind, r.id().clone())));
         }
         let mut seen = std::collections::HashSet::new();
         out.retain(|k| seen.insert(k.clone()));
@@ -324,72 +363,100 @@ impl<'a> Ctx<'a> {
         ExportResult { kind: record.kind(), id: record.id().clone(), outcome, external_id, message }
     }
 
-    /// Sends one record: decided, mapped, written, linked, logged.
-    async fn send(&self, kind: RecordKind, id: &RecordId) -> Result<ExportResult, DomainError> {
+    /// Prepares one record: decided and mapped; an update is written, linked and logged at
+    /// once, a create first searched for (a match is adopted) and otherwise left to send.
+    async fn prepare(&self, kind: RecordKind, id: &RecordId) -> Result<Step, DomainError> {
         let Some(record) = self.svc.store.record(&self.t, kind, id).await? else {
             let message = Some(format!("{kind} {id} no longer exists"));
-            return Ok(ExportResult {
+            return Ok(Step::Done(ExportResult {
                 kind,
                 id: id.clone(),
                 outcome: ExportOutcome::Refused,
                 external_id: None,
                 message,
-            });
+            }));
         };
         let ledger = self.ledger(&record).await?;
         let out = self.with_contacts_company(&record).await?;
         let linked = self.links(&outgoing::references(&out)).await?;
         let name = self.system.display_name();
-        match decide_push(self.described, &record, ledger.as_ref(), true) {
+        let done = match decide_push(self.described, &record, ledger.as_ref(), true) {
             Push::Skip(crate::log::SkipReason::NotWritten) => {
                 let why = format!("{name} does not take {kind} records from Tandem");
-                Ok(self.refused(&record, why).await)
+                self.refused(&record, why).await
             }
             Push::Skip(_) | Push::Echo => {
                 let ext = ledger.map(|l| l.external_id);
-                Ok(self.result(&record, ExportOutcome::Updated, ext, Some(format!("already up to date in {name}"))))
+                self.result(&record, ExportOutcome::Updated, ext, Some(format!("already up to date in {name}")))
             }
             Push::Update { external_id, fields } => {
                 let Some(ledger) = ledger else { return Err(DomainError::internal("an update without a ledger")) };
                 match outgoing::external(&self.conn, self.described, &out, &external_id, &linked) {
-                    Ok(ext) => self.update(&record, &ext, ledger, &fields, None).await,
-                    Err(why) => Ok(self.refused(&record, why).await),
+                    Ok(ext) => self.update(&record, &ext, ledger, &fields, None).await?,
+                    Err(why) => self.refused(&record, why).await,
                 }
             }
             Push::Create { fields } => match outgoing::external(&self.conn, self.described, &out, "", &linked) {
-                Ok(ext) => self.create(&record, ext, &fields).await,
-                Err(why) => Ok(self.refused(&record, why).await),
+                Ok(ext) => match self.similar(&ext).await? {
+                    Some((found, matched)) => self.adopt(&record, &ext, found, &fields, matched).await?,
+                    None => return Ok(Step::Create(Box::new(Pending { record, ext, fields }))),
+                },
+                Err(why) => self.refused(&record, why).await,
             },
+        };
+        Ok(Step::Done(done))
+    }
+
+    /// Sends the waiting creates (one call where the system batches them) and settles each,
+    /// saving its result; all are settled even when one fails, then the first failure
+    /// that may pass is returned so the message is delivered again.
+    async fn flush(&self, mut export: Export, pending: &mut Vec<Pending>) -> Result<Export, DomainError> {
+        if pending.is_empty() {
+            return Ok(export);
+        }
+        let exts: Vec<ExternalRecord> = pending.iter().map(|p| p.ext.clone()).collect();
+        let answers = self.connector.create_many(&exts).await;
+        let mut again = None;
+        for (p, answer) in pending.drain(..).zip(answers) {
+            match self.settle(&p, answer).await {
+                Ok(result) => export = self.save(export, result).await?,
+                Err(e) => again = again.or(Some(e)),
+            }
+        }
+        match again {
+            Some(e) => Err(e),
+            None => Ok(export),
         }
     }
 
-    /// Creates the record in the system, unless the duplicate search finds it there
-    /// (then links and updates that one). A vendor "already exists" answer searches again.
-    async fn create(
-        &self,
-        record: &Record,
-        ext: ExternalRecord,
-        fields: &[String],
-    ) -> Result<ExportResult, DomainError> {
-        if let Some((found, matched)) = self.similar(&ext).await? {
-            return self.adopt(record, &ext, found, fields, matched).await;
-        }
-        match self.connector.create(&ext).await {
+    /// Saves one record's result in the export.
+    async fn save(&self, mut export: Export, result: ExportResult) -> Result<Export, DomainError> {
+        tracing::info!(export = %export.id, kind = %result.kind, id = %result.id, outcome = ?result.outcome, "export record");
+        export.results.push(result);
+        export.updated_at = self.svc.clock.now();
+        Ok(self.svc.store.save_export(&export).await?)
+    }
+
+    /// Settles one create by the system's answer: linked when made; a vendor "already
+    /// exists" answer, or an answer lost on the way (the create may have been made), looks
+    /// again and links what it finds. A lost answer with nothing found is returned as an
+    /// error that may pass, so the message is delivered again to send it then.
+    async fn settle(&self, p: &Pending, answer: Result<Written, ConnectorError>) -> Result<ExportResult, DomainError> {
+        let (record, ext) = (&p.record, &p.ext);
+        match answer {
             Ok(written) => {
                 let ledger = self.new_link(record, &written);
                 self.link(record, ledger, Outcome::Created, None).await?;
                 Ok(self.result(record, ExportOutcome::Created, Some(written.id), None))
             }
             Err(e) if e.code.as_deref().is_some_and(|c| DUPLICATE_CODES.contains(&c)) => {
-                match self.similar(&ext).await? {
-                    Some((found, matched)) => self.adopt(record, &ext, found, fields, matched).await,
+                match self.similar(ext).await? {
+                    Some((found, matched)) => self.adopt(record, ext, found, &p.fields, matched).await,
                     None => Ok(self.failed(record, &e).await),
                 }
             }
-            // The create may have been carried out: look for it; if it is not there it was
-            // not, and the message is delivered again to send it then.
-            Err(e) if e.outcome_unknown() => match self.similar(&ext).await? {
-                Some((found, matched)) => self.adopt(record, &ext, found, fields, matched).await,
+            Err(e) if e.outcome_unknown() => match self.similar(ext).await? {
+                Some((found, matched)) => self.adopt(record, ext, found, &p.fields, matched).await,
                 None => Err(ConnectorError { retryable: true, ..e }.into()),
             },
             Err(e) if e.retryable => Err(e.into()),
@@ -510,7 +577,7 @@ impl<'a> Ctx<'a> {
             if taken.contains_key(&(kind, id)) {
                 return None;
             }
-            let matched = same_record(ext, &c)?;
+            let matched = same_record(self.described, ext, &c)?;
             Some((c, matched))
         }))
     }
@@ -602,9 +669,10 @@ impl<'a> Ctx<'a> {
 
 /// Whether a candidate is the record being sent, by the link rules (PRODUCT.md section 4):
 /// a company by phone, then website, then name; a contact by email (else by full name
-/// within its company); an opportunity by name within its company; an activity by subject
-/// on its contact. The key that matched, e.g. `email ann@acme.example`.
-fn same_record(ours: &ExternalRecord, theirs: &ExternalRecord) -> Option<String> {
+/// within its company); an opportunity by name within its company; an activity on its
+/// contact by what the system keeps of it (its subject, else its text and date: a Halo CRM
+/// note has no subject). The key that matched, e.g. `email ann@acme.example`.
+fn same_record(described: &Description, ours: &ExternalRecord, theirs: &ExternalRecord) -> Option<String> {
     let same = |a: Option<String>, b: Option<String>| a.is_some() && a == b;
     match (ours, theirs) {
         (ExternalRecord::Company(a), ExternalRecord::Company(b)) => {
@@ -633,9 +701,22 @@ fn same_record(ours: &ExternalRecord, theirs: &ExternalRecord) -> Option<String>
             (same(name_key(&a.name), name_key(&b.name)) && a.company_id == b.company_id)
                 .then(|| format!("name {} in its company", a.name))
         }
-        (ExternalRecord::Activity(a), ExternalRecord::Activity(b)) => (a.subject.trim() == b.subject.trim()
-            && a.contact_id == b.contact_id)
-            .then(|| format!("subject {}", a.subject)),
+        (ExternalRecord::Activity(a), ExternalRecord::Activity(b)) => {
+            let kept = described.writable(RecordKind::Activity);
+            let keys: Vec<&str> = if kept.contains(&"subject") {
+                vec!["subject"]
+            } else {
+                ["body", "date"].into_iter().filter(|f| kept.contains(f)).collect()
+            };
+            let text = |r: &ExternalRecord, f: &str| r.field(f).map(|v| v.trim().to_string());
+            (!keys.is_empty() && keys.iter().all(|f| text(ours, f) == text(theirs, f)) && a.contact_id == b.contact_id)
+                .then(|| {
+                    keys.iter()
+                        .map(|f| format!("{f} {}", text(ours, f).unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+        }
         _ => None,
     }
 }

@@ -103,6 +103,21 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "MALFORMED_ID", format!("{object} ID: id value of incorrect type: {id}"))
     }
 
+    /// A record of an all-or-none collection that was undone because another failed.
+    pub fn rolled_back() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+            "Record rolled back because not all records were valid and the request was using AllOrNone header",
+        )
+    }
+
+    /// The `{statusCode, message, fields}` item of this error in a collection's save
+    /// result (salesforce-api.md 4.2: `statusCode`, not `errorCode`).
+    pub fn save_error(&self) -> serde_json::Value {
+        serde_json::json!({"statusCode": self.code, "message": self.message, "fields": self.fields})
+    }
+
     /// 404 for a record in the recycle bin (salesforce-api.md 5.2: "404 … record not found, or
     /// deleted"; 5.3 `ENTITY_IS_DELETED` "entity is deleted"). UNCONFIRMED which code a read
     /// (rather than an update or delete) of a deleted record carries; this one is assumed.

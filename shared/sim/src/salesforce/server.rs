@@ -2,8 +2,9 @@
 //! /services/oauth2/userinfo`, the versions list `GET /services/data/`, and under
 //! `/services/data/vXX.X/`: `query` / `queryAll` with `nextRecordsUrl` paging honouring
 //! `Sforce-Query-Options: batchSize=N`, `limits`, `sobjects` (global describe),
-//! `sobjects/{Object}/describe`, create, read, update and upsert by external id; with the
-//! bearer check, the daily API allocation (`Sforce-Limit-Info`), and the run-time knobs.
+//! `sobjects/{Object}/describe`, create, read, update and upsert by external id, and the
+//! sObject Collections create (`composite/sobjects`); with the bearer check, the daily
+//! API allocation (`Sforce-Limit-Info`), and the run-time knobs.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -32,6 +33,8 @@ pub(crate) const MIN_BATCH: usize = 200;
 pub(crate) const DEFAULT_DAILY_ALLOCATION: u32 = 100_000;
 /// Prefix of the locators in `nextRecordsUrl` (`01g` is the query-locator key prefix seen in the docs).
 const LOCATOR_PREFIX: &str = "01gSIM";
+/// The most records one sObject Collections call takes (salesforce-api.md 4.2).
+const COLLECTION_MAX: usize = 200;
 
 /// Shared state of one running simulator.
 #[derive(Debug)]
@@ -271,6 +274,33 @@ fn handle(app: &App, call: &Call<'_>) -> Result<Response, ApiError> {
             let body = json_body(call.body)?;
             let id = app.write().create(o.name, &body, &stamp)?;
             Ok(json_response(StatusCode::CREATED, &json!({"id": id, "success": true, "errors": []}), &headers))
+        }
+        ["composite", "sobjects"] if m == Method::POST => {
+            let body = json_body(call.body)?;
+            let records = body
+                .get("records")
+                .and_then(Value::as_array)
+                .ok_or_else(|| ApiError::bad_body("records: an array of records is required"))?;
+            // UNCONFIRMED: the code Salesforce gives a collection over its limit.
+            if records.len() > COLLECTION_MAX {
+                return Err(ApiError::bad_body(format!("records: at most {COLLECTION_MAX} records per call")));
+            }
+            if let Some(n) =
+                records.iter().position(|r| r.pointer("/attributes/type").and_then(Value::as_str).is_none())
+            {
+                return Err(ApiError::bad_body(format!("records[{n}]: attributes.type is required")));
+            }
+            let all_or_none = body.get("allOrNone").and_then(Value::as_bool).unwrap_or(false);
+            let results: Vec<Value> = app
+                .write()
+                .create_collection(records, all_or_none, &stamp)
+                .into_iter()
+                .map(|r| match r {
+                    Ok(id) => json!({"id": id, "success": true, "errors": []}),
+                    Err(e) => json!({"success": false, "errors": [e.save_error()]}),
+                })
+                .collect();
+            Ok(json_response(StatusCode::OK, &Value::Array(results), &headers))
         }
         ["sobjects", object, id] => {
             let o = schema::object(object).ok_or_else(ApiError::not_found)?;

@@ -536,6 +536,43 @@ impl Store {
         Ok(id)
     }
 
+    /// Creates the records of one sObject Collections call (salesforce-api.md 4.2), each
+    /// named by its `attributes.type`, in order: one result per record. With `all_or_none`
+    /// one refusal undoes the others, which then answer `ALL_OR_NONE_OPERATION_ROLLED_BACK`
+    /// (UNCONFIRMED: the code and message are those Salesforce is widely reported to give).
+    pub(crate) fn create_collection(
+        &mut self,
+        records: &[Value],
+        all_or_none: bool,
+        stamp: &Stamp,
+    ) -> Vec<Result<String, ApiError>> {
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let object = record.pointer("/attributes/type").and_then(Value::as_str).unwrap_or_default().to_string();
+            let mut body = record.clone();
+            if let Some(fields) = body.as_object_mut() {
+                fields.remove("attributes");
+            }
+            out.push(self.create(&object, &body, stamp));
+        }
+        if all_or_none && out.iter().any(Result::is_err) {
+            // Created rows are the last of their tables: undone newest first.
+            for (record, result) in records.iter().zip(&out).rev() {
+                let object = record.pointer("/attributes/type").and_then(Value::as_str).unwrap_or_default();
+                if let (Ok(id), Ok(t)) = (result, self.table_mut(object)) {
+                    t.by_id.remove(id);
+                    t.rows.pop();
+                }
+            }
+            for result in &mut out {
+                if result.is_ok() {
+                    *result = Err(ApiError::rolled_back());
+                }
+            }
+        }
+        out
+    }
+
     /// Updates fields of a record: 404 `NOT_FOUND` for an id the org does not hold, 404
     /// `ENTITY_IS_DELETED` for one in the recycle bin (salesforce-api.md 5.3).
     pub(crate) fn update(&mut self, object: &str, id: &str, body: &Value, stamp: &Stamp) -> Result<(), ApiError> {
@@ -792,6 +829,28 @@ mod tests {
             (Some("555"), Some("A")),
             "only the field sent changed"
         );
+    }
+
+    #[test]
+    fn a_collection_keeps_each_result_at_its_place_and_all_or_none_undoes_the_rest() {
+        let mut s = store();
+        let stamp = Stamp { now: 1_000 };
+        let records = [
+            json!({"attributes": {"type": "Account"}, "Name": "One"}),
+            json!({"attributes": {"type": "Account"}, "Phone": "1"}),
+            json!({"attributes": {"type": "Account"}, "Name": "Three"}),
+        ];
+        let some = s.create_collection(&records, false, &stamp);
+        let codes: Vec<Option<&str>> = some.iter().map(|r| r.as_ref().err().map(|e| e.code)).collect();
+        assert_eq!(codes, [None, Some("REQUIRED_FIELD_MISSING"), None]);
+        assert_eq!(s.len("Account"), 6, "the two good records were created");
+        let all = s.create_collection(&records, true, &stamp);
+        let codes: Vec<Option<&str>> = all.iter().map(|r| r.as_ref().err().map(|e| e.code)).collect();
+        let undone = Some("ALL_OR_NONE_OPERATION_ROLLED_BACK");
+        assert_eq!(codes, [undone, Some("REQUIRED_FIELD_MISSING"), undone]);
+        assert_eq!(s.len("Account"), 6, "nothing of the all-or-none call remains");
+        let back = s.get("Account", some[2].as_ref().unwrap(), "v").unwrap();
+        assert_eq!(back["Name"], json!("Three"), "earlier records are untouched by the undo");
     }
 
     #[test]
