@@ -263,3 +263,70 @@ async fn a_new_opportunity_s_line_items_and_value_go_into_its_forecast() {
     let ExternalRecord::Opportunity(back) = read(s.conn.as_ref(), RecordKind::Opportunity, &id).await else { panic!() };
     assert_eq!(back.value, Some(990.0), "a value without line items is one forecast item");
 }
+
+/// The forecast as the simulator holds it: (total revenue, items).
+async fn forecast(sim: &SimHandle, id: &str) -> (f64, Vec<Value>) {
+    let f = raw(sim, &format!("/sales/opportunities/{id}/forecast")).await;
+    (f["forecastRevenueTotals"]["revenue"].as_f64().unwrap(), f["forecastItems"].as_array().unwrap().clone())
+}
+
+#[tokio::test]
+async fn a_changed_value_brings_the_forecast_total_to_it_and_a_repeated_update_changes_nothing() {
+    let s = start().await;
+    let company_id = create(s.conn.as_ref(), ExternalRecord::Company(company("Harbour Value Co"))).await;
+    let contact_id = create(s.conn.as_ref(), ExternalRecord::Contact(contact(&company_id))).await;
+    let o = opportunity(&company_id, &contact_id, Vec::new(), Some(990.0));
+    let id = create(s.conn.as_ref(), ExternalRecord::Opportunity(o.clone())).await;
+    let changed = ExtOpportunity { id: id.clone(), value: Some(1500.0), ..o };
+    s.conn.update(&ExternalRecord::Opportunity(changed.clone()), &["value"]).await.unwrap();
+    let (total, items) = forecast(&s.sim, &id).await;
+    assert_eq!((total, items.len()), (1500.0, 1), "{items:?}");
+    let ExternalRecord::Opportunity(back) = read(s.conn.as_ref(), RecordKind::Opportunity, &id).await else { panic!() };
+    assert_eq!(back.value, Some(1500.0));
+    let before = s.sim.stats().requests;
+    s.conn.update(&ExternalRecord::Opportunity(changed), &["value"]).await.unwrap();
+    assert_eq!(s.sim.stats().requests, before + 2, "a repeated update only reads the opportunity and its forecast");
+    assert_eq!(forecast(&s.sim, &id).await, (total, items), "no duplicate items");
+}
+
+#[tokio::test]
+async fn changed_line_items_replace_add_and_remove_forecast_items_and_leave_catalog_lines_alone() {
+    let s = start().await;
+    let company_id = create(s.conn.as_ref(), ExternalRecord::Company(company("Harbour Lines Co"))).await;
+    let contact_id = create(s.conn.as_ref(), ExternalRecord::Contact(contact(&company_id))).await;
+    let lines = vec![
+        ExtLineItem { description: "Backup appliance".into(), quantity: 2.0, revenue: 1800.0 },
+        ExtLineItem { description: "Onboarding".into(), quantity: 1.0, revenue: 450.0 },
+    ];
+    let o = opportunity(&company_id, &contact_id, lines.clone(), None);
+    let id = create(s.conn.as_ref(), ExternalRecord::Opportunity(o.clone())).await;
+    // A catalog product someone added in ConnectWise: not Tandem's to change.
+    let c = s.sim.credentials();
+    let token = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}+{}:{}", c.company_id, c.public_key, c.private_key));
+    let catalog = serde_json::json!({"forecastType": "Product", "productDescription": "Rack", "catalogItem": {"id": 1},
+        "quantity": 1.0, "revenue": 300.0});
+    let resp = reqwest::Client::new()
+        .post(format!("{}/sales/opportunities/{id}/forecast", s.sim.api_url()))
+        .header("Authorization", format!("Basic {token}"))
+        .header("clientId", c.client_id)
+        .json(&catalog)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let new_lines = vec![
+        ExtLineItem { description: "Backup appliance".into(), quantity: 3.0, revenue: 2700.0 },
+        ExtLineItem { description: "Rack".into(), quantity: 1.0, revenue: 300.0 },
+        ExtLineItem { description: "Monitoring".into(), quantity: 12.0, revenue: 600.0 },
+    ];
+    let changed = ExtOpportunity { id: id.clone(), line_items: new_lines, value: Some(3600.0), ..o };
+    s.conn.update(&ExternalRecord::Opportunity(changed.clone()), &["value", "line_items"]).await.unwrap();
+    let (total, items) = forecast(&s.sim, &id).await;
+    assert_eq!(total, 3600.0, "{items:?}");
+    let described: Vec<&str> = items.iter().map(|i| i["productDescription"].as_str().unwrap()).collect();
+    assert_eq!(described, ["Backup appliance", "Monitoring", "Rack"], "Onboarding's item now holds Monitoring");
+    assert_eq!(items[2]["catalogItem"]["id"], 1, "the catalog line is kept as it was");
+    s.conn.update(&ExternalRecord::Opportunity(changed), &["line_items"]).await.unwrap();
+    assert_eq!(forecast(&s.sim, &id).await, (total, items), "a repeated update leaves the forecast as it is");
+}

@@ -547,3 +547,69 @@ async fn a_member_is_found_by_its_identifier_through_the_list_conditions() {
     assert_eq!(none, json!([]));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn custom_field_conditions_select_by_caption_and_value_together_with_conditions() {
+    let (sim, api, t) = start(200).await;
+    let companies = t.records("company/companies");
+    let field = |r: &Value, caption: &str| -> Value {
+        r["customFields"].as_array().unwrap().iter().find(|f| f["caption"] == caption).unwrap()["value"].clone()
+    };
+    let gold: Vec<i64> =
+        companies.iter().filter(|r| field(r, "Account Tier") == "Gold").map(|r| r["id"].as_i64().unwrap()).collect();
+    assert!(!gold.is_empty() && gold.len() < companies.len(), "the generator gives some companies the Gold tier");
+    let cases: Vec<(&str, &str, Vec<i64>)> = vec![
+        ("caption=\"Account Tier\" AND value=\"Gold\"", "", gold.clone()),
+        (
+            "caption='Account Tier' and value = 'gold'",
+            "deletedFlag = false",
+            companies
+                .iter()
+                .filter(|r| field(r, "Account Tier") == "Gold" && r["deletedFlag"] == false)
+                .map(|r| r["id"].as_i64().unwrap())
+                .collect(),
+        ),
+        (
+            "caption = \"Managed Seats\" AND value >= 100",
+            "",
+            companies
+                .iter()
+                .filter(|r| field(r, "Managed Seats").as_f64().is_some_and(|n| n >= 100.0))
+                .map(|r| r["id"].as_i64().unwrap())
+                .collect(),
+        ),
+        (
+            "id = 1 and value != null",
+            "",
+            companies
+                .iter()
+                .filter(|r| !field(r, "Account Tier").is_null())
+                .map(|r| r["id"].as_i64().unwrap())
+                .collect(),
+        ),
+    ];
+    for (custom, cond, want) in cases {
+        let mut params = vec![("customFieldConditions", custom), ("pageSize", "1000")];
+        if !cond.is_empty() {
+            params.push(("conditions", cond));
+        }
+        let (status, _, body) = api.get("company/companies", &params).await;
+        assert_eq!(status, 200, "{custom}: {body}");
+        assert_eq!(ids(&body), want, "{custom} / {cond}");
+        let (_, _, count) = api.get("company/companies/count", &params).await;
+        assert_eq!(count["count"].as_u64(), Some(want.len() as u64), "{custom}");
+    }
+    let (_, _, contacts) =
+        api.get("company/contacts", &[("customFieldConditions", "caption = \"Newsletter\" and value = true")]).await;
+    assert!(!ids(&contacts).is_empty(), "contacts carry custom fields too");
+    for (custom, expect) in
+        [("caption = ", "expected a value"), ("label = \"Tier\"", "not a property of a custom field")]
+    {
+        let (status, _, body) = api.get("company/companies", &[("customFieldConditions", custom)]).await;
+        assert_eq!(status, 400, "{custom}");
+        assert_eq!(body["code"], "InvalidObject");
+        let msg = body["message"].as_str().unwrap();
+        assert!(msg.starts_with("customFieldConditions is invalid") && msg.contains(expect), "{custom}: {msg}");
+    }
+    sim.shutdown().await;
+}

@@ -1,7 +1,7 @@
 //! ConnectWise requests: the site -> API root discovery (psa-apis.md 1.1, S2/S3
 //! `/login/companyinfo`), the versioned `Accept` header and authentication, sent through the
 //! shared [`Transport`] (pacing, retry, secrets scrubbed) and classified by [`super::error`]:
-//! reads (`GET`), creates (`POST`) and partial updates (`PATCH`, JSON Patch).
+//! reads (`GET`), creates (`POST`), partial updates (`PATCH`, JSON Patch) and deletes.
 
 use reqwest::Method;
 use reqwest::header::{ACCEPT, HeaderValue, LINK};
@@ -170,6 +170,14 @@ impl Client {
         policy: &RetryPolicy,
     ) -> Result<Answer, ConnectorError> {
         self.send_json(Method::PATCH, path, operations, idempotent, policy).await
+    }
+
+    /// An authenticated `DELETE {root}{path}` (psa-apis.md 1.7, answered 204), idempotent as
+    /// HTTP defines it.
+    pub async fn delete(&self, path: &str, policy: &RetryPolicy) -> Result<(), ConnectorError> {
+        let request = self.request(Method::DELETE, path, &[], policy).await?;
+        self.transport.send(&request, policy, &Api { company_id: &self.company_id }).await?;
+        Ok(())
     }
 
     async fn send_json(

@@ -6,13 +6,13 @@ use tandem_domain::{RecordKind, System};
 /// ConnectWise, described. A re-import updates every opportunity field it imports
 /// (PRODUCT.md section 4); `_info.lastUpdated` has whole seconds (psa-apis.md 1.8);
 /// callbacks are registered through `/system/callbacks`. The writable fields are what the
-/// export maps onto ConnectWise's company, contact, opportunity and activity bodies, less two
-/// opportunity fields ConnectWise does not hold as values of the opportunity: its `value` is
-/// the sum of its forecast lines (psa-apis.md 1.6: "no amount field on the opportunity
-/// itself"), separate records with their own required type and status, and its `stage` is a
-/// reference into the tenant's own `/sales/stages` list while the record carries only a
-/// stage name, with no mapping onto that list. Writing either would mean inventing forecast
-/// lines or guessing a stage by name, so neither is written.
+/// export maps onto ConnectWise's company, contact, opportunity and activity bodies. An
+/// opportunity's `value` and `line_items` are not fields of the opportunity (psa-apis.md
+/// 1.6: "no amount field on the opportunity itself"): they are written as its forecast
+/// items, on a create and on every update that changes them (see
+/// `mapping::forecast_changes` for how the forecast is brought in step). Its `stage` is not
+/// written: it is a reference into the tenant's own `/sales/stages` list while the record
+/// carries only a stage name, with no mapping onto that list.
 pub const DESCRIPTION: Description = Description {
     system: System::ConnectWise,
     stages: System::ConnectWise.stages(),
@@ -23,7 +23,10 @@ pub const DESCRIPTION: Description = Description {
     writable: &[
         (RecordKind::Company, &["name", "phone", "website", "address", "company_type"]),
         (RecordKind::Contact, &["first_name", "last_name", "email", "phone", "title", "company"]),
-        (RecordKind::Opportunity, &["name", "status", "close_date", "company", "contact", "notes"]),
+        (
+            RecordKind::Opportunity,
+            &["name", "status", "close_date", "value", "line_items", "company", "contact", "notes"],
+        ),
         (RecordKind::Activity, &["subject", "body", "kind", "date", "done", "contact", "company"]),
     ],
     precision: Precision::Seconds,

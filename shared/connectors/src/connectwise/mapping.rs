@@ -15,8 +15,8 @@ use tandem_domain::{Stage, System, Timestamp};
 use time::macros::format_description;
 
 use super::models::{
-    Activity, CatalogItem, CommunicationItem, Company, Contact, Forecast, Info, Member, Opportunity, SetupEntry,
-    non_empty,
+    Activity, CatalogItem, CommunicationItem, Company, Contact, Forecast, ForecastItem, Info, Member, Opportunity,
+    SetupEntry, non_empty,
 };
 
 /// Facts from setup lists that some mappings need (loaded once per connector).
@@ -270,27 +270,145 @@ pub fn apply_forecast(o: &mut ExtOpportunity, forecast: &Forecast) {
     o.value = Some(forecast.forecast_items.iter().map(|i| i.revenue).sum());
 }
 
+/// The longest `forecastDescription` ConnectWise takes (S1 `ForecastItem`: "Max length: 50").
+pub const FORECAST_DESCRIPTION_MAX: usize = 50;
+
+/// The item carrying an opportunity's value without line items: `Other1`, described by the
+/// opportunity's name (cut to [`FORECAST_DESCRIPTION_MAX`] characters).
+fn value_item(o: &ExtOpportunity, revenue: f64) -> Value {
+    let description: String = o.name.trim().chars().take(FORECAST_DESCRIPTION_MAX).collect();
+    json!({
+        "forecastType": "Other1", "forecastDescription": description, "quantity": 1.0, "revenue": revenue,
+        "includeFlag": true
+    })
+}
+
+fn line_item(l: &ExtLineItem) -> Value {
+    json!({
+        "forecastType": "Product", "productDescription": l.description,
+        "quantity": l.quantity, "revenue": l.revenue, "includeFlag": true
+    })
+}
+
 /// The forecast items that carry an opportunity's line items and value into ConnectWise
 /// (the inverse of [`apply_forecast`]): one `Product` item per line item, or one `Other1`
 /// item for a value without line items; none for neither.
 pub fn forecast_items(o: &ExtOpportunity) -> Vec<Value> {
     if o.line_items.is_empty() {
         return match o.value {
-            Some(v) if v > 0.0 => vec![json!({
-                "forecastType": "Other1", "forecastDescription": o.name, "quantity": 1.0, "revenue": v, "includeFlag": true
-            })],
+            Some(v) if v > 0.0 => vec![value_item(o, v)],
             _ => Vec::new(),
         };
     }
-    o.line_items
-        .iter()
-        .map(|l| {
-            json!({
-                "forecastType": "Product", "productDescription": l.description,
-                "quantity": l.quantity, "revenue": l.revenue, "includeFlag": true
-            })
-        })
-        .collect()
+    o.line_items.iter().map(line_item).collect()
+}
+
+/// One write that brings a forecast in step with the CRM ([`forecast_changes`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ForecastChange {
+    /// `PATCH …/forecast/{id}` with these `replace` operations.
+    Replace { id: i64, operations: Vec<Value> },
+    /// `POST …/forecast` of this item.
+    Add(Value),
+    /// `DELETE …/forecast/{id}`.
+    Remove(i64),
+}
+
+/// Whether a forecast item is one Tandem may have written: a `Product` or `Other1` line
+/// without a catalog item (what [`forecast_items`] writes). Anything else (a catalog
+/// product, a `Service`, `Agreement` or `Other2` line) was entered in ConnectWise.
+fn written_by_tandem(item: &ForecastItem) -> bool {
+    item.catalog_item.as_ref().is_none_or(Value::is_null)
+        && matches!(item.forecast_type.as_deref(), Some("Product" | "Other1"))
+}
+
+/// The description the reader gives an item (as [`apply_forecast`] does).
+fn item_description(item: &ForecastItem) -> String {
+    non_empty(item.product_description.as_deref())
+        .or_else(|| non_empty(item.forecast_description.as_deref()))
+        .unwrap_or_default()
+}
+
+fn wanted_description(w: &Value) -> &str {
+    w["productDescription"].as_str().or_else(|| w["forecastDescription"].as_str()).unwrap_or_default().trim()
+}
+
+fn same_amount(a: f64, b: f64) -> bool {
+    (a - b).abs() < 0.005
+}
+
+/// The writes that make an opportunity's forecast (`current`, as ConnectWise holds it) say
+/// what the CRM sends in `o`, after which the forecast reads back as `o`'s line items, and
+/// its total is `o`'s value. The rule:
+///
+/// 1. The wanted items are [`forecast_items`]'s: one `Product` per line item, else one
+///    `Other1` for the value. With no line items, the items Tandem did not write (see 3)
+///    count towards the value, so the `Other1` item holds the rest (none when nothing is
+///    left).
+/// 2. A current item of any kind whose description, quantity and revenue are a wanted
+///    item's already is that item: it is kept as it is. So a repeated update writes
+///    nothing, and a line that came from ConnectWise and still stands in the CRM is left
+///    alone, catalog item and all.
+/// 3. The other current items Tandem may have written (a `Product` or `Other1` line without
+///    a catalog item) are changed into the remaining wanted items of the same type, in
+///    order (`PATCH`), and those left over are removed. Items Tandem did not write (a
+///    catalog product, a `Service`, `Agreement` or `Other2` line) are never changed or
+///    removed: when the CRM drops such a line, ConnectWise keeps it and the forecast total
+///    stays above the CRM's value by it.
+/// 4. Wanted items with no current item to hold them are added (`POST`).
+pub fn forecast_changes(current: &[ForecastItem], o: &ExtOpportunity) -> Vec<ForecastChange> {
+    let foreign: f64 = current.iter().filter(|i| !written_by_tandem(i)).map(|i| i.revenue).sum();
+    let wanted: Vec<Value> = if o.line_items.is_empty() {
+        match o.value.map(|v| v - foreign) {
+            Some(rest) if rest > 0.005 => vec![value_item(o, rest)],
+            _ => Vec::new(),
+        }
+    } else {
+        o.line_items.iter().map(line_item).collect()
+    };
+    let mut used = vec![false; current.len()];
+    let mut open = Vec::new();
+    for w in wanted {
+        let hit = current.iter().enumerate().position(|(k, item)| {
+            !used[k]
+                && item_description(item) == wanted_description(&w)
+                && same_amount(item.quantity, w["quantity"].as_f64().unwrap_or(1.0))
+                && same_amount(item.revenue, w["revenue"].as_f64().unwrap_or(0.0))
+        });
+        match hit {
+            Some(k) => used[k] = true,
+            None => open.push(w),
+        }
+    }
+    let mut changes = Vec::new();
+    for w in open {
+        let slot = current.iter().enumerate().position(|(k, item)| {
+            !used[k]
+                && written_by_tandem(item)
+                && item.id.is_some()
+                && item.forecast_type.as_deref() == w["forecastType"].as_str()
+        });
+        match slot.and_then(|k| Some((k, current[k].id?))) {
+            Some((k, id)) => {
+                used[k] = true;
+                let operations = ["productDescription", "forecastDescription", "quantity", "revenue"]
+                    .into_iter()
+                    .filter_map(|f| Some(json!({"op": "replace", "path": format!("/{f}"), "value": w.get(f)?})))
+                    .collect();
+                changes.push(ForecastChange::Replace { id, operations });
+            }
+            None => changes.push(ForecastChange::Add(w)),
+        }
+    }
+    for (k, item) in current.iter().enumerate() {
+        if !used[k]
+            && written_by_tandem(item)
+            && let Some(id) = item.id
+        {
+            changes.push(ForecastChange::Remove(id));
+        }
+    }
+    changes
 }
 
 /// Which field of a setup-list entry names it.
@@ -850,5 +968,76 @@ mod tests {
         assert_eq!((long.len(), long.ends_with('3')), (MAX_IDENTIFIER, true));
         assert_eq!(identifier("株式会社", 1), "Company");
         assert_eq!(identifier("", 2), "Company2");
+    }
+
+    fn item(id: i64, kind: &str, description: &str, quantity: f64, revenue: f64) -> ForecastItem {
+        ForecastItem {
+            id: Some(id),
+            forecast_type: Some(kind.into()),
+            product_description: (kind == "Product").then(|| description.into()),
+            forecast_description: (kind != "Product").then(|| description.into()),
+            quantity,
+            revenue,
+            ..ForecastItem::default()
+        }
+    }
+
+    fn valued(name: &str, value: Option<f64>, line_items: Vec<ExtLineItem>) -> ExtOpportunity {
+        ExtOpportunity {
+            id: "9".into(),
+            name: name.into(),
+            status_id: None,
+            stage: None,
+            opportunity_type: None,
+            close_date: None,
+            value,
+            line_items,
+            salesperson_id: None,
+            company_id: None,
+            contact_id: None,
+            notes: None,
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn a_new_value_replaces_tandem_s_value_item_and_counts_lines_entered_in_connectwise() {
+        let o = valued("Deal", Some(1000.0), Vec::new());
+        let ours = item(1, "Other1", "Deal", 1.0, 400.0);
+        let replace = forecast_changes(std::slice::from_ref(&ours), &o);
+        assert_eq!(replace.len(), 1);
+        let ForecastChange::Replace { id: 1, operations } = &replace[0] else { panic!("{replace:?}") };
+        assert!(operations.contains(&json!({"op": "replace", "path": "/revenue", "value": 1000.0})), "{operations:?}");
+        let service = item(2, "Service", "Install", 1.0, 250.0);
+        let changes = forecast_changes(&[ours.clone(), service.clone()], &o);
+        let ForecastChange::Replace { operations, .. } = &changes[0] else { panic!("{changes:?}") };
+        assert!(operations.contains(&json!({"op": "replace", "path": "/revenue", "value": 750.0})), "{operations:?}");
+        assert!(forecast_changes(&[item(1, "Other1", "Deal", 1.0, 750.0), service.clone()], &o).is_empty());
+        let cleared = valued("Deal", None, Vec::new());
+        assert_eq!(forecast_changes(&[ours, service], &cleared), [ForecastChange::Remove(1)]);
+        let long = valued(&"n".repeat(80), Some(5.0), Vec::new());
+        let ForecastChange::Add(added) = &forecast_changes(&[], &long)[0] else { panic!() };
+        assert_eq!(added["forecastDescription"].as_str().map(str::len), Some(FORECAST_DESCRIPTION_MAX));
+    }
+
+    #[test]
+    fn line_items_already_in_the_forecast_are_kept_and_the_rest_replaced_added_or_removed() {
+        let line = |d: &str, q: f64, r: f64| ExtLineItem { description: d.into(), quantity: q, revenue: r };
+        let current = [
+            item(1, "Product", "Kit", 1.0, 100.0),
+            item(2, "Product", "Setup", 1.0, 50.0),
+            item(3, "Other1", "Deal", 1.0, 150.0),
+        ];
+        let o = valued("Deal", Some(400.0), vec![line("Kit", 1.0, 100.0), line("Support", 2.0, 300.0)]);
+        let changes = forecast_changes(&current, &o);
+        assert!(matches!(&changes[0], ForecastChange::Replace { id: 2, .. }), "{changes:?}");
+        assert_eq!(changes[1], ForecastChange::Remove(3));
+        assert_eq!(changes.len(), 2);
+        let mut catalog = item(4, "Product", "Rack", 1.0, 90.0);
+        catalog.catalog_item = Some(json!({"id": 7}));
+        let o = valued("Deal", None, vec![line("Kit", 1.0, 100.0), line("Kit", 1.0, 100.0)]);
+        let changes = forecast_changes(&[current[0].clone(), catalog], &o);
+        assert_eq!(changes.len(), 1, "a second Kit is added, the catalog line left: {changes:?}");
+        assert!(matches!(&changes[0], ForecastChange::Add(v) if v["productDescription"] == "Kit"));
     }
 }

@@ -263,6 +263,8 @@ pub struct ForecastItem {
     pub revenue: f64,
     pub cost: Option<f64>,
     pub include_flag: Option<bool>,
+    /// The catalog item the line sells (S2 `IvItemReference`); Tandem never sets one.
+    pub catalog_item: Option<serde_json::Value>,
 }
 
 /// An opportunity's forecast, `GET /sales/opportunities/{id}/forecast` (S2 `Forecast`).

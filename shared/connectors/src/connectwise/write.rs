@@ -1,7 +1,8 @@
 //! The ConnectWise writer (psa-apis.md 1.7): the duplicate search (`conditions` and
 //! `childConditions` on the list endpoints, psa-apis.md 1.4), creates (`POST`, answered 201
 //! with the object) and partial updates (`PATCH` with JSON-Patch operations, answered 200)
-//! of companies, contacts, opportunities and activities. The bodies are built in
+//! of companies, contacts, opportunities and activities, and an opportunity's forecast
+//! items, which hold its value and line items. The bodies are built in
 //! [`super::mapping`] as the inverse of the read; this file adds what needs ConnectWise's own
 //! lists (members, activity statuses) or the record as it stands (communication items).
 
@@ -248,9 +249,48 @@ pub async fn update(
     let id = read::numeric_id(System::ConnectWise, kind, record.id().unwrap_or_default())?;
     let path = format!("{}/{id}", stage_path(stage));
     let operations = operations(c, record, fields, &path).await?;
-    let idempotent = operations.iter().all(|op| op["op"] == "replace");
-    let answer = c.client.patch(&path, &Value::Array(operations), idempotent, &c.settings.retry).await?;
+    let answer = if operations.is_empty() {
+        c.client.get(&path, &[("fields", "id,_info".to_string())], &c.settings.retry).await?
+    } else {
+        let idempotent = operations.iter().all(|op| op["op"] == "replace");
+        c.client.patch(&path, &Value::Array(operations), idempotent, &c.settings.retry).await?
+    };
+    if let ExternalRecord::Opportunity(o) = record
+        && fields.iter().any(|f| matches!(*f, "value" | "line_items"))
+    {
+        sync_forecast(c, &id.to_string(), o).await?;
+    }
     written(&answer)
+}
+
+/// Brings opportunity `id`'s forecast in step with `o`'s value and line items (they live
+/// only there, psa-apis.md 1.6): reads the forecast, then replaces, adds and removes items
+/// as [`mapping::forecast_changes`] decides (its doc comment has the rule: items Tandem did
+/// not write are left alone, items already as wanted are not touched, so a repeated update
+/// writes nothing). A failure ends the update with that error; the next update reads the
+/// forecast afresh, so it picks up where this one stopped without duplicating items. An item
+/// already gone when removed counts as removed.
+async fn sync_forecast(c: &ConnectWiseConnector, id: &str, o: &ExtOpportunity) -> Result<(), ConnectorError> {
+    let forecast = c.forecast(id).await?;
+    let path = super::forecast_path(id);
+    for change in mapping::forecast_changes(&forecast.forecast_items, o) {
+        match change {
+            mapping::ForecastChange::Replace { id: item, operations } => {
+                let item_path = format!("{path}/{item}");
+                c.client.patch(&item_path, &Value::Array(operations), true, &c.settings.retry).await?;
+            }
+            mapping::ForecastChange::Add(item) => {
+                c.client.post(&path, &item, &c.settings.retry).await?;
+            }
+            mapping::ForecastChange::Remove(item) => {
+                match c.client.delete(&format!("{path}/{item}"), &c.settings.retry).await {
+                    Err(e) if e.kind == ErrorKind::NotFound => {}
+                    other => other?,
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The JSON-Patch operations that set `fields` of `record` (at `path`).

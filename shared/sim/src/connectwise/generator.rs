@@ -1077,7 +1077,7 @@ impl Gen {
             "unsubscribeFlag": false,
             "numberOfEmployees": 3 + self.below(400),
             "deletedFlag": spec.deleted,
-            "customFields": [],
+            "customFields": super::custom_fields::company(id),
         });
         if self.chance(0.2) {
             rec["addressLine2"] = json!(format!("Suite {}", 100 + self.below(800)));
@@ -1327,7 +1327,7 @@ impl Gen {
             "defaultBillingFlag": false,
             "unsubscribeFlag": false,
             "disablePortalLoginFlag": true,
-            "customFields": [],
+            "customFields": super::custom_fields::contact(id),
         });
         if let Some(c) = spec.company.and_then(|i| self.companies.get(i)) {
             rec["company"] = json!({"id": c.id, "identifier": c.identifier, "name": c.name});

@@ -3,6 +3,7 @@
 //! shapes of psa-apis.md section 1, controlled through a [`SimHandle`].
 
 mod auth;
+mod custom_fields;
 mod error;
 mod generator;
 mod query;

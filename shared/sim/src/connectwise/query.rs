@@ -1,6 +1,7 @@
 //! The list query language of ConnectWise: `conditions` / `childConditions` (parsed by
-//! recursive descent, evaluated against stored JSON records), `orderBy`, `fields`, and
-//! the paging parameters `page`, `pageSize` and `pageId`.
+//! recursive descent, evaluated against stored JSON records), `customFieldConditions`
+//! (the same grammar, evaluated against each entry of a record's `customFields`),
+//! `orderBy`, `fields`, and the paging parameters `page`, `pageSize` and `pageId`.
 
 use std::cmp::Ordering;
 
@@ -18,7 +19,7 @@ pub(crate) const MAX_PAGE_SIZE: usize = 1000;
 /// A parsed list request.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ListQuery {
-    /// `conditions` and `childConditions`, both must hold.
+    /// `conditions`, `childConditions` and `customFieldConditions`: all must hold.
     pub filters: Vec<Expr>,
     /// `orderBy` keys (path, descending); empty: by id ascending.
     pub order: Vec<(Vec<String>, bool)>,
@@ -30,7 +31,8 @@ pub(crate) struct ListQuery {
     pub page_size: usize,
     /// Forward-only paging: only ids above this.
     pub page_id: Option<i64>,
-    /// Identifies the selection and order (raw `conditions`, `childConditions`, `orderBy`)
+    /// Identifies the selection and order (raw `conditions`, `childConditions`,
+    /// `customFieldConditions`, `orderBy`)
     /// so that consecutive pages of one query can share one filter pass.
     pub key: String,
 }
@@ -58,6 +60,11 @@ pub(crate) fn parse_list_query(params: &[(String, String)]) -> Result<ListQuery,
             filters.push(parse_conditions(raw).map_err(|e| ApiError::bad_parameter(name, e))?);
         }
     }
+    if let Some(raw) = param(params, "customFieldConditions") {
+        let inner =
+            parse_custom_field_conditions(raw).map_err(|e| ApiError::bad_parameter("customFieldConditions", e))?;
+        filters.push(Expr::CustomField(Box::new(inner)));
+    }
     let order = match param(params, "orderBy") {
         Some(raw) => parse_order_by(raw).map_err(|e| ApiError::bad_parameter("orderBy", e))?,
         None => Vec::new(),
@@ -73,7 +80,9 @@ pub(crate) fn parse_list_query(params: &[(String, String)]) -> Result<ListQuery,
                 .map_err(|_| ApiError::bad_parameter("pageId", format!("'{raw}' is not a whole number")))?,
         ),
     };
-    let key = ["conditions", "childConditions", "orderBy"].map(|n| param(params, n).unwrap_or_default()).join("\u{1}");
+    let key = ["conditions", "childConditions", "customFieldConditions", "orderBy"]
+        .map(|n| param(params, n).unwrap_or_default())
+        .join("\u{1}");
     Ok(ListQuery { filters, order, fields, page, page_size, page_id, key })
 }
 
@@ -119,7 +128,14 @@ pub(crate) enum Expr {
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
-    Cmp { path: Vec<String>, op: Op, values: Vec<Literal> },
+    Cmp {
+        path: Vec<String>,
+        op: Op,
+        values: Vec<Literal>,
+    },
+    /// A `customFieldConditions` expression: true when one entry of the record's
+    /// `customFields` satisfies it.
+    CustomField(Box<Expr>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -170,7 +186,12 @@ fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, String> {
                 out.push((Tok::Comma, pos));
                 i += 1;
             }
-            '"' => {
+            // Strings in double or single quotes: psa-apis.md 1.4 shows double quotes, and
+            // working clients send single ones to ConnectWise as well (e.g. the Gravity Forms
+            // add-on's `conditions=identifier='...'`, and `customFieldConditions=caption='...'`
+            // in several scripts), so both are read alike.
+            '"' | '\'' => {
+                let quote = c;
                 let mut s = String::new();
                 let mut j = i + 1;
                 let mut closed = false;
@@ -180,7 +201,7 @@ fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, String> {
                             s.push(chars[j + 1].1);
                             j += 2;
                         }
-                        '"' => {
+                        q if q == quote => {
                             closed = true;
                             j += 1;
                             break;
@@ -197,7 +218,6 @@ fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, String> {
                 out.push((Tok::Str(s), pos));
                 i = j;
             }
-            '\'' => return Err(format!("strings must be in double quotes (single quote at position {pos})")),
             '[' => {
                 let mut j = i + 1;
                 let mut s = String::new();
@@ -387,9 +407,9 @@ impl Parser {
                 "true" => Ok(Literal::Bool(true)),
                 "false" => Ok(Literal::Bool(false)),
                 "null" => Ok(Literal::Null),
-                _ => Err(format!(
-                    "expected a value for '{field}' at position {p} but found '{w}' (strings need double quotes)"
-                )),
+                _ => {
+                    Err(format!("expected a value for '{field}' at position {p} but found '{w}' (strings need quotes)"))
+                }
             },
             Some((t, p)) => Err(format!("expected a value for '{field}' at position {p} but found {}", t.show())),
             None => Err(format!("expected a value for '{field}' at the end of the conditions")),
@@ -407,6 +427,37 @@ pub(crate) fn parse_conditions(src: &str) -> Result<Expr, String> {
         None => Ok(e),
         Some((t, pos)) => Err(format!("unexpected {} at position {pos} (missing 'and' / 'or'?)", t.show())),
     }
+}
+
+/// The properties of one `customFields` entry (S2 `CustomFieldValue`) a
+/// `customFieldConditions` expression may compare.
+const CUSTOM_FIELD_PROPERTIES: &[&str] = &["id", "caption", "type", "entryMethod", "numberOfDecimals", "value"];
+
+/// Parses `customFieldConditions`: the `conditions` grammar over the properties of one
+/// custom-field entry, as working clients send it (`caption="Outage ID" AND value = 42`,
+/// `caption='Netsuite ID' AND value != null`, `caption='Barcodes' and value contains '...'`).
+/// The record matches when one of its entries satisfies the whole expression, so caption
+/// and value are tested on the same entry. UNCONFIRMED: `id = 7` in place of the caption is
+/// accepted because the entry carries an `id` (no client seen sends it), and a name that is
+/// no property of an entry is refused with a 400 (what ConnectWise answers is not known).
+pub(crate) fn parse_custom_field_conditions(src: &str) -> Result<Expr, String> {
+    fn check(e: &Expr) -> Result<(), String> {
+        match e {
+            Expr::And(a, b) | Expr::Or(a, b) => check(a).and_then(|()| check(b)),
+            Expr::Not(e) | Expr::CustomField(e) => check(e),
+            Expr::Cmp { path, .. } => match path.as_slice() {
+                [one] if CUSTOM_FIELD_PROPERTIES.iter().any(|p| p.eq_ignore_ascii_case(one)) => Ok(()),
+                _ => Err(format!(
+                    "'{}' is not a property of a custom field (use {})",
+                    path.join("/"),
+                    CUSTOM_FIELD_PROPERTIES.join(", ")
+                )),
+            },
+        }
+    }
+    let e = parse_conditions(src)?;
+    check(&e)?;
+    Ok(e)
 }
 
 fn child<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
@@ -516,6 +567,10 @@ impl Expr {
             Expr::And(a, b) => a.matches(rec) && b.matches(rec),
             Expr::Or(a, b) => a.matches(rec) || b.matches(rec),
             Expr::Not(e) => !e.matches(rec),
+            Expr::CustomField(e) => {
+                let entries = rec.as_object().and_then(|m| child(m, "customFields")).and_then(Value::as_array);
+                entries.is_some_and(|list| list.iter().any(|entry| e.matches(entry)))
+            }
             Expr::Cmp { path, op, values } => {
                 let path = effective(rec, path);
                 let any = |f: &mut dyn FnMut(&Value) -> bool| visit(rec, path, f);
@@ -725,8 +780,73 @@ mod tests {
         assert!(err("name = \"x").contains("unterminated string"));
         assert!(err("(id = 1").contains("missing ')'"));
         assert!(err("id = 1 id = 2").contains("unexpected"));
-        assert!(err("status/name = Active").contains("double quotes"));
+        assert!(err("status/name = Active").contains("need quotes"));
+        assert!(err("name = 'x").contains("unterminated string"));
         assert!(err("lastUpdated > [yesterday]").contains("not a valid date"));
+    }
+
+    #[test]
+    fn strings_may_be_in_single_quotes_as_working_clients_send_them() {
+        let r = json!({"identifier": "BusComInc", "name": "Bob's \"Best\""});
+        assert!(hit("identifier='buscominc'", &r));
+        assert!(hit("name = 'Bob\\'s \"Best\"'", &r));
+        assert!(hit("name = \"Bob's \\\"Best\\\"\"", &r));
+    }
+
+    fn with_custom_fields() -> Value {
+        json!({"id": 9, "name": "Acme", "customFields": [
+            {"id": 1, "caption": "Account Tier", "type": "Text", "entryMethod": "List", "numberOfDecimals": 0, "value": "Gold"},
+            {"id": 2, "caption": "Seats", "type": "Number", "entryMethod": "EntryField", "numberOfDecimals": 0, "value": 40},
+            {"id": 3, "caption": "Netsuite ID", "type": "Text", "entryMethod": "EntryField", "numberOfDecimals": 0, "value": null}
+        ]})
+    }
+
+    fn custom(cond: &str, rec: &Value) -> bool {
+        let e = parse_custom_field_conditions(cond).unwrap_or_else(|e| panic!("{cond}: {e}"));
+        Expr::CustomField(Box::new(e)).matches(rec)
+    }
+
+    #[test]
+    fn custom_field_conditions_test_caption_and_value_on_the_same_entry() {
+        let r = with_custom_fields();
+        assert!(custom("caption=\"Account Tier\" AND value=\"gold\"", &r));
+        assert!(custom("caption='Seats' and value >= 40", &r));
+        assert!(custom("caption = \"Seats\" AND value = \"40\"", &r));
+        assert!(custom("caption='Account Tier' and value contains 'ol'", &r));
+        assert!(custom("id = 1 and value = \"Gold\"", &r), "an entry's id stands in for its caption");
+        assert!(!custom("caption=\"Account Tier\" AND value=40", &r), "40 is the Seats entry's value");
+        assert!(!custom("caption='Netsuite ID' AND value != null", &r));
+        assert!(custom("caption='Account Tier' AND value != null", &r));
+        assert!(!custom("caption='Region' AND value = 'EU'", &r), "no such entry");
+        assert!(!custom("caption='Seats' AND value = 40", &json!({"id": 1})), "no custom fields at all");
+    }
+
+    #[test]
+    fn custom_field_conditions_combine_with_conditions_by_and() {
+        let params = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let q = parse_list_query(&params(&[
+            ("conditions", "name = \"Acme\""),
+            ("customfieldconditions", "caption=\"Account Tier\" AND value=\"Gold\""),
+        ]))
+        .unwrap();
+        assert_eq!(q.filters.len(), 2);
+        assert!(q.filters.iter().all(|f| f.matches(&with_custom_fields())));
+        let other = json!({"name": "Other", "customFields": with_custom_fields()["customFields"].clone()});
+        assert!(!q.filters.iter().all(|f| f.matches(&other)));
+        assert!(q.key.contains("Account Tier"), "pages of another custom-field query are not shared");
+    }
+
+    #[test]
+    fn malformed_custom_field_conditions_are_bad_parameters() {
+        let err = |c: &str| parse_custom_field_conditions(c).err().unwrap_or_default();
+        assert!(err("caption = ").contains("expected a value"));
+        assert!(err("label = \"Tier\"").contains("not a property of a custom field"));
+        assert!(err("customFields/caption = \"Tier\"").contains("not a property"));
+        let bad = vec![("customFieldConditions".to_string(), "caption = Tier".to_string())];
+        let e = parse_list_query(&bad).unwrap_err();
+        assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
     }
 
     #[test]

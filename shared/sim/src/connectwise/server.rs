@@ -1,6 +1,7 @@
 //! The ConnectWise HTTP API on axum: `/login/companyinfo/{company}`, and under
 //! `/{codebase}/apis/3.0/` the system info, the collections (list, count, get, create,
-//! replace, patch, delete, search), opportunity forecasts and the setup lists, with
+//! replace, patch, delete, search), opportunity forecasts and their items (read, add,
+//! replace, patch, delete), and the setup lists, with
 //! authentication, the run-time knobs and RFC 5988 `Link` paging headers.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -210,6 +211,26 @@ fn handle(app: &App, call: &Call<'_>, headers: &[(&'static str, String)]) -> Res
             let body = read(app).forecast(id)?;
             app.controls.count_get(&format!("{OPPORTUNITIES}/{{id}}/forecast"));
             Ok(json_response(StatusCode::OK, &body, headers))
+        }
+        [id, "forecast", item] if spec.path == OPPORTUNITIES => {
+            let id = id.parse::<i64>().map_err(|_| ApiError::no_endpoint())?;
+            let item = item.parse::<i64>().map_err(|_| ApiError::no_endpoint())?;
+            if *m == Method::GET {
+                let body = read(app).forecast_item(id, item)?;
+                app.controls.count_get(&format!("{OPPORTUNITIES}/{{id}}/forecast/{{id}}"));
+                Ok(json_response(StatusCode::OK, &body, headers))
+            } else if *m == Method::PUT {
+                let body = json_body(call.body)?;
+                Ok(json_response(StatusCode::OK, &write(app).replace_forecast_item(id, item, body)?, headers))
+            } else if *m == Method::PATCH {
+                let body = json_body(call.body)?;
+                Ok(json_response(StatusCode::OK, &write(app).patch_forecast_item(id, item, body)?, headers))
+            } else if *m == Method::DELETE {
+                write(app).delete_forecast_item(id, item)?;
+                Ok(empty_response(StatusCode::NO_CONTENT, headers))
+            } else {
+                Err(ApiError::method_not_allowed(m.as_str()))
+            }
         }
         _ => Err(ApiError::no_endpoint()),
     }

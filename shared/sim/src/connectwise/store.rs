@@ -374,24 +374,13 @@ impl Store {
     }
 
     /// Adds a forecast item to opportunity `id` (`POST /sales/opportunities/{id}/forecast`,
-    /// S2 `ForecastItem`): `forecastType` must be one of the five types (the one field this
-    /// simulator requires; which others ConnectWise requires is UNCONFIRMED), `revenue`,
-    /// `cost` and `quantity` default to 0, 0 and 1, `includeFlag` to true. Answers the item.
+    /// S2 `ForecastItem`), checked by [`check_forecast_item`]; `revenue`, `cost` and
+    /// `quantity` default to 0, 0 and 1, `includeFlag` to true. Answers the item.
     pub(crate) fn add_forecast_item(&mut self, id: i64, body: Value) -> Result<Value, ApiError> {
-        const TYPES: &[&str] = &["Product", "Service", "Agreement", "Other1", "Other2"];
-        let c = self.coll(OPPORTUNITIES)?;
-        c.records.get(&id).ok_or_else(|| ApiError::not_found(c.spec.noun, id))?;
+        self.opportunity(id)?;
         let Value::Object(mut map) = body else {
             return Err(ApiError::bad_body("The ForecastItem must be sent as a JSON object."));
         };
-        let kind = map.get("forecastType").and_then(Value::as_str).unwrap_or_default();
-        if !TYPES.contains(&kind) {
-            let message = format!("forecastType must be one of {}", TYPES.join(", "));
-            return Err(ApiError::invalid_object(
-                "ForecastItem",
-                vec![item("ForecastItem", "forecastType", "InvalidField", message)],
-            ));
-        }
         for (field, default) in
             [("revenue", json!(0.0)), ("cost", json!(0.0)), ("quantity", json!(1.0)), ("includeFlag", json!(true))]
         {
@@ -399,6 +388,7 @@ impl Store {
                 map.insert(field.into(), default);
             }
         }
+        check_forecast_item(&map)?;
         let next =
             self.forecasts.values().flatten().filter_map(|i| i.get("id").and_then(Value::as_i64)).max().unwrap_or(0)
                 + 1;
@@ -407,6 +397,75 @@ impl Store {
         let stored = Value::Object(map);
         self.forecasts.entry(id).or_default().push(stored.clone());
         Ok(stored)
+    }
+
+    fn opportunity(&self, id: i64) -> Result<&Value, ApiError> {
+        let c = self.coll(OPPORTUNITIES)?;
+        c.records.get(&id).ok_or_else(|| ApiError::not_found(c.spec.noun, id))
+    }
+
+    /// Where forecast item `item` of opportunity `id` is kept: 404 for an unknown
+    /// opportunity, or an item that is not one of its own.
+    fn forecast_slot(&self, id: i64, item: i64) -> Result<usize, ApiError> {
+        self.opportunity(id)?;
+        self.forecasts
+            .get(&id)
+            .and_then(|items| items.iter().position(|i| i.get("id").and_then(Value::as_i64) == Some(item)))
+            .ok_or_else(|| ApiError::not_found(FORECAST_ITEM, item))
+    }
+
+    /// One forecast item (`GET /sales/opportunities/{id}/forecast/{itemId}`, S1).
+    pub(crate) fn forecast_item(&self, id: i64, item: i64) -> Result<Value, ApiError> {
+        let at = self.forecast_slot(id, item)?;
+        Ok(self.forecasts[&id][at].clone())
+    }
+
+    /// Replaces forecast item `item` (`PUT …/forecast/{itemId}`, S1): the body is the whole
+    /// item, checked as on create; its id and opportunity stay.
+    pub(crate) fn replace_forecast_item(&mut self, id: i64, item: i64, body: Value) -> Result<Value, ApiError> {
+        let at = self.forecast_slot(id, item)?;
+        let Value::Object(map) = body else {
+            return Err(ApiError::bad_body("The ForecastItem must be sent as a JSON object."));
+        };
+        self.store_forecast_item(id, item, at, map)
+    }
+
+    /// Applies JSON-Patch operations to forecast item `item` (`PATCH …/forecast/{itemId}`,
+    /// S1), then checks the result as on create.
+    pub(crate) fn patch_forecast_item(&mut self, id: i64, item: i64, ops: Value) -> Result<Value, ApiError> {
+        let at = self.forecast_slot(id, item)?;
+        let mut doc = self.forecasts[&id][at].clone();
+        apply_patch(&mut doc, ops)?;
+        let Value::Object(map) = doc else {
+            return Err(ApiError::bad_body("The patch replaced the whole item with something that is not an object."));
+        };
+        self.store_forecast_item(id, item, at, map)
+    }
+
+    fn store_forecast_item(
+        &mut self,
+        id: i64,
+        item: i64,
+        at: usize,
+        mut map: Map<String, Value>,
+    ) -> Result<Value, ApiError> {
+        check_forecast_item(&map)?;
+        map.insert("id".into(), json!(item));
+        map.insert("opportunityId".into(), json!(id));
+        let stored = Value::Object(map);
+        if let Some(items) = self.forecasts.get_mut(&id) {
+            items[at] = stored.clone();
+        }
+        Ok(stored)
+    }
+
+    /// Deletes forecast item `item` (`DELETE …/forecast/{itemId}`, S1, answered 204).
+    pub(crate) fn delete_forecast_item(&mut self, id: i64, item: i64) -> Result<(), ApiError> {
+        let at = self.forecast_slot(id, item)?;
+        if let Some(items) = self.forecasts.get_mut(&id) {
+            items.remove(at);
+        }
+        Ok(())
     }
 
     /// Creates a record from `body`; answers the stored record.
@@ -454,27 +513,7 @@ impl Store {
         let c = self.coll(path)?;
         let spec = c.spec;
         let mut doc = c.records.get(&id).cloned().ok_or_else(|| ApiError::not_found(spec.noun, id))?;
-        let Value::Array(raw_ops) = ops else {
-            return Err(ApiError::bad_body("The body of a PATCH must be a JSON array of patch operations."));
-        };
-        for (n, raw) in raw_ops.into_iter().enumerate() {
-            let op = normalise_op(raw).map_err(|e| ApiError::bad_body(format!("Patch operation {n}: {e}")))?;
-            let parsed: json_patch::PatchOperation = serde_json::from_value(op.clone())
-                .map_err(|e| ApiError::bad_body(format!("Patch operation {n} is invalid: {e}")))?;
-            if let Err(e) = json_patch::patch(&mut doc, std::slice::from_ref(&parsed)) {
-                let as_add = (op["op"] == "replace")
-                    .then(|| {
-                        let mut add = op.clone();
-                        add["op"] = json!("add");
-                        serde_json::from_value::<json_patch::PatchOperation>(add).ok()
-                    })
-                    .flatten();
-                match as_add {
-                    Some(add) if json_patch::patch(&mut doc, std::slice::from_ref(&add)).is_ok() => {}
-                    _ => return Err(ApiError::bad_body(format!("Patch operation {n} cannot be applied: {e}"))),
-                }
-            }
-        }
+        apply_patch(&mut doc, ops)?;
         let old_info = doc.get("_info").cloned().unwrap_or_else(|| json!({}));
         let Value::Object(mut map) = doc else {
             return Err(ApiError::bad_body(
@@ -607,6 +646,33 @@ fn restamp(old_info: Value, stamp: &Stamp) -> Value {
     Value::Object(info)
 }
 
+/// Applies a JSON-Patch array to `doc`. CW accepts paths without the leading `/` and
+/// `replace` of a field the document does not have yet; both are honoured.
+fn apply_patch(doc: &mut Value, ops: Value) -> Result<(), ApiError> {
+    let Value::Array(raw_ops) = ops else {
+        return Err(ApiError::bad_body("The body of a PATCH must be a JSON array of patch operations."));
+    };
+    for (n, raw) in raw_ops.into_iter().enumerate() {
+        let op = normalise_op(raw).map_err(|e| ApiError::bad_body(format!("Patch operation {n}: {e}")))?;
+        let parsed: json_patch::PatchOperation = serde_json::from_value(op.clone())
+            .map_err(|e| ApiError::bad_body(format!("Patch operation {n} is invalid: {e}")))?;
+        if let Err(e) = json_patch::patch(doc, std::slice::from_ref(&parsed)) {
+            let as_add = (op["op"] == "replace")
+                .then(|| {
+                    let mut add = op.clone();
+                    add["op"] = json!("add");
+                    serde_json::from_value::<json_patch::PatchOperation>(add).ok()
+                })
+                .flatten();
+            match as_add {
+                Some(add) if json_patch::patch(doc, std::slice::from_ref(&add)).is_ok() => {}
+                _ => return Err(ApiError::bad_body(format!("Patch operation {n} cannot be applied: {e}"))),
+            }
+        }
+    }
+    Ok(())
+}
+
 fn normalise_op(raw: Value) -> Result<Value, String> {
     let Value::Object(mut m) = raw else { return Err("each operation must be a JSON object".into()) };
     let op = m.get("op").and_then(Value::as_str).ok_or("the \"op\" member is missing")?.to_ascii_lowercase();
@@ -658,6 +724,37 @@ fn apply_defaults(path: &str, map: &mut Map<String, Value>) {
         }
         _ => {}
     }
+}
+
+/// The noun of a forecast item in a 404 ("ForecastItem 12 not found").
+const FORECAST_ITEM: &str = "ForecastItem";
+
+/// The checks of a forecast item as written (S2 `ForecastItem`), every problem in one 400
+/// `InvalidObject`: `forecastType` one of the five types (required by the spec), a
+/// `forecastDescription` of at most 50 characters (S1 "Max length: 50"), and numbers
+/// where the spec has numbers. UNCONFIRMED: the spec also marks `opportunity` and `status`
+/// required, but the opportunity is the one in the path and ConnectWise is assumed to take
+/// its status from it, so neither is demanded here; the exact messages are ours.
+fn check_forecast_item(map: &Map<String, Value>) -> Result<(), ApiError> {
+    const TYPES: &[&str] = &["Product", "Service", "Agreement", "Other1", "Other2"];
+    let mut errors = Vec::new();
+    let kind = map.get("forecastType").and_then(Value::as_str).unwrap_or_default();
+    if !TYPES.contains(&kind) {
+        let message = format!("forecastType must be one of {}", TYPES.join(", "));
+        errors.push(item(FORECAST_ITEM, "forecastType", "InvalidField", message));
+    }
+    if let Some(d) = map.get("forecastDescription").and_then(Value::as_str)
+        && d.chars().count() > 50
+    {
+        let message = "forecastDescription may hold at most 50 characters.".to_string();
+        errors.push(item(FORECAST_ITEM, "forecastDescription", "InvalidField", message));
+    }
+    for field in ["revenue", "cost", "quantity", "margin", "recurringRevenue", "recurringCost"] {
+        if map.get(field).is_some_and(|v| !v.is_null() && !v.is_number()) {
+            errors.push(item(FORECAST_ITEM, field, "InvalidField", format!("{field} must be a number.")));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid_object(FORECAST_ITEM, errors)) }
 }
 
 fn round2(x: f64) -> f64 {
@@ -786,6 +883,45 @@ mod tests {
         assert_eq!((err.status, err.errors[0].field.as_str()), (StatusCode::BAD_REQUEST, "forecastType"));
         let err = s.add_forecast_item(987_654, json!({"forecastType": "Product"})).unwrap_err();
         assert_eq!(err.status, StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn forecast_items_are_read_replaced_patched_and_deleted_one_by_one() {
+        let mut s = store();
+        let ok = json!({"name": "Deal", "primarySalesRep": {"id": 3}, "company": {"id": 1}, "contact": {"id": 2}});
+        let id = s.create(OPPORTUNITIES, ok, &stamp()).unwrap()["id"].as_i64().unwrap();
+        let item = |s: &mut Store, revenue: f64| {
+            let body = json!({"forecastType": "Other1", "forecastDescription": "Value", "revenue": revenue});
+            s.add_forecast_item(id, body).unwrap()["id"].as_i64().unwrap()
+        };
+        let (a, b) = (item(&mut s, 100.0), item(&mut s, 200.0));
+        assert_eq!(s.forecast_item(id, a).unwrap()["revenue"], 100.0);
+        let put = s.replace_forecast_item(
+            id,
+            a,
+            json!({"forecastType": "Product", "productDescription": "Kit", "revenue": 150}),
+        );
+        assert_eq!(put.unwrap()["id"], a, "a replaced item keeps its id");
+        let patched =
+            s.patch_forecast_item(id, b, json!([{"op": "replace", "path": "revenue", "value": 250}])).unwrap();
+        assert_eq!(
+            (patched["revenue"].as_f64(), patched["forecastDescription"].as_str()),
+            (Some(250.0), Some("Value"))
+        );
+        assert_eq!(s.forecast(id).unwrap()["forecastRevenueTotals"]["revenue"], 400.0);
+        s.delete_forecast_item(id, a).unwrap();
+        assert_eq!(s.forecast(id).unwrap()["forecastItems"].as_array().unwrap().len(), 1);
+        assert_eq!(s.forecast_item(id, a).unwrap_err().status, StatusCode::NOT_FOUND);
+        assert_eq!(s.delete_forecast_item(id, a).unwrap_err().message, format!("ForecastItem {a} not found"));
+        let bad =
+            s.patch_forecast_item(id, b, json!([{"op": "replace", "path": "/forecastType", "value": "Hardware"}]));
+        assert_eq!(bad.unwrap_err().errors[0].field, "forecastType");
+        let long =
+            s.replace_forecast_item(id, b, json!({"forecastType": "Other1", "forecastDescription": "x".repeat(51)}));
+        assert_eq!(long.unwrap_err().errors[0].field, "forecastDescription");
+        let text = s.patch_forecast_item(id, b, json!([{"op": "replace", "path": "/revenue", "value": "lots"}]));
+        assert_eq!(text.unwrap_err().errors[0].field, "revenue");
+        assert_eq!(s.forecast_item(id, b).unwrap()["revenue"], 250, "a refused write changes nothing");
     }
 
     #[test]

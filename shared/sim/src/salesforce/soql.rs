@@ -1,14 +1,18 @@
 //! A small SOQL parser for the query shapes the connector sends (salesforce-api.md 2):
 //! `SELECT f1, f2 FROM Object [WHERE filter] [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST],
-//! ...] [LIMIT n] [OFFSET n]`. A filter is conditions joined by `AND` or by `OR`, with
-//! parentheses for grouping; as in Salesforce ("Logical Operators": parentheses are required
-//! whenever you mix the operators) `A OR B AND C` is refused, it must be written
-//! `A OR (B AND C)` or `(A OR B) AND C`. A condition is `Field op literal` with op one of
+//! ...] [LIMIT n] [OFFSET n]`. A filter is conditions joined by `AND` or by `OR`, or one
+//! condition or parenthesised group negated by `NOT`, with parentheses for grouping. As in
+//! Salesforce ("Logical Operators": "AND, OR, and NOT. Parentheses are required whenever you
+//! mix the operators"), no operator binds tighter than another: `A OR B AND C` is refused
+//! (write `A OR (B AND C)` or `(A OR B) AND C`), and so are `A AND NOT B` and `NOT A OR B`
+//! (write `A AND (NOT B)`, the form of Salesforce's own example, and `(NOT A) OR B` or
+//! `NOT (A OR B)`). UNCONFIRMED: whether Salesforce lets `A AND NOT B` through anyway is not
+//! documented; the documented rule is applied as written. A condition is `Field op literal` with op one of
 //! `= != <> < <= > >=`, `Field [NOT] IN (literal, ...)`, or `Field LIKE 'pattern'` (`%` any
 //! run of characters, `_` one character, `\%` and `\_` themselves). A literal is a quoted
 //! string (with SOQL's escape sequences), a number, `true`, `false`, `null`, a date
 //! (`2024-05-01`) or an unquoted dateTime (`2024-05-01T10:00:00Z`, `...+01:00`). Anything
-//! else (the logical `NOT`, date functions, semi-joins...) is `MALFORMED_QUERY`; resolving
+//! else (date functions, semi-joins...) is `MALFORMED_QUERY`; resolving
 //! field names against the object is the store's job.
 
 use super::error::ApiError;
@@ -75,6 +79,8 @@ pub(crate) enum Filter {
     And(Vec<Filter>),
     /// At least one holds.
     Or(Vec<Filter>),
+    /// The inner filter does not hold (`NOT condition`, `NOT (filter)`).
+    Not(Box<Filter>),
 }
 
 /// One `ORDER BY` key.
@@ -281,9 +287,17 @@ impl Parser {
         }
     }
 
-    /// `term (AND term)*` or `term (OR term)*`: one kind of operator per level, as SOQL
-    /// requires parentheses whenever AND and OR are mixed.
+    /// `NOT term`, `term (AND term)*` or `term (OR term)*`: one logical operator per
+    /// level, as SOQL requires parentheses whenever AND, OR and NOT are mixed.
     fn filter(&mut self) -> Result<Filter, ApiError> {
+        if self.peek_keyword("NOT") {
+            self.pos += 1;
+            let negated = Filter::Not(Box::new(self.term()?));
+            if let Some(joiner) = ["AND", "OR"].into_iter().find(|k| self.peek_keyword(k)) {
+                return Err(mixed_not(joiner));
+            }
+            return Ok(negated);
+        }
         let first = self.term()?;
         let joiner = if self.peek_keyword("AND") {
             "AND"
@@ -295,6 +309,9 @@ impl Parser {
         let mut terms = vec![first];
         while self.peek_keyword(joiner) {
             self.pos += 1;
+            if self.peek_keyword("NOT") {
+                return Err(mixed_not(joiner));
+            }
             terms.push(self.term()?);
         }
         let other = if joiner == "AND" { "OR" } else { "AND" };
@@ -354,6 +371,14 @@ impl Parser {
         };
         Ok(Condition { field, test })
     }
+}
+
+/// The refusal of `NOT` beside `joiner` without parentheses.
+fn mixed_not(joiner: &str) -> ApiError {
+    ApiError::malformed_query(format!(
+        "unexpected token: '{joiner}' beside 'NOT' (use parentheses when mixing NOT with AND or OR, e.g. \
+         A AND (NOT B))"
+    ))
 }
 
 fn is_ident(w: &str) -> bool {
@@ -460,6 +485,7 @@ mod tests {
             match f {
                 Filter::Cond(c) => out.push(c.clone()),
                 Filter::And(fs) | Filter::Or(fs) => fs.iter().for_each(|f| walk(f, out)),
+                Filter::Not(f) => walk(f, out),
             }
         }
         let mut out = Vec::new();
@@ -539,7 +565,8 @@ mod tests {
             "SELECT Id FROM Account WHERE Name IN 'a'",
             "SELECT Id FROM Account WHERE Name IN ('a',)",
             "SELECT Id FROM Account WHERE Name NOT = 'a'",
-            "SELECT Id FROM Account WHERE NOT Name = 'a'",
+            "SELECT Id FROM Account WHERE NOT",
+            "SELECT Id FROM Account WHERE NOT NOT Name = 'a'",
             "SELECT Id FROM Account WHERE Name LIKE a%",
             "SELECT Id FROM Account WHERE Name LIKE 5",
         ] {
@@ -575,5 +602,48 @@ mod filter_tests {
                 ]),
             ]))
         );
+    }
+
+    fn eq(field: &str, text: &str) -> Filter {
+        Filter::Cond(Condition { field: field.into(), test: Test::Cmp(Op::Eq, Literal::Str(text.into())) })
+    }
+
+    fn not(f: Filter) -> Filter {
+        Filter::Not(Box::new(f))
+    }
+
+    #[test]
+    fn not_negates_one_condition_or_a_parenthesised_group() {
+        let filter = |q: &str| parse(q).unwrap().filter.unwrap();
+        assert_eq!(filter("SELECT Id FROM Account WHERE NOT Name = 'x'"), not(eq("Name", "x")));
+        assert_eq!(
+            filter("SELECT Id FROM Account WHERE not (Name = 'a' OR Name = 'b')"),
+            not(Filter::Or(vec![eq("Name", "a"), eq("Name", "b")]))
+        );
+        assert_eq!(
+            filter("SELECT Name FROM Account WHERE Type = 'Customer' AND (NOT Type = 'Prospect')"),
+            Filter::And(vec![eq("Type", "Customer"), not(eq("Type", "Prospect"))]),
+            "the form of Salesforce's own example"
+        );
+        assert_eq!(
+            filter("SELECT Id FROM A WHERE (NOT X = 'a') OR (NOT (Y = 'b' AND Z = 'c'))"),
+            Filter::Or(vec![not(eq("X", "a")), not(Filter::And(vec![eq("Y", "b"), eq("Z", "c")]))])
+        );
+        let q = parse("SELECT Id FROM A WHERE NOT Name NOT IN ('a') ORDER BY Id").unwrap();
+        assert!(matches!(q.filter, Some(Filter::Not(_))), "the logical NOT and the NOT IN operator side by side");
+    }
+
+    #[test]
+    fn not_mixed_with_and_or_or_without_parentheses_is_malformed() {
+        for q in [
+            "SELECT Id FROM A WHERE NOT Name = 'a' AND Type = 'b'",
+            "SELECT Id FROM A WHERE NOT Name = 'a' OR Type = 'b'",
+            "SELECT Id FROM A WHERE Type = 'b' AND NOT Name = 'a'",
+            "SELECT Id FROM A WHERE Type = 'b' OR NOT (Name = 'a')",
+        ] {
+            let e = parse(q).unwrap_err();
+            assert_eq!(e.code, "MALFORMED_QUERY", "{q}");
+            assert!(e.message.contains("parentheses"), "{q}: {}", e.message);
+        }
     }
 }

@@ -238,6 +238,7 @@ enum Resolved<'a> {
     Like(&'a Field, &'a [Pat]),
     And(Vec<Resolved<'a>>),
     Or(Vec<Resolved<'a>>),
+    Not(Box<Resolved<'a>>),
 }
 
 fn resolve<'a>(object: &'a Object, filter: &'a Filter) -> Result<Resolved<'a>, ApiError> {
@@ -245,6 +246,7 @@ fn resolve<'a>(object: &'a Object, filter: &'a Filter) -> Result<Resolved<'a>, A
     Ok(match filter {
         Filter::And(fs) => Resolved::And(all(fs)?),
         Filter::Or(fs) => Resolved::Or(all(fs)?),
+        Filter::Not(f) => Resolved::Not(Box::new(resolve(object, f)?)),
         Filter::Cond(c) => {
             let f = object.field(&c.field).ok_or_else(|| no_column(object.name, &c.field))?;
             match &c.test {
@@ -275,6 +277,7 @@ impl Resolved<'_> {
             Resolved::Like(f, pat) => get(f).as_str().is_some_and(|t| like(t, pat)),
             Resolved::And(fs) => fs.iter().all(|f| f.holds(row)),
             Resolved::Or(fs) => fs.iter().any(|f| f.holds(row)),
+            Resolved::Not(f) => !f.holds(row),
         }
     }
 }
@@ -778,6 +781,12 @@ mod tests {
             ("Name LIKE '_'", &[]),
             ("Name LIKE '%'", &[1, 2, 3, 4, 5]),
             ("BillingCity LIKE '%'", &[1, 2, 3, 5]),
+            ("NOT Name = 'Acme'", &[1, 3, 4, 5]),
+            ("NOT BillingCity = 'Leeds'", &[2, 4, 5]),
+            ("NOT (Name LIKE 'acme%' OR BillingCity = 'Hull')", &[1, 4]),
+            ("Phone != null AND (NOT BillingCity = 'Leeds')", &[4]),
+            ("(NOT Name LIKE 'acme%') OR Phone = '333'", &[1, 3, 4, 5]),
+            ("NOT (NOT Name = 'Acme')", &[2]),
         ];
         for (filter, want) in cases {
             let q = parse(&format!("SELECT Id FROM Account WHERE {filter} ORDER BY Id"))
