@@ -4,21 +4,18 @@
 //! message or a re-run page never creates a duplicate or counts a record twice.
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 
 use crate::error::DomainError;
-use crate::external::{Cursor, ExternalRecord};
-use crate::ids::{JobId, RecordId, Stage, System, TenantId};
+use crate::external::Cursor;
+use crate::ids::{JobId, Stage, System, TenantId};
 use crate::job::{Job, JobStatus, StageMessage, StageProgress};
-use crate::log::{Direction, LogEntry, Outcome, SkipReason};
-use crate::mapping::Connection;
+use crate::log::{Direction, LogEntry};
 use crate::normalise::Timestamp;
-use crate::ports::{ErrorKind, StoreError, Write};
-use crate::reconcile::{self, Decision, Plan, Policy};
-use crate::table::{MAX_TRANSACTION_WRITES, RecordStore, RecordWrite};
+use crate::ports::{ErrorKind, StoreError};
+use crate::reconcile::Merge;
 use crate::usecases::Services;
+use crate::usecases::apply::{Applier, Run};
 use crate::usecases::connections::connection;
-use crate::usecases::load::load;
 use crate::work::Work;
 
 /// Which stages an import runs: `"all"` or one stage's name.
@@ -323,7 +320,6 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
         crate::ports::SecretError::Unavailable(m) => DomainError::Store(StoreError::Unavailable(m)),
     })?;
     let connector = svc.connectors.connect(&creds)?;
-    let described = svc.connectors.describe(msg.system);
     let fetched_at = svc.clock.now();
     let page = match connector.list(msg.stage.kind(), &msg.cursor).await {
         Ok(p) => p,
@@ -334,90 +330,22 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
             return Err(e.into());
         }
     };
-    let now = svc.clock.now();
-    let ids: Vec<String> =
-        page.records.iter().filter_map(|r| r.id()).map(|id| LogEntry::import_id(&job.id, msg.stage, id)).collect();
-    // Load: the page's log entries (records a redelivery already did) and what the
-    // decisions read, concurrently.
-    let (done, known) = futures::join!(
-        svc.store.logs_by_id(tenant, &ids),
-        load(&svc.store, tenant, &conn, described, msg.stage, &page.records)
-    );
-    let (done, mut known) = (done?, known?);
-    let writer = PageWriter { svc, tenant, conn: &conn, job, stage: msg.stage, now };
-    let policy = Policy::import(&conn, described);
+    let run = Run { direction: Direction::Import, job: Some(job.id.clone()), merge: Merge::ExternalWins };
+    let applier = Applier::new(svc, tenant, &conn, msg.stage, run);
+    let log_ids: Vec<String> = page
+        .records
+        .iter()
+        .enumerate()
+        .map(|(n, r)| {
+            let ext_id = r.id().map(str::to_string).unwrap_or_else(|| format!("#{}:{n}", msg.cursor.position));
+            LogEntry::import_id(&job.id, msg.stage, &ext_id)
+        })
+        .collect();
     let mut counts = StageProgress { pages: 1, ..StageProgress::default() };
-    let mut staged = Vec::new();
-    for (n, record) in page.records.iter().enumerate() {
-        let ext_id = record.id().map(str::to_string).unwrap_or_else(|| format!("#{}:{n}", msg.cursor.position));
-        let log_id = LogEntry::import_id(&job.id, msg.stage, &ext_id);
-        if let Some(entry) = done.get(&log_id) {
-            counts.count(&entry.outcome);
-            continue;
-        }
-        // Decide: pure, against what the load found and what the page decided before.
-        let decision = reconcile::decide(&policy, &known, msg.stage, record, now);
-        known.apply(&decision);
-        match writer.prepare(decision, &ext_id, &log_id)? {
-            Prepared::Fail(why) => counts.count(&writer.failed(&ext_id, &log_id, why).await?),
-            Prepared::Writes(writes, outcome) => staged.push(Staged { record, ext_id, log_id, writes, outcome }),
-        }
-    }
-    // Write: batched transactions, then the checkpoint.
-    for outcome in writer.write_staged(staged).await? {
+    for outcome in applier.apply(&page.records, &log_ids).await? {
         counts.count(&outcome);
     }
     checkpoint(svc, job, msg, page.next, counts, fetched_at).await
-}
-
-/// A decision turned into table writes, or a failure to log.
-enum Prepared {
-    Fail(String),
-    Writes(Vec<Write>, Outcome),
-}
-
-/// One record's decided writes, waiting for the page's batched write.
-struct Staged<'r> {
-    record: &'r ExternalRecord,
-    ext_id: String,
-    log_id: String,
-    writes: Vec<Write>,
-    outcome: Outcome,
-}
-
-/// The item a write touches.
-fn item_of(w: &Write) -> (&str, &str) {
-    match w {
-        Write::Put { item, .. } => (&item.pk, &item.sk),
-        Write::Delete { pk, sk } => (pk, sk),
-    }
-}
-
-/// Groups staged records into waves of transactions: within a wave no two records touch
-/// one item, so its transactions may commit concurrently; a record touching an item an
-/// earlier record of the wave touches starts the next wave, so it commits after it. Each
-/// transaction holds at most [`MAX_TRANSACTION_WRITES`] writes. Returns indices.
-fn waves(staged: &[Staged<'_>]) -> Vec<Vec<Vec<usize>>> {
-    let mut waves: Vec<Vec<Vec<usize>>> = Vec::new();
-    let mut touched: HashSet<(&str, &str)> = HashSet::new();
-    let mut size = 0;
-    for (i, st) in staged.iter().enumerate() {
-        let items: Vec<(&str, &str)> = st.writes.iter().map(item_of).collect();
-        if waves.is_empty() || items.iter().any(|k| touched.contains(k)) {
-            waves.push(vec![Vec::new()]);
-            touched.clear();
-            size = 0;
-        }
-        let wave = waves.last_mut().unwrap_or_else(|| unreachable!("a wave was just pushed"));
-        if size + st.writes.len() > MAX_TRANSACTION_WRITES {
-            wave.push(Vec::new());
-            size = 0;
-        }
-        wave.last_mut().unwrap_or_else(|| unreachable!("a wave starts with a batch")).push(i);
-        size += st.writes.len();
-        touched.extend(items);
-    }
-    waves
 }
 
 async fn checkpoint(
@@ -486,155 +414,6 @@ async fn mark_stage_completed(
         }
     }
     Err(DomainError::Store(StoreError::Conflict("the connection kept changing".into())))
-}
-
-/// Turns one page's decisions into writes and commits them.
-struct PageWriter<'a> {
-    svc: &'a Services,
-    tenant: &'a TenantId,
-    conn: &'a Connection,
-    job: &'a Job,
-    stage: Stage,
-    now: Timestamp,
-}
-
-impl PageWriter<'_> {
-    fn entry(&self, log_id: &str, ext_id: &str, crm_id: Option<RecordId>, outcome: Outcome) -> LogEntry {
-        LogEntry {
-            id: log_id.to_string(),
-            tenant: self.tenant.clone(),
-            at: self.now,
-            system: self.conn.system,
-            direction: Direction::Import,
-            object: self.stage.kind(),
-            crm_id,
-            external_id: Some(ext_id.to_string()),
-            outcome,
-            job_id: Some(self.job.id.clone()),
-            matched: None,
-            fields: Vec::new(),
-        }
-    }
-
-    /// The table writes of one decision, with its log entry, and its outcome.
-    fn prepare(&self, decision: Decision, ext_id: &str, log_id: &str) -> Result<Prepared, DomainError> {
-        let mut writes = Vec::new();
-        for list in decision.new_lists {
-            let w = RecordWrite { record: list, previous: None, ledger: None, log: None };
-            writes.extend(RecordStore::prepare_write(self.tenant, w)?.0);
-        }
-        let (record, previous, ledger, entry) = match decision.plan {
-            Plan::Fail(why) => return Ok(Prepared::Fail(why)),
-            Plan::Skip(reason) => (None, None, None, self.entry(log_id, ext_id, None, Outcome::Skipped(reason))),
-            Plan::Echo => (None, None, None, self.entry(log_id, ext_id, None, Outcome::Skipped(SkipReason::Echo))),
-            Plan::Refresh { ledger } => {
-                let e =
-                    self.entry(log_id, ext_id, Some(ledger.crm_id.clone()), Outcome::Skipped(SkipReason::Unchanged));
-                (None, None, Some(ledger), e)
-            }
-            Plan::Create { record, ledger } => {
-                let e = self.entry(log_id, ext_id, Some(record.id().clone()), Outcome::Created);
-                (Some(record), None, Some(ledger), e)
-            }
-            Plan::Link { previous, record, ledger, reason } => {
-                let mut e = self.entry(log_id, ext_id, Some(record.id().clone()), Outcome::Linked);
-                e.matched = Some(reason.to_string());
-                (Some(record), Some(previous), Some(ledger), e)
-            }
-            Plan::Update { previous, record, ledger, fields }
-            | Plan::Conflict { previous, record, ledger, fields, .. } => {
-                let mut e = self.entry(log_id, ext_id, Some(record.id().clone()), Outcome::Updated);
-                e.fields = fields;
-                (Some(record), Some(previous), Some(ledger), e)
-            }
-        };
-        let outcome = entry.outcome.clone();
-        match record {
-            Some(record) => {
-                let w = RecordWrite { record, previous, ledger, log: Some(entry) };
-                writes.extend(RecordStore::prepare_write(self.tenant, w)?.0);
-            }
-            None => {
-                if let Some(ledger) = &ledger {
-                    writes.push(RecordStore::prepare_ledger(self.tenant, ledger)?);
-                }
-                writes.push(RecordStore::prepare_log(&entry)?);
-            }
-        }
-        Ok(Prepared::Writes(writes, outcome))
-    }
-
-    /// Writes the page's staged records in as few round trips as the store allows (see
-    /// [`waves`]) and returns their outcomes. A transaction whose condition fails (someone
-    /// else wrote one of its items meanwhile) is redone record by record from the store,
-    /// as [`PageWriter::import_one`] does, so every record still ends with exactly one outcome.
-    async fn write_staged(&self, mut staged: Vec<Staged<'_>>) -> Result<Vec<Outcome>, DomainError> {
-        let mut outcomes = Vec::with_capacity(staged.len());
-        for wave in waves(&staged) {
-            let store = &self.svc.store;
-            // The writes move into their transactions: a redo decides again from the store.
-            let batches: Vec<Vec<Write>> = wave
-                .iter()
-                .map(|batch| batch.iter().flat_map(|i| std::mem::take(&mut staged[*i].writes)).collect())
-                .collect();
-            let commits = batches.into_iter().map(|writes| store.commit(writes));
-            let results = futures::future::join_all(commits).await;
-            let mut redo = Vec::new();
-            for (batch, result) in wave.iter().zip(results) {
-                match result {
-                    Ok(()) => outcomes.extend(batch.iter().map(|i| staged[*i].outcome.clone())),
-                    Err(StoreError::Conflict(_)) => redo.extend(batch.iter().copied()),
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            if !redo.is_empty() {
-                tracing::info!(job = %self.job.id, stage = %self.stage, records = redo.len(),
-                    "a batch of the page conflicted with another write; redoing its records one by one");
-            }
-            for i in redo {
-                let st = &staged[i];
-                outcomes.push(self.import_one(st.record, &st.ext_id, &st.log_id).await?);
-            }
-        }
-        Ok(outcomes)
-    }
-
-    /// Loads, decides and writes one record from the store alone; a record that fails is
-    /// logged and does not stop the page.
-    async fn import_one(&self, record: &ExternalRecord, ext_id: &str, log_id: &str) -> Result<Outcome, DomainError> {
-        let described = self.svc.connectors.describe(self.conn.system);
-        let policy = Policy::import(self.conn, described);
-        for _attempt in 0..4 {
-            let record_slice = std::slice::from_ref(record);
-            let known = load(&self.svc.store, self.tenant, self.conn, described, self.stage, record_slice).await?;
-            let decision = reconcile::decide(&policy, &known, self.stage, record, self.now);
-            let (writes, outcome) = match self.prepare(decision, ext_id, log_id)? {
-                Prepared::Fail(why) => return self.failed(ext_id, log_id, why).await,
-                Prepared::Writes(writes, outcome) => (writes, outcome),
-            };
-            match self.svc.store.commit(writes).await {
-                Ok(()) => return Ok(outcome),
-                Err(StoreError::Conflict(_)) => {
-                    // Someone wrote first: if it was this very operation, keep its outcome.
-                    if let Some(e) = self.svc.store.logs_by_id(self.tenant, &[log_id.to_string()]).await?.remove(log_id)
-                    {
-                        return Ok(e.outcome);
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        self.failed(ext_id, log_id, "the record kept changing while it was imported".into()).await
-    }
-
-    async fn failed(&self, ext_id: &str, log_id: &str, why: String) -> Result<Outcome, DomainError> {
-        tracing::warn!(job = %self.job.id, stage = %self.stage, external_id = ext_id, reason = %why, "record failed");
-        let outcome = Outcome::Failed(why);
-        let entry = self.entry(log_id, ext_id, None, outcome.clone());
-        self.svc.store.put_log(&entry).await?;
-        self.svc.events.failed(&entry).await;
-        Ok(outcome)
-    }
 }
 
 #[cfg(test)]

@@ -5,12 +5,17 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::external::{
-    Choice, ExtActivity, ExtCompany, ExtContact, ExtLineItem, ExtOpportunity, ExtUser, NO_TYPE, OptionList, Unreadable,
+    Choice, ExtActivity, ExtCompany, ExtContact, ExtLineItem, ExtOpportunity, ExtUser, ExternalRecord, NO_TYPE,
+    OptionList, Unreadable,
 };
-use crate::ids::RecordKind;
+use crate::ids::{RecordId, RecordKind};
 use crate::log::LogFilter;
+use crate::log::Outcome;
+use crate::reconcile::Merge;
 use crate::records::Record;
 use crate::records::{CompanyFields, CompanyRecord, ContactFields, ContactRecord, Meta, Opportunity, User};
+use crate::table::RecordWrite;
+use crate::usecases::apply::{Applier, Run};
 use crate::usecases::testing::{FakeConnector, World, world};
 use crate::usecases::{connections, mappings};
 use serde_json::json;
@@ -426,16 +431,11 @@ async fn a_page_half_written_before_a_crash_is_redone_with_the_same_outcomes() {
     let job = start_import(&w.svc, &t(), System::ConnectWise, StageSelection::One(Stage::Companies)).await.unwrap();
     // Simulate a crash after the first record of the page was written, before the checkpoint.
     let conn = connections::connection(&w.svc, &t(), System::ConnectWise).await.unwrap();
-    let writer = PageWriter {
-        svc: &w.svc,
-        tenant: &t(),
-        conn: &conn,
-        job: &job,
-        stage: Stage::Companies,
-        now: w.svc.clock.now(),
-    };
+    let run = Run { direction: Direction::Import, job: Some(job.id.clone()), merge: Merge::ExternalWins };
+    let tenant = t();
+    let applier = Applier::new(&w.svc, &tenant, &conn, Stage::Companies, run);
     let log_id = LogEntry::import_id(&job.id, Stage::Companies, "1");
-    writer.import_one(&company("1", "A", None, None), "1", &log_id).await.unwrap();
+    applier.apply(&[company("1", "A", None, None)], &[log_id]).await.unwrap();
     drain(&w).await;
     let job = super::job(&w.svc, &t(), &job.id).await.unwrap();
     assert_eq!(counts(&job, Stage::Companies), BTreeMap::from([("created".into(), 2)]));
@@ -887,40 +887,6 @@ async fn a_conflicting_batch_is_redone_record_by_record_with_the_same_outcomes()
     assert_eq!(counts(&job, Stage::Companies), BTreeMap::from([("created".into(), 59), ("linked".into(), 1)]));
     assert_eq!(linked_company(&w, "7").await, Some(crm));
     assert_eq!(w.svc.store.all_records(&t(), RecordKind::Company).await.unwrap().len(), 60);
-}
-
-#[test]
-fn records_touching_one_item_commit_in_order_and_no_transaction_exceeds_the_limit() {
-    let ext = company("1", "A", None, None);
-    let put = |pk: &str| Write::Put {
-        item: crate::ports::Item {
-            pk: pk.into(),
-            sk: "R".into(),
-            version: 1,
-            gsi1: None,
-            expires_at: None,
-            body: json!({}),
-        },
-        condition: crate::ports::Condition::None,
-    };
-    let staged = |pks: &[&str]| Staged {
-        record: &ext,
-        ext_id: "1".into(),
-        log_id: "l".into(),
-        writes: pks.iter().map(|pk| put(pk)).collect(),
-        outcome: Outcome::Created,
-    };
-    let many: Vec<String> = (0..60).map(|n| format!("x{n}")).collect();
-    let many_refs: Vec<&str> = many.iter().map(String::as_str).collect();
-    let more: Vec<String> = (0..60).map(|n| format!("y{n}")).collect();
-    let more_refs: Vec<&str> = more.iter().map(String::as_str).collect();
-    let list = vec![staged(&["a", "b"]), staged(&["c"]), staged(&["a"]), staged(&many_refs), staged(&more_refs)];
-    let w = waves(&list);
-    assert_eq!(
-        w,
-        vec![vec![vec![0, 1]], vec![vec![2, 3], vec![4]]],
-        "a touches a again: next wave; 100 writes at most"
-    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The use cases: what a handler calls. Each takes the [`Services`] (ports) and plain
 //! inputs, applies the rules and returns plain outputs or a [`crate::DomainError`].
 
+pub(crate) mod apply;
 pub mod connections;
 pub mod crm;
 pub mod export;
