@@ -1,6 +1,6 @@
 //! The Syncro writer over real HTTP against the Syncro simulator, beyond the shared write
 //! contract: the name a contact update must carry, the searches by a contact's name and a
-//! lead's name, the contact's own refusal shape, and fields Syncro has no place for.
+//! lead's name, the refusal of a write naming an unknown customer, and fields Syncro has no place for.
 
 // Tests unwrap: a failed unwrap is a failed test, with the error in the panic message.
 #![allow(clippy::unwrap_used)]
@@ -115,11 +115,30 @@ async fn a_lead_is_found_by_its_name_through_the_query_search() {
 }
 
 #[tokio::test]
-async fn a_contact_refused_by_syncro_keeps_its_words_in_the_contact_error_shape() {
+async fn a_contact_or_lead_naming_an_unknown_customer_is_refused_not_taken_for_a_missing_record() {
+    // Syncro answers 404 {"message": "Not found"} for an unknown customer_id (the issue).
     let (_sim, conn) = start().await;
     let err = conn.create(&ExternalRecord::Contact(contact(Some("987654321"), None))).await.unwrap_err();
-    assert_eq!((err.kind, err.status, err.retryable), (ErrorKind::Invalid, Some(422), false), "{err}");
-    assert!(err.message.contains("Customer must exist"), "{err}");
+    assert_eq!((err.kind, err.status, err.retryable), (ErrorKind::Invalid, Some(404), false), "{err}");
+    assert!(err.message.contains("customer_id 987654321 names no Syncro customer"), "{err}");
+    let lead = ExtOpportunity {
+        id: String::new(),
+        name: "Quill upgrade".into(),
+        status_id: Some("Prospect".into()),
+        stage: None,
+        opportunity_type: None,
+        close_date: None,
+        value: None,
+        line_items: Vec::new(),
+        salesperson_id: None,
+        company_id: Some("987654321".into()),
+        contact_id: None,
+        notes: None,
+        updated_at: None,
+    };
+    let err = conn.create(&ExternalRecord::Opportunity(lead)).await.unwrap_err();
+    assert_eq!((err.kind, err.status, err.retryable), (ErrorKind::Invalid, Some(404), false), "{err}");
+    assert!(err.message.contains("names no Syncro customer"), "{err}");
     let err = conn.create(&ExternalRecord::Contact(contact(Some("acme"), None))).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Invalid, "an id that is no number is refused before any request: {err}");
 }

@@ -24,6 +24,25 @@ fn invalid(message: String) -> ConnectorError {
     ConnectorError::new(System::Syncro, ErrorKind::Invalid, message)
 }
 
+/// Syncro answers a write whose `customer_id` names no customer with 404 `{"message": "Not
+/// found"}` (the issue and psa-apis.md 3.5), the answer of an unknown record. On a create,
+/// or a contact update whose contact was just read, the 404 can only be the customer's: it
+/// is a refusal of this record (Invalid, not retryable), saying so, not a missing record.
+fn unknown_customer(err: ConnectorError, body: &serde_json::Map<String, Value>, what: &str) -> ConnectorError {
+    match body.get("customer_id").filter(|c| !c.is_null()) {
+        Some(customer) if err.kind == ErrorKind::NotFound => {
+            let mut refusal = invalid(format!(
+                "Syncro refused the {what}: its customer_id {customer} names no Syncro customer ({})",
+                err.message
+            ));
+            refusal.status = err.status;
+            refusal.retryable = false;
+            refusal
+        }
+        _ => err,
+    }
+}
+
 /// The refusal of a record Tandem does not write to Syncro (activities, users, catalog items).
 fn refused(record: &ExternalRecord) -> ConnectorError {
     match record.kind() {
@@ -126,7 +145,16 @@ pub async fn create(c: &SyncroConnector, record: &ExternalRecord) -> Result<Writ
         other => return Err(refused(other)),
     };
     let path = stage_path(stage)?;
-    let answer = c.client.post(path, &Value::Object(body), &c.settings.retry).await?;
+    let what = match stage {
+        Stage::Contacts => "contact",
+        Stage::Opportunities => "lead",
+        _ => "customer",
+    };
+    let answer = c
+        .client
+        .post(path, &Value::Object(body.clone()), &c.settings.retry)
+        .await
+        .map_err(|e| unknown_customer(e, &body, what))?;
     match written(stage, &answer.body) {
         Some(w) => Ok(w),
         None => {
@@ -174,7 +202,13 @@ pub async fn update(c: &SyncroConnector, record: &ExternalRecord, fields: &[&str
         ExternalRecord::Opportunity(lead) => mapping::lead_body(lead, fields, false)?,
         other => return Err(refused(other)),
     };
-    let answer = c.client.put(&path, &Value::Object(body), &c.settings.retry).await?;
+    // A lead's 404 may be the lead's own: only a contact, just read, pins it on the customer.
+    let contact = matches!(record, ExternalRecord::Contact(_));
+    let answer = c
+        .client
+        .put(&path, &Value::Object(body.clone()), &c.settings.retry)
+        .await
+        .map_err(|e| if contact { unknown_customer(e, &body, "contact") } else { e })?;
     Ok(written(stage, &answer.body).unwrap_or(Written { id: id.to_string(), version: None }))
 }
 

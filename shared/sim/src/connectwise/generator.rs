@@ -175,7 +175,12 @@ fn setup_lists() -> Vec<(&'static str, Vec<Value>)> {
             STAGES
                 .iter()
                 .enumerate()
-                .map(|(i, (n, p))| json!({"id": i + 1, "name": n, "probability": p, "sequenceNumber": i + 1}))
+                // The official OpportunityStage carries its probability as a reference, like an
+                // opportunity's (`{id, name}`), not as a bare number.
+                .map(|(i, (n, p))| {
+                    let probability = json!({"id": (p / 10).max(1), "name": format!("{p}%")});
+                    json!({"id": i + 1, "name": n, "probability": probability, "sequenceNumber": i + 1})
+                })
                 .collect(),
         ),
         ("sales/probabilities", (1..=10).map(|i| json!({"id": i, "probability": i * 10})).collect()),
@@ -852,6 +857,11 @@ impl Gen {
                 "type": refn(MEMBER_TYPES, kind),
                 "officePhone": fmt_phone(&format!("813555{:04}", 100 + i % 9000), 2, 0),
                 "defaultEmail": "Office",
+                // The official Member schema requires `hireDate` and `defaultPhone` (and the
+                // generated clients refuse a member without them). Derived from the slot, not
+                // drawn, so the rest of the tenant stays as it was for a seed.
+                "hireDate": format!("{}T00:00:00Z", format_date(END - (400 + (i as i64 * 173) % 2900) * DAY)),
+                "defaultPhone": "Office",
                 "timeZone": {"id": 1, "name": "GMT-5/Eastern Time: US & Canada"},
             });
             if has_email {
@@ -1493,11 +1503,18 @@ impl Gen {
                 rec["company"] = json!({"id": c.id, "identifier": c.identifier, "name": c.name});
             }
             let contacts = company.and_then(|c| by_company.get(&c)).cloned().unwrap_or_default();
-            if !contacts.is_empty() && self.chance(0.7) {
-                let k = contacts[self.below(contacts.len())];
-                if let Some(c) = self.contacts.get(k) {
-                    rec["contact"] = json!({"id": c.id, "name": format!("{} {}", c.first, c.last)});
-                }
+            // The official schema requires an opportunity's contact: one of the company's at
+            // random, else its first one, else (a company with no contacts) anyone's.
+            let picked = if !contacts.is_empty() && self.chance(0.7) {
+                Some(contacts[self.below(contacts.len())])
+            } else {
+                contacts
+                    .first()
+                    .copied()
+                    .or_else(|| (!self.contacts.is_empty()).then_some(id as usize % self.contacts.len()))
+            };
+            if let Some(c) = picked.and_then(|k| self.contacts.get(k)) {
+                rec["contact"] = json!({"id": c.id, "name": format!("{} {}", c.first, c.last)});
             }
             if status != "Open" {
                 rec["closedDate"] = json!(format_unix(close.min(END)));

@@ -1,5 +1,5 @@
 //! The Syncro simulator over real HTTP: authentication, `/me`, users, paging with `meta`,
-//! disabled customers, writes and their 422 bodies, the rate limit and fault injection.
+//! disabled customers, writes and their 422 and 404 bodies, the rate limit and fault injection.
 
 // Helpers outside the #[test] functions unwrap too: a failed call is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -180,14 +180,16 @@ async fn creates_and_partial_updates_change_only_what_is_sent_and_bad_emails_get
 }
 
 #[tokio::test]
-async fn contact_and_lead_writes_naming_an_unknown_customer_get_422_customer_must_exist() {
+/// Syncro answers an unknown `customer_id` with 404 (the issue) and the documented not-found
+/// body (psa-apis.md 3.5).
+async fn contact_and_lead_writes_naming_an_unknown_customer_get_404_not_found() {
     let (sim, _) = start(3).await;
     let creds = sim.credentials();
     let (post, put) = (reqwest::Method::POST, reqwest::Method::PUT);
     let missing = 987_654_321;
     let (status, body, _) =
         call(&sim, &creds, post.clone(), "/contacts", Some(json!({"customer_id": missing, "name": "A B"}))).await;
-    assert_eq!((status, &body["errors"]), (422, &json!("Customer must exist")), "{body}");
+    assert_eq!((status, &body), (404, &json!({"message": "Not found"})), "{body}");
     let (_, customers) = get(&sim, "/customers").await;
     let customer = customers["customers"][0]["id"].as_i64().unwrap();
     let (status, contact, _) =
@@ -196,11 +198,10 @@ async fn contact_and_lead_writes_naming_an_unknown_customer_get_422_customer_mus
     let path = format!("/contacts/{}", contact["id"]);
     let (status, body, _) =
         call(&sim, &creds, put.clone(), &path, Some(json!({"name": "A B", "customer_id": missing}))).await;
-    assert_eq!((status, &body["errors"]), (422, &json!("Customer must exist")), "{body}");
+    assert_eq!((status, &body), (404, &json!({"message": "Not found"})), "{body}");
     let (status, body, _) =
         call(&sim, &creds, post, "/leads", Some(json!({"first_name": "Lee", "customer_id": missing}))).await;
-    assert_eq!(status, 422);
-    assert_eq!((&body["success"], &body["message"]), (&json!(false), &json!(["Customer must exist"])), "{body}");
+    assert_eq!((status, &body), (404, &json!({"message": "Not found"})), "{body}");
 }
 
 #[tokio::test]

@@ -87,10 +87,6 @@ pub(crate) struct Filters {
 }
 
 /// Lead fields the `query` search looks in (UNCONFIRMED, see [`Filters::query`]).
-/// The 422 message for a `customer_id` naming no customer. UNCONFIRMED: Rails'
-/// `belongs_to` wording; no recorded Syncro answer (psa-apis.md 3.5, swagger) shows it.
-const CUSTOMER_MUST_EXIST: &str = "Customer must exist";
-
 const LEAD_SEARCHED: &[&str] = &["first_name", "last_name", "business_then_name", "email", "phone"];
 
 /// Whether `haystack` holds `needle`, ignoring case.
@@ -213,12 +209,24 @@ impl Store {
     /// Checks a write body; the 422 in the resource's shape when it is refused.
     /// UNCONFIRMED beyond the documented ones (email format; contacts need a `customer_id`
     /// on create and a `name` on update): a customer needs a business or a person name, as
-    /// the UI does; and a `customer_id` naming no customer (a contact's on create or when
-    /// sent on update, a lead's when sent and not null) is "Customer must exist". Neither
-    /// psa-apis.md 3.5 nor the swagger (200 answers only) records that answer: it is a
-    /// validation failure, so a 422 in the resource's documented shape, not the 404 of an
-    /// unknown record in the path.
+    /// the UI does.
+    ///
+    /// A `customer_id` naming no customer (a contact's on create or when sent on update, a
+    /// lead's when sent and not null) is answered 404 with the documented not-found body
+    /// `{"message": "Not found"}` (psa-apis.md 3.5): Syncro looks the customer up and answers
+    /// as for an unknown record. The 404 is the statement of Syncro's behaviour, the
+    /// body the reference's; it is checked before the field validations.
     fn validate(&self, kind: Kind, body: &Map<String, Value>, merged: &Value, creating: bool) -> Result<(), ApiError> {
+        let unknown_customer = match kind {
+            Kind::Contacts => {
+                (creating || body.contains_key("customer_id")) && !self.customer_exists(&merged["customer_id"])
+            }
+            Kind::Leads => body.get("customer_id").is_some_and(|c| !c.is_null() && !self.customer_exists(c)),
+            Kind::Customers | Kind::Users => false,
+        };
+        if unknown_customer {
+            return Err(ApiError::not_found());
+        }
         let mut problems = Vec::new();
         if let Some(email) = body.get("email").and_then(Value::as_str).filter(|e| !e.trim().is_empty())
             && email_key(email).is_none()
@@ -236,16 +244,8 @@ impl Store {
                 if !creating && text(&Value::Object(body.clone()), "name").is_none() {
                     problems.insert(0, "Name can't be blank".into());
                 }
-                if (creating || body.contains_key("customer_id")) && !self.customer_exists(&merged["customer_id"]) {
-                    problems.insert(0, CUSTOMER_MUST_EXIST.into());
-                }
             }
-            Kind::Leads => {
-                if body.get("customer_id").is_some_and(|c| !c.is_null() && !self.customer_exists(c)) {
-                    problems.insert(0, CUSTOMER_MUST_EXIST.into());
-                }
-            }
-            Kind::Users => {}
+            Kind::Leads | Kind::Users => {}
         }
         if problems.is_empty() {
             return Ok(());
@@ -403,31 +403,28 @@ mod tests {
         let mut s = store();
         let e = s.create(Kind::Customers, json!({"business_name": "X", "email": "nope"}), "t").unwrap_err();
         assert_eq!(e.status.as_u16(), 422);
-        let e = s.create(Kind::Contacts, json!({"customer_id": 99, "name": "A B"}), "t").unwrap_err();
+        let e = s.create(Kind::Contacts, json!({"customer_id": 1, "name": "A B", "email": "nope"}), "t").unwrap_err();
         assert!(matches!(e.body, super::super::error::ErrorBody::Record { .. }));
     }
 
     #[test]
-    fn a_customer_id_naming_no_customer_is_refused_on_contact_and_lead_writes() {
+    fn a_customer_id_naming_no_customer_is_answered_404_not_found_on_contact_and_lead_writes() {
         use super::super::error::ErrorBody;
+        let not_found = |e: ApiError| {
+            assert_eq!(e.status.as_u16(), 404);
+            assert!(matches!(&e.body, ErrorBody::Message(m) if m == "Not found"), "{:?}", e.body);
+        };
         let mut s = store();
+        not_found(s.create(Kind::Contacts, json!({"customer_id": 99, "name": "A B"}), "t").unwrap_err());
         let contact = s.create(Kind::Contacts, json!({"customer_id": 1, "name": "A B"}), "t").unwrap();
         let contact_id = contact["id"].as_i64().or_else(|| contact["contact"]["id"].as_i64()).unwrap();
-        let e = s.update(Kind::Contacts, contact_id, json!({"name": "A B", "customer_id": 99}), "t").unwrap_err();
-        assert_eq!(e.status.as_u16(), 422);
-        assert!(matches!(&e.body, ErrorBody::Record { errors, .. } if errors == "Customer must exist"), "{:?}", e.body);
+        not_found(s.update(Kind::Contacts, contact_id, json!({"name": "A B", "customer_id": 99}), "t").unwrap_err());
         s.update(Kind::Contacts, contact_id, json!({"name": "A C"}), "t").unwrap();
 
-        let e = s.create(Kind::Leads, json!({"first_name": "L", "customer_id": 99}), "t").unwrap_err();
-        assert_eq!(e.status.as_u16(), 422);
-        assert!(
-            matches!(&e.body, ErrorBody::Params { messages, .. } if messages == &["Customer must exist".to_string()]),
-            "{:?}",
-            e.body
-        );
+        not_found(s.create(Kind::Leads, json!({"first_name": "L", "customer_id": 99}), "t").unwrap_err());
         let lead = s.create(Kind::Leads, json!({"first_name": "L", "customer_id": null}), "t").unwrap();
         let lead_id = lead["lead"]["id"].as_i64().or_else(|| lead["id"].as_i64()).unwrap();
-        assert_eq!(s.update(Kind::Leads, lead_id, json!({"customer_id": 99}), "t").unwrap_err().status.as_u16(), 422);
+        not_found(s.update(Kind::Leads, lead_id, json!({"customer_id": 99}), "t").unwrap_err());
         s.update(Kind::Leads, lead_id, json!({"customer_id": 1}), "t").unwrap();
     }
 }
