@@ -97,6 +97,8 @@ async fn invoke_route(svc: &Services, route: Route, event: SqsEvent) -> SqsBatch
     let stage = match route {
         Route::Stage(stage) => stage,
         Route::Export => return export_record::handler::handle(svc, e).await.unwrap(),
+        // The sync worker's function comes with its SAM resources (not built yet).
+        Route::Sync => return tandem_lambda::run_sync_batch(svc, e.payload).await,
     };
     match stage {
         Stage::Users => import_users::handler::handle(svc, e).await,

@@ -174,6 +174,8 @@ async fn save_connection(svc: &Services, t: &TenantId) {
         completed_stages: Default::default(),
         settings: Default::default(),
         export_choices: Default::default(),
+        webhook: None,
+        polled: Default::default(),
         created_at: now,
         updated_at: now,
         version: 0,

@@ -14,7 +14,7 @@ use tandem_domain::job::Job;
 use tandem_domain::ports::{SystemClock, Table};
 use tandem_domain::table::RecordStore;
 use tandem_domain::usecases::{Services, Tuning};
-use tandem_domain::usecases::{export, import};
+use tandem_domain::usecases::{export, import, sync_in};
 use tandem_domain::work::{Route, Work};
 use tandem_domain::{JobId, TenantId};
 use tandem_embedded::{Embedded, MeteredTable, QueueConfig};
@@ -94,6 +94,8 @@ impl LocalRuntime {
                 let result = match &delivery.message {
                     Work::ImportPage(msg) => import::run_page(&self.svc, msg).await.map(|_| ()),
                     Work::Export(msg) => export::run(&self.svc, msg).await.map(|_| ()),
+                    Work::SyncRecord(msg) => sync_in::apply_notice(&self.svc, msg).await.map(|_| ()),
+                    Work::SyncPoll(msg) => sync_in::run_poll(&self.svc, msg).await.map(|_| ()),
                 };
                 match result {
                     Ok(()) => {
@@ -106,14 +108,8 @@ impl LocalRuntime {
                         // the reason instead of staying "running").
                         let reason = e.to_string();
                         if delivery.receive_count >= embedded.queue.config().max_receives {
-                            match &delivery.message {
-                                Work::ImportPage(msg) => {
-                                    import::dead_lettered(&self.svc, msg, delivery.receive_count, &reason).await?
-                                }
-                                Work::Export(msg) => {
-                                    export::dead_lettered(&self.svc, msg, delivery.receive_count, &reason).await?
-                                }
-                            }
+                            tandem_lambda::dead_lettered(&self.svc, &delivery.message, delivery.receive_count, &reason)
+                                .await;
                         }
                         let delay = Duration::from_millis(100u64 << delivery.receive_count.min(7));
                         tracing::warn!(work = %delivery.message, attempt = delivery.receive_count, error = %reason, "work failed, will retry");
@@ -129,6 +125,7 @@ impl LocalRuntime {
                         Some(match route {
                             Route::Stage(stage) => tandem_lambda::run_stage_batch(svc, stage, event).await,
                             Route::Export => tandem_lambda::run_export_batch(svc, event).await,
+                            Route::Sync => tandem_lambda::run_sync_batch(svc, event).await,
                         })
                     })
                     .await?;

@@ -173,6 +173,18 @@ impl App {
                 ));
             }
         };
+        if tandem_api::is_webhook_path(parts.uri.path()) {
+            // A webhook call names no tenant: it proves itself to its connection.
+            let headers = parts
+                .headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+                .collect();
+            let call = tandem_domain::webhook::WebhookCall { headers, query, body };
+            return to_http(
+                tandem_api::handle_webhook(&self.rt.svc, parts.method.as_str(), parts.uri.path(), call).await,
+            );
+        }
         let tenant = match tenant_of(&parts.headers) {
             Ok(tenant) => tenant,
             Err(why) => return to_http(ApiResponse::error(401, "unauthorized", why)),

@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 use tandem_domain::external::OptionList;
 use tandem_domain::log::LogFilter;
 use tandem_domain::usecases::import::{self, StageSelection};
-use tandem_domain::usecases::{Services, connections, crm, export, mappings};
+use tandem_domain::usecases::{Services, connections, crm, export, mappings, sync_in};
+use tandem_domain::webhook::WebhookCall;
 use tandem_domain::{DomainError, ErrorClass, JobId, RecordId, RecordKind, Stage, System, TenantId, Timestamp};
 
 /// One API request, already taken off the transport.
@@ -60,6 +61,7 @@ impl From<DomainError> for ApiResponse {
             ErrorClass::Credentials => (422, "credentials"),
             ErrorClass::Unavailable => (503, "unavailable"),
             ErrorClass::Internal => (500, "internal"),
+            ErrorClass::Unauthenticated => (401, "unauthenticated"),
         };
         if status >= 500 {
             tracing::error!(error = %e, "request failed");
@@ -125,7 +127,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/records/{kind}/{id}"),
     ("DELETE", "/records/{kind}/{id}"),
     ("GET", "/logs"),
+    ("POST", "/connections/{system}/sync/poll"),
 ];
+
+/// The webhook intake's route: no tenant authorizer (a webhook call proves itself per
+/// system, [`handle_webhook`]).
+pub const WEBHOOK_ROUTE: (&str, &str) = ("POST", "/webhooks/{system}/{key}");
 
 /// What a path names; each route lists the methods and query parameters it takes.
 #[derive(Clone, Copy, Debug)]
@@ -147,6 +154,7 @@ enum Route<'a> {
     Records(&'a str),
     Record(&'a str, &'a str),
     Logs,
+    SyncPoll(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -169,6 +177,7 @@ impl<'a> Route<'a> {
             ["records", kind] => Route::Records(kind),
             ["records", kind, id] => Route::Record(kind, id),
             ["logs"] => Route::Logs,
+            ["connections", s, "sync", "poll"] => Route::SyncPoll(s),
             _ => return None,
         })
     }
@@ -178,7 +187,9 @@ impl<'a> Route<'a> {
         match self {
             Route::Connection(_) => &["GET", "POST", "PUT"],
             Route::Mapping(..) => &["PUT", "POST"],
-            Route::Imports(_) | Route::Exports(_) | Route::JobCancel(_) | Route::JobResume(_) => &["POST"],
+            Route::Imports(_) | Route::Exports(_) | Route::JobCancel(_) | Route::JobResume(_) | Route::SyncPoll(_) => {
+                &["POST"]
+            }
             Route::Settings(_) => &["GET", "PUT"],
             Route::Records(_) => &["GET", "POST"],
             Route::Record(..) => &["GET", "PATCH", "DELETE"],
@@ -194,6 +205,35 @@ impl<'a> Route<'a> {
             _ => &[],
         }
     }
+}
+
+/// Answers one webhook call (`POST /webhooks/{system}/{key}`, [`WEBHOOK_ROUTE`]): no
+/// tenant authorizer; the call is routed by its key and proves itself per system
+/// ([`sync_in::intake`]). 200 `{"queued", "replay", "ignored"}` once accepted; 401 naming
+/// what failed; 400 for a proven call whose body cannot be read; 404 for another path.
+pub async fn handle_webhook(svc: &Services, method: &str, path: &str, call: WebhookCall) -> ApiResponse {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let ["webhooks", system, key] = segments.as_slice() else {
+        return ApiResponse::error(404, "not_found", format!("no route {path}"));
+    };
+    if !method.eq_ignore_ascii_case("POST") {
+        let mut resp = ApiResponse::error(405, "method_not_allowed", format!("{path} takes POST only"));
+        resp.headers.push(("allow", "POST".into()));
+        return resp;
+    }
+    let system: System = match system.parse() {
+        Ok(s) => s,
+        Err(e) => return e.into(),
+    };
+    match sync_in::intake(svc, system, key, &call).await {
+        Ok(intake) => encode(200, &intake),
+        Err(e) => e.into(),
+    }
+}
+
+/// Whether `path` is the webhook intake's (answered by [`handle_webhook`], not [`handle`]).
+pub fn is_webhook_path(path: &str) -> bool {
+    path.trim_start_matches('/').starts_with("webhooks/")
 }
 
 /// Answers one request.
@@ -307,9 +347,8 @@ async fn answer(
             encode(202, &json!({ "id": started.id, "status": started.status }))
         }
         Route::Export(id) => encode(200, &export::export_view(svc, t, &JobId::from_raw(id)).await?),
-        Route::Settings(s) if method == "GET" => {
-            encode(200, &connections::connection(svc, t, system(s)?).await?.settings)
-        }
+        Route::SyncPoll(s) => encode(202, &sync_in::start_poll(svc, t, system(s)?).await?),
+        Route::Settings(s) if method == "GET" => encode(200, &connections::settings_view(svc, t, system(s)?).await?),
         Route::Settings(s) => encode(200, &connections::save_settings(svc, t, system(s)?, &json_body(req)?).await?),
         Route::Records(kind) if method == "POST" => {
             let record = crm::create(svc, t, kind.parse()?, &json_body(req)?).await?;

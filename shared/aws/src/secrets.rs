@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use tandem_domain::ids::{System, TenantId};
 use tandem_domain::ports::{SecretError, SecretStore};
-use tandem_domain::secret::Credentials;
+use tandem_domain::secret::{Credentials, SecretString};
 use tokio::sync::RwLock;
 
 use crate::error::{AwsError, AwsErrorKind};
@@ -27,6 +27,7 @@ pub struct SecretsManagerStore {
     client: Client,
     prefix: String,
     cache: RwLock<HashMap<String, Credentials>>,
+    webhook_cache: RwLock<HashMap<String, SecretString>>,
 }
 
 impl std::fmt::Debug for SecretsManagerStore {
@@ -50,7 +51,12 @@ impl SecretsManagerStore {
     /// `tandem/connections`), reached through `client` (built once by the caller).
     pub fn new(client: Client, prefix: impl Into<String>) -> Self {
         let prefix: String = prefix.into();
-        Self { client, prefix: prefix.trim_end_matches('/').to_string(), cache: RwLock::new(HashMap::new()) }
+        Self {
+            client,
+            prefix: prefix.trim_end_matches('/').to_string(),
+            cache: RwLock::new(HashMap::new()),
+            webhook_cache: RwLock::new(HashMap::new()),
+        }
     }
 
     /// The name of a connection's secret.
@@ -58,7 +64,32 @@ impl SecretsManagerStore {
         format!("{}/{tenant}/{system}", self.prefix)
     }
 
-    async fn fetch(&self, name: &str) -> Result<Credentials, SecretError> {
+    /// The name of a connection's webhook secret: its credentials' name with `/webhook`.
+    pub fn webhook_secret_name(&self, tenant: &TenantId, system: System) -> String {
+        format!("{}/webhook", self.secret_name(tenant, system))
+    }
+
+    /// Creates the secret `name` with `value`, or puts a new value in it.
+    async fn store(&self, name: &str, value: String) -> Result<(), SecretError> {
+        let created = self.client.create_secret().name(name).secret_string(&value).send().await;
+        if let Err(e) = created {
+            let e = AwsError::from_sdk(SERVICE, "CreateSecret", &e);
+            if e.kind != AwsErrorKind::AlreadyExists {
+                return Err(e.into());
+            }
+            self.client
+                .put_secret_value()
+                .secret_id(name)
+                .secret_string(value)
+                .send()
+                .await
+                .map_err(|e| SecretError::from(AwsError::from_sdk(SERVICE, "PutSecretValue", &e)))?;
+        }
+        Ok(())
+    }
+
+    /// The string value of the secret `name`.
+    async fn value(&self, name: &str) -> Result<String, SecretError> {
         let out = match self.client.get_secret_value().secret_id(name).send().await {
             Ok(out) => out,
             Err(e) => {
@@ -69,10 +100,14 @@ impl SecretsManagerStore {
                 });
             }
         };
-        let value = out
-            .secret_string()
-            .ok_or_else(|| SecretError::Unavailable(format!("secret {name} holds no string value")))?;
-        serde_json::from_str(value).map_err(|e| unreadable(name, &e))
+        out.secret_string()
+            .map(str::to_string)
+            .ok_or_else(|| SecretError::Unavailable(format!("secret {name} holds no string value")))
+    }
+
+    async fn fetch(&self, name: &str) -> Result<Credentials, SecretError> {
+        let value = self.value(name).await?;
+        serde_json::from_str(&value).map_err(|e| unreadable(name, &e))
     }
 }
 
@@ -83,20 +118,7 @@ impl SecretStore for SecretsManagerStore {
         let value = serde_json::to_string(creds).map_err(|e| {
             SecretError::Unavailable(format!("cannot encode the credentials of {name}: {:?}", e.classify()))
         })?;
-        let created = self.client.create_secret().name(&name).secret_string(&value).send().await;
-        if let Err(e) = created {
-            let e = AwsError::from_sdk(SERVICE, "CreateSecret", &e);
-            if e.kind != AwsErrorKind::AlreadyExists {
-                return Err(e.into());
-            }
-            self.client
-                .put_secret_value()
-                .secret_id(&name)
-                .secret_string(value)
-                .send()
-                .await
-                .map_err(|e| SecretError::from(AwsError::from_sdk(SERVICE, "PutSecretValue", &e)))?;
-        }
+        self.store(&name, value).await?;
         self.cache.write().await.insert(name.clone(), creds.clone());
         tracing::info!(secret = %name, "stored connection credentials");
         Ok(name)
@@ -115,6 +137,30 @@ impl SecretStore for SecretsManagerStore {
     async fn invalidate(&self, tenant: &TenantId, system: System) {
         let name = self.secret_name(tenant, system);
         self.cache.write().await.remove(&name);
+        self.webhook_cache.write().await.remove(&self.webhook_secret_name(tenant, system));
+    }
+
+    async fn put_webhook_secret(
+        &self,
+        tenant: &TenantId,
+        system: System,
+        secret: &SecretString,
+    ) -> Result<(), SecretError> {
+        let name = self.webhook_secret_name(tenant, system);
+        self.store(&name, secret.expose().to_string()).await?;
+        self.webhook_cache.write().await.insert(name.clone(), secret.clone());
+        tracing::info!(secret = %name, "stored a webhook secret");
+        Ok(())
+    }
+
+    async fn webhook_secret(&self, tenant: &TenantId, system: System) -> Result<SecretString, SecretError> {
+        let name = self.webhook_secret_name(tenant, system);
+        if let Some(secret) = self.webhook_cache.read().await.get(&name) {
+            return Ok(secret.clone());
+        }
+        let secret = SecretString::new(self.value(&name).await?);
+        self.webhook_cache.write().await.insert(name, secret.clone());
+        Ok(secret)
     }
 }
 

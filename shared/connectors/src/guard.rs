@@ -94,6 +94,10 @@ impl Connector for Guarded {
         self.inner.create(record).await
     }
 
+    async fn webhook_key(&self, key_url: &str) -> Result<Vec<u8>, ConnectorError> {
+        self.inner.webhook_key(key_url).await
+    }
+
     fn create_batch(&self) -> usize {
         self.inner.create_batch()
     }

@@ -133,6 +133,10 @@ impl ConnectorFactory for Connectors {
         describe(system)
     }
 
+    fn webhooks(&self, system: System) -> &'static dyn WebhookReader {
+        webhook(system)
+    }
+
     fn connect(&self, creds: &Credentials) -> Result<Arc<dyn Connector>, ConnectorError> {
         let key = fingerprint(creds);
         let now = Instant::now();

@@ -32,6 +32,8 @@ fn conn(system: System) -> Connection {
         completed_stages: BTreeMap::new(),
         settings: Default::default(),
         export_choices: Default::default(),
+        webhook: None,
+        polled: Default::default(),
         created_at: Timestamp::from_unix(0).unwrap(),
         updated_at: Timestamp::from_unix(0).unwrap(),
         version: 1,

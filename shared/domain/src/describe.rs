@@ -94,6 +94,8 @@ pub(crate) mod fixtures {
             completed_stages: BTreeMap::new(),
             settings: Default::default(),
             export_choices: Default::default(),
+            webhook: None,
+            polled: Default::default(),
             created_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
             updated_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
             version: 1,

@@ -18,6 +18,8 @@ pub enum ErrorClass {
     Unavailable,
     /// A bug or an unexpected answer: 500.
     Internal,
+    /// A caller that did not prove who it is (a forged or unsigned webhook call): 401.
+    Unauthenticated,
 }
 
 /// Everything a use case can fail with.
@@ -41,6 +43,9 @@ pub enum DomainError {
     /// Anything else.
     #[error("{0}")]
     Internal(String),
+    /// The caller did not prove who it is; the message says what failed, never a secret.
+    #[error("{0}")]
+    Unauthenticated(String),
 }
 
 impl DomainError {
@@ -75,6 +80,7 @@ impl DomainError {
                 StoreError::InvalidToken(_) => ErrorClass::Invalid,
             },
             Self::Internal(_) => ErrorClass::Internal,
+            Self::Unauthenticated(_) => ErrorClass::Unauthenticated,
         }
     }
 

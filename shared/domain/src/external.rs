@@ -177,6 +177,19 @@ pub enum ExternalRecord {
 }
 
 impl ExternalRecord {
+    /// The record's version as the system stamps it (its last update), when it has one.
+    pub fn version(&self) -> Option<&crate::ledger::ExtVersion> {
+        match self {
+            ExternalRecord::User(r) => r.updated_at.as_ref(),
+            ExternalRecord::Company(r) => r.updated_at.as_ref(),
+            ExternalRecord::Contact(r) => r.updated_at.as_ref(),
+            ExternalRecord::Solution(r) => r.updated_at.as_ref(),
+            ExternalRecord::Activity(r) => r.updated_at.as_ref(),
+            ExternalRecord::Opportunity(r) => r.updated_at.as_ref(),
+            ExternalRecord::Unreadable(_) => None,
+        }
+    }
+
     /// The record's kind; `None` for an unreadable one.
     pub fn kind(&self) -> Option<crate::RecordKind> {
         use crate::RecordKind as K;

@@ -56,6 +56,8 @@ impl StageProgress {
             Outcome::Updated => self.updated += 1,
             Outcome::Failed(_) => self.failed += 1,
             Outcome::Skipped(r) => *self.skipped.entry(*r).or_default() += 1,
+            // An import takes records in; it never removes one.
+            Outcome::Deleted => {}
         }
     }
 

@@ -20,6 +20,7 @@ pub mod records;
 pub mod rules;
 pub mod secret;
 pub mod settings;
+pub mod sync;
 pub mod table;
 pub mod usecases;
 pub mod vocab;

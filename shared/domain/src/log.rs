@@ -98,6 +98,8 @@ pub enum Outcome {
     Skipped(SkipReason),
     /// Failed, with the reason (the external system's own message where there is one).
     Failed(String),
+    /// Deleted in the external system, and so removed from the CRM (`propagate_deletes`).
+    Deleted,
 }
 
 impl Outcome {
@@ -109,6 +111,7 @@ impl Outcome {
             Outcome::Updated => "updated".into(),
             Outcome::Skipped(r) => format!("skipped:{}", r.as_str()),
             Outcome::Failed(_) => "failed".into(),
+            Outcome::Deleted => "deleted".into(),
         }
     }
 

@@ -204,6 +204,12 @@ pub struct Connection {
     /// Where several external options map to one CRM value, the one export writes.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub export_choices: ExportChoices,
+    /// Where the system calls with changes, once inbound sync was switched on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::sync::WebhookEndpoint>,
+    /// When the last complete poll of each stage started: the next poll's watermark.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub polled: BTreeMap<Stage, Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Optimistic-concurrency version.

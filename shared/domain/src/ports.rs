@@ -15,7 +15,7 @@ use crate::ids::{RecordKind, System, TenantId};
 use crate::job::Job;
 use crate::log::LogEntry;
 use crate::normalise::Timestamp;
-use crate::secret::Credentials;
+use crate::secret::{Credentials, SecretString};
 use crate::work::Work;
 
 /// A store failure.
@@ -135,6 +135,16 @@ pub trait SecretStore: Send + Sync {
     async fn get(&self, tenant: &TenantId, system: System) -> Result<Credentials, SecretError>;
     /// Drops any cached copy (after the external system answered 401).
     async fn invalidate(&self, _tenant: &TenantId, _system: System) {}
+    /// Creates or replaces the connection's webhook secret: what the system's webhook calls
+    /// prove themselves with (a second secret beside the credentials).
+    async fn put_webhook_secret(
+        &self,
+        tenant: &TenantId,
+        system: System,
+        secret: &SecretString,
+    ) -> Result<(), SecretError>;
+    /// The connection's webhook secret.
+    async fn webhook_secret(&self, tenant: &TenantId, system: System) -> Result<SecretString, SecretError>;
 }
 
 /// A queue failure.
@@ -298,6 +308,18 @@ pub trait Connector: Send + Sync {
     /// are left as the system holds them. A field the system does not write is refused
     /// before any request.
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError>;
+
+    /// The key a webhook call names for its own verification (ConnectWise's
+    /// `Metadata.key_url`), fetched only from the connection's own host. Systems that
+    /// verify with a secret Tandem holds have none.
+    async fn webhook_key(&self, key_url: &str) -> Result<Vec<u8>, ConnectorError> {
+        let _ = key_url;
+        Err(ConnectorError::new(
+            self.system(),
+            ErrorKind::Invalid,
+            format!("{} webhooks name no key to fetch", self.system().display_name()),
+        ))
+    }
 }
 
 /// What a write left in the external system.
@@ -359,6 +381,8 @@ pub trait ConnectorFactory: Send + Sync {
     fn connect(&self, creds: &Credentials) -> Result<Arc<dyn Connector>, ConnectorError>;
     /// What `system` supports and how its records differ.
     fn describe(&self, system: System) -> &'static Description;
+    /// How `system`'s webhook calls are verified and read.
+    fn webhooks(&self, system: System) -> &'static dyn crate::webhook::WebhookReader;
 }
 
 /// All option lists a connector offers, fetched live.

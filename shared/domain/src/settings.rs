@@ -5,6 +5,33 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
 
+/// Which way auto-sync moves changes (PRODUCT.md section 6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoSync {
+    /// No auto-sync.
+    #[default]
+    Off,
+    /// External changes reach the CRM (webhooks and the scheduled poll).
+    Inbound,
+    /// CRM changes reach the external system.
+    Outbound,
+    /// Both.
+    TwoWay,
+}
+
+impl AutoSync {
+    /// Whether external changes are taken in.
+    pub fn inbound(self) -> bool {
+        matches!(self, AutoSync::Inbound | AutoSync::TwoWay)
+    }
+
+    /// Whether CRM changes are pushed out.
+    pub fn outbound(self) -> bool {
+        matches!(self, AutoSync::Outbound | AutoSync::TwoWay)
+    }
+}
+
 /// The settings of one connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionSettings {
@@ -12,6 +39,13 @@ pub struct ConnectionSettings {
     /// section 5: send no clutter). Default true.
     #[serde(default = "yes")]
     pub export_requires_opportunity: bool,
+    /// Auto-sync's direction; off until the tenant switches it on after an import.
+    #[serde(default)]
+    pub auto_sync: AutoSync,
+    /// Whether a record deleted in the external system is archived in the CRM (else the
+    /// delete is only logged). Default false.
+    #[serde(default)]
+    pub propagate_deletes: bool,
 }
 
 fn yes() -> bool {
@@ -20,7 +54,7 @@ fn yes() -> bool {
 
 impl Default for ConnectionSettings {
     fn default() -> Self {
-        Self { export_requires_opportunity: true }
+        Self { export_requires_opportunity: true, auto_sync: AutoSync::Off, propagate_deletes: false }
     }
 }
 
@@ -29,23 +63,35 @@ impl Default for ConnectionSettings {
 #[serde(deny_unknown_fields)]
 pub struct SettingsChange {
     pub export_requires_opportunity: Option<bool>,
+    pub auto_sync: Option<AutoSync>,
+    pub propagate_deletes: Option<bool>,
 }
 
-/// The settings the next issues add, refused by name until their flows exist rather than
+/// The settings a later issue adds, refused by name until its flow exists rather than
 /// stored without effect.
-const NOT_BUILT: &[&str] = &["auto_sync", "propagate_deletes", "api_budget_per_day"];
+const NOT_BUILT: &[&str] = &["api_budget_per_day"];
+
+/// What the settings body looks like, for error messages.
+const EXAMPLE: &str =
+    r#"{"export_requires_opportunity": true, "auto_sync": "off" | "inbound", "propagate_deletes": false}"#;
 
 impl SettingsChange {
-    /// Parses a `PUT /connections/{system}/settings` body, naming what is wrong.
+    /// Parses a `PUT /connections/{system}/settings` body, naming what is wrong. Sync out
+    /// (`outbound`, `two_way`) is refused as not built yet.
     pub fn parse(body: &serde_json::Value) -> Result<Self, DomainError> {
         if let Some(field) = body.as_object().and_then(|o| NOT_BUILT.iter().find(|f| o.contains_key(**f))) {
             return Err(DomainError::invalid(format!(
-                "the setting {field:?} is not built yet; settable now: export_requires_opportunity"
+                "the setting {field:?} is not built yet; a body looks like {EXAMPLE}"
             )));
         }
-        serde_json::from_value(body.clone()).map_err(|e| {
-            DomainError::invalid(format!("{e}; expected a body like {{\"export_requires_opportunity\": true}}"))
-        })
+        let change: SettingsChange = serde_json::from_value(body.clone())
+            .map_err(|e| DomainError::invalid(format!("{e}; expected a body like {EXAMPLE}")))?;
+        if change.auto_sync.is_some_and(AutoSync::outbound) {
+            return Err(DomainError::invalid(
+                "auto_sync \"outbound\" and \"two_way\" (sync out) are not built yet; \"off\" and \"inbound\" are",
+            ));
+        }
+        Ok(change)
     }
 
     /// `settings` with this change applied.
@@ -54,6 +100,8 @@ impl SettingsChange {
             export_requires_opportunity: self
                 .export_requires_opportunity
                 .unwrap_or(settings.export_requires_opportunity),
+            auto_sync: self.auto_sync.unwrap_or(settings.auto_sync),
+            propagate_deletes: self.propagate_deletes.unwrap_or(settings.propagate_deletes),
         }
     }
 }
@@ -64,9 +112,10 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_connection_without_settings_requires_an_opportunity_to_export() {
+    fn a_connection_without_settings_requires_an_opportunity_to_export_and_does_not_sync() {
         let s: ConnectionSettings = serde_json::from_value(json!({})).unwrap();
         assert!(s.export_requires_opportunity);
+        assert_eq!((s.auto_sync, s.propagate_deletes), (AutoSync::Off, false));
     }
 
     #[test]
@@ -75,14 +124,21 @@ mod tests {
         assert!(!change.apply(&ConnectionSettings::default()).export_requires_opportunity);
         let empty = SettingsChange::parse(&json!({})).unwrap();
         assert_eq!(empty.apply(&ConnectionSettings::default()), ConnectionSettings::default());
+        let sync =
+            SettingsChange::parse(&json!({"auto_sync": "inbound"})).unwrap().apply(&ConnectionSettings::default());
+        assert_eq!((sync.auto_sync, sync.export_requires_opportunity), (AutoSync::Inbound, true));
     }
 
     #[test]
     fn unknown_settings_and_settings_not_built_yet_are_refused_by_name() {
         let err = SettingsChange::parse(&json!({"colour": "red"})).unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
-        let err = SettingsChange::parse(&json!({"auto_sync": "inbound"})).unwrap_err().to_string();
-        assert!(err.contains("auto_sync") && err.contains("not built"), "{err}");
+        let err = SettingsChange::parse(&json!({"api_budget_per_day": 1000})).unwrap_err().to_string();
+        assert!(err.contains("api_budget_per_day") && err.contains("not built"), "{err}");
+        let err = SettingsChange::parse(&json!({"auto_sync": "two_way"})).unwrap_err().to_string();
+        assert!(err.contains("two_way") && err.contains("not built"), "{err}");
+        let err = SettingsChange::parse(&json!({"auto_sync": "sideways"})).unwrap_err().to_string();
+        assert!(err.contains("sideways"), "{err}");
         let err = SettingsChange::parse(&json!({"export_requires_opportunity": "yes"})).unwrap_err().to_string();
         assert!(err.contains("boolean"), "{err}");
     }

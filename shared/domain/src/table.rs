@@ -144,6 +144,18 @@ pub mod keys {
     pub fn outbox_day(t: &TenantId, day: &str) -> String {
         format!("{t}#outboxday#{day}")
     }
+    /// Which connection a webhook key belongs to: the one item not under a tenant, as a
+    /// webhook call names no tenant (the key is random and routes only; the call still
+    /// proves itself with the connection's secret).
+    pub fn webhook(key: &str) -> String {
+        format!("webhook#{key}")
+    }
+    /// The index partition of the connections whose inbound sync is on.
+    pub const INBOUND_SYNC: &str = "sync#inbound";
+    /// A webhook delivery already taken, by the digest of its body.
+    pub fn delivery(t: &TenantId, system: System, digest: &str) -> String {
+        format!("{t}#delivery#{system}#{digest}")
+    }
 }
 
 impl RecordStore {
@@ -175,11 +187,17 @@ impl RecordStore {
     /// Writes a connection if nobody changed it since it was read (`version`).
     pub async fn save_connection(&self, c: &Connection) -> Result<Connection, StoreError> {
         let condition = if c.version == 0 { Condition::NotExists } else { Condition::VersionIs(c.version) };
+        // Connections taking changes in are indexed, for the scheduled poll to find.
+        let gsi1 = c
+            .settings
+            .auto_sync
+            .inbound()
+            .then(|| IndexKey { pk: keys::INBOUND_SYNC.into(), sk: format!("{}#{}", c.tenant, c.system) });
         let item = Item {
             pk: keys::connection(&c.tenant, c.system),
             sk: "C".into(),
             version: c.version + 1,
-            gsi1: None,
+            gsi1,
             expires_at: None,
             body: to_body(c)?,
         };
@@ -187,6 +205,79 @@ impl RecordStore {
         let mut saved = c.clone();
         saved.version += 1;
         Ok(saved)
+    }
+
+    /// Every connection (of any tenant) whose inbound sync is on, for the scheduled poll.
+    pub async fn inbound_connections(&self) -> Result<Vec<(TenantId, System)>, StoreError> {
+        let mut out = Vec::new();
+        let mut q = Query { limit: 500, ..Query::default() };
+        loop {
+            let page = self.table.query_index(keys::INBOUND_SYNC, &q).await?;
+            for item in page.items {
+                let c: Connection = from_body(item)?;
+                out.push((c.tenant, c.system));
+            }
+            match page.next {
+                Some(next) => q.after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    // ---- webhooks
+
+    /// Records that webhook `key` routes to the tenant's connection to `system`.
+    pub async fn save_webhook_owner(&self, key: &str, t: &TenantId, system: System) -> Result<(), StoreError> {
+        let item = Item {
+            pk: keys::webhook(key),
+            sk: "W".into(),
+            version: 1,
+            gsi1: None,
+            expires_at: None,
+            body: serde_json::json!({"tenant": t, "system": system}),
+        };
+        self.table.transact(vec![Write::Put { item, condition: Condition::None }]).await
+    }
+
+    /// The connection webhook `key` routes to, if any.
+    pub async fn webhook_owner(&self, key: &str) -> Result<Option<(TenantId, System)>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Owner {
+            tenant: TenantId,
+            system: System,
+        }
+        match self.table.get(&keys::webhook(key), "W").await? {
+            Some(item) => {
+                let o: Owner = from_body(item)?;
+                Ok(Some((o.tenant, o.system)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Marks the delivery of `digest` as taken; `false` when it was taken before (a
+    /// replay). The mark lasts `keep_seconds` from `now`.
+    pub async fn first_delivery(
+        &self,
+        t: &TenantId,
+        system: System,
+        digest: &str,
+        now: crate::normalise::Timestamp,
+        keep_seconds: i64,
+    ) -> Result<bool, StoreError> {
+        let item = Item {
+            pk: keys::delivery(t, system, digest),
+            sk: "D".into(),
+            version: 1,
+            gsi1: None,
+            expires_at: Some(now.plus_seconds(keep_seconds).unix()),
+            body: serde_json::json!({"at": now}),
+        };
+        match self.table.transact(vec![Write::Put { item, condition: Condition::NotExists }]).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     // ---- jobs
@@ -684,6 +775,11 @@ impl RecordStore {
             },
             condition: Condition::NotExists,
         })
+    }
+
+    /// The table write that removes a link (the ledger entry) to the external system.
+    pub fn prepare_unlink(t: &TenantId, ledger: &Ledger) -> Write {
+        Write::Delete { pk: keys::link(t, ledger.system, ledger.kind, &ledger.external_id), sk: "L".into() }
     }
 
     /// The table writes that delete `record` and its look-up entries. Its ledger entries

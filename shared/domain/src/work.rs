@@ -19,7 +19,8 @@
 //! "job_id":"...","stage":"users","cursor":{"position":""}}`.
 //!
 //! - **Version 1** is the format above. Kinds: `import_page` ([`StageMessage`]), `export`
-//!   ([`ExportMessage`]: `tenant`, `system`, `export_id`).
+//!   ([`ExportMessage`]: `tenant`, `system`, `export_id`), `sync_record` ([`SyncMessage`])
+//!   and `sync_poll` ([`PollMessage`]).
 //! - **Version 0** is the format from before the work queue: a bare [`StageMessage`]
 //!   object with neither `v` nor `kind` (a `"v":0` written out reads the same). Such
 //!   messages may still sit in a queue (or its dead-letter queue) after a deploy, so a
@@ -38,6 +39,7 @@ use std::fmt;
 use crate::export::ExportMessage;
 use crate::ids::Stage;
 use crate::job::StageMessage;
+use crate::sync::{PollMessage, SyncMessage};
 
 /// The version [`Work`] is written in.
 pub const VERSION: u64 = 1;
@@ -49,6 +51,10 @@ pub enum Work {
     ImportPage(StageMessage),
     /// Send the records of one export (kind `export`).
     Export(ExportMessage),
+    /// Take in one record a webhook named (kind `sync_record`).
+    SyncRecord(SyncMessage),
+    /// Read one page of a scheduled poll (kind `sync_poll`).
+    SyncPoll(PollMessage),
 }
 
 /// Where a message must go: the worker that handles it. In AWS each route has its own
@@ -59,6 +65,8 @@ pub enum Route {
     Stage(Stage),
     /// The export function.
     Export,
+    /// The sync worker (sync in: webhook notices and poll pages).
+    Sync,
 }
 
 impl From<Stage> for Route {
@@ -73,6 +81,7 @@ impl fmt::Display for Route {
         match self {
             Route::Stage(stage) => write!(f, "the {stage} stage"),
             Route::Export => f.write_str("exports"),
+            Route::Sync => f.write_str("sync"),
         }
     }
 }
@@ -83,6 +92,8 @@ impl Work {
         match self {
             Work::ImportPage(_) => "import_page",
             Work::Export(_) => "export",
+            Work::SyncRecord(_) => "sync_record",
+            Work::SyncPoll(_) => "sync_poll",
         }
     }
 
@@ -92,6 +103,8 @@ impl Work {
         match self {
             Work::ImportPage(msg) => msg.group_id(),
             Work::Export(msg) => format!("{}:{}", msg.tenant, msg.system),
+            Work::SyncRecord(msg) => format!("{}:{}", msg.tenant, msg.system),
+            Work::SyncPoll(msg) => format!("{}:{}", msg.tenant, msg.system),
         }
     }
 
@@ -103,6 +116,13 @@ impl Work {
         match self {
             Work::ImportPage(msg) => msg.dedup_id(),
             Work::Export(msg) => format!("export:{}", msg.export_id),
+            // One notice per record and reported version (or arrival, when the system
+            // names no version): a repeated delivery of one change is sent once.
+            Work::SyncRecord(msg) => {
+                let at = msg.at.as_ref().map_or_else(|| msg.received_at.unix().to_string(), ToString::to_string);
+                format!("sync_record:{}:{}:{}:{}:{at}", msg.tenant, msg.system, msg.kind, msg.external_id)
+            }
+            Work::SyncPoll(msg) => format!("sync_poll:{}:{}:{}", msg.poll_id(), msg.stage, msg.cursor.position),
         }
     }
 
@@ -111,6 +131,7 @@ impl Work {
         match self {
             Work::ImportPage(msg) => Route::Stage(msg.stage),
             Work::Export(_) => Route::Export,
+            Work::SyncRecord(_) | Work::SyncPoll(_) => Route::Sync,
         }
     }
 
@@ -118,7 +139,7 @@ impl Work {
     pub fn import_page(&self) -> Option<&StageMessage> {
         match self {
             Work::ImportPage(msg) => Some(msg),
-            Work::Export(_) => None,
+            _ => None,
         }
     }
 
@@ -152,6 +173,8 @@ impl Work {
                 match kind.as_str() {
                     "import_page" => payload(fields, "import_page").map(Work::ImportPage),
                     "export" => payload(fields, "export").map(Work::Export),
+                    "sync_record" => payload(fields, "sync_record").map(Work::SyncRecord),
+                    "sync_poll" => payload(fields, "sync_poll").map(Work::SyncPoll),
                     _ => Err(WorkDecodeError::UnknownKind { version, kind }),
                 }
             }
@@ -178,6 +201,8 @@ impl fmt::Display for Work {
         match self {
             Work::ImportPage(msg) => write!(f, "import page of job {} ({} stage)", msg.job_id, msg.stage),
             Work::Export(msg) => write!(f, "export {}", msg.export_id),
+            Work::SyncRecord(msg) => write!(f, "sync of {} {} from {}", msg.kind, msg.external_id, msg.system),
+            Work::SyncPoll(msg) => write!(f, "poll of {} ({} stage)", msg.system, msg.stage),
         }
     }
 }
@@ -218,6 +243,8 @@ impl Serialize for Work {
         match self {
             Work::ImportPage(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
             Work::Export(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
+            Work::SyncRecord(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
+            Work::SyncPoll(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! [`LocalSecretStore`]: the Secrets Manager stand-in. One secret per connection, named
-//! `tandem/{tenant}/{system}` like the cloud one, kept in memory or in `secrets.json` in a
+//! [`LocalSecretStore`]: the Secrets Manager stand-in. Per connection its credentials, named
+//! `tandem/{tenant}/{system}` like the cloud one, and its webhook secret (`.../webhook`), kept in memory or in `secrets.json` in a
 //! data directory (plain JSON readable by its owner only: mode 0600 on unix, like its
 //! temporary file, in a directory of mode 0700; rewritten atomically through that
 //! temporary file). Opening only reads the file, never rewrites it. Secret values are
@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tandem_domain::ids::{System, TenantId};
 use tandem_domain::ports::{SecretError, SecretStore};
-use tandem_domain::secret::Credentials;
+use tandem_domain::secret::{Credentials, SecretString};
 
 use crate::error::OpenError;
 use crate::{DirLock, private_fs};
@@ -29,9 +29,22 @@ pub fn secret_name(tenant: &TenantId, system: System) -> String {
     format!("tandem/{tenant}/{system}")
 }
 
+/// One stored secret: a connection's credentials, or its webhook secret (a plain string).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    Credentials(Credentials),
+    Secret(SecretString),
+}
+
+/// The name of a connection's webhook secret: `tandem/{tenant}/{system}/webhook`.
+pub fn webhook_secret_name(tenant: &TenantId, system: System) -> String {
+    format!("{}/webhook", secret_name(tenant, system))
+}
+
 /// A secret store on one machine (see the module docs).
 pub struct LocalSecretStore {
-    secrets: Mutex<BTreeMap<String, Credentials>>,
+    secrets: Mutex<BTreeMap<String, Stored>>,
     dir: Option<PathBuf>,
     /// The data directory's lock, held while the store lives (set by `Embedded::open`).
     _dir_lock: Option<Arc<DirLock>>,
@@ -48,7 +61,7 @@ fn create_private(path: &Path) -> std::io::Result<File> {
 }
 
 /// Writes `secrets` to `dir/secrets.json` through a fsynced temporary file.
-fn save(dir: &Path, secrets: &BTreeMap<String, Credentials>) -> Result<(), OpenError> {
+fn save(dir: &Path, secrets: &BTreeMap<String, Stored>) -> Result<(), OpenError> {
     let tmp = dir.join(SECRETS_TMP);
     let path = dir.join(SECRETS_FILE);
     let json =
@@ -109,7 +122,7 @@ impl LocalSecretStore {
         self.lock().keys().cloned().collect()
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Credentials>> {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Stored>> {
         self.secrets.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -118,24 +131,52 @@ impl LocalSecretStore {
 impl SecretStore for LocalSecretStore {
     async fn put(&self, tenant: &TenantId, system: System, creds: &Credentials) -> Result<String, SecretError> {
         let name = secret_name(tenant, system);
-        let mut secrets = self.lock();
-        let previous = secrets.insert(name.clone(), creds.clone());
-        if let Some(dir) = &self.dir
-            && let Err(e) = save(dir, &secrets)
-        {
-            match previous {
-                Some(p) => secrets.insert(name.clone(), p),
-                None => secrets.remove(&name),
-            };
-            return Err(e.into());
-        }
-        tracing::debug!(secret = %name, "secret stored");
+        self.store(&name, Stored::Credentials(creds.clone()))?;
         Ok(name)
     }
 
     async fn get(&self, tenant: &TenantId, system: System) -> Result<Credentials, SecretError> {
         let name = secret_name(tenant, system);
-        self.lock().get(&name).cloned().ok_or(SecretError::NotFound(name))
+        match self.lock().get(&name) {
+            Some(Stored::Credentials(c)) => Ok(c.clone()),
+            _ => Err(SecretError::NotFound(name)),
+        }
+    }
+
+    async fn put_webhook_secret(
+        &self,
+        tenant: &TenantId,
+        system: System,
+        secret: &SecretString,
+    ) -> Result<(), SecretError> {
+        self.store(&webhook_secret_name(tenant, system), Stored::Secret(secret.clone()))
+    }
+
+    async fn webhook_secret(&self, tenant: &TenantId, system: System) -> Result<SecretString, SecretError> {
+        let name = webhook_secret_name(tenant, system);
+        match self.lock().get(&name) {
+            Some(Stored::Secret(s)) => Ok(s.clone()),
+            _ => Err(SecretError::NotFound(name)),
+        }
+    }
+}
+
+impl LocalSecretStore {
+    /// Keeps `value` as `name`, in the file too when there is one (all or nothing).
+    fn store(&self, name: &str, value: Stored) -> Result<(), SecretError> {
+        let mut secrets = self.lock();
+        let previous = secrets.insert(name.to_string(), value);
+        if let Some(dir) = &self.dir
+            && let Err(e) = save(dir, &secrets)
+        {
+            match previous {
+                Some(p) => secrets.insert(name.to_string(), p),
+                None => secrets.remove(name),
+            };
+            return Err(e.into());
+        }
+        tracing::debug!(secret = %name, "secret stored");
+        Ok(())
     }
 }
 

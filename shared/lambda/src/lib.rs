@@ -18,7 +18,10 @@ pub mod testing;
 pub use batch::{MessageError, run_batch};
 pub use config::{CORE_VARS, Config, ConfigError, HTTP_VARS, HttpConfig};
 pub use services::{build_services, load_aws_config, services};
-pub use stage::{run_export_batch, run_export_message, run_stage_batch, run_stage_message};
+pub use stage::{
+    dead_lettered, run_export_batch, run_export_message, run_stage_batch, run_stage_message, run_sync_batch,
+    run_sync_message,
+};
 pub use telemetry::init_tracing;
 
 /// The error type a Lambda handler returns (the runtime reports it to Lambda).

@@ -10,8 +10,8 @@
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use tandem_domain::Stage;
 use tandem_domain::usecases::Services;
-use tandem_domain::usecases::export;
 use tandem_domain::usecases::import::{self, Step};
+use tandem_domain::usecases::{export, sync_in};
 use tandem_domain::work::{Route, Work};
 
 use crate::batch::{MessageError, run_batch};
@@ -79,7 +79,48 @@ pub async fn dead_lettered(svc: &Services, work: &Work, receives: u32, reason: &
                 tracing::error!(export = %msg.export_id, error = %mark, "could not mark the dead-lettered export failed");
             }
         }
+        // A lost notice or poll page is caught up by the next poll (it reads from the
+        // last complete poll's start); the dead letter stays for an operator to see.
+        Work::SyncRecord(_) | Work::SyncPoll(_) => {
+            tracing::error!(work = %work, receives, reason, "sync work dead-lettered; the next poll catches up");
+        }
     }
+}
+
+/// Runs one sync-in message (the `sync-worker` function's work): a webhook notice or a
+/// poll page; any other kind was misrouted and is reported.
+pub async fn run_sync_message(svc: &Services, work: Work) -> Result<(), MessageError> {
+    match &work {
+        Work::SyncRecord(msg) => {
+            sync_in::apply_notice(svc, msg).await?;
+        }
+        Work::SyncPoll(msg) => {
+            let outcomes = sync_in::run_poll(svc, msg).await?;
+            tracing::info!(tenant = %msg.tenant, system = %msg.system, stage = %msg.stage, records = outcomes.len(), "poll page applied");
+        }
+        _ => {
+            return Err(MessageError::permanent(format!(
+                "a {} message ({work}) for {} reached the sync worker: it was sent to the wrong queue",
+                work.kind(),
+                work.route()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs a batch of sync-in messages (see [`run_batch`]).
+pub async fn run_sync_batch(svc: &Services, event: SqsEvent) -> SqsBatchResponse {
+    run_batch(event, |work: Work, receives: u32| async move {
+        let result = run_sync_message(svc, work.clone()).await;
+        if let Err(e) = &result
+            && receives >= MAX_RECEIVE_COUNT
+        {
+            dead_lettered(svc, &work, receives, e.reason()).await;
+        }
+        result
+    })
+    .await
 }
 
 /// Runs one export message (the `export-record` function's work); any other kind was

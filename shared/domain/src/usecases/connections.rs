@@ -8,8 +8,9 @@ use crate::external::{Choice, OptionList};
 use crate::ids::{System, TenantId};
 use crate::mapping::{Connection, ConnectionStatus};
 use crate::ports::{Connector, ErrorKind, SecretError, StoreError};
-use crate::secret::Credentials;
+use crate::secret::{Credentials, SecretString};
 use crate::settings::{ConnectionSettings, SettingsChange};
+use crate::sync::{WebhookEndpoint, new_webhook_secret};
 use crate::usecases::Services;
 
 fn secret_error(e: SecretError) -> DomainError {
@@ -59,6 +60,8 @@ pub async fn save_credentials(
                 completed_stages: Default::default(),
                 settings: Default::default(),
                 export_choices: Default::default(),
+                webhook: None,
+                polled: Default::default(),
                 created_at: now,
                 updated_at: now,
                 version: 0,
@@ -83,27 +86,107 @@ pub async fn connection(svc: &Services, tenant: &TenantId, system: System) -> Re
     })
 }
 
+/// A connection's settings as `GET`/`PUT /connections/{system}/settings` answer them: the
+/// settings, and once inbound sync is on, where the system calls and how it proves itself.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SettingsView {
+    #[serde(flatten)]
+    pub settings: ConnectionSettings,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookView>,
+}
+
+/// What to set up in the external system for its webhook calls.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct WebhookView {
+    /// The path on Tandem's API the system calls (`POST`); the API's base URL goes before it.
+    pub path: String,
+    /// What the calls prove themselves with (shown to the tenant to paste where the set-up
+    /// is manual; never logged).
+    pub secret: String,
+    /// How the system is told to call it.
+    pub steps: String,
+}
+
+/// How each system is told where to call, for the settings answer.
+fn webhook_steps(system: System) -> &'static str {
+    match system {
+        System::ConnectWise => {
+            "ConnectWise signs each callback with a key it hands out; register callbacks (System > Callbacks, or POST /system/callbacks) at level owner for company, contact, opportunity and activity with this URL; the secret is not needed"
+        }
+        System::Halo => {
+            "In HaloPSA (Configuration > Integrations > Webhooks) add an outbound webhook to this URL with bearer authentication using the secret, for client, user, opportunity and CRM note events"
+        }
+        System::Syncro => {
+            "In Syncro's Notification Center add a webhook to this URL followed by ?token= and the secret, for customer, contact and lead events"
+        }
+        System::Salesforce => {
+            "In Salesforce Setup create Outbound Messages for Account, Contact, Opportunity and Task to this URL followed by ?token= and the secret, sending the Id"
+        }
+    }
+}
+
+/// The connection's settings view, with the webhook set-up once inbound sync is on.
+pub async fn settings_view(svc: &Services, tenant: &TenantId, system: System) -> Result<SettingsView, DomainError> {
+    let conn = connection(svc, tenant, system).await?;
+    view(svc, &conn).await
+}
+
+async fn view(svc: &Services, conn: &Connection) -> Result<SettingsView, DomainError> {
+    let webhook = match (&conn.webhook, conn.settings.auto_sync.inbound()) {
+        (Some(endpoint), true) => {
+            let secret = svc.secrets.webhook_secret(&conn.tenant, conn.system).await.map_err(secret_error)?;
+            Some(WebhookView {
+                path: endpoint.path(conn.system),
+                secret: secret.expose().to_string(),
+                steps: webhook_steps(conn.system).to_string(),
+            })
+        }
+        _ => None,
+    };
+    Ok(SettingsView { settings: conn.settings.clone(), webhook })
+}
+
 /// Applies a settings change (a `PUT /connections/{system}/settings` body) to the
-/// connection, retrying a racing write; returns the settings now in force.
+/// connection, retrying a racing write; answers the settings now in force. Switching
+/// inbound sync on is refused until every stage of the connection's import has
+/// completed; the first time, it gives the connection its webhook address and secret.
 pub async fn save_settings(
     svc: &Services,
     tenant: &TenantId,
     system: System,
     body: &serde_json::Value,
-) -> Result<ConnectionSettings, DomainError> {
+) -> Result<SettingsView, DomainError> {
     let change = SettingsChange::parse(body)?;
     for _ in 0..5 {
         let mut conn = connection(svc, tenant, system).await?;
         let settings = change.apply(&conn.settings);
         if settings == conn.settings {
-            return Ok(settings);
+            return view(svc, &conn).await;
+        }
+        if settings.auto_sync.inbound() && !conn.settings.auto_sync.inbound() {
+            let missing: Vec<&str> =
+                system.stages().iter().filter(|s| !conn.completed_stages.contains_key(s)).map(|s| s.as_str()).collect();
+            if !missing.is_empty() {
+                return Err(DomainError::refused(format!(
+                    "auto-sync starts after the import: the {} stage(s) have not been imported yet",
+                    missing.join(", ")
+                )));
+            }
+            if conn.webhook.is_none() {
+                let endpoint = WebhookEndpoint::new();
+                let secret = SecretString::new(new_webhook_secret());
+                svc.secrets.put_webhook_secret(tenant, system, &secret).await.map_err(secret_error)?;
+                svc.store.save_webhook_owner(&endpoint.key, tenant, system).await?;
+                conn.webhook = Some(endpoint);
+            }
         }
         conn.settings = settings;
         conn.updated_at = svc.clock.now();
         match svc.store.save_connection(&conn).await {
             Ok(saved) => {
-                tracing::info!(tenant = %tenant, system = %system, "connection settings saved");
-                return Ok(saved.settings);
+                tracing::info!(tenant = %tenant, system = %system, auto_sync = ?saved.settings.auto_sync, "connection settings saved");
+                return view(svc, &saved).await;
             }
             Err(StoreError::Conflict(_)) => continue,
             Err(e) => return Err(e.into()),

@@ -8,6 +8,7 @@ pub mod export;
 pub mod import;
 mod load;
 pub mod mappings;
+pub mod sync_in;
 
 use std::sync::Arc;
 use std::time::Duration;

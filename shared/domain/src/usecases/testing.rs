@@ -11,7 +11,7 @@ use crate::job::StageMessage;
 use crate::log::LogEntry;
 use crate::normalise::Timestamp;
 use crate::ports::*;
-use crate::secret::Credentials;
+use crate::secret::{Credentials, SecretString};
 use crate::table::RecordStore;
 use crate::usecases::Services;
 use crate::work::Work;
@@ -122,7 +122,7 @@ impl MemQueue {
 }
 
 #[derive(Default)]
-pub struct MemSecrets(Mutex<BTreeMap<String, Credentials>>);
+pub struct MemSecrets(Mutex<BTreeMap<String, Credentials>>, Mutex<BTreeMap<String, SecretString>>);
 
 #[async_trait]
 impl SecretStore for MemSecrets {
@@ -134,6 +134,14 @@ impl SecretStore for MemSecrets {
     async fn get(&self, t: &TenantId, s: System) -> Result<Credentials, SecretError> {
         let name = format!("{t}/{s}");
         lock(&self.0).get(&name).cloned().ok_or(SecretError::NotFound(name))
+    }
+    async fn put_webhook_secret(&self, t: &TenantId, s: System, secret: &SecretString) -> Result<(), SecretError> {
+        lock(&self.1).insert(format!("{t}/{s}/webhook"), secret.clone());
+        Ok(())
+    }
+    async fn webhook_secret(&self, t: &TenantId, s: System) -> Result<SecretString, SecretError> {
+        let name = format!("{t}/{s}/webhook");
+        lock(&self.1).get(&name).cloned().ok_or(SecretError::NotFound(name))
     }
 }
 
@@ -234,6 +242,45 @@ impl ConnectorFactory for FakeFactory {
 
     fn describe(&self, system: System) -> &'static Description {
         crate::describe::fixtures::like(system)
+    }
+
+    fn webhooks(&self, _system: System) -> &'static dyn crate::webhook::WebhookReader {
+        &FakeWebhooks
+    }
+}
+
+/// A webhook reader for tests: the call proves itself with header `x-secret` equal to the
+/// secret; its body is `[{"kind", "id", "deleted"?}]`.
+pub struct FakeWebhooks;
+
+impl crate::webhook::WebhookReader for FakeWebhooks {
+    fn system(&self) -> System {
+        System::ConnectWise
+    }
+    fn verify(&self, call: &crate::webhook::WebhookCall, secret: &[u8]) -> Result<(), crate::webhook::WebhookError> {
+        match call.header("x-secret") {
+            Some(s) if crate::webhook::same_bytes(s.as_bytes(), secret) => Ok(()),
+            _ => Err(crate::webhook::WebhookError::Unauthenticated("wrong x-secret".into())),
+        }
+    }
+    fn parse(
+        &self,
+        call: &crate::webhook::WebhookCall,
+    ) -> Result<crate::webhook::Delivery, crate::webhook::WebhookError> {
+        use crate::webhook::{Action, Delivery, Notice, WebhookError};
+        let items: Vec<serde_json::Value> =
+            serde_json::from_slice(&call.body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        let notices = items
+            .iter()
+            .map(|i| {
+                let kind =
+                    serde_json::from_value(i["kind"].clone()).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+                let id = i["id"].as_str().ok_or_else(|| WebhookError::Malformed("no id".into()))?.to_string();
+                let action = if i["deleted"] == true { Action::Deleted } else { Action::Changed };
+                Ok(Notice { kind, id, action, at: None, by_us: false })
+            })
+            .collect::<Result<Vec<_>, WebhookError>>()?;
+        Ok(Delivery { notices, key_url: None })
     }
 }
 

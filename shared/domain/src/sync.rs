@@ -1,0 +1,117 @@
+//! Auto-sync's own types (PRODUCT.md section 6): a connection's webhook endpoint, the work
+//! messages of sync in (one record a webhook named; one page of a scheduled poll), and the
+//! poll's overlap.
+//!
+//! # The poll's cursor
+//!
+//! A poll reads each kind "updated at or after `since`" page by page, and `since` overlaps
+//! the previous poll: it is the previous poll's **start** (by our clock) less
+//! [`POLL_OVERLAP`]. Records sharing one timestamp across a page boundary, records updated
+//! while the poll ran, and a vendor clock somewhat behind ours are all read again rather
+//! than missed; reading a record again changes nothing, because the ledger holds the
+//! version last taken in (an equal version is `unchanged`) and the log id of an
+//! operation is made of the record's id and version (a re-read writes no second entry).
+//! The watermark is never a record's own timestamp, so a record updated mid-poll to a
+//! time before another record's is not skipped.
+
+use serde::{Deserialize, Serialize};
+
+use crate::external::Cursor;
+use crate::ids::{RecordKind, Stage, System, TenantId};
+use crate::ledger::ExtVersion;
+use crate::normalise::Timestamp;
+
+/// How far a poll reads back before the previous poll's start: clock skew between the
+/// vendor and us, and records committed late with earlier stamps, up to this much.
+pub const POLL_OVERLAP_SECONDS: i64 = 300;
+/// [`POLL_OVERLAP_SECONDS`] as documented.
+pub const POLL_OVERLAP: std::time::Duration = std::time::Duration::from_secs(POLL_OVERLAP_SECONDS as u64);
+
+/// A connection's webhook endpoint: `POST /webhooks/{system}/{key}`. The key only routes a
+/// call to its connection (it is random, so unguessable, but not the proof): each call
+/// proves itself with the connection's webhook secret, kept in the secret store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookEndpoint {
+    /// The connection key in the URL.
+    pub key: String,
+    /// Where the system was told to call it (registered through its API), or `None` when
+    /// a person sets it up in the system by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<String>,
+}
+
+impl WebhookEndpoint {
+    /// A new endpoint with a fresh random key.
+    pub fn new() -> Self {
+        Self { key: uuid::Uuid::new_v4().simple().to_string(), registration: None }
+    }
+
+    /// The path the system calls.
+    pub fn path(&self, system: System) -> String {
+        format!("/webhooks/{system}/{}", self.key)
+    }
+}
+
+impl Default for WebhookEndpoint {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A fresh webhook secret: 256 random bits, hex.
+pub fn new_webhook_secret() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// The work message of one record a webhook named (kind `sync_record`): the worker reads
+/// the record's current state from the system and applies it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncMessage {
+    pub tenant: TenantId,
+    pub system: System,
+    pub kind: RecordKind,
+    pub external_id: String,
+    /// The notice said the record was deleted.
+    #[serde(default)]
+    pub deleted: bool,
+    /// When the system says the change happened, if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<ExtVersion>,
+    /// When the intake accepted the call (for latency figures).
+    pub received_at: Timestamp,
+}
+
+/// The work message of one page of a scheduled poll (kind `sync_poll`): `stage` read from
+/// `cursor` (whose `since` is the overlapping watermark); `started_at` is the poll's start,
+/// the next poll's watermark once every stage is done.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollMessage {
+    pub tenant: TenantId,
+    pub system: System,
+    pub stage: Stage,
+    pub cursor: Cursor,
+    pub started_at: Timestamp,
+}
+
+impl PollMessage {
+    /// The poll's id: its connection and start, the same for each of its pages.
+    pub fn poll_id(&self) -> String {
+        format!("{}:{}:{}", self.tenant, self.system, self.started_at.unix())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_and_secrets_are_fresh_each_time_and_long_enough() {
+        let (a, b) = (WebhookEndpoint::new(), WebhookEndpoint::new());
+        assert_ne!(a.key, b.key);
+        assert_eq!(a.key.len(), 32);
+        assert_eq!(a.path(System::Halo), format!("/webhooks/halo/{}", a.key));
+        let secret = new_webhook_secret();
+        assert_eq!(secret.len(), 64, "256 bits in hex");
+        assert_ne!(secret, new_webhook_secret());
+    }
+}

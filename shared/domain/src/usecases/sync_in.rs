@@ -1,0 +1,335 @@
+//! Sync in (PRODUCT.md section 6): external changes reach the CRM by webhook and by the
+//! scheduled poll, each applied through the reconcile engine with the three-way merge.
+//!
+//! - [`intake`]: a webhook call is routed by its connection key, proved (per system, before
+//!   anything else), checked against replays, and each record it names is queued as a
+//!   [`SyncMessage`]; nothing else is written, and the body is never trusted for values.
+//! - [`apply_notice`] (the sync worker): reads the record's current state from the system
+//!   and applies it; a record the system no longer has is a delete (logged; archived in
+//!   the CRM only with `propagate_deletes`).
+//! - [`start_poll`] / [`run_poll`]: per stage, "updated since" the previous poll's start
+//!   less the overlap (see [`crate::sync`]), page by page, each page applied like an
+//!   import page; the watermark moves only once a stage was read to its end.
+//!
+//! Every operation's log id is made of the record's id and version, so a duplicated, late
+//! or reordered delivery, and a poll reading again what a webhook brought, end in one
+//! outcome.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::DomainError;
+use crate::external::{Cursor, ExternalRecord};
+use crate::ids::{RecordKind, Stage, System, TenantId};
+use crate::log::{Direction, LogEntry, Outcome, SkipReason};
+use crate::mapping::Connection;
+use crate::ports::SecretError;
+use crate::reconcile::Merge;
+use crate::sync::{POLL_OVERLAP_SECONDS, PollMessage, SyncMessage};
+use crate::table::RecordStore;
+use crate::usecases::Services;
+use crate::usecases::apply::{Applier, Run};
+use crate::usecases::connections::{connection, connector};
+use crate::webhook::{Action, WebhookCall, WebhookError};
+use crate::work::Work;
+
+/// How long a delivery is remembered, to acknowledge and ignore its replays.
+pub const REPLAY_WINDOW_SECONDS: i64 = 7 * 86_400;
+
+/// What the intake did with one call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Intake {
+    /// Records queued for the sync worker.
+    pub queued: usize,
+    /// The call repeated one already taken: acknowledged, nothing queued.
+    pub replay: bool,
+    /// Inbound sync is off for the connection: acknowledged, nothing queued.
+    pub ignored: bool,
+}
+
+fn unauthenticated(system: System, why: impl std::fmt::Display) -> DomainError {
+    tracing::warn!(system = %system, reason = %why, "webhook call rejected");
+    DomainError::Unauthenticated(format!("webhook not accepted: {why}"))
+}
+
+/// `POST /webhooks/{system}/{key}`: routes the call by its connection key, proves it came
+/// from the system (refused with 401 and the reason otherwise, nothing written), then
+/// queues one [`SyncMessage`] per record it names. A call taken before (same body) is a
+/// replay: acknowledged, nothing queued. A body that proves itself but cannot be read is
+/// 400.
+pub async fn intake(svc: &Services, system: System, key: &str, call: &WebhookCall) -> Result<Intake, DomainError> {
+    let owner = svc.store.webhook_owner(key).await?;
+    let Some((tenant, owner_system)) = owner else {
+        return Err(unauthenticated(system, "no connection has this webhook address"));
+    };
+    if owner_system != system {
+        return Err(unauthenticated(system, format!("this webhook address is not a {} one", system.display_name())));
+    }
+    let conn = connection(svc, &tenant, system).await?;
+    let reader = svc.connectors.webhooks(system);
+    // ConnectWise signs with a key each callback names: read it (unverified) to fetch the
+    // key from the connection's own host, then verify the whole call with it.
+    let parsed = reader.parse(call);
+    let secret: Vec<u8> = match parsed.as_ref().ok().and_then(|d| d.key_url.clone()) {
+        Some(url) => {
+            let connector = connector(svc, &tenant, system).await?;
+            connector.webhook_key(&url).await.map_err(|e| unauthenticated(system, format!("its signing key: {e}")))?
+        }
+        None => match svc.secrets.webhook_secret(&tenant, system).await {
+            Ok(secret) => secret.expose().as_bytes().to_vec(),
+            Err(SecretError::NotFound(_)) => {
+                return Err(unauthenticated(system, "the connection has no webhook secret"));
+            }
+            Err(SecretError::Unavailable(m)) => {
+                return Err(DomainError::Store(crate::ports::StoreError::Unavailable(m)));
+            }
+        },
+    };
+    reader.verify(call, &secret).map_err(|e| unauthenticated(system, e))?;
+    let delivery = parsed.map_err(|e| match e {
+        WebhookError::Malformed(m) | WebhookError::Unauthenticated(m) => DomainError::invalid(m),
+    })?;
+    if !conn.settings.auto_sync.inbound() {
+        tracing::info!(tenant = %tenant, system = %system, "webhook call while inbound sync is off; ignored");
+        return Ok(Intake { queued: 0, replay: false, ignored: true });
+    }
+    let digest = hex::encode(Sha256::digest(&call.body));
+    let now = svc.clock.now();
+    if !svc.store.first_delivery(&tenant, system, &digest, now, REPLAY_WINDOW_SECONDS).await? {
+        tracing::info!(tenant = %tenant, system = %system, "webhook delivery seen before; acknowledged");
+        return Ok(Intake { queued: 0, replay: true, ignored: false });
+    }
+    let mut queued = 0;
+    for notice in delivery.notices {
+        let msg = SyncMessage {
+            tenant: tenant.clone(),
+            system,
+            kind: notice.kind,
+            external_id: notice.id,
+            deleted: notice.action == Action::Deleted,
+            at: notice.at,
+            received_at: now,
+        };
+        svc.queue
+            .send(&Work::SyncRecord(msg))
+            .await
+            .map_err(|e| DomainError::Store(crate::ports::StoreError::Unavailable(format!("work queue: {}", e.0))))?;
+        queued += 1;
+    }
+    Ok(Intake { queued, replay: false, ignored: false })
+}
+
+/// The run of sync in: direction, no job, the three-way merge.
+fn run(direction: Direction) -> Run {
+    Run { direction, job: None, merge: Merge::ThreeWay }
+}
+
+/// The log id of taking in `record` (its version, else its content, names the change).
+fn sync_log_id(system: System, record: &ExternalRecord) -> String {
+    let kind = record.kind().map_or("unreadable", RecordKind::as_str);
+    let id = record.id().unwrap_or_default();
+    let version = match record.version() {
+        Some(v) => v.to_string(),
+        None => hex::encode(&Sha256::digest(format!("{record:?}").as_bytes())[..12]),
+    };
+    format!("sync:{system}:{kind}:{id}:{version}")
+}
+
+/// The stage of `kind` when the connection syncs it: inbound sync on, the system has the
+/// stage, and its import completed. Otherwise why not.
+fn synced_stage(conn: &Connection, kind: RecordKind) -> Result<Stage, String> {
+    if !conn.settings.auto_sync.inbound() {
+        return Err("inbound sync is off".into());
+    }
+    let stage = Stage::of_kind(kind)
+        .filter(|s| conn.system.stages().contains(s))
+        .ok_or_else(|| format!("{} has no {kind} records to sync", conn.system.display_name()))?;
+    if !conn.completed_stages.contains_key(&stage) {
+        return Err(format!("the {stage} stage has not been imported"));
+    }
+    Ok(stage)
+}
+
+/// The sync worker's handling of one webhook notice: the record read from the system and
+/// applied (three-way merge), or, gone from the system, handled as a delete. `None` when
+/// the connection does not sync the record's kind (logged at info, nothing written).
+pub async fn apply_notice(svc: &Services, msg: &SyncMessage) -> Result<Option<Outcome>, DomainError> {
+    let conn = connection(svc, &msg.tenant, msg.system).await?;
+    let stage = match synced_stage(&conn, msg.kind) {
+        Ok(stage) => stage,
+        Err(why) => {
+            tracing::info!(tenant = %msg.tenant, system = %msg.system, kind = %msg.kind, reason = %why, "notice not synced");
+            return Ok(None);
+        }
+    };
+    let connector = connector(svc, &msg.tenant, msg.system).await?;
+    let Some(record) = connector.get(msg.kind, &msg.external_id).await? else {
+        return deleted(svc, &conn, msg.kind, &msg.external_id).await.map(Some);
+    };
+    let applier = Applier::new(svc, &msg.tenant, &conn, stage, run(Direction::Webhook));
+    let log_id = sync_log_id(msg.system, &record);
+    let outcome = applier.apply(std::slice::from_ref(&record), &[log_id]).await?.pop();
+    tracing::info!(tenant = %msg.tenant, system = %msg.system, kind = %msg.kind, id = %msg.external_id,
+        outcome = ?outcome, "webhook notice applied");
+    Ok(outcome)
+}
+
+/// A record the system no longer has: nothing to do when Tandem never linked it; else
+/// logged, and with `propagate_deletes` its CRM record is removed (the link with it).
+async fn deleted(svc: &Services, conn: &Connection, kind: RecordKind, ext_id: &str) -> Result<Outcome, DomainError> {
+    let t = &conn.tenant;
+    let key = (kind, ext_id.to_string());
+    let ledgers = svc.store.ledgers(t, conn.system, std::slice::from_ref(&key)).await?;
+    let Some(ledger) = ledgers.get(&key) else {
+        return Ok(Outcome::Skipped(SkipReason::NotLinked));
+    };
+    let record = svc.store.record(t, kind, &ledger.crm_id).await?;
+    let outcome = match (&record, conn.settings.propagate_deletes) {
+        (Some(record), true) => {
+            let mut writes = RecordStore::prepare_delete(t, record);
+            writes.push(RecordStore::prepare_unlink(t, ledger));
+            svc.store.commit(writes).await?;
+            Outcome::Deleted
+        }
+        _ => Outcome::Skipped(SkipReason::Deleted),
+    };
+    let entry = LogEntry {
+        id: format!("sync:{}:{kind}:{ext_id}:deleted", conn.system),
+        tenant: t.clone(),
+        at: svc.clock.now(),
+        system: conn.system,
+        direction: Direction::SyncIn,
+        object: kind,
+        crm_id: Some(ledger.crm_id.clone()),
+        external_id: Some(ext_id.to_string()),
+        outcome: outcome.clone(),
+        job_id: None,
+        matched: None,
+        fields: Vec::new(),
+    };
+    svc.store.put_log(&entry).await?;
+    Ok(outcome)
+}
+
+/// What starting a poll did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PollStarted {
+    /// The stages the poll reads, in order.
+    pub stages: Vec<Stage>,
+}
+
+/// The stages a poll of `conn` reads: the system's, in order, whose import completed.
+fn poll_stages(conn: &Connection) -> Vec<Stage> {
+    conn.system.stages().iter().copied().filter(|s| conn.completed_stages.contains_key(s)).collect()
+}
+
+/// Where a poll of `stage` starts reading: the previous complete poll's start less the
+/// overlap; the first poll after the import reads everything once.
+fn watermark(conn: &Connection, stage: Stage) -> Option<crate::normalise::Timestamp> {
+    conn.polled.get(&stage).map(|t| t.plus_seconds(-POLL_OVERLAP_SECONDS))
+}
+
+/// The scheduled poll: starts a poll of every connection whose inbound sync is on. One
+/// connection that cannot start (gone, its queue refusing) is logged and does not stop
+/// the others. Returns how many started.
+pub async fn poll_all(svc: &Services) -> Result<usize, DomainError> {
+    let mut started = 0;
+    for (tenant, system) in svc.store.inbound_connections().await? {
+        match start_poll(svc, &tenant, system).await {
+            Ok(_) => started += 1,
+            Err(e) => tracing::warn!(tenant = %tenant, system = %system, error = %e, "scheduled poll not started"),
+        }
+    }
+    Ok(started)
+}
+
+/// `POST /connections/{system}/sync/poll` (and the schedule): queues the first page of a
+/// poll. Refused while inbound sync is off.
+pub async fn start_poll(svc: &Services, t: &TenantId, system: System) -> Result<PollStarted, DomainError> {
+    let conn = connection(svc, t, system).await?;
+    if !conn.settings.auto_sync.inbound() {
+        return Err(DomainError::refused(format!(
+            "inbound sync is off for {}; switch auto_sync to \"inbound\" in the connection's settings first",
+            system.display_name()
+        )));
+    }
+    let stages = poll_stages(&conn);
+    if let Some(first) = stages.first() {
+        queue_poll(svc, &conn, *first, Cursor::start(), svc.clock.now()).await?;
+    }
+    Ok(PollStarted { stages })
+}
+
+async fn queue_poll(
+    svc: &Services,
+    conn: &Connection,
+    stage: Stage,
+    cursor: Cursor,
+    started_at: crate::normalise::Timestamp,
+) -> Result<(), DomainError> {
+    let cursor = Cursor { since: cursor.since.or(watermark(conn, stage)), ..cursor };
+    let msg = PollMessage { tenant: conn.tenant.clone(), system: conn.system, stage, cursor, started_at };
+    svc.queue
+        .send(&Work::SyncPoll(msg))
+        .await
+        .map_err(|e| DomainError::Store(crate::ports::StoreError::Unavailable(format!("work queue: {}", e.0))))
+}
+
+/// One page of a poll: read, applied (three-way merge), then the next page queued, or,
+/// at a stage's end, its watermark moved to the poll's start and the next stage queued.
+/// Returns the page's outcomes.
+pub async fn run_poll(svc: &Services, msg: &PollMessage) -> Result<Vec<Outcome>, DomainError> {
+    let conn = connection(svc, &msg.tenant, msg.system).await?;
+    if let Err(why) = synced_stage(&conn, msg.stage.kind()) {
+        tracing::info!(tenant = %msg.tenant, system = %msg.system, stage = %msg.stage, reason = %why, "poll page dropped");
+        return Ok(Vec::new());
+    }
+    let connector = connector(svc, &msg.tenant, msg.system).await?;
+    let page = connector.list(msg.stage.kind(), &msg.cursor).await?;
+    let applier = Applier::new(svc, &msg.tenant, &conn, msg.stage, run(Direction::SyncIn));
+    let log_ids: Vec<String> = page.records.iter().map(|r| sync_log_id(msg.system, r)).collect();
+    let outcomes = applier.apply(&page.records, &log_ids).await?;
+    match page.next {
+        Some(next) => {
+            let next = Cursor { since: msg.cursor.since, ..next };
+            queue_poll(svc, &conn, msg.stage, next, msg.started_at).await?;
+        }
+        None => {
+            let conn = polled(svc, &msg.tenant, msg.system, msg.stage, msg.started_at).await?;
+            let stages = poll_stages(&conn);
+            let after = stages.iter().skip_while(|s| **s != msg.stage).nth(1);
+            if let Some(stage) = after {
+                queue_poll(svc, &conn, *stage, Cursor::start(), msg.started_at).await?;
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Moves `stage`'s watermark to `started_at` (never back: a late page of an older poll
+/// leaves a newer watermark alone).
+async fn polled(
+    svc: &Services,
+    t: &TenantId,
+    system: System,
+    stage: Stage,
+    started_at: crate::normalise::Timestamp,
+) -> Result<Connection, DomainError> {
+    for _ in 0..5 {
+        let mut conn = connection(svc, t, system).await?;
+        if conn.polled.get(&stage).is_some_and(|at| *at >= started_at) {
+            return Ok(conn);
+        }
+        conn.polled.insert(stage, started_at);
+        match svc.store.save_connection(&conn).await {
+            Ok(saved) => return Ok(saved),
+            Err(crate::ports::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DomainError::Store(crate::ports::StoreError::Conflict("the connection kept changing".into())))
+}
+
+#[cfg(test)]
+#[path = "sync_in_tests.rs"]
+mod tests;

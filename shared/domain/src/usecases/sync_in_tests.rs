@@ -1,0 +1,1 @@
+//! Unit tests of sync in on in-process fakes.
