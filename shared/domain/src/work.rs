@@ -388,4 +388,21 @@ mod tests {
         assert!(matches!(Work::decode("not json"), Err(WorkDecodeError::NotJson(_))));
         assert_eq!(Work::decode("[1]").unwrap_err(), WorkDecodeError::NotAnObject);
     }
+
+    #[test]
+    fn a_sync_record_keeps_its_record_kind_beside_the_envelope_kind_and_reads_back() {
+        let msg = SyncMessage {
+            tenant: TenantId::parse("acme").unwrap(),
+            system: System::Halo,
+            kind: crate::ids::RecordKind::Contact,
+            external_id: "42".into(),
+            deleted: false,
+            at: None,
+            received_at: Timestamp::from_unix(1_700_000_000).unwrap(),
+        };
+        let body = Work::SyncRecord(msg.clone()).encode().unwrap();
+        let json: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((json["kind"].as_str(), json["record_kind"].as_str()), (Some("sync_record"), Some("contact")));
+        assert_eq!(Work::decode(&body).unwrap(), Work::SyncRecord(msg));
+    }
 }
