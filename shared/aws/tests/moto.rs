@@ -391,6 +391,7 @@ fn failure(tenant: &TenantId) -> LogEntry {
         job_id: Some(JobId::from_raw("job-1")),
         matched: None,
         fields: Vec::new(),
+        conflicts: Vec::new(),
     }
 }
 

@@ -165,6 +165,25 @@ pub struct LogEntry {
     /// For an updated record: the CRM fields that changed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
+    /// For a sync where both sides changed a field since the last sync: who won each, the
+    /// losing value (so it can be restored) and both sides' timestamps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<ConflictLog>,
+}
+
+/// One field both sides changed, as the log keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConflictLog {
+    pub field: String,
+    /// `external` or `crm`.
+    pub winner: String,
+    /// The value that lost.
+    pub loser: serde_json::Value,
+    /// When the CRM record last changed before the sync.
+    pub crm_at: Timestamp,
+    /// When the external system says its record changed, if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_at: Option<Timestamp>,
 }
 
 impl LogEntry {

@@ -89,6 +89,10 @@ pub struct FieldConflict {
     pub external_won: bool,
     /// The losing value, kept so it can be restored.
     pub loser: Value,
+    /// When the CRM record last changed, and when the external one did (if it says): what
+    /// the merge compared.
+    pub crm_at: Timestamp,
+    pub external_at: Option<Timestamp>,
 }
 
 /// What to do with one incoming record.
@@ -553,7 +557,13 @@ impl Ctx<'_, '_> {
                     if winner_ext {
                         take.push(field.clone());
                     }
-                    conflicts.push(FieldConflict { field, external_won: winner_ext, loser });
+                    conflicts.push(FieldConflict {
+                        field,
+                        external_won: winner_ext,
+                        loser,
+                        crm_at: crm.meta().updated_at,
+                        external_at: version.and_then(ExtVersion::at),
+                    });
                 }
             }
         }

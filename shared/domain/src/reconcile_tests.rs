@@ -799,7 +799,13 @@ fn a_field_changed_on_both_sides_goes_to_the_newer_side_and_the_crm_on_a_tie() {
         assert_eq!(c.fields.name, winner, "crm at {crm_at}");
         assert_eq!(
             conflicts,
-            &vec![FieldConflict { field: "name".into(), external_won: external_wins, loser: loser.into() }]
+            &vec![FieldConflict {
+                field: "name".into(),
+                external_won: external_wins,
+                loser: loser.into(),
+                crm_at: Timestamp::from_unix(crm_at).unwrap(),
+                external_at: Some(Timestamp::from_unix(ext_at).unwrap()),
+            }]
         );
     }
 }

@@ -228,6 +228,7 @@ fn log_entry(t: &TenantId, id: &str, at: Timestamp, outcome: Outcome, crm_id: Op
         job_id: None,
         matched: None,
         fields: Vec::new(),
+        conflicts: Vec::new(),
     }
 }
 

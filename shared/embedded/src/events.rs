@@ -106,6 +106,7 @@ mod tests {
                 job_id: None,
                 matched: None,
                 fields: Vec::new(),
+                conflicts: Vec::new(),
             };
             events.failed(&entry).await;
         }

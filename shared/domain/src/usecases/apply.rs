@@ -10,7 +10,7 @@ use crate::describe::Description;
 use crate::error::DomainError;
 use crate::external::ExternalRecord;
 use crate::ids::{JobId, RecordId, Stage, TenantId};
-use crate::log::{Direction, LogEntry, Outcome, SkipReason};
+use crate::log::{ConflictLog, Direction, LogEntry, Outcome, SkipReason};
 use crate::mapping::Connection;
 use crate::normalise::Timestamp;
 use crate::ports::{StoreError, Write};
@@ -152,6 +152,7 @@ impl<'a> Applier<'a> {
             job_id: self.run.job.clone(),
             matched: None,
             fields: Vec::new(),
+            conflicts: Vec::new(),
         }
     }
 
@@ -180,10 +181,24 @@ impl<'a> Applier<'a> {
                 e.matched = Some(reason.to_string());
                 (Some(record), Some(previous), Some(ledger), e)
             }
-            Plan::Update { previous, record, ledger, fields }
-            | Plan::Conflict { previous, record, ledger, fields, .. } => {
+            Plan::Update { previous, record, ledger, fields } => {
                 let mut e = self.entry(log_id, ext_id, Some(record.id().clone()), Outcome::Updated);
                 e.fields = fields;
+                (Some(record), Some(previous), Some(ledger), e)
+            }
+            Plan::Conflict { previous, record, ledger, fields, conflicts } => {
+                let mut e = self.entry(log_id, ext_id, Some(record.id().clone()), Outcome::Updated);
+                e.fields = fields;
+                e.conflicts = conflicts
+                    .into_iter()
+                    .map(|c| ConflictLog {
+                        winner: if c.external_won { "external" } else { "crm" }.into(),
+                        field: c.field,
+                        loser: c.loser,
+                        crm_at: c.crm_at,
+                        external_at: c.external_at,
+                    })
+                    .collect();
                 (Some(record), Some(previous), Some(ledger), e)
             }
         };

@@ -663,6 +663,7 @@ impl<'a> Ctx<'a> {
             job_id: Some(self.export.clone()),
             matched,
             fields,
+            conflicts: Vec::new(),
         }
     }
 }

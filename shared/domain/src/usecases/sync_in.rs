@@ -206,6 +206,7 @@ async fn deleted(svc: &Services, conn: &Connection, kind: RecordKind, ext_id: &s
         job_id: None,
         matched: None,
         fields: Vec::new(),
+        conflicts: Vec::new(),
     };
     svc.store.put_log(&entry).await?;
     Ok(outcome)

@@ -1,1 +1,318 @@
-//! Unit tests of sync in on in-process fakes.
+//! Unit tests of sync in on in-process fakes: switching it on, the webhook intake's
+//! proofs and replays, a notice applied by the three-way merge, deletes, and the poll's
+//! pages and overlapping watermark.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::external::{Choice, ExtCompany, OptionList};
+use crate::log::LogFilter;
+use crate::normalise::Timestamp;
+use crate::ports::WorkQueue;
+use crate::records::Record;
+use crate::usecases::import::{self, AllStages, StageSelection};
+use crate::usecases::testing::{FakeConnector, World, world};
+use crate::usecases::{connections, crm, mappings};
+use crate::work::Work;
+use serde_json::json;
+
+fn t() -> TenantId {
+    TenantId::parse("acme-msp").unwrap()
+}
+
+const CW: System = System::ConnectWise;
+
+fn connector() -> FakeConnector {
+    let choices = |pairs: &[(&str, &str)]| -> Vec<Choice> {
+        pairs.iter().map(|(id, name)| Choice { id: id.to_string(), name: name.to_string() }).collect()
+    };
+    FakeConnector {
+        options: BTreeMap::from([
+            (OptionList::Roles, choices(&[("1", "Admin")])),
+            (OptionList::CompanyTypes, choices(&[("1", "Client"), ("2", "Prospect")])),
+            (OptionList::ContactTypes, choices(&[("1", "Decision Maker")])),
+            (OptionList::CatalogTypes, choices(&[("1", "Hardware")])),
+            (OptionList::CatalogCategories, choices(&[("1", "Security")])),
+            (OptionList::BillingOptions, choices(&[("Billable", "Billable")])),
+            (OptionList::ActivityTypes, choices(&[("1", "Call")])),
+            (OptionList::OpportunityStatuses, choices(&[("1", "Open")])),
+        ]),
+        ..FakeConnector::default()
+    }
+}
+
+fn company(id: &str, name: &str, phone: &str, updated: &str) -> ExternalRecord {
+    ExternalRecord::Company(ExtCompany {
+        id: id.into(),
+        name: name.into(),
+        phone: Some(phone.into()),
+        website: None,
+        address: None,
+        types: vec!["1".into()],
+        inactive: false,
+        deleted: false,
+        updated_at: Some(updated.into()),
+    })
+}
+
+fn set_companies(w: &World, records: Vec<ExternalRecord>) {
+    w.connector.records.lock().unwrap().insert(Stage::Companies, records);
+}
+
+/// Runs every queued message (imports and sync work) to the end.
+async fn drain(w: &World) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    while let Some(work) = w.queue.pop_work() {
+        match work {
+            Work::ImportPage(msg) => {
+                import::run_page(&w.svc, &msg).await.unwrap();
+            }
+            Work::SyncRecord(msg) => outcomes.extend(apply_notice(&w.svc, &msg).await.unwrap()),
+            Work::SyncPoll(msg) => outcomes.extend(run_poll(&w.svc, &msg).await.unwrap()),
+            Work::Export(_) => panic!("no export in these tests"),
+        }
+    }
+    outcomes
+}
+
+/// A connection imported from two companies, inbound sync not yet on.
+async fn imported() -> World {
+    let w = world(connector());
+    let creds = json!({"site": "http://cw", "company_id": "acme", "public_key": "pub", "private_key": "priv", "client_id": "cid"});
+    connections::save_credentials(&w.svc, &t(), CW, &creds).await.unwrap();
+    let sections = [
+        (Stage::Users, json!({"roles": {"1": "admin"}})),
+        (Stage::Companies, json!({"company_types": {"1": "client"}})),
+        (Stage::Contacts, json!({"contact_types": {"1": "talking"}})),
+        (
+            Stage::Solutions,
+            json!({"catalog_types": {"1": "hardware"}, "catalog_categories": {"1": "security"}, "billing_options": {"Billable": "billable"}}),
+        ),
+        (Stage::Activities, json!({"activity_types": {"1": "call"}})),
+        (Stage::Opportunities, json!({"opportunity_statuses": {"1": "open"}})),
+    ];
+    for (stage, body) in sections {
+        mappings::save_mapping(&w.svc, &t(), CW, stage, &body).await.unwrap();
+    }
+    set_companies(
+        &w,
+        vec![
+            company("1", "Acme Ltd", "+1 555 0100", "2024-01-01T00:00:00Z"),
+            company("2", "Bolt Co", "+1 555 0200", "2024-01-01T00:00:00Z"),
+        ],
+    );
+    import::start_import(&w.svc, &t(), CW, StageSelection::All(AllStages::All)).await.unwrap();
+    drain(&w).await;
+    w
+}
+
+async fn sync_on(w: &World) -> connections::SettingsView {
+    connections::save_settings(&w.svc, &t(), CW, &json!({"auto_sync": "inbound"})).await.unwrap()
+}
+
+async fn crm_company(w: &World, ext: &str) -> Record {
+    let id = w.svc.store.linked_id(&t(), CW, RecordKind::Company, ext).await.unwrap().expect("linked");
+    w.svc.store.record(&t(), RecordKind::Company, &id).await.unwrap().unwrap()
+}
+
+fn call(secret: &str, body: serde_json::Value) -> WebhookCall {
+    WebhookCall {
+        headers: BTreeMap::from([("x-secret".to_string(), secret.to_string())]),
+        query: BTreeMap::new(),
+        body: serde_json::to_vec(&body).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn inbound_sync_waits_for_the_import_and_then_gives_a_webhook_address_and_secret() {
+    let w = world(connector());
+    let creds = json!({"site": "http://cw", "company_id": "acme", "public_key": "pub", "private_key": "priv", "client_id": "cid"});
+    connections::save_credentials(&w.svc, &t(), CW, &creds).await.unwrap();
+    let err = connections::save_settings(&w.svc, &t(), CW, &json!({"auto_sync": "inbound"})).await.unwrap_err();
+    assert_eq!(err.class(), crate::ErrorClass::Refused);
+    assert!(err.to_string().contains("not been imported"), "{err}");
+
+    let w = imported().await;
+    let view = sync_on(&w).await;
+    let hook = view.webhook.expect("a webhook set-up once inbound sync is on");
+    assert!(hook.path.starts_with("/webhooks/connectwise/"), "{}", hook.path);
+    assert_eq!(hook.secret.len(), 64);
+    let again = connections::settings_view(&w.svc, &t(), CW).await.unwrap().webhook.unwrap();
+    assert_eq!((again.path, again.secret), (hook.path, hook.secret), "the address and secret stay");
+}
+
+#[tokio::test]
+async fn forged_unknown_and_cross_connection_webhook_calls_are_refused_and_queue_nothing() {
+    let w = imported().await;
+    let hook = sync_on(&w).await.webhook.unwrap();
+    let key = hook.path.rsplit('/').next().unwrap().to_string();
+    let body = json!([{"kind": "company", "id": "1"}]);
+    let cases = [
+        (CW, key.as_str(), call("not-the-secret", body.clone())),
+        (CW, "no-such-key", call(&hook.secret, body.clone())),
+        (System::Halo, key.as_str(), call(&hook.secret, body.clone())),
+        (CW, key.as_str(), WebhookCall { body: serde_json::to_vec(&body).unwrap(), ..WebhookCall::default() }),
+    ];
+    for (system, key, call) in cases {
+        let err = intake(&w.svc, system, key, &call).await.unwrap_err();
+        assert_eq!(err.class(), crate::ErrorClass::Unauthenticated, "{err}");
+    }
+    assert!(w.queue.pop_work().is_none(), "nothing was queued");
+    // A proven call whose body cannot be read is a bad request, and queues nothing either.
+    let bad = WebhookCall { body: b"{not json".to_vec(), ..call(&hook.secret, json!([])) };
+    assert_eq!(intake(&w.svc, CW, &key, &bad).await.unwrap_err().class(), crate::ErrorClass::Invalid);
+    assert!(w.queue.pop_work().is_none());
+}
+
+#[tokio::test]
+async fn a_proven_call_queues_each_record_once_and_its_replay_is_acknowledged_and_ignored() {
+    let w = imported().await;
+    let hook = sync_on(&w).await.webhook.unwrap();
+    let key = hook.path.rsplit('/').next().unwrap().to_string();
+    let c = call(&hook.secret, json!([{"kind": "company", "id": "1"}, {"kind": "company", "id": "2"}]));
+    let first = intake(&w.svc, CW, &key, &c).await.unwrap();
+    assert_eq!((first.queued, first.replay), (2, false));
+    let replay = intake(&w.svc, CW, &key, &c).await.unwrap();
+    assert_eq!((replay.queued, replay.replay), (0, true));
+    let mut queued = 0;
+    while let Some(work) = w.queue.pop_work() {
+        assert!(matches!(work, Work::SyncRecord(_)), "{work}");
+        queued += 1;
+    }
+    assert_eq!(queued, 2);
+}
+
+#[tokio::test]
+async fn a_notice_takes_the_external_change_and_keeps_the_crm_s_own_change_of_another_field() {
+    let w = imported().await;
+    sync_on(&w).await;
+    // The CRM changes the phone; the system renames the company later.
+    let before = crm_company(&w, "1").await;
+    w.clock.advance(60);
+    crm::update(&w.svc, &t(), RecordKind::Company, before.id(), &json!({"phone": "+1 555 0199"})).await.unwrap();
+    set_companies(&w, vec![company("1", "Acme Limited", "+1 555 0100", "2024-02-01T00:00:00Z")]);
+    let msg = SyncMessage {
+        tenant: t(),
+        system: CW,
+        kind: RecordKind::Company,
+        external_id: "1".into(),
+        deleted: false,
+        at: None,
+        received_at: w.svc.clock.now(),
+    };
+    w.queue.send(&Work::SyncRecord(msg.clone())).await.unwrap();
+    w.queue.send(&Work::SyncRecord(msg)).await.unwrap();
+    let outcomes = drain(&w).await;
+    assert_eq!(outcomes, vec![Outcome::Updated, Outcome::Updated], "a duplicate delivery ends in the same outcome");
+    let after = crm_company(&w, "1").await;
+    let fields = after.fields();
+    assert_eq!(fields["name"], json!("Acme Limited"), "the system's change came in");
+    assert_eq!(fields["phone"], json!("+1 555 0199"), "the CRM's own change of another field stayed");
+    let filter = LogFilter { outcome: Some("updated".into()), ..LogFilter::default() };
+    let logs = w.svc.store.logs(&t(), &filter, w.svc.clock.now()).await.unwrap();
+    let synced: Vec<_> = logs.iter().filter(|e| e.direction == Direction::Webhook).collect();
+    assert_eq!(synced.len(), 1, "one log entry for one change, however often it was delivered: {synced:?}");
+}
+
+#[tokio::test]
+async fn a_change_on_both_sides_goes_to_the_more_recent_side_and_logs_the_loser() {
+    let w = imported().await;
+    sync_on(&w).await;
+    let before = crm_company(&w, "1").await;
+    // The CRM renamed it at 1_700_000_000 + 60; the system renamed it later still.
+    w.clock.advance(60);
+    crm::update(&w.svc, &t(), RecordKind::Company, before.id(), &json!({"name": "Acme (CRM)"})).await.unwrap();
+    set_companies(&w, vec![company("1", "Acme (PSA)", "+1 555 0100", "2030-01-01T00:00:00Z")]);
+    let msg = SyncMessage {
+        tenant: t(),
+        system: CW,
+        kind: RecordKind::Company,
+        external_id: "1".into(),
+        deleted: false,
+        at: None,
+        received_at: w.svc.clock.now(),
+    };
+    assert_eq!(apply_notice(&w.svc, &msg).await.unwrap(), Some(Outcome::Updated));
+    assert_eq!(crm_company(&w, "1").await.fields()["name"], json!("Acme (PSA)"));
+    let all = LogFilter { limit: Some(1000), ..LogFilter::default() };
+    let logs = w.svc.store.logs(&t(), &all, w.svc.clock.now()).await.unwrap();
+    let conflict = logs.iter().flat_map(|e| e.conflicts.clone()).next().expect("the conflict is logged");
+    assert_eq!((conflict.field.as_str(), conflict.winner.as_str()), ("name", "external"));
+    assert_eq!(conflict.loser, json!("Acme (CRM)"), "the losing value is kept to restore");
+    assert_eq!(conflict.external_at, Some(Timestamp::parse("2030-01-01T00:00:00Z").unwrap()));
+    assert_eq!(conflict.crm_at, Timestamp::from_unix(1_700_000_060).unwrap());
+
+    // Now the CRM changes it again, later than the system's next stamp: the CRM keeps it.
+    w.clock.advance(10 * 365 * 86_400);
+    let current = crm_company(&w, "1").await;
+    crm::update(&w.svc, &t(), RecordKind::Company, current.id(), &json!({"name": "Acme (CRM again)"})).await.unwrap();
+    set_companies(&w, vec![company("1", "Acme (PSA again)", "+1 555 0100", "2030-06-01T00:00:00Z")]);
+    apply_notice(&w.svc, &msg).await.unwrap();
+    assert_eq!(crm_company(&w, "1").await.fields()["name"], json!("Acme (CRM again)"), "the more recent CRM side won");
+}
+
+#[tokio::test]
+async fn a_record_gone_from_the_system_is_logged_and_archived_only_when_deletes_propagate() {
+    let w = imported().await;
+    sync_on(&w).await;
+    set_companies(&w, vec![company("2", "Bolt Co", "+1 555 0200", "2024-01-01T00:00:00Z")]);
+    let msg = |id: &str| SyncMessage {
+        tenant: t(),
+        system: CW,
+        kind: RecordKind::Company,
+        external_id: id.into(),
+        deleted: true,
+        at: None,
+        received_at: w.svc.clock.now(),
+    };
+    assert_eq!(apply_notice(&w.svc, &msg("1")).await.unwrap(), Some(Outcome::Skipped(SkipReason::Deleted)));
+    let kept = crm_company(&w, "1").await;
+    connections::save_settings(&w.svc, &t(), CW, &json!({"propagate_deletes": true})).await.unwrap();
+    assert_eq!(apply_notice(&w.svc, &msg("1")).await.unwrap(), Some(Outcome::Deleted));
+    assert!(w.svc.store.record(&t(), RecordKind::Company, kept.id()).await.unwrap().is_none(), "removed from the CRM");
+    assert_eq!(
+        apply_notice(&w.svc, &msg("nope")).await.unwrap(),
+        Some(Outcome::Skipped(SkipReason::NotLinked)),
+        "a record Tandem never took in is nothing to delete"
+    );
+}
+
+#[tokio::test]
+async fn a_poll_reads_every_synced_stage_applies_changes_and_overlaps_its_next_read() {
+    let w = imported().await;
+    let refused = start_poll(&w.svc, &t(), CW).await.unwrap_err();
+    assert_eq!(refused.class(), crate::ErrorClass::Refused, "no poll while inbound sync is off");
+    sync_on(&w).await;
+    set_companies(
+        &w,
+        vec![
+            company("1", "Acme Ltd", "+1 555 0100", "2024-01-01T00:00:00Z"),
+            company("2", "Bolt Company", "+1 555 0200", "2024-03-01T00:00:00Z"),
+            company("3", "Cobalt Inc", "+1 555 0300", "2024-03-01T00:00:00Z"),
+        ],
+    );
+    let started = start_poll(&w.svc, &t(), CW).await.unwrap();
+    assert_eq!(started.stages, System::ConnectWise.stages().to_vec());
+    let outcomes = drain(&w).await;
+    let count = |o: &Outcome| outcomes.iter().filter(|x| *x == o).count();
+    assert_eq!((count(&Outcome::Updated), count(&Outcome::Created)), (1, 1), "{outcomes:?}");
+    assert_eq!(crm_company(&w, "2").await.fields()["name"], json!("Bolt Company"));
+    let conn = connection(&w.svc, &t(), CW).await.unwrap();
+    let polled_at = conn.polled[&Stage::Companies];
+    // The next poll reads from the previous poll's start less the overlap, and reading the
+    // same records again changes nothing.
+    w.clock.advance(600);
+    start_poll(&w.svc, &t(), CW).await.unwrap();
+    let first = w.queue.pop_work().unwrap();
+    let Work::SyncPoll(page) = &first else { panic!("{first}") };
+    assert_eq!(page.cursor.since, Some(conn.polled[&page.stage].plus_seconds(-POLL_OVERLAP_SECONDS)));
+    let all = LogFilter { limit: Some(1000), ..LogFilter::default() };
+    let logged = w.svc.store.logs(&t(), &all, w.svc.clock.now()).await.unwrap().len();
+    let records = w.svc.store.all_records(&t(), RecordKind::Company).await.unwrap();
+    w.queue.send(&first).await.unwrap();
+    drain(&w).await;
+    assert_eq!(w.svc.store.logs(&t(), &all, w.svc.clock.now()).await.unwrap().len(), logged, "no new log entry");
+    assert_eq!(w.svc.store.all_records(&t(), RecordKind::Company).await.unwrap(), records, "no record changed");
+    let conn = connection(&w.svc, &t(), CW).await.unwrap();
+    assert_eq!(conn.polled[&Stage::Companies], polled_at.plus_seconds(600), "the watermark moved to the new start");
+}

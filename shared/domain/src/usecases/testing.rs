@@ -114,6 +114,12 @@ impl WorkQueue for MemQueue {
 }
 
 impl MemQueue {
+    /// The oldest message sent, of any kind.
+    pub fn pop_work(&self) -> Option<Work> {
+        let mut v = lock(&self.sent);
+        (!v.is_empty()).then(|| v.remove(0))
+    }
+
     /// The oldest message sent, which must be an import page.
     pub fn pop(&self) -> Option<StageMessage> {
         let mut v = lock(&self.sent);
