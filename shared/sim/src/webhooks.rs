@@ -5,15 +5,17 @@
 //! default) and the record of what was sent ([`SentWebhook`]).
 //!
 //! Each system builds its own vendor payloads in `<system>/webhooks.rs` and hands them here
-//! as [`Outgoing`] calls.
+//! as [`Outgoing`] calls. A test receiver ([`Receiver`]) records what arrives.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+
+use crate::common::Served;
 
 /// How long one delivery may take before it counts as unanswered.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -171,9 +173,12 @@ fn unix_millis() -> u64 {
 }
 
 impl Outbox {
-    /// Every `every`-th delivery from now on is sent twice (0: off).
+    /// Every `every`-th delivery from now on is sent twice (0: off). Setting any knob
+    /// starts the count again.
     pub fn duplicate_every(&self, every: u32) {
-        self.lock().duplicate_every = u64::from(every);
+        let mut k = self.lock();
+        k.duplicate_every = u64::from(every);
+        k.count = 0;
     }
 
     /// Every `every`-th delivery from now on is held back and sent after the next one (0:
@@ -181,6 +186,7 @@ impl Outbox {
     pub fn hold_back_every(&self, every: u32) {
         let mut k = self.lock();
         k.hold_every = u64::from(every);
+        k.count = 0;
         if every == 0 {
             let held: Vec<Outgoing> = k.held.drain(..).collect();
             drop(k);
@@ -192,7 +198,9 @@ impl Outbox {
 
     /// Every `every`-th delivery from now on is lost: never sent (0: off).
     pub fn drop_every(&self, every: u32) {
-        self.lock().drop_every = u64::from(every);
+        let mut k = self.lock();
+        k.drop_every = u64::from(every);
+        k.count = 0;
     }
 
     /// Every delivery made or lost so far, in the order they happened.
@@ -330,6 +338,101 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Queued>, tx: mpsc::WeakUnboundedSen
             continue;
         }
         shared.pending.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// One call a [`Receiver`] got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The request path.
+    pub path: String,
+    /// The query string's pairs.
+    pub query: BTreeMap<String, String>,
+    /// Header names lower-cased.
+    pub headers: BTreeMap<String, String>,
+    /// The raw body.
+    pub body: Vec<u8>,
+}
+
+/// What a [`Receiver`] answers: status, content type, body.
+type Answer = (u16, &'static str, String);
+
+#[derive(Debug, Default)]
+struct ReceiverState {
+    calls: Mutex<Vec<Received>>,
+    answer: Mutex<Option<Answer>>,
+}
+
+/// A tiny webhook receiver on 127.0.0.1 for tests: records every call to any path and
+/// answers 200 with an empty body (or what [`Receiver::answer_with`] sets).
+#[derive(Debug)]
+pub struct Receiver {
+    served: Served,
+    state: Arc<ReceiverState>,
+}
+
+impl Receiver {
+    /// Starts one on a free port. Needs a Tokio runtime.
+    pub async fn start() -> std::io::Result<Receiver> {
+        let state = Arc::new(ReceiverState::default());
+        let shared = Arc::clone(&state);
+        let served = Served::start(0, move |_| {
+            axum::Router::new().fallback(
+                move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let state = Arc::clone(&shared);
+                    async move {
+                        let query = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+                            .into_owned()
+                            .collect();
+                        let headers = headers
+                            .iter()
+                            .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+                            .collect();
+                        let call = Received { path: uri.path().to_string(), query, headers, body: body.to_vec() };
+                        state.calls.lock().unwrap_or_else(|e| e.into_inner()).push(call);
+                        let answer = state.answer.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                        let (status, content_type, body) = answer.unwrap_or((200, "text/plain", String::new()));
+                        let mut resp = axum::response::Response::new(axum::body::Body::from(body));
+                        *resp.status_mut() =
+                            axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
+                        resp.headers_mut().insert(
+                            axum::http::header::CONTENT_TYPE,
+                            axum::http::HeaderValue::from_static(content_type),
+                        );
+                        resp
+                    }
+                },
+            )
+        })
+        .await?;
+        Ok(Receiver { served, state })
+    }
+
+    /// `http://127.0.0.1:PORT{path_and_query}`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.served.base_url())
+    }
+
+    /// From now on every call is answered `status` with `body` of `content_type`.
+    pub fn answer_with(&self, status: u16, content_type: &'static str, body: impl Into<String>) {
+        *self.state.answer.lock().unwrap_or_else(|e| e.into_inner()) = Some((status, content_type, body.into()));
+    }
+
+    /// Every call so far, in arrival order.
+    pub fn calls(&self) -> Vec<Received> {
+        self.state.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits until at least `n` calls arrived (at most `timeout`); answers them all.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let end = Instant::now() + timeout;
+        loop {
+            let calls = self.calls();
+            if calls.len() >= n || Instant::now() >= end {
+                return calls;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 
