@@ -341,6 +341,41 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Queued>, tx: mpsc::WeakUnboundedSen
     }
 }
 
+/// The URLs an administrator set up by hand for a system with no registration API (the
+/// `subscribe` control).
+#[derive(Debug, Default)]
+pub struct Subscriptions {
+    urls: Mutex<Vec<String>>,
+}
+
+impl Subscriptions {
+    /// The URLs, in the order they were added.
+    pub fn urls(&self) -> Vec<String> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.urls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds `url` (once).
+    pub fn add(&self, url: &str) -> bool {
+        let mut urls = self.lock();
+        if !urls.iter().any(|u| u == url) {
+            urls.push(url.to_string());
+        }
+        true
+    }
+
+    /// Removes `url`; false when it was not there.
+    pub fn remove(&self, url: &str) -> bool {
+        let mut urls = self.lock();
+        let before = urls.len();
+        urls.retain(|u| u != url);
+        urls.len() != before
+    }
+}
+
 /// One call a [`Receiver`] got.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Received {

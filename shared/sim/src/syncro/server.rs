@@ -20,9 +20,10 @@ use serde_json::{Value, json};
 use super::auth::{Access, ApiToken, authenticate};
 use super::error::ApiError;
 use super::store::{Filters, Kind, Store};
-use super::webhooks::{self, Subscriptions};
+use super::webhooks;
 use crate::common::{Admission, Controls, json_response, now_unix};
 use crate::webhooks::Change;
+use crate::webhooks::Subscriptions;
 
 /// The path the API lives under (psa-apis.md 3.1).
 pub(crate) const API_PREFIX: &str = "api/v1";

@@ -9,42 +9,11 @@
 //! "attributes": {the record as the API answers it}}`. Event names ("Customer Created",
 //! "Contact Deleted", ...) are UNCONFIRMED too. Nothing is signed (none documented).
 
-use std::sync::Mutex;
-
 use serde_json::{Value, json};
 
 use super::server::App;
 use super::store::Kind as Resource;
 use crate::webhooks::{Change, Kind, Outgoing};
-
-/// The notification URLs an administrator set up.
-#[derive(Debug, Default)]
-pub(crate) struct Subscriptions {
-    urls: Mutex<Vec<String>>,
-}
-
-impl Subscriptions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
-        self.urls.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Adds `url` (once).
-    pub(crate) fn add(&self, url: &str) -> bool {
-        let mut urls = self.lock();
-        if !urls.iter().any(|u| u == url) {
-            urls.push(url.to_string());
-        }
-        true
-    }
-
-    /// Removes `url`; false when it was not there.
-    pub(crate) fn remove(&self, url: &str) -> bool {
-        let mut urls = self.lock();
-        let before = urls.len();
-        urls.retain(|u| u != url);
-        urls.len() != before
-    }
-}
 
 /// The resource a kind is in Syncro; `None` for activities (ticket comments, not simulated).
 pub(crate) fn resource_of(kind: Kind) -> Option<Resource> {
@@ -84,7 +53,7 @@ pub(crate) fn changed(app: &App, resource: Resource, record: &Value, change: Cha
         "attributes": record,
     });
     let Ok(body) = serde_json::to_vec(&payload) else { return };
-    let urls = app.subscriptions.lock().clone();
+    let urls = app.subscriptions.urls();
     for url in urls {
         app.controls.outbox().deliver(Outgoing {
             url,
