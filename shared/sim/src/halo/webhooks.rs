@@ -35,14 +35,17 @@ const RESOURCES: &[(&str, Kind, &str)] = &[
     (CRM_NOTE, Kind::Activity, "note"),
 ];
 
-/// The webhooks configured in one tenant, by id.
+/// The configured webhooks by id, and how many ids were handed out.
+type Configured = (BTreeMap<String, Map<String, Value>>, u64);
+
+/// The webhooks configured in one tenant.
 #[derive(Debug, Default)]
 pub(crate) struct Webhooks {
-    inner: Mutex<(BTreeMap<String, Map<String, Value>>, u64)>,
+    inner: Mutex<Configured>,
 }
 
 impl Webhooks {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (BTreeMap<String, Map<String, Value>>, u64)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Configured> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
