@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::webhooks::Outbox;
+
 /// How a simulator behaves under load; changeable while it runs through its handle.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimConfig {
@@ -92,6 +94,7 @@ pub struct Controls {
     lose_status: AtomicU16,
     writes: AtomicU64,
     lost: AtomicU64,
+    outbox: Outbox,
 }
 
 impl Controls {
@@ -113,6 +116,7 @@ impl Controls {
             lose_status: AtomicU16::new(502),
             writes: AtomicU64::new(0),
             lost: AtomicU64::new(0),
+            outbox: Outbox::default(),
         };
         c.set_requests_per_second(cfg.requests_per_second);
         c.set_latency(cfg.latency);
@@ -161,6 +165,11 @@ impl Controls {
         }
         self.lost.fetch_add(1, Ordering::Relaxed);
         Some(self.lose_status.load(Ordering::SeqCst))
+    }
+
+    /// The system's outgoing webhooks: their queue, imperfect-delivery knobs and record.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     /// Counts a received request and waits the configured latency.

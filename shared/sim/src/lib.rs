@@ -6,7 +6,8 @@
 //! [`SimTenant`] that serves itself as a [`RunningSystem`]); [`simulators`] lists them. The
 //! machinery they share (run-time knobs, counters, serving, the CRM seed, normalisers,
 //! timestamps, the import rules every system shares) lives beside them in `common`, `seed`,
-//! `normalise`, `truth` and `words`.
+//! `normalise`, `truth` and `words`; the outgoing webhooks' queue, knobs and record in
+//! `webhooks`.
 
 pub mod common;
 pub mod connectwise;
@@ -18,6 +19,7 @@ pub mod seed;
 pub mod syncro;
 pub mod system;
 pub(crate) mod truth;
+pub mod webhooks;
 pub(crate) mod words;
 
 pub use common::{SimConfig, SimStats};
@@ -26,3 +28,4 @@ pub use system::{
     CredentialFields, ListRead, PageSizes, RawList, RequestFloor, RunningSystem, Scale, SimTenant, SimulatedSystem,
     simulator, simulators,
 };
+pub use webhooks::{Change, Kind, PersonError, SentWebhook};

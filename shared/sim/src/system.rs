@@ -21,6 +21,7 @@ use crate::common::Controls;
 use crate::common::{SimConfig, SimStats};
 use crate::connectwise::typical::TypicalMapping;
 use crate::seed::{CrmSeed, Expected};
+use crate::webhooks::{Kind, PersonError, SentWebhook};
 
 /// A boxed future, so the traits stay object-safe without an async-trait crate.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -234,6 +235,56 @@ pub trait RunningSystem: Send + Sync + Debug {
     /// (the default: static keys).
     fn expire_tokens(&self) -> bool {
         false
+    }
+    /// Points the system's change notifications at `url` the way its administrator would
+    /// by hand, for a system with no registration API (Syncro's notification set, with the
+    /// URL as given, token and all; Salesforce's Outbound Message endpoint for Account,
+    /// Contact, Opportunity and Task). False for a system whose webhooks are registered
+    /// through its API (ConnectWise `/system/callbacks`, Halo `/api/Webhook`).
+    fn subscribe(&self, _url: &str) -> bool {
+        false
+    }
+    /// Takes `url` out of the set-up [`subscribe`](Self::subscribe) made; false when it
+    /// was not there.
+    fn unsubscribe(&self, _url: &str) -> bool {
+        false
+    }
+    /// Creates a record of `kind` as a person in the system's UI would, from fields in the
+    /// vendor's own names (e.g. ConnectWise `{"firstName": ..}`); answers its id. Webhooks
+    /// are delivered as for any change.
+    fn create_as_person(&self, kind: Kind, _fields: Value) -> Result<String, PersonError> {
+        Err(PersonError::Unsupported(format!("people cannot create a {} here", kind.as_str())))
+    }
+    /// Changes the fields `changes` names (vendor's names) of the record `id` of `kind`, as
+    /// a person in the system's UI would.
+    fn edit_as_person(&self, kind: Kind, _id: &str, _changes: Value) -> Result<(), PersonError> {
+        Err(PersonError::Unsupported(format!("people cannot edit a {} here", kind.as_str())))
+    }
+    /// Deletes the record `id` of `kind`, as a person in the system's UI would.
+    fn delete_as_person(&self, kind: Kind, _id: &str) -> Result<(), PersonError> {
+        Err(PersonError::Unsupported(format!("people cannot delete a {} here", kind.as_str())))
+    }
+    /// Every `every`-th webhook delivery from now on is sent twice (0: off).
+    fn duplicate_webhooks(&self, every: u32) {
+        self.controls().outbox().duplicate_every(every);
+    }
+    /// Every `every`-th webhook delivery from now on is held back and sent after the next
+    /// one, out of order (0: off, and anything held is sent).
+    fn reorder_webhooks(&self, every: u32) {
+        self.controls().outbox().hold_back_every(every);
+    }
+    /// Every `every`-th webhook delivery from now on is lost (0: off).
+    fn drop_webhooks(&self, every: u32) {
+        self.controls().outbox().drop_every(every);
+    }
+    /// Every webhook delivery made (or lost) so far: when, where, which record, the status.
+    fn webhooks_sent(&self) -> Vec<SentWebhook> {
+        self.controls().outbox().sent()
+    }
+    /// Waits until no webhook is queued or in flight, at most `timeout`; false when it
+    /// ran out.
+    fn webhooks_settled(&self, timeout: Duration) -> BoxFuture<'_, bool> {
+        Box::pin(self.controls().outbox().settle(timeout))
     }
     /// The typed handle, for fault injection only one system has.
     fn as_any(&self) -> &dyn Any;

@@ -12,6 +12,7 @@ mod store;
 mod system;
 mod truth;
 pub mod typical;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -19,7 +19,9 @@ use super::auth::{Access, authenticate};
 use super::error::ApiError;
 use super::query::{param, parse_fields, parse_list_query};
 use super::store::{OPPORTUNITIES, Spec, Stamp, Store, route};
+use super::webhooks::{self, Callbacks, KEY_PATH};
 use crate::common::{Admission, Controls, empty_response, format_unix, json_response, now_unix, raw_json_response};
+use crate::webhooks::{Change, Origin};
 
 /// The codebase `companyinfo` announces; any codebase segment is accepted in API paths.
 pub(crate) const CODEBASE: &str = "v4_6_release/";
@@ -33,13 +35,21 @@ pub(crate) struct App {
     pub controls: Controls,
     pub access: Access,
     pub base_url: String,
+    pub callbacks: Callbacks,
     request_seq: AtomicU64,
 }
 
 impl App {
     /// State for a simulator reachable at `base_url`.
     pub(crate) fn new(store: Store, controls: Controls, access: Access, base_url: String) -> Self {
-        Self { store: RwLock::new(store), controls, access, base_url, request_seq: AtomicU64::new(0) }
+        Self {
+            store: RwLock::new(store),
+            controls,
+            access,
+            base_url,
+            callbacks: Callbacks::default(),
+            request_seq: AtomicU64::new(0),
+        }
     }
 
     fn headers(&self) -> Vec<(&'static str, String)> {
@@ -56,6 +66,7 @@ impl App {
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/login/companyinfo/{company}", get(company_info))
+        .route(&format!("/{{codebase}}/{KEY_PATH}"), get(webhooks::signing_key))
         .route("/{codebase}/apis/3.0/{*rest}", any(api))
         .fallback(fallback)
         .with_state(app)
@@ -156,7 +167,11 @@ fn handle(app: &App, call: &Call<'_>, headers: &[(&'static str, String)]) -> Res
         app.controls.count_forbidden();
         return Err(ApiError::forbidden(module(segments.first().copied().unwrap_or_default())));
     }
+    if let ["system", "callbacks", tail @ ..] = segments.as_slice() {
+        return webhooks::handle(app, member, call.method, tail, call.body, headers);
+    }
     let (spec, tail) = route(&segments).ok_or_else(ApiError::no_endpoint)?;
+    let origin = Origin::Api(member.identifier.clone());
     let stamp = Stamp { now: format_unix(now_unix()), by: member.identifier.clone() };
     let m = call.method;
     match tail {
@@ -165,6 +180,8 @@ fn handle(app: &App, call: &Call<'_>, headers: &[(&'static str, String)]) -> Res
             writable(spec, m)?;
             let body = json_body(call.body)?;
             let rec = write(app).create(spec.path, body, &stamp)?;
+            let id = rec.get("id").and_then(Value::as_i64).unwrap_or_default();
+            webhooks::changed(app, spec.path, id, Change::Created, Some(&rec), &origin);
             Ok(json_response(StatusCode::CREATED, &rec, headers))
         }
         ["count"] if m == Method::GET => {
@@ -185,14 +202,19 @@ fn handle(app: &App, call: &Call<'_>, headers: &[(&'static str, String)]) -> Res
             } else if *m == Method::PUT {
                 writable(spec, m)?;
                 let body = json_body(call.body)?;
-                Ok(json_response(StatusCode::OK, &write(app).replace(spec.path, id, body, &stamp)?, headers))
+                let rec = write(app).replace(spec.path, id, body, &stamp)?;
+                webhooks::changed(app, spec.path, id, Change::Updated, Some(&rec), &origin);
+                Ok(json_response(StatusCode::OK, &rec, headers))
             } else if *m == Method::PATCH {
                 writable(spec, m)?;
                 let body = json_body(call.body)?;
-                Ok(json_response(StatusCode::OK, &write(app).patch(spec.path, id, body, &stamp)?, headers))
+                let rec = write(app).patch(spec.path, id, body, &stamp)?;
+                webhooks::changed(app, spec.path, id, Change::Updated, Some(&rec), &origin);
+                Ok(json_response(StatusCode::OK, &rec, headers))
             } else if *m == Method::DELETE {
                 writable(spec, m)?;
                 write(app).delete(spec.path, id)?;
+                webhooks::changed(app, spec.path, id, Change::Deleted, None, &origin);
                 Ok(empty_response(StatusCode::NO_CONTENT, headers))
             } else {
                 Err(ApiError::method_not_allowed(m.as_str()))
@@ -236,11 +258,11 @@ fn handle(app: &App, call: &Call<'_>, headers: &[(&'static str, String)]) -> Res
     }
 }
 
-fn read(app: &App) -> std::sync::RwLockReadGuard<'_, Store> {
+pub(crate) fn read(app: &App) -> std::sync::RwLockReadGuard<'_, Store> {
     app.store.read().unwrap_or_else(|e| e.into_inner())
 }
 
-fn write(app: &App) -> std::sync::RwLockWriteGuard<'_, Store> {
+pub(crate) fn write(app: &App) -> std::sync::RwLockWriteGuard<'_, Store> {
     app.store.write().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -648,7 +648,7 @@ fn restamp(old_info: Value, stamp: &Stamp) -> Value {
 
 /// Applies a JSON-Patch array to `doc`. CW accepts paths without the leading `/` and
 /// `replace` of a field the document does not have yet; both are honoured.
-fn apply_patch(doc: &mut Value, ops: Value) -> Result<(), ApiError> {
+pub(crate) fn apply_patch(doc: &mut Value, ops: Value) -> Result<(), ApiError> {
     let Value::Array(raw_ops) = ops else {
         return Err(ApiError::bad_body("The body of a PATCH must be a JSON array of patch operations."));
     };

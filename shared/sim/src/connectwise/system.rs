@@ -5,18 +5,39 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::error::ApiError;
 use super::query::MAX_PAGE_SIZE;
+use super::store::Stamp;
 use super::{GenConfig, SimHandle, Simulator, Tenant, typical_mapping};
+use super::{server, webhooks};
 use crate::common::Controls;
-use crate::common::SimConfig;
+use crate::common::{SimConfig, format_unix, now_unix};
 use crate::seed::{CrmSeed, Expected};
 use crate::system::{
     BoxFuture, CredentialFields, ListRead, PageSizes, RawList, RequestFloor, RunningSystem, Scale, SimTenant,
     SimulatedSystem, credentials_body,
 };
 use crate::truth;
+use crate::webhooks::{Change, Kind, Origin, PersonError};
+
+/// Who a person's change is stamped by, and when.
+fn person_stamp() -> Stamp {
+    Stamp { now: format_unix(now_unix()), by: webhooks::PERSON.to_string() }
+}
+
+fn record_id(id: &str) -> Result<i64, PersonError> {
+    id.trim().parse().map_err(|_| PersonError::NotFound(format!("no record has the id {id:?}")))
+}
+
+fn person_error(e: ApiError) -> PersonError {
+    if e.status == axum::http::StatusCode::NOT_FOUND {
+        PersonError::NotFound(e.message)
+    } else {
+        PersonError::Refused(format!("{}: {}", e.code, e.message))
+    }
+}
 
 /// Each stage's collection path, in stage order (psa-apis.md 1.5-1.7).
 const LISTS: &[(&str, &str)] = &[
@@ -127,6 +148,37 @@ impl RunningSystem for SimHandle {
 
     fn credentials(&self) -> Value {
         credentials_body(&SimHandle::credentials(self))
+    }
+
+    fn create_as_person(&self, kind: Kind, fields: Value) -> Result<String, PersonError> {
+        let path = webhooks::path_of(kind);
+        let rec = server::write(&self.app).create(path, fields, &person_stamp()).map_err(person_error)?;
+        let id = rec.get("id").and_then(Value::as_i64).unwrap_or_default();
+        webhooks::changed(&self.app, path, id, Change::Created, Some(&rec), &Origin::Person);
+        Ok(id.to_string())
+    }
+
+    /// `changes` is an object of fields (JSON-Pointer paths allowed as keys, e.g.
+    /// `"status/id"`), each replaced as a patch operation would.
+    fn edit_as_person(&self, kind: Kind, id: &str, changes: Value) -> Result<(), PersonError> {
+        let path = webhooks::path_of(kind);
+        let id = record_id(id)?;
+        let Value::Object(fields) = changes else {
+            return Err(PersonError::Refused("the changes must be a JSON object of fields".into()));
+        };
+        let ops: Vec<Value> =
+            fields.into_iter().map(|(k, v)| json!({"op": "replace", "path": format!("/{k}"), "value": v})).collect();
+        let rec = server::write(&self.app).patch(path, id, Value::Array(ops), &person_stamp()).map_err(person_error)?;
+        webhooks::changed(&self.app, path, id, Change::Updated, Some(&rec), &Origin::Person);
+        Ok(())
+    }
+
+    fn delete_as_person(&self, kind: Kind, id: &str) -> Result<(), PersonError> {
+        let path = webhooks::path_of(kind);
+        let id = record_id(id)?;
+        server::write(&self.app).delete(path, id).map_err(person_error)?;
+        webhooks::changed(&self.app, path, id, Change::Deleted, None, &Origin::Person);
+        Ok(())
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use super::auth::{Access, Tokens, authenticate, check_token_request};
 use super::error::ApiError;
 use super::store::{AGENT, ListQuery, Store, spec_of};
+use super::webhooks::{self, Webhooks};
 use crate::common::{Admission, Controls, empty_response, format_unix, json_response, now_unix};
+use crate::webhooks::Change;
 
 /// Shared state of one running simulator.
 #[derive(Debug)]
@@ -24,12 +26,13 @@ pub(crate) struct App {
     pub controls: Controls,
     pub access: Access,
     pub tokens: Tokens,
+    pub webhooks: Webhooks,
 }
 
 impl App {
     /// State for a simulator.
     pub(crate) fn new(store: Store, controls: Controls, access: Access) -> Self {
-        Self { store: RwLock::new(store), controls, access, tokens: Tokens::new() }
+        Self { store: RwLock::new(store), controls, access, tokens: Tokens::new(), webhooks: Webhooks::default() }
     }
 }
 
@@ -87,11 +90,11 @@ async fn api(
     }
 }
 
-fn read(app: &App) -> std::sync::RwLockReadGuard<'_, Store> {
+pub(crate) fn read(app: &App) -> std::sync::RwLockReadGuard<'_, Store> {
     app.store.read().unwrap_or_else(|e| e.into_inner())
 }
 
-fn write(app: &App) -> std::sync::RwLockWriteGuard<'_, Store> {
+pub(crate) fn write(app: &App) -> std::sync::RwLockWriteGuard<'_, Store> {
     app.store.write().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -111,6 +114,9 @@ fn handle(
     }
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let (first, tail) = segments.split_first().ok_or_else(ApiError::no_endpoint)?;
+    if first.eq_ignore_ascii_case("webhook") {
+        return webhooks::handle(app, method, tail, body);
+    }
     let spec = spec_of(first).ok_or_else(ApiError::no_endpoint)?;
     let ok = |v: &Value| Ok(json_response(StatusCode::OK, v, &[]));
     match tail {
@@ -128,8 +134,16 @@ fn handle(
             let now = format_unix(now_unix());
             let mut store = write(app);
             let mut saved = Vec::with_capacity(elements.len());
+            let mut changes = Vec::with_capacity(elements.len());
             for el in elements {
-                saved.push(store.save(spec, el, &now)?);
+                let updates = el.get("id").and_then(Value::as_i64).is_some_and(|id| id > 0);
+                let rec = store.save(spec, el, &now)?;
+                changes.push((rec.clone(), if updates { Change::Updated } else { Change::Created }));
+                saved.push(rec);
+            }
+            drop(store);
+            for (rec, change) in &changes {
+                webhooks::changed(app, spec.name, rec, *change);
             }
             // UNCONFIRMED (psa-apis.md 2.5): one element answers the saved object, several an array.
             let answer = if saved.len() == 1 { saved.remove(0) } else { Value::Array(saved) };
@@ -148,7 +162,11 @@ fn handle(
                 app.controls.count_get(&format!("{}/{{id}}", spec.name));
                 ok(&rec)
             } else if method == Method::DELETE && spec.writable {
-                write(app).delete(spec, id, &format_unix(now_unix()))?;
+                let mut store = write(app);
+                let before = store.get(spec, id)?;
+                store.delete(spec, id, &format_unix(now_unix()))?;
+                drop(store);
+                webhooks::changed(app, spec.name, &before, Change::Deleted);
                 Ok(empty_response(StatusCode::OK, &[]))
             } else {
                 Err(ApiError::method_not_allowed(method.as_str()))

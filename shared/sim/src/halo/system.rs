@@ -5,18 +5,47 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::store::{ACTIONS, AGENT, CLIENT, CRM_NOTE, MAX_PAGE_SIZE, OPPORTUNITIES, USERS};
+use super::error::ApiError;
+use super::store::{ACTIONS, AGENT, CLIENT, CRM_NOTE, MAX_PAGE_SIZE, OPPORTUNITIES, USERS, spec_of};
 use super::{CRM_NOTE_KIND, GenConfig, SimHandle, Simulator, Tenant, typical_mapping};
+use super::{server, webhooks};
 use crate::common::Controls;
-use crate::common::SimConfig;
+use crate::common::{SimConfig, format_unix, now_unix};
 use crate::seed::{CrmSeed, Expected};
 use crate::system::{
     BoxFuture, CredentialFields, ListRead, PageSizes, RawList, RequestFloor, RunningSystem, Scale, SimTenant,
     SimulatedSystem, credentials_body,
 };
 use crate::truth;
+use crate::webhooks::{Change, Kind, PersonError};
+
+/// The resource of a kind (an activity id prefixed `action-` is a ticket action).
+fn resource_of(kind: Kind, id: &str) -> &'static str {
+    match kind {
+        Kind::Company => CLIENT,
+        Kind::Contact => USERS,
+        Kind::Opportunity => OPPORTUNITIES,
+        Kind::Activity if id.starts_with("action-") => ACTIONS,
+        Kind::Activity => CRM_NOTE,
+    }
+}
+
+fn resource_and_id(kind: Kind, id: &str) -> Result<(&'static str, i64), PersonError> {
+    let resource = resource_of(kind, id);
+    let digits = id.trim_start_matches("action-").trim_start_matches("note-");
+    let n = digits.parse().map_err(|_| PersonError::NotFound(format!("no record has the id {id:?}")))?;
+    Ok((resource, n))
+}
+
+fn person_error(e: ApiError) -> PersonError {
+    if e.status == axum::http::StatusCode::NOT_FOUND {
+        PersonError::NotFound(e.message)
+    } else {
+        PersonError::Refused(e.message)
+    }
+}
 
 /// Each list the import reads: (stage, resource, paged), in stage order (psa-apis.md 2.3-2.5).
 const LISTS: &[(&str, &str, bool)] = &[
@@ -136,6 +165,47 @@ impl RunningSystem for SimHandle {
     fn expire_tokens(&self) -> bool {
         SimHandle::expire_tokens(self);
         true
+    }
+
+    /// An activity is a CRM note (Halo's activities map onto notes); `create_as_person`
+    /// takes the fields of `POST /api/{resource}` elements.
+    fn create_as_person(&self, kind: Kind, fields: Value) -> Result<String, PersonError> {
+        let resource = resource_of(kind, "");
+        let spec = spec_of(resource).ok_or_else(|| PersonError::Unsupported(resource.into()))?;
+        let mut fields = fields;
+        if let Some(m) = fields.as_object_mut() {
+            m.remove("id");
+        }
+        let rec = server::write(&self.app).save(spec, fields, &format_unix(now_unix())).map_err(person_error)?;
+        webhooks::changed(&self.app, spec.name, &rec, Change::Created);
+        Ok(rec.get("id").and_then(Value::as_i64).unwrap_or_default().to_string())
+    }
+
+    /// An activity id is `note-N` (CRM note) or `action-N` (ticket action), as Tandem names
+    /// them; a bare number is a CRM note.
+    fn edit_as_person(&self, kind: Kind, id: &str, changes: Value) -> Result<(), PersonError> {
+        let (resource, n) = resource_and_id(kind, id)?;
+        let spec = spec_of(resource).ok_or_else(|| PersonError::Unsupported(resource.into()))?;
+        let Value::Object(mut fields) = changes else {
+            return Err(PersonError::Refused("the changes must be a JSON object of fields".into()));
+        };
+        fields.insert("id".into(), json!(n));
+        let rec = server::write(&self.app)
+            .save(spec, Value::Object(fields), &format_unix(now_unix()))
+            .map_err(person_error)?;
+        webhooks::changed(&self.app, spec.name, &rec, Change::Updated);
+        Ok(())
+    }
+
+    fn delete_as_person(&self, kind: Kind, id: &str) -> Result<(), PersonError> {
+        let (resource, n) = resource_and_id(kind, id)?;
+        let spec = spec_of(resource).ok_or_else(|| PersonError::Unsupported(resource.into()))?;
+        let mut store = server::write(&self.app);
+        let before = store.get(spec, n).map_err(person_error)?;
+        store.delete(spec, n, &format_unix(now_unix())).map_err(person_error)?;
+        drop(store);
+        webhooks::changed(&self.app, spec.name, &before, Change::Deleted);
+        Ok(())
     }
 
     fn as_any(&self) -> &dyn Any {

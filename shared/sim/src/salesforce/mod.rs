@@ -13,6 +13,7 @@ mod store;
 mod system;
 mod truth;
 pub mod typical;
+mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

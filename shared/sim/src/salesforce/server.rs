@@ -22,7 +22,9 @@ use super::error::{ApiError, ThrottleAnswer};
 use super::schema;
 use super::soql;
 use super::store::{Stamp, Store, Upserted};
+use super::webhooks;
 use crate::common::{Admission, Controls, empty_response, json_response, now_unix};
+use crate::webhooks::{Change, Subscriptions};
 
 /// The API version the versions list announces as newest; any `vNN.N` is served.
 pub(crate) const API_VERSION: &str = "v62.0";
@@ -49,6 +51,7 @@ pub(crate) struct App {
     /// The configured daily allocation; 0 = none (shown as [`DEFAULT_DAILY_ALLOCATION`]).
     pub daily_limit: AtomicU32,
     pub throttle_answer: Mutex<ThrottleAnswer>,
+    pub subscriptions: Subscriptions,
 }
 
 impl App {
@@ -63,6 +66,7 @@ impl App {
             api_usage: AtomicU64::new(0),
             daily_limit: AtomicU32::new(0),
             throttle_answer: Mutex::new(ThrottleAnswer::default()),
+            subscriptions: Subscriptions::default(),
         }
     }
 
@@ -78,11 +82,11 @@ impl App {
         vec![("sforce-limit-info", format!("api-usage={used}/{}", self.allocation()))]
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Store> {
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, Store> {
         self.store.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
         self.store.write().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -273,6 +277,7 @@ fn handle(app: &App, call: &Call<'_>) -> Result<Response, ApiError> {
             let o = schema::object(object).ok_or_else(ApiError::not_found)?;
             let body = json_body(call.body)?;
             let id = app.write().create(o.name, &body, &stamp)?;
+            webhooks::changed(app, o.name, &id, Change::Created);
             Ok(json_response(StatusCode::CREATED, &json!({"id": id, "success": true, "errors": []}), &headers))
         }
         ["composite", "sobjects"] if m == Method::POST => {
@@ -291,9 +296,13 @@ fn handle(app: &App, call: &Call<'_>) -> Result<Response, ApiError> {
                 return Err(ApiError::bad_body(format!("records[{n}]: attributes.type is required")));
             }
             let all_or_none = body.get("allOrNone").and_then(Value::as_bool).unwrap_or(false);
-            let results: Vec<Value> = app
-                .write()
-                .create_collection(records, all_or_none, &stamp)
+            let created = app.write().create_collection(records, all_or_none, &stamp);
+            for (record, result) in records.iter().zip(&created) {
+                if let (Some(object), Ok(id)) = (record.pointer("/attributes/type").and_then(Value::as_str), result) {
+                    webhooks::changed(app, object, id, Change::Created);
+                }
+            }
+            let results: Vec<Value> = created
                 .into_iter()
                 .map(|r| match r {
                     Ok(id) => json!({"id": id, "success": true, "errors": []}),
@@ -310,6 +319,7 @@ fn handle(app: &App, call: &Call<'_>) -> Result<Response, ApiError> {
             } else if m == Method::PATCH {
                 let body = json_body(call.body)?;
                 app.write().update(o.name, id, &body, &stamp)?;
+                webhooks::changed(app, o.name, id, Change::Updated);
                 Ok(empty_response(StatusCode::NO_CONTENT, &headers))
             } else {
                 Err(ApiError::method_not_allowed(m.as_str()))
@@ -319,6 +329,11 @@ fn handle(app: &App, call: &Call<'_>) -> Result<Response, ApiError> {
             let o = schema::object(object).ok_or_else(ApiError::not_found)?;
             let body = json_body(call.body)?;
             let result = app.write().upsert(o.name, field, value, &body, &stamp, call.version)?;
+            match &result {
+                Upserted::Created(id) => webhooks::changed(app, o.name, id, Change::Created),
+                Upserted::Updated(id) => webhooks::changed(app, o.name, id, Change::Updated),
+                Upserted::Ambiguous(_) => {}
+            }
             // UNCONFIRMED (salesforce-api.md 3.1): an update answers 200 with `created:
             // false` (newer versions) rather than 204.
             Ok(match result {

@@ -7,16 +7,28 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::error::ApiError;
 use super::server::{DEFAULT_BATCH, MIN_BATCH};
+use super::store::Stamp;
+use super::webhooks;
 use super::{GenConfig, SimHandle, Simulator, Tenant, typical_mapping};
 use crate::common::Controls;
-use crate::common::SimConfig;
+use crate::common::{SimConfig, now_unix};
 use crate::seed::{CrmSeed, Expected};
 use crate::system::{
     BoxFuture, CredentialFields, ListRead, PageSizes, RawList, RequestFloor, RunningSystem, Scale, SimTenant,
     SimulatedSystem, credentials_body,
 };
 use crate::truth;
+use crate::webhooks::{Change, Kind, PersonError};
+
+fn person_error(e: ApiError) -> PersonError {
+    if e.status == axum::http::StatusCode::NOT_FOUND {
+        PersonError::NotFound(format!("{e:?}"))
+    } else {
+        PersonError::Refused(format!("{e:?}"))
+    }
+}
 
 /// The activity option events are mapped by (`typical::activity_option(None)`).
 const EVENT: &str = "Event";
@@ -134,6 +146,31 @@ impl RunningSystem for SimHandle {
     fn expire_tokens(&self) -> bool {
         SimHandle::expire_sessions(self);
         true
+    }
+
+    /// The administrator's Outbound Message endpoint for Account, Contact, Opportunity
+    /// and Task, set to `url` as given; each message carries the org id.
+    fn subscribe(&self, url: &str) -> bool {
+        self.app.subscriptions.add(url)
+    }
+
+    fn unsubscribe(&self, url: &str) -> bool {
+        self.app.subscriptions.remove(url)
+    }
+
+    /// Fields as `POST /sobjects/{object}` takes them (Account, Contact, Opportunity, Task).
+    fn create_as_person(&self, kind: Kind, fields: Value) -> Result<String, PersonError> {
+        let object = webhooks::object_of(kind);
+        let id = self.app.write().create(object, &fields, &Stamp { now: now_unix() }).map_err(person_error)?;
+        webhooks::changed(&self.app, object, &id, Change::Created);
+        Ok(id)
+    }
+
+    fn edit_as_person(&self, kind: Kind, id: &str, changes: Value) -> Result<(), PersonError> {
+        let object = webhooks::object_of(kind);
+        self.app.write().update(object, id, &changes, &Stamp { now: now_unix() }).map_err(person_error)?;
+        webhooks::changed(&self.app, object, id, Change::Updated);
+        Ok(())
     }
 
     fn as_any(&self) -> &dyn Any {

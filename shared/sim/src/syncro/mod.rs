@@ -10,6 +10,7 @@ mod store;
 mod system;
 mod truth;
 pub mod typical;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -20,7 +20,10 @@ use serde_json::{Value, json};
 use super::auth::{Access, ApiToken, authenticate};
 use super::error::ApiError;
 use super::store::{Filters, Kind, Store};
+use super::webhooks;
 use crate::common::{Admission, Controls, json_response, now_unix};
+use crate::webhooks::Change;
+use crate::webhooks::Subscriptions;
 
 /// The path the API lives under (psa-apis.md 3.1).
 pub(crate) const API_PREFIX: &str = "api/v1";
@@ -95,12 +98,13 @@ pub(crate) struct App {
     pub controls: Controls,
     pub rate: RateLimit,
     pub access: Access,
+    pub subscriptions: Subscriptions,
 }
 
 impl App {
     /// State for a simulator with these knobs.
     pub(crate) fn new(store: Store, controls: Controls, rate: RateLimit, access: Access) -> Self {
-        Self { store: RwLock::new(store), controls, rate, access }
+        Self { store: RwLock::new(store), controls, rate, access, subscriptions: Subscriptions::default() }
     }
 }
 
@@ -214,6 +218,7 @@ fn resource(
         }
         [] if *method == Method::POST && kind != Kind::Users => {
             let out = write(app).create(kind, json_body(body)?, &now_text())?;
+            webhooks::changed(app, kind, &webhooks::unwrapped(kind, &out), Change::Created);
             Ok((StatusCode::OK, out))
         }
         [id] => {
@@ -223,9 +228,18 @@ fn resource(
                 app.controls.count_get(&format!("{plural}/{{id}}"));
                 Ok((StatusCode::OK, out))
             } else if *method == Method::PUT && kind != Kind::Users {
-                Ok((StatusCode::OK, write(app).update(kind, id, json_body(body)?, &now_text())?))
+                let out = write(app).update(kind, id, json_body(body)?, &now_text())?;
+                webhooks::changed(app, kind, &webhooks::unwrapped(kind, &out), Change::Updated);
+                Ok((StatusCode::OK, out))
             } else if *method == Method::DELETE {
-                Ok((StatusCode::OK, write(app).delete(kind, id)?))
+                let mut store = write(app);
+                let before = store.get(kind, id).ok();
+                let out = store.delete(kind, id)?;
+                drop(store);
+                if let Some(before) = before {
+                    webhooks::changed(app, kind, &webhooks::unwrapped(kind, &before), Change::Deleted);
+                }
+                Ok((StatusCode::OK, out))
             } else {
                 Err(ApiError::not_found())
             }
@@ -264,11 +278,11 @@ fn me(app: &App, token: &ApiToken) -> Result<(StatusCode, Value), ApiError> {
     ))
 }
 
-fn read(app: &App) -> std::sync::RwLockReadGuard<'_, Store> {
+pub(crate) fn read(app: &App) -> std::sync::RwLockReadGuard<'_, Store> {
     app.store.read().unwrap_or_else(|e| e.into_inner())
 }
 
-fn write(app: &App) -> std::sync::RwLockWriteGuard<'_, Store> {
+pub(crate) fn write(app: &App) -> std::sync::RwLockWriteGuard<'_, Store> {
     app.store.write().unwrap_or_else(|e| e.into_inner())
 }
 

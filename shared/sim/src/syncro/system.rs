@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::error::ApiError;
+use super::server::now_text;
 use super::{GenConfig, PAGE_SIZE, SimHandle, Simulator, Tenant, typical_mapping};
+use super::{server, webhooks};
 use crate::common::Controls;
 use crate::common::{SimConfig, SimStats};
 use crate::seed::{CrmSeed, Expected};
@@ -17,6 +20,24 @@ use crate::system::{
     SimulatedSystem, credentials_body,
 };
 use crate::truth;
+use crate::webhooks::{Change, Kind, PersonError};
+
+fn resource(kind: Kind) -> Result<super::store::Kind, PersonError> {
+    webhooks::resource_of(kind)
+        .ok_or_else(|| PersonError::Unsupported(format!("Syncro has no {} records here", kind.as_str())))
+}
+
+fn record_id(id: &str) -> Result<i64, PersonError> {
+    id.trim().parse().map_err(|_| PersonError::NotFound(format!("no record has the id {id:?}")))
+}
+
+fn person_error(e: ApiError) -> PersonError {
+    if e.status == axum::http::StatusCode::NOT_FOUND {
+        PersonError::NotFound(format!("{e:?}"))
+    } else {
+        PersonError::Refused(format!("{e:?}"))
+    }
+}
 
 /// Each list the import reads: (stage, resource, paged), in stage order (psa-apis.md 3.3-3.6).
 const LISTS: &[(&str, &str, bool)] = &[
@@ -138,6 +159,43 @@ impl RunningSystem for SimHandle {
     fn throttle(&self) {
         SimHandle::set_requests_per_minute(self, Some(1));
         SimHandle::set_rate_window(self, Duration::from_millis(300));
+    }
+
+    /// The administrator's notification set, pointed at `url` as given.
+    fn subscribe(&self, url: &str) -> bool {
+        self.app.subscriptions.add(url)
+    }
+
+    fn unsubscribe(&self, url: &str) -> bool {
+        self.app.subscriptions.remove(url)
+    }
+
+    /// Fields as `POST /{plural}` takes them (customers, contacts, leads).
+    fn create_as_person(&self, kind: Kind, fields: Value) -> Result<String, PersonError> {
+        let resource = resource(kind)?;
+        let out = server::write(&self.app).create(resource, fields, &now_text()).map_err(person_error)?;
+        let rec = webhooks::unwrapped(resource, &out);
+        webhooks::changed(&self.app, resource, &rec, Change::Created);
+        Ok(rec.get("id").and_then(Value::as_i64).unwrap_or_default().to_string())
+    }
+
+    fn edit_as_person(&self, kind: Kind, id: &str, changes: Value) -> Result<(), PersonError> {
+        let resource = resource(kind)?;
+        let id = record_id(id)?;
+        let out = server::write(&self.app).update(resource, id, changes, &now_text()).map_err(person_error)?;
+        webhooks::changed(&self.app, resource, &webhooks::unwrapped(resource, &out), Change::Updated);
+        Ok(())
+    }
+
+    fn delete_as_person(&self, kind: Kind, id: &str) -> Result<(), PersonError> {
+        let resource = resource(kind)?;
+        let id = record_id(id)?;
+        let mut store = server::write(&self.app);
+        let before = store.get(resource, id).map_err(person_error)?;
+        store.delete(resource, id).map_err(person_error)?;
+        drop(store);
+        webhooks::changed(&self.app, resource, &webhooks::unwrapped(resource, &before), Change::Deleted);
+        Ok(())
     }
 
     fn as_any(&self) -> &dyn Any {
