@@ -91,7 +91,7 @@ async fn a_restart_resumes_the_running_jobs_of_every_tenant_and_reports_stalled_
         }
     }
     let mut rt = LocalRuntime::new(Some(dir.path()), queue(), settings()).unwrap();
-    rt.svc.tuning = Tuning { stall_after: Duration::ZERO };
+    rt.svc.tuning = Tuning { stall_after: Duration::ZERO, ..Tuning::default() };
     for (t, id) in tenants.iter().zip(&jobs) {
         assert!(import::job_view(&rt.svc, t, id).await.unwrap().stalled, "nothing ran it since: stalled");
     }

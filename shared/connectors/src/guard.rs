@@ -94,6 +94,18 @@ impl Connector for Guarded {
         self.inner.create(record).await
     }
 
+    async fn register_webhook(&self, url: &str, secret: &str) -> Result<Option<String>, ConnectorError> {
+        self.inner.register_webhook(url, secret).await
+    }
+
+    async fn unregister_webhook(&self, url: &str) -> Result<(), ConnectorError> {
+        self.inner.unregister_webhook(url).await
+    }
+
+    async fn webhook_proof(&self, secret: &[u8]) -> Result<Vec<u8>, ConnectorError> {
+        self.inner.webhook_proof(secret).await
+    }
+
     async fn webhook_key(&self, key_url: &str) -> Result<Vec<u8>, ConnectorError> {
         self.inner.webhook_key(key_url).await
     }

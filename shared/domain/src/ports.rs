@@ -309,6 +309,30 @@ pub trait Connector: Send + Sync {
     /// before any request.
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError>;
 
+    /// Tells the system to call `url` with changes of the records Tandem syncs, where it
+    /// has an API for that (ConnectWise callbacks, Halo webhooks), idempotently: what is
+    /// registered already is kept. `secret` is what the calls prove themselves with where
+    /// the system sends a configured credential. Answers what was registered, or `None`
+    /// where a person sets it up in the system.
+    async fn register_webhook(&self, url: &str, secret: &str) -> Result<Option<String>, ConnectorError> {
+        let _ = (url, secret);
+        Ok(None)
+    }
+
+    /// Removes what [`register_webhook`](Connector::register_webhook) made for `url`, if
+    /// anything, idempotently.
+    async fn unregister_webhook(&self, url: &str) -> Result<(), ConnectorError> {
+        let _ = url;
+        Ok(())
+    }
+
+    /// What the system's webhook reader verifies a call with, given the connection's
+    /// webhook secret: the secret itself, unless the system's proof also names the account
+    /// (Salesforce's organisation id, read once from the org).
+    async fn webhook_proof(&self, secret: &[u8]) -> Result<Vec<u8>, ConnectorError> {
+        Ok(secret.to_vec())
+    }
+
     /// The key a webhook call names for its own verification (ConnectWise's
     /// `Metadata.key_url`), fetched only from the connection's own host. Systems that
     /// verify with a secret Tandem holds have none.

@@ -139,6 +139,34 @@ impl Client {
         Ok(root)
     }
 
+    /// The signing key a callback names (`Metadata.key_url`, psa-apis.md 1.8: `GET` answers
+    /// `{"signing_key": "..."}`), fetched only from this site's own origin (scheme, host and
+    /// port): a callback naming another host is refused, so a forged call cannot make
+    /// Tandem fetch (or trust) a key of its choosing.
+    pub async fn signing_key(&self, key_url: &str, policy: &RetryPolicy) -> Result<Vec<u8>, ConnectorError> {
+        let url = Url::parse(key_url).map_err(|e| self.invalid(format!("the callback's key_url is not a URL: {e}")))?;
+        let origin = Url::parse(&self.origin).map_err(|e| self.invalid(format!("bad site URL: {e}")))?;
+        if (url.scheme(), url.host_str(), url.port_or_known_default())
+            != (origin.scheme(), origin.host_str(), origin.port_or_known_default())
+        {
+            return Err(self.invalid(format!(
+                "the callback's key_url is not on this connection's ConnectWise site {}",
+                self.origin
+            )));
+        }
+        let mut request =
+            Request::get(url, "/system/callbackkey").header(ACCEPT, HeaderValue::from_static("application/json"));
+        self.auth.insert(&mut request.headers);
+        let answer = self.transport.send(&request, policy, &Api { company_id: &self.company_id }).await?;
+        #[derive(serde::Deserialize)]
+        struct Key {
+            signing_key: String,
+        }
+        let key: Key = serde_json::from_slice(&answer.body)
+            .map_err(|_| self.invalid("the callback's key_url did not answer a signing_key".into()))?;
+        Ok(key.signing_key.into_bytes())
+    }
+
     /// An authenticated `GET {root}{path}?{query}` with retry; `path` starts with `/`.
     pub async fn get(
         &self,

@@ -8,6 +8,7 @@ pub mod error;
 pub mod mapping;
 pub mod models;
 pub mod pagination;
+pub mod registration;
 pub mod webhook;
 pub mod write;
 
@@ -110,6 +111,9 @@ pub struct ConnectWiseConnector {
     settings: Settings,
     inactive_company_statuses: OnceCell<HashSet<i64>>,
     closed_activity_statuses: OnceCell<HashSet<i64>>,
+    /// Callback signing keys by `key_url`, kept while the connector lives (it is reused
+    /// for a while, see [`crate::Connectors`]): a burst of callbacks fetches each key once.
+    signing_keys: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
 }
 
 impl ConnectWiseConnector {
@@ -124,6 +128,7 @@ impl ConnectWiseConnector {
             settings,
             inactive_company_statuses: OnceCell::new(),
             closed_activity_statuses: OnceCell::new(),
+            signing_keys: Default::default(),
         })
     }
 
@@ -362,5 +367,27 @@ impl Connector for ConnectWiseConnector {
 
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
         write::update(self, record, fields).await
+    }
+
+    async fn register_webhook(&self, url: &str, _secret: &str) -> Result<Option<String>, ConnectorError> {
+        registration::register(self, url).await
+    }
+
+    async fn unregister_webhook(&self, url: &str) -> Result<(), ConnectorError> {
+        registration::unregister(self, url).await
+    }
+
+    async fn webhook_key(&self, key_url: &str) -> Result<Vec<u8>, ConnectorError> {
+        let cached = self.signing_keys.lock().unwrap_or_else(|e| e.into_inner()).get(key_url).cloned();
+        if let Some(key) = cached {
+            return Ok(key);
+        }
+        let key = self.client.signing_key(key_url, &self.settings.retry).await?;
+        let mut keys = self.signing_keys.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.len() >= 1000 {
+            keys.clear();
+        }
+        keys.insert(key_url.to_string(), key.clone());
+        Ok(key)
     }
 }

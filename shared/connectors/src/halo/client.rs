@@ -103,6 +103,12 @@ impl Client {
         self.authorised(&request, policy).await
     }
 
+    /// An authenticated `DELETE {api}{path}`, idempotent as HTTP defines it.
+    pub async fn delete(&self, path: &str, policy: &RetryPolicy) -> Result<Vec<u8>, ConnectorError> {
+        let request = Request::new(Method::DELETE, self.url(path)?, path).idempotent(true);
+        self.authorised(&request, policy).await
+    }
+
     fn url(&self, path: &str) -> Result<Url, ConnectorError> {
         Url::parse(&format!("{}{path}", self.api_root)).map_err(|e| self.invalid(format!("bad path {path}: {e}")))
     }

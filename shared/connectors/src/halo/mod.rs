@@ -8,6 +8,7 @@ pub mod error;
 pub mod mapping;
 pub mod models;
 pub mod pagination;
+pub mod registration;
 pub mod webhook;
 pub mod write;
 
@@ -322,6 +323,14 @@ impl Connector for HaloConnector {
 
     async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {
         write::find_similar(self, record).await
+    }
+
+    async fn register_webhook(&self, url: &str, secret: &str) -> Result<Option<String>, ConnectorError> {
+        registration::register(self, url, secret).await
+    }
+
+    async fn unregister_webhook(&self, url: &str) -> Result<(), ConnectorError> {
+        registration::unregister(self, url).await
     }
 
     async fn create(&self, record: &ExternalRecord) -> Result<Written, ConnectorError> {

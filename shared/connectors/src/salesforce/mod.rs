@@ -131,6 +131,8 @@ pub struct SalesforceConnector {
     client: Client,
     settings: Settings,
     options: MapOptions,
+    /// The organisation's id, read once when a webhook call is verified.
+    org_id: tokio::sync::OnceCell<String>,
 }
 
 fn invalid(message: String) -> ConnectorError {
@@ -157,7 +159,7 @@ impl SalesforceConnector {
             return Err(invalid(format!("contact_status_field {field:?} is not a Salesforce field name")));
         }
         let client = Client::new(http, &settings, creds)?;
-        Ok(Self { client, settings, options: MapOptions { contact_status_field: field } })
+        Ok(Self { client, settings, options: MapOptions { contact_status_field: field }, org_id: Default::default() })
     }
 
     /// The underlying client (its transport and pacing).
@@ -354,6 +356,30 @@ impl Connector for SalesforceConnector {
 
     async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {
         write::find_similar(self, record).await
+    }
+
+    /// The organisation id (read once) then `:` and the secret, the URL token of the
+    /// connection's Outbound Messages ([`webhook::webhook_secret`]).
+    async fn webhook_proof(&self, secret: &[u8]) -> Result<Vec<u8>, ConnectorError> {
+        let org = self
+            .org_id
+            .get_or_try_init(|| async {
+                let body = self.query(CHECK_QUERY, None).await?;
+                serde_json::from_slice::<QueryPage>(&body)
+                    .ok()
+                    .and_then(|p| {
+                        p.records.first().and_then(|r| r.get("Id")).and_then(|v| v.as_str()).map(str::to_string)
+                    })
+                    .ok_or_else(|| {
+                        ConnectorError::new(
+                            System::Salesforce,
+                            ErrorKind::Invalid,
+                            "the org answered no Organization id",
+                        )
+                    })
+            })
+            .await?;
+        Ok(webhook::webhook_secret(org, Some(&String::from_utf8_lossy(secret))))
     }
 
     async fn create(&self, record: &ExternalRecord) -> Result<Written, ConnectorError> {

@@ -101,6 +101,12 @@ pub struct SettingsView {
 pub struct WebhookView {
     /// The path on Tandem's API the system calls (`POST`); the API's base URL goes before it.
     pub path: String,
+    /// The whole URL, when Tandem knows where it is reached from outside.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// What was registered with the system through its API, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered: Option<String>,
     /// What the calls prove themselves with (shown to the tenant to paste where the set-up
     /// is manual; never logged).
     pub secret: String,
@@ -126,6 +132,12 @@ fn webhook_steps(system: System) -> &'static str {
     }
 }
 
+/// The whole URL of `endpoint`, when Tandem knows its public address.
+fn webhook_url(svc: &Services, system: System, endpoint: &WebhookEndpoint) -> Option<String> {
+    let base = svc.tuning.public_url.as_deref()?.trim_end_matches('/');
+    Some(format!("{base}{}", endpoint.path(system)))
+}
+
 /// The connection's settings view, with the webhook set-up once inbound sync is on.
 pub async fn settings_view(svc: &Services, tenant: &TenantId, system: System) -> Result<SettingsView, DomainError> {
     let conn = connection(svc, tenant, system).await?;
@@ -137,6 +149,8 @@ async fn view(svc: &Services, conn: &Connection) -> Result<SettingsView, DomainE
         (Some(endpoint), true) => {
             let secret = svc.secrets.webhook_secret(&conn.tenant, conn.system).await.map_err(secret_error)?;
             Some(WebhookView {
+                url: webhook_url(svc, conn.system, endpoint),
+                registered: endpoint.registration.clone(),
                 path: endpoint.path(conn.system),
                 secret: secret.expose().to_string(),
                 steps: webhook_steps(conn.system).to_string(),
@@ -180,6 +194,22 @@ pub async fn save_settings(
                 svc.store.save_webhook_owner(&endpoint.key, tenant, system).await?;
                 conn.webhook = Some(endpoint);
             }
+            if let Some(endpoint) = conn.webhook.as_mut()
+                && let Some(url) = webhook_url(svc, system, endpoint)
+            {
+                let secret = svc.secrets.webhook_secret(tenant, system).await.map_err(secret_error)?;
+                let connector = connector(svc, tenant, system).await?;
+                endpoint.registration = connector.register_webhook(&url, secret.expose()).await?;
+            }
+        }
+        if !settings.auto_sync.inbound()
+            && conn.settings.auto_sync.inbound()
+            && let Some(endpoint) = conn.webhook.as_mut()
+            && let Some(url) = webhook_url(svc, system, endpoint)
+            && endpoint.registration.is_some()
+        {
+            connector(svc, tenant, system).await?.unregister_webhook(&url).await?;
+            endpoint.registration = None;
         }
         conn.settings = settings;
         conn.updated_at = svc.clock.now();

@@ -30,10 +30,14 @@ pub struct Services {
 }
 
 /// Settings of the use cases, read once at start-up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tuning {
     /// A running job without progress for this long is reported as stalled.
     pub stall_after: Duration,
+    /// Where the external systems reach Tandem's API (`https://api.example.com`), for the
+    /// webhook URLs registered with them; `None`: not reachable from outside, so webhooks
+    /// are not registered (the settings answer gives the path to set up by hand).
+    pub public_url: Option<String>,
 }
 
 impl Tuning {
@@ -44,7 +48,7 @@ impl Tuning {
 
 impl Default for Tuning {
     fn default() -> Self {
-        Self { stall_after: Self::DEFAULT_STALL_AFTER }
+        Self { stall_after: Self::DEFAULT_STALL_AFTER, public_url: None }
     }
 }
 

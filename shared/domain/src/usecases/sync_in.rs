@@ -75,15 +75,19 @@ pub async fn intake(svc: &Services, system: System, key: &str, call: &WebhookCal
             let connector = connector(svc, &tenant, system).await?;
             connector.webhook_key(&url).await.map_err(|e| unauthenticated(system, format!("its signing key: {e}")))?
         }
-        None => match svc.secrets.webhook_secret(&tenant, system).await {
-            Ok(secret) => secret.expose().as_bytes().to_vec(),
-            Err(SecretError::NotFound(_)) => {
-                return Err(unauthenticated(system, "the connection has no webhook secret"));
-            }
-            Err(SecretError::Unavailable(m)) => {
-                return Err(DomainError::Store(crate::ports::StoreError::Unavailable(m)));
-            }
-        },
+        None => {
+            let secret = match svc.secrets.webhook_secret(&tenant, system).await {
+                Ok(secret) => secret,
+                Err(SecretError::NotFound(_)) => {
+                    return Err(unauthenticated(system, "the connection has no webhook secret"));
+                }
+                Err(SecretError::Unavailable(m)) => {
+                    return Err(DomainError::Store(crate::ports::StoreError::Unavailable(m)));
+                }
+            };
+            let connector = connector(svc, &tenant, system).await?;
+            connector.webhook_proof(secret.expose().as_bytes()).await?
+        }
     };
     reader.verify(call, &secret).map_err(|e| unauthenticated(system, e))?;
     let delivery = parsed.map_err(|e| match e {
