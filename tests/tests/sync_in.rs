@@ -1,0 +1,173 @@
+//! Sync in end to end for every simulated system on the local runner, over real HTTP both
+//! ways: a tenant imported from its simulator switches inbound sync on (ConnectWise and
+//! Halo are registered through their APIs; Syncro and Salesforce are set up by hand, as
+//! their admins would, with the URL and secret the settings answer gives); a person
+//! renames a company in the system, the simulator calls the runner's webhook intake, and
+//! the worker brings the CRM record in step; a forged call is refused and changes nothing;
+//! a change whose webhook is lost is caught by the next poll.
+
+#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tandem_connectors::http::{RetryPolicy, Settings};
+use tandem_domain::records::Record;
+use tandem_domain::usecases::import::{self, AllStages, StageSelection};
+use tandem_domain::usecases::{connections, sync_in};
+use tandem_domain::{RecordKind, System, TenantId};
+use tandem_embedded::QueueConfig;
+use tandem_local::runtime::LocalRuntime;
+use tandem_local::server;
+use tandem_local::setup;
+use tandem_local::sims::{self, RunningSim, Scale};
+use tandem_sim::SimConfig;
+use tandem_sim::webhooks::Kind;
+
+fn tenant() -> TenantId {
+    TenantId::parse(server::DEFAULT_TENANT).unwrap()
+}
+
+fn settings() -> Settings {
+    Settings {
+        retry: RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(10), ..RetryPolicy::default() },
+        pacing: tandem_connectors::Pacing::Off,
+        ..Settings::default()
+    }
+}
+
+/// The vendor's name of a company's name field.
+fn name_field(system: System) -> &'static str {
+    match system {
+        System::ConnectWise | System::Halo => "name",
+        System::Syncro => "business_name",
+        System::Salesforce => "Name",
+    }
+}
+
+struct Synced {
+    sim: RunningSim,
+    rt: LocalRuntime,
+    webhook_url: String,
+    _server: tokio::task::JoinHandle<()>,
+    _worker: tokio::task::JoinHandle<()>,
+}
+
+/// A simulator, a runner serving HTTP whose tenant imported it, and inbound sync on.
+async fn synced(system: System) -> Synced {
+    let sim = sims::start(system, &Scale::new(5, 8), SimConfig::default(), 0).await.unwrap();
+    if let Some(h) = sim.syncro() {
+        h.set_requests_per_minute(None);
+    }
+    let mut rt = LocalRuntime::new(None, QueueConfig::default(), settings()).unwrap();
+    setup::seed_crm(&rt.svc, &tenant(), &sim.crm_seed).await.unwrap();
+    connections::save_credentials(&rt.svc, &tenant(), system, &sim.credentials).await.unwrap();
+    setup::map_typically(&rt.svc, &tenant(), system, &sim.typical).await.unwrap();
+    let job = import::start_import(&rt.svc, &tenant(), system, StageSelection::All(AllStages::All)).await.unwrap();
+    rt.run_until_done(&tenant(), &job.id, &|_| {}).await.unwrap();
+    let (addr, server) = server::serve(rt.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    rt.svc.tuning.public_url = Some(format!("http://{addr}"));
+    let view = connections::save_settings(&rt.svc, &tenant(), system, &json!({"auto_sync": "inbound"})).await.unwrap();
+    let hook = view.webhook.expect("inbound sync gives a webhook set-up");
+    let url = hook.url.clone().expect("the runner knows its address");
+    match system {
+        System::ConnectWise | System::Halo => {
+            assert!(hook.registered.is_some(), "{system} is registered through its API: {hook:?}")
+        }
+        System::Syncro | System::Salesforce => {
+            assert!(hook.registered.is_none());
+            assert!(sim.handle().subscribe(&format!("{url}?token={}", hook.secret)), "set up by hand");
+        }
+    }
+    let worker = rt.spawn_worker();
+    Synced { sim, rt, webhook_url: url, _server: server, _worker: worker }
+}
+
+/// A company imported from the system: its external id and CRM id.
+async fn imported_company(rt: &LocalRuntime, system: System, skip: usize) -> (String, Record) {
+    let companies = rt.svc.store.all_records(&tenant(), RecordKind::Company).await.unwrap();
+    let record = companies.into_iter().filter(|c| c.link(system).is_some()).nth(skip).expect("an imported company");
+    (record.link(system).unwrap().id.clone(), record)
+}
+
+/// Waits until the CRM company's name is `name`; how long it took.
+async fn until_named(rt: &LocalRuntime, record: &Record, name: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let now = rt.svc.store.record(&tenant(), RecordKind::Company, record.id()).await.unwrap().unwrap();
+        if now.fields()["name"] == json!(name) {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the CRM company never became {name:?}: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_company_renamed_in_the_system_reaches_the_crm_by_webhook(system: System) {
+    let s = synced(system).await;
+    let (ext_id, record) = imported_company(&s.rt, system, 0).await;
+    let name = format!("Renamed by a person in {}", system.display_name());
+    s.sim.handle().edit_as_person(Kind::Company, &ext_id, json!({ name_field(system): name })).unwrap();
+    until_named(&s.rt, &record, &name).await;
+    let sent = s.sim.handle().webhooks_sent();
+    assert!(sent.iter().any(|w| w.id == ext_id && w.status == Some(200)), "delivered and accepted: {sent:?}");
+    s.sim.shutdown().await;
+}
+
+async fn a_forged_webhook_call_is_refused_and_changes_nothing(system: System) {
+    let s = synced(system).await;
+    let (ext_id, record) = imported_company(&s.rt, system, 1).await;
+    let before = s.rt.svc.store.record(&tenant(), RecordKind::Company, record.id()).await.unwrap();
+    let http = reqwest::Client::new();
+    let forged =
+        json!({"ID": ext_id.parse::<i64>().unwrap_or(1), "Type": "company", "Action": "updated", "id": ext_id});
+    for url in [format!("{}?token=not-the-secret", s.webhook_url), s.webhook_url.replace("/webhooks/", "/webhooks/x")] {
+        let resp = http.post(&url).json(&forged).send().await.unwrap();
+        assert!(matches!(resp.status().as_u16(), 401 | 400 | 404), "{url}: {}", resp.status());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = s.rt.svc.store.record(&tenant(), RecordKind::Company, record.id()).await.unwrap();
+    assert_eq!(before, after, "nothing changed");
+    s.sim.shutdown().await;
+}
+
+async fn a_change_whose_webhook_is_lost_is_caught_by_the_next_poll(system: System) {
+    let s = synced(system).await;
+    let (ext_id, record) = imported_company(&s.rt, system, 2).await;
+    s.sim.handle().drop_webhooks(1);
+    let name = format!("Renamed while webhooks were lost ({})", system.display_name());
+    s.sim.handle().edit_as_person(Kind::Company, &ext_id, json!({ name_field(system): name })).unwrap();
+    assert!(s.sim.handle().webhooks_settled(Duration::from_secs(5)).await);
+    assert!(s.sim.handle().webhooks_sent().iter().all(|w| w.dropped || w.id != ext_id), "the webhook was lost");
+    let started = sync_in::start_poll(&s.rt.svc, &tenant(), system).await.unwrap();
+    assert!(!started.stages.is_empty());
+    until_named(&s.rt, &record, &name).await;
+    s.sim.shutdown().await;
+}
+
+macro_rules! per_system {
+    ($($module:ident => $system:expr),* $(,)?) => {$(
+        mod $module {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_company_renamed_in_the_system_reaches_the_crm_by_webhook() {
+                super::a_company_renamed_in_the_system_reaches_the_crm_by_webhook($system).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_forged_webhook_call_is_refused_and_changes_nothing() {
+                super::a_forged_webhook_call_is_refused_and_changes_nothing($system).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_change_whose_webhook_is_lost_is_caught_by_the_next_poll() {
+                super::a_change_whose_webhook_is_lost_is_caught_by_the_next_poll($system).await;
+            }
+        }
+    )*};
+}
+
+per_system! {
+    connectwise => System::ConnectWise,
+    halo => System::Halo,
+    syncro => System::Syncro,
+    salesforce => System::Salesforce,
+}
