@@ -786,6 +786,39 @@ fn a_three_way_merge_takes_each_side_s_own_changes() {
 }
 
 #[test]
+fn a_field_cleared_on_one_side_is_cleared_on_the_other_and_a_clear_against_a_change_is_a_conflict() {
+    // The system clears the website; the CRM left it alone: it is cleared in the CRM.
+    let plan = three_way(
+        |_| {},
+        10,
+        |c| {
+            c.website = None;
+            c.updated_at = Some("2024-02-01T00:00:00Z".into());
+        },
+    );
+    let Plan::Update { record: Record::Company(c), fields, .. } = &plan else { panic!("{plan:?}") };
+    assert_eq!((c.fields.website.as_deref(), fields.as_slice()), (None, &["website".to_string()][..]));
+
+    // The CRM cleared the phone; the system did not touch it: the CRM's clear stays.
+    let plan = three_way(|c| c.phone = None, 10, |c| c.updated_at = Some("2024-02-01T00:00:00Z".into()));
+    assert!(matches!(&plan, Plan::Refresh { .. }), "nothing for the CRM to take: {plan:?}");
+
+    // The CRM cleared the phone, the system changed it later: the change wins, the clear
+    // is the logged loser.
+    let plan = three_way(
+        |c| c.phone = None,
+        10,
+        |c| {
+            c.phone = Some("+1 555 0142".into());
+            c.updated_at = Some("2024-02-01T00:00:00Z".into());
+        },
+    );
+    let Plan::Conflict { record: Record::Company(c), conflicts, .. } = &plan else { panic!("{plan:?}") };
+    assert_eq!(c.fields.phone.as_deref(), Some("+1 555 0142"));
+    assert_eq!((conflicts[0].field.as_str(), &conflicts[0].loser), ("phone", &serde_json::Value::Null));
+}
+
+#[test]
 fn a_field_changed_on_both_sides_goes_to_the_newer_side_and_the_crm_on_a_tie() {
     let ext_at = Timestamp::parse("2024-02-01T00:00:00Z").unwrap().unix();
     let ext = |c: &mut ExtCompany| {

@@ -316,3 +316,29 @@ async fn a_poll_reads_every_synced_stage_applies_changes_and_overlaps_its_next_r
     let conn = connection(&w.svc, &t(), CW).await.unwrap();
     assert_eq!(conn.polled[&Stage::Companies], polled_at.plus_seconds(600), "the watermark moved to the new start");
 }
+
+#[tokio::test]
+async fn a_record_leaving_the_mapping_is_left_alone_and_one_entering_it_comes_in() {
+    let w = imported().await;
+    sync_on(&w).await;
+    let before = crm_company(&w, "1").await;
+    // Company 1 becomes a type the mapping does not take; company 3 is new and mapped.
+    let mut leaving = company("1", "Acme Renamed", "+1 555 0100", "2024-02-01T00:00:00Z");
+    if let ExternalRecord::Company(c) = &mut leaving {
+        c.types = vec!["2".into()];
+    }
+    set_companies(&w, vec![leaving, company("3", "Cobalt Inc", "+1 555 0300", "2024-02-01T00:00:00Z")]);
+    let notice = |id: &str| SyncMessage {
+        tenant: t(),
+        system: CW,
+        kind: RecordKind::Company,
+        external_id: id.into(),
+        deleted: false,
+        at: None,
+        received_at: w.svc.clock.now(),
+    };
+    assert_eq!(apply_notice(&w.svc, &notice("1")).await.unwrap(), Some(Outcome::Skipped(SkipReason::TypeNotMapped)));
+    assert_eq!(crm_company(&w, "1").await, before, "left as it was");
+    assert_eq!(apply_notice(&w.svc, &notice("3")).await.unwrap(), Some(Outcome::Created));
+    assert_eq!(crm_company(&w, "3").await.fields()["name"], json!("Cobalt Inc"));
+}
