@@ -19,6 +19,7 @@ use crate::report;
 use crate::runtime::LocalRuntime;
 use crate::server;
 use crate::sims::{self, Scale};
+use crate::sync_demo;
 
 /// Tandem's local runner.
 #[derive(Parser, Debug)]
@@ -132,6 +133,8 @@ pub struct DemoArgs {
 pub enum Scenario {
     /// "Send to <system>": records created in the CRM exported, checked in the simulator.
     Export,
+    /// Auto-sync in: people change records in the system; webhooks and the poll bring them.
+    SyncIn,
 }
 
 /// `tandem serve`.
@@ -205,8 +208,10 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         aws_endpoint: args.aws_endpoint,
         store_latency: Duration::from_millis(args.store_latency_ms),
     };
-    if args.scenario == Some(Scenario::Export) {
-        return run_export_scenario(args.system, args.json, &opts).await;
+    match args.scenario {
+        Some(Scenario::Export) => return run_export_scenario(args.system, args.json, &opts).await,
+        Some(Scenario::SyncIn) => return run_sync_scenario(args.system, args.json, &opts).await,
+        None => {}
     }
     let outcome = demo::run(opts).await?;
     if args.json {
@@ -269,6 +274,36 @@ async fn run_export_scenario(system: System, as_json: bool, opts: &DemoOptions) 
             "The export differs from the scenario's intent:\nresult   {}\nexpected {}",
             demo.result, demo.expected
         );
+        Ok(1)
+    }
+}
+
+/// `tandem demo --scenario sync-in`: prints the JSON object (with `webhook_p95_ms`) or a
+/// table; 1 when the result is not what the scenario meant.
+async fn run_sync_scenario(system: System, as_json: bool, opts: &DemoOptions) -> anyhow::Result<i32> {
+    let demo = sync_demo::run(opts).await?;
+    let same = demo.result == demo.expected;
+    if as_json {
+        let line = serde_json::json!({"system": system, "scenario": "sync-in", "result": demo.result,
+            "expected": demo.expected, "webhook_p95_ms": demo.webhook_p95_ms});
+        println!("{line}");
+        return Ok(if same { 0 } else { 1 });
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(["case", "what happened", "what was meant"]);
+    for row in &demo.rows {
+        table.add_row(row.iter().map(String::as_str));
+    }
+    println!("{table}");
+    if let Some(p95) = demo.webhook_p95_ms {
+        println!("Webhook to CRM record, 95th percentile: {p95} ms.");
+    }
+    if same {
+        println!("Every change in {} reached the CRM as the scenario meant.", system.display_name());
+        Ok(0)
+    } else {
+        println!("Sync in differs from the scenario's intent:\nresult   {}\nexpected {}", demo.result, demo.expected);
         Ok(1)
     }
 }

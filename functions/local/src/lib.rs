@@ -10,3 +10,4 @@ pub mod runtime;
 pub mod server;
 pub mod setup;
 pub mod sims;
+pub mod sync_demo;

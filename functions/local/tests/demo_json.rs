@@ -2,7 +2,7 @@
 //! with what the import cost beside it (store round trips, requests to the external
 //! system, seconds), also with a wait added to every store round trip; and the export
 //! scenario's object, whose `result` (read from the exports and the simulator) equals its
-//! intent.
+//! intent; and the sync-in scenario's, with its webhook latency figure.
 
 #![allow(clippy::unwrap_used)] // tests
 
@@ -52,5 +52,23 @@ fn the_export_scenario_json_shows_every_export_as_meant_and_each_company_once() 
         assert!(cases.len() >= 4, "{system}: {v}");
         assert_eq!(v["result"]["cases"]["sent again"]["company"], "updated", "{system}: sent twice, created once");
         assert!(v["result"]["in_system_once"].as_object().unwrap().values().all(|b| b == true), "{system}: {v}");
+    }
+}
+
+#[test]
+fn the_sync_in_scenario_json_shows_every_change_as_meant_and_the_webhook_latency() {
+    for system in ["connectwise", "halo", "syncro", "salesforce"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(["demo", "--system", system, "--companies", "40", "--scenario", "sync-in", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{system}: {}", String::from_utf8_lossy(&out.stderr));
+        let line = String::from_utf8(out.stdout).unwrap();
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!((v["system"].as_str(), v["scenario"].as_str()), (Some(system), Some("sync-in")));
+        assert_eq!(v["result"], v["expected"], "{system}: {v}");
+        assert!(v["result"].as_object().unwrap().len() >= 7, "{system}: {v}");
+        let p95 = v["webhook_p95_ms"].as_u64().unwrap_or_else(|| panic!("{system}: no latency figure: {v}"));
+        assert!(p95 <= 5_000, "{system}: webhook to record took {p95} ms at the 95th percentile");
     }
 }

@@ -42,6 +42,11 @@ impl Timestamp {
         self.0.unix_timestamp()
     }
 
+    /// Milliseconds since the Unix epoch.
+    pub fn unix_millis(self) -> i64 {
+        (self.0.unix_timestamp_nanos() / 1_000_000) as i64
+    }
+
     /// RFC 3339 text, always UTC with `Z`.
     pub fn to_rfc3339(self) -> String {
         self.0.format(&Rfc3339).unwrap_or_else(|_| self.0.unix_timestamp().to_string())

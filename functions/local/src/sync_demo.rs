@@ -1,0 +1,317 @@
+//! `tandem demo --scenario sync-in`: a tenant imported from its simulator switches inbound
+//! sync on, over real HTTP both ways (the runner serves its API; ConnectWise and Halo are
+//! registered through their APIs, Syncro and Salesforce subscribed as their admins would
+//! set them up), and people change records in the system: a single-field edit, a record
+//! changed on both sides, a burst of records sharing one timestamp whose webhooks are all
+//! lost (caught by the poll), a record created there, a hard delete, duplicated and
+//! reordered deliveries, and a forged call. The result is read back from the store and the
+//! log; the expectation is the scenario's intent. `webhook_p95_ms` is the 95th percentile,
+//! over the scenario's delivered webhooks, of the time from the simulator sending one to
+//! the CRM record being written.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use tandem_domain::log::LogFilter;
+use tandem_domain::records::Record;
+use tandem_domain::usecases::import::{self, AllStages, StageSelection};
+use tandem_domain::usecases::{connections, crm, sync_in};
+use tandem_domain::{RecordKind, System, TenantId};
+use tandem_embedded::QueueConfig;
+use tandem_sim::webhooks::Kind;
+
+use crate::demo::DemoOptions;
+use crate::runtime::LocalRuntime;
+use crate::setup;
+use crate::sims::{self, RunningSim};
+
+/// How long a change may take to reach the CRM before the scenario gives up on it.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// What the scenario found and meant, in the same shape (`{case: outcome}`), with the
+/// webhook latency figure and one row per case for the table.
+#[derive(Clone, Debug)]
+pub struct SyncDemo {
+    pub result: Value,
+    pub expected: Value,
+    pub webhook_p95_ms: Option<u64>,
+    pub rows: Vec<[String; 3]>,
+}
+
+struct Scene {
+    sim: RunningSim,
+    rt: LocalRuntime,
+    t: TenantId,
+    system: System,
+    webhook_url: String,
+    result: BTreeMap<String, String>,
+    expected: BTreeMap<String, String>,
+    rows: Vec<[String; 3]>,
+    /// The external ids whose webhook latency counts (delivered, not dropped).
+    timed: Vec<String>,
+    /// Imported companies not used by a case yet.
+    spare: Vec<(String, Record)>,
+}
+
+/// The vendor's name of a company's name field.
+fn name_field(system: System) -> &'static str {
+    match system {
+        System::ConnectWise | System::Halo => "name",
+        System::Syncro => "business_name",
+        System::Salesforce => "Name",
+    }
+}
+
+/// Runs the scenario.
+pub async fn run(opts: &DemoOptions) -> anyhow::Result<SyncDemo> {
+    let sim = sims::start(opts.system, &opts.scale, opts.sim.clone(), 0).await?;
+    if let Some(h) = sim.syncro() {
+        h.set_requests_per_minute(None);
+    }
+    let mut rt = LocalRuntime::new(None, QueueConfig::default(), opts.connectors.clone())?;
+    let t = TenantId::parse(crate::server::DEFAULT_TENANT)?;
+    setup::seed_crm(&rt.svc, &t, &sim.crm_seed).await?;
+    connections::save_credentials(&rt.svc, &t, opts.system, &sim.credentials).await?;
+    setup::map_typically(&rt.svc, &t, opts.system, &sim.typical).await?;
+    let job = import::start_import(&rt.svc, &t, opts.system, StageSelection::All(AllStages::All)).await?;
+    rt.run_until_done(&t, &job.id, &|_| {}).await?;
+    let (addr, server) = crate::server::serve(rt.clone(), "127.0.0.1:0".parse()?).await?;
+    rt.svc.tuning.public_url = Some(format!("http://{addr}"));
+    let view = connections::save_settings(&rt.svc, &t, opts.system, &json!({"auto_sync": "inbound"})).await?;
+    let hook = view.webhook.ok_or_else(|| anyhow::anyhow!("inbound sync gave no webhook set-up"))?;
+    let webhook_url = hook.url.clone().unwrap_or_default();
+    if hook.registered.is_none() {
+        anyhow::ensure!(sim.handle().subscribe(&format!("{webhook_url}?token={}", hook.secret)), "no subscription");
+    }
+    let worker = rt.spawn_worker();
+    let companies = rt.svc.store.all_records(&t, RecordKind::Company).await?;
+    let spare = companies
+        .into_iter()
+        .filter_map(|c| Some((c.link(opts.system)?.id.clone(), c)))
+        .collect::<Vec<(String, Record)>>();
+    let mut scene = Scene {
+        sim,
+        rt,
+        t,
+        system: opts.system,
+        webhook_url,
+        result: BTreeMap::new(),
+        expected: BTreeMap::new(),
+        rows: Vec::new(),
+        timed: Vec::new(),
+        spare,
+    };
+    let played = scene.play().await;
+    let p95 = scene.webhook_p95().await;
+    worker.abort();
+    server.abort();
+    scene.sim.shutdown().await;
+    played?;
+    Ok(SyncDemo { result: json!(scene.result), expected: json!(scene.expected), webhook_p95_ms: p95, rows: scene.rows })
+}
+
+impl Scene {
+    async fn play(&mut self) -> anyhow::Result<()> {
+        let field = name_field(self.system);
+
+        // One field changed by a person: the webhook brings it in.
+        let (id, record) = self.take()?;
+        let name = format!("{} (renamed)", record.fields()["name"].as_str().unwrap_or_default());
+        self.sim.handle().edit_as_person(Kind::Company, &id, json!({ field: name }))?;
+        let seen = self.until_named(&record, &name).await;
+        self.timed.push(id);
+        self.case("a person renames a company", seen, "updated", "updated");
+
+        // Changed on both sides: the CRM first, the system later; the later side wins and
+        // the loser is in the log.
+        let (id, record) = self.take()?;
+        crm::update(&self.rt.svc, &self.t, RecordKind::Company, record.id(), &json!({"name": "Renamed in the CRM"}))
+            .await?;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        self.sim.handle().edit_as_person(Kind::Company, &id, json!({ field: "Renamed in the system later" }))?;
+        let won = self.until_named(&record, "Renamed in the system later").await;
+        self.timed.push(id.clone());
+        let logged = won && self.conflict_logged(&record, "Renamed in the CRM").await?;
+        let outcome = if logged { "the later side won, the loser logged" } else { "not merged as meant" };
+        self.case("changed on both sides", true, outcome, "the later side won, the loser logged");
+
+        // Duplicated and reordered deliveries: each change ends in one outcome.
+        self.sim.handle().duplicate_webhooks(2);
+        self.sim.handle().reorder_webhooks(3);
+        let mut all = true;
+        let mut renamed = Vec::new();
+        for n in 0..3 {
+            let (id, record) = self.take()?;
+            let name = format!("Delivered oddly {n}");
+            self.sim.handle().edit_as_person(Kind::Company, &id, json!({ field: name }))?;
+            renamed.push((id, record, name));
+        }
+        self.sim.handle().duplicate_webhooks(0);
+        self.sim.handle().reorder_webhooks(0);
+        for (id, record, name) in &renamed {
+            all &= self.until_named(record, name).await;
+            all &= self.updates_logged(record).await? == 1;
+            self.timed.push(id.clone());
+        }
+        self.case("duplicated and reordered webhooks", all, "each change applied once", "each change applied once");
+
+        // A burst sharing one timestamp, every webhook lost: the next poll catches them all.
+        let burst = self.spare.len().saturating_sub(3).min(200);
+        self.sim.handle().drop_webhooks(1);
+        let mut burst_records = Vec::new();
+        for n in 0..burst {
+            let (id, record) = self.take()?;
+            let name = format!("Burst rename {n}");
+            self.sim.handle().edit_as_person(Kind::Company, &id, json!({ field: name }))?;
+            burst_records.push((record, name));
+        }
+        self.sim.handle().webhooks_settled(Duration::from_secs(10)).await;
+        self.sim.handle().drop_webhooks(0);
+        sync_in::start_poll(&self.rt.svc, &self.t, self.system).await?;
+        let mut caught = 0;
+        for (record, name) in &burst_records {
+            if self.until_named(record, name).await {
+                caught += 1;
+            }
+        }
+        self.case(
+            "a burst whose webhooks are lost, caught by the poll",
+            true,
+            &format!("{caught} of {burst} caught"),
+            &format!("{burst} of {burst} caught"),
+        );
+
+        // A company created in the system by a person comes in.
+        let created = format!("Created by a person in {}", self.system.display_name());
+        let fields = match self.system {
+            System::ConnectWise => json!({"identifier": "PersonMade", "name": created}),
+            _ => json!({ field: created }),
+        };
+        let ext = self.sim.handle().create_as_person(Kind::Company, fields)?;
+        let came = self.until_linked(&ext).await?;
+        self.timed.push(ext);
+        self.case("a person creates a company", came, "created", "created");
+
+        // A hard delete, with deletes propagating: the CRM record goes, where the system
+        // tells deletes (Salesforce's Outbound Messages do not).
+        connections::save_settings(&self.rt.svc, &self.t, self.system, &json!({"propagate_deletes": true})).await?;
+        let (id, record) = self.take()?;
+        let told = self.sim.handle().delete_as_person(Kind::Company, &id).is_ok() && self.system != System::Salesforce;
+        let gone = told && self.until_gone(&record).await;
+        let (got, meant) = if self.system == System::Salesforce {
+            ("not told", "not told")
+        } else {
+            (if gone { "removed from the CRM" } else { "still in the CRM" }, "removed from the CRM")
+        };
+        self.case("a person deletes a company", true, got, meant);
+
+        // A forged call: refused, nothing changes.
+        let (_, record) = self.take()?;
+        let status = reqwest::Client::new()
+            .post(format!("{}?token=forged", self.webhook_url))
+            .header("authorization", "Bearer forged")
+            .header("x-content-signature", "Zm9yZ2Vk")
+            .json(&json!({"id": 1, "ID": 1, "Type": "company", "Action": "updated"}))
+            .send()
+            .await?
+            .status()
+            .as_u16();
+        let same = self.rt.svc.store.record(&self.t, RecordKind::Company, record.id()).await?.as_ref() == Some(&record);
+        let got = if (status == 401 || status == 400) && same { "refused, nothing changed" } else { "accepted" };
+        self.case("a forged webhook call", true, got, "refused, nothing changed");
+        Ok(())
+    }
+
+    fn take(&mut self) -> anyhow::Result<(String, Record)> {
+        self.spare.pop().ok_or_else(|| anyhow::anyhow!("the tenant has too few companies for the scenario"))
+    }
+
+    fn case(&mut self, case: &str, happened: bool, got: &str, meant: &str) {
+        let got = if happened { got.to_string() } else { "did not happen in time".into() };
+        self.rows.push([case.to_string(), got.clone(), meant.to_string()]);
+        self.result.insert(case.to_string(), got);
+        self.expected.insert(case.to_string(), meant.to_string());
+    }
+
+    async fn current(&self, record: &Record) -> Option<Record> {
+        self.rt.svc.store.record(&self.t, RecordKind::Company, record.id()).await.ok().flatten()
+    }
+
+    async fn until_named(&self, record: &Record, name: &str) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < PATIENCE {
+            if self.current(record).await.is_some_and(|r| r.fields()["name"] == json!(name)) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    async fn until_gone(&self, record: &Record) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < PATIENCE {
+            if self.current(record).await.is_none() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    async fn until_linked(&self, ext: &str) -> anyhow::Result<bool> {
+        let start = Instant::now();
+        while start.elapsed() < PATIENCE {
+            if self.rt.svc.store.linked_id(&self.t, self.system, RecordKind::Company, ext).await?.is_some() {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(false)
+    }
+
+    async fn logs_of(&self, record: &Record) -> anyhow::Result<Vec<tandem_domain::log::LogEntry>> {
+        let filter = LogFilter { limit: Some(1000), ..LogFilter::default() };
+        let logs = self.rt.svc.store.logs(&self.t, &filter, self.rt.svc.clock.now()).await?;
+        Ok(logs.into_iter().filter(|e| e.crm_id.as_ref() == Some(record.id()) && e.job_id.is_none()).collect())
+    }
+
+    async fn conflict_logged(&self, record: &Record, loser: &str) -> anyhow::Result<bool> {
+        let logs = self.logs_of(record).await?;
+        Ok(logs.iter().flat_map(|e| &e.conflicts).any(|c| c.field == "name" && c.loser == json!(loser)))
+    }
+
+    async fn updates_logged(&self, record: &Record) -> anyhow::Result<usize> {
+        Ok(self.logs_of(record).await?.iter().filter(|e| e.outcome == tandem_domain::log::Outcome::Updated).count())
+    }
+
+    /// The 95th percentile of the time from a timed webhook's sending to its record's
+    /// write, over the deliveries that reached the runner.
+    async fn webhook_p95(&self) -> Option<u64> {
+        let sent = self.sim.handle().webhooks_sent();
+        let mut latencies = Vec::new();
+        for ext in &self.timed {
+            let Some(first) = sent
+                .iter()
+                .filter(|w| &w.id == ext && !w.dropped && w.status.is_some())
+                .map(|w| w.sent_unix_millis)
+                .min()
+            else {
+                continue;
+            };
+            let Ok(Some(id)) = self.rt.svc.store.linked_id(&self.t, self.system, RecordKind::Company, ext).await else {
+                continue;
+            };
+            let Ok(Some(record)) = self.rt.svc.store.record(&self.t, RecordKind::Company, &id).await else { continue };
+            let written = record.meta().updated_at.unix_millis();
+            latencies.push(u64::try_from(written - first as i64).unwrap_or(0));
+        }
+        if latencies.is_empty() {
+            return None;
+        }
+        latencies.sort_unstable();
+        let index = ((latencies.len() as f64) * 0.95).ceil() as usize;
+        latencies.get(index.saturating_sub(1)).copied()
+    }
+}
