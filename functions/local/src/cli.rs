@@ -8,7 +8,7 @@ use std::time::Duration;
 use tandem_connectors::http::Settings;
 use tandem_connectors::{Pacing, Rate};
 use tandem_domain::System;
-use tandem_domain::usecases::Tuning;
+use tandem_domain::usecases::{Tuning, sync_in};
 use tandem_embedded::QueueConfig;
 use tandem_sim::SimConfig;
 
@@ -156,6 +156,14 @@ pub struct ServeArgs {
     /// Seconds without progress after which a running job is reported as stalled.
     #[arg(long, default_value_t = Tuning::DEFAULT_STALL_AFTER.as_secs())]
     pub stall_after: u64,
+    /// Where the external systems reach this API, for the webhooks inbound sync registers
+    /// (default `http://ADDR` when the port is given).
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Poll every connection with inbound sync this often (e.g. `5m`; the scheduled
+    /// function's rate in AWS); off when not given.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub poll_every: Option<Duration>,
     #[command(flatten)]
     pub scale: ScaleArgs,
 }
@@ -314,12 +322,25 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<i32> {
         None => LocalRuntime::new(args.data_dir.as_deref(), QueueConfig::default(), Settings::default())?,
     };
     rt.svc.tuning.stall_after = Duration::from_secs(args.stall_after);
+    rt.svc.tuning.public_url = args.public_url.clone().or_else(|| (args.addr.port() != 0).then(|| format!("http://{}", args.addr)));
     rt.migrate().await?;
     let resumed = rt.resume_running().await?;
     if !resumed.is_empty() {
         eprintln!("Resumed {} running job(s) from their checkpoints.", resumed.len());
     }
     let _worker = rt.spawn_worker();
+    let _poller = args.poll_every.map(|every| {
+        let svc = rt.svc.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match sync_in::poll_all(&svc).await {
+                    Ok(started) => tracing::info!(started, "scheduled poll"),
+                    Err(e) => tracing::warn!(error = %e, "scheduled poll failed"),
+                }
+            }
+        })
+    });
     let _sim = match args.with_sim {
         Some(system) => {
             let sim = sims::start(system, &args.scale.scale(), args.scale.sim(), 0).await?;
