@@ -111,6 +111,11 @@ async fn a_company_renamed_in_the_system_reaches_the_crm_by_webhook(system: Syst
     until_named(&s.rt, &record, &name).await;
     let sent = s.sim.handle().webhooks_sent();
     assert!(sent.iter().any(|w| w.id == ext_id && w.status == Some(200)), "delivered and accepted: {sent:?}");
+    // Acknowledged as the system expects (Salesforce resends an Outbound Message until it
+    // reads its SOAP acknowledgement): no delivery was sent a second time.
+    assert!(s.sim.handle().webhooks_settled(Duration::from_secs(5)).await);
+    let sent = s.sim.handle().webhooks_sent();
+    assert!(sent.iter().all(|w| w.attempt == 1), "no delivery retried: {sent:?}");
     s.sim.shutdown().await;
 }
 

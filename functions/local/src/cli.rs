@@ -322,7 +322,8 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<i32> {
         None => LocalRuntime::new(args.data_dir.as_deref(), QueueConfig::default(), Settings::default())?,
     };
     rt.svc.tuning.stall_after = Duration::from_secs(args.stall_after);
-    rt.svc.tuning.public_url = args.public_url.clone().or_else(|| (args.addr.port() != 0).then(|| format!("http://{}", args.addr)));
+    rt.svc.tuning.public_url =
+        args.public_url.clone().or_else(|| (args.addr.port() != 0).then(|| format!("http://{}", args.addr)));
     rt.migrate().await?;
     let resumed = rt.resume_running().await?;
     if !resumed.is_empty() {

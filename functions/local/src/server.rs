@@ -267,14 +267,20 @@ fn closing(mut resp: Response<Body>) -> Response<Body> {
 /// `content-type: application/json`, and its extra headers (such as `Allow`).
 fn to_http(resp: ApiResponse) -> Response<Body> {
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = serde_json::to_vec(&resp.body).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot encode an answer");
-        br#"{"error":{"kind":"internal","message":"cannot encode the answer"}}"#.to_vec()
-    });
+    let (content_type, body) = match resp.raw {
+        Some((content_type, text)) => (content_type, text.into_bytes()),
+        None => (
+            "application/json",
+            serde_json::to_vec(&resp.body).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot encode an answer");
+                br#"{"error":{"kind":"internal","message":"cannot encode the answer"}}"#.to_vec()
+            }),
+        ),
+    };
     let mut out = Response::new(Body::from(body));
     *out.status_mut() = status;
     let headers = out.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     for (name, value) in resp.headers {
         match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
             (Ok(n), _) if n == CONTENT_TYPE || n == CONTENT_LENGTH => {

@@ -39,12 +39,15 @@ pub struct ApiResponse {
     pub body: Value,
     /// Headers besides `content-type: application/json`, as (name, value).
     pub headers: Vec<(&'static str, String)>,
+    /// A body that is not JSON (content type, text), sent instead of `body`: the answer a
+    /// webhook sender expects in its own format.
+    pub raw: Option<(&'static str, String)>,
 }
 
 impl ApiResponse {
     /// An answer with `status` and `body` and no extra header.
     pub fn new(status: u16, body: Value) -> Self {
-        Self { status, body, headers: Vec::new() }
+        Self { status, body, headers: Vec::new(), raw: None }
     }
     /// An error answer: `{"error": {"kind", "message"}}`.
     pub fn error(status: u16, kind: &str, message: impl Into<String>) -> Self {
@@ -226,7 +229,11 @@ pub async fn handle_webhook(svc: &Services, method: &str, path: &str, call: Webh
         Err(e) => return e.into(),
     };
     match sync_in::intake(svc, system, key, &call).await {
-        Ok(intake) => encode(200, &intake),
+        Ok(intake) => {
+            let mut resp = encode(200, &intake);
+            resp.raw = intake.answer;
+            resp
+        }
         Err(e) => e.into(),
     }
 }

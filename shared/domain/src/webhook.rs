@@ -78,6 +78,13 @@ pub trait WebhookReader: Send + Sync {
     /// The records the call says changed. Kinds Tandem does not sync are left out; a call
     /// about nothing we sync is an empty delivery, not an error.
     fn parse(&self, call: &WebhookCall) -> Result<Delivery, WebhookError>;
+    /// The answer the system expects once a call is taken, when it expects its own
+    /// (Salesforce's SOAP acknowledgement of an Outbound Message): content type and body.
+    /// `None`: any 2xx will do.
+    fn acknowledgement(&self, call: &WebhookCall) -> Option<(&'static str, String)> {
+        let _ = call;
+        None
+    }
 }
 
 /// Compares two byte strings in time that depends only on their lengths (`subtle`).

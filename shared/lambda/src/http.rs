@@ -98,13 +98,17 @@ pub fn api_request(event: &ApiGatewayV2httpRequest, tenant_claim: &str) -> Resul
 pub fn gateway_response(resp: ApiResponse) -> ApiGatewayV2httpResponse {
     let mut out = ApiGatewayV2httpResponse::default();
     out.status_code = i64::from(resp.status);
-    out.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let (content_type, text) = match resp.raw {
+        Some((content_type, text)) => (content_type, text),
+        None => ("application/json", resp.body.to_string()),
+    };
+    out.headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     for (name, value) in &resp.headers {
         if let Ok(v) = HeaderValue::from_str(value) {
             out.headers.insert(*name, v);
         }
     }
-    out.body = Some(Body::Text(resp.body.to_string()));
+    out.body = Some(Body::Text(text));
     out.is_base64_encoded = false;
     out
 }

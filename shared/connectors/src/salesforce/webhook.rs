@@ -249,6 +249,11 @@ impl WebhookReader for Reader {
         };
         Ok(Delivery { notices, key_url: None })
     }
+
+    /// An Outbound Message is acknowledged in SOAP (else Salesforce sends it again).
+    fn acknowledgement(&self, call: &WebhookCall) -> Option<(&'static str, String)> {
+        matches!(body_of(call), Ok(Body::Soap(_))).then(|| (ACK_CONTENT_TYPE, acknowledgement(true)))
+    }
 }
 
 #[cfg(test)]

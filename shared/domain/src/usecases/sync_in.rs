@@ -45,6 +45,9 @@ pub struct Intake {
     pub replay: bool,
     /// Inbound sync is off for the connection: acknowledged, nothing queued.
     pub ignored: bool,
+    /// The answer the system expects instead of this JSON (content type, body), if any.
+    #[serde(skip)]
+    pub answer: Option<(&'static str, String)>,
 }
 
 fn unauthenticated(system: System, why: impl std::fmt::Display) -> DomainError {
@@ -95,13 +98,13 @@ pub async fn intake(svc: &Services, system: System, key: &str, call: &WebhookCal
     })?;
     if !conn.settings.auto_sync.inbound() {
         tracing::info!(tenant = %tenant, system = %system, "webhook call while inbound sync is off; ignored");
-        return Ok(Intake { queued: 0, replay: false, ignored: true });
+        return Ok(Intake { queued: 0, replay: false, ignored: true, answer: reader.acknowledgement(call) });
     }
     let digest = hex::encode(Sha256::digest(&call.body));
     let now = svc.clock.now();
     if !svc.store.first_delivery(&tenant, system, &digest, now, REPLAY_WINDOW_SECONDS).await? {
         tracing::info!(tenant = %tenant, system = %system, "webhook delivery seen before; acknowledged");
-        return Ok(Intake { queued: 0, replay: true, ignored: false });
+        return Ok(Intake { queued: 0, replay: true, ignored: false, answer: reader.acknowledgement(call) });
     }
     let mut queued = 0;
     for notice in delivery.notices {
@@ -120,7 +123,7 @@ pub async fn intake(svc: &Services, system: System, key: &str, call: &WebhookCal
             .map_err(|e| DomainError::Store(crate::ports::StoreError::Unavailable(format!("work queue: {}", e.0))))?;
         queued += 1;
     }
-    Ok(Intake { queued, replay: false, ignored: false })
+    Ok(Intake { queued, replay: false, ignored: false, answer: reader.acknowledgement(call) })
 }
 
 /// The run of sync in: direction, no job, the three-way merge.
