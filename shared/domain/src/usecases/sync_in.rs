@@ -175,10 +175,33 @@ pub async fn apply_notice(svc: &Services, msg: &SyncMessage) -> Result<Option<Ou
     };
     let applier = Applier::new(svc, &msg.tenant, &conn, stage, run(Direction::Webhook));
     let log_id = sync_log_id(msg.system, &record);
-    let outcome = applier.apply(std::slice::from_ref(&record), &[log_id]).await?.pop();
+    let outcomes = applier.apply(std::slice::from_ref(&record), &[log_id]).await?;
+    let outcome = marked_deleted(svc, &conn, std::slice::from_ref(&record), outcomes).await?.pop();
     tracing::info!(tenant = %msg.tenant, system = %msg.system, kind = %msg.kind, id = %msg.external_id,
         outcome = ?outcome, "webhook notice applied");
     Ok(outcome)
+}
+
+/// Records the system still lists but marks deleted (ConnectWise's `deletedFlag`) were
+/// skipped as deleted; with `propagate_deletes` they are deletes like a record gone.
+async fn marked_deleted(
+    svc: &Services,
+    conn: &Connection,
+    records: &[ExternalRecord],
+    mut outcomes: Vec<Outcome>,
+) -> Result<Vec<Outcome>, DomainError> {
+    if !conn.settings.propagate_deletes {
+        return Ok(outcomes);
+    }
+    for (record, outcome) in records.iter().zip(outcomes.iter_mut()) {
+        if *outcome == Outcome::Skipped(SkipReason::Deleted)
+            && let (Some(kind), Some(id)) = (record.kind(), record.id())
+            && deleted(svc, conn, kind, id).await? == Outcome::Deleted
+        {
+            *outcome = Outcome::Deleted;
+        }
+    }
+    Ok(outcomes)
 }
 
 /// A record the system no longer has: nothing to do when Tandem never linked it; else
@@ -297,6 +320,7 @@ pub async fn run_poll(svc: &Services, msg: &PollMessage) -> Result<Vec<Outcome>,
     let applier = Applier::new(svc, &msg.tenant, &conn, msg.stage, run(Direction::SyncIn));
     let log_ids: Vec<String> = page.records.iter().map(|r| sync_log_id(msg.system, r)).collect();
     let outcomes = applier.apply(&page.records, &log_ids).await?;
+    let outcomes = marked_deleted(svc, &conn, &page.records, outcomes).await?;
     match page.next {
         Some(next) => {
             let next = Cursor { since: msg.cursor.since, ..next };

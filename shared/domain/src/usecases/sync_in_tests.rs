@@ -342,3 +342,30 @@ async fn a_record_leaving_the_mapping_is_left_alone_and_one_entering_it_comes_in
     assert_eq!(apply_notice(&w.svc, &notice("3")).await.unwrap(), Some(Outcome::Created));
     assert_eq!(crm_company(&w, "3").await.fields()["name"], json!("Cobalt Inc"));
 }
+
+#[tokio::test]
+async fn a_record_the_system_marks_deleted_is_removed_by_the_poll_only_when_deletes_propagate() {
+    let w = imported().await;
+    sync_on(&w).await;
+    let kept = crm_company(&w, "1").await;
+    let mut gone = company("1", "Acme Ltd", "+1 555 0100", "2024-02-01T00:00:00Z");
+    if let ExternalRecord::Company(c) = &mut gone {
+        c.deleted = true;
+    }
+    set_companies(&w, vec![gone.clone(), company("2", "Bolt Co", "+1 555 0200", "2024-01-01T00:00:00Z")]);
+    start_poll(&w.svc, &t(), CW).await.unwrap();
+    let outcomes = drain(&w).await;
+    assert!(outcomes.contains(&Outcome::Skipped(SkipReason::Deleted)), "{outcomes:?}");
+    assert!(w.svc.store.record(&t(), RecordKind::Company, kept.id()).await.unwrap().is_some(), "only logged");
+
+    connections::save_settings(&w.svc, &t(), CW, &json!({"propagate_deletes": true})).await.unwrap();
+    if let ExternalRecord::Company(c) = &mut gone {
+        c.updated_at = Some("2024-03-01T00:00:00Z".into());
+    }
+    set_companies(&w, vec![gone, company("2", "Bolt Co", "+1 555 0200", "2024-01-01T00:00:00Z")]);
+    w.clock.advance(600);
+    start_poll(&w.svc, &t(), CW).await.unwrap();
+    let outcomes = drain(&w).await;
+    assert!(outcomes.contains(&Outcome::Deleted), "{outcomes:?}");
+    assert!(w.svc.store.record(&t(), RecordKind::Company, kept.id()).await.unwrap().is_none(), "removed");
+}
