@@ -36,15 +36,6 @@ fn settings() -> Settings {
     }
 }
 
-/// The vendor's name of a company's name field.
-fn name_field(system: System) -> &'static str {
-    match system {
-        System::ConnectWise | System::Halo => "name",
-        System::Syncro => "business_name",
-        System::Salesforce => "Name",
-    }
-}
-
 struct Synced {
     sim: RunningSim,
     rt: LocalRuntime,
@@ -107,7 +98,8 @@ async fn a_company_renamed_in_the_system_reaches_the_crm_by_webhook(system: Syst
     let s = synced(system).await;
     let (ext_id, record) = imported_company(&s.rt, system, 0).await;
     let name = format!("Renamed by a person in {}", system.display_name());
-    s.sim.handle().edit_as_person(Kind::Company, &ext_id, json!({ name_field(system): name })).unwrap();
+    let field = s.sim.handle().company_name_field();
+    s.sim.handle().edit_as_person(Kind::Company, &ext_id, json!({ field: name })).unwrap();
     until_named(&s.rt, &record, &name).await;
     let sent = s.sim.handle().webhooks_sent();
     assert!(sent.iter().any(|w| w.id == ext_id && w.status == Some(200)), "delivered and accepted: {sent:?}");
@@ -141,7 +133,8 @@ async fn a_change_whose_webhook_is_lost_is_caught_by_the_next_poll(system: Syste
     let (ext_id, record) = imported_company(&s.rt, system, 2).await;
     s.sim.handle().drop_webhooks(1);
     let name = format!("Renamed while webhooks were lost ({})", system.display_name());
-    s.sim.handle().edit_as_person(Kind::Company, &ext_id, json!({ name_field(system): name })).unwrap();
+    let field = s.sim.handle().company_name_field();
+    s.sim.handle().edit_as_person(Kind::Company, &ext_id, json!({ field: name })).unwrap();
     assert!(s.sim.handle().webhooks_settled(Duration::from_secs(5)).await);
     assert!(s.sim.handle().webhooks_sent().iter().all(|w| w.dropped || w.id != ext_id), "the webhook was lost");
     let started = sync_in::start_poll(&s.rt.svc, &tenant(), system).await.unwrap();

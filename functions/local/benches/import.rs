@@ -44,14 +44,9 @@ use tandem_local::setup;
 use tandem_local::sims::{self, Scale};
 use tandem_sim::{RawList, SimConfig, SimulatedSystem};
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
-}
-
-fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+#[path = "support/args.rs"]
+mod args;
+use args::{arg, arg_or};
 
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

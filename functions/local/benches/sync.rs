@@ -32,22 +32,9 @@ use tandem_local::{server, setup};
 use tandem_sim::SimConfig;
 use tandem_sim::webhooks::Kind;
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
-}
-
-fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn name_field(system: System) -> &'static str {
-    match system {
-        System::ConnectWise | System::Halo => "name",
-        System::Syncro => "business_name",
-        System::Salesforce => "Name",
-    }
-}
+#[path = "support/args.rs"]
+mod args;
+use args::{arg, arg_or};
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     let index = ((sorted.len() as f64) * p).ceil() as usize;
@@ -105,7 +92,7 @@ async fn bench(system: System, burst: usize, changed: usize) {
         .into_iter()
         .filter_map(|c| Some((c.link(system)?.id.clone(), c)))
         .collect();
-    let field = name_field(system);
+    let field = sim.handle().company_name_field();
 
     // A burst of webhooks.
     let burst = burst.min(linked.len());

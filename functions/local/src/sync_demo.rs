@@ -54,15 +54,6 @@ struct Scene {
     spare: Vec<(String, Record)>,
 }
 
-/// The vendor's name of a company's name field.
-fn name_field(system: System) -> &'static str {
-    match system {
-        System::ConnectWise | System::Halo => "name",
-        System::Syncro => "business_name",
-        System::Salesforce => "Name",
-    }
-}
-
 /// Runs the scenario.
 pub async fn run(opts: &DemoOptions) -> anyhow::Result<SyncDemo> {
     let sim = sims::start(opts.system, &opts.scale, opts.sim.clone(), 0).await?;
@@ -113,7 +104,7 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<SyncDemo> {
 
 impl Scene {
     async fn play(&mut self) -> anyhow::Result<()> {
-        let field = name_field(self.system);
+        let field = self.sim.handle().company_name_field();
 
         // One field changed by a person: the webhook brings it in.
         let (id, record) = self.take()?;

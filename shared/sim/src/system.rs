@@ -244,6 +244,8 @@ pub trait RunningSystem: Send + Sync + Debug {
     fn subscribe(&self, _url: &str) -> bool {
         false
     }
+    /// The vendor's name of a company's name field, for the person hooks' `changes`.
+    fn company_name_field(&self) -> &'static str;
     /// Takes `url` out of the set-up [`subscribe`](Self::subscribe) made; false when it
     /// was not there.
     fn unsubscribe(&self, _url: &str) -> bool {

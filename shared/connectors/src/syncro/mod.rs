@@ -113,20 +113,7 @@ pub fn connect(
 /// `since`, or cannot be read (better read twice than never). Syncro cannot filter
 /// customers, contacts or leads by update time itself (psa-apis.md 3.3).
 pub fn updated_since(record: &ExternalRecord, since: Timestamp) -> bool {
-    updated_at(record).and_then(ExtVersion::at).is_none_or(|at| at >= since)
-}
-
-/// A record's `updated_at` as read, if it has one.
-pub fn updated_at(record: &ExternalRecord) -> Option<&ExtVersion> {
-    match record {
-        ExternalRecord::User(r) => r.updated_at.as_ref(),
-        ExternalRecord::Company(r) => r.updated_at.as_ref(),
-        ExternalRecord::Contact(r) => r.updated_at.as_ref(),
-        ExternalRecord::Solution(r) => r.updated_at.as_ref(),
-        ExternalRecord::Activity(r) => r.updated_at.as_ref(),
-        ExternalRecord::Opportunity(r) => r.updated_at.as_ref(),
-        ExternalRecord::Unreadable(_) => None,
-    }
+    record.version().and_then(ExtVersion::at).is_none_or(|at| at >= since)
 }
 
 /// One Syncro connection. `Debug` never shows the token.

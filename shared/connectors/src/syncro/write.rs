@@ -11,7 +11,7 @@ use tandem_domain::{RecordKind, Stage, System};
 
 use super::describe::DESCRIPTION;
 use super::mapping::{self, contact_name};
-use super::{SyncroConnector, pagination, stage_path, updated_at};
+use super::{SyncroConnector, pagination, stage_path};
 use crate::read;
 use crate::transport::OUTCOME_UNKNOWN_NOTE;
 
@@ -173,7 +173,7 @@ pub async fn create(c: &SyncroConnector, record: &ExternalRecord) -> Result<Writ
 fn written(stage: Stage, body: &[u8]) -> Option<Written> {
     match mapping::parse_one(stage, body).ok().flatten()? {
         ExternalRecord::Unreadable(u) => Some(Written { id: u.id?, version: None }),
-        record => Some(Written { id: record.id()?.to_string(), version: updated_at(&record).cloned() }),
+        record => Some(Written { id: record.id()?.to_string(), version: record.version().cloned() }),
     }
 }
 

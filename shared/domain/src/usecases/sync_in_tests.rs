@@ -115,6 +115,19 @@ async fn crm_company(w: &World, ext: &str) -> Record {
     w.svc.store.record(&t(), RecordKind::Company, &id).await.unwrap().unwrap()
 }
 
+/// The sync message of a webhook notice about company `id`.
+fn notice(w: &World, id: &str, deleted: bool) -> SyncMessage {
+    SyncMessage {
+        tenant: t(),
+        system: CW,
+        kind: RecordKind::Company,
+        external_id: id.into(),
+        deleted,
+        at: None,
+        received_at: w.svc.clock.now(),
+    }
+}
+
 fn call(secret: &str, body: serde_json::Value) -> WebhookCall {
     WebhookCall {
         headers: BTreeMap::from([("x-secret".to_string(), secret.to_string())]),
@@ -191,15 +204,7 @@ async fn a_notice_takes_the_external_change_and_keeps_the_crm_s_own_change_of_an
     w.clock.advance(60);
     crm::update(&w.svc, &t(), RecordKind::Company, before.id(), &json!({"phone": "+1 555 0199"})).await.unwrap();
     set_companies(&w, vec![company("1", "Acme Limited", "+1 555 0100", "2024-02-01T00:00:00Z")]);
-    let msg = SyncMessage {
-        tenant: t(),
-        system: CW,
-        kind: RecordKind::Company,
-        external_id: "1".into(),
-        deleted: false,
-        at: None,
-        received_at: w.svc.clock.now(),
-    };
+    let msg = notice(&w, "1", false);
     w.queue.send(&Work::SyncRecord(msg.clone())).await.unwrap();
     w.queue.send(&Work::SyncRecord(msg)).await.unwrap();
     let outcomes = drain(&w).await;
@@ -223,15 +228,7 @@ async fn a_change_on_both_sides_goes_to_the_more_recent_side_and_logs_the_loser(
     w.clock.advance(60);
     crm::update(&w.svc, &t(), RecordKind::Company, before.id(), &json!({"name": "Acme (CRM)"})).await.unwrap();
     set_companies(&w, vec![company("1", "Acme (PSA)", "+1 555 0100", "2030-01-01T00:00:00Z")]);
-    let msg = SyncMessage {
-        tenant: t(),
-        system: CW,
-        kind: RecordKind::Company,
-        external_id: "1".into(),
-        deleted: false,
-        at: None,
-        received_at: w.svc.clock.now(),
-    };
+    let msg = notice(&w, "1", false);
     assert_eq!(apply_notice(&w.svc, &msg).await.unwrap(), Some(Outcome::Updated));
     assert_eq!(crm_company(&w, "1").await.fields()["name"], json!("Acme (PSA)"));
     let all = LogFilter { limit: Some(1000), ..LogFilter::default() };
@@ -256,15 +253,7 @@ async fn a_record_gone_from_the_system_is_logged_and_archived_only_when_deletes_
     let w = imported().await;
     sync_on(&w).await;
     set_companies(&w, vec![company("2", "Bolt Co", "+1 555 0200", "2024-01-01T00:00:00Z")]);
-    let msg = |id: &str| SyncMessage {
-        tenant: t(),
-        system: CW,
-        kind: RecordKind::Company,
-        external_id: id.into(),
-        deleted: true,
-        at: None,
-        received_at: w.svc.clock.now(),
-    };
+    let msg = |id: &str| notice(&w, id, true);
     assert_eq!(apply_notice(&w.svc, &msg("1")).await.unwrap(), Some(Outcome::Skipped(SkipReason::Deleted)));
     let kept = crm_company(&w, "1").await;
     connections::save_settings(&w.svc, &t(), CW, &json!({"propagate_deletes": true})).await.unwrap();
@@ -328,18 +317,12 @@ async fn a_record_leaving_the_mapping_is_left_alone_and_one_entering_it_comes_in
         c.types = vec!["2".into()];
     }
     set_companies(&w, vec![leaving, company("3", "Cobalt Inc", "+1 555 0300", "2024-02-01T00:00:00Z")]);
-    let notice = |id: &str| SyncMessage {
-        tenant: t(),
-        system: CW,
-        kind: RecordKind::Company,
-        external_id: id.into(),
-        deleted: false,
-        at: None,
-        received_at: w.svc.clock.now(),
-    };
-    assert_eq!(apply_notice(&w.svc, &notice("1")).await.unwrap(), Some(Outcome::Skipped(SkipReason::TypeNotMapped)));
+    assert_eq!(
+        apply_notice(&w.svc, &notice(&w, "1", false)).await.unwrap(),
+        Some(Outcome::Skipped(SkipReason::TypeNotMapped))
+    );
     assert_eq!(crm_company(&w, "1").await, before, "left as it was");
-    assert_eq!(apply_notice(&w.svc, &notice("3")).await.unwrap(), Some(Outcome::Created));
+    assert_eq!(apply_notice(&w.svc, &notice(&w, "3", false)).await.unwrap(), Some(Outcome::Created));
     assert_eq!(crm_company(&w, "3").await.fields()["name"], json!("Cobalt Inc"));
 }
 

@@ -146,6 +146,10 @@ impl SimTenant for Tenant {
 }
 
 impl RunningSystem for SimHandle {
+    fn company_name_field(&self) -> &'static str {
+        "name"
+    }
+
     fn controls(&self) -> &Controls {
         &self.app.controls
     }

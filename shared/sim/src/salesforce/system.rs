@@ -127,6 +127,10 @@ impl SimTenant for Tenant {
 }
 
 impl RunningSystem for SimHandle {
+    fn company_name_field(&self) -> &'static str {
+        "Name"
+    }
+
     fn controls(&self) -> &Controls {
         &self.app.controls
     }

@@ -130,6 +130,10 @@ impl SimTenant for Tenant {
 }
 
 impl RunningSystem for SimHandle {
+    fn company_name_field(&self) -> &'static str {
+        "business_name"
+    }
+
     fn controls(&self) -> &Controls {
         &self.app.controls
     }
