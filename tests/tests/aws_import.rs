@@ -6,7 +6,9 @@
 //! delivered twice and a tenth of the invocations die after doing their work. An export
 //! started through the `http-api` handler and run by the `export-record` handler, with
 //! every message delivered twice and every second ConnectWise write committed but
-//! answered 502, sends each record once.
+//! answered 502, sends each record once. Sync in: with inbound sync switched on through
+//! the `http-api` handler, a record changed in the simulator reaches the CRM through a poll
+//! started there and run, page by page, by the `sync-worker` handler.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed set-up step should panic
 
@@ -91,14 +93,13 @@ fn body_json(body: &Option<Body>) -> Value {
     }
 }
 
-/// The function's own handler for `route` (a stage's, or the export's).
+/// The function's own handler for `route` (a stage's, the export's or the sync worker's).
 async fn invoke_route(svc: &Services, route: Route, event: SqsEvent) -> SqsBatchResponse {
     let e = invocation(event);
     let stage = match route {
         Route::Stage(stage) => stage,
         Route::Export => return export_record::handler::handle(svc, e).await.unwrap(),
-        // The sync worker's function comes with its SAM resources (not built yet).
-        Route::Sync => return tandem_lambda::run_sync_batch(svc, e.payload).await,
+        Route::Sync => return sync_worker::handler::handle(svc, e).await.unwrap(),
     };
     match stage {
         Stage::Users => import_users::handler::handle(svc, e).await,
@@ -300,5 +301,66 @@ async fn an_export_through_the_export_function_on_moto_sends_each_record_once_de
         .filter(|r| matches!(r, ExternalRecord::Company(c) if c.name == "Moto Harbour Supply"))
         .collect();
     assert_eq!(same.len(), 1, "once in ConnectWise: {same:?}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_in_connectwise_reaches_the_crm_through_a_poll_run_by_the_sync_worker_on_moto() {
+    let s = stack().await;
+    // A small tenant: the first poll after the import reads every record once more.
+    let sim = sims::start(System::ConnectWise, &Scale::new(11, 6), SimConfig::default(), 0).await.unwrap();
+    let tenant = "moto-sync";
+    let job = connect_and_start(&s, &sim, tenant).await;
+    let (job, _) = wait_for(&s, tenant, &job, 1, None).await;
+    assert!(job.status.is_final(), "{:?}", job.status);
+    let t = TenantId::parse(tenant).unwrap();
+
+    let settings = api_event("PUT", "/connections/connectwise/settings", tenant, json!({"auto_sync": "inbound"}));
+    let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(settings)).await.unwrap();
+    assert_eq!(resp.status_code, 200, "{:?}", resp.body);
+    assert_eq!(body_json(&resp.body)["auto_sync"], "inbound");
+
+    // Change a linked contact's title in ConnectWise, through its API.
+    let contact = s
+        .svc
+        .store
+        .all_records(&t, RecordKind::Contact)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.link(System::ConnectWise).is_some())
+        .expect("an imported contact");
+    let ext = contact.link(System::ConnectWise).unwrap().id.clone();
+    let connector = tandem_domain::usecases::connections::connector(&s.svc, &t, System::ConnectWise).await.unwrap();
+    let Some(ExternalRecord::Contact(mut changed)) = connector.get(RecordKind::Contact, &ext).await.unwrap() else {
+        panic!("contact {ext} is not in ConnectWise");
+    };
+    let title = "Head of Moto Sync";
+    assert_ne!(contact.fields()["title"], json!(title));
+    changed.title = Some(title.into());
+    connector.update(&ExternalRecord::Contact(changed), &["title"]).await.unwrap();
+
+    let poll = api_event("POST", "/connections/connectwise/sync/poll", tenant, json!(null));
+    let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(poll)).await.unwrap();
+    assert_eq!(resp.status_code, 202, "{:?}", resp.body);
+    assert!(!body_json(&resp.body)["stages"].as_array().unwrap().is_empty(), "{:?}", resp.body);
+
+    // Play the sync queue's event source until the poll has read every stage.
+    let chaos = Chaos::default();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        deliver_once(&s, 1, None, &chaos).await;
+        let conn = tandem_domain::usecases::connections::connection(&s.svc, &t, System::ConnectWise).await.unwrap();
+        if conn.completed_stages.keys().all(|stage| conn.polled.contains_key(stage)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the poll did not finish: polled {:?}", conn.polled);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(chaos.invocations.load(Ordering::SeqCst) >= 1, "the sync worker ran");
+
+    let stored = s.svc.store.record(&t, RecordKind::Contact, contact.id()).await.unwrap().unwrap();
+    assert_eq!(stored.fields()["title"], json!(title), "the CRM contact took the change");
+    assert_eq!(stored.link(System::ConnectWise).map(|l| l.id.clone()), Some(ext), "still the one link");
     sim.shutdown().await;
 }

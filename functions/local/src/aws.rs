@@ -1,5 +1,5 @@
 //! The local runner on AWS interfaces (`--aws-endpoint`): provisions the table and the
-//! stage and export queues an AWS-compatible endpoint such as moto needs, builds the
+//! stage, export and sync queues an AWS-compatible endpoint such as moto needs, builds the
 //! Lambda functions' services on it, and plays the SQS event source for the queue-driven
 //! functions: receive a batch, invoke the handler, delete what succeeded, leave the
 //! failures.
@@ -59,8 +59,9 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     loader.load().await
 }
 
-/// Creates the table and the stage queues (with dead-letter queues) if they are missing,
-/// and returns the configuration the functions read from their environment in AWS.
+/// Creates the table and the stage, export and sync queues (with dead-letter queues) if
+/// they are missing, and returns the configuration the functions read from their
+/// environment in AWS.
 pub async fn provision(sdk: &SdkConfig, names: &AwsNames) -> anyhow::Result<Config> {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     create_table_if_missing(&dynamodb, &names.table)
@@ -70,26 +71,37 @@ pub async fn provision(sdk: &SdkConfig, names: &AwsNames) -> anyhow::Result<Conf
     let settings = QueueSettings { visibility_timeout: names.visibility_timeout, ..QueueSettings::default() };
     let mut queue_urls = BTreeMap::new();
     for stage in Stage::ALL {
-        let prefix = format!("{}-{stage}", names.queue_prefix);
-        let urls = create_queues_if_missing(&sqs, &prefix, &settings)
-            .await
-            .with_context(|| format!("creating queue {prefix}.fifo"))?;
-        queue_urls.insert(*stage, urls.queue_url);
+        queue_urls.insert(*stage, fifo_queue(&sqs, names, &settings, stage.as_str()).await?);
     }
-    let prefix = format!("{}-export", names.queue_prefix);
-    let export = create_queues_if_missing(&sqs, &prefix, &settings)
-        .await
-        .with_context(|| format!("creating queue {prefix}.fifo"))?;
+    let export_queue_url = fifo_queue(&sqs, names, &settings, "export").await?;
+    let sync_queue_url = fifo_queue(&sqs, names, &settings, "sync").await?;
     Ok(Config {
         table_name: names.table.clone(),
         secret_prefix: names.secret_prefix.clone(),
         event_bus_name: names.event_bus.clone(),
         queue_urls,
-        export_queue_url: export.queue_url,
+        export_queue_url,
+        sync_queue_url,
     })
 }
 
-/// Plays the SQS event source of the queue-driven functions (the stages' and the export's).
+/// Creates the FIFO queue `{prefix}-{name}.fifo` and its dead-letter queue if missing;
+/// returns the queue's URL.
+async fn fifo_queue(
+    sqs: &aws_sdk_sqs::Client,
+    names: &AwsNames,
+    settings: &QueueSettings,
+    name: &str,
+) -> anyhow::Result<String> {
+    let prefix = format!("{}-{name}", names.queue_prefix);
+    let urls = create_queues_if_missing(sqs, &prefix, settings)
+        .await
+        .with_context(|| format!("creating queue {prefix}.fifo"))?;
+    Ok(urls.queue_url)
+}
+
+/// Plays the SQS event source of the queue-driven functions (the stages', the export's and
+/// the sync worker's).
 pub struct SqsEventSource {
     queues: Vec<(Route, SqsWorkQueue)>,
 }

@@ -69,10 +69,9 @@ pub fn new_webhook_secret() -> String {
 pub struct SyncMessage {
     pub tenant: TenantId,
     pub system: System,
-    /// The record's kind (`record_kind` on the wire: the work envelope's `kind` is the
-    /// message's own).
-    #[serde(rename = "record_kind")]
-    pub kind: RecordKind,
+    /// The record's kind, written `record_kind`: the work envelope's own `kind` (the
+    /// message kind, `sync_record`) sits beside these fields in one JSON object.
+    pub record_kind: RecordKind,
     pub external_id: String,
     /// The notice said the record was deleted.
     #[serde(default)]

@@ -19,8 +19,9 @@
 //! "job_id":"...","stage":"users","cursor":{"position":""}}`.
 //!
 //! - **Version 1** is the format above. Kinds: `import_page` ([`StageMessage`]), `export`
-//!   ([`ExportMessage`]: `tenant`, `system`, `export_id`), `sync_record` ([`SyncMessage`])
-//!   and `sync_poll` ([`PollMessage`]).
+//!   ([`ExportMessage`]: `tenant`, `system`, `export_id`), `sync_record` ([`SyncMessage`];
+//!   the record's kind is its `record_kind`, as `kind` is the envelope's) and `sync_poll`
+//!   ([`PollMessage`]).
 //! - **Version 0** is the format from before the work queue: a bare [`StageMessage`]
 //!   object with neither `v` nor `kind` (a `"v":0` written out reads the same). Such
 //!   messages may still sit in a queue (or its dead-letter queue) after a deploy, so a
@@ -120,7 +121,7 @@ impl Work {
             // names no version): a repeated delivery of one change is sent once.
             Work::SyncRecord(msg) => {
                 let at = msg.at.as_ref().map_or_else(|| msg.received_at.unix().to_string(), ToString::to_string);
-                format!("sync_record:{}:{}:{}:{}:{at}", msg.tenant, msg.system, msg.kind, msg.external_id)
+                format!("sync_record:{}:{}:{}:{}:{at}", msg.tenant, msg.system, msg.record_kind, msg.external_id)
             }
             Work::SyncPoll(msg) => format!("sync_poll:{}:{}:{}", msg.poll_id(), msg.stage, msg.cursor.position),
         }
@@ -201,7 +202,7 @@ impl fmt::Display for Work {
         match self {
             Work::ImportPage(msg) => write!(f, "import page of job {} ({} stage)", msg.job_id, msg.stage),
             Work::Export(msg) => write!(f, "export {}", msg.export_id),
-            Work::SyncRecord(msg) => write!(f, "sync of {} {} from {}", msg.kind, msg.external_id, msg.system),
+            Work::SyncRecord(msg) => write!(f, "sync of {} {} from {}", msg.record_kind, msg.external_id, msg.system),
             Work::SyncPoll(msg) => write!(f, "poll of {} ({} stage)", msg.system, msg.stage),
         }
     }
@@ -340,6 +341,47 @@ mod tests {
         );
     }
 
+    fn notice() -> SyncMessage {
+        SyncMessage {
+            tenant: TenantId::parse("acme").unwrap(),
+            system: System::Halo,
+            record_kind: crate::ids::RecordKind::Contact,
+            external_id: "42".into(),
+            deleted: false,
+            at: Some(crate::ledger::ExtVersion::from("2025-01-01T00:00:00Z".to_string())),
+            received_at: Timestamp::from_unix(1_735_689_600).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_sync_record_keeps_its_message_kind_and_its_record_kind_apart_and_reads_back_as_written() {
+        let work = Work::SyncRecord(notice());
+        let body = work.encode().unwrap();
+        assert_eq!(body.matches("\"kind\"").count(), 1, "one envelope kind: {body}");
+        let json: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((json["v"].as_u64(), json["kind"].as_str()), (Some(1), Some("sync_record")));
+        assert_eq!(json["record_kind"], "contact");
+        assert_eq!(json["external_id"], "42");
+        assert_eq!(Work::decode(&body).unwrap(), work);
+        assert_eq!((work.route(), work.group_id()), (Route::Sync, "acme:halo".into()));
+    }
+
+    #[test]
+    fn a_sync_poll_page_reads_back_as_it_was_written_and_goes_to_the_sync_route() {
+        let work = Work::SyncPoll(PollMessage {
+            tenant: TenantId::parse("acme").unwrap(),
+            system: System::Halo,
+            stage: Stage::Contacts,
+            cursor: Cursor { position: "page=2".into(), since: Some(Timestamp::from_unix(1_700_000_000).unwrap()) },
+            started_at: Timestamp::from_unix(1_735_689_600).unwrap(),
+        });
+        let body = work.encode().unwrap();
+        let json: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["kind"], "sync_poll");
+        assert_eq!(Work::decode(&body).unwrap(), work);
+        assert_eq!(work.route(), Route::Sync);
+    }
+
     #[test]
     fn an_unknown_version_is_refused_naming_the_version() {
         let mut json = serde_json::to_value(Work::ImportPage(page(0))).unwrap();
@@ -387,22 +429,5 @@ mod tests {
     fn a_body_that_is_not_a_json_object_is_refused() {
         assert!(matches!(Work::decode("not json"), Err(WorkDecodeError::NotJson(_))));
         assert_eq!(Work::decode("[1]").unwrap_err(), WorkDecodeError::NotAnObject);
-    }
-
-    #[test]
-    fn a_sync_record_keeps_its_record_kind_beside_the_envelope_kind_and_reads_back() {
-        let msg = SyncMessage {
-            tenant: TenantId::parse("acme").unwrap(),
-            system: System::Halo,
-            kind: crate::ids::RecordKind::Contact,
-            external_id: "42".into(),
-            deleted: false,
-            at: None,
-            received_at: Timestamp::from_unix(1_700_000_000).unwrap(),
-        };
-        let body = Work::SyncRecord(msg.clone()).encode().unwrap();
-        let json: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!((json["kind"].as_str(), json["record_kind"].as_str()), (Some("sync_record"), Some("contact")));
-        assert_eq!(Work::decode(&body).unwrap(), Work::SyncRecord(msg));
     }
 }

@@ -28,11 +28,15 @@ pub const QUEUE_URL_ACTIVITIES: &str = "QUEUE_URL_ACTIVITIES";
 pub const QUEUE_URL_OPPORTUNITIES: &str = "QUEUE_URL_OPPORTUNITIES";
 /// The export function's FIFO queue URL.
 pub const QUEUE_URL_EXPORT: &str = "QUEUE_URL_EXPORT";
+/// The sync worker's FIFO queue URL (webhook notices and poll pages).
+pub const QUEUE_URL_SYNC: &str = "QUEUE_URL_SYNC";
 /// The JWT claim holding the caller's tenant id (HTTP functions only), e.g. `custom:tenant_id`.
 pub const TENANT_CLAIM: &str = "TENANT_CLAIM";
 
 /// The variables every function needs: a stage function sends the next page or the next
-/// stage's first page, and the HTTP API starts imports, so all know every stage queue.
+/// stage's first page, and the HTTP API starts imports, so all know every stage queue;
+/// the HTTP API, the webhook intake, the scheduler and the sync worker (the next poll
+/// page) send sync work, so all know the sync queue too.
 pub const CORE_VARS: &[&str] = &[
     TABLE_NAME,
     SECRET_PREFIX,
@@ -44,6 +48,7 @@ pub const CORE_VARS: &[&str] = &[
     QUEUE_URL_ACTIVITIES,
     QUEUE_URL_OPPORTUNITIES,
     QUEUE_URL_EXPORT,
+    QUEUE_URL_SYNC,
 ];
 
 /// The variables the HTTP functions need besides [`CORE_VARS`].
@@ -82,6 +87,8 @@ pub struct Config {
     pub queue_urls: BTreeMap<Stage, String>,
     /// The export function's FIFO queue URL.
     pub export_queue_url: String,
+    /// The sync worker's FIFO queue URL.
+    pub sync_queue_url: String,
 }
 
 /// What the HTTP functions are configured with: [`Config`] plus [`HTTP_VARS`].
@@ -122,6 +129,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
             event_bus_name: self.get(EVENT_BUS_NAME),
             queue_urls: Stage::ALL.iter().map(|s| (*s, self.get(queue_url_var(*s)))).collect(),
             export_queue_url: self.get(QUEUE_URL_EXPORT),
+            sync_queue_url: self.get(QUEUE_URL_SYNC),
         }
     }
 
@@ -148,10 +156,12 @@ impl Config {
         self.queue_urls.get(&stage).map(String::as_str)
     }
 
-    /// Every route's queue URL: the stages' and the export's.
+    /// Every route's queue URL: the stages', the export's and the sync worker's.
     pub fn routes(&self) -> Vec<(Route, &str)> {
         let stages = self.queue_urls.iter().map(|(stage, url)| (Route::Stage(*stage), url.as_str()));
-        stages.chain([(Route::Export, self.export_queue_url.as_str())]).collect()
+        stages
+            .chain([(Route::Export, self.export_queue_url.as_str()), (Route::Sync, self.sync_queue_url.as_str())])
+            .collect()
     }
 }
 
@@ -191,6 +201,8 @@ mod tests {
         assert_eq!(config.core.secret_prefix, "value-of-SECRET_PREFIX");
         assert_eq!(config.core.event_bus_name, "value-of-EVENT_BUS_NAME");
         assert_eq!(config.tenant_claim, "value-of-TENANT_CLAIM");
+        assert_eq!(config.core.export_queue_url, "value-of-QUEUE_URL_EXPORT");
+        assert_eq!(config.core.sync_queue_url, "value-of-QUEUE_URL_SYNC");
         for stage in Stage::ALL {
             assert_eq!(config.core.queue_url(*stage), Some(format!("value-of-{}", queue_url_var(*stage)).as_str()));
         }
@@ -235,5 +247,21 @@ mod tests {
         }
         let unique: std::collections::BTreeSet<&str> = vars.iter().copied().collect();
         assert_eq!(unique.len(), Stage::ALL.len());
+    }
+
+    #[test]
+    fn every_route_has_its_queue_the_sync_worker_included() {
+        let env = full_env();
+        let config = Config::from_lookup(lookup(&env)).unwrap();
+        let routes: BTreeMap<Route, &str> = config.routes().into_iter().collect();
+        assert_eq!(routes.len(), Stage::ALL.len() + 2, "{routes:?}");
+        assert_eq!(routes[&Route::Export], "value-of-QUEUE_URL_EXPORT");
+        assert_eq!(routes[&Route::Sync], "value-of-QUEUE_URL_SYNC");
+        for stage in Stage::ALL {
+            assert_eq!(routes[&Route::Stage(*stage)], format!("value-of-{}", queue_url_var(*stage)));
+        }
+        let mut env = full_env();
+        env.remove(QUEUE_URL_SYNC);
+        assert_eq!(Config::from_lookup(lookup(&env)).unwrap_err(), ConfigError::Missing(vec![QUEUE_URL_SYNC]));
     }
 }

@@ -1,7 +1,9 @@
 //! API Gateway HTTP API (payload format 2.0) <-> the transport-free `tandem_api`: an
 //! [`ApiGatewayV2httpRequest`] becomes an [`ApiRequest`] (method, path without the stage
 //! prefix, query parameters, body base64-decoded when marked so, tenant from a JWT claim),
-//! and an [`ApiResponse`] becomes an [`ApiGatewayV2httpResponse`] with a JSON body.
+//! and an [`ApiResponse`] becomes an [`ApiGatewayV2httpResponse`] with a JSON body. A
+//! webhook call (no authorizer) becomes a [`WebhookRequest`] the same way, with its
+//! headers and its exact body bytes, which its signature is computed over.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,7 @@ use aws_lambda_events::http::header::CONTENT_TYPE;
 use base64::Engine as _;
 
 use tandem_api::{ApiRequest, ApiResponse};
+use tandem_domain::webhook::WebhookCall;
 
 /// The stage name of an HTTP API's default stage, which adds no path prefix.
 pub const DEFAULT_STAGE: &str = "$default";
@@ -75,22 +78,66 @@ fn tenant(event: &ApiGatewayV2httpRequest, tenant_claim: &str) -> Option<String>
     claims.get(tenant_claim).filter(|t| !t.trim().is_empty()).cloned()
 }
 
-/// The API request an API Gateway event carries, or the 400 answer when its body is
-/// marked base64 but is not.
-pub fn api_request(event: &ApiGatewayV2httpRequest, tenant_claim: &str) -> Result<ApiRequest, ApiResponse> {
-    let body = match event.body.as_deref() {
+/// The request body's bytes, base64-decoded when the event marks it so; the 400 answer
+/// when it is marked base64 but is not.
+fn body(event: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiResponse> {
+    Ok(match event.body.as_deref() {
         None => Vec::new(),
         Some(b) if event.is_base64_encoded => base64::engine::general_purpose::STANDARD.decode(b).map_err(|e| {
             error_response(400, "invalid", format!("the request body is marked base64 but is not: {e}"))
         })?,
         Some(b) => b.as_bytes().to_vec(),
-    };
+    })
+}
+
+/// The request's method, upper-case as API Gateway gives it.
+fn method(event: &ApiGatewayV2httpRequest) -> String {
+    event.request_context.http.method.as_str().to_string()
+}
+
+/// The API request an API Gateway event carries, or the 400 answer when its body is
+/// marked base64 but is not.
+pub fn api_request(event: &ApiGatewayV2httpRequest, tenant_claim: &str) -> Result<ApiRequest, ApiResponse> {
     Ok(ApiRequest {
-        method: event.request_context.http.method.as_str().to_string(),
+        method: method(event),
         path: path(event),
         query: query(event),
-        body,
+        body: body(event)?,
         tenant: tenant(event, tenant_claim),
+    })
+}
+
+/// A webhook call as API Gateway delivered it (`POST /webhooks/{system}/{key}`, no
+/// authorizer): the method and path to route it by, and the call itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookRequest {
+    /// The HTTP method.
+    pub method: String,
+    /// The path without a named stage's prefix.
+    pub path: String,
+    /// Header names lower-cased (a header sent several times keeps its values joined by
+    /// commas, as API Gateway delivers them), the query parameters, the exact body bytes.
+    pub call: WebhookCall,
+}
+
+/// The webhook request an API Gateway event carries, or the 400 answer when its body is
+/// marked base64 but is not.
+pub fn webhook_request(event: &ApiGatewayV2httpRequest) -> Result<WebhookRequest, ApiResponse> {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in &event.headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers
+            .entry(name.as_str().to_ascii_lowercase())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    Ok(WebhookRequest {
+        method: method(event),
+        path: path(event),
+        call: WebhookCall { headers, query: query(event), body: body(event)? },
     })
 }
 
@@ -190,6 +237,37 @@ mod tests {
         let wire = serde_json::to_value(&out).unwrap();
         assert_eq!(wire["statusCode"], 201);
         assert_eq!(wire["headers"]["content-type"], "application/json");
+    }
+
+    fn webhook(body: &str, base64: bool) -> ApiGatewayV2httpRequest {
+        event(json!({
+            "version": "2.0",
+            "routeKey": "POST /webhooks/{system}/{key}",
+            "rawPath": "/webhooks/connectwise/k1",
+            "rawQueryString": "a=1",
+            "headers": { "X-Content-Signature": "c2ln", "content-type": "application/json" },
+            "queryStringParameters": { "a": "1" },
+            "requestContext": { "http": { "method": "POST", "path": "/webhooks/connectwise/k1" }, "stage": "$default" },
+            "body": body,
+            "isBase64Encoded": base64
+        }))
+    }
+
+    #[test]
+    fn a_webhook_call_carries_lower_cased_headers_the_query_and_the_exact_body() {
+        let req = webhook_request(&webhook(r#"{"ID": 1}"#, false)).unwrap();
+        assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", "/webhooks/connectwise/k1"));
+        assert_eq!(req.call.headers.get("x-content-signature").map(String::as_str), Some("c2ln"));
+        assert_eq!(req.call.header("X-Content-Signature"), Some("c2ln"));
+        assert_eq!(req.call.query.get("a").map(String::as_str), Some("1"));
+        assert_eq!(req.call.body, br#"{"ID": 1}"#.to_vec());
+    }
+
+    #[test]
+    fn a_base64_webhook_body_is_decoded_and_a_broken_one_is_a_400() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(b"\x00raw bytes");
+        assert_eq!(webhook_request(&webhook(&encoded, true)).unwrap().call.body, b"\x00raw bytes".to_vec());
+        assert_eq!(webhook_request(&webhook("not base64!", true)).unwrap_err().status, 400);
     }
 
     #[test]

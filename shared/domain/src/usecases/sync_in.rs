@@ -111,7 +111,7 @@ pub async fn intake(svc: &Services, system: System, key: &str, call: &WebhookCal
         let msg = SyncMessage {
             tenant: tenant.clone(),
             system,
-            kind: notice.kind,
+            record_kind: notice.kind,
             external_id: notice.id,
             deleted: notice.action == Action::Deleted,
             at: notice.at,
@@ -161,23 +161,26 @@ fn synced_stage(conn: &Connection, kind: RecordKind) -> Result<Stage, String> {
 /// applied (three-way merge), or, gone from the system, handled as a delete. `None` when
 /// the connection does not sync the record's kind (logged at info, nothing written).
 pub async fn apply_notice(svc: &Services, msg: &SyncMessage) -> Result<Option<Outcome>, DomainError> {
-    let conn = connection(svc, &msg.tenant, msg.system).await?;
-    let stage = match synced_stage(&conn, msg.kind) {
+    let Some(conn) = svc.store.connection(&msg.tenant, msg.system).await? else {
+        tracing::info!(tenant = %msg.tenant, system = %msg.system, "notice for a connection that is gone; dropped");
+        return Ok(None);
+    };
+    let stage = match synced_stage(&conn, msg.record_kind) {
         Ok(stage) => stage,
         Err(why) => {
-            tracing::info!(tenant = %msg.tenant, system = %msg.system, kind = %msg.kind, reason = %why, "notice not synced");
+            tracing::info!(tenant = %msg.tenant, system = %msg.system, kind = %msg.record_kind, reason = %why, "notice not synced");
             return Ok(None);
         }
     };
     let connector = connector(svc, &msg.tenant, msg.system).await?;
-    let Some(record) = connector.get(msg.kind, &msg.external_id).await? else {
-        return deleted(svc, &conn, msg.kind, &msg.external_id).await.map(Some);
+    let Some(record) = connector.get(msg.record_kind, &msg.external_id).await? else {
+        return deleted(svc, &conn, msg.record_kind, &msg.external_id).await.map(Some);
     };
     let applier = Applier::new(svc, &msg.tenant, &conn, stage, run(Direction::Webhook));
     let log_id = sync_log_id(msg.system, &record);
     let outcomes = applier.apply(std::slice::from_ref(&record), &[log_id]).await?;
     let outcome = marked_deleted(svc, &conn, std::slice::from_ref(&record), outcomes).await?.pop();
-    tracing::info!(tenant = %msg.tenant, system = %msg.system, kind = %msg.kind, id = %msg.external_id,
+    tracing::info!(tenant = %msg.tenant, system = %msg.system, kind = %msg.record_kind, id = %msg.external_id,
         outcome = ?outcome, "webhook notice applied");
     Ok(outcome)
 }
@@ -310,7 +313,10 @@ async fn queue_poll(
 /// at a stage's end, its watermark moved to the poll's start and the next stage queued.
 /// Returns the page's outcomes.
 pub async fn run_poll(svc: &Services, msg: &PollMessage) -> Result<Vec<Outcome>, DomainError> {
-    let conn = connection(svc, &msg.tenant, msg.system).await?;
+    let Some(conn) = svc.store.connection(&msg.tenant, msg.system).await? else {
+        tracing::info!(tenant = %msg.tenant, system = %msg.system, "poll page for a connection that is gone; dropped");
+        return Ok(Vec::new());
+    };
     if let Err(why) = synced_stage(&conn, msg.stage.kind()) {
         tracing::info!(tenant = %msg.tenant, system = %msg.system, stage = %msg.stage, reason = %why, "poll page dropped");
         return Ok(Vec::new());

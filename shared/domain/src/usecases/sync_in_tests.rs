@@ -120,7 +120,7 @@ fn notice(w: &World, id: &str, deleted: bool) -> SyncMessage {
     SyncMessage {
         tenant: t(),
         system: CW,
-        kind: RecordKind::Company,
+        record_kind: RecordKind::Company,
         external_id: id.into(),
         deleted,
         at: None,

@@ -1,0 +1,4 @@
+//! The `sync-worker` function's handler as a library, so end-to-end tests drive the very
+//! handler the Lambda runs; `main.rs` only wires it.
+
+pub mod handler;

@@ -1,0 +1,4 @@
+//! The `webhook-intake` function's handler as a library, so end-to-end tests drive the very
+//! handler the Lambda runs; `main.rs` only wires it.
+
+pub mod handler;
