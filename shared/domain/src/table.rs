@@ -255,6 +255,18 @@ impl RecordStore {
         }
     }
 
+    /// Whether the delivery of `digest` was taken before (and its mark has not expired).
+    pub async fn delivery_seen(
+        &self,
+        t: &TenantId,
+        system: System,
+        digest: &str,
+        now: crate::normalise::Timestamp,
+    ) -> Result<bool, StoreError> {
+        let item = self.table.get(&keys::delivery(t, system, digest), "D").await?;
+        Ok(item.is_some_and(|i| i.expires_at.is_none_or(|at| at > now.unix())))
+    }
+
     /// Marks the delivery of `digest` as taken; `false` when it was taken before (a
     /// replay). The mark lasts `keep_seconds` from `now`.
     pub async fn first_delivery(

@@ -102,7 +102,9 @@ pub async fn intake(svc: &Services, system: System, key: &str, call: &WebhookCal
     }
     let digest = hex::encode(Sha256::digest(&call.body));
     let now = svc.clock.now();
-    if !svc.store.first_delivery(&tenant, system, &digest, now, REPLAY_WINDOW_SECONDS).await? {
+    // Marked as taken only once queued: a failure in between leaves the system's retry
+    // to be taken, never lost (a notice queued twice is applied once).
+    if svc.store.delivery_seen(&tenant, system, &digest, now).await? {
         tracing::info!(tenant = %tenant, system = %system, "webhook delivery seen before; acknowledged");
         return Ok(Intake { queued: 0, replay: true, ignored: false, answer: reader.acknowledgement(call) });
     }
@@ -123,6 +125,7 @@ pub async fn intake(svc: &Services, system: System, key: &str, call: &WebhookCal
             .map_err(|e| DomainError::Store(crate::ports::StoreError::Unavailable(format!("work queue: {}", e.0))))?;
         queued += 1;
     }
+    svc.store.first_delivery(&tenant, system, &digest, now, REPLAY_WINDOW_SECONDS).await?;
     Ok(Intake { queued, replay: false, ignored: false, answer: reader.acknowledgement(call) })
 }
 

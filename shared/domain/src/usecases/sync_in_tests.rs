@@ -352,3 +352,16 @@ async fn a_record_the_system_marks_deleted_is_removed_by_the_poll_only_when_dele
     assert!(outcomes.contains(&Outcome::Deleted), "{outcomes:?}");
     assert!(w.svc.store.record(&t(), RecordKind::Company, kept.id()).await.unwrap().is_none(), "removed");
 }
+
+#[tokio::test]
+async fn a_call_that_could_not_be_queued_is_not_marked_so_the_system_s_retry_is_taken() {
+    let w = imported().await;
+    let hook = sync_on(&w).await.webhook.unwrap();
+    let key = hook.path.rsplit('/').next().unwrap().to_string();
+    let c = call(&hook.secret, json!([{"kind": "company", "id": "1"}]));
+    w.queue.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(intake(&w.svc, CW, &key, &c).await.unwrap_err().is_retryable(), "the system is told to retry");
+    w.queue.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let retried = intake(&w.svc, CW, &key, &c).await.unwrap();
+    assert_eq!((retried.queued, retried.replay), (1, false), "the retry is taken, not ignored as a replay");
+}

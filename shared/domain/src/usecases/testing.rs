@@ -103,11 +103,16 @@ impl Table for MemTable {
 #[derive(Default)]
 pub struct MemQueue {
     pub sent: Mutex<Vec<Work>>,
+    /// While set, every send fails (the queue unreachable).
+    pub down: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
 impl WorkQueue for MemQueue {
     async fn send(&self, work: &Work) -> Result<(), QueueError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(QueueError("the queue is unreachable".into()));
+        }
         lock(&self.sent).push(work.clone());
         Ok(())
     }
