@@ -96,15 +96,34 @@ pub struct PollMessage {
 }
 
 impl PollMessage {
-    /// The poll's id: its connection and start, the same for each of its pages.
+    /// The poll's id: its connection and start, the same for each of its pages. The start
+    /// is taken to the nanosecond: the id is in every page's deduplication id, so two polls
+    /// started within one second (the schedule and a manual poll, or two manual ones) must
+    /// not share it, or the second one's pages are dropped by the queue as repeats and the
+    /// changes made since the first are not read until a later poll.
     pub fn poll_id(&self) -> String {
-        format!("{}:{}:{}", self.tenant, self.system, self.started_at.unix())
+        format!("{}:{}:{}", self.tenant, self.system, self.started_at.datetime().unix_timestamp_nanos())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_polls_started_within_one_second_have_different_ids() {
+        let at = |raw: &str| Timestamp::parse(raw).unwrap();
+        let poll = |started_at| PollMessage {
+            tenant: TenantId::parse("t1").unwrap(),
+            system: System::Halo,
+            stage: Stage::Companies,
+            cursor: Cursor::start(),
+            started_at,
+        };
+        let (a, b) = (poll(at("2024-05-01T10:00:00.100Z")), poll(at("2024-05-01T10:00:00.900Z")));
+        assert_ne!(a.poll_id(), b.poll_id());
+        assert_eq!(a.poll_id(), poll(at("2024-05-01T10:00:00.100Z")).poll_id(), "the same poll keeps its id");
+    }
 
     #[test]
     fn endpoints_and_secrets_are_fresh_each_time_and_long_enough() {
