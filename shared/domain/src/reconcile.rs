@@ -503,23 +503,35 @@ impl Ctx<'_, '_> {
     /// or (three-way merge) conflicting.
     fn seen_again(&self, ledger: &Ledger, previous: &Record, proposed: Record, seen: &Option<ExtVersion>) -> Plan {
         let version = seen.clone();
-        if version.is_some() && ledger.seen == version {
+        let incoming = field_hashes(&proposed);
+        // The same stamp is the same version only with the same content: systems that
+        // stamp whole seconds give two quick edits one stamp, and the second must not be
+        // missed (under the import's rule the content is not compared, as before).
+        let same_content = self.policy.merge == Merge::ExternalWins || incoming == ledger.pulled;
+        if version.is_some() && ledger.seen == version && same_content {
             return Plan::Skip(SkipReason::Unchanged);
         }
-        let incoming = field_hashes(&proposed);
         if !ledger.pushed.is_empty() && ledger.pushed.iter().all(|(f, h)| incoming.get(f) == Some(h)) {
             return Plan::Echo;
         }
-        let (record, conflicts) = match self.policy.merge {
-            Merge::ExternalWins => (proposed, Vec::new()),
-            Merge::ThreeWay => self.merge(ledger, previous, &proposed, version.as_ref()),
+        let (record, conflicts, held) = match self.policy.merge {
+            Merge::ExternalWins => (proposed, Vec::new(), None),
+            Merge::ThreeWay => {
+                let (record, conflicts) = self.merge(ledger, previous, &proposed, version.as_ref());
+                (record, conflicts, Some(proposed))
+            }
         };
         let fields = differing(previous, &record);
         let mut record = record;
         if !fields.is_empty() {
             record.meta_mut().updated_at = self.now;
         }
-        let ledger = ledger.repulled(&record, version, self.now);
+        // The three-way merge's base is what the system holds (it keeps the loser of a field
+        // the CRM won until sync out writes the winner there); the import's, the record.
+        let ledger = match &held {
+            Some(held) => ledger.repulled(held, version, self.now),
+            None => ledger.repulled(&record, version, self.now),
+        };
         match (fields.is_empty(), conflicts.is_empty()) {
             (true, true) => Plan::Refresh { ledger },
             (false, true) => Plan::Update { previous: previous.clone(), record, ledger, fields },

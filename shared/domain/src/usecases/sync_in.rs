@@ -134,15 +134,14 @@ fn run(direction: Direction) -> Run {
     Run { direction, job: None, merge: Merge::ThreeWay }
 }
 
-/// The log id of taking in `record` (its version, else its content, names the change).
+/// The log id of taking in `record`: its version and its content name the change (two
+/// quick edits can share a stamp; a record read again unchanged keeps its one entry).
 fn sync_log_id(system: System, record: &ExternalRecord) -> String {
     let kind = record.kind().map_or("unreadable", RecordKind::as_str);
     let id = record.id().unwrap_or_default();
-    let version = match record.version() {
-        Some(v) => v.to_string(),
-        None => hex::encode(&Sha256::digest(format!("{record:?}").as_bytes())[..12]),
-    };
-    format!("sync:{system}:{kind}:{id}:{version}")
+    let version = record.version().map(ToString::to_string).unwrap_or_default();
+    let content = hex::encode(&Sha256::digest(format!("{record:?}").as_bytes())[..8]);
+    format!("sync:{system}:{kind}:{id}:{version}:{content}")
 }
 
 /// The stage of `kind` when the connection syncs it: inbound sync on, the system has the

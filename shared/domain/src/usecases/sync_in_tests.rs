@@ -365,3 +365,36 @@ async fn a_call_that_could_not_be_queued_is_not_marked_so_the_system_s_retry_is_
     let retried = intake(&w.svc, CW, &key, &c).await.unwrap();
     assert_eq!((retried.queued, retried.replay), (1, false), "the retry is taken, not ignored as a replay");
 }
+
+#[tokio::test]
+async fn a_second_edit_under_the_same_stamp_is_taken_and_a_field_the_crm_won_stays_won() {
+    let w = imported().await;
+    sync_on(&w).await;
+    // Two quick edits in the system share one stamp (systems stamp whole seconds).
+    set_companies(&w, vec![company("1", "Acme One", "+1 555 0100", "2024-02-01T00:00:00Z")]);
+    apply_notice(&w.svc, &notice(&w, "1", false)).await.unwrap();
+    set_companies(&w, vec![company("1", "Acme Two", "+1 555 0100", "2024-02-01T00:00:00Z")]);
+    assert_eq!(apply_notice(&w.svc, &notice(&w, "1", false)).await.unwrap(), Some(Outcome::Updated));
+    assert_eq!(crm_company(&w, "1").await.fields()["name"], json!("Acme Two"), "the second edit is not missed");
+    assert_eq!(
+        apply_notice(&w.svc, &notice(&w, "1", false)).await.unwrap(),
+        Some(Outcome::Updated),
+        "the same change read again keeps its one outcome"
+    );
+
+    // The CRM renames it later than the system's stamp: the CRM wins the name...
+    w.clock.advance(20 * 365 * 86_400);
+    let current = crm_company(&w, "1").await;
+    crm::update(&w.svc, &t(), RecordKind::Company, current.id(), &json!({"name": "Acme (CRM)"})).await.unwrap();
+    set_companies(&w, vec![company("1", "Acme Three", "+1 555 0100", "2024-03-01T00:00:00Z")]);
+    apply_notice(&w.svc, &notice(&w, "1", false)).await.unwrap();
+    assert_eq!(crm_company(&w, "1").await.fields()["name"], json!("Acme (CRM)"));
+    // ...and keeps it when the system later changes only the phone (its name still the loser).
+    set_companies(&w, vec![company("1", "Acme Three", "+1 555 0177", "2024-04-01T00:00:00Z")]);
+    apply_notice(&w.svc, &notice(&w, "1", false)).await.unwrap();
+    let after = crm_company(&w, "1").await;
+    assert_eq!(
+        (after.fields()["name"].clone(), after.fields()["phone"].clone()),
+        (json!("Acme (CRM)"), json!("+1 555 0177"))
+    );
+}
