@@ -220,7 +220,15 @@ async fn option_lists_offer_the_halo_choices() {
     let (sim, _) = start(5).await;
     let conn = good(&sim, 100);
     let names = |cs: Vec<tandem_domain::external::Choice>| cs.into_iter().map(|c| c.name).collect::<Vec<_>>();
-    let roles = names(conn.options(OptionList::Roles).await.unwrap());
+    let role_choices = conn.options(OptionList::Roles).await.unwrap();
+    assert!(role_choices.iter().all(|c| c.id.len() == 36 && c.id.matches('-').count() == 4), "{role_choices:?}");
+    let (users, _) = fetch_all(conn.as_ref(), Stage::Users, Cursor::default()).await;
+    for r in &users {
+        let ExternalRecord::User(u) = r else { panic!("{r:?}") };
+        let role = u.role.as_deref().expect("every generated agent has a role");
+        assert!(role_choices.iter().any(|c| c.id == role), "{role} is no role choice");
+    }
+    let roles = names(role_choices);
     assert!(roles.contains(&"Sales".to_string()) && roles.contains(&"API".to_string()), "{roles:?}");
     let types = conn.options(OptionList::CompanyTypes).await.unwrap();
     assert!(types.iter().any(|c| c.name == "Customer") && types.iter().any(|c| c.id == NO_TYPE));

@@ -128,7 +128,8 @@ fn split_name(first: Option<String>, last: Option<String>, name: Option<String>)
 }
 
 /// An agent. Its id is the numeric agent id as text (actions' `who_agentid` and
-/// opportunities' `agent_id` refer to agents by it); its role is its first role's id.
+/// opportunities' `agent_id` refer to agents by it); its role is its first role's id (a
+/// GUID; an integer from an older Halo, as text), the id of its role choice.
 pub fn user(a: Agent) -> ExtUser {
     let (first_name, last_name) = split_name(a.firstname, a.surname, a.name);
     ExtUser {
@@ -136,7 +137,7 @@ pub fn user(a: Agent) -> ExtUser {
         email: non_empty(a.email.as_deref()),
         first_name,
         last_name,
-        role: a.roles.first().and_then(|r| id_text(r.id)),
+        role: a.roles.into_iter().next().and_then(|r| r.id),
         inactive: a.isdisabled,
         updated_at: None,
     }
@@ -407,15 +408,30 @@ mod tests {
     }
 
     #[test]
-    fn agents_come_as_a_bare_array_keyed_by_numeric_id_with_their_first_role() {
-        let body =
-            json!([{"id": 7, "name": "Ann Lee", "email": "a@x.com", "roles": [{"id": 2, "name": "Sales"}, {"id": 4}]}]);
+    fn agents_come_as_a_bare_array_keyed_by_numeric_id_with_their_first_roles_guid() {
+        let sales = "5f0c8a2e-3b1d-4c6e-9a7f-1e2d3c4b5a69";
+        let body = json!([{"id": 7, "name": "Ann Lee", "email": "a@x.com",
+            "roles": [{"id": sales, "name": "Sales"}, {"id": "0b9e2f4a-7c1d-4e8f-a2b3-c4d5e6f70812"}]}]);
         let out = parse_page(Stage::Users, body.to_string().as_bytes()).unwrap();
         let ExternalRecord::User(u) = &out[0] else { panic!() };
         assert_eq!(
             (u.id.as_str(), u.role.as_deref(), u.first_name.as_str(), u.last_name.as_str()),
-            ("7", Some("2"), "Ann", "Lee")
+            ("7", Some(sales), "Ann", "Lee")
         );
+    }
+
+    #[test]
+    fn an_agents_role_id_may_also_be_an_integer_as_older_halo_versions_send_it() {
+        let body = json!([
+            {"id": 7, "name": "Ann Lee", "roles": [{"id": 2, "name": "Sales"}, {"id": 4}]},
+            {"id": 8, "name": "Bo Vance", "roles": [{"id": 0}]},
+            {"id": 9, "name": "Cy Moor", "roles": [{"id": "  "}]},
+            {"id": 10, "name": "Di Ruiz", "roles": null}
+        ]);
+        let out = parse_page(Stage::Users, body.to_string().as_bytes()).unwrap();
+        let roles: Vec<Option<String>> =
+            out.iter().map(|r| if let ExternalRecord::User(u) = r { u.role.clone() } else { panic!() }).collect();
+        assert_eq!(roles, [Some("2".to_string()), None, None, None]);
     }
 
     #[test]

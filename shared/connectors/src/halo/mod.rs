@@ -25,7 +25,7 @@ use tokio::sync::Mutex;
 
 use self::client::Client;
 use self::mapping::{CRM_NOTE_NAME, CRM_NOTE_TYPE, TicketContacts};
-use self::models::{Agent, NamedEntry, OutcomeEntry, TicketList, non_empty};
+use self::models::{Agent, NamedEntry, OutcomeEntry, RoleEntry, TicketList, non_empty};
 use self::pagination::{MAX_PAGE_SIZE, Phase};
 use crate::http::Settings;
 use crate::read;
@@ -197,6 +197,18 @@ fn named(entries: Vec<NamedEntry>) -> Vec<Choice> {
         .collect()
 }
 
+/// The role choices: id the role's id as text (a GUID; an integer from an older Halo), name
+/// its name. A role without an id cannot be chosen by an agent and is left out.
+fn roles(entries: Vec<RoleEntry>) -> Vec<Choice> {
+    entries
+        .into_iter()
+        .filter_map(|e| {
+            let id = e.id?;
+            Some(Choice { name: non_empty(e.name.as_deref()).unwrap_or_else(|| id.clone()), id })
+        })
+        .collect()
+}
+
 fn no_type() -> Choice {
     Choice { id: NO_TYPE.to_string(), name: NO_TYPE_NAME.to_string() }
 }
@@ -220,7 +232,7 @@ impl Connector for HaloConnector {
 
     async fn options(&self, list: OptionList) -> Result<Vec<Choice>, ConnectorError> {
         match list {
-            OptionList::Roles => Ok(named(self.entries(ROLES_PATH, &[]).await?)),
+            OptionList::Roles => Ok(roles(self.entries(ROLES_PATH, &[]).await?)),
             OptionList::CompanyTypes => {
                 let query = [("lookupid", CUSTOMER_TYPE_LOOKUP_ID.to_string())];
                 let mut choices = named(self.entries(LOOKUP_PATH, &query).await?);
@@ -339,5 +351,31 @@ impl Connector for HaloConnector {
 
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
         write::update(self, record, fields).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_choices_take_the_guid_as_id_and_an_integer_from_an_older_halo_too() {
+        let body = serde_json::json!([
+            {"id": "5f0c8a2e-3b1d-4c6e-9a7f-1e2d3c4b5a69", "name": "Sales", "id_int": 2},
+            {"id": 3, "name": "Marketing"},
+            {"id": "0b9e2f4a-7c1d-4e8f-a2b3-c4d5e6f70812", "name": " "},
+            {"id": null, "name": "No id"}
+        ]);
+        let entries: Vec<RoleEntry> = serde_json::from_value(body).unwrap();
+        let choices: Vec<(String, String)> = roles(entries).into_iter().map(|c| (c.id, c.name)).collect();
+        let guid = "0b9e2f4a-7c1d-4e8f-a2b3-c4d5e6f70812".to_string();
+        assert_eq!(
+            choices,
+            [
+                ("5f0c8a2e-3b1d-4c6e-9a7f-1e2d3c4b5a69".to_string(), "Sales".to_string()),
+                ("3".to_string(), "Marketing".to_string()),
+                (guid.clone(), guid),
+            ]
+        );
     }
 }

@@ -57,7 +57,7 @@ pub struct ApiErrorBody {
     pub error: Option<String>,
 }
 
-/// An entry `{id, name}` of a role list, the customer-type lookup or the status list.
+/// An entry `{id, name}` of the customer-type lookup or the status list (integer ids).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct NamedEntry {
@@ -74,11 +74,36 @@ pub struct OutcomeEntry {
     pub buttonname: Option<String>,
 }
 
-/// A role reference on an agent.
+/// A role id as text, whatever its JSON type. Halo's schema (H1 `NHD_Roles.id`) makes it a
+/// string, a GUID, which is kept as sent (trimmed). Older Halo versions sent an integer, so a
+/// number is read too (0 or below: none, as for every Halo id). Blank, `null`, absent or of
+/// any other type: none.
+fn role_id<'de, D>(d: D) -> Result<Option<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::String(s)) => non_empty(Some(&s)),
+        Some(serde_json::Value::Number(n)) => id_text(n.as_i64()),
+        _ => None,
+    })
+}
+
+/// An entry of the role list (`/api/Roles`, H1 `NHD_Roles`): its id is a GUID string.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct RoleEntry {
+    #[serde(deserialize_with = "role_id")]
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// A role reference on an agent (an `NHD_Roles` too: its id is the role's GUID).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct RoleRef {
-    pub id: Option<i64>,
+    #[serde(deserialize_with = "role_id")]
+    pub id: Option<String>,
     pub name: Option<String>,
 }
 

@@ -32,7 +32,7 @@ impl ApiError {
     }
 
     /// 404 for an unknown record.
-    pub fn not_found(noun: &str, id: i64) -> Self {
+    pub fn not_found(noun: &str, id: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::NOT_FOUND, format!("{noun} {id} not found"))
     }
 

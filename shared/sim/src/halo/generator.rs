@@ -89,6 +89,9 @@ pub(crate) struct Sizes {
 
 // ---------------------------------------------------------------- setup lists (id = position + 1)
 
+// Roles are the exception: Halo's role id (`NHD_Roles.id`) is a GUID string; the integer
+// `id_int` beside it is position + 1.
+
 pub(crate) const ROLE_NAMES: &[&str] = &["Administrator", "Sales", "Marketing", "Technician", "API"];
 pub(crate) const CUSTOMER_TYPES: &[&str] = &["Customer", "Prospect", "Partner", "Supplier", "Competitor"];
 pub(crate) const OPPORTUNITY_STATUSES: &[&str] = &["Open", "Won", "Lost", "On Hold"];
@@ -109,12 +112,43 @@ fn sid(list: &[&str], name: &str) -> i64 {
     list.iter().position(|n| *n == name).map_or(0, |p| p as i64 + 1)
 }
 
-fn setup_lists() -> Vec<(&'static str, Vec<Value>)> {
+/// Mixed into the generator's seed for the role GUIDs: they come from a stream of their own,
+/// so adding them left every other generated value as it was.
+const ROLE_ID_STREAM: u64 = 0x524f_4c45_5f49_4453;
+
+/// One GUID per [`ROLE_NAMES`] entry, deterministic from `seed`: lowercase, hyphenated,
+/// version 4 and RFC 4122 variant bits set, as Halo (ASP.NET Identity roles) writes them.
+pub(crate) fn role_ids(seed: u64) -> Vec<String> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ROLE_ID_STREAM);
+    ROLE_NAMES
+        .iter()
+        .map(|_| {
+            let mut b: [u8; 16] = rng.random();
+            b[6] = (b[6] & 0x0f) | 0x40;
+            b[8] = (b[8] & 0x3f) | 0x80;
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+        })
+        .collect()
+}
+
+/// The GUID of the role `name` among `ids` (from [`role_ids`]).
+fn role_id<'a>(ids: &'a [String], name: &str) -> &'a str {
+    ROLE_NAMES.iter().position(|n| *n == name).map_or("", |p| ids[p].as_str())
+}
+
+fn setup_lists(role_ids: &[String]) -> Vec<(&'static str, Vec<Value>)> {
     let ids = |list: &[&str], f: &dyn Fn(i64, &str) -> Value| -> Vec<Value> {
         list.iter().enumerate().map(|(i, n)| f(i as i64 + 1, n)).collect()
     };
     vec![
-        (ROLES, ids(ROLE_NAMES, &|id, n| json!({"id": id, "name": n, "isagent": true}))),
+        (
+            ROLES,
+            ids(ROLE_NAMES, &|id, n| {
+                json!({"id": role_ids[id as usize - 1], "id_int": id, "name": n,
+                       "normalizedName": n.to_uppercase(), "isagent": true})
+            }),
+        ),
         (LOOKUP, ids(CUSTOMER_TYPES, &|id, n| json!({"id": id, "lookupid": CUSTOMER_TYPE_LOOKUP_ID, "name": n}))),
         (
             STATUS,
@@ -348,6 +382,8 @@ struct Gen {
     opps: Vec<OppInfo>,
     json: Vec<(&'static str, Vec<Value>)>,
     seed: CrmSeed,
+    /// The roles' GUIDs, in [`ROLE_NAMES`] order.
+    role_ids: Vec<String>,
 }
 
 /// Generates the tenant of `cfg`.
@@ -377,6 +413,7 @@ pub(crate) fn generate(cfg: &GenConfig) -> Generated {
         opps: Vec::new(),
         json: Vec::new(),
         seed: CrmSeed::default(),
+        role_ids: role_ids(cfg.seed),
     };
     let access = g.gen_agents(sizes.members);
     g.gen_clients(sizes.companies);
@@ -384,7 +421,7 @@ pub(crate) fn generate(cfg: &GenConfig) -> Generated {
     g.gen_opportunities(sizes.opportunities);
     g.gen_activities(sizes.activities);
     g.gen_unrelated_seeds(&sizes);
-    let mut collections = setup_lists();
+    let mut collections = setup_lists(&g.role_ids);
     collections.append(&mut g.json);
     Generated { data: TenantData { collections }, seed: g.seed, plans: g.plans, access }
 }
@@ -487,9 +524,9 @@ impl Gen {
             let (first, last) =
                 if i == 0 { ("Tandem", "Integration") } else { (self.word(FIRST_NAMES), self.word(LAST_NAMES)) };
             let email = self.fresh_email(&format!("{}.{}", slug(first), slug(last)), MSP_DOMAIN);
-            let mut roles = vec![json!({"id": sid(ROLE_NAMES, role), "name": role})];
+            let mut roles = vec![json!({"id": role_id(&self.role_ids, role), "name": role})];
             if role == "Sales" && self.chance(0.3) {
-                roles.push(json!({"id": sid(ROLE_NAMES, "Technician"), "name": "Technician"}));
+                roles.push(json!({"id": role_id(&self.role_ids, "Technician"), "name": "Technician"}));
             }
             let rec = json!({
                 "id": id,

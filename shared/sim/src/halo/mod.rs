@@ -336,6 +336,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn role_ids_are_seeded_guids_the_agents_roles_refer_to_and_a_role_is_read_by_its_guid() {
+        let guid = |v: &Value| {
+            let s = v.as_str().unwrap_or_default();
+            let parts: Vec<usize> = s.split('-').map(str::len).collect();
+            parts == [8, 4, 4, 4, 12] && s.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit())
+        };
+        let ids = |seed| {
+            Tenant::generate(&GenConfig::with_companies(seed, 3))
+                .records("roles")
+                .iter()
+                .map(|r| r["id"].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(11), ids(11));
+        assert_ne!(ids(11), ids(12));
+        let sim = start(40).await;
+        let tok = bearer(&sim).await;
+        let roles: Value = get(&sim, &tok, "/Roles").await.json().await.unwrap();
+        let roles = roles.as_array().unwrap();
+        assert!(roles.iter().all(|r| guid(&r["id"])), "{roles:?}");
+        let agents: Value =
+            get(&sim, &tok, "/Agent?includeroles=true&includedisabled=true").await.json().await.unwrap();
+        for role in agents.as_array().unwrap().iter().flat_map(|a| a["roles"].as_array().unwrap()) {
+            assert!(roles.iter().any(|r| r["id"] == role["id"] && r["name"] == role["name"]), "{role}");
+        }
+        let one = roles[1]["id"].as_str().unwrap();
+        let read: Value = get(&sim, &tok, &format!("/Roles/{}", one.to_uppercase())).await.json().await.unwrap();
+        assert_eq!(read, roles[1]);
+        assert_eq!(get(&sim, &tok, "/Roles/00000000-0000-4000-8000-000000000000").await.status(), 404);
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn setup_lists_and_filters_answer_like_halo() {
         let sim = start(40).await;
         let tok = bearer(&sim).await;

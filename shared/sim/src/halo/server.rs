@@ -156,7 +156,7 @@ fn handle(
             ok(&me)
         }
         [id] => {
-            let id = id.parse::<i64>().map_err(|_| ApiError::no_endpoint())?;
+            let id = read(app).key(spec, id)?;
             if method == Method::GET {
                 let rec = read(app).get(spec, id)?;
                 app.controls.count_get(&format!("{}/{{id}}", spec.name));

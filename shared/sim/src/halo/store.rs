@@ -154,8 +154,9 @@ pub(crate) struct Store {
     colls: BTreeMap<&'static str, BTreeMap<i64, Value>>,
 }
 
+/// A record's key: its integer `id`, or, for a role (whose `id` is a GUID), its `id_int`.
 fn id_of(v: &Value) -> Option<i64> {
-    v.get("id").and_then(Value::as_i64)
+    v.get("id").and_then(Value::as_i64).or_else(|| v.get("id_int").and_then(Value::as_i64))
 }
 
 fn truthy(v: &Value, field: &str) -> bool {
@@ -181,6 +182,22 @@ impl Store {
     fn coll(&self, name: &str) -> &BTreeMap<i64, Value> {
         static EMPTY: BTreeMap<i64, Value> = BTreeMap::new();
         self.colls.get(name).unwrap_or(&EMPTY)
+    }
+
+    /// The key of the record a path segment names: an integer id, or a role's GUID
+    /// (`/Roles/{id}` takes the GUID, any case). An id of neither form names no endpoint.
+    pub(crate) fn key(&self, spec: &Spec, raw: &str) -> Result<i64, ApiError> {
+        if let Ok(id) = raw.parse::<i64>() {
+            return Ok(id);
+        }
+        if spec.name != ROLES {
+            return Err(ApiError::no_endpoint());
+        }
+        self.coll(spec.name)
+            .iter()
+            .find(|(_, r)| r["id"].as_str().is_some_and(|g| g.eq_ignore_ascii_case(raw)))
+            .map(|(k, _)| *k)
+            .ok_or_else(|| ApiError::not_found(spec.noun, raw))
     }
 
     /// One record.

@@ -116,7 +116,14 @@ mod tests {
         let seed_users: Vec<String> = t.crm_seed().users.iter().filter_map(|u| email_key(&u.email)).collect();
         let mut agents: HashMap<i64, bool> = HashMap::new();
         for r in t.records("agent") {
-            let role = r["roles"][0]["name"].as_str().unwrap_or(NO_TYPE);
+            // As the connector reads it: the first role's id (a GUID), named by `/Roles`.
+            let first = &r["roles"][0]["id"];
+            let role = t
+                .records("roles")
+                .iter()
+                .find(|x| first.is_string() && x["id"] == *first)
+                .and_then(|x| text(x, "name"))
+                .unwrap_or(NO_TYPE);
             let email = text(r, "email").and_then(email_key);
             let outcome = if r["isdisabled"] == true {
                 "skipped:inactive"
