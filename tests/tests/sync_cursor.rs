@@ -49,15 +49,6 @@ fn settings(page_size: u32) -> Settings {
     }
 }
 
-/// The vendor's name of a company's name field.
-fn name_field(system: System) -> &'static str {
-    match system {
-        System::ConnectWise | System::Halo => "name",
-        System::Syncro => "business_name",
-        System::Salesforce => "Name",
-    }
-}
-
 struct Polled {
     sim: RunningSim,
     rt: LocalRuntime,
@@ -183,7 +174,10 @@ async fn a_burst_of_equal_timestamps_across_page_boundaries_is_taken_in_exactly_
     at_a_fresh_second().await;
     let before = p.rt.svc.clock.now();
     for id in &burst {
-        p.sim.handle().edit_as_person(Kind::Company, id, json!({ name_field(system): name(id) })).unwrap();
+        p.sim
+            .handle()
+            .edit_as_person(Kind::Company, id, json!({ p.sim.handle().company_name_field(): name(id) }))
+            .unwrap();
     }
     let edits_took = p.rt.svc.clock.now().unix() - before.unix();
     let pages = poll(&p, system, |_, _| {}).await;
@@ -220,7 +214,7 @@ async fn companies_changed_between_two_pages_of_a_poll_are_taken_in_exactly_once
     poll(&p, system, |stage, pages| {
         if stage == Stage::Companies && pages == 1 && !edited {
             for id in &changed {
-                sim.edit_as_person(Kind::Company, id, json!({ name_field(system): name(id) })).unwrap();
+                sim.edit_as_person(Kind::Company, id, json!({ sim.company_name_field(): name(id) })).unwrap();
             }
             edited = true;
         }
@@ -242,7 +236,10 @@ async fn each_systems_timestamps_are_read_as_the_right_instant_around_the_waterm
     let name = |id: &str| format!("Stamped {id}");
     let before = p.rt.svc.clock.now();
     for id in &ids {
-        p.sim.handle().edit_as_person(Kind::Company, id, json!({ name_field(system): name(id) })).unwrap();
+        p.sim
+            .handle()
+            .edit_as_person(Kind::Company, id, json!({ p.sim.handle().company_name_field(): name(id) }))
+            .unwrap();
     }
     // The watermark is the first poll's start less five minutes: these changes, made a
     // moment after it, sit just inside the window.
