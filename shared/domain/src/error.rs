@@ -1,7 +1,7 @@
 //! The domain's error type: what went wrong, which class it is (for HTTP status and
 //! retry decisions) and whether trying again may help.
 
-use crate::ports::{ConnectorError, StoreError};
+use crate::ports::{ConnectorError, QueueError, StoreError};
 
 /// The class of a failure, which decides the HTTP status and whether a retry may help.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,13 @@ pub enum DomainError {
     /// The caller did not prove who it is; the message says what failed, never a secret.
     #[error("{0}")]
     Unauthenticated(String),
+}
+
+/// The work queue unreachable: a failure that may pass, like the store's.
+impl From<QueueError> for DomainError {
+    fn from(e: QueueError) -> Self {
+        Self::Store(StoreError::Unavailable(e.to_string()))
+    }
 }
 
 impl DomainError {

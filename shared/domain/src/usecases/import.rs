@@ -132,7 +132,7 @@ async fn claim(svc: &Services, job: &Job) -> Result<Job, DomainError> {
 /// already pending).
 async fn requeue(svc: &Services, job: &Job) -> Result<(), DomainError> {
     if let (JobStatus::Running, Some(msg)) = (&job.status, job.message()) {
-        svc.queue.send(&Work::ImportPage(msg)).await.map_err(|e| DomainError::Store(StoreError::Unavailable(e.0)))?;
+        svc.queue.send(&Work::ImportPage(msg)).await?;
     }
     Ok(())
 }
@@ -387,10 +387,7 @@ async fn checkpoint(
         Err(e) => return Err(e.into()),
     };
     if let (JobStatus::Running, Some(next_msg)) = (&saved.status, saved.message()) {
-        svc.queue
-            .send(&Work::ImportPage(next_msg))
-            .await
-            .map_err(|e| DomainError::Store(StoreError::Unavailable(e.0)))?;
+        svc.queue.send(&Work::ImportPage(next_msg)).await?;
     } else if saved.status == JobStatus::Completed {
         tracing::info!(job = %saved.id, "import completed");
     }

@@ -119,10 +119,7 @@ pub async fn intake(svc: &Services, system: System, key: &str, call: &WebhookCal
             at: notice.at,
             received_at: now,
         };
-        svc.queue
-            .send(&Work::SyncRecord(msg))
-            .await
-            .map_err(|e| DomainError::Store(crate::ports::StoreError::Unavailable(format!("work queue: {}", e.0))))?;
+        svc.queue.send(&Work::SyncRecord(msg)).await?;
         queued += 1;
     }
     svc.store.first_delivery(&tenant, system, &digest, now, REPLAY_WINDOW_SECONDS).await?;
@@ -305,10 +302,8 @@ async fn queue_poll(
 ) -> Result<(), DomainError> {
     let cursor = Cursor { since: cursor.since.or(watermark(conn, stage)), ..cursor };
     let msg = PollMessage { tenant: conn.tenant.clone(), system: conn.system, stage, cursor, started_at };
-    svc.queue
-        .send(&Work::SyncPoll(msg))
-        .await
-        .map_err(|e| DomainError::Store(crate::ports::StoreError::Unavailable(format!("work queue: {}", e.0))))
+    svc.queue.send(&Work::SyncPoll(msg)).await?;
+    Ok(())
 }
 
 /// One page of a poll: read, applied (three-way merge), then the next page queued, or,
