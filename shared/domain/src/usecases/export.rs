@@ -116,7 +116,7 @@ pub async fn start(
     };
     let saved = svc.store.save_export(&export).await?;
     let message = ExportMessage { tenant: t.clone(), system, export_id: saved.id.clone() };
-    svc.queue.send(&Work::Export(message)).await.map_err(|e| DomainError::internal(e.to_string()))?;
+    svc.queue.send(&Work::Export(message)).await?;
     tracing::info!(tenant = %t, system = %system, export = %saved.id, "export queued");
     Ok(saved)
 }
