@@ -180,7 +180,7 @@ impl Scene {
             _ => json!({ field: created }),
         };
         let ext = self.sim.handle().create_as_person(Kind::Company, fields)?;
-        let came = self.until_linked(&ext).await?;
+        let came = self.until_linked(&ext).await;
         self.timed.push(ext);
         self.case("a person creates a company", came, "created", "created");
 
@@ -229,37 +229,32 @@ impl Scene {
         self.rt.svc.store.record(&self.t, RecordKind::Company, record.id()).await.ok().flatten()
     }
 
-    async fn until_named(&self, record: &Record, name: &str) -> bool {
+    /// Waits until `check` holds, at most [`PATIENCE`]; whether it did.
+    async fn until(&self, check: impl AsyncFn() -> bool) -> bool {
         let start = Instant::now();
         while start.elapsed() < PATIENCE {
-            if self.current(record).await.is_some_and(|r| r.fields()["name"] == json!(name)) {
+            if check().await {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         false
+    }
+
+    async fn until_named(&self, record: &Record, name: &str) -> bool {
+        self.until(async || self.current(record).await.is_some_and(|r| r.fields()["name"] == json!(name))).await
     }
 
     async fn until_gone(&self, record: &Record) -> bool {
-        let start = Instant::now();
-        while start.elapsed() < PATIENCE {
-            if self.current(record).await.is_none() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        false
+        self.until(async || self.current(record).await.is_none()).await
     }
 
-    async fn until_linked(&self, ext: &str) -> anyhow::Result<bool> {
-        let start = Instant::now();
-        while start.elapsed() < PATIENCE {
-            if self.rt.svc.store.linked_id(&self.t, self.system, RecordKind::Company, ext).await?.is_some() {
-                return Ok(true);
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        Ok(false)
+    async fn until_linked(&self, ext: &str) -> bool {
+        let store = &self.rt.svc.store;
+        self.until(async || {
+            store.linked_id(&self.t, self.system, RecordKind::Company, ext).await.is_ok_and(|id| id.is_some())
+        })
+        .await
     }
 
     async fn logs_of(&self, record: &Record) -> anyhow::Result<Vec<tandem_domain::log::LogEntry>> {
