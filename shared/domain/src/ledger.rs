@@ -123,6 +123,11 @@ pub struct Ledger {
     pub pulled_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed_at: Option<Timestamp>,
+    /// A digest of the external record's content as sync in last took it (its fields as
+    /// the CRM names them): a stamp seen before with other content is a new change (two
+    /// quick edits can share a whole-second stamp). `None` until sync in takes the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
     /// The store's version of this entry; 0 before its first write.
     #[serde(skip)]
     pub version: u64,
@@ -151,6 +156,7 @@ impl Ledger {
             external_id: external_id.to_string(),
             crm_id: record.id().clone(),
             seen,
+            held: None,
             pulled: field_hashes(record),
             pushed: FieldHashes::new(),
             pulled_at: Some(now),

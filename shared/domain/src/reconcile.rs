@@ -504,17 +504,18 @@ impl Ctx<'_, '_> {
     fn seen_again(&self, ledger: &Ledger, previous: &Record, proposed: Record, seen: &Option<ExtVersion>) -> Plan {
         let version = seen.clone();
         let incoming = field_hashes(&proposed);
-        // The same stamp is the same version only with the same content: systems that
-        // stamp whole seconds give two quick edits one stamp, and the second must not be
-        // missed (under the import's rule the content is not compared, as before).
-        let same_content = self.policy.merge == Merge::ExternalWins || incoming == ledger.pulled;
+        // The same stamp is the same version only with the same content, once sync in has
+        // taken the record (`held`): systems that stamp whole seconds give two quick edits
+        // one stamp, and the second must not be missed.
+        let held = value_hash(&serde_json::json!(incoming));
+        let same_content = self.policy.merge == Merge::ExternalWins || ledger.held.as_ref().is_none_or(|h| *h == held);
         if version.is_some() && ledger.seen == version && same_content {
             return Plan::Skip(SkipReason::Unchanged);
         }
         if !ledger.pushed.is_empty() && ledger.pushed.iter().all(|(f, h)| incoming.get(f) == Some(h)) {
             return Plan::Echo;
         }
-        let (record, conflicts, held) = match self.policy.merge {
+        let (record, conflicts, system_held) = match self.policy.merge {
             Merge::ExternalWins => (proposed, Vec::new(), None),
             Merge::ThreeWay => {
                 let (record, conflicts) = self.merge(ledger, previous, &proposed, version.as_ref());
@@ -528,8 +529,8 @@ impl Ctx<'_, '_> {
         }
         // The three-way merge's base is what the system holds (it keeps the loser of a field
         // the CRM won until sync out writes the winner there); the import's, the record.
-        let ledger = match &held {
-            Some(held) => ledger.repulled(held, version, self.now),
+        let ledger = match &system_held {
+            Some(proposed) => Ledger { held: Some(held), ..ledger.repulled(proposed, version, self.now) },
             None => ledger.repulled(&record, version, self.now),
         };
         match (fields.is_empty(), conflicts.is_empty()) {

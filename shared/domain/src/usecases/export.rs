@@ -530,6 +530,7 @@ impl<'a> Ctx<'a> {
             pushed: fields.iter().filter_map(|f| Some((f.to_string(), all.get(*f)?.clone()))).collect(),
             pulled_at: None,
             pushed_at: Some(self.svc.clock.now()),
+            held: None,
             version: 0,
         }
     }
