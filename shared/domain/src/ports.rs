@@ -274,6 +274,15 @@ pub trait Connector: Send + Sync {
     /// the system's ids, or a kind the system does not have, is refused
     /// ([`ErrorKind::Invalid`]) before any request.
     async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError>;
+    /// The ids of `kind`'s records the system says were deleted at or after `since`, where
+    /// it keeps such a log (Salesforce's `/sobjects/{Type}/deleted/`); `None` where it
+    /// keeps none (hard deletes are then found by the poll's id reconciliation). The
+    /// answer names candidates only: each is confirmed with [`get`](Connector::get) before
+    /// anything is done.
+    async fn deleted_since(&self, kind: RecordKind, since: Timestamp) -> Result<Option<Vec<String>>, ConnectorError> {
+        let _ = (kind, since);
+        Ok(None)
+    }
 
     // The writer half (export, sync out). Records go out in the same shape they come in:
     // the domain maps a CRM record to an [`ExternalRecord`] (option ids, external reference
