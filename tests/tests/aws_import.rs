@@ -8,7 +8,8 @@
 //! every message delivered twice and every second ConnectWise write committed but
 //! answered 502, sends each record once. Sync in: with inbound sync switched on through
 //! the `http-api` handler, a record changed in the simulator reaches the CRM through a poll
-//! started there and run, page by page, by the `sync-worker` handler.
+//! started there and run, page by page, by the `sync-worker` handler; a company deleted
+//! there is found by an id reconciliation the same handler runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed set-up step should panic
 
@@ -362,5 +363,34 @@ async fn a_change_in_connectwise_reaches_the_crm_through_a_poll_run_by_the_sync_
     let stored = s.svc.store.record(&t, RecordKind::Contact, contact.id()).await.unwrap().unwrap();
     assert_eq!(stored.fields()["title"], json!(title), "the CRM contact took the change");
     assert_eq!(stored.link(System::ConnectWise).map(|l| l.id.clone()), Some(ext), "still the one link");
+
+    // A company deleted in ConnectWise with its webhook lost: an id reconciliation started
+    // through the API finds it, and with propagate_deletes the CRM company goes.
+    let settings = api_event("PUT", "/connections/connectwise/settings", tenant, json!({"propagate_deletes": true}));
+    let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(settings)).await.unwrap();
+    assert_eq!(resp.status_code, 200, "{:?}", resp.body);
+    let company = s
+        .svc
+        .store
+        .all_records(&t, RecordKind::Company)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.link(System::ConnectWise).is_some())
+        .expect("an imported company");
+    let ext = company.link(System::ConnectWise).unwrap().id.clone();
+    sim.handle().delete_as_person(tandem_sim::webhooks::Kind::Company, &ext).unwrap();
+    let sweep = api_event("POST", "/connections/connectwise/sync/sweep", tenant, json!(null));
+    let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(sweep)).await.unwrap();
+    assert_eq!(resp.status_code, 202, "{:?}", resp.body);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while s.svc.store.record(&t, RecordKind::Company, company.id()).await.unwrap().is_some() {
+        deliver_once(&s, 1, None, &chaos).await;
+        assert!(Instant::now() < deadline, "the deleted company is still in the CRM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let conn = tandem_domain::usecases::connections::connection(&s.svc, &t, System::ConnectWise).await.unwrap();
+    let report = &conn.swept[&tandem_domain::Stage::Companies];
+    assert_eq!((report.missing, report.held_back), (1, false), "{report:?}");
     sim.shutdown().await;
 }

@@ -176,6 +176,7 @@ async fn save_connection(svc: &Services, t: &TenantId) {
         export_choices: Default::default(),
         webhook: None,
         polled: Default::default(),
+        swept: Default::default(),
         created_at: now,
         updated_at: now,
         version: 0,

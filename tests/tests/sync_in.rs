@@ -4,7 +4,8 @@
 //! their admins would, with the URL and secret the settings answer gives); a person
 //! renames a company in the system, the simulator calls the runner's webhook intake, and
 //! the worker brings the CRM record in step; a forged call is refused and changes nothing;
-//! a change whose webhook is lost is caught by the next poll.
+//! a change whose webhook is lost is caught by the next poll, and so is a hard delete (the
+//! id reconciliation; Salesforce's delete log).
 
 #![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
 
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tandem_connectors::http::{RetryPolicy, Settings};
+use tandem_domain::log::Outcome;
 use tandem_domain::records::Record;
 use tandem_domain::usecases::import::{self, AllStages, StageSelection};
 use tandem_domain::usecases::{connections, sync_in};
@@ -58,6 +60,8 @@ async fn synced(system: System) -> Synced {
     rt.run_until_done(&tenant(), &job.id, &|_| {}).await.unwrap();
     let (addr, server) = server::serve(rt.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
     rt.svc.tuning.public_url = Some(format!("http://{addr}"));
+    // Every poll also reconciles ids (by default once a day).
+    rt.svc.tuning.sweep_every = Duration::ZERO;
     let view = connections::save_settings(&rt.svc, &tenant(), system, &json!({"auto_sync": "inbound"})).await.unwrap();
     let hook = view.webhook.expect("inbound sync gives a webhook set-up");
     let url = hook.url.clone().expect("the runner knows its address");
@@ -143,6 +147,31 @@ async fn a_change_whose_webhook_is_lost_is_caught_by_the_next_poll(system: Syste
     s.sim.shutdown().await;
 }
 
+async fn a_company_deleted_while_webhooks_are_lost_is_found_by_the_next_poll(system: System) {
+    let s = synced(system).await;
+    connections::save_settings(&s.rt.svc, &tenant(), system, &json!({"propagate_deletes": true})).await.unwrap();
+    let (ext_id, record) = imported_company(&s.rt, system, 3).await;
+    let linked_before = s.rt.svc.store.linked_external_ids(&tenant(), system, RecordKind::Company).await.unwrap();
+    s.sim.handle().drop_webhooks(1);
+    s.sim.handle().delete_as_person(Kind::Company, &ext_id).unwrap();
+    assert!(s.sim.handle().webhooks_settled(Duration::from_secs(5)).await);
+    sync_in::start_poll(&s.rt.svc, &tenant(), system).await.unwrap();
+    let start = Instant::now();
+    while s.rt.svc.store.record(&tenant(), RecordKind::Company, record.id()).await.unwrap().is_some() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the deleted company is still in the CRM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let linked = s.rt.svc.store.linked_external_ids(&tenant(), system, RecordKind::Company).await.unwrap();
+    assert_eq!(linked.len(), linked_before.len() - 1, "only the deleted company went");
+    assert!(!linked.contains(&ext_id));
+    let logs = s.rt.svc.store.logs(&tenant(), &Default::default(), s.rt.svc.clock.now()).await.unwrap();
+    assert!(
+        logs.iter().any(|l| l.external_id.as_deref() == Some(ext_id.as_str()) && l.outcome == Outcome::Deleted),
+        "the delete is in the log"
+    );
+    s.sim.shutdown().await;
+}
+
 macro_rules! per_system {
     ($($module:ident => $system:expr),* $(,)?) => {$(
         mod $module {
@@ -158,6 +187,10 @@ macro_rules! per_system {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_change_whose_webhook_is_lost_is_caught_by_the_next_poll() {
                 super::a_change_whose_webhook_is_lost_is_caught_by_the_next_poll($system).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_company_deleted_while_webhooks_are_lost_is_found_by_the_next_poll() {
+                super::a_company_deleted_while_webhooks_are_lost_is_found_by_the_next_poll($system).await;
             }
         }
     )*};

@@ -82,6 +82,8 @@ pub async fn provision(sdk: &SdkConfig, names: &AwsNames) -> anyhow::Result<Conf
         queue_urls,
         export_queue_url,
         sync_queue_url,
+        public_url: None,
+        sweep_every: tandem_domain::sync::DEFAULT_SWEEP_EVERY,
     })
 }
 

@@ -164,6 +164,10 @@ pub struct ServeArgs {
     /// function's rate in AWS); off when not given.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub poll_every: Option<Duration>,
+    /// How often a poll also reconciles each stage's ids with the system to find hard
+    /// deletes (reads every record of the kind).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
+    pub sweep_every: Duration,
     #[command(flatten)]
     pub scale: ScaleArgs,
 }
@@ -322,6 +326,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<i32> {
         None => LocalRuntime::new(args.data_dir.as_deref(), QueueConfig::default(), Settings::default())?,
     };
     rt.svc.tuning.stall_after = Duration::from_secs(args.stall_after);
+    rt.svc.tuning.sweep_every = args.sweep_every;
     rt.svc.tuning.public_url =
         args.public_url.clone().or_else(|| (args.addr.port() != 0).then(|| format!("http://{}", args.addr)));
     rt.migrate().await?;

@@ -14,7 +14,7 @@ use tandem_domain::job::Job;
 use tandem_domain::ports::{SystemClock, Table};
 use tandem_domain::table::RecordStore;
 use tandem_domain::usecases::{Services, Tuning};
-use tandem_domain::usecases::{export, import, sync_in};
+use tandem_domain::usecases::{export, import, sweep, sync_in};
 use tandem_domain::work::{Route, Work};
 use tandem_domain::{JobId, TenantId};
 use tandem_embedded::{Embedded, MeteredTable, QueueConfig};
@@ -96,6 +96,7 @@ impl LocalRuntime {
                     Work::Export(msg) => export::run(&self.svc, msg).await.map(|_| ()),
                     Work::SyncRecord(msg) => sync_in::apply_notice(&self.svc, msg).await.map(|_| ()),
                     Work::SyncPoll(msg) => sync_in::run_poll(&self.svc, msg).await.map(|_| ()),
+                    Work::SyncSweep(msg) => sweep::run_sweep(&self.svc, msg).await.map(|_| ()),
                 };
                 match result {
                     Ok(()) => {

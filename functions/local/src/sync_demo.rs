@@ -3,8 +3,10 @@
 //! registered through their APIs, Syncro and Salesforce subscribed as their admins would
 //! set them up), and people change records in the system: a single-field edit, a record
 //! changed on both sides, a burst of records sharing one timestamp whose webhooks are all
-//! lost (caught by the poll), a record created there, a hard delete, duplicated and
-//! reordered deliveries, and a forged call. The result is read back from the store and the
+//! lost (caught by the poll), a record created there, a hard delete (told by webhook where
+//! the system tells deletes), a hard delete whose webhook is lost (found by the poll's id
+//! reconciliation, or Salesforce's delete log), duplicated and reordered deliveries, a
+//! forged call and a replayed one. The result is read back from the store and the
 //! log; the expectation is the scenario's intent. `webhook_p95_ms` is the 95th percentile,
 //! over the scenario's delivered webhooks, of the time from the simulator sending one to
 //! the CRM record being written.
@@ -69,6 +71,8 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<SyncDemo> {
     rt.run_until_done(&t, &job.id, &|_| {}).await?;
     let (addr, server) = crate::server::serve(rt.clone(), "127.0.0.1:0".parse()?).await?;
     rt.svc.tuning.public_url = Some(format!("http://{addr}"));
+    // Every poll of the scenario also reconciles ids (by default once a day).
+    rt.svc.tuning.sweep_every = Duration::ZERO;
     let view = connections::save_settings(&rt.svc, &t, opts.system, &json!({"auto_sync": "inbound"})).await?;
     let hook = view.webhook.ok_or_else(|| anyhow::anyhow!("inbound sync gave no webhook set-up"))?;
     let webhook_url = hook.url.clone().unwrap_or_default();
@@ -184,18 +188,28 @@ impl Scene {
         self.timed.push(ext);
         self.case("a person creates a company", came, "created", "created");
 
-        // A hard delete, with deletes propagating: the CRM record goes, where the system
-        // tells deletes (Salesforce's Outbound Messages do not).
+        // A hard delete, with deletes propagating: the CRM record goes, by its webhook where
+        // the system tells deletes (Salesforce's Outbound Messages do not: the next poll
+        // reads its delete log).
         connections::save_settings(&self.rt.svc, &self.t, self.system, &json!({"propagate_deletes": true})).await?;
         let (id, record) = self.take()?;
-        let told = self.sim.handle().delete_as_person(Kind::Company, &id).is_ok() && self.system != System::Salesforce;
-        let gone = told && self.until_gone(&record).await;
-        let (got, meant) = if self.system == System::Salesforce {
-            ("not told", "not told")
-        } else {
-            (if gone { "removed from the CRM" } else { "still in the CRM" }, "removed from the CRM")
-        };
-        self.case("a person deletes a company", true, got, meant);
+        self.sim.handle().delete_as_person(Kind::Company, &id)?;
+        let by_webhook = self.system != System::Salesforce;
+        let gone = if by_webhook { self.until_gone(&record).await } else { self.gone_after_poll(&record).await? };
+        let how =
+            if by_webhook { "removed from the CRM by its webhook" } else { "removed from the CRM by the next poll" };
+        self.case("a person deletes a company", true, if gone { how } else { "still in the CRM" }, how);
+
+        // A hard delete whose webhook is lost: the next poll finds it (an id
+        // reconciliation; Salesforce's delete log).
+        let (id, record) = self.take()?;
+        self.sim.handle().drop_webhooks(1);
+        self.sim.handle().delete_as_person(Kind::Company, &id)?;
+        self.sim.handle().webhooks_settled(Duration::from_secs(10)).await;
+        self.sim.handle().drop_webhooks(0);
+        let gone = self.gone_after_poll(&record).await?;
+        let got = if gone { "removed from the CRM by the next poll" } else { "still in the CRM" };
+        self.case("a hard delete whose webhook is lost", true, got, "removed from the CRM by the next poll");
 
         // A forged call: refused, nothing changes.
         let (_, record) = self.take()?;
@@ -211,7 +225,38 @@ impl Scene {
         let same = self.rt.svc.store.record(&self.t, RecordKind::Company, record.id()).await?.as_ref() == Some(&record);
         let got = if (status == 401 || status == 400) && same { "refused, nothing changed" } else { "accepted" };
         self.case("a forged webhook call", true, got, "refused, nothing changed");
+
+        // A replayed call (one accepted before, sent again byte for byte, signature and
+        // all): acknowledged and ignored.
+        let got = match self.sim.handle().last_accepted_webhook() {
+            None => "no webhook to replay".to_string(),
+            Some(call) => {
+                let mut request = reqwest::Client::new().post(&call.url).header("content-type", call.content_type);
+                for (name, value) in &call.headers {
+                    request = request.header(name.as_str(), value.as_str());
+                }
+                let answer = request.body(call.body.clone()).send().await?;
+                let status = answer.status().as_u16();
+                let text = answer.text().await.unwrap_or_default();
+                // Salesforce reads only its SOAP acknowledgement; the others get the
+                // intake's JSON, which says whether the call was a replay.
+                let replay = serde_json::from_str::<Value>(&text)
+                    .map_or(text.contains("<Ack>true</Ack>"), |v| v["replay"] == json!(true));
+                if status == 200 && replay {
+                    "acknowledged, ignored".into()
+                } else {
+                    format!("answered {status}: {text}")
+                }
+            }
+        };
+        self.case("a replayed webhook call", true, &got, "acknowledged, ignored");
         Ok(())
+    }
+
+    /// Starts a poll and waits until `record` is gone from the CRM; whether it went.
+    async fn gone_after_poll(&self, record: &Record) -> anyhow::Result<bool> {
+        sync_in::start_poll(&self.rt.svc, &self.t, self.system).await?;
+        Ok(self.until_gone(record).await)
     }
 
     fn take(&mut self) -> anyhow::Result<(String, Record)> {

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use tandem_domain::external::OptionList;
 use tandem_domain::log::LogFilter;
 use tandem_domain::usecases::import::{self, StageSelection};
-use tandem_domain::usecases::{Services, connections, crm, export, mappings, sync_in};
+use tandem_domain::usecases::{Services, connections, crm, export, mappings, sweep, sync_in};
 use tandem_domain::webhook::WebhookCall;
 use tandem_domain::{DomainError, ErrorClass, JobId, RecordId, RecordKind, Stage, System, TenantId, Timestamp};
 
@@ -131,6 +131,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/records/{kind}/{id}"),
     ("GET", "/logs"),
     ("POST", "/connections/{system}/sync/poll"),
+    ("POST", "/connections/{system}/sync/sweep"),
 ];
 
 /// The webhook intake's route: no tenant authorizer (a webhook call proves itself per
@@ -158,6 +159,7 @@ enum Route<'a> {
     Record(&'a str, &'a str),
     Logs,
     SyncPoll(&'a str),
+    SyncSweep(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -181,6 +183,7 @@ impl<'a> Route<'a> {
             ["records", kind, id] => Route::Record(kind, id),
             ["logs"] => Route::Logs,
             ["connections", s, "sync", "poll"] => Route::SyncPoll(s),
+            ["connections", s, "sync", "sweep"] => Route::SyncSweep(s),
             _ => return None,
         })
     }
@@ -190,9 +193,12 @@ impl<'a> Route<'a> {
         match self {
             Route::Connection(_) => &["GET", "POST", "PUT"],
             Route::Mapping(..) => &["PUT", "POST"],
-            Route::Imports(_) | Route::Exports(_) | Route::JobCancel(_) | Route::JobResume(_) | Route::SyncPoll(_) => {
-                &["POST"]
-            }
+            Route::Imports(_)
+            | Route::Exports(_)
+            | Route::JobCancel(_)
+            | Route::JobResume(_)
+            | Route::SyncPoll(_)
+            | Route::SyncSweep(_) => &["POST"],
             Route::Settings(_) => &["GET", "PUT"],
             Route::Records(_) => &["GET", "POST"],
             Route::Record(..) => &["GET", "PATCH", "DELETE"],
@@ -355,6 +361,7 @@ async fn answer(
         }
         Route::Export(id) => encode(200, &export::export_view(svc, t, &JobId::from_raw(id)).await?),
         Route::SyncPoll(s) => encode(202, &sync_in::start_poll(svc, t, system(s)?).await?),
+        Route::SyncSweep(s) => encode(202, &json!({ "stages": sweep::start_sweep(svc, t, system(s)?).await? })),
         Route::Settings(s) if method == "GET" => encode(200, &connections::settings_view(svc, t, system(s)?).await?),
         Route::Settings(s) => encode(200, &connections::save_settings(svc, t, system(s)?, &json_body(req)?).await?),
         Route::Records(kind) if method == "POST" => {

@@ -34,6 +34,7 @@ fn conn(system: System) -> Connection {
         export_choices: Default::default(),
         webhook: None,
         polled: Default::default(),
+        swept: Default::default(),
         created_at: Timestamp::from_unix(0).unwrap(),
         updated_at: Timestamp::from_unix(0).unwrap(),
         version: 1,

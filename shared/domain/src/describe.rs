@@ -96,6 +96,7 @@ pub(crate) mod fixtures {
             export_choices: Default::default(),
             webhook: None,
             polled: Default::default(),
+            swept: Default::default(),
             created_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
             updated_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
             version: 1,

@@ -210,6 +210,10 @@ pub struct Connection {
     /// When the last complete poll of each stage started: the next poll's watermark.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub polled: BTreeMap<Stage, Timestamp>,
+    /// What each stage's last id reconciliation found (hard deletes; see
+    /// `usecases::sweep`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub swept: BTreeMap<Stage, crate::sync::SweepReport>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Optimistic-concurrency version.

@@ -1,6 +1,6 @@
 //! Auto-sync's own types (PRODUCT.md section 6): a connection's webhook endpoint, the work
-//! messages of sync in (one record a webhook named; one page of a scheduled poll), and the
-//! poll's overlap.
+//! messages of sync in (one record a webhook named; one page of a scheduled poll; one page
+//! of an id reconciliation), the poll's overlap, and the mass-delete guard.
 //!
 //! # The poll's cursor
 //!
@@ -26,6 +26,24 @@ use crate::normalise::Timestamp;
 pub const POLL_OVERLAP_SECONDS: i64 = 300;
 /// [`POLL_OVERLAP_SECONDS`] as documented.
 pub const POLL_OVERLAP: std::time::Duration = std::time::Duration::from_secs(POLL_OVERLAP_SECONDS as u64);
+
+/// How often a stage's id reconciliation runs by default: it reads every record of the
+/// kind (as many requests as an import's read of the stage), so once a day.
+pub const DEFAULT_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// The mass-delete guard: a reconciliation that finds more linked records missing than
+/// this many, or than a tenth of the linked ones if that is more, acts on none of them.
+/// A listing cut short (a vendor answering an empty page, a permission taken away, a
+/// filter changed) looks exactly like a mass delete; a person deleting a tenth of their
+/// companies at once is rare enough to be confirmed by hand (the webhooks of such deletes
+/// still act, one record at a time).
+pub const MASS_DELETE_FLOOR: usize = 10;
+
+/// Whether a reconciliation that finds `missing` of `linked` records gone is held back
+/// by the mass-delete guard.
+pub fn mass_delete_held_back(linked: usize, missing: usize) -> bool {
+    missing > MASS_DELETE_FLOOR.max(linked / 10)
+}
 
 /// A connection's webhook endpoint: `POST /webhooks/{system}/{key}`. The key only routes a
 /// call to its connection (it is random, so unguessable, but not the proof): each call
@@ -106,6 +124,42 @@ impl PollMessage {
     }
 }
 
+/// The work message of one page of a stage's id reconciliation (kind `sync_sweep`): the
+/// ids on each page are kept aside; after the last page, the linked records whose ids were
+/// not listed are each checked with the system (see `usecases::sweep`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepMessage {
+    pub tenant: TenantId,
+    pub system: System,
+    pub stage: Stage,
+    pub cursor: Cursor,
+    /// When the reconciliation started: names it, and is when it counts as done.
+    pub started_at: Timestamp,
+}
+
+impl SweepMessage {
+    /// The reconciliation's id, the same for each of its pages (to the nanosecond, as a
+    /// poll's).
+    pub fn sweep_id(&self) -> String {
+        format!("{}", self.started_at.datetime().unix_timestamp_nanos())
+    }
+}
+
+/// What a stage's last id reconciliation found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepReport {
+    /// When it started.
+    pub at: Timestamp,
+    /// Ids the system listed.
+    pub listed: usize,
+    /// Records linked with the system.
+    pub linked: usize,
+    /// Linked records whose ids were not listed.
+    pub missing: usize,
+    /// The mass-delete guard held them back: none was checked or acted on.
+    pub held_back: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +188,15 @@ mod tests {
         let secret = new_webhook_secret();
         assert_eq!(secret.len(), 64, "256 bits in hex");
         assert_ne!(secret, new_webhook_secret());
+    }
+
+    #[test]
+    fn the_mass_delete_guard_holds_back_more_than_ten_missing_and_more_than_a_tenth() {
+        assert!(!mass_delete_held_back(5, 5), "a small tenant may lose every record (up to ten)");
+        assert!(!mass_delete_held_back(30, 10));
+        assert!(mass_delete_held_back(30, 11));
+        assert!(!mass_delete_held_back(14_300, 1_430));
+        assert!(mass_delete_held_back(14_300, 1_431));
+        assert!(mass_delete_held_back(14_300, 14_300), "an empty listing never empties the CRM");
     }
 }

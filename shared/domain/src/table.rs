@@ -33,11 +33,11 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::export::Export;
-use crate::ids::{JobId, RecordId, RecordKind, System, TenantId};
+use crate::ids::{JobId, RecordId, RecordKind, Stage, System, TenantId};
 use crate::job::Job;
 use crate::ledger::{ExtVersion, Ledger};
 use crate::log::{LogEntry, LogFilter};
@@ -46,6 +46,7 @@ use crate::normalise::Timestamp;
 use crate::outbox::Change;
 use crate::ports::{Condition, IndexKey, Item, Query, StoreError, Table, Write};
 use crate::records::{ExternalLink, LookupField, Record};
+use crate::sync::SweepMessage;
 
 /// The most writes one transaction may hold (DynamoDB `TransactWriteItems`).
 pub const MAX_TRANSACTION_WRITES: usize = 100;
@@ -155,6 +156,10 @@ pub mod keys {
     /// A webhook delivery already taken, by the digest of its body.
     pub fn delivery(t: &TenantId, system: System, digest: &str) -> String {
         format!("{t}#delivery#{system}#{digest}")
+    }
+    /// The ids listed by one id reconciliation of a stage, one item per page.
+    pub fn sweep(t: &TenantId, system: System, stage: Stage, sweep_id: &str) -> String {
+        format!("{t}#sweep#{system}#{stage}#{sweep_id}")
     }
 }
 
@@ -289,6 +294,65 @@ impl RecordStore {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict(_)) => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+
+    // ---- id reconciliation
+
+    /// Keeps the ids the page of `msg` (an id reconciliation's) listed, until `expires`.
+    /// Writing a page again (a retried message) replaces it.
+    pub async fn save_sweep_page(
+        &self,
+        msg: &SweepMessage,
+        ids: &[String],
+        expires: Timestamp,
+    ) -> Result<(), StoreError> {
+        let item = Item {
+            pk: keys::sweep(&msg.tenant, msg.system, msg.stage, &msg.sweep_id()),
+            sk: format!("p#{}", msg.cursor.position),
+            version: 1,
+            gsi1: None,
+            expires_at: Some(expires.unix()),
+            body: serde_json::json!({ "ids": ids }),
+        };
+        self.table.transact(vec![Write::Put { item, condition: Condition::None }]).await
+    }
+
+    /// Every id the pages of `msg`'s id reconciliation listed.
+    pub async fn sweep_ids(&self, msg: &SweepMessage) -> Result<HashSet<String>, StoreError> {
+        let pk = keys::sweep(&msg.tenant, msg.system, msg.stage, &msg.sweep_id());
+        let mut ids = HashSet::new();
+        let mut after = None;
+        loop {
+            let page = self.table.query(&pk, &Query { after, limit: 100, ..Query::default() }).await?;
+            for item in page.items {
+                let page_ids: Vec<String> = serde_json::from_value(item.body.get("ids").cloned().unwrap_or_default())
+                    .map_err(|e| StoreError::Corrupt(format!("item {pk}: {e}")))?;
+                ids.extend(page_ids);
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    /// The external ids of `kind`'s records linked with `system` (every record read once).
+    pub async fn linked_external_ids(
+        &self,
+        t: &TenantId,
+        system: System,
+        kind: RecordKind,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.records(t, kind, after, 1000).await?;
+            out.extend(page.records.iter().filter_map(|r| r.link(system).map(|l| l.id.clone())));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(out),
+            }
         }
     }
 

@@ -20,8 +20,8 @@
 //!
 //! - **Version 1** is the format above. Kinds: `import_page` ([`StageMessage`]), `export`
 //!   ([`ExportMessage`]: `tenant`, `system`, `export_id`), `sync_record` ([`SyncMessage`];
-//!   the record's kind is its `record_kind`, as `kind` is the envelope's) and `sync_poll`
-//!   ([`PollMessage`]).
+//!   the record's kind is its `record_kind`, as `kind` is the envelope's), `sync_poll`
+//!   ([`PollMessage`]) and `sync_sweep` ([`SweepMessage`]).
 //! - **Version 0** is the format from before the work queue: a bare [`StageMessage`]
 //!   object with neither `v` nor `kind` (a `"v":0` written out reads the same). Such
 //!   messages may still sit in a queue (or its dead-letter queue) after a deploy, so a
@@ -40,7 +40,7 @@ use std::fmt;
 use crate::export::ExportMessage;
 use crate::ids::Stage;
 use crate::job::StageMessage;
-use crate::sync::{PollMessage, SyncMessage};
+use crate::sync::{PollMessage, SweepMessage, SyncMessage};
 
 /// The version [`Work`] is written in.
 pub const VERSION: u64 = 1;
@@ -56,6 +56,8 @@ pub enum Work {
     SyncRecord(SyncMessage),
     /// Read one page of a scheduled poll (kind `sync_poll`).
     SyncPoll(PollMessage),
+    /// Read one page of an id reconciliation (kind `sync_sweep`).
+    SyncSweep(SweepMessage),
 }
 
 /// Where a message must go: the worker that handles it. In AWS each route has its own
@@ -66,7 +68,7 @@ pub enum Route {
     Stage(Stage),
     /// The export function.
     Export,
-    /// The sync worker (sync in: webhook notices and poll pages).
+    /// The sync worker (sync in: webhook notices, poll pages, id reconciliations).
     Sync,
 }
 
@@ -95,6 +97,7 @@ impl Work {
             Work::Export(_) => "export",
             Work::SyncRecord(_) => "sync_record",
             Work::SyncPoll(_) => "sync_poll",
+            Work::SyncSweep(_) => "sync_sweep",
         }
     }
 
@@ -106,6 +109,7 @@ impl Work {
             Work::Export(msg) => format!("{}:{}", msg.tenant, msg.system),
             Work::SyncRecord(msg) => format!("{}:{}", msg.tenant, msg.system),
             Work::SyncPoll(msg) => format!("{}:{}", msg.tenant, msg.system),
+            Work::SyncSweep(msg) => format!("{}:{}", msg.tenant, msg.system),
         }
     }
 
@@ -124,6 +128,14 @@ impl Work {
                 format!("sync_record:{}:{}:{}:{}:{at}", msg.tenant, msg.system, msg.record_kind, msg.external_id)
             }
             Work::SyncPoll(msg) => format!("sync_poll:{}:{}:{}", msg.poll_id(), msg.stage, msg.cursor.position),
+            Work::SyncSweep(msg) => format!(
+                "sync_sweep:{}:{}:{}:{}:{}",
+                msg.tenant,
+                msg.system,
+                msg.stage,
+                msg.sweep_id(),
+                msg.cursor.position
+            ),
         }
     }
 
@@ -132,7 +144,7 @@ impl Work {
         match self {
             Work::ImportPage(msg) => Route::Stage(msg.stage),
             Work::Export(_) => Route::Export,
-            Work::SyncRecord(_) | Work::SyncPoll(_) => Route::Sync,
+            Work::SyncRecord(_) | Work::SyncPoll(_) | Work::SyncSweep(_) => Route::Sync,
         }
     }
 
@@ -176,6 +188,7 @@ impl Work {
                     "export" => payload(fields, "export").map(Work::Export),
                     "sync_record" => payload(fields, "sync_record").map(Work::SyncRecord),
                     "sync_poll" => payload(fields, "sync_poll").map(Work::SyncPoll),
+                    "sync_sweep" => payload(fields, "sync_sweep").map(Work::SyncSweep),
                     _ => Err(WorkDecodeError::UnknownKind { version, kind }),
                 }
             }
@@ -204,6 +217,7 @@ impl fmt::Display for Work {
             Work::Export(msg) => write!(f, "export {}", msg.export_id),
             Work::SyncRecord(msg) => write!(f, "sync of {} {} from {}", msg.record_kind, msg.external_id, msg.system),
             Work::SyncPoll(msg) => write!(f, "poll of {} ({} stage)", msg.system, msg.stage),
+            Work::SyncSweep(msg) => write!(f, "id reconciliation of {} ({} stage)", msg.system, msg.stage),
         }
     }
 }
@@ -246,6 +260,7 @@ impl Serialize for Work {
             Work::Export(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
             Work::SyncRecord(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
             Work::SyncPoll(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
+            Work::SyncSweep(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
         }
     }
 }
@@ -380,6 +395,26 @@ mod tests {
         assert_eq!(json["kind"], "sync_poll");
         assert_eq!(Work::decode(&body).unwrap(), work);
         assert_eq!(work.route(), Route::Sync);
+    }
+
+    #[test]
+    fn a_sync_sweep_page_reads_back_as_it_was_written_and_its_pages_are_told_apart() {
+        let sweep = |position: &str| {
+            Work::SyncSweep(SweepMessage {
+                tenant: TenantId::parse("acme").unwrap(),
+                system: System::Syncro,
+                stage: Stage::Contacts,
+                cursor: Cursor { position: position.into(), since: None },
+                started_at: Timestamp::from_unix(1_735_689_600).unwrap(),
+            })
+        };
+        let work = sweep("page=2");
+        let body = work.encode().unwrap();
+        let json: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["kind"], "sync_sweep");
+        assert_eq!(Work::decode(&body).unwrap(), work);
+        assert_eq!((work.route(), work.group_id()), (Route::Sync, "acme:syncro".into()));
+        assert_ne!(work.dedup_id(), sweep("page=3").dedup_id());
     }
 
     #[test]

@@ -32,6 +32,11 @@ pub const QUEUE_URL_EXPORT: &str = "QUEUE_URL_EXPORT";
 pub const QUEUE_URL_SYNC: &str = "QUEUE_URL_SYNC";
 /// The JWT claim holding the caller's tenant id (HTTP functions only), e.g. `custom:tenant_id`.
 pub const TENANT_CLAIM: &str = "TENANT_CLAIM";
+/// Optional: where the external systems reach the API (`https://api.example.com`), for the
+/// webhooks inbound sync registers; unset or empty, webhooks are set up by hand.
+pub const PUBLIC_URL: &str = "PUBLIC_URL";
+/// Optional: how often a poll also reconciles a stage's ids (`24h`, `6h`; default 24h).
+pub const SWEEP_EVERY: &str = "SWEEP_EVERY";
 
 /// The variables every function needs: a stage function sends the next page or the next
 /// stage's first page, and the HTTP API starts imports, so all know every stage queue;
@@ -72,6 +77,9 @@ pub enum ConfigError {
     /// These variables are unset or empty.
     #[error("cannot start: environment variable(s) missing or empty: {}", .0.join(", "))]
     Missing(Vec<&'static str>),
+    /// A variable is set to something it cannot be.
+    #[error("cannot start: environment variable {0} is not valid: {1}")]
+    Invalid(&'static str, String),
 }
 
 /// What every function is configured with (see [`CORE_VARS`]).
@@ -89,6 +97,10 @@ pub struct Config {
     pub export_queue_url: String,
     /// The sync worker's FIFO queue URL.
     pub sync_queue_url: String,
+    /// Where the external systems reach the API ([`PUBLIC_URL`]).
+    pub public_url: Option<String>,
+    /// How often a stage's ids are reconciled ([`SWEEP_EVERY`]).
+    pub sweep_every: std::time::Duration,
 }
 
 /// What the HTTP functions are configured with: [`Config`] plus [`HTTP_VARS`].
@@ -104,11 +116,12 @@ pub struct HttpConfig {
 struct Reader<F> {
     lookup: F,
     missing: Vec<&'static str>,
+    invalid: Option<ConfigError>,
 }
 
 impl<F: Fn(&str) -> Option<String>> Reader<F> {
     fn new(lookup: F) -> Self {
-        Self { lookup, missing: Vec::new() }
+        Self { lookup, missing: Vec::new(), invalid: None }
     }
 
     /// The variable's value, trimmed; missing and blank values are remembered.
@@ -122,6 +135,24 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
         }
     }
 
+    /// An optional variable's value, trimmed; `None` when unset or blank.
+    fn optional(&self, name: &'static str) -> Option<String> {
+        (self.lookup)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    /// An optional duration (`90s`, `6h`), else `default`; a value that is not one is
+    /// remembered.
+    fn duration(&mut self, name: &'static str, default: std::time::Duration) -> std::time::Duration {
+        match self.optional(name).map(|v| humantime::parse_duration(&v)) {
+            None => default,
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                self.invalid.get_or_insert(ConfigError::Invalid(name, e.to_string()));
+                default
+            }
+        }
+    }
+
     fn core(&mut self) -> Config {
         Config {
             table_name: self.get(TABLE_NAME),
@@ -130,11 +161,16 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
             queue_urls: Stage::ALL.iter().map(|s| (*s, self.get(queue_url_var(*s)))).collect(),
             export_queue_url: self.get(QUEUE_URL_EXPORT),
             sync_queue_url: self.get(QUEUE_URL_SYNC),
+            public_url: self.optional(PUBLIC_URL),
+            sweep_every: self.duration(SWEEP_EVERY, tandem_domain::sync::DEFAULT_SWEEP_EVERY),
         }
     }
 
     fn finish<T>(self, value: T) -> Result<T, ConfigError> {
-        if self.missing.is_empty() { Ok(value) } else { Err(ConfigError::Missing(self.missing)) }
+        if !self.missing.is_empty() {
+            return Err(ConfigError::Missing(self.missing));
+        }
+        self.invalid.map_or(Ok(value), Err)
     }
 }
 
@@ -191,6 +227,22 @@ mod tests {
 
     fn lookup(env: &HashMap<String, String>) -> impl Fn(&str) -> Option<String> + '_ {
         |name| env.get(name).cloned()
+    }
+
+    #[test]
+    fn the_public_url_and_the_reconciliation_interval_are_optional_and_checked() {
+        let mut env = full_env();
+        let config = Config::from_lookup(lookup(&env)).unwrap();
+        assert_eq!((config.public_url, config.sweep_every), (None, tandem_domain::sync::DEFAULT_SWEEP_EVERY));
+        env.insert(PUBLIC_URL.into(), " https://api.example.com ".into());
+        env.insert(SWEEP_EVERY.into(), "6h".into());
+        let config = Config::from_lookup(lookup(&env)).unwrap();
+        assert_eq!(config.public_url.as_deref(), Some("https://api.example.com"));
+        assert_eq!(config.sweep_every, std::time::Duration::from_secs(6 * 3600));
+        env.insert(SWEEP_EVERY.into(), "daily".into());
+        let err = Config::from_lookup(lookup(&env)).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid(SWEEP_EVERY, _)), "{err}");
+        assert!(err.to_string().contains("SWEEP_EVERY"), "{err}");
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub fn services(sdk: &SdkConfig, config: &Config) -> Services {
         connectors: Arc::new(Connectors::new(Settings { allow_private_hosts: false, ..Settings::default() })),
         clock: Arc::new(SystemClock),
         events: Arc::new(EventBridgePublisher::new(eventbridge, &config.event_bus_name)),
-        tuning: Tuning::default(),
+        tuning: Tuning { public_url: config.public_url.clone(), sweep_every: config.sweep_every, ..Tuning::default() },
     }
 }
 

@@ -11,7 +11,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use tandem_domain::Stage;
 use tandem_domain::usecases::Services;
 use tandem_domain::usecases::import::{self, Step};
-use tandem_domain::usecases::{export, sync_in};
+use tandem_domain::usecases::{export, sweep, sync_in};
 use tandem_domain::work::{Route, Work};
 
 use crate::batch::{MessageError, run_batch};
@@ -80,15 +80,16 @@ pub async fn dead_lettered(svc: &Services, work: &Work, receives: u32, reason: &
             }
         }
         // A lost notice or poll page is caught up by the next poll (it reads from the
-        // last complete poll's start); the dead letter stays for an operator to see.
-        Work::SyncRecord(_) | Work::SyncPoll(_) => {
+        // last complete poll's start), a lost reconciliation page by the next one due;
+        // the dead letter stays for an operator to see.
+        Work::SyncRecord(_) | Work::SyncPoll(_) | Work::SyncSweep(_) => {
             tracing::error!(work = %work, receives, reason, "sync work dead-lettered; the next poll catches up");
         }
     }
 }
 
-/// Runs one sync-in message (the `sync-worker` function's work): a webhook notice or a
-/// poll page; any other kind was misrouted and is reported.
+/// Runs one sync-in message (the `sync-worker` function's work): a webhook notice, a poll
+/// page or an id reconciliation page; any other kind was misrouted and is reported.
 pub async fn run_sync_message(svc: &Services, work: Work) -> Result<(), MessageError> {
     match &work {
         Work::SyncRecord(msg) => {
@@ -97,6 +98,9 @@ pub async fn run_sync_message(svc: &Services, work: Work) -> Result<(), MessageE
         Work::SyncPoll(msg) => {
             let outcomes = sync_in::run_poll(svc, msg).await?;
             tracing::info!(tenant = %msg.tenant, system = %msg.system, stage = %msg.stage, records = outcomes.len(), "poll page applied");
+        }
+        Work::SyncSweep(msg) => {
+            sweep::run_sweep(svc, msg).await?;
         }
         _ => {
             return Err(MessageError::permanent(format!(

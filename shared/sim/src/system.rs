@@ -283,6 +283,10 @@ pub trait RunningSystem: Send + Sync + Debug {
     fn webhooks_sent(&self) -> Vec<SentWebhook> {
         self.controls().outbox().sent()
     }
+    /// The last webhook call Tandem accepted, exactly as sent, for replaying it.
+    fn last_accepted_webhook(&self) -> Option<crate::webhooks::Outgoing> {
+        self.controls().outbox().last_accepted()
+    }
     /// Waits until no webhook is queued or in flight, at most `timeout`; false when it
     /// ran out.
     fn webhooks_settled(&self, timeout: Duration) -> BoxFuture<'_, bool> {

@@ -158,6 +158,8 @@ struct Shared {
     log: Mutex<Vec<SentWebhook>>,
     /// Calls queued or in flight (retries included).
     pending: AtomicU64,
+    /// The last call the receiver accepted (2xx), exactly as sent.
+    last_accepted: Mutex<Option<Outgoing>>,
 }
 
 /// The outgoing webhooks of one running system.
@@ -206,6 +208,12 @@ impl Outbox {
     /// Every delivery made or lost so far, in the order they happened.
     pub fn sent(&self) -> Vec<SentWebhook> {
         self.shared.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The last call the receiver accepted, exactly as it was sent (headers, body): what
+    /// someone who captured it could send again.
+    pub fn last_accepted(&self) -> Option<Outgoing> {
+        self.shared.last_accepted.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Waits until nothing is queued or in flight (held-back calls wait for a later one and
@@ -320,6 +328,9 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Queued>, tx: mpsc::WeakUnboundedSen
             Err(_) => (None, String::new()),
         };
         record(&shared, &q.call, status, q.attempt, q.duplicate, false, q.held_back);
+        if status.is_some_and(|s| (200..300).contains(&s)) {
+            *shared.last_accepted.lock().unwrap_or_else(|e| e.into_inner()) = Some(q.call.clone());
+        }
         let acknowledged = match q.call.until_answer_contains {
             None => true,
             Some(ack) => status.is_some_and(|s| (200..300).contains(&s)) && text.contains(ack),

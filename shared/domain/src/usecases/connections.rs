@@ -62,6 +62,7 @@ pub async fn save_credentials(
                 export_choices: Default::default(),
                 webhook: None,
                 polled: Default::default(),
+                swept: Default::default(),
                 created_at: now,
                 updated_at: now,
                 version: 0,
@@ -223,6 +224,29 @@ pub async fn save_settings(
         }
     }
     Err(DomainError::Store(StoreError::Conflict("the connection kept changing while saving its settings".into())))
+}
+
+/// Reads the connection, lets `change` edit it (`false`: nothing to change, the
+/// connection as read is returned) and saves it; read and changed again when someone else
+/// wrote it meanwhile.
+pub(crate) async fn update_connection(
+    svc: &Services,
+    tenant: &TenantId,
+    system: System,
+    mut change: impl FnMut(&mut Connection) -> bool,
+) -> Result<Connection, DomainError> {
+    for _ in 0..5 {
+        let mut conn = connection(svc, tenant, system).await?;
+        if !change(&mut conn) {
+            return Ok(conn);
+        }
+        match svc.store.save_connection(&conn).await {
+            Ok(saved) => return Ok(saved),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DomainError::Store(StoreError::Conflict("the connection kept changing while saving".into())))
 }
 
 /// A connector for the tenant's saved credentials.

@@ -8,6 +8,7 @@ pub mod export;
 pub mod import;
 mod load;
 pub mod mappings;
+pub mod sweep;
 pub mod sync_in;
 
 use std::sync::Arc;
@@ -38,6 +39,9 @@ pub struct Tuning {
     /// webhook URLs registered with them; `None`: not reachable from outside, so webhooks
     /// are not registered (the settings answer gives the path to set up by hand).
     pub public_url: Option<String>,
+    /// How often a poll also reconciles a stage's ids with the system, to find hard deletes
+    /// (see [`crate::sync::DEFAULT_SWEEP_EVERY`]).
+    pub sweep_every: Duration,
 }
 
 impl Tuning {
@@ -48,7 +52,7 @@ impl Tuning {
 
 impl Default for Tuning {
     fn default() -> Self {
-        Self { stall_after: Self::DEFAULT_STALL_AFTER, public_url: None }
+        Self { stall_after: Self::DEFAULT_STALL_AFTER, public_url: None, sweep_every: crate::sync::DEFAULT_SWEEP_EVERY }
     }
 }
 

@@ -9,7 +9,8 @@
 //!   the CRM only with `propagate_deletes`).
 //! - [`start_poll`] / [`run_poll`]: per stage, "updated since" the previous poll's start
 //!   less the overlap (see [`crate::sync`]), page by page, each page applied like an
-//!   import page; the watermark moves only once a stage was read to its end.
+//!   import page; the watermark moves only once a stage was read to its end, after the
+//!   stage's deletes are looked for ([`crate::usecases::sweep`]).
 //!
 //! Every operation's log id is made of the record's id and version, so a duplicated, late
 //! or reordered delivery, and a poll reading again what a webhook brought, end in one
@@ -29,7 +30,7 @@ use crate::sync::{POLL_OVERLAP_SECONDS, PollMessage, SyncMessage};
 use crate::table::RecordStore;
 use crate::usecases::Services;
 use crate::usecases::apply::{Applier, Run};
-use crate::usecases::connections::{connection, connector};
+use crate::usecases::connections::{connection, connector, update_connection};
 use crate::webhook::{Action, WebhookCall, WebhookError};
 use crate::work::Work;
 
@@ -330,6 +331,7 @@ pub async fn run_poll(svc: &Services, msg: &PollMessage) -> Result<Vec<Outcome>,
             queue_poll(svc, &conn, msg.stage, next, msg.started_at).await?;
         }
         None => {
+            crate::usecases::sweep::after_stage(svc, &conn, msg.stage, msg.cursor.since, msg.started_at).await?;
             let conn = polled(svc, &msg.tenant, msg.system, msg.stage, msg.started_at).await?;
             let stages = poll_stages(&conn);
             let after = stages.iter().skip_while(|s| **s != msg.stage).nth(1);
@@ -350,19 +352,14 @@ async fn polled(
     stage: Stage,
     started_at: crate::normalise::Timestamp,
 ) -> Result<Connection, DomainError> {
-    for _ in 0..5 {
-        let mut conn = connection(svc, t, system).await?;
+    update_connection(svc, t, system, |conn| {
         if conn.polled.get(&stage).is_some_and(|at| *at >= started_at) {
-            return Ok(conn);
+            return false;
         }
         conn.polled.insert(stage, started_at);
-        match svc.store.save_connection(&conn).await {
-            Ok(saved) => return Ok(saved),
-            Err(crate::ports::StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(DomainError::Store(crate::ports::StoreError::Conflict("the connection kept changing".into())))
+        true
+    })
+    .await
 }
 
 #[cfg(test)]

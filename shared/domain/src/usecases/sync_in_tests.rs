@@ -69,6 +69,9 @@ async fn drain(w: &World) -> Vec<Outcome> {
             }
             Work::SyncRecord(msg) => outcomes.extend(apply_notice(&w.svc, &msg).await.unwrap()),
             Work::SyncPoll(msg) => outcomes.extend(run_poll(&w.svc, &msg).await.unwrap()),
+            Work::SyncSweep(msg) => {
+                crate::usecases::sweep::run_sweep(&w.svc, &msg).await.unwrap();
+            }
             Work::Export(_) => panic!("no export in these tests"),
         }
     }
@@ -397,4 +400,112 @@ async fn a_second_edit_under_the_same_stamp_is_taken_and_a_field_the_crm_won_sta
         (after.fields()["name"].clone(), after.fields()["phone"].clone()),
         (json!("Acme (CRM)"), json!("+1 555 0177"))
     );
+}
+
+// ---- hard deletes found by the poll
+
+/// A connection imported from `n` companies (ids 1..=n), inbound sync on with
+/// `propagate_deletes`, and the first poll done.
+async fn synced_with(n: usize) -> World {
+    let w = imported().await;
+    let all = (1..=n).map(|i| company(&i.to_string(), &format!("Company {i}"), "+1 555 0100", "2024-01-01T00:00:00Z"));
+    set_companies(&w, all.collect());
+    import::start_import(&w.svc, &t(), CW, StageSelection::All(AllStages::All)).await.unwrap();
+    drain(&w).await;
+    connections::save_settings(&w.svc, &t(), CW, &json!({"auto_sync": "inbound", "propagate_deletes": true}))
+        .await
+        .unwrap();
+    start_poll(&w.svc, &t(), CW).await.unwrap();
+    drain(&w).await;
+    w
+}
+
+fn delete_companies(w: &World, ids: &[&str]) {
+    let mut records = w.connector.records.lock().unwrap();
+    records.get_mut(&Stage::Companies).unwrap().retain(|r| !ids.contains(&r.id().unwrap()));
+}
+
+async fn linked_companies(w: &World) -> usize {
+    w.svc.store.linked_external_ids(&t(), CW, RecordKind::Company).await.unwrap().len()
+}
+
+#[tokio::test]
+async fn a_hard_delete_no_webhook_told_is_found_by_the_id_reconciliation_once_it_is_due() {
+    let w = synced_with(5).await;
+    delete_companies(&w, &["3"]);
+    start_poll(&w.svc, &t(), CW).await.unwrap();
+    assert!(!drain(&w).await.contains(&Outcome::Deleted), "not due yet: a day has not passed since the import");
+    assert_eq!(linked_companies(&w).await, 5);
+
+    w.clock.advance(86_400);
+    start_poll(&w.svc, &t(), CW).await.unwrap();
+    let outcomes = drain(&w).await;
+    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Deleted).count(), 1, "{outcomes:?}");
+    assert_eq!(linked_companies(&w).await, 4);
+    assert!(w.svc.store.linked_id(&t(), CW, RecordKind::Company, "3").await.unwrap().is_none());
+    let conn = w.svc.store.connection(&t(), CW).await.unwrap().unwrap();
+    let report = &conn.swept[&Stage::Companies];
+    assert_eq!((report.listed, report.linked, report.missing, report.held_back), (4, 5, 1, false));
+
+    start_poll(&w.svc, &t(), CW).await.unwrap();
+    assert!(!drain(&w).await.contains(&Outcome::Deleted), "the next poll (not due again) finds nothing to delete");
+}
+
+#[tokio::test]
+async fn a_reconciliation_missing_more_linked_records_than_the_guard_allows_acts_on_none() {
+    let w = synced_with(14).await;
+    let gone: Vec<String> = (1..=11).map(|i| i.to_string()).collect();
+    delete_companies(&w, &gone.iter().map(String::as_str).collect::<Vec<_>>());
+    let stages = crate::usecases::sweep::start_sweep(&w.svc, &t(), CW).await.unwrap();
+    assert!(stages.contains(&Stage::Companies));
+    let outcomes = drain(&w).await;
+    assert!(!outcomes.contains(&Outcome::Deleted), "{outcomes:?}");
+    assert_eq!(linked_companies(&w).await, 14, "nothing unlinked, nothing deleted");
+    let conn = w.svc.store.connection(&t(), CW).await.unwrap().unwrap();
+    let report = &conn.swept[&Stage::Companies];
+    assert_eq!((report.listed, report.linked, report.missing, report.held_back), (3, 14, 11, true));
+}
+
+#[tokio::test]
+async fn a_record_missing_from_the_listing_but_still_in_the_system_is_left_alone() {
+    let w = synced_with(4).await;
+    // The system lists three (a filter, a page read before a change) but still has all four.
+    let hidden = w.connector.records.lock().unwrap()[&Stage::Companies][1].clone();
+    delete_companies(&w, &["2"]);
+    let msg = crate::sync::SweepMessage {
+        tenant: t(),
+        system: CW,
+        stage: Stage::Companies,
+        cursor: crate::external::Cursor::start(),
+        started_at: w.svc.clock.now(),
+    };
+    w.svc.queue.send(&Work::SyncSweep(msg)).await.unwrap();
+    let mut first = Vec::new();
+    while let Some(work) = w.queue.pop_work() {
+        match work {
+            Work::SyncSweep(msg) => {
+                crate::usecases::sweep::run_sweep(&w.svc, &msg).await.unwrap();
+            }
+            other => first.push(other),
+        }
+    }
+    w.connector.records.lock().unwrap().get_mut(&Stage::Companies).unwrap().push(hidden);
+    for work in first {
+        w.svc.queue.send(&work).await.unwrap();
+    }
+    let outcomes = drain(&w).await;
+    assert!(!outcomes.contains(&Outcome::Deleted), "{outcomes:?}");
+    assert_eq!(linked_companies(&w).await, 4);
+}
+
+#[tokio::test]
+async fn deletes_in_the_systems_own_log_are_applied_at_the_next_poll_and_unlinked_ids_are_ignored() {
+    let w = synced_with(3).await;
+    delete_companies(&w, &["2"]);
+    *w.connector.delete_log.lock().unwrap() = Some(vec!["2".into(), "999".into()]);
+    start_poll(&w.svc, &t(), CW).await.unwrap();
+    let outcomes = drain(&w).await;
+    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Deleted).count(), 1, "{outcomes:?}");
+    assert_eq!(linked_companies(&w).await, 2);
+    assert!(w.svc.store.linked_id(&t(), CW, RecordKind::Company, "2").await.unwrap().is_none());
 }

@@ -194,6 +194,8 @@ pub struct FakeConnector {
     pub down: std::sync::atomic::AtomicBool,
     /// Records per page (default 2).
     pub page_size: Option<usize>,
+    /// The ids the system's delete log names (`None`: it keeps no such log).
+    pub delete_log: Mutex<Option<Vec<String>>>,
 }
 
 #[async_trait]
@@ -223,6 +225,10 @@ impl Connector for FakeConnector {
         self.up()?;
         let stage = Stage::of_kind(kind).ok_or_else(|| crate::ports::no_such_kind(System::ConnectWise, kind))?;
         Ok(lock(&self.records).get(&stage).and_then(|all| all.iter().find(|r| r.id() == Some(id)).cloned()))
+    }
+    async fn deleted_since(&self, _kind: RecordKind, _since: Timestamp) -> Result<Option<Vec<String>>, ConnectorError> {
+        self.up()?;
+        Ok(lock(&self.delete_log).clone())
     }
     async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {
         Err(not_written(System::ConnectWise, record.kind().unwrap_or(RecordKind::Company)))
