@@ -128,6 +128,12 @@ pub struct Ledger {
     /// quick edits can share a whole-second stamp). `None` until sync in takes the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<String>,
+    /// Per field where the CRM kept a value other than the system's at the last sync in
+    /// (a link that only filled the CRM record's empty fields; a conflict the CRM won), the
+    /// CRM's value then: the CRM side's base in the three-way merge, so only a change made
+    /// since counts as the CRM's. Hashes as [`pulled`](Self::pulled); "" for no value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kept: FieldHashes,
     /// The store's version of this entry; 0 before its first write.
     #[serde(skip)]
     pub version: u64,
@@ -157,6 +163,7 @@ impl Ledger {
             crm_id: record.id().clone(),
             seen,
             held: None,
+            kept: FieldHashes::new(),
             pulled: field_hashes(record),
             pushed: FieldHashes::new(),
             pulled_at: Some(now),
@@ -167,7 +174,35 @@ impl Ledger {
 
     /// This entry after pulling `record` at version `seen` now.
     pub fn repulled(&self, record: &Record, seen: Option<ExtVersion>, now: Timestamp) -> Self {
-        Self { seen, pulled: field_hashes(record), pulled_at: Some(now), ..self.clone() }
+        Self { seen, pulled: field_hashes(record), pulled_at: Some(now), kept: FieldHashes::new(), ..self.clone() }
+    }
+
+    /// This entry with the CRM record as it now is, `crm`, kept where it differs from what
+    /// was pulled (see [`kept`](Self::kept)).
+    pub fn keeping(self, crm: &Record) -> Self {
+        let now = field_hashes(crm);
+        let mut names: Vec<&String> = now.keys().chain(self.pulled.keys()).collect();
+        names.sort();
+        names.dedup();
+        let kept = names
+            .into_iter()
+            .filter(|f| now.get(*f) != self.pulled.get(*f))
+            .map(|f| (f.clone(), now.get(f).cloned().unwrap_or_default()))
+            .collect();
+        Self { kept, ..self }
+    }
+
+    /// What the CRM side held of `field` at the last sync ("" for no value): its kept
+    /// value, else the pulled one.
+    pub fn crm_base(&self, field: &str) -> Option<&str> {
+        self.kept.get(field).or_else(|| self.base_of(field)).map(String::as_str)
+    }
+
+    fn base_of(&self, field: &str) -> Option<&String> {
+        match self.pushed_at > self.pulled_at {
+            true => self.pushed.get(field).or_else(|| self.pulled.get(field)),
+            false => self.pulled.get(field),
+        }
     }
 
     /// This entry after pushing `fields` of `record` now; `seen` is the system's version

@@ -476,17 +476,21 @@ impl Ctx<'_, '_> {
         Plan::Create { record, ledger }
     }
 
-    /// Links `found` (unlinked to this system) to the external record, as `next`.
+    /// Links `found` (unlinked to this system) to the external record, as `next` (found
+    /// with its empty fields filled). The ledger's base is `held`, found with the values
+    /// the system holds: where the CRM kept a value of its own, the system's next change of
+    /// another field does not bring the system's value of that one in.
     fn attach(
         &self,
         found: &Record,
         mut next: Record,
+        held: &Record,
         ext_id: &str,
         seen: &Option<ExtVersion>,
         reason: MatchReason,
     ) -> Plan {
         next.meta_mut().updated_at = self.now;
-        let ledger = Ledger::pulled(self.system(), &next, ext_id, seen.clone(), self.now);
+        let ledger = Ledger::pulled(self.system(), held, ext_id, seen.clone(), self.now).keeping(&next);
         Plan::Link { previous: found.clone(), record: next, ledger, reason }
     }
 
@@ -530,7 +534,9 @@ impl Ctx<'_, '_> {
         // The three-way merge's base is what the system holds (it keeps the loser of a field
         // the CRM won until sync out writes the winner there); the import's, the record.
         let ledger = match &system_held {
-            Some(proposed) => Ledger { held: Some(held), ..ledger.repulled(proposed, version, self.now) },
+            Some(proposed) => {
+                Ledger { held: Some(held), ..ledger.repulled(proposed, version, self.now) }.keeping(&record)
+            }
             None => ledger.repulled(&record, version, self.now),
         };
         match (fields.is_empty(), conflicts.is_empty()) {
@@ -556,11 +562,13 @@ impl Ctx<'_, '_> {
         let mut take = Vec::new();
         let mut conflicts = Vec::new();
         for field in differing(crm, ext) {
-            let crm_changed = hash(&crm_fields, &field).as_ref() != base.get(&field);
+            let crm_now = hash(&crm_fields, &field).unwrap_or_default();
+            let crm_changed = ledger.crm_base(&field).is_none_or(|held| held != crm_now);
             let ext_changed = hash(&ext_fields, &field).as_ref() != base.get(&field);
             match (crm_changed, ext_changed) {
-                (false, _) => take.push(field),
-                (true, false) => {}
+                (false, true) => take.push(field),
+                // Neither changed since the last sync: the CRM keeps what it kept then.
+                (_, false) => {}
                 (true, true) => {
                     let (winner_ext, loser) = if external_newer {
                         (true, crm_fields.get(&field).cloned().unwrap_or(Value::Null))
@@ -590,12 +598,15 @@ impl Ctx<'_, '_> {
         };
         let email = u.email.clone().unwrap_or_default().trim().to_string();
         let name = format!("{} {}", u.first_name.trim(), u.last_name.trim()).trim().to_string();
-        if let Some((ledger, prev)) = self.known.linked(RecordKind::User, &u.id) {
-            let mut next = prev.clone();
+        let held = |base: &Record| {
+            let mut next = base.clone();
             if let Record::User(x) = &mut next {
-                x.name = name;
+                x.name = name.clone();
             }
-            return self.seen_again(ledger, prev, next, &u.updated_at);
+            next
+        };
+        if let Some((ledger, prev)) = self.known.linked(RecordKind::User, &u.id) {
+            return self.seen_again(ledger, prev, held(prev), &u.updated_at);
         }
         let key = email_key(&email).unwrap_or_default();
         let existing = self.known.find(RecordKind::User, LookupField::Email, &key);
@@ -607,7 +618,7 @@ impl Ctx<'_, '_> {
         }
         if let Some(found) = existing.first() {
             let reason = MatchReason { field: LookupField::Email, value: key };
-            return self.attach(found, (*found).clone(), &u.id, &u.updated_at, reason);
+            return self.attach(found, (*found).clone(), &held(found), &u.id, &u.updated_at, reason);
         }
         let meta = self.new_meta(RecordKind::User, &u.id);
         self.create(Record::User(User { meta, email, name, role, state: UserState::Invited }), &u.id, &u.updated_at)
@@ -626,13 +637,16 @@ impl Ctx<'_, '_> {
             company_type,
             custom_fields: BTreeMap::new(),
         };
-        if let Some((ledger, prev)) = self.known.linked(RecordKind::Company, &c.id) {
-            let mut next = prev.clone();
+        let held = |base: &Record| {
+            let mut next = base.clone();
             if let Record::Company(x) = &mut next {
                 let custom = std::mem::take(&mut x.fields.custom_fields);
-                x.fields = CompanyFields { custom_fields: custom, ..fields };
+                x.fields = CompanyFields { custom_fields: custom, ..fields.clone() };
             }
-            return self.seen_again(ledger, prev, next, &c.updated_at);
+            next
+        };
+        if let Some((ledger, prev)) = self.known.linked(RecordKind::Company, &c.id) {
+            return self.seen_again(ledger, prev, held(prev), &c.updated_at);
         }
         let keys = [
             (LookupField::Phone, c.phone.as_deref().and_then(phone_key)),
@@ -649,7 +663,7 @@ impl Ctx<'_, '_> {
                     x.fields.company_type = fields.company_type.clone();
                 }
             }
-            return self.attach(found, next, &c.id, &c.updated_at, reason);
+            return self.attach(found, next, &held(found), &c.id, &c.updated_at, reason);
         }
         let meta = self.new_meta(RecordKind::Company, &c.id);
         self.create(Record::Company(CompanyRecord { meta, fields }), &c.id, &c.updated_at)
@@ -695,16 +709,19 @@ impl Ctx<'_, '_> {
             company: company.clone(),
             lists: vec![list.clone()],
         };
-        if let Some((ledger, prev)) = self.known.linked(RecordKind::Contact, &c.id) {
-            let mut next = prev.clone();
+        let held = |base: &Record| {
+            let mut next = base.clone();
             if let Record::Contact(x) = &mut next {
                 let mut lists = std::mem::take(&mut x.fields.lists);
                 if !lists.contains(&list) {
-                    lists.push(list);
+                    lists.push(list.clone());
                 }
-                x.fields = ContactFields { lists, ..fields };
+                x.fields = ContactFields { lists, ..fields.clone() };
             }
-            return self.seen_again(ledger, prev, next, &c.updated_at);
+            next
+        };
+        if let Some((ledger, prev)) = self.known.linked(RecordKind::Contact, &c.id) {
+            return self.seen_again(ledger, prev, held(prev), &c.updated_at);
         }
         let keys = [(LookupField::Email, c.email.as_deref().and_then(email_key))];
         if let Some((found, reason)) = self.candidate(RecordKind::Contact, &keys) {
@@ -716,10 +733,10 @@ impl Ctx<'_, '_> {
                     x.fields.company = company;
                 }
                 if !x.fields.lists.contains(&list) {
-                    x.fields.lists.push(list);
+                    x.fields.lists.push(list.clone());
                 }
             }
-            return self.attach(found, next, &c.id, &c.updated_at, reason);
+            return self.attach(found, next, &held(found), &c.id, &c.updated_at, reason);
         }
         let meta = self.new_meta(RecordKind::Contact, &c.id);
         self.create(Record::Contact(ContactRecord { meta, fields }), &c.id, &c.updated_at)

@@ -531,6 +531,7 @@ impl<'a> Ctx<'a> {
             pulled_at: None,
             pushed_at: Some(self.svc.clock.now()),
             held: None,
+            kept: FieldHashes::new(),
             version: 0,
         }
     }

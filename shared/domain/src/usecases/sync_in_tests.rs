@@ -80,7 +80,15 @@ async fn drain(w: &World) -> Vec<Outcome> {
 
 /// A connection imported from two companies, inbound sync not yet on.
 async fn imported() -> World {
+    imported_over(&[]).await
+}
+
+/// As [`imported`], into a CRM that already holds `companies` (bodies of the record API).
+async fn imported_over(companies: &[serde_json::Value]) -> World {
     let w = world(connector());
+    for body in companies {
+        crm::create(&w.svc, &t(), RecordKind::Company, body).await.unwrap();
+    }
     let creds = json!({"site": "http://cw", "company_id": "acme", "public_key": "pub", "private_key": "priv", "client_id": "cid"});
     connections::save_credentials(&w.svc, &t(), CW, &creds).await.unwrap();
     let sections = [
@@ -220,6 +228,25 @@ async fn a_notice_takes_the_external_change_and_keeps_the_crm_s_own_change_of_an
     let logs = w.svc.store.logs(&t(), &filter, w.svc.clock.now()).await.unwrap();
     let synced: Vec<_> = logs.iter().filter(|e| e.direction == Direction::Webhook).collect();
     assert_eq!(synced.len(), 1, "one log entry for one change, however often it was delivered: {synced:?}");
+}
+
+#[tokio::test]
+async fn a_value_the_crm_kept_when_the_import_linked_its_record_stays_when_the_system_changes_another_field() {
+    let w = imported_over(&[json!({"name": "Acme Ltd", "phone": "+1 555 0777"})]).await;
+    let linked = crm_company(&w, "1").await;
+    assert_eq!(linked.fields()["phone"], json!("+1 555 0777"), "the import linked by name and kept the CRM's phone");
+    sync_on(&w).await;
+    set_companies(&w, vec![company("1", "Acme Limited", "+1 555 0100", "2024-02-01T00:00:00Z")]);
+    w.queue.send(&Work::SyncRecord(notice(&w, "1", false))).await.unwrap();
+    assert_eq!(drain(&w).await, vec![Outcome::Updated]);
+    let fields = crm_company(&w, "1").await.fields();
+    assert_eq!(fields["name"], json!("Acme Limited"), "the system's change came in");
+    assert_eq!(fields["phone"], json!("+1 555 0777"), "the phone the system did not change stays the CRM's");
+
+    set_companies(&w, vec![company("1", "Acme Limited", "+1 555 0111", "2024-03-01T00:00:00Z")]);
+    w.queue.send(&Work::SyncRecord(notice(&w, "1", false))).await.unwrap();
+    drain(&w).await;
+    assert_eq!(crm_company(&w, "1").await.fields()["phone"], json!("+1 555 0111"), "a real change of it comes in");
 }
 
 #[tokio::test]
