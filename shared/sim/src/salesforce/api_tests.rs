@@ -101,7 +101,7 @@ async fn query_leaves_a_deleted_record_out_and_query_all_returns_it_marked_delet
     call(&sim, &bearer, Method::DELETE, &format!("sobjects/Account/{gone}"), None).await;
     let soql = format!("SELECT Id, IsDeleted FROM Account WHERE Id IN ('{kept}', '{gone}') ORDER BY Id");
     let (_, live) = call(&sim, &bearer, Method::GET, &format!("query?{}", q(&soql)), None).await;
-    assert_eq!(ids_of(&live, "records", "Id"), [kept.clone()]);
+    assert_eq!(ids_of(&live, "records", "Id"), vec![kept.clone()]);
     let (_, all) = call(&sim, &bearer, Method::GET, &format!("queryAll?{}", q(&soql)), None).await;
     assert_eq!(ids_of(&all, "records", "Id"), [kept.clone(), gone.clone()]);
     assert_eq!(all["records"][1]["IsDeleted"], json!(true));
