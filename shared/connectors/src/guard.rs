@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, OptionList, Page};
 use tandem_domain::ports::{Connector, ConnectorError, Written};
 use tandem_domain::secret::Credentials;
-use tandem_domain::{RecordKind, System};
+use tandem_domain::{RecordKind, System, Timestamp};
 use url::{Host, Url};
 
 use crate::http::{self, Settings};
@@ -84,6 +84,10 @@ impl Connector for Guarded {
 
     async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
         self.inner.get(kind, id).await
+    }
+
+    async fn deleted_since(&self, kind: RecordKind, since: Timestamp) -> Result<Option<Vec<String>>, ConnectorError> {
+        self.inner.deleted_since(kind, since).await
     }
 
     async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {

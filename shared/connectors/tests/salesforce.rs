@@ -339,3 +339,40 @@ async fn an_activity_is_got_from_the_object_its_id_prefix_names_in_one_query() {
     assert_eq!(err.kind, ErrorKind::Invalid);
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_record_deleted_in_salesforce_is_in_the_delete_log_since_before_it_not_since_after_and_gets_none() {
+    use tandem_domain::RecordKind;
+    use tandem_domain::external::ExtCompany;
+    use tandem_sim::RunningSystem;
+    use tandem_sim::webhooks::Kind;
+
+    let (handle, tenant) = start(10).await;
+    let conn = good(&handle, 2000);
+    let account = live(&tenant, "Account")[0]["Id"].as_str().expect("an account id").to_string();
+    let task = live(&tenant, "Task")[0]["Id"].as_str().expect("a task id").to_string();
+    assert!(conn.get(RecordKind::Company, &account).await.expect("get").is_some());
+    // The org's clock is set back two minutes for the deletes, so they fall in a minute the
+    // log already covers (Salesforce lists the current minute once it is over).
+    handle.set_clock_offset(-120);
+    handle.delete_as_person(Kind::Company, &account).expect("the account is deleted");
+    handle.delete_as_person(Kind::Activity, &task).expect("the task is deleted");
+    handle.set_clock_offset(0);
+    let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+
+    let before = conn.deleted_since(RecordKind::Company, now.plus_seconds(-600)).await.expect("the log is read");
+    assert_eq!(before, Some(vec![account.clone()]));
+    let after = conn.deleted_since(RecordKind::Company, now.plus_seconds(-60)).await.expect("the log is read");
+    assert_eq!(after, Some(vec![]), "a since after the delete does not list it");
+    let long_ago = conn.deleted_since(RecordKind::Company, now.plus_seconds(-40 * 86_400)).await;
+    assert_eq!(long_ago.expect("a since older than 15 days is moved up, not refused"), Some(vec![account.clone()]));
+    let activities = conn.deleted_since(RecordKind::Activity, now.plus_seconds(-600)).await.expect("read");
+    assert_eq!(activities, Some(vec![task]), "Tasks' log, then Events'");
+    assert_eq!(conn.deleted_since(RecordKind::Contact, now.plus_seconds(-600)).await.expect("read"), Some(vec![]));
+    assert_eq!(conn.deleted_since(RecordKind::User, now.plus_seconds(-600)).await.expect("no call"), None);
+
+    assert!(conn.get(RecordKind::Company, &account).await.expect("get").is_none(), "a deleted record is gone");
+    let record = ExternalRecord::Company(ExtCompany { id: account, ..ExtCompany::named("Gone Ltd") });
+    let err = conn.update(&record, &["phone"]).await.expect_err("a deleted record cannot be updated");
+    assert_eq!((err.kind, err.code.as_deref()), (ErrorKind::NotFound, Some("ENTITY_IS_DELETED")), "{err}");
+}

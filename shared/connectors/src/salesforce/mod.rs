@@ -1,11 +1,13 @@
 //! The Salesforce connector (salesforce-api.md sections 1-3, 5): OAuth token (client
 //! credentials, or refresh token), credential check, live option lists from describe and
-//! Profiles, paged incremental reads over SOQL with `nextRecordsUrl` cursors, writes
+//! Profiles, paged incremental reads over SOQL with `nextRecordsUrl` cursors, the delete log
+//! (`deleted.rs`, section 6.4), writes
 //! (`write.rs`, sections 3-5) and the webhook reader (`webhook.rs`, section 6), built from
 //! the files beside this one.
 
 pub mod auth;
 pub mod client;
+pub mod deleted;
 pub mod describe;
 pub mod error;
 pub mod mapping;
@@ -20,7 +22,7 @@ use async_trait::async_trait;
 use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, NO_TYPE, OptionList, Page};
 use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, Written, bad_id};
 use tandem_domain::secret::SalesforceCredentials;
-use tandem_domain::{RecordKind, Stage, System};
+use tandem_domain::{RecordKind, Stage, System, Timestamp};
 
 use self::client::{API_VERSION, Client, QUERY_OPTIONS_HEADER};
 use self::mapping::{DEFAULT_CONTACT_STATUS_FIELD, EVENT_TYPE, MapOptions};
@@ -352,6 +354,29 @@ impl Connector for SalesforceConnector {
             }
         }
         Ok(None)
+    }
+
+    /// The ids `GET sobjects/{Type}/deleted/` lists for the objects `list` reads `kind` from
+    /// (activities: Tasks, then Events), deleted at or after the minute of `since`; the
+    /// window runs from `since` to now, moved as [`deleted::window`] says (Salesforce keeps
+    /// 15 days; older deletes are the poll's id reconciliation's). Users and solutions: `None`
+    /// (Salesforce never deletes users, it deactivates them, and has no solutions), so the
+    /// poll does for them what it did before there was a log. Requests go through the
+    /// client's pacing, retry and token refresh; refusals are classified by `error.rs`.
+    async fn deleted_since(&self, kind: RecordKind, since: Timestamp) -> Result<Option<Vec<String>>, ConnectorError> {
+        let Some(objects) = deleted::objects(kind) else {
+            return Ok(None);
+        };
+        let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+        let (start, end) = deleted::window(since, now);
+        let query = deleted::query(start, end);
+        let mut ids = Vec::new();
+        for object in objects {
+            let path = Self::data_path(&format!("sobjects/{object}/deleted/"));
+            let body = self.client.get(&path, &query, &[], &self.settings.retry).await?;
+            ids.extend(deleted::deleted_ids(&body, since)?);
+        }
+        Ok(Some(ids))
     }
 
     async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {

@@ -199,7 +199,8 @@ fn activity_object(id: &str) -> &'static str {
 /// Sets `fields` of the record with `record`'s id (`PATCH /sobjects/{Object}/{id}`, a
 /// partial body: fields not sent are left as the org holds them). A field Salesforce is
 /// not written for is refused before any request, and so is an id that cannot be one; an id
-/// the org does not hold is NotFound (404 `NOT_FOUND`).
+/// the org does not hold is NotFound (404 `NOT_FOUND`), and so is one deleted to the recycle
+/// bin (404 `ENTITY_IS_DELETED`, the code kept in the error's `code`).
 pub async fn update(
     c: &SalesforceConnector,
     record: &ExternalRecord,

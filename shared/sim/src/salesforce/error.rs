@@ -83,6 +83,12 @@ impl ApiError {
         Self { status: StatusCode::BAD_REQUEST, code: "REQUIRED_FIELD_MISSING", message, fields }
     }
 
+    /// 400 `REQUIRED_FIELD_MISSING` with a message of its own (a collection delete without ids,
+    /// restforce `composite_sobjects_delete_error` as quoted in salesforce-api.md 4.2).
+    pub fn required_missing_message(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "REQUIRED_FIELD_MISSING", message)
+    }
+
     /// 400 for a value a restricted picklist does not hold.
     pub fn bad_picklist(field: &str, value: &str) -> Self {
         Self {
@@ -123,6 +129,14 @@ impl ApiError {
     /// (rather than an update or delete) of a deleted record carries; this one is assumed.
     pub fn entity_is_deleted() -> Self {
         Self::new(StatusCode::NOT_FOUND, "ENTITY_IS_DELETED", "entity is deleted")
+    }
+
+    /// 400 for a `deleted/` window Salesforce refuses: start not before end, start older
+    /// than the delete log reaches (15 days), a date missing or unreadable. UNCONFIRMED: the
+    /// reference (salesforce-api.md 6.4) says these are refused but names no code; this is
+    /// the code Salesforce's replication calls are believed to give.
+    pub fn invalid_replication_date(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_REPLICATION_DATE", message)
     }
 
     /// 404 for an upsert key field that is not an external id (restforce `upsert_error_response.json`).

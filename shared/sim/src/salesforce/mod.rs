@@ -1,11 +1,15 @@
 //! The Salesforce simulator: a seeded org ([`Tenant`]) with its CRM seed and ground truth,
 //! and a stateful HTTP server ([`Simulator`]) speaking the OAuth 2.0 token endpoint and the
-//! REST API shapes of salesforce-api.md sections 1-3 and 5, controlled through a
-//! [`SimHandle`].
+//! REST API shapes of salesforce-api.md sections 1-3, 5 and 6.4 (the delete log), controlled
+//! through a [`SimHandle`].
 
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod api_tests;
 mod auth;
 mod error;
 mod generator;
+mod replication;
 mod schema;
 mod server;
 mod soql;
@@ -191,6 +195,13 @@ impl SimHandle {
     /// answers 403 `REQUEST_LIMIT_EXCEEDED`. `None`: no limit.
     pub fn set_daily_limit(&self, limit: Option<u32>) {
         self.app.daily_limit.store(limit.unwrap_or(0), Ordering::SeqCst);
+    }
+
+    /// Sets the org's clock `secs` seconds off the wall clock (negative: behind) from now
+    /// on: writes and deletes are stamped with it, and the delete log's window
+    /// (`sobjects/{Type}/deleted/`) is measured from it. 0 puts it back.
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.app.clock_offset.store(secs, Ordering::SeqCst);
     }
 
     /// Data calls counted against the daily allocation so far.

@@ -2,7 +2,8 @@
 //! ids with the right key prefix, SOQL execution (filter, order, limit, projection with
 //! `attributes`), query locators for `nextRecordsUrl` paging, and create / update / upsert
 //! with the validation Salesforce does (unknown field, read-only field, restricted picklist,
-//! required fields).
+//! required fields); deletes to the recycle bin (`IsDeleted`), with the org's delete log
+//! ([`Tombstone`]s) that `sobjects/{Type}/deleted/` reads.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
@@ -94,7 +95,16 @@ pub(crate) enum Upserted {
     Ambiguous(Vec<String>),
 }
 
-/// Every table, the id serial and the live query locators.
+/// One entry of the org's delete log: which record went to the recycle bin, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Tombstone {
+    pub object: &'static str,
+    pub id: String,
+    /// Unix seconds of the delete (`deletedDate`).
+    pub at: i64,
+}
+
+/// Every table, the id serial, the live query locators and the delete log.
 #[derive(Debug)]
 pub(crate) struct Store {
     tables: Vec<Table>,
@@ -102,6 +112,8 @@ pub(crate) struct Store {
     run_as: String,
     locators: BTreeMap<u64, Arc<Locator>>,
     next_locator: u64,
+    /// Deletes in the order they happened (generated deleted rows first).
+    tombstones: Vec<Tombstone>,
 }
 
 /// The rows of a query being paged, and its batch size.
@@ -299,7 +311,7 @@ impl Store {
             .filter_map(|r| Some((r.get("Id")?.as_str()?.to_string(), r.get("AccountId")?.as_str()?.to_string())))
             .collect();
         let lookup = |c: &str| contact_accounts.get(c).cloned();
-        let tables = schema::OBJECTS
+        let tables: Vec<Table> = schema::OBJECTS
             .iter()
             .map(|object| {
                 let rows: Vec<Map<String, Value>> = data
@@ -323,7 +335,24 @@ impl Store {
                 Table { object, rows, by_id }
             })
             .collect();
-        Self { tables, serial: serial + 1_000, run_as: data.run_as_user_id, locators: BTreeMap::new(), next_locator: 1 }
+        // Rows generated as deleted were deleted when last stamped.
+        let tombstones = tables
+            .iter()
+            .flat_map(|t| {
+                t.rows.iter().filter(|r| r.get("IsDeleted") == Some(&Value::Bool(true))).filter_map(move |r| {
+                    let at = r.get("SystemModstamp").and_then(Value::as_str).and_then(parse_sf_datetime)?;
+                    Some(Tombstone { object: t.object.name, id: r.get("Id")?.as_str()?.to_string(), at })
+                })
+            })
+            .collect();
+        Self {
+            tables,
+            serial: serial + 1_000,
+            run_as: data.run_as_user_id,
+            locators: BTreeMap::new(),
+            next_locator: 1,
+            tombstones,
+        }
     }
 
     fn table(&self, object: &str) -> Result<&Table, ApiError> {
@@ -604,6 +633,87 @@ impl Store {
             *slot = row;
         }
         Ok(())
+    }
+
+    /// Deletes a record to the recycle bin (salesforce-api.md 3.1): `IsDeleted` becomes true
+    /// (so `query` and reads no longer see it, `queryAll` still does), `SystemModstamp` the
+    /// delete's time (UNCONFIRMED that a delete moves it; it is commonly relied on for
+    /// `queryAll ... WHERE IsDeleted = true AND SystemModstamp > ...`), and the delete is logged
+    /// with that time as its `deletedDate`. 404 `NOT_FOUND` for an id the org does not hold,
+    /// 404 `ENTITY_IS_DELETED` for one already deleted (5.3).
+    pub(crate) fn delete(&mut self, object: &str, id: &str, stamp: &Stamp) -> Result<(), ApiError> {
+        let index = self.deletable(object, id)?;
+        let t = self.table_mut(object)?;
+        let spec = t.object;
+        let row = t.rows.get_mut(index).ok_or_else(ApiError::not_found)?;
+        row.insert("IsDeleted".into(), Value::Bool(true));
+        row.insert("SystemModstamp".into(), Value::String(sf_datetime(stamp.now)));
+        self.tombstones.push(Tombstone { object: spec.name, id: id.to_string(), at: stamp.now });
+        Ok(())
+    }
+
+    /// The row index of a record [`delete`](Self::delete) would delete, or its refusal.
+    fn deletable(&self, object: &str, id: &str) -> Result<usize, ApiError> {
+        let t = self.table(object)?;
+        if !(id.len() == 15 || id.len() == 18) || !id.starts_with(t.object.prefix) {
+            return Err(ApiError::malformed_id(t.object.name, id));
+        }
+        let index = *t.by_id.get(id).ok_or_else(ApiError::not_found)?;
+        if t.rows.get(index).and_then(|r| r.get("IsDeleted")) == Some(&Value::Bool(true)) {
+            return Err(ApiError::entity_is_deleted());
+        }
+        Ok(index)
+    }
+
+    /// Deletes the records of one sObject Collections delete (salesforce-api.md 4.2,
+    /// `DELETE /composite/sobjects?ids=`), each id's object told by its key prefix: one
+    /// result per id, in order (the object deleted from, or the refusal). With `all_or_none`
+    /// nothing is deleted unless every id can be, and the deletable ones then answer
+    /// `ALL_OR_NONE_OPERATION_ROLLED_BACK`.
+    pub(crate) fn delete_collection(
+        &mut self,
+        ids: &[&str],
+        all_or_none: bool,
+        stamp: &Stamp,
+    ) -> Vec<Result<&'static str, ApiError>> {
+        let object_of = |s: &Self, id: &str| {
+            s.tables
+                .iter()
+                .find(|t| id.starts_with(t.object.prefix))
+                .map(|t| t.object.name)
+                .ok_or_else(|| ApiError::malformed_id("sObject", id))
+        };
+        if all_or_none {
+            let checks: Vec<Result<&'static str, ApiError>> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let object = object_of(self, id)?;
+                    self.deletable(object, id)?;
+                    // The same id twice: its second delete finds it deleted.
+                    if ids[..i].contains(id) {
+                        return Err(ApiError::entity_is_deleted());
+                    }
+                    Ok(object)
+                })
+                .collect();
+            if checks.iter().any(Result::is_err) {
+                return checks.into_iter().map(|r| r.and(Err(ApiError::rolled_back()))).collect();
+            }
+        }
+        ids.iter()
+            .map(|id| {
+                let object = object_of(self, id)?;
+                self.delete(object, id, stamp).map(|()| object)
+            })
+            .collect()
+    }
+
+    /// The delete log of `object` (every delete, oldest first); unknown objects are
+    /// `INVALID_TYPE`.
+    pub(crate) fn tombstones(&self, object: &str) -> Result<Vec<&Tombstone>, ApiError> {
+        let name = self.table(object)?.object.name;
+        Ok(self.tombstones.iter().filter(|t| t.object == name).collect())
     }
 
     /// Upserts by an external-id field (or `Id`).

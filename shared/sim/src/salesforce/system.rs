@@ -13,7 +13,7 @@ use super::store::Stamp;
 use super::webhooks;
 use super::{GenConfig, SimHandle, Simulator, Tenant, typical_mapping};
 use crate::common::Controls;
-use crate::common::{SimConfig, now_unix};
+use crate::common::SimConfig;
 use crate::seed::{CrmSeed, Expected};
 use crate::system::{
     BoxFuture, CredentialFields, ListRead, PageSizes, RawList, RequestFloor, RunningSystem, Scale, SimTenant,
@@ -165,15 +165,25 @@ impl RunningSystem for SimHandle {
     /// Fields as `POST /sobjects/{object}` takes them (Account, Contact, Opportunity, Task).
     fn create_as_person(&self, kind: Kind, fields: Value) -> Result<String, PersonError> {
         let object = webhooks::object_of(kind);
-        let id = self.app.write().create(object, &fields, &Stamp { now: now_unix() }).map_err(person_error)?;
+        let id = self.app.write().create(object, &fields, &Stamp { now: self.app.now() }).map_err(person_error)?;
         webhooks::changed(&self.app, object, &id, Change::Created);
         Ok(id)
     }
 
     fn edit_as_person(&self, kind: Kind, id: &str, changes: Value) -> Result<(), PersonError> {
         let object = webhooks::object_of(kind);
-        self.app.write().update(object, id, &changes, &Stamp { now: now_unix() }).map_err(person_error)?;
+        self.app.write().update(object, id, &changes, &Stamp { now: self.app.now() }).map_err(person_error)?;
         webhooks::changed(&self.app, object, id, Change::Updated);
+        Ok(())
+    }
+
+    /// `DELETE /sobjects/{object}/{id}` as a person would: to the recycle bin, logged for
+    /// `sobjects/{object}/deleted/`; no Outbound Message is sent (webhooks.rs). The ground
+    /// truth is the first import's and stays as it is, as for the other systems.
+    fn delete_as_person(&self, kind: Kind, id: &str) -> Result<(), PersonError> {
+        let object = webhooks::object_of(kind);
+        self.app.write().delete(object, id, &Stamp { now: self.app.now() }).map_err(person_error)?;
+        webhooks::changed(&self.app, object, id, Change::Deleted);
         Ok(())
     }
 

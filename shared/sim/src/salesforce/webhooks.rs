@@ -149,7 +149,25 @@ mod tests {
         assert_eq!(sent.last().map(|s| (s.status, s.attempt > 1)), Some((Some(200), true)));
         assert_eq!(sent.len(), calls.len());
         let before = calls.len();
-        assert!(matches!(sim.delete_as_person(Kind::Company, &id), Err(crate::webhooks::PersonError::Unsupported(_))));
+        // Set back, so the delete falls in a minute the delete log already covers.
+        sim.set_clock_offset(-120);
+        sim.delete_as_person(Kind::Company, &id).unwrap();
+        sim.set_clock_offset(0);
+        assert!(sim.webhooks_settled(Duration::from_secs(10)).await);
         assert_eq!(receiver.calls().len(), before, "deletes send nothing");
+        assert_eq!(sim.webhooks_sent().len(), before, "not even an unanswered try");
+        let by_id = crate::salesforce::soql::parse(&format!("SELECT Id FROM Account WHERE Id = '{id}'")).unwrap();
+        assert!(sim.app.read().query(&by_id, false, API_VERSION).unwrap().is_empty(), "gone from query");
+        let now = sim.app.now();
+        let window = [
+            ("start".to_string(), crate::salesforce::store::sf_datetime(now - 600)),
+            ("end".to_string(), crate::salesforce::store::sf_datetime(now)),
+        ];
+        let log = crate::salesforce::replication::deleted(&sim.app.read(), "Account", &window, now).unwrap();
+        assert_eq!(log["deletedRecords"][0]["id"], serde_json::json!(id), "{log}");
+        assert!(
+            matches!(sim.delete_as_person(Kind::Company, &id), Err(crate::webhooks::PersonError::NotFound(_))),
+            "a second delete finds it deleted"
+        );
     }
 }
