@@ -3,7 +3,8 @@
 //! registered through their APIs, Syncro and Salesforce subscribed as their admins would
 //! set them up), and people change records in the system: a single-field edit, a record
 //! changed on both sides, a burst of records sharing one timestamp whose webhooks are all
-//! lost (caught by the poll), a record created there, a hard delete (told by webhook where
+//! lost (caught by the poll), a record moved out of the mapping and back in, a record
+//! created there, a hard delete (told by webhook where
 //! the system tells deletes), a hard delete whose webhook is lost (found by the poll's id
 //! reconciliation, or Salesforce's delete log), duplicated and reordered deliveries, a
 //! forged call and a replayed one. The result is read back from the store and the
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use tandem_domain::log::LogFilter;
+use tandem_domain::log::{LogFilter, Outcome, SkipReason};
 use tandem_domain::records::Record;
 use tandem_domain::usecases::import::{self, AllStages, StageSelection};
 use tandem_domain::usecases::{connections, crm, sync_in};
@@ -106,6 +107,17 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<SyncDemo> {
     Ok(SyncDemo { result: json!(scene.result), expected: json!(scene.expected), webhook_p95_ms: p95, rows: scene.rows })
 }
 
+/// A company type of `system` no CRM type is mapped to, and one that is (the simulators'
+/// typical mappings); `None` where companies have no type.
+fn type_pair(system: System) -> Option<(&'static str, &'static str)> {
+    match system {
+        System::ConnectWise => Some(("Vendor", "Client")),
+        System::Halo => Some(("Supplier", "Customer")),
+        System::Salesforce => Some(("Other", "Prospect")),
+        System::Syncro => None,
+    }
+}
+
 impl Scene {
     async fn play(&mut self) -> anyhow::Result<()> {
         let field = self.sim.handle().company_name_field();
@@ -176,6 +188,39 @@ impl Scene {
             &format!("{caught} of {burst} caught"),
             &format!("{burst} of {burst} caught"),
         );
+
+        // A company moved out of the mapping by a person (its type becomes one no CRM type
+        // is mapped to), renamed meanwhile: left as the CRM has it, logged. Moved back in:
+        // its changes come in again. (Syncro customers have no type.)
+        if let Some((unmapped, mapped)) = type_pair(self.system) {
+            let (id, record) = self.take()?;
+            let change = |type_name: &str, name: &str| -> anyhow::Result<Value> {
+                let mut change = self
+                    .sim
+                    .handle()
+                    .company_type_change(type_name)
+                    .ok_or_else(|| anyhow::anyhow!("{type_name} is not a company type here"))?;
+                change[field] = json!(name);
+                Ok(change)
+            };
+            let (out, back) = (change(unmapped, "Renamed out of the mapping")?, change(mapped, "Back in the mapping")?);
+            self.sim.handle().edit_as_person(Kind::Company, &id, out)?;
+            let logged = self
+                .until(async || {
+                    self.logs_of_external(&id)
+                        .await
+                        .iter()
+                        .any(|e| e.outcome == Outcome::Skipped(SkipReason::TypeNotMapped))
+                })
+                .await;
+            let kept = self.current(&record).await.is_some_and(|r| r.fields()["name"] == record.fields()["name"]);
+            let got = if kept { "left as the CRM has it, logged" } else { "changed in the CRM" };
+            self.case("a company moved out of the mapping", logged, got, "left as the CRM has it, logged");
+            self.sim.handle().edit_as_person(Kind::Company, &id, back)?;
+            let came = self.until_named(&record, "Back in the mapping").await;
+            self.timed.push(id);
+            self.case("a company moved back into the mapping", came, "updated", "updated");
+        }
 
         // A company created in the system by a person comes in.
         let created = format!("Created by a person in {}", self.system.display_name());
@@ -308,13 +353,19 @@ impl Scene {
         Ok(logs.into_iter().filter(|e| e.crm_id.as_ref() == Some(record.id()) && e.job_id.is_none()).collect())
     }
 
+    async fn logs_of_external(&self, ext: &str) -> Vec<tandem_domain::log::LogEntry> {
+        let filter = LogFilter { limit: Some(1000), ..LogFilter::default() };
+        let logs = self.rt.svc.store.logs(&self.t, &filter, self.rt.svc.clock.now()).await.unwrap_or_default();
+        logs.into_iter().filter(|e| e.external_id.as_deref() == Some(ext) && e.job_id.is_none()).collect()
+    }
+
     async fn conflict_logged(&self, record: &Record, loser: &str) -> anyhow::Result<bool> {
         let logs = self.logs_of(record).await?;
         Ok(logs.iter().flat_map(|e| &e.conflicts).any(|c| c.field == "name" && c.loser == json!(loser)))
     }
 
     async fn updates_logged(&self, record: &Record) -> anyhow::Result<usize> {
-        Ok(self.logs_of(record).await?.iter().filter(|e| e.outcome == tandem_domain::log::Outcome::Updated).count())
+        Ok(self.logs_of(record).await?.iter().filter(|e| e.outcome == Outcome::Updated).count())
     }
 
     /// The 95th percentile of the time from a timed webhook's sending to its record's

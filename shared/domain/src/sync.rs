@@ -99,6 +99,10 @@ pub struct SyncMessage {
     pub at: Option<ExtVersion>,
     /// When the intake accepted the call (for latency figures).
     pub received_at: Timestamp,
+    /// The digest of the webhook call that named the record, if one did: two calls about
+    /// one record under one whole-second stamp are two changes, not one sent twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
 }
 
 /// The work message of one page of a scheduled poll (kind `sync_poll`): `stage` read from

@@ -121,11 +121,13 @@ impl Work {
         match self {
             Work::ImportPage(msg) => msg.dedup_id(),
             Work::Export(msg) => format!("export:{}", msg.export_id),
-            // One notice per record and reported version (or arrival, when the system
-            // names no version): a repeated delivery of one change is sent once.
+            // One notice per record, reported version (or arrival, when the system names
+            // no version) and call: a call the intake sends twice is sent once, and two
+            // calls under one whole-second stamp are both sent.
             Work::SyncRecord(msg) => {
                 let at = msg.at.as_ref().map_or_else(|| msg.received_at.unix().to_string(), ToString::to_string);
-                format!("sync_record:{}:{}:{}:{}:{at}", msg.tenant, msg.system, msg.record_kind, msg.external_id)
+                let call = msg.delivery.as_deref().unwrap_or_default();
+                format!("sync_record:{}:{}:{}:{}:{at}:{call}", msg.tenant, msg.system, msg.record_kind, msg.external_id)
             }
             Work::SyncPoll(msg) => format!("sync_poll:{}:{}:{}", msg.poll_id(), msg.stage, msg.cursor.position),
             Work::SyncSweep(msg) => format!(
@@ -365,6 +367,7 @@ mod tests {
             deleted: false,
             at: Some(crate::ledger::ExtVersion::from("2025-01-01T00:00:00Z".to_string())),
             received_at: Timestamp::from_unix(1_735_689_600).unwrap(),
+            delivery: None,
         }
     }
 
@@ -395,6 +398,18 @@ mod tests {
         assert_eq!(json["kind"], "sync_poll");
         assert_eq!(Work::decode(&body).unwrap(), work);
         assert_eq!(work.route(), Route::Sync);
+    }
+
+    #[test]
+    fn two_calls_about_one_record_under_one_stamp_are_both_sent_and_one_call_sent_twice_once() {
+        let call = |digest: &str| {
+            let mut msg = notice();
+            msg.at = Some("2024-05-01T10:00:00Z".into());
+            msg.delivery = Some(digest.into());
+            Work::SyncRecord(msg)
+        };
+        assert_ne!(call("aaaa").dedup_id(), call("bbbb").dedup_id());
+        assert_eq!(call("aaaa").dedup_id(), call("aaaa").dedup_id());
     }
 
     #[test]

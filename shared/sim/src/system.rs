@@ -246,6 +246,12 @@ pub trait RunningSystem: Send + Sync + Debug {
     }
     /// The vendor's name of a company's name field, for the person hooks' `changes`.
     fn company_name_field(&self) -> &'static str;
+    /// The person hooks' `changes` that give a company the type named `type_name` (one of
+    /// the system's own type names); `None` where companies have no type (Syncro) or the
+    /// name is not one.
+    fn company_type_change(&self, _type_name: &str) -> Option<Value> {
+        None
+    }
     /// Takes `url` out of the set-up [`subscribe`](Self::subscribe) made; false when it
     /// was not there.
     fn unsubscribe(&self, _url: &str) -> bool {

@@ -46,6 +46,7 @@ async fn queue_notices(svc: &Services, conn: &Connection, stage: Stage, ids: &[S
             deleted: true,
             at: None,
             received_at: now,
+            delivery: None,
         };
         svc.queue.send(&Work::SyncRecord(msg)).await?;
     }

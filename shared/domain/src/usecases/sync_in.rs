@@ -119,6 +119,7 @@ pub async fn intake(svc: &Services, system: System, key: &str, call: &WebhookCal
             deleted: notice.action == Action::Deleted,
             at: notice.at,
             received_at: now,
+            delivery: Some(digest[..16].to_string()),
         };
         svc.queue.send(&Work::SyncRecord(msg)).await?;
         queued += 1;

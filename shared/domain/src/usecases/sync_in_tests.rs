@@ -136,6 +136,7 @@ fn notice(w: &World, id: &str, deleted: bool) -> SyncMessage {
         deleted,
         at: None,
         received_at: w.svc.clock.now(),
+        delivery: None,
     }
 }
 

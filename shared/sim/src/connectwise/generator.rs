@@ -140,6 +140,11 @@ fn sid(list: &[&str], name: &str) -> i64 {
     list.iter().position(|n| *n == name).map_or(0, |p| p as i64 + 1)
 }
 
+/// A company type reference (`{"id", "name"}`) by its name, as records carry it.
+pub(crate) fn company_type_ref(name: &str) -> Value {
+    refn(COMPANY_TYPES, name)
+}
+
 fn refn(list: &[&str], name: &str) -> Value {
     json!({"id": sid(list, name), "name": name})
 }

@@ -134,6 +134,11 @@ impl SimTenant for Tenant {
 }
 
 impl RunningSystem for SimHandle {
+    fn company_type_change(&self, type_name: &str) -> Option<Value> {
+        let known = crate::connectwise::generator::COMPANY_TYPES.contains(&type_name);
+        known.then(|| json!({"types": [crate::connectwise::generator::company_type_ref(type_name)]}))
+    }
+
     fn company_name_field(&self) -> &'static str {
         "name"
     }

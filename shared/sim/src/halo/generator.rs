@@ -108,6 +108,11 @@ pub(crate) const OPPORTUNITY_TICKET_TYPE: i64 = 4;
 /// The agent id Halo uses for "Unassigned": not in the agent list, so never linked.
 pub(crate) const UNASSIGNED_AGENT: i64 = 1;
 
+/// The id of the customer type named `name`, if it is one.
+pub(crate) fn customer_type_id(name: &str) -> Option<i64> {
+    CUSTOMER_TYPES.contains(&name).then(|| sid(CUSTOMER_TYPES, name))
+}
+
 fn sid(list: &[&str], name: &str) -> i64 {
     list.iter().position(|n| *n == name).map_or(0, |p| p as i64 + 1)
 }

@@ -146,6 +146,10 @@ impl SimTenant for Tenant {
 }
 
 impl RunningSystem for SimHandle {
+    fn company_type_change(&self, type_name: &str) -> Option<Value> {
+        crate::halo::generator::customer_type_id(type_name).map(|id| json!({"customertype": id}))
+    }
+
     fn company_name_field(&self) -> &'static str {
         "name"
     }

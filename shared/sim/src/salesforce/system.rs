@@ -5,7 +5,7 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::server::{DEFAULT_BATCH, MIN_BATCH};
@@ -127,6 +127,10 @@ impl SimTenant for Tenant {
 }
 
 impl RunningSystem for SimHandle {
+    fn company_type_change(&self, type_name: &str) -> Option<Value> {
+        Some(json!({"Type": type_name}))
+    }
+
     fn company_name_field(&self) -> &'static str {
         "Name"
     }
