@@ -297,7 +297,7 @@ async fn run_sync_scenario(system: System, as_json: bool, opts: &DemoOptions) ->
     let same = demo.result == demo.expected;
     if as_json {
         let line = serde_json::json!({"system": system, "scenario": "sync-in", "result": demo.result,
-            "expected": demo.expected, "webhook_p95_ms": demo.webhook_p95_ms});
+            "expected": demo.expected, "webhook_p95_ms": demo.webhook_p95_ms, "intake_p95_ms": demo.intake_p95_ms});
         println!("{line}");
         return Ok(if same { 0 } else { 1 });
     }
@@ -310,6 +310,9 @@ async fn run_sync_scenario(system: System, as_json: bool, opts: &DemoOptions) ->
     println!("{table}");
     if let Some(p95) = demo.webhook_p95_ms {
         println!("Webhook to CRM record, 95th percentile: {p95} ms.");
+    }
+    if let Some(p95) = demo.intake_p95_ms {
+        println!("Webhook answered by the intake, 95th percentile: {p95} ms.");
     }
     if same {
         println!("Every change in {} reached the CRM as the scenario meant.", system.display_name());

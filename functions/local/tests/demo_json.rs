@@ -67,8 +67,10 @@ fn the_sync_in_scenario_json_shows_every_change_as_meant_and_the_webhook_latency
         let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
         assert_eq!((v["system"].as_str(), v["scenario"].as_str()), (Some(system), Some("sync-in")));
         assert_eq!(v["result"], v["expected"], "{system}: {v}");
-        assert!(v["result"].as_object().unwrap().len() >= 7, "{system}: {v}");
+        assert!(v["result"].as_object().unwrap().len() >= 9, "{system}: {v}");
         let p95 = v["webhook_p95_ms"].as_u64().unwrap_or_else(|| panic!("{system}: no latency figure: {v}"));
         assert!(p95 <= 5_000, "{system}: webhook to record took {p95} ms at the 95th percentile");
+        let intake = v["intake_p95_ms"].as_u64().unwrap_or_else(|| panic!("{system}: no intake figure: {v}"));
+        assert!(intake <= p95.max(1_000), "{system}: the intake answered in {intake} ms at the 95th percentile");
     }
 }

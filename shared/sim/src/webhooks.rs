@@ -129,6 +129,10 @@ pub struct SentWebhook {
     pub dropped: bool,
     /// Sent after a later delivery by the reorder knob.
     pub held_back: bool,
+    /// Milliseconds from sending to the receiver's whole answer; `None` when unanswered
+    /// or never sent.
+    #[serde(default)]
+    pub answered_in_millis: Option<u64>,
 }
 
 /// The imperfect-delivery knobs and their counter.
@@ -239,7 +243,8 @@ impl Outbox {
         let hits = |every: u64| every > 0 && n.is_multiple_of(every);
         if hits(k.drop_every) {
             drop(k);
-            self.record(&call, None, 1, false, true, false);
+            let lost = Queued { call, attempt: 1, duplicate: false, held_back: false };
+            record(&self.shared, &lost, None, true, None);
             return;
         }
         if hits(k.hold_every) {
@@ -264,10 +269,6 @@ impl Outbox {
         self.knobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn record(&self, call: &Outgoing, status: Option<u16>, attempt: u32, duplicate: bool, dropped: bool, held: bool) {
-        record(&self.shared, call, status, attempt, duplicate, dropped, held);
-    }
-
     /// Queues a call for the sending task, started on first use on the current runtime.
     fn queue(&self, queued: Queued) {
         let sender = self.sender.get_or_init(|| {
@@ -283,14 +284,17 @@ impl Outbox {
         };
         if let Some(q) = unsent {
             self.shared.pending.fetch_sub(1, Ordering::SeqCst);
-            self.record(&q.call, None, q.attempt, q.duplicate, false, q.held_back);
+            record(&self.shared, &q, None, false, None);
         }
     }
 }
 
-fn record(shared: &Shared, call: &Outgoing, status: Option<u16>, attempt: u32, dup: bool, dropped: bool, held: bool) {
+/// Logs what became of `q`: answered with `status` after `answered_in_millis`, or lost.
+fn record(shared: &Shared, q: &Queued, status: Option<u16>, dropped: bool, answered_in_millis: Option<u64>) {
+    let (call, attempt, dup, held) = (&q.call, q.attempt, q.duplicate, q.held_back);
     let entry = SentWebhook {
-        sent_unix_millis: unix_millis(),
+        // Logged once answered: the call left that long before.
+        sent_unix_millis: unix_millis().saturating_sub(answered_in_millis.unwrap_or(0)),
         url: call.url.clone(),
         kind: call.kind,
         id: call.id.clone(),
@@ -300,6 +304,7 @@ fn record(shared: &Shared, call: &Outgoing, status: Option<u16>, attempt: u32, d
         duplicate: dup,
         dropped,
         held_back: held,
+        answered_in_millis,
     };
     shared.log.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
 }
@@ -319,6 +324,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Queued>, tx: mpsc::WeakUnboundedSen
         for (name, value) in &q.call.headers {
             request = request.header(name.as_str(), value.as_str());
         }
+        let sent = Instant::now();
         let answer = request.body(q.call.body.clone()).send().await;
         let (status, text) = match answer {
             Ok(resp) => {
@@ -327,7 +333,8 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Queued>, tx: mpsc::WeakUnboundedSen
             }
             Err(_) => (None, String::new()),
         };
-        record(&shared, &q.call, status, q.attempt, q.duplicate, false, q.held_back);
+        let took = status.map(|_| u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX));
+        record(&shared, &q, status, false, took);
         if status.is_some_and(|s| (200..300).contains(&s)) {
             *shared.last_accepted.lock().unwrap_or_else(|e| e.into_inner()) = Some(q.call.clone());
         }
