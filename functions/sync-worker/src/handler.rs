@@ -1,5 +1,5 @@
 //! The sync worker's handler: one sync-in message per message of the SQS batch (a webhook
-//! notice or a poll page), through `tandem_lambda::run_sync_batch`; the answer names the
+//! notice, a poll page or an id reconciliation page), through `tandem_lambda::run_sync_batch`; the answer names the
 //! messages to redeliver.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
@@ -30,6 +30,18 @@ mod tests {
         let json = sqs_sample_body(SAMPLE);
         assert_eq!((json["v"].as_u64(), json["record_kind"].as_str()), (Some(1), Some("contact")));
         assert_eq!(event["Records"][0]["attributes"]["MessageGroupId"].as_str(), Some(work.group_id().as_str()));
+        let dedup = event["Records"][0]["attributes"]["MessageDeduplicationId"].as_str();
+        assert_eq!(dedup, Some(work.dedup_id().as_str()));
+    }
+
+    #[tokio::test]
+    async fn an_id_reconciliation_page_for_a_connection_that_does_not_exist_is_acknowledged_and_sends_nothing() {
+        let t = embedded_services();
+        let body = r#"{"v":1,"kind":"sync_sweep","tenant":"acme","system":"halo","stage":"companies","cursor":{"position":""},"started_at":"2025-01-01T00:00:00Z"}"#;
+        let (event, _) = sqs_sample_with_body(SAMPLE, body);
+        let answer = handle(&t.services, invocation(event)).await.unwrap();
+        assert!(failed_ids(&answer).is_empty(), "{answer:?}");
+        assert!(t.embedded.queue.is_idle(), "no message was sent");
     }
 
     #[tokio::test]
