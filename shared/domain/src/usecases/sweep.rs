@@ -69,7 +69,18 @@ pub(crate) async fn after_stage(
     let since = since.or_else(|| conn.completed_stages.get(&stage).map(|t| t.plus_seconds(-POLL_OVERLAP_SECONDS)));
     if let Some(since) = since {
         let connector = connector(svc, &conn.tenant, conn.system).await?;
-        if let Some(ids) = connector.deleted_since(stage.kind(), since).await? {
+        let logged = match connector.deleted_since(stage.kind(), since).await {
+            Ok(ids) => ids,
+            Err(e) if e.retryable => return Err(e.into()),
+            // Refused for good (a permission taken away): the poll goes on, and the id
+            // reconciliation still finds the deletes.
+            Err(e) => {
+                tracing::warn!(tenant = %conn.tenant, system = %conn.system, stage = %stage, error = %e,
+                    "the system's delete log could not be read; deletes wait for the id reconciliation");
+                None
+            }
+        };
+        if let Some(ids) = logged {
             let wanted: Vec<_> = ids.into_iter().map(|id| (stage.kind(), id)).collect();
             let linked = svc.store.ledgers(&conn.tenant, conn.system, &wanted).await?;
             let ids: Vec<String> = wanted.into_iter().filter(|w| linked.contains_key(w)).map(|w| w.1).collect();

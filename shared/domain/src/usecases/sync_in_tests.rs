@@ -537,3 +537,15 @@ async fn deletes_in_the_systems_own_log_are_applied_at_the_next_poll_and_unlinke
     assert_eq!(linked_companies(&w).await, 2);
     assert!(w.svc.store.linked_id(&t(), CW, RecordKind::Company, "2").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_delete_log_refused_for_good_does_not_stop_the_poll_from_moving_its_watermark() {
+    let w = synced_with(2).await;
+    let before = w.svc.store.connection(&t(), CW).await.unwrap().unwrap().polled[&Stage::Companies];
+    w.connector.delete_log_refused.store(true, std::sync::atomic::Ordering::SeqCst);
+    w.clock.advance(60);
+    start_poll(&w.svc, &t(), CW).await.unwrap();
+    drain(&w).await;
+    let after = w.svc.store.connection(&t(), CW).await.unwrap().unwrap().polled[&Stage::Companies];
+    assert!(after > before, "the poll finished: {before} -> {after}");
+}

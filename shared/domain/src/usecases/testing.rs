@@ -196,6 +196,8 @@ pub struct FakeConnector {
     pub page_size: Option<usize>,
     /// The ids the system's delete log names (`None`: it keeps no such log).
     pub delete_log: Mutex<Option<Vec<String>>>,
+    /// When set, reading the delete log is refused for good (a permission error).
+    pub delete_log_refused: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -228,6 +230,9 @@ impl Connector for FakeConnector {
     }
     async fn deleted_since(&self, _kind: RecordKind, _since: Timestamp) -> Result<Option<Vec<String>>, ConnectorError> {
         self.up()?;
+        if self.delete_log_refused.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ConnectorError::new(System::ConnectWise, ErrorKind::Forbidden, "no access to the delete log"));
+        }
         Ok(lock(&self.delete_log).clone())
     }
     async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {
