@@ -12,6 +12,7 @@ use tandem_domain::ports::{Connector, ConnectorFactory, ErrorKind};
 use tandem_domain::secret::{Credentials, SecretString, SyncroCredentials};
 use tandem_domain::{Stage, Timestamp};
 use tandem_sim::syncro::{GenConfig, SimConfig, SimHandle, Simulator, Tenant};
+use tandem_sim::system::RunningSystem;
 
 fn fast_settings() -> Settings {
     Settings {
@@ -201,6 +202,33 @@ async fn a_since_cursor_keeps_only_records_updated_at_or_after_it() {
     let (records, pages) = fetch_all(good(&handle).as_ref(), Stage::Contacts, cursor).await;
     assert_eq!(ids(&records), want);
     assert_eq!(pages, tenant.records("contacts").len().div_ceil(tandem_sim::syncro::PAGE_SIZE), "pages through all");
+}
+
+#[tokio::test]
+async fn customers_changed_since_are_read_newest_first_and_the_read_stops_at_the_first_older_page() {
+    let (handle, tenant) = start(200).await;
+    let all = record_ids(&tenant, "customers");
+    assert!(all.len() > 4 * tandem_sim::syncro::PAGE_SIZE, "{} customers", all.len());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let since = Timestamp::from_unix(i64::try_from(now).unwrap() - 1).unwrap();
+    // Two customers changed since, one at each end of the id order.
+    let changed = [all[0].clone(), all[all.len() - 1].clone()];
+    for id in &changed {
+        let change = serde_json::json!({"business_name": "Changed"});
+        handle.edit_as_person(tandem_sim::webhooks::Kind::Company, id, change).unwrap();
+    }
+    let cursor = Cursor { position: String::new(), since: Some(since) };
+    let (records, pages) = fetch_all(good(&handle).as_ref(), Stage::Companies, cursor).await;
+    let mut got = ids(&records);
+    got.sort_unstable();
+    let mut want = changed.to_vec();
+    want.sort_unstable();
+    assert_eq!(got, want, "exactly the changed customers");
+    assert_eq!(pages, 1, "one page holds both changes and reaches back before `since`");
+    // A full read (no `since`) still reads every page, in id order.
+    let (records, pages) = fetch_all(good(&handle).as_ref(), Stage::Companies, Cursor::start()).await;
+    assert_eq!(records.len(), all.len());
+    assert_eq!(pages, all.len().div_ceil(tandem_sim::syncro::PAGE_SIZE));
 }
 
 #[tokio::test]

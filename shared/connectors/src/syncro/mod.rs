@@ -72,6 +72,13 @@ pub fn stage_filters(stage: Stage) -> &'static [(&'static str, &'static str)] {
     }
 }
 
+/// Customers changed since a time are read newest first (`sort`, the one list Syncro
+/// orders on request, psa-apis.md 3.8 / Y1), and the read stops at the first page that
+/// reaches back before it: a poll costs the changed customers' pages plus one, not every
+/// page. Contacts and leads have neither a filter nor an order to ask for, so their polls
+/// read every page (one request per 25 records) and keep the changed ones.
+pub const CHANGED_CUSTOMERS_FIRST: (&str, &str) = ("sort", "updated_at DESC");
+
 /// How many user details are read at once (the whole account shares 180 requests a minute).
 pub const USER_CONCURRENCY: usize = 4;
 
@@ -224,7 +231,8 @@ impl Connector for SyncroConnector {
 
     /// One page: `page` from the cursor (empty = 1); the next cursor from `meta.total_pages`
     /// (users: a client-side page of [`pagination::USERS_PER_PAGE`] details). With
-    /// `cursor.since`, only records updated at or after it are kept.
+    /// `cursor.since`, only records updated at or after it are kept (customers read newest
+    /// first, see [`CHANGED_CUSTOMERS_FIRST`]).
     async fn list(&self, kind: RecordKind, cursor: &Cursor) -> Result<Page, ConnectorError> {
         let Some(stage) = read::stage_in(System::Syncro, kind) else {
             return Ok(Page { records: Vec::new(), next: None });
@@ -237,10 +245,24 @@ impl Connector for SyncroConnector {
             let (slice, more) = pagination::users_slice(&ids, page);
             (self.users(slice, &self.settings.retry).await?, more.then_some(page + 1))
         } else {
-            let query = pagination::list_query(page, stage_filters(stage));
+            let newest_first = stage == Stage::Companies && cursor.since.is_some();
+            let mut filters = stage_filters(stage).to_vec();
+            if newest_first {
+                filters.push(CHANGED_CUSTOMERS_FIRST);
+            }
+            let query = pagination::list_query(page, &filters);
             let answer = self.client.get(path, &query, &self.settings.retry).await?;
             let parsed = mapping::parse_list(stage, &answer.body)?;
-            (parsed.records, pagination::next_page(parsed.meta.as_ref(), page))
+            let mut next = pagination::next_page(parsed.meta.as_ref(), page);
+            // Newest first: a page whose last record is older than `since` is the last
+            // one with changes.
+            if newest_first
+                && let (Some(since), Some(last)) = (cursor.since, parsed.records.last())
+                && !updated_since(last, since)
+            {
+                next = None;
+            }
+            (parsed.records, next)
         };
         if let Some(since) = cursor.since {
             records.retain(|r| updated_since(r, since));

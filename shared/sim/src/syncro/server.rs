@@ -1,7 +1,7 @@
 //! The Syncro HTTP API on axum, under `/api/v1`: `/me`, `/users` (pairs) and
 //! `/users/{id}`, and `/customers`, `/contacts`, `/leads` (paged lists with `meta` and the
-//! Y1 filters `include_disabled`, `business_name`, `customer_id` and `query`; get, create,
-//! partial update, delete), with token authentication, the per-minute rate limit
+//! Y1 filters `include_disabled`, `business_name`, `customer_id` and `query`, customers'
+//! `sort`; get, create, partial update, delete), with token authentication, the per-minute rate limit
 //! (psa-apis.md 3.7) and the shared run-time knobs.
 
 use std::collections::VecDeque;
@@ -211,6 +211,7 @@ fn resource(
                 customer_id: param(params, "customer_id").and_then(|v| v.trim().parse().ok()),
                 business_name: param(params, "business_name").filter(|v| !v.trim().is_empty()).map(str::to_string),
                 query: param(params, "query").filter(|v| !v.trim().is_empty()).map(str::to_string),
+                sort: param(params, "sort").and_then(Filters::sort_of),
             };
             let out = read(app).list(kind, page, &filters)?;
             app.controls.count_get(plural);

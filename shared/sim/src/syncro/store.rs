@@ -84,6 +84,59 @@ pub(crate) struct Filters {
     /// Leads: the "search query" (Y1). UNCONFIRMED which fields it searches; taken as a
     /// case-insensitive substring of the names, business, email or phone.
     pub query: Option<String>,
+    /// Customers: `sort`, "a customer field to order by" (Y1: `firstname ASC`, `city
+    /// DESC`), as (field, descending). Times compare as instants, numbers as numbers, text
+    /// as text; no value sorts last ascending and first descending, and ties keep id
+    /// order (UNCONFIRMED: taken as Postgres orders). A field customers do not have leaves
+    /// id order (UNCONFIRMED: Syncro's answer to one is not documented).
+    pub sort: Option<(String, bool)>,
+}
+
+impl Filters {
+    /// Reads a `sort` parameter: a field, then `ASC` (the default) or `DESC`.
+    pub(crate) fn sort_of(raw: &str) -> Option<(String, bool)> {
+        let mut words = raw.split_whitespace();
+        let field = words.next()?.to_string();
+        let descending = words.next().is_some_and(|d| d.eq_ignore_ascii_case("desc"));
+        Some((field, descending))
+    }
+}
+
+/// One value's place in a `sort` (see [`Filters::sort`]).
+#[derive(Clone, Debug, PartialEq, PartialOrd)]
+enum SortKey {
+    Instant(i128),
+    Number(f64),
+    Text(String),
+}
+
+fn sort_key(v: &Value, field: &str) -> Option<SortKey> {
+    match v.get(field)? {
+        Value::Number(n) => n.as_f64().map(SortKey::Number),
+        Value::String(s) if !s.trim().is_empty() => {
+            let instant = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339);
+            Some(
+                instant
+                    .map_or_else(|_| SortKey::Text(s.to_lowercase()), |t| SortKey::Instant(t.unix_timestamp_nanos())),
+            )
+        }
+        Value::Bool(b) => Some(SortKey::Number(f64::from(u8::from(*b)))),
+        _ => None,
+    }
+}
+
+/// Orders `rows` (in id order) by `field`, ascending or descending, as [`Filters::sort`].
+fn sort_rows(rows: &mut [&Value], field: &str, descending: bool) {
+    rows.sort_by(|a, b| {
+        let (ka, kb) = (sort_key(a, field), sort_key(b, field));
+        let order = match (&ka, &kb) {
+            (Some(x), Some(y)) => x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        if descending { order.reverse() } else { order }
+    });
 }
 
 /// Lead fields the `query` search looks in (UNCONFIRMED, see [`Filters::query`]).
@@ -183,9 +236,16 @@ impl Store {
         Ok(json!({ "users": pairs }))
     }
 
-    /// One page (1-based; 0 and junk read as 1) of a list, in id order, with its `meta`.
+    /// One page (1-based; 0 and junk read as 1) of a list, in id order (customers: as
+    /// `sort` says), with its `meta`.
     pub(crate) fn list(&self, kind: Kind, page: usize, f: &Filters) -> Result<Value, ApiError> {
-        let all: Vec<&Value> = self.map(kind)?.values().filter(|v| f.keeps(kind, v)).collect();
+        let mut all: Vec<&Value> = self.map(kind)?.values().filter(|v| f.keeps(kind, v)).collect();
+        if kind == Kind::Customers
+            && let Some((field, descending)) = &f.sort
+            && all.iter().any(|v| v.get(field.as_str()).is_some())
+        {
+            sort_rows(&mut all, field, *descending);
+        }
         let page = page.max(1);
         let total_pages = all.len().div_ceil(PAGE_SIZE);
         let items: Vec<&Value> = all.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).copied().collect();
@@ -388,6 +448,25 @@ mod tests {
         assert_eq!(s.list(Kind::Customers, 1, &Filters::default()).unwrap()["meta"]["total_entries"], 1);
         let all = Filters { include_disabled: true, ..Filters::default() };
         assert_eq!(s.list(Kind::Customers, 1, &all).unwrap()["customers"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn customers_sort_by_a_field_as_instants_with_no_value_last_ascending_and_first_descending() {
+        let mut s = store();
+        s.create(Kind::Customers, json!({"business_name": "Bolt"}), "2025-01-01T10:00:00.000-05:00").unwrap();
+        s.create(Kind::Customers, json!({"business_name": "Core"}), "2025-01-01T14:30:00.000Z").unwrap();
+        let ids = |sort: &str| -> Vec<i64> {
+            let f = Filters { include_disabled: true, sort: Filters::sort_of(sort), ..Filters::default() };
+            let page = s.list(Kind::Customers, 1, &f).unwrap();
+            page["customers"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect()
+        };
+        let (bolt, core) = (3, 4);
+        // 10:00 at -05:00 is 15:00Z, after Core's 14:30Z; the two seeded have no stamp.
+        assert_eq!(ids("updated_at DESC"), vec![1, 2, bolt, core]);
+        assert_eq!(ids("updated_at ASC"), vec![core, bolt, 1, 2]);
+        assert_eq!(ids("updated_at"), vec![core, bolt, 1, 2], "ascending by default");
+        assert_eq!(ids("business_name DESC"), vec![core, bolt, 1, 2]);
+        assert_eq!(ids("no_such_field DESC"), vec![1, 2, bolt, core], "an unknown field leaves id order");
     }
 
     #[test]
