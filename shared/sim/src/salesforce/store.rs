@@ -294,6 +294,32 @@ impl Resolved<'_> {
     }
 }
 
+/// The ids a filter keeps rows to, when it names them: `Id = '...'` or `Id IN ('...', ...)`,
+/// alone or as one condition of an `AND`. `None` for any other filter.
+fn named_ids<'a>(filter: &'a Resolved<'_>) -> Option<Vec<&'a str>> {
+    match filter {
+        Resolved::Cmp(f, Op::Eq, Value::String(id)) if f.kind == Kind::Id => Some(vec![id.as_str()]),
+        Resolved::In(f, false, values) if f.kind == Kind::Id => values.iter().map(Value::as_str).collect(),
+        Resolved::And(fs) => fs.iter().find_map(named_ids),
+        _ => None,
+    }
+}
+
+impl Table {
+    /// The rows a query's filter may keep, in table order: those it names by id
+    /// ([`named_ids`], looked up in `by_id`), else every row. The filter is still applied
+    /// to them, so the answer is the scan's.
+    fn candidates(&self, filter: Option<&Resolved<'_>>) -> Vec<&Map<String, Value>> {
+        let Some(ids) = filter.and_then(named_ids) else {
+            return self.rows.iter().collect();
+        };
+        let mut at: Vec<usize> = ids.iter().filter_map(|id| self.by_id.get(*id).copied()).collect();
+        at.sort_unstable();
+        at.dedup();
+        at.into_iter().filter_map(|i| self.rows.get(i)).collect()
+    }
+}
+
 fn no_column(object: &str, field: &str) -> ApiError {
     ApiError::invalid_field(format!(
         "No such column '{field}' on entity '{object}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."
@@ -392,8 +418,8 @@ impl Store {
             })
             .collect::<Result<_, ApiError>>()?;
         let mut rows: Vec<&Map<String, Value>> = table
-            .rows
-            .iter()
+            .candidates(filter.as_ref())
+            .into_iter()
             .filter(|r| all_rows || r.get("IsDeleted") != Some(&Value::Bool(true)))
             .filter(|r| filter.as_ref().is_none_or(|f| f.holds(r)))
             .collect();
@@ -832,6 +858,50 @@ mod tests {
         assert_eq!((missing.status, missing.code), (axum::http::StatusCode::NOT_FOUND, "NOT_FOUND"));
         let deleted = s.get("Account", &make_id("001", 3), "v60.0").unwrap_err();
         assert_eq!((deleted.status, deleted.code), (axum::http::StatusCode::NOT_FOUND, "ENTITY_IS_DELETED"));
+    }
+
+    #[test]
+    fn a_query_by_id_or_ids_answers_as_a_scan_of_every_row_does_after_creates_updates_and_a_rollback() {
+        let mut s = store();
+        let stamp = Stamp { now: 500 };
+        let created = s.create("Account", &json!({"Name": "e"}), &stamp).unwrap();
+        s.update("Account", &make_id("001", 2), &json!({"Name": "A renamed"}), &stamp).unwrap();
+        let undone = make_id("001", s.serial + 1);
+        let bad = json!({"attributes": {"type": "Account"}, "Nope__c": 1});
+        let out = s.create_collection(&[json!({"attributes": {"type": "Account"}, "Name": "f"}), bad], true, &stamp);
+        assert!(out.iter().all(Result::is_err), "the collection is rolled back");
+        let ids: Vec<String> =
+            [1, 2, 3, 4, 9].map(|n| make_id("001", n)).into_iter().chain([created.clone(), undone.clone()]).collect();
+
+        let run = |where_: &str, all: bool| {
+            let q = parse(&format!("SELECT Id, Name FROM Account WHERE {where_} ORDER BY Name DESC")).unwrap();
+            s.query(&q, all, "v60.0").unwrap()
+        };
+        let indexed = |where_: &str| {
+            let q = parse(&format!("SELECT Id FROM Account WHERE {where_}")).unwrap();
+            let object = schema::object("Account").unwrap();
+            named_ids(&resolve(object, q.filter.as_ref().unwrap()).unwrap()).is_some()
+        };
+        let quoted = |ids: &[String]| ids.iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(", ");
+        for all in [false, true] {
+            for id in &ids {
+                let (fast, slow) = (format!("Id = '{id}'"), format!("NOT (Id != '{id}')"));
+                assert!(indexed(&fast) && !indexed(&slow));
+                assert_eq!(run(&fast, all), run(&slow, all), "{id}, queryAll {all}");
+            }
+            let list = quoted(&[ids.clone(), ids.clone()].concat());
+            let (fast, slow) =
+                (format!("Id IN ({list}) AND Name != 'b'"), format!("(NOT (Id NOT IN ({list}))) AND Name != 'b'"));
+            assert!(indexed(&fast) && !indexed(&slow));
+            assert_eq!(run(&fast, all), run(&slow, all), "queryAll {all}");
+        }
+        let names = |rows: Vec<Value>| rows.iter().map(|r| r["Name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        assert_eq!(names(run(&format!("Id = '{created}'"), false)), ["e"]);
+        assert_eq!(names(run(&format!("Id = '{}'", make_id("001", 2)), false)), ["A renamed"]);
+        assert!(run(&format!("Id = '{undone}'"), true).is_empty(), "a rolled-back record is not found");
+        let list = quoted(&ids);
+        assert_eq!(names(run(&format!("Id IN ({list})"), false)), ["e", "d", "b", "A renamed"]);
+        assert_eq!(names(run(&format!("Id IN ({list})"), true)), ["e", "d", "c", "b", "A renamed"]);
     }
 
     /// Five live accounts (1..=5) and a deleted one (6) for the filter table.

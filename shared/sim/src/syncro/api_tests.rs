@@ -280,3 +280,41 @@ async fn injected_failures_answer_their_status_then_stop() {
     assert_eq!(sim.stats().injected_failures, 2);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_customer_read_by_id_embeds_the_contacts_its_generated_tenant_and_later_writes_give_it() {
+    use crate::system::RunningSystem;
+    use crate::webhooks::Kind;
+    let (sim, tenant) = start(30).await;
+    let one = tenant.records("contacts")[0]["customer_id"].as_i64().unwrap();
+    let two = tenant.records("customers").iter().filter_map(|c| c["id"].as_i64()).find(|c| *c != one).unwrap();
+    let generated = |customer: i64| -> Vec<Value> {
+        tenant.records("contacts").iter().filter(|c| c["customer_id"] == customer).cloned().collect()
+    };
+    let embedded = |read: &Value| -> Vec<Value> { read["customer"]["contacts"].as_array().unwrap().clone() };
+    let ids = |list: &[Value]| -> Vec<i64> { list.iter().map(|c| c["id"].as_i64().unwrap()).collect() };
+    let (status, read) = get(&sim, &format!("/customers/{one}")).await;
+    assert_eq!(status, 200);
+    assert!(!generated(one).is_empty());
+    assert_eq!(embedded(&read), generated(one), "as generated, in id order");
+
+    let added = sim.create_as_person(Kind::Contact, json!({"customer_id": one, "name": "Ada Quill"})).unwrap();
+    let moved = ids(&generated(one))[0];
+    sim.edit_as_person(Kind::Contact, &moved.to_string(), json!({"name": "Moved Over", "customer_id": two})).unwrap();
+    let creds = sim.credentials();
+    let (status, _, _) = call(&sim, &creds, reqwest::Method::DELETE, &format!("/contacts/{added}"), None).await;
+    assert_eq!(status, 200);
+
+    let want_one: Vec<i64> = ids(&generated(one)).into_iter().filter(|c| *c != moved).collect();
+    let mut want_two = ids(&generated(two));
+    want_two.push(moved);
+    want_two.sort_unstable();
+    let (_, read_one) = get(&sim, &format!("/customers/{one}")).await;
+    let (_, read_two) = get(&sim, &format!("/customers/{two}")).await;
+    assert_eq!(ids(&embedded(&read_one)), want_one);
+    assert_eq!(ids(&embedded(&read_two)), want_two);
+    let shown = embedded(&read_two).into_iter().find(|c| c["id"] == moved).unwrap();
+    assert_eq!(shown["name"], "Moved Over", "the embedded contact is the edited one");
+    let (_, direct) = get(&sim, &format!("/contacts/{moved}")).await;
+    assert_eq!(direct, shown);
+}

@@ -1,8 +1,10 @@
 //! The simulated tenant's mutable state: one id-ordered collection of JSON records per
 //! resource (users, customers, contacts, leads), and the reads and writes the handlers
-//! perform (fixed-size `page` listing with `meta`, create, partial update, delete).
+//! perform (fixed-size `page` listing with `meta`, create, partial update, delete). Contacts
+//! are indexed by the customer they name, so a customer's read embeds its contacts without
+//! scanning every contact.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
 
@@ -164,10 +166,19 @@ impl Filters {
 #[derive(Debug)]
 pub(crate) struct Store {
     records: BTreeMap<Kind, BTreeMap<i64, Value>>,
+    /// The ids of the contacts whose `customer_id` is each number, kept by [`Store::put`]
+    /// and [`Store::take`], the only ways records change.
+    contacts_of: HashMap<i64, BTreeSet<i64>>,
 }
 
 fn id_of(v: &Value) -> i64 {
     v["id"].as_i64().unwrap_or_default()
+}
+
+/// The customer a record of `kind` is indexed under: a contact's `customer_id`, when a
+/// number (what the `customer_id` filter and a customer's `contacts` match on).
+fn indexed_customer(kind: Kind, v: &Value) -> Option<i64> {
+    if kind == Kind::Contacts { v["customer_id"].as_i64() } else { None }
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -210,16 +221,52 @@ const READ_ONLY: &[&str] =
 impl Store {
     /// The store of a generated tenant.
     pub(crate) fn new(data: TenantData) -> Self {
-        let mut records = BTreeMap::new();
+        let mut store = Self { records: BTreeMap::new(), contacts_of: HashMap::new() };
         for (kind, list) in [
             (Kind::Users, data.users),
             (Kind::Customers, data.customers),
             (Kind::Contacts, data.contacts),
             (Kind::Leads, data.leads),
         ] {
-            records.insert(kind, list.into_iter().map(|v| (id_of(&v), v)).collect());
+            store.records.insert(kind, BTreeMap::new());
+            for v in list {
+                store.put(kind, id_of(&v), v);
+            }
         }
-        Self { records }
+        store
+    }
+
+    /// Stores `rec` as record `id` of `kind`, replacing any, and keeps the index.
+    fn put(&mut self, kind: Kind, id: i64, rec: Value) {
+        let customer = indexed_customer(kind, &rec);
+        let old = self.map_mut(kind).insert(id, rec);
+        self.unindex(kind, id, old.as_ref());
+        if let Some(c) = customer {
+            self.contacts_of.entry(c).or_default().insert(id);
+        }
+    }
+
+    /// Removes record `id` of `kind`, if held, and its index entry.
+    fn take(&mut self, kind: Kind, id: i64) -> Option<Value> {
+        let old = self.map_mut(kind).remove(&id);
+        self.unindex(kind, id, old.as_ref());
+        old
+    }
+
+    fn unindex(&mut self, kind: Kind, id: i64, old: Option<&Value>) {
+        let Some(c) = old.and_then(|v| indexed_customer(kind, v)) else { return };
+        if let Some(ids) = self.contacts_of.get_mut(&c) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.contacts_of.remove(&c);
+            }
+        }
+    }
+
+    /// The contacts whose `customer_id` is `customer`, in id order.
+    fn contacts_of(&self, customer: i64) -> Result<Vec<&Value>, ApiError> {
+        let contacts = self.map(Kind::Contacts)?;
+        Ok(self.contacts_of.get(&customer).into_iter().flatten().filter_map(|id| contacts.get(id)).collect())
     }
 
     fn map(&self, kind: Kind) -> Result<&BTreeMap<i64, Value>, ApiError> {
@@ -239,7 +286,11 @@ impl Store {
     /// One page (1-based; 0 and junk read as 1) of a list, in id order (customers: as
     /// `sort` says), with its `meta`.
     pub(crate) fn list(&self, kind: Kind, page: usize, f: &Filters) -> Result<Value, ApiError> {
-        let mut all: Vec<&Value> = self.map(kind)?.values().filter(|v| f.keeps(kind, v)).collect();
+        let candidates = match f.customer_id {
+            Some(c) if kind == Kind::Contacts => self.contacts_of(c)?,
+            _ => self.map(kind)?.values().collect(),
+        };
+        let mut all: Vec<&Value> = candidates.into_iter().filter(|v| f.keeps(kind, v)).collect();
         if kind == Kind::Customers
             && let Some((field, descending)) = &f.sort
             && all.iter().any(|v| v.get(field.as_str()).is_some())
@@ -259,8 +310,7 @@ impl Store {
     pub(crate) fn get(&self, kind: Kind, id: i64) -> Result<Value, ApiError> {
         let mut rec = self.map(kind)?.get(&id).cloned().ok_or_else(ApiError::not_found)?;
         if kind == Kind::Customers {
-            let contacts: Vec<Value> =
-                self.map(Kind::Contacts)?.values().filter(|c| c["customer_id"].as_i64() == Some(id)).cloned().collect();
+            let contacts: Vec<Value> = self.contacts_of(id)?.into_iter().cloned().collect();
             rec["contacts"] = json!(contacts);
         }
         Ok(wrap(kind, rec))
@@ -336,7 +386,7 @@ impl Store {
         rec["created_at"] = json!(now);
         rec["updated_at"] = json!(now);
         derive_names(kind, &mut rec, &body);
-        self.map_mut(kind).insert(id, rec.clone());
+        self.put(kind, id, rec.clone());
         Ok(wrap(kind, rec))
     }
 
@@ -352,13 +402,13 @@ impl Store {
         self.validate(kind, &body, &rec, false)?;
         rec["updated_at"] = json!(now);
         derive_names(kind, &mut rec, &body);
-        self.map_mut(kind).insert(id, rec.clone());
+        self.put(kind, id, rec.clone());
         Ok(wrap(kind, rec))
     }
 
     /// `DELETE /{plural}/{id}` (customers and contacts; leads have no delete).
     pub(crate) fn delete(&mut self, kind: Kind, id: i64) -> Result<Value, ApiError> {
-        if !matches!(kind, Kind::Customers | Kind::Contacts) || self.map_mut(kind).remove(&id).is_none() {
+        if !matches!(kind, Kind::Customers | Kind::Contacts) || self.take(kind, id).is_none() {
             return Err(ApiError::not_found());
         }
         Ok(match kind {
@@ -440,6 +490,48 @@ mod tests {
         d["id"] = json!(2);
         d["disabled"] = json!(true);
         Store::new(TenantData { customers: vec![c, d], ..TenantData::default() })
+    }
+
+    #[test]
+    fn a_customer_read_embeds_exactly_its_contacts_after_contacts_are_created_moved_refused_and_deleted() {
+        let mut s = store();
+        let id = |v: &Value| v["id"].as_i64().unwrap();
+        let embedded = |s: &Store, customer: i64| -> Vec<Value> {
+            s.get(Kind::Customers, customer).unwrap()["customer"]["contacts"].as_array().unwrap().clone()
+        };
+        let ids = |s: &Store, customer: i64| -> Vec<i64> { embedded(s, customer).iter().map(id).collect() };
+        let scanned = |s: &Store, customer: i64| -> Vec<Value> {
+            s.records[&Kind::Contacts]
+                .values()
+                .filter(|c| c["customer_id"].as_i64() == Some(customer))
+                .cloned()
+                .collect()
+        };
+        let listed = |s: &Store, customer: i64| -> Vec<i64> {
+            let f = Filters { customer_id: Some(customer), ..Filters::default() };
+            s.list(Kind::Contacts, 1, &f).unwrap()["contacts"].as_array().unwrap().iter().map(id).collect()
+        };
+        let a = id(&s.create(Kind::Contacts, json!({"customer_id": 1, "name": "A A"}), "t").unwrap());
+        let b = id(&s.create(Kind::Contacts, json!({"customer_id": 1, "name": "B B"}), "t").unwrap());
+        let c = id(&s.create(Kind::Contacts, json!({"customer_id": 2, "name": "C C"}), "t").unwrap());
+        assert_eq!((ids(&s, 1), ids(&s, 2)), (vec![a, b], vec![c]));
+
+        s.update(Kind::Contacts, a, json!({"name": "A A", "customer_id": 2}), "t").unwrap();
+        s.update(Kind::Contacts, b, json!({"name": "B Renamed"}), "t").unwrap();
+        assert!(s.update(Kind::Contacts, b, json!({"name": "B B", "customer_id": 99}), "t").is_err());
+        assert_eq!((ids(&s, 1), ids(&s, 2)), (vec![b], vec![a, c]));
+        assert_eq!(embedded(&s, 1)[0]["name"], "B Renamed", "the embedded contact is the updated one");
+
+        s.delete(Kind::Contacts, c).unwrap();
+        s.delete(Kind::Customers, 1).unwrap();
+        assert_eq!(ids(&s, 2), vec![a]);
+        let again = s.create(Kind::Customers, json!({"business_name": "Reused id"}), "t").unwrap();
+        assert_eq!(again["customer"]["id"], 2 + 1, "ids follow the highest held");
+        for customer in [2, 3] {
+            assert_eq!(embedded(&s, customer), scanned(&s, customer), "customer {customer}");
+            assert_eq!(listed(&s, customer), scanned(&s, customer).iter().map(id).collect::<Vec<_>>());
+        }
+        assert_eq!(listed(&s, 1), vec![b], "a deleted customer's contacts are still listed by its number");
     }
 
     #[test]
