@@ -3,8 +3,8 @@
 //!
 //! - **webhook -> record**: a burst of `--burst` (default 1,000) companies renamed by a
 //!   person in the simulator at once; for each delivery, the time from the simulator
-//!   sending it to the CRM record being written; p50, p95 and p99, and how long the whole
-//!   burst took to land;
+//!   sending it to the CRM record being written; p50, p95 and p99 (and of the intake's
+//!   answer to each call), and how long the whole burst took to land;
 //! - **poll catch-up**: `--changed` (default 10,000) companies renamed with every webhook
 //!   lost; the time from starting a poll to the last of them written, and records per
 //!   second.
@@ -130,6 +130,23 @@ async fn bench(system: System, burst: usize, changed: usize) {
         percentile(&latencies, 0.95),
         percentile(&latencies, 0.99),
         last.duration_since(started).as_secs_f64()
+    );
+    let in_wave: std::collections::HashSet<&String> = wave.iter().map(|(ext, _)| ext).collect();
+    let mut answers: Vec<u64> = sim
+        .handle()
+        .webhooks_sent()
+        .into_iter()
+        .filter(|w| in_wave.contains(&w.id))
+        .filter_map(|w| w.answered_in_millis)
+        .collect();
+    answers.sort_unstable();
+    println!(
+        "{:<11} intake answered {} deliveries: p50 {} ms, p95 {} ms, p99 {} ms",
+        system.display_name(),
+        answers.len(),
+        percentile(&answers, 0.50),
+        percentile(&answers, 0.95),
+        percentile(&answers, 0.99)
     );
 
     // Poll catch-up: every webhook lost.
