@@ -390,6 +390,16 @@ async fn invalid_writes_get_400_invalid_object_with_the_fields_named() {
         api.send(reqwest::Method::POST, "company/companies", &json!({"identifier": existing, "name": "Dup"})).await;
     assert_eq!(status, 400);
     assert_eq!(body["errors"][0]["code"], "ObjectExists");
+    // An update that changes another field keeps its own identifier; one that takes
+    // another company's identifier is refused the same way.
+    let companies = t.records("company/companies");
+    let (first, second) = (companies[0]["id"].as_i64().unwrap(), &companies[1]["identifier"]);
+    let rename = json!([{"op": "replace", "path": "/name", "value": "Renamed"}]);
+    let (status, body) = api.send(reqwest::Method::PATCH, &format!("company/companies/{first}"), &rename).await;
+    assert_eq!(status, 200, "{body}");
+    let take = json!([{"op": "replace", "path": "/identifier", "value": second}]);
+    let (status, body) = api.send(reqwest::Method::PATCH, &format!("company/companies/{first}"), &take).await;
+    assert_eq!((status, body["errors"][0]["code"].as_str()), (400, Some("ObjectExists")), "{body}");
     let (status, body) = api
         .send(reqwest::Method::POST, "company/contacts", &json!({"firstName": "A", "company": {"id": 999_999}}))
         .await;

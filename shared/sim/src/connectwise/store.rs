@@ -572,8 +572,16 @@ impl Store {
                 errors.push(item(spec.resource, f, "MissingRequiredField", format!("The {f} field is required.")));
             }
         }
+        // A unique field an update leaves as it was is not checked again (so an edit of
+        // another field costs no scan of every record).
+        let unchanged = |field: &str, v: &str| {
+            own.and_then(|id| self.collections.get(spec.path)?.records.get(&id))
+                .and_then(|r| r.get(field).and_then(Value::as_str))
+                .is_some_and(|x| x.eq_ignore_ascii_case(v))
+        };
         if let Some(field) = spec.unique
             && let Some(v) = map.get(field).and_then(Value::as_str)
+            && !unchanged(field, v)
         {
             let taken = self.collections.get(spec.path).is_some_and(|c| {
                 c.records.iter().any(|(id, r)| {
