@@ -192,19 +192,6 @@ impl Ledger {
         Self { kept, ..self }
     }
 
-    /// What the CRM side held of `field` at the last sync ("" for no value): its kept
-    /// value, else the pulled one.
-    pub fn crm_base(&self, field: &str) -> Option<&str> {
-        self.kept.get(field).or_else(|| self.base_of(field)).map(String::as_str)
-    }
-
-    fn base_of(&self, field: &str) -> Option<&String> {
-        match self.pushed_at > self.pulled_at {
-            true => self.pushed.get(field).or_else(|| self.pulled.get(field)),
-            false => self.pulled.get(field),
-        }
-    }
-
     /// This entry after pushing `fields` of `record` now; `seen` is the system's version
     /// after the write, when its answer carried one.
     pub fn repushed(&self, record: &Record, fields: &[String], seen: Option<ExtVersion>, now: Timestamp) -> Self {

@@ -562,8 +562,9 @@ impl Ctx<'_, '_> {
         let mut take = Vec::new();
         let mut conflicts = Vec::new();
         for field in differing(crm, ext) {
-            let crm_now = hash(&crm_fields, &field).unwrap_or_default();
-            let crm_changed = ledger.crm_base(&field).is_none_or(|held| held != crm_now);
+            // The CRM side's base is what it kept at the last sync, else the common base.
+            let crm_base = ledger.kept.get(&field).or_else(|| base.get(&field));
+            let crm_changed = crm_base.is_none_or(|held| *held != hash(&crm_fields, &field).unwrap_or_default());
             let ext_changed = hash(&ext_fields, &field).as_ref() != base.get(&field);
             match (crm_changed, ext_changed) {
                 (false, true) => take.push(field),

@@ -24,6 +24,7 @@ use crate::normalise::Timestamp;
 use crate::sync::{POLL_OVERLAP_SECONDS, SweepMessage, SweepReport, SyncMessage, mass_delete_held_back};
 use crate::usecases::Services;
 use crate::usecases::connections::{connection, connector, update_connection};
+use crate::usecases::sync_in::{require_inbound, synced_stage};
 use crate::work::Work;
 
 /// The stages whose deletes are looked for: those a delete of means something to the CRM
@@ -115,12 +116,7 @@ fn sweep_due(conn: &Connection, stage: Stage, now: Timestamp, every: std::time::
 /// that has one, now, whatever the interval. Refused while inbound sync is off.
 pub async fn start_sweep(svc: &Services, t: &TenantId, system: System) -> Result<Vec<Stage>, DomainError> {
     let conn = connection(svc, t, system).await?;
-    if !conn.settings.auto_sync.inbound() {
-        return Err(DomainError::refused(format!(
-            "inbound sync is off for {}; switch auto_sync to \"inbound\" in the connection's settings first",
-            system.display_name()
-        )));
-    }
+    require_inbound(&conn)?;
     let now = svc.clock.now();
     let stages: Vec<Stage> = SWEPT_STAGES.iter().copied().filter(|s| conn.completed_stages.contains_key(s)).collect();
     for stage in &stages {
@@ -139,8 +135,8 @@ pub async fn run_sweep(svc: &Services, msg: &SweepMessage) -> Result<Option<Swee
         tracing::info!(tenant = %msg.tenant, system = %msg.system, "reconciliation page for a connection that is gone; dropped");
         return Ok(None);
     };
-    if !conn.settings.auto_sync.inbound() || !conn.completed_stages.contains_key(&msg.stage) {
-        tracing::info!(tenant = %msg.tenant, system = %msg.system, stage = %msg.stage, "reconciliation page dropped: the stage is not synced");
+    if let Err(why) = synced_stage(&conn, msg.stage.kind()) {
+        tracing::info!(tenant = %msg.tenant, system = %msg.system, stage = %msg.stage, reason = %why, "reconciliation page dropped");
         return Ok(None);
     }
     if let Some(done) = conn.swept.get(&msg.stage).filter(|s| s.at >= msg.started_at) {

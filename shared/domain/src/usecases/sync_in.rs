@@ -143,9 +143,20 @@ fn sync_log_id(system: System, record: &ExternalRecord) -> String {
     format!("sync:{system}:{kind}:{id}:{version}:{content}")
 }
 
+/// Refused (409) while the connection's inbound sync is off.
+pub(crate) fn require_inbound(conn: &Connection) -> Result<(), DomainError> {
+    if conn.settings.auto_sync.inbound() {
+        return Ok(());
+    }
+    Err(DomainError::refused(format!(
+        "inbound sync is off for {}; switch auto_sync to \"inbound\" in the connection's settings first",
+        conn.system.display_name()
+    )))
+}
+
 /// The stage of `kind` when the connection syncs it: inbound sync on, the system has the
 /// stage, and its import completed. Otherwise why not.
-fn synced_stage(conn: &Connection, kind: RecordKind) -> Result<Stage, String> {
+pub(crate) fn synced_stage(conn: &Connection, kind: RecordKind) -> Result<Stage, String> {
     if !conn.settings.auto_sync.inbound() {
         return Err("inbound sync is off".into());
     }
@@ -282,12 +293,7 @@ pub async fn poll_all(svc: &Services) -> Result<usize, DomainError> {
 /// poll. Refused while inbound sync is off.
 pub async fn start_poll(svc: &Services, t: &TenantId, system: System) -> Result<PollStarted, DomainError> {
     let conn = connection(svc, t, system).await?;
-    if !conn.settings.auto_sync.inbound() {
-        return Err(DomainError::refused(format!(
-            "inbound sync is off for {}; switch auto_sync to \"inbound\" in the connection's settings first",
-            system.display_name()
-        )));
-    }
+    require_inbound(&conn)?;
     let stages = poll_stages(&conn);
     if let Some(first) = stages.first() {
         queue_poll(svc, &conn, *first, Cursor::start(), svc.clock.now()).await?;
