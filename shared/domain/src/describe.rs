@@ -40,6 +40,9 @@ pub struct Description {
     pub activity_kinds: &'static [ActivityKind],
     /// Per record kind, the CRM fields a write to the system may set (export, sync out).
     pub writable: &'static [(RecordKind, &'static [&'static str])],
+    /// Per record kind, the writable fields the system takes only when a record is created
+    /// (ConnectWise company types): an update never sends them.
+    pub created_only: &'static [(RecordKind, &'static [&'static str])],
     pub precision: Precision,
     pub webhooks: Webhooks,
 }
@@ -48,6 +51,11 @@ impl Description {
     /// The CRM fields of `kind` a write may set (none when the kind is not written).
     pub fn writable(&self, kind: RecordKind) -> &'static [&'static str] {
         self.writable.iter().find(|(k, _)| *k == kind).map_or(&[], |(_, f)| f)
+    }
+
+    /// The fields of `kind` a write sets only when it creates the record.
+    pub fn created_only(&self, kind: RecordKind) -> &'static [&'static str] {
+        self.created_only.iter().find(|(k, _)| *k == kind).map_or(&[], |(_, f)| f)
     }
 }
 
@@ -112,6 +120,7 @@ pub(crate) mod fixtures {
         opportunity_updates: None,
         activity_kinds: COMMON_ACTIVITY_KINDS,
         writable: &[],
+        created_only: &[],
         precision: Precision::Seconds,
         webhooks: Webhooks::Registered,
     };

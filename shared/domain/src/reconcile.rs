@@ -394,7 +394,9 @@ pub fn decide_push(described: &Description, record: &Record, ledger: Option<&Led
     let changed_since = |base: &FieldHashes| -> Vec<String> {
         writable.iter().filter(|f| now.get(**f) != base.get(**f)).map(|f| (*f).to_string()).collect()
     };
-    let changed = changed_since(&ledger.base());
+    let created_only = described.created_only(record.kind());
+    let changed: Vec<String> =
+        changed_since(&ledger.base()).into_iter().filter(|f| !created_only.contains(&f.as_str())).collect();
     if !changed.is_empty() {
         return Push::Update { external_id: ledger.external_id.clone(), fields: changed };
     }

@@ -848,6 +848,7 @@ fn a_field_changed_on_both_sides_goes_to_the_newer_side_and_the_crm_on_a_tie() {
 /// A system that writes a company's name, phone and website (and nothing else).
 const WRITES_COMPANIES: Description = Description {
     writable: &[(RecordKind::Company, &["name", "phone", "website"])],
+    created_only: &[],
     ..crate::describe::fixtures::TYPED
 };
 
@@ -929,6 +930,28 @@ fn the_way_out_creates_updates_or_leaves_a_record_by_its_ledger() {
     for (name, record, ledger, may_create, expected) in cases {
         assert_eq!(decide_push(&WRITES_COMPANIES, record, ledger, may_create), expected, "{name}");
     }
+}
+
+#[test]
+fn an_update_never_sends_a_field_the_system_takes_only_on_create_but_a_create_does() {
+    const PHONE_ON_CREATE: Description =
+        Description { created_only: &[(RecordKind::Company, &["phone"])], ..WRITES_COMPANIES };
+    let base = crm_company("crm-1", "Acme", Some("+1 555 0100"), Some("acme.example"), 1);
+    let pulled = pulled_ledger(&base, 10);
+    let phone_only = with_phone(&base, "+1 555 0199");
+    let mut phone_and_name = phone_only.clone();
+    if let Record::Company(c) = &mut phone_and_name {
+        c.fields.name = "Acme Two".into();
+    }
+    assert_eq!(decide_push(&PHONE_ON_CREATE, &phone_only, Some(&pulled), false), Push::Skip(SkipReason::Unchanged));
+    assert_eq!(
+        decide_push(&PHONE_ON_CREATE, &phone_and_name, Some(&pulled), false),
+        Push::Update { external_id: "c1".into(), fields: strings(&["name"]) }
+    );
+    assert_eq!(
+        decide_push(&PHONE_ON_CREATE, &phone_only, None, true),
+        Push::Create { fields: strings(&["name", "phone", "website"]) }
+    );
 }
 
 #[test]

@@ -29,6 +29,8 @@ pub const DESCRIPTION: Description = Description {
         ),
         (RecordKind::Activity, &["subject", "body", "kind", "date", "done", "contact", "company"]),
     ],
+    // S1 `Company.types`: "can be passed in only during new company creation (post)".
+    created_only: &[(RecordKind::Company, &["company_type"])],
     precision: Precision::Seconds,
     webhooks: Webhooks::Registered,
 };

@@ -24,6 +24,7 @@ pub const DESCRIPTION: Description = Description {
         (RecordKind::Opportunity, &["name", "status", "value", "company", "contact"]),
         (RecordKind::Activity, &["body", "date", "contact", "company"]),
     ],
+    created_only: &[],
     precision: Precision::Milliseconds,
     webhooks: Webhooks::Registered,
 };

@@ -28,6 +28,7 @@ pub const DESCRIPTION: Description = Description {
         (RecordKind::Opportunity, &["name", "status", "close_date", "value", "company"]),
         (RecordKind::Activity, &["subject", "body", "done", "contact"]),
     ],
+    created_only: &[],
     precision: Precision::Seconds,
     webhooks: Webhooks::Manual,
 };

@@ -23,6 +23,7 @@ pub const DESCRIPTION: Description = Description {
         (RecordKind::Contact, &["first_name", "last_name", "email", "phone", "title", "company"]),
         (RecordKind::Opportunity, &["name", "status", "company", "contact"]),
     ],
+    created_only: &[],
     precision: Precision::Milliseconds,
     webhooks: Webhooks::Manual,
 };
