@@ -380,7 +380,7 @@ async fn a_change_in_connectwise_reaches_the_crm_through_a_poll_run_by_the_sync_
         .expect("an imported company");
     let ext = company.link(System::ConnectWise).unwrap().id.clone();
     sim.handle().delete_as_person(tandem_sim::webhooks::Kind::Company, &ext).unwrap();
-    let sweep = api_event("POST", "/connections/connectwise/sync/sweep", tenant, json!(null));
+    let sweep = api_event("POST", "/connections/connectwise/sync/sweep", tenant, json!({}));
     let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(sweep)).await.unwrap();
     assert_eq!(resp.status_code, 202, "{:?}", resp.body);
     let deadline = Instant::now() + Duration::from_secs(300);

@@ -248,6 +248,15 @@ fn probes(completed: &str, creds: &Value) -> Vec<Probe> {
         probe("GET", "/logs?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", None, 400, &["before"]),
         probe("GET", "/logs?system=nowhere", None, 400, &["nowhere"]),
         probe("GET", "/logs?limit=-1", None, 400, &["limit"]),
+        // Sync: the reconciliation's body is closed; inbound sync is off here.
+        probe(
+            "POST",
+            "/connections/connectwise/sync/sweep",
+            Some(r#"{"confirm": true}"#),
+            400,
+            &["unknown field", "confirm", "confirm_deletes"],
+        ),
+        probe("POST", "/connections/connectwise/sync/sweep", None, 409, &["inbound sync is off"]),
         // Paths and methods.
         probe("GET", "/nowhere", None, 404, &["no route"]),
         probe("POST", "/jobs/no-such-job/resume", None, 404, &["no-such-job"]),

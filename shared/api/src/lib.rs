@@ -361,7 +361,13 @@ async fn answer(
         }
         Route::Export(id) => encode(200, &export::export_view(svc, t, &JobId::from_raw(id)).await?),
         Route::SyncPoll(s) => encode(202, &sync_in::start_poll(svc, t, system(s)?).await?),
-        Route::SyncSweep(s) => encode(202, &json!({ "stages": sweep::start_sweep(svc, t, system(s)?).await? })),
+        Route::SyncSweep(s) => {
+            let body = match req.body.iter().all(u8::is_ascii_whitespace) {
+                true => sweep::SweepRequest::default(),
+                false => typed_body(req, r#"{"confirm_deletes": true}"#)?,
+            };
+            encode(202, &json!({ "stages": sweep::start_sweep(svc, t, system(s)?, &body).await? }))
+        }
         Route::Settings(s) if method == "GET" => encode(200, &connections::settings_view(svc, t, system(s)?).await?),
         Route::Settings(s) => encode(200, &connections::save_settings(svc, t, system(s)?, &json_body(req)?).await?),
         Route::Records(kind) if method == "POST" => {

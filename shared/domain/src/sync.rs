@@ -139,6 +139,10 @@ pub struct SweepMessage {
     pub cursor: Cursor,
     /// When the reconciliation started: names it, and is when it counts as done.
     pub started_at: Timestamp,
+    /// A person confirmed the deletes it finds, however many: the mass-delete guard does
+    /// not hold them back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirmed: bool,
 }
 
 impl SweepMessage {
@@ -162,6 +166,9 @@ pub struct SweepReport {
     pub missing: usize,
     /// The mass-delete guard held them back: none was checked or acted on.
     pub held_back: bool,
+    /// A person had confirmed the deletes it found (the guard did not apply).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirmed: bool,
 }
 
 #[cfg(test)]

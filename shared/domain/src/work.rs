@@ -421,6 +421,7 @@ mod tests {
                 stage: Stage::Contacts,
                 cursor: Cursor { position: position.into(), since: None },
                 started_at: Timestamp::from_unix(1_735_689_600).unwrap(),
+                confirmed: false,
             })
         };
         let work = sweep("page=2");

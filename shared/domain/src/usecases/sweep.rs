@@ -99,6 +99,7 @@ pub(crate) async fn after_stage(
             stage,
             cursor: Cursor::start(),
             started_at,
+            confirmed: false,
         };
         svc.queue.send(&Work::SyncSweep(msg)).await?;
     }
@@ -112,15 +113,37 @@ fn sweep_due(conn: &Connection, stage: Stage, now: Timestamp, every: std::time::
     last.is_none_or(|at| (now.datetime() - at.datetime()).as_seconds_f64() >= every.as_secs_f64())
 }
 
+/// The body of `POST /connections/{system}/sync/sweep` (optional).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepRequest {
+    /// Act on every delete found, past the mass-delete guard: for a person who checked
+    /// the held-back report (`swept` on the connection) and knows the records are gone.
+    #[serde(default)]
+    pub confirm_deletes: bool,
+}
+
 /// `POST /connections/{system}/sync/sweep`: starts an id reconciliation of every stage
 /// that has one, now, whatever the interval. Refused while inbound sync is off.
-pub async fn start_sweep(svc: &Services, t: &TenantId, system: System) -> Result<Vec<Stage>, DomainError> {
+pub async fn start_sweep(
+    svc: &Services,
+    t: &TenantId,
+    system: System,
+    req: &SweepRequest,
+) -> Result<Vec<Stage>, DomainError> {
     let conn = connection(svc, t, system).await?;
     require_inbound(&conn)?;
     let now = svc.clock.now();
     let stages: Vec<Stage> = SWEPT_STAGES.iter().copied().filter(|s| conn.completed_stages.contains_key(s)).collect();
     for stage in &stages {
-        let msg = SweepMessage { tenant: t.clone(), system, stage: *stage, cursor: Cursor::start(), started_at: now };
+        let msg = SweepMessage {
+            tenant: t.clone(),
+            system,
+            stage: *stage,
+            cursor: Cursor::start(),
+            started_at: now,
+            confirmed: req.confirm_deletes,
+        };
         svc.queue.send(&Work::SyncSweep(msg)).await?;
     }
     Ok(stages)
@@ -160,7 +183,8 @@ pub async fn run_sweep(svc: &Services, msg: &SweepMessage) -> Result<Option<Swee
         listed: listed.len(),
         linked: linked.len(),
         missing: missing.len(),
-        held_back: mass_delete_held_back(linked.len(), missing.len()),
+        held_back: !msg.confirmed && mass_delete_held_back(linked.len(), missing.len()),
+        confirmed: msg.confirmed,
     };
     if report.held_back {
         tracing::warn!(tenant = %msg.tenant, system = %msg.system, stage = %msg.stage, listed = report.listed,

@@ -480,11 +480,11 @@ async fn a_hard_delete_no_webhook_told_is_found_by_the_id_reconciliation_once_it
 }
 
 #[tokio::test]
-async fn a_reconciliation_missing_more_linked_records_than_the_guard_allows_acts_on_none() {
+async fn a_reconciliation_missing_more_linked_records_than_the_guard_allows_acts_on_none_until_confirmed() {
     let w = synced_with(14).await;
     let gone: Vec<String> = (1..=11).map(|i| i.to_string()).collect();
     delete_companies(&w, &gone.iter().map(String::as_str).collect::<Vec<_>>());
-    let stages = crate::usecases::sweep::start_sweep(&w.svc, &t(), CW).await.unwrap();
+    let stages = crate::usecases::sweep::start_sweep(&w.svc, &t(), CW, &Default::default()).await.unwrap();
     assert!(stages.contains(&Stage::Companies));
     let outcomes = drain(&w).await;
     assert!(!outcomes.contains(&Outcome::Deleted), "{outcomes:?}");
@@ -492,6 +492,17 @@ async fn a_reconciliation_missing_more_linked_records_than_the_guard_allows_acts
     let conn = w.svc.store.connection(&t(), CW).await.unwrap().unwrap();
     let report = &conn.swept[&Stage::Companies];
     assert_eq!((report.listed, report.linked, report.missing, report.held_back), (3, 14, 11, true));
+
+    // A person who checked confirms: the next reconciliation acts on every one.
+    w.clock.advance(1);
+    let confirm = crate::usecases::sweep::SweepRequest { confirm_deletes: true };
+    crate::usecases::sweep::start_sweep(&w.svc, &t(), CW, &confirm).await.unwrap();
+    let outcomes = drain(&w).await;
+    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Deleted).count(), 11, "{outcomes:?}");
+    assert_eq!(linked_companies(&w).await, 3);
+    let conn = w.svc.store.connection(&t(), CW).await.unwrap().unwrap();
+    let report = &conn.swept[&Stage::Companies];
+    assert_eq!((report.missing, report.held_back, report.confirmed), (11, false, true));
 }
 
 #[tokio::test]
@@ -506,6 +517,7 @@ async fn a_record_missing_from_the_listing_but_still_in_the_system_is_left_alone
         stage: Stage::Companies,
         cursor: crate::external::Cursor::start(),
         started_at: w.svc.clock.now(),
+        confirmed: false,
     };
     w.svc.queue.send(&Work::SyncSweep(msg)).await.unwrap();
     let mut first = Vec::new();
