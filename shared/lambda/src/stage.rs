@@ -53,14 +53,28 @@ pub const MAX_RECEIVE_COUNT: u32 = 5;
 /// its last delivery ([`MAX_RECEIVE_COUNT`]) moves to the dead-letter queue, so its job is
 /// marked failed with the reason ([`import::dead_lettered`]) instead of staying running.
 pub async fn run_stage_batch(svc: &Services, own: Stage, event: SqsEvent) -> SqsBatchResponse {
-    run_batch(event, |work: Work, receives: u32| async move {
-        let result = run_stage_message(svc, own, work.clone()).await.map(|_| ());
-        if let Err(e) = &result
-            && receives >= MAX_RECEIVE_COUNT
-        {
-            dead_lettered(svc, &work, receives, e.reason()).await;
+    run_work_batch(svc, event, |work| async move { run_stage_message(svc, own, work).await.map(|_| ()) }).await
+}
+
+/// Runs a batch of work messages, each with `run_one` (see [`run_batch`]); one that fails
+/// on its last delivery ([`MAX_RECEIVE_COUNT`]) is recorded as dead-lettered first
+/// ([`dead_lettered`]), so its flow shows the failure.
+async fn run_work_batch<'a, F, Fut>(svc: &'a Services, event: SqsEvent, run_one: F) -> SqsBatchResponse
+where
+    F: Fn(Work) -> Fut,
+    Fut: Future<Output = Result<(), MessageError>> + 'a,
+{
+    run_batch(event, |work: Work, receives: u32| {
+        let running = run_one(work.clone());
+        async move {
+            let result = running.await;
+            if let Err(e) = &result
+                && receives >= MAX_RECEIVE_COUNT
+            {
+                dead_lettered(svc, &work, receives, e.reason()).await;
+            }
+            result
         }
-        result
     })
     .await
 }
@@ -115,16 +129,7 @@ pub async fn run_sync_message(svc: &Services, work: Work) -> Result<(), MessageE
 
 /// Runs a batch of sync-in messages (see [`run_batch`]).
 pub async fn run_sync_batch(svc: &Services, event: SqsEvent) -> SqsBatchResponse {
-    run_batch(event, |work: Work, receives: u32| async move {
-        let result = run_sync_message(svc, work.clone()).await;
-        if let Err(e) = &result
-            && receives >= MAX_RECEIVE_COUNT
-        {
-            dead_lettered(svc, &work, receives, e.reason()).await;
-        }
-        result
-    })
-    .await
+    run_work_batch(svc, event, |work| run_sync_message(svc, work)).await
 }
 
 /// Runs one export message (the `export-record` function's work); any other kind was
@@ -146,14 +151,5 @@ pub async fn run_export_message(svc: &Services, work: Work) -> Result<(), Messag
 /// Runs a batch of export messages (see [`run_batch`]); the last delivery of a failing
 /// one marks its export failed.
 pub async fn run_export_batch(svc: &Services, event: SqsEvent) -> SqsBatchResponse {
-    run_batch(event, |work: Work, receives: u32| async move {
-        let result = run_export_message(svc, work.clone()).await;
-        if let Err(e) = &result
-            && receives >= MAX_RECEIVE_COUNT
-        {
-            dead_lettered(svc, &work, receives, e.reason()).await;
-        }
-        result
-    })
-    .await
+    run_work_batch(svc, event, |work| run_export_message(svc, work)).await
 }
