@@ -561,3 +561,27 @@ async fn a_delete_log_refused_for_good_does_not_stop_the_poll_from_moving_its_wa
     let after = w.svc.store.connection(&t(), CW).await.unwrap().unwrap().polled[&Stage::Companies];
     assert!(after > before, "the poll finished: {before} -> {after}");
 }
+
+#[tokio::test]
+async fn every_reconciliation_message_delivered_twice_deletes_each_record_once_and_logs_it_once() {
+    let w = synced_with(5).await;
+    delete_companies(&w, &["2", "4"]);
+    crate::usecases::sweep::start_sweep(&w.svc, &t(), CW, &Default::default()).await.unwrap();
+    let mut outcomes = Vec::new();
+    while let Some(work) = w.queue.pop_work() {
+        for _ in 0..2 {
+            match &work {
+                Work::SyncSweep(msg) => {
+                    crate::usecases::sweep::run_sweep(&w.svc, msg).await.unwrap();
+                }
+                Work::SyncRecord(msg) => outcomes.extend(apply_notice(&w.svc, msg).await.unwrap()),
+                other => panic!("unexpected {other}"),
+            }
+        }
+    }
+    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Deleted).count(), 2, "{outcomes:?}");
+    assert_eq!(linked_companies(&w).await, 3);
+    let filter = LogFilter { outcome: Some("deleted".into()), ..LogFilter::default() };
+    let logged = w.svc.store.logs(&t(), &filter, w.svc.clock.now()).await.unwrap();
+    assert_eq!(logged.len(), 2, "one log entry per delete: {logged:?}");
+}
