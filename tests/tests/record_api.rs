@@ -154,7 +154,7 @@ async fn records_and_settings(api: &Caller, svc: &Services) {
     let (s, b) =
         api.call(me, "PUT", "/connections/halo/settings", Some(json!({"export_requires_opportunity": false}))).await;
     assert_eq!((s, b["export_requires_opportunity"].as_bool()), (200, Some(false)), "{b}");
-    let (s, b) = api.call(me, "PUT", "/connections/halo/settings", Some(json!({"auto_sync": "two_way"}))).await;
+    let (s, b) = api.call(me, "PUT", "/connections/halo/settings", Some(json!({"api_budget_per_day": 500}))).await;
     assert_eq!(s, 400);
     assert!(message(&b).contains("not built"), "{b}");
     let (_, b) = api.call(me, "GET", "/connections/halo/settings", None).await;

@@ -14,7 +14,7 @@ use tandem_domain::job::Job;
 use tandem_domain::ports::{SystemClock, Table};
 use tandem_domain::table::RecordStore;
 use tandem_domain::usecases::{Services, Tuning};
-use tandem_domain::usecases::{export, import, sweep, sync_in};
+use tandem_domain::usecases::{export, import, sweep, sync_in, sync_out};
 use tandem_domain::work::{Route, Work};
 use tandem_domain::{JobId, TenantId};
 use tandem_embedded::{Embedded, MeteredTable, QueueConfig};
@@ -97,6 +97,7 @@ impl LocalRuntime {
                     Work::SyncRecord(msg) => sync_in::apply_notice(&self.svc, msg).await.map(|_| ()),
                     Work::SyncPoll(msg) => sync_in::run_poll(&self.svc, msg).await.map(|_| ()),
                     Work::SyncSweep(msg) => sweep::run_sweep(&self.svc, msg).await.map(|_| ()),
+                    Work::SyncOut(msg) => sync_out::push(&self.svc, msg).await.map(|_| ()),
                 };
                 match result {
                     Ok(()) => {

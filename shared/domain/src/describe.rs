@@ -119,7 +119,7 @@ pub(crate) mod fixtures {
         contact_list: None,
         opportunity_updates: None,
         activity_kinds: COMMON_ACTIVITY_KINDS,
-        writable: &[],
+        writable: &[(RecordKind::Company, &["name", "phone", "website", "address", "company_type"])],
         created_only: &[],
         precision: Precision::Seconds,
         webhooks: Webhooks::Registered,

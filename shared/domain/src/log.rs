@@ -40,6 +40,9 @@ pub enum SkipReason {
     NotLinked,
     /// Tandem does not write records of this kind to the system.
     NotWritten,
+    /// Not in the system, and the connection sends only companies and contacts that have
+    /// an opportunity (settings: `export_requires_opportunity`).
+    NoOpportunity,
 }
 
 impl SkipReason {
@@ -59,6 +62,7 @@ impl SkipReason {
         SkipReason::Echo,
         SkipReason::NotLinked,
         SkipReason::NotWritten,
+        SkipReason::NoOpportunity,
     ];
 
     /// The reason's wire name.
@@ -78,6 +82,7 @@ impl SkipReason {
             SkipReason::Echo => "echo",
             SkipReason::NotLinked => "not_linked",
             SkipReason::NotWritten => "not_written",
+            SkipReason::NoOpportunity => "no_opportunity",
         }
     }
 }

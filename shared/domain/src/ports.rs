@@ -318,6 +318,14 @@ pub trait Connector: Send + Sync {
     /// before any request.
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError>;
 
+    /// Deletes the record `id` of `kind`; a record already gone counts as deleted, so a
+    /// repeated delete succeeds. A kind the system cannot delete through its API is a
+    /// non-retryable error naming it.
+    async fn delete(&self, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {
+        let _ = id;
+        Err(not_written(self.system(), kind))
+    }
+
     /// Tells the system to call `url` with changes of the records Tandem syncs, where it
     /// has an API for that (ConnectWise callbacks, Halo webhooks), idempotently: what is
     /// registered already is kept. `secret` is what the calls prove themselves with where

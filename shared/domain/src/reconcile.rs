@@ -112,7 +112,8 @@ pub enum Plan {
     /// pushed to the external system by the sync-out flow.
     Conflict { previous: Record, record: Record, ledger: Ledger, fields: Vec<String>, conflicts: Vec<FieldConflict> },
     /// The incoming values are what Tandem itself last pushed: our own write coming back.
-    Echo,
+    /// Nothing changes in the CRM; only the ledger notes the version seen.
+    Echo { ledger: Ledger },
     /// Not taken in, and why.
     Skip(SkipReason),
     /// Cannot be taken in: a fault in the record or the data (logged as failed).
@@ -138,6 +139,7 @@ impl Plan {
             | Plan::Link { ledger, .. }
             | Plan::Update { ledger, .. }
             | Plan::Refresh { ledger }
+            | Plan::Echo { ledger }
             | Plan::Conflict { ledger, .. } => Some(ledger),
             _ => None,
         }
@@ -408,6 +410,16 @@ pub fn decide_push(described: &Description, record: &Record, ledger: Option<&Led
     }
 }
 
+/// Whether `incoming` (the external record's fields as the CRM names them) is our own last
+/// push coming back: the last sync of the link was a push, and every field both sides held
+/// after it ([`Ledger::base`]: the pushed values over the pulled ones) is as it was. A
+/// record changed in the system since, in any field either side held, is not an echo,
+/// even where it also carries our pushed values.
+fn is_echo(ledger: &Ledger, incoming: &FieldHashes) -> bool {
+    let pushed_last = ledger.pushed_at.is_some() && ledger.pushed_at > ledger.pulled_at;
+    pushed_last && !ledger.pushed.is_empty() && ledger.base().iter().all(|(f, h)| incoming.get(f) == Some(h))
+}
+
 fn kind_name(r: &ExternalRecord) -> &'static str {
     match r {
         ExternalRecord::User(_) => "user",
@@ -514,12 +526,13 @@ impl Ctx<'_, '_> {
         // taken the record (`held`): systems that stamp whole seconds give two quick edits
         // one stamp, and the second must not be missed.
         let held = value_hash(&serde_json::json!(incoming));
+        if is_echo(ledger, &incoming) {
+            let ledger = Ledger { held: Some(held), ..ledger.repulled(&proposed, version, self.now) }.keeping(previous);
+            return Plan::Echo { ledger };
+        }
         let same_content = self.policy.merge == Merge::ExternalWins || ledger.held.as_ref().is_none_or(|h| *h == held);
         if version.is_some() && ledger.seen == version && same_content {
             return Plan::Skip(SkipReason::Unchanged);
-        }
-        if !ledger.pushed.is_empty() && ledger.pushed.iter().all(|(f, h)| incoming.get(f) == Some(h)) {
-            return Plan::Echo;
         }
         let (record, conflicts, system_held) = match self.policy.merge {
             Merge::ExternalWins => (proposed, Vec::new(), None),

@@ -173,7 +173,7 @@ fn crm_user(id: &str, email: &str) -> Record {
 }
 
 /// A builder of [`Known`].
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Store {
     known: Known,
 }
@@ -241,7 +241,7 @@ fn check(cases: Vec<Case>) {
         let ok = match (&case.expect, &d.plan) {
             (Expect::Create, Plan::Create { .. })
             | (Expect::Refresh, Plan::Refresh { .. })
-            | (Expect::Echo, Plan::Echo) => true,
+            | (Expect::Echo, Plan::Echo { .. }) => true,
             (Expect::Link(id, reason), Plan::Link { record, reason: r, .. }) => {
                 record.id().as_str() == *id && r.to_string() == *reason
             }
@@ -743,13 +743,56 @@ fn an_incoming_change_equal_to_what_was_pushed_is_an_echo() {
         "c1",
         |l| {
             l.pushed = pushed;
+            l.pushed_at = l.pulled_at.map(|at| at.plus_seconds(60));
         },
     );
     let incoming = company_with(|c| {
         c.name = "Acme Ltd".into();
         c.updated_at = Some("2024-02-01T00:00:00Z".into());
     });
-    check(vec![Case { name: "echo", system: cw(), stage: Stage::Companies, store, incoming, expect: Expect::Echo }]);
+    let other_field = company_with(|c| {
+        c.name = "Acme Ltd".into();
+        c.website = Some("acme-ltd.example".into());
+        c.updated_at = Some("2024-02-01T00:00:00Z".into());
+    });
+    check(vec![
+        Case {
+            name: "echo",
+            system: cw(),
+            stage: Stage::Companies,
+            store: store.clone(),
+            incoming,
+            expect: Expect::Echo,
+        },
+        Case {
+            name: "a change of another field beside the pushed values is a change",
+            system: cw(),
+            stage: Stage::Companies,
+            store,
+            incoming: other_field,
+            expect: Expect::Update(&["company_type", "name", "website"]),
+        },
+    ]);
+}
+
+#[test]
+fn values_equal_to_an_older_push_after_a_later_pull_are_not_an_echo() {
+    let mine = crm_company("crm-1", "Acme", Some("+1 555 0100"), Some("acme.example"), 1);
+    let store = Store::default().linked(cw(), mine.clone(), "c1", Some("2024-01-01T00:00:00Z")).ledger(
+        RecordKind::Company,
+        "c1",
+        |l| {
+            l.pushed = field_hashes(&mine);
+            l.pushed_at = l.pulled_at.map(|at| at.plus_seconds(-60));
+        },
+    );
+    let incoming = company_with(|c| {
+        c.name = "Acme".into();
+        c.updated_at = Some("2024-02-01T00:00:00Z".into());
+    });
+    let conn = conn(cw());
+    let d = decide(&Policy::import(&conn, like(cw())), &store.known, Stage::Companies, &incoming, at(NOW));
+    assert!(!matches!(d.plan, Plan::Echo { .. }), "{:?}", d.plan);
 }
 
 /// A company linked at `base`, then changed in the CRM (`crm`) at `crm_at`, and the

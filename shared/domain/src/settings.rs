@@ -42,8 +42,10 @@ pub struct ConnectionSettings {
     /// Auto-sync's direction; off until the tenant switches it on after an import.
     #[serde(default)]
     pub auto_sync: AutoSync,
-    /// Whether a record deleted in the external system is archived in the CRM (else the
-    /// delete is only logged). Default false.
+    /// Whether a delete on one side deletes the linked record on the other: a record deleted
+    /// in the external system is removed from the CRM (sync in), and a CRM record deleted
+    /// through the API is deleted in the system (sync out). Otherwise a delete is only
+    /// logged. Default false.
     #[serde(default)]
     pub propagate_deletes: bool,
 }
@@ -72,12 +74,10 @@ pub struct SettingsChange {
 const NOT_BUILT: &[&str] = &["api_budget_per_day"];
 
 /// What the settings body looks like, for error messages.
-const EXAMPLE: &str =
-    r#"{"export_requires_opportunity": true, "auto_sync": "off" | "inbound", "propagate_deletes": false}"#;
+const EXAMPLE: &str = r#"{"export_requires_opportunity": true, "auto_sync": "off" | "inbound" | "outbound" | "two_way", "propagate_deletes": false}"#;
 
 impl SettingsChange {
-    /// Parses a `PUT /connections/{system}/settings` body, naming what is wrong. Sync out
-    /// (`outbound`, `two_way`) is refused as not built yet.
+    /// Parses a `PUT /connections/{system}/settings` body, naming what is wrong.
     pub fn parse(body: &serde_json::Value) -> Result<Self, DomainError> {
         if let Some(field) = body.as_object().and_then(|o| NOT_BUILT.iter().find(|f| o.contains_key(**f))) {
             return Err(DomainError::invalid(format!(
@@ -86,11 +86,6 @@ impl SettingsChange {
         }
         let change: SettingsChange = serde_json::from_value(body.clone())
             .map_err(|e| DomainError::invalid(format!("{e}; expected a body like {EXAMPLE}")))?;
-        if change.auto_sync.is_some_and(AutoSync::outbound) {
-            return Err(DomainError::invalid(
-                "auto_sync \"outbound\" and \"two_way\" (sync out) are not built yet; \"off\" and \"inbound\" are",
-            ));
-        }
         Ok(change)
     }
 
@@ -135,8 +130,8 @@ mod tests {
         assert!(err.contains("colour"), "{err}");
         let err = SettingsChange::parse(&json!({"api_budget_per_day": 1000})).unwrap_err().to_string();
         assert!(err.contains("api_budget_per_day") && err.contains("not built"), "{err}");
-        let err = SettingsChange::parse(&json!({"auto_sync": "two_way"})).unwrap_err().to_string();
-        assert!(err.contains("two_way") && err.contains("not built"), "{err}");
+        let two_way = SettingsChange::parse(&json!({"auto_sync": "two_way"})).unwrap();
+        assert_eq!(two_way.apply(&ConnectionSettings::default()).auto_sync, AutoSync::TwoWay);
         let err = SettingsChange::parse(&json!({"auto_sync": "sideways"})).unwrap_err().to_string();
         assert!(err.contains("sideways"), "{err}");
         let err = SettingsChange::parse(&json!({"export_requires_opportunity": "yes"})).unwrap_err().to_string();

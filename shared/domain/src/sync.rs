@@ -1,6 +1,7 @@
 //! Auto-sync's own types (PRODUCT.md section 6): a connection's webhook endpoint, the work
 //! messages of sync in (one record a webhook named; one page of a scheduled poll; one page
-//! of an id reconciliation), the poll's overlap, and the mass-delete guard.
+//! of an id reconciliation) and of sync out (one CRM change to push), the poll's overlap,
+//! and the mass-delete guard.
 //!
 //! # The poll's cursor
 //!
@@ -17,7 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::external::Cursor;
-use crate::ids::{RecordKind, Stage, System, TenantId};
+use crate::ids::{RecordId, RecordKind, Stage, System, TenantId};
 use crate::ledger::ExtVersion;
 use crate::normalise::Timestamp;
 
@@ -103,6 +104,25 @@ pub struct SyncMessage {
     /// one record under one whole-second stamp are two changes, not one sent twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<String>,
+}
+
+/// The work message of one CRM change to push to one system (kind `sync_out`): the
+/// worker reads the record's current state and the link's ledger and decides what to send
+/// (see `usecases::sync_out`); the message names the change, never its values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncOutMessage {
+    pub tenant: TenantId,
+    pub system: System,
+    /// The record's kind, written `record_kind` (beside the envelope's own `kind`).
+    pub record_kind: RecordKind,
+    pub record: RecordId,
+    /// The outbox change this push is for (`KIND-ID-vVERSION`): names the push in the
+    /// log, so a redelivered message is done once.
+    pub change: String,
+    /// The change deleted the record: the system's id of it, as the record was linked
+    /// (the record itself is gone by the time the worker runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<String>,
 }
 
 /// The work message of one page of a scheduled poll (kind `sync_poll`): `stage` read from

@@ -212,6 +212,21 @@ impl RecordStore {
         Ok(saved)
     }
 
+    /// The tenant's connections, to every system it has one with (one batched read).
+    pub async fn connections(&self, t: &TenantId) -> Result<Vec<Connection>, StoreError> {
+        let wanted: Vec<(String, String)> =
+            System::ALL.iter().map(|s| (keys::connection(t, *s), "C".to_string())).collect();
+        let mut out = Vec::new();
+        for item in self.table.get_many(&wanted).await? {
+            let version = item.version;
+            let mut c: Connection = from_body(item)?;
+            c.version = version;
+            out.push(c);
+        }
+        out.sort_by_key(|c| c.system);
+        Ok(out)
+    }
+
     /// Every connection (of any tenant) whose inbound sync is on, for the scheduled poll.
     pub async fn inbound_connections(&self) -> Result<Vec<(TenantId, System)>, StoreError> {
         let mut out = Vec::new();

@@ -21,7 +21,8 @@
 //! - **Version 1** is the format above. Kinds: `import_page` ([`StageMessage`]), `export`
 //!   ([`ExportMessage`]: `tenant`, `system`, `export_id`), `sync_record` ([`SyncMessage`];
 //!   the record's kind is its `record_kind`, as `kind` is the envelope's), `sync_poll`
-//!   ([`PollMessage`]) and `sync_sweep` ([`SweepMessage`]).
+//!   ([`PollMessage`]), `sync_sweep` ([`SweepMessage`]) and `sync_out`
+//!   ([`SyncOutMessage`]; its record's kind is `record_kind` too).
 //! - **Version 0** is the format from before the work queue: a bare [`StageMessage`]
 //!   object with neither `v` nor `kind` (a `"v":0` written out reads the same). Such
 //!   messages may still sit in a queue (or its dead-letter queue) after a deploy, so a
@@ -40,7 +41,7 @@ use std::fmt;
 use crate::export::ExportMessage;
 use crate::ids::Stage;
 use crate::job::StageMessage;
-use crate::sync::{PollMessage, SweepMessage, SyncMessage};
+use crate::sync::{PollMessage, SweepMessage, SyncMessage, SyncOutMessage};
 
 /// The version [`Work`] is written in.
 pub const VERSION: u64 = 1;
@@ -58,6 +59,8 @@ pub enum Work {
     SyncPoll(PollMessage),
     /// Read one page of an id reconciliation (kind `sync_sweep`).
     SyncSweep(SweepMessage),
+    /// Push one CRM change to one system (kind `sync_out`).
+    SyncOut(SyncOutMessage),
 }
 
 /// Where a message must go: the worker that handles it. In AWS each route has its own
@@ -68,7 +71,9 @@ pub enum Route {
     Stage(Stage),
     /// The export function.
     Export,
-    /// The sync worker (sync in: webhook notices, poll pages, id reconciliations).
+    /// The sync worker: sync in (webhook notices, poll pages, id reconciliations) and sync
+    /// out (CRM changes), one worker for both so that, in one FIFO group per connection, a
+    /// push and a pull of one connection never run at the same time.
     Sync,
 }
 
@@ -98,6 +103,7 @@ impl Work {
             Work::SyncRecord(_) => "sync_record",
             Work::SyncPoll(_) => "sync_poll",
             Work::SyncSweep(_) => "sync_sweep",
+            Work::SyncOut(_) => "sync_out",
         }
     }
 
@@ -110,6 +116,7 @@ impl Work {
             Work::SyncRecord(msg) => format!("{}:{}", msg.tenant, msg.system),
             Work::SyncPoll(msg) => format!("{}:{}", msg.tenant, msg.system),
             Work::SyncSweep(msg) => format!("{}:{}", msg.tenant, msg.system),
+            Work::SyncOut(msg) => format!("{}:{}", msg.tenant, msg.system),
         }
     }
 
@@ -138,6 +145,7 @@ impl Work {
                 msg.sweep_id(),
                 msg.cursor.position
             ),
+            Work::SyncOut(msg) => format!("sync_out:{}:{}:{}", msg.tenant, msg.system, msg.change),
         }
     }
 
@@ -146,7 +154,7 @@ impl Work {
         match self {
             Work::ImportPage(msg) => Route::Stage(msg.stage),
             Work::Export(_) => Route::Export,
-            Work::SyncRecord(_) | Work::SyncPoll(_) | Work::SyncSweep(_) => Route::Sync,
+            Work::SyncRecord(_) | Work::SyncPoll(_) | Work::SyncSweep(_) | Work::SyncOut(_) => Route::Sync,
         }
     }
 
@@ -191,6 +199,7 @@ impl Work {
                     "sync_record" => payload(fields, "sync_record").map(Work::SyncRecord),
                     "sync_poll" => payload(fields, "sync_poll").map(Work::SyncPoll),
                     "sync_sweep" => payload(fields, "sync_sweep").map(Work::SyncSweep),
+                    "sync_out" => payload(fields, "sync_out").map(Work::SyncOut),
                     _ => Err(WorkDecodeError::UnknownKind { version, kind }),
                 }
             }
@@ -220,6 +229,7 @@ impl fmt::Display for Work {
             Work::SyncRecord(msg) => write!(f, "sync of {} {} from {}", msg.record_kind, msg.external_id, msg.system),
             Work::SyncPoll(msg) => write!(f, "poll of {} ({} stage)", msg.system, msg.stage),
             Work::SyncSweep(msg) => write!(f, "id reconciliation of {} ({} stage)", msg.system, msg.stage),
+            Work::SyncOut(msg) => write!(f, "sync out of {} {} to {}", msg.record_kind, msg.record, msg.system),
         }
     }
 }
@@ -263,6 +273,7 @@ impl Serialize for Work {
             Work::SyncRecord(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
             Work::SyncPoll(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
             Work::SyncSweep(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
+            Work::SyncOut(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
         }
     }
 }
@@ -434,6 +445,28 @@ mod tests {
     }
 
     #[test]
+    fn a_sync_out_reads_back_as_it_was_written_and_shares_the_connections_group_with_sync_in() {
+        let push = |change: &str| {
+            Work::SyncOut(SyncOutMessage {
+                tenant: TenantId::parse("acme").unwrap(),
+                system: System::Halo,
+                record_kind: crate::ids::RecordKind::Company,
+                record: crate::ids::RecordId::from_raw("c-1"),
+                change: change.into(),
+                deleted: None,
+            })
+        };
+        let work = push("company-c-1-v2");
+        let body = work.encode().unwrap();
+        let json: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((json["kind"].as_str(), json["record_kind"].as_str()), (Some("sync_out"), Some("company")));
+        assert_eq!(Work::decode(&body).unwrap(), work);
+        assert_eq!((work.route(), work.group_id()), (Route::Sync, Work::SyncRecord(notice()).group_id()));
+        assert_eq!(work.dedup_id(), push("company-c-1-v2").dedup_id());
+        assert_ne!(work.dedup_id(), push("company-c-1-v3").dedup_id());
+    }
+
+    #[test]
     fn an_unknown_version_is_refused_naming_the_version() {
         let mut json = serde_json::to_value(Work::ImportPage(page(0))).unwrap();
         json["v"] = 2.into();
@@ -447,12 +480,12 @@ mod tests {
     #[test]
     fn an_unknown_kind_is_refused_naming_the_kind() {
         let mut json = serde_json::to_value(Work::ImportPage(page(0))).unwrap();
-        json["kind"] = "sync_out".into();
+        json["kind"] = "sync_sideways".into();
         let err = Work::decode(&json.to_string()).unwrap_err();
-        assert_eq!(err, WorkDecodeError::UnknownKind { version: 1, kind: "sync_out".into() });
-        assert!(err.to_string().contains("`sync_out`"), "{err}");
+        assert_eq!(err, WorkDecodeError::UnknownKind { version: 1, kind: "sync_sideways".into() });
+        assert!(err.to_string().contains("`sync_sideways`"), "{err}");
         let via_serde = serde_json::from_str::<Work>(&json.to_string()).unwrap_err();
-        assert!(via_serde.to_string().contains("`sync_out`"), "{via_serde}");
+        assert!(via_serde.to_string().contains("`sync_sideways`"), "{via_serde}");
         json["kind"] = "export".into();
         let err = Work::decode(&json.to_string()).unwrap_err();
         assert!(matches!(err, WorkDecodeError::BadFields { ref kind, .. } if kind == "export"), "{err}");

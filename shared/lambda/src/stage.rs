@@ -11,7 +11,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use tandem_domain::Stage;
 use tandem_domain::usecases::Services;
 use tandem_domain::usecases::import::{self, Step};
-use tandem_domain::usecases::{export, sweep, sync_in};
+use tandem_domain::usecases::{export, sweep, sync_in, sync_out};
 use tandem_domain::work::{Route, Work};
 
 use crate::batch::{MessageError, run_batch};
@@ -99,11 +99,17 @@ pub async fn dead_lettered(svc: &Services, work: &Work, receives: u32, reason: &
         Work::SyncRecord(_) | Work::SyncPoll(_) | Work::SyncSweep(_) => {
             tracing::error!(work = %work, receives, reason, "sync work dead-lettered; the next poll catches up");
         }
+        // The change stays in the outbox and the record in the CRM: its next change (or a
+        // redrive of the dead letter) pushes it.
+        Work::SyncOut(_) => {
+            tracing::error!(work = %work, receives, reason, "sync out dead-lettered; the change was not pushed");
+        }
     }
 }
 
-/// Runs one sync-in message (the `sync-worker` function's work): a webhook notice, a poll
-/// page or an id reconciliation page; any other kind was misrouted and is reported.
+/// Runs one sync message (the `sync-worker` function's work): a webhook notice, a poll
+/// page, an id reconciliation page, or a CRM change to push; any other kind was
+/// misrouted and is reported.
 pub async fn run_sync_message(svc: &Services, work: Work) -> Result<(), MessageError> {
     match &work {
         Work::SyncRecord(msg) => {
@@ -115,6 +121,9 @@ pub async fn run_sync_message(svc: &Services, work: Work) -> Result<(), MessageE
         }
         Work::SyncSweep(msg) => {
             sweep::run_sweep(svc, msg).await?;
+        }
+        Work::SyncOut(msg) => {
+            sync_out::push(svc, msg).await?;
         }
         _ => {
             return Err(MessageError::permanent(format!(

@@ -13,17 +13,23 @@ use crate::ids::{JobId, RecordId, Stage, TenantId};
 use crate::log::{ConflictLog, Direction, LogEntry, Outcome, SkipReason};
 use crate::mapping::Connection;
 use crate::normalise::Timestamp;
+use crate::outbox::{Change, ChangeOp};
 use crate::ports::{StoreError, Write};
 use crate::reconcile::{self, Decision, Merge, Plan, Policy};
+use crate::records::Record;
 use crate::table::{MAX_TRANSACTION_WRITES, RecordStore, RecordWrite};
-use crate::usecases::Services;
 use crate::usecases::load::load;
+use crate::usecases::{Services, sync_out};
 
 /// A decision turned into table writes, or a failure to log.
 enum Prepared {
     Fail(String),
-    Writes(Vec<Write>, Outcome),
+    /// The writes, the outcome, and the CRM change they make (sync in's writes only).
+    Writes(Vec<Write>, Outcome, Option<Relayed>),
 }
+
+/// A CRM change committed by sync in, with the record as written: relayed to sync out.
+type Relayed = (Change, Record);
 
 /// One record's decided writes, waiting for the page's batched write.
 pub(crate) struct Staged<'r> {
@@ -34,6 +40,7 @@ pub(crate) struct Staged<'r> {
     log_id: String,
     writes: Vec<Write>,
     outcome: Outcome,
+    change: Option<Relayed>,
 }
 
 /// The item a write touches.
@@ -126,8 +133,8 @@ impl<'a> Applier<'a> {
             known.apply(&decision);
             match self.prepare(decision, &ext_id, log_id)? {
                 Prepared::Fail(why) => outcomes[n] = Some(self.failed(&ext_id, log_id, why).await?),
-                Prepared::Writes(writes, outcome) => {
-                    staged.push(Staged { index: n, record, ext_id, log_id: log_id.clone(), writes, outcome })
+                Prepared::Writes(writes, outcome, change) => {
+                    staged.push(Staged { index: n, record, ext_id, log_id: log_id.clone(), writes, outcome, change })
                 }
             }
         }
@@ -166,7 +173,10 @@ impl<'a> Applier<'a> {
         let (record, previous, ledger, entry) = match decision.plan {
             Plan::Fail(why) => return Ok(Prepared::Fail(why)),
             Plan::Skip(reason) => (None, None, None, self.entry(log_id, ext_id, None, Outcome::Skipped(reason))),
-            Plan::Echo => (None, None, None, self.entry(log_id, ext_id, None, Outcome::Skipped(SkipReason::Echo))),
+            Plan::Echo { ledger } => {
+                let e = self.entry(log_id, ext_id, Some(ledger.crm_id.clone()), Outcome::Skipped(SkipReason::Echo));
+                (None, None, Some(ledger), e)
+            }
             Plan::Refresh { ledger } => {
                 let e =
                     self.entry(log_id, ext_id, Some(ledger.crm_id.clone()), Outcome::Skipped(SkipReason::Unchanged));
@@ -203,10 +213,19 @@ impl<'a> Applier<'a> {
             }
         };
         let outcome = entry.outcome.clone();
+        let mut change = None;
         match record {
             Some(record) => {
+                change = self.change_of(&record, previous.as_ref());
+                if let Some((c, _)) = &change {
+                    writes.push(RecordStore::prepare_change(c)?);
+                }
                 let w = RecordWrite { record, previous, ledger, log: Some(entry) };
-                writes.extend(RecordStore::prepare_write(self.tenant, w)?.0);
+                let (record_writes, written) = RecordStore::prepare_write(self.tenant, w)?;
+                writes.extend(record_writes);
+                if let Some((_, r)) = change.as_mut() {
+                    *r = written;
+                }
             }
             None => {
                 if let Some(ledger) = &ledger {
@@ -215,7 +234,31 @@ impl<'a> Applier<'a> {
                 writes.push(RecordStore::prepare_log(&entry)?);
             }
         }
-        Ok(Prepared::Writes(writes, outcome))
+        Ok(Prepared::Writes(writes, outcome, change))
+    }
+
+    /// The CRM change a sync-in write of `record` (replacing `previous`) makes: it goes into
+    /// the outbox like the record API's own changes, so sync out sees it (as an echo for
+    /// this connection, as a change for the tenant's other systems). The import's writes
+    /// are bulk data, not changes: none.
+    fn change_of(&self, record: &Record, previous: Option<&Record>) -> Option<Relayed> {
+        if self.run.direction == Direction::Import {
+            return None;
+        }
+        let change = match previous {
+            None => {
+                let set = record.fields().into_iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k).collect();
+                Change::of(self.tenant, ChangeOp::Created, record, set, self.now)
+            }
+            Some(previous) => Change::of(
+                self.tenant,
+                ChangeOp::Updated,
+                record,
+                crate::usecases::crm::changed_fields(previous, record),
+                self.now,
+            ),
+        };
+        Some((change, record.clone()))
     }
 
     /// Writes the page's staged records in as few round trips as the store allows (see
@@ -224,6 +267,7 @@ impl<'a> Applier<'a> {
     /// as [`Applier::import_one`] does, so every record still ends with exactly one outcome.
     async fn write_staged(&self, mut staged: Vec<Staged<'_>>) -> Result<Vec<Outcome>, DomainError> {
         let mut outcomes = Vec::with_capacity(staged.len());
+        let mut relayed = Vec::new();
         for wave in waves(&staged) {
             let store = &self.svc.store;
             // The writes move into their transactions: a redo decides again from the store.
@@ -236,7 +280,10 @@ impl<'a> Applier<'a> {
             let mut redo = Vec::new();
             for (batch, result) in wave.iter().zip(results) {
                 match result {
-                    Ok(()) => outcomes.extend(batch.iter().map(|i| staged[*i].outcome.clone())),
+                    Ok(()) => {
+                        outcomes.extend(batch.iter().map(|i| staged[*i].outcome.clone()));
+                        relayed.extend(batch.iter().filter_map(|i| staged[*i].change.take()));
+                    }
                     Err(StoreError::Conflict(_)) => redo.extend(batch.iter().copied()),
                     Err(e) => return Err(e.into()),
                 }
@@ -250,6 +297,7 @@ impl<'a> Applier<'a> {
                 outcomes.push(self.import_one(st.record, &st.ext_id, &st.log_id).await?);
             }
         }
+        sync_out::relay_committed(self.svc, self.tenant, &relayed).await;
         Ok(outcomes)
     }
 
@@ -261,12 +309,15 @@ impl<'a> Applier<'a> {
             let record_slice = std::slice::from_ref(record);
             let known = load(&self.svc.store, self.tenant, self.conn, self.described, self.stage, record_slice).await?;
             let decision = reconcile::decide(&policy, &known, self.stage, record, self.now);
-            let (writes, outcome) = match self.prepare(decision, ext_id, log_id)? {
+            let (writes, outcome, change) = match self.prepare(decision, ext_id, log_id)? {
                 Prepared::Fail(why) => return self.failed(ext_id, log_id, why).await,
-                Prepared::Writes(writes, outcome) => (writes, outcome),
+                Prepared::Writes(writes, outcome, change) => (writes, outcome, change),
             };
             match self.svc.store.commit(writes).await {
-                Ok(()) => return Ok(outcome),
+                Ok(()) => {
+                    sync_out::relay_committed(self.svc, self.tenant, change.as_slice()).await;
+                    return Ok(outcome);
+                }
                 Err(StoreError::Conflict(_)) => {
                     // Someone wrote first: if it was this very operation, keep its outcome.
                     if let Some(e) = self.svc.store.logs_by_id(self.tenant, &[log_id.to_string()]).await?.remove(log_id)

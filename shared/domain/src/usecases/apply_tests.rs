@@ -25,6 +25,7 @@ fn records_touching_one_item_commit_in_order_and_no_transaction_exceeds_the_limi
         log_id: "l".into(),
         writes: pks.iter().map(|pk| put(pk)).collect(),
         outcome: Outcome::Created,
+        change: None,
     };
     let many: Vec<String> = (0..60).map(|n| format!("x{n}")).collect();
     let many_refs: Vec<&str> = many.iter().map(String::as_str).collect();

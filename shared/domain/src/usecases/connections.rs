@@ -9,7 +9,7 @@ use crate::ids::{System, TenantId};
 use crate::mapping::{Connection, ConnectionStatus};
 use crate::ports::{Connector, ErrorKind, SecretError, StoreError};
 use crate::secret::{Credentials, SecretString};
-use crate::settings::{ConnectionSettings, SettingsChange};
+use crate::settings::{AutoSync, ConnectionSettings, SettingsChange};
 use crate::sync::{WebhookEndpoint, new_webhook_secret};
 use crate::usecases::Services;
 
@@ -179,7 +179,7 @@ pub async fn save_settings(
         if settings == conn.settings {
             return view(svc, &conn).await;
         }
-        if settings.auto_sync.inbound() && !conn.settings.auto_sync.inbound() {
+        if settings.auto_sync != AutoSync::Off && conn.settings.auto_sync == AutoSync::Off {
             let missing: Vec<&str> =
                 system.stages().iter().filter(|s| !conn.completed_stages.contains_key(s)).map(|s| s.as_str()).collect();
             if !missing.is_empty() {
@@ -188,6 +188,8 @@ pub async fn save_settings(
                     missing.join(", ")
                 )));
             }
+        }
+        if settings.auto_sync.inbound() && !conn.settings.auto_sync.inbound() {
             if conn.webhook.is_none() {
                 let endpoint = WebhookEndpoint::new();
                 let secret = SecretString::new(new_webhook_secret());

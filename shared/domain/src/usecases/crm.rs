@@ -1,7 +1,7 @@
 //! The CRM's own record writes through the API (create, update, delete) of companies,
 //! contacts, opportunities and activities: every field checked and every bad one named
 //! before anything is written, each write committed with its outbox entry in one
-//! transaction (the change auto-sync and export read).
+//! transaction (the change auto-sync and export read), then relayed to sync out.
 
 use serde_json::{Map, Value};
 
@@ -12,7 +12,7 @@ use crate::outbox::{Change, ChangeOp};
 use crate::ports::StoreError;
 use crate::records::{Meta, Record};
 use crate::table::{RecordStore, RecordWrite};
-use crate::usecases::Services;
+use crate::usecases::{Services, sync_out};
 use crate::vocab::{ActivityKind, CompanyType, ContactStatus};
 
 /// How often a write re-reads and tries again when another write took the version first.
@@ -110,7 +110,10 @@ pub async fn create(svc: &Services, t: &TenantId, kind: RecordKind, body: &Value
         RecordStore::prepare_write(t, RecordWrite { record, previous: None, ledger: None, log: None })?;
     writes.push(RecordStore::prepare_change(&change)?);
     match svc.store.commit(writes).await {
-        Ok(()) => Ok(stored),
+        Ok(()) => {
+            sync_out::relay_committed(svc, t, &[(change, stored.clone())]).await;
+            Ok(stored)
+        }
         Err(StoreError::Conflict(_)) => match svc.store.record(t, kind, &id).await? {
             Some(existing) if existing.fields() == stored.fields() => Ok(existing),
             _ => Err(DomainError::refused(format!("a {kind} with id {id} already exists with other values"))),
@@ -153,7 +156,10 @@ pub async fn update(
         )?;
         writes.push(RecordStore::prepare_change(&change)?);
         match svc.store.commit(writes).await {
-            Ok(()) => return Ok(written),
+            Ok(()) => {
+                sync_out::relay_committed(svc, t, &[(change, written.clone())]).await;
+                return Ok(written);
+            }
             Err(StoreError::Conflict(_)) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -171,7 +177,10 @@ pub async fn delete(svc: &Services, t: &TenantId, kind: RecordKind, id: &RecordI
         let mut writes = RecordStore::prepare_delete(t, &current);
         writes.push(RecordStore::prepare_change(&change)?);
         match svc.store.commit(writes).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                sync_out::relay_committed(svc, t, &[(change, current)]).await;
+                return Ok(());
+            }
             Err(StoreError::Conflict(_)) => continue,
             Err(e) => return Err(e.into()),
         }

@@ -183,7 +183,8 @@ pub async fn run(svc: &Services, msg: &ExportMessage) -> Result<Option<Export>, 
     }
     // What no retry can fix (credentials refused, the connection or the record gone) ends
     // the export as failed, with the reason, instead of cycling to the dead-letter queue.
-    let planned = match Ctx::new(svc, &export).await {
+    let run = PushRun::Export(export.id.clone());
+    let planned = match Ctx::new(svc, &export.tenant, export.system, run).await {
         Ok(ctx) => ctx.order(&export).await.map(|order| (ctx, order)),
         Err(e) => Err(e),
     };
@@ -261,10 +262,10 @@ pub async fn dead_lettered(
 }
 
 /// A record decided to be created, searched for and not found, waiting to be sent.
-struct Pending {
-    record: Record,
-    ext: ExternalRecord,
-    fields: Vec<String>,
+pub(crate) struct Pending {
+    pub record: Record,
+    pub ext: ExternalRecord,
+    pub fields: Vec<String>,
 }
 
 /// One record prepared: its result already, or a create still to send.
@@ -273,28 +274,37 @@ enum Step {
     Create(Box<Pending>),
 }
 
-/// What one export run works with.
-struct Ctx<'a> {
-    svc: &'a Services,
-    t: TenantId,
-    system: System,
-    conn: Connection,
-    described: &'static Description,
-    connector: Arc<dyn Connector>,
-    export: JobId,
+/// Which flow pushes records, naming its log entries: an export (its id; the log entry's
+/// job), or sync out of one CRM change (the change's id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PushRun {
+    Export(JobId),
+    SyncOut(String),
+}
+
+/// What one push run (an export, or sync out of one change) works with: the records'
+/// writer into one system, shared by both flows.
+pub(crate) struct Ctx<'a> {
+    pub svc: &'a Services,
+    pub t: TenantId,
+    pub system: System,
+    pub conn: Connection,
+    pub described: &'static Description,
+    pub connector: Arc<dyn Connector>,
+    pub run: PushRun,
 }
 
 impl<'a> Ctx<'a> {
-    async fn new(svc: &'a Services, export: &Export) -> Result<Ctx<'a>, DomainError> {
-        let conn = connection(svc, &export.tenant, export.system).await?;
+    pub async fn new(svc: &'a Services, t: &TenantId, system: System, run: PushRun) -> Result<Ctx<'a>, DomainError> {
+        let conn = connection(svc, t, system).await?;
         Ok(Ctx {
             svc,
-            t: export.tenant.clone(),
-            system: export.system,
+            t: t.clone(),
+            system,
             conn,
-            described: svc.connectors.describe(export.system),
-            connector: connector(svc, &export.tenant, export.system).await?,
-            export: export.id.clone(),
+            described: svc.connectors.describe(system),
+            connector: connector(svc, t, system).await?,
+            run,
         })
     }
 
@@ -339,7 +349,7 @@ impl<'a> Ctx<'a> {
         Ok(out)
     }
 
-    async fn unless_linked(
+    pub async fn unless_linked(
         &self,
         out: &mut Vec<(RecordKind, RecordId)>,
         kind: RecordKind,
@@ -353,7 +363,7 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    fn result(
+    pub fn result(
         &self,
         record: &Record,
         outcome: ExportOutcome,
@@ -441,7 +451,11 @@ impl<'a> Ctx<'a> {
     /// exists" answer, or an answer lost on the way (the create may have been made), looks
     /// again and links what it finds. A lost answer with nothing found is returned as an
     /// error that may pass, so the message is delivered again to send it then.
-    async fn settle(&self, p: &Pending, answer: Result<Written, ConnectorError>) -> Result<ExportResult, DomainError> {
+    pub async fn settle(
+        &self,
+        p: &Pending,
+        answer: Result<Written, ConnectorError>,
+    ) -> Result<ExportResult, DomainError> {
         let (record, ext) = (&p.record, &p.ext);
         match answer {
             Ok(written) => {
@@ -467,7 +481,7 @@ impl<'a> Ctx<'a> {
     /// Brings the existing external record `found` up to date with the fields of
     /// `record` whose values differ there, then links it. Updated first, so a refused
     /// update leaves nothing linked; a crash between the two finds it again next time.
-    async fn adopt(
+    pub async fn adopt(
         &self,
         record: &Record,
         ext: &ExternalRecord,
@@ -492,7 +506,7 @@ impl<'a> Ctx<'a> {
         Ok(self.result(record, ExportOutcome::Updated, Some(id), Some(note)))
     }
 
-    async fn update(
+    pub async fn update(
         &self,
         record: &Record,
         ext: &ExternalRecord,
@@ -517,7 +531,7 @@ impl<'a> Ctx<'a> {
     /// writable field counts as in step (an empty CRM field was sent as empty on a create,
     /// and on a record found in the system it leaves that system's value alone), so the
     /// next push sends only what the CRM changes after this.
-    fn new_link(&self, record: &Record, written: &Written) -> Ledger {
+    pub fn new_link(&self, record: &Record, written: &Written) -> Ledger {
         let all = field_hashes(record);
         let fields = self.described.writable(record.kind());
         Ledger {
@@ -538,7 +552,7 @@ impl<'a> Ctx<'a> {
 
     /// Writes a new link (the record keeps its id, the ledger the rest) with its log entry.
     /// Another writer that linked the record first is taken as done.
-    async fn link(
+    pub async fn link(
         &self,
         record: &Record,
         ledger: Ledger,
@@ -568,7 +582,7 @@ impl<'a> Ctx<'a> {
 
     /// The first candidate of the system's duplicate search that is the same record by the
     /// link rules and not linked to another CRM record, with the key that matched.
-    async fn similar(&self, ext: &ExternalRecord) -> Result<Option<(ExternalRecord, String)>, DomainError> {
+    pub async fn similar(&self, ext: &ExternalRecord) -> Result<Option<(ExternalRecord, String)>, DomainError> {
         let candidates = self.connector.find_similar(ext).await?;
         let kind = ext.kind().unwrap_or(RecordKind::Company);
         let ids: Vec<(RecordKind, String)> =
@@ -587,7 +601,7 @@ impl<'a> Ctx<'a> {
     /// The record as it goes out: an activity that names no company goes out under its
     /// contact's (a system that files activities by company, such as Halo's CRM notes,
     /// needs one), without changing the CRM record.
-    async fn with_contacts_company(&self, record: &Record) -> Result<Record, DomainError> {
+    pub async fn with_contacts_company(&self, record: &Record) -> Result<Record, DomainError> {
         let Record::Activity(a) = record else { return Ok(record.clone()) };
         if a.company.is_some() {
             return Ok(record.clone());
@@ -600,14 +614,14 @@ impl<'a> Ctx<'a> {
         Ok(Record::Activity(crate::records::Activity { company, ..a.clone() }))
     }
 
-    async fn ledger(&self, record: &Record) -> Result<Option<Ledger>, DomainError> {
+    pub async fn ledger(&self, record: &Record) -> Result<Option<Ledger>, DomainError> {
         let Some(link) = record.link(self.system) else { return Ok(None) };
         let wanted = [(record.kind(), link.id.clone())];
         Ok(self.svc.store.ledgers(&self.t, self.system, &wanted).await?.remove(&wanted[0]))
     }
 
     /// The external ids the referenced records are linked to.
-    async fn links(&self, refs: &[(RecordKind, RecordId)]) -> Result<Linked, DomainError> {
+    pub async fn links(&self, refs: &[(RecordKind, RecordId)]) -> Result<Linked, DomainError> {
         let records = self.svc.store.records_by_id(&self.t, refs).await?;
         Ok(records
             .into_iter()
@@ -615,13 +629,13 @@ impl<'a> Ctx<'a> {
             .collect::<HashMap<_, _>>())
     }
 
-    async fn refused(&self, record: &Record, why: String) -> ExportResult {
+    pub async fn refused(&self, record: &Record, why: String) -> ExportResult {
         self.log(record, None, Outcome::Failed(format!("refused: {why}")), None, Vec::new()).await;
         self.result(record, ExportOutcome::Refused, None, Some(why))
     }
 
     /// A record the system refused: logged with its own message, a failure event published.
-    async fn failed(&self, record: &Record, e: &ConnectorError) -> ExportResult {
+    pub async fn failed(&self, record: &Record, e: &ConnectorError) -> ExportResult {
         let entry = self.log(record, None, Outcome::Failed(e.message.clone()), None, Vec::new()).await;
         self.svc.events.failed(&entry).await;
         self.result(record, ExportOutcome::Failed, None, Some(e.message.clone()))
@@ -629,7 +643,7 @@ impl<'a> Ctx<'a> {
 
     /// Writes the sync-log entry of one operation (a store failure is only warned about:
     /// the outcome is in the export's results either way); returns it.
-    async fn log(
+    pub async fn log(
         &self,
         record: &Record,
         ext: Option<&str>,
@@ -644,7 +658,7 @@ impl<'a> Ctx<'a> {
         entry
     }
 
-    fn entry(
+    pub fn entry(
         &self,
         record: &Record,
         ext: Option<&str>,
@@ -652,22 +666,38 @@ impl<'a> Ctx<'a> {
         matched: Option<String>,
         fields: Vec<String>,
     ) -> LogEntry {
+        let (id, direction, job_id) = match &self.run {
+            PushRun::Export(export) => (
+                format!("{export}:{}:{}:{}", record.kind(), record.id(), outcome.key()),
+                Direction::Export,
+                Some(export.clone()),
+            ),
+            PushRun::SyncOut(change) => {
+                (sync_out_log_id(self.system, change, record.kind(), record.id()), Direction::SyncOut, None)
+            }
+        };
         LogEntry {
-            id: format!("{}:{}:{}:{}", self.export, record.kind(), record.id(), outcome.key()),
+            id,
             tenant: self.t.clone(),
             at: self.svc.clock.now(),
             system: self.system,
-            direction: Direction::Export,
+            direction,
             object: record.kind(),
             crm_id: Some(record.id().clone()),
             external_id: ext.map(str::to_string),
             outcome,
-            job_id: Some(self.export.clone()),
+            job_id,
             matched,
             fields,
             conflicts: Vec::new(),
         }
     }
+}
+
+/// The log id of pushing one record for one CRM change: one outcome per change and record,
+/// so a redelivered push finds it done.
+pub(crate) fn sync_out_log_id(system: System, change: &str, kind: RecordKind, id: &RecordId) -> String {
+    format!("sync_out:{system}:{change}:{kind}:{id}")
 }
 
 /// Whether a candidate is the record being sent, by the link rules (PRODUCT.md section 4):

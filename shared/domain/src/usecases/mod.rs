@@ -10,6 +10,7 @@ mod load;
 pub mod mappings;
 pub mod sweep;
 pub mod sync_in;
+pub mod sync_out;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -24,6 +24,7 @@ use crate::external::{Cursor, ExternalRecord};
 use crate::ids::{RecordKind, Stage, System, TenantId};
 use crate::log::{Direction, LogEntry, Outcome, SkipReason};
 use crate::mapping::Connection;
+use crate::outbox::{Change, ChangeOp};
 use crate::ports::SecretError;
 use crate::reconcile::Merge;
 use crate::sync::{POLL_OVERLAP_SECONDS, PollMessage, SyncMessage};
@@ -135,7 +136,7 @@ fn run(direction: Direction) -> Run {
 
 /// The log id of taking in `record`: its version and its content name the change (two
 /// quick edits can share a stamp; a record read again unchanged keeps its one entry).
-fn sync_log_id(system: System, record: &ExternalRecord) -> String {
+pub(crate) fn sync_log_id(system: System, record: &ExternalRecord) -> String {
     let kind = record.kind().map_or("unreadable", RecordKind::as_str);
     let id = record.id().unwrap_or_default();
     let version = record.version().map(ToString::to_string).unwrap_or_default();
@@ -221,7 +222,12 @@ async fn marked_deleted(
 
 /// A record the system no longer has: nothing to do when Tandem never linked it; else
 /// logged, and with `propagate_deletes` its CRM record is removed (the link with it).
-async fn deleted(svc: &Services, conn: &Connection, kind: RecordKind, ext_id: &str) -> Result<Outcome, DomainError> {
+pub(crate) async fn deleted(
+    svc: &Services,
+    conn: &Connection,
+    kind: RecordKind,
+    ext_id: &str,
+) -> Result<Outcome, DomainError> {
     let t = &conn.tenant;
     let key = (kind, ext_id.to_string());
     let ledgers = svc.store.ledgers(t, conn.system, std::slice::from_ref(&key)).await?;
@@ -231,9 +237,13 @@ async fn deleted(svc: &Services, conn: &Connection, kind: RecordKind, ext_id: &s
     let record = svc.store.record(t, kind, &ledger.crm_id).await?;
     let outcome = match (&record, conn.settings.propagate_deletes) {
         (Some(record), true) => {
+            // A CRM change like any other: the tenant's other systems may delete it too.
+            let change = Change::of(t, ChangeOp::Deleted, record, Vec::new(), svc.clock.now());
             let mut writes = RecordStore::prepare_delete(t, record);
             writes.push(RecordStore::prepare_unlink(t, ledger));
+            writes.push(RecordStore::prepare_change(&change)?);
             svc.store.commit(writes).await?;
+            crate::usecases::sync_out::relay_committed(svc, t, &[(change, record.clone())]).await;
             Outcome::Deleted
         }
         _ => Outcome::Skipped(SkipReason::Deleted),
@@ -371,4 +381,4 @@ async fn polled(
 
 #[cfg(test)]
 #[path = "sync_in_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -16,13 +16,13 @@ use crate::usecases::{connections, crm, mappings};
 use crate::work::Work;
 use serde_json::json;
 
-fn t() -> TenantId {
+pub(crate) fn t() -> TenantId {
     TenantId::parse("acme-msp").unwrap()
 }
 
-const CW: System = System::ConnectWise;
+pub(crate) const CW: System = System::ConnectWise;
 
-fn connector() -> FakeConnector {
+pub(crate) fn connector() -> FakeConnector {
     let choices = |pairs: &[(&str, &str)]| -> Vec<Choice> {
         pairs.iter().map(|(id, name)| Choice { id: id.to_string(), name: name.to_string() }).collect()
     };
@@ -41,7 +41,7 @@ fn connector() -> FakeConnector {
     }
 }
 
-fn company(id: &str, name: &str, phone: &str, updated: &str) -> ExternalRecord {
+pub(crate) fn company(id: &str, name: &str, phone: &str, updated: &str) -> ExternalRecord {
     ExternalRecord::Company(ExtCompany {
         id: id.into(),
         name: name.into(),
@@ -55,12 +55,12 @@ fn company(id: &str, name: &str, phone: &str, updated: &str) -> ExternalRecord {
     })
 }
 
-fn set_companies(w: &World, records: Vec<ExternalRecord>) {
+pub(crate) fn set_companies(w: &World, records: Vec<ExternalRecord>) {
     w.connector.records.lock().unwrap().insert(Stage::Companies, records);
 }
 
 /// Runs every queued message (imports and sync work) to the end.
-async fn drain(w: &World) -> Vec<Outcome> {
+pub(crate) async fn drain(w: &World) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     while let Some(work) = w.queue.pop_work() {
         match work {
@@ -72,6 +72,7 @@ async fn drain(w: &World) -> Vec<Outcome> {
             Work::SyncSweep(msg) => {
                 crate::usecases::sweep::run_sweep(&w.svc, &msg).await.unwrap();
             }
+            Work::SyncOut(msg) => outcomes.extend(crate::usecases::sync_out::push(&w.svc, &msg).await.unwrap()),
             Work::Export(_) => panic!("no export in these tests"),
         }
     }
@@ -79,13 +80,18 @@ async fn drain(w: &World) -> Vec<Outcome> {
 }
 
 /// A connection imported from two companies, inbound sync not yet on.
-async fn imported() -> World {
+pub(crate) async fn imported() -> World {
     imported_over(&[]).await
 }
 
 /// As [`imported`], into a CRM that already holds `companies` (bodies of the record API).
-async fn imported_over(companies: &[serde_json::Value]) -> World {
-    let w = world(connector());
+pub(crate) async fn imported_over(companies: &[serde_json::Value]) -> World {
+    imported_with(connector(), companies).await
+}
+
+/// As [`imported_over`], with the system `fc`.
+pub(crate) async fn imported_with(fc: FakeConnector, companies: &[serde_json::Value]) -> World {
+    let w = world(fc);
     for body in companies {
         crm::create(&w.svc, &t(), RecordKind::Company, body).await.unwrap();
     }
@@ -121,13 +127,13 @@ async fn sync_on(w: &World) -> connections::SettingsView {
     connections::save_settings(&w.svc, &t(), CW, &json!({"auto_sync": "inbound"})).await.unwrap()
 }
 
-async fn crm_company(w: &World, ext: &str) -> Record {
+pub(crate) async fn crm_company(w: &World, ext: &str) -> Record {
     let id = w.svc.store.linked_id(&t(), CW, RecordKind::Company, ext).await.unwrap().expect("linked");
     w.svc.store.record(&t(), RecordKind::Company, &id).await.unwrap().unwrap()
 }
 
 /// The sync message of a webhook notice about company `id`.
-fn notice(w: &World, id: &str, deleted: bool) -> SyncMessage {
+pub(crate) fn notice(w: &World, id: &str, deleted: bool) -> SyncMessage {
     SyncMessage {
         tenant: t(),
         system: CW,

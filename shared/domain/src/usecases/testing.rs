@@ -198,6 +198,34 @@ pub struct FakeConnector {
     pub delete_log: Mutex<Option<Vec<String>>>,
     /// When set, reading the delete log is refused for good (a permission error).
     pub delete_log_refused: std::sync::atomic::AtomicBool,
+    /// When set, the system takes writes (companies only): updates and creates replace
+    /// the stored record, stamped as a new version; each write is noted in `writes`.
+    pub writable: bool,
+    /// The writes the system took: `update ID [fields]`, `create ID`, `delete ID`.
+    pub writes: Mutex<Vec<String>>,
+}
+
+impl FakeConnector {
+    /// Stores `record` as the system's company `id`, stamped as a new version.
+    fn put_company(&self, record: &ExternalRecord, id: &str) -> Result<Written, ConnectorError> {
+        let ExternalRecord::Company(c) = record else {
+            return Err(not_written(System::ConnectWise, record.kind().unwrap_or(RecordKind::Company)));
+        };
+        let mut all = lock(&self.records);
+        let companies = all.entry(Stage::Companies).or_default();
+        let n = lock(&self.writes).len();
+        let version = format!("2030-01-01T00:00:{:02}Z", n % 60);
+        let stored = ExternalRecord::Company(crate::external::ExtCompany {
+            id: id.into(),
+            updated_at: Some(version.as_str().into()),
+            ..c.clone()
+        });
+        match companies.iter_mut().find(|r| r.id() == Some(id)) {
+            Some(slot) => *slot = stored,
+            None => companies.push(stored),
+        }
+        Ok(Written { id: id.into(), version: Some(version.as_str().into()) })
+    }
 }
 
 #[async_trait]
@@ -236,13 +264,38 @@ impl Connector for FakeConnector {
         Ok(lock(&self.delete_log).clone())
     }
     async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {
-        Err(not_written(System::ConnectWise, record.kind().unwrap_or(RecordKind::Company)))
+        match self.writable {
+            true => Ok(Vec::new()),
+            false => Err(not_written(System::ConnectWise, record.kind().unwrap_or(RecordKind::Company))),
+        }
     }
     async fn create(&self, record: &ExternalRecord) -> Result<Written, ConnectorError> {
-        Err(not_written(System::ConnectWise, record.kind().unwrap_or(RecordKind::Company)))
+        if !self.writable {
+            return Err(not_written(System::ConnectWise, record.kind().unwrap_or(RecordKind::Company)));
+        }
+        let id = format!("new-{}", lock(&self.writes).len() + 1);
+        let written = self.put_company(record, &id)?;
+        lock(&self.writes).push(format!("create {id}"));
+        Ok(written)
     }
-    async fn update(&self, record: &ExternalRecord, _fields: &[&str]) -> Result<Written, ConnectorError> {
-        Err(not_written(System::ConnectWise, record.kind().unwrap_or(RecordKind::Company)))
+    async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
+        if !self.writable {
+            return Err(not_written(System::ConnectWise, record.kind().unwrap_or(RecordKind::Company)));
+        }
+        let id = record.id().unwrap_or_default().to_string();
+        let written = self.put_company(record, &id)?;
+        lock(&self.writes).push(format!("update {id} {fields:?}"));
+        Ok(written)
+    }
+    async fn delete(&self, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {
+        if !self.writable {
+            return Err(not_written(System::ConnectWise, kind));
+        }
+        if let Some(all) = lock(&self.records).get_mut(&Stage::Companies) {
+            all.retain(|r| r.id() != Some(id));
+        }
+        lock(&self.writes).push(format!("delete {id}"));
+        Ok(())
     }
 }
 

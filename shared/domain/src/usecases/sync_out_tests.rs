@@ -1,0 +1,199 @@
+//! Unit tests of sync out on in-process fakes: which setting pushes, echoes both ways, a
+//! redelivered push, conflicts across directions, creates and deletes.
+
+use serde_json::json;
+
+use super::*;
+use crate::external::ExtCompany;
+use crate::log::LogFilter;
+use crate::usecases::sync_in::apply_notice;
+use crate::usecases::sync_in::tests::{
+    CW, company, connector, crm_company, drain, imported_with, notice, set_companies, t,
+};
+use crate::usecases::testing::{FakeConnector, World};
+use crate::usecases::{connections, crm};
+
+async fn writable() -> World {
+    imported_with(FakeConnector { writable: true, ..connector() }, &[]).await
+}
+
+async fn set(w: &World, settings: serde_json::Value) {
+    connections::save_settings(&w.svc, &t(), CW, &settings).await.unwrap();
+}
+
+fn writes(w: &World) -> Vec<String> {
+    w.connector.writes.lock().unwrap().clone()
+}
+
+/// The system's company `id` as it holds it now.
+fn held(w: &World, id: &str) -> ExtCompany {
+    let all = w.connector.records.lock().unwrap();
+    match all[&Stage::Companies].iter().find(|r| r.id() == Some(id)) {
+        Some(ExternalRecord::Company(c)) => c.clone(),
+        other => panic!("no company {id}: {other:?}"),
+    }
+}
+
+/// The sync-log entries of sync out, oldest first.
+async fn pushed_log(w: &World) -> Vec<LogEntry> {
+    let all = LogFilter { limit: Some(1000), ..LogFilter::default() };
+    let mut entries: Vec<LogEntry> = w
+        .svc
+        .store
+        .logs(&t(), &all, w.svc.clock.now())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.direction == Direction::SyncOut)
+        .collect();
+    entries.reverse();
+    entries
+}
+
+async fn edit(w: &World, ext: &str, body: serde_json::Value) -> Record {
+    w.clock.advance(10);
+    let id = crm_company(w, ext).await.id().clone();
+    crm::update(&w.svc, &t(), RecordKind::Company, &id, &body).await.unwrap()
+}
+
+use crate::external::ExternalRecord;
+use crate::records::Record;
+
+#[tokio::test]
+async fn a_crm_edit_is_pushed_only_while_outbound_sync_is_on_and_its_echo_writes_nothing() {
+    let w = writable().await;
+    set(&w, json!({"auto_sync": "inbound"})).await;
+    edit(&w, "1", json!({"name": "Acme Inbound Only"})).await;
+    drain(&w).await;
+    assert!(writes(&w).is_empty(), "inbound never pushes: {:?}", writes(&w));
+
+    set(&w, json!({"auto_sync": "two_way"})).await;
+    let edited = edit(&w, "1", json!({"phone": "+1 555 0199"})).await;
+    drain(&w).await;
+    assert_eq!(writes(&w), vec![r#"update 1 ["name", "phone"]"#.to_string()], "every field not yet in step goes out");
+    assert_eq!(held(&w, "1").phone.as_deref(), Some("+1 555 0199"));
+    let log = pushed_log(&w).await;
+    assert_eq!(
+        log.last().map(|e| (&e.outcome, e.fields.clone())),
+        Some((&Outcome::Updated, vec!["name".into(), "phone".into()]))
+    );
+
+    // The system reports our own write back: an echo, nothing written in the CRM.
+    assert_eq!(apply_notice(&w.svc, &notice(&w, "1", false)).await.unwrap(), Some(Outcome::Skipped(SkipReason::Echo)));
+    let after = crm_company(&w, "1").await;
+    assert_eq!(after.meta().version, edited.meta().version, "the echo changed nothing in the CRM");
+    drain(&w).await;
+    assert_eq!(writes(&w).len(), 1, "and nothing went out again");
+
+    set(&w, json!({"auto_sync": "outbound"})).await;
+    edit(&w, "1", json!({"website": "acme.example"})).await;
+    drain(&w).await;
+    assert_eq!(writes(&w).len(), 2, "outbound pushes");
+    assert_eq!(held(&w, "1").website.as_deref(), Some("acme.example"));
+}
+
+#[tokio::test]
+async fn an_external_edit_taken_in_is_recognised_as_an_echo_on_the_way_out() {
+    let w = writable().await;
+    set(&w, json!({"auto_sync": "two_way"})).await;
+    set_companies(
+        &w,
+        vec![
+            company("1", "Acme Renamed", "+1 555 0100", "2030-02-01T00:00:00Z"),
+            company("2", "Bolt Co", "+1 555 0200", "2024-01-01T00:00:00Z"),
+        ],
+    );
+    assert_eq!(apply_notice(&w.svc, &notice(&w, "1", false)).await.unwrap(), Some(Outcome::Updated));
+    let outcomes = drain(&w).await;
+    assert_eq!(outcomes, vec![Outcome::Skipped(SkipReason::Echo)], "the inbound write's outbox entry, pushed");
+    assert!(writes(&w).is_empty(), "{:?}", writes(&w));
+    assert_eq!(pushed_log(&w).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_push_delivered_twice_writes_to_the_system_once() {
+    let w = writable().await;
+    set(&w, json!({"auto_sync": "two_way"})).await;
+    edit(&w, "2", json!({"name": "Bolt Company"})).await;
+    let Some(crate::work::Work::SyncOut(msg)) = w.queue.pop_work() else { panic!("a sync-out message") };
+    let first = push(&w.svc, &msg).await.unwrap();
+    let second = push(&w.svc, &msg).await.unwrap();
+    assert_eq!((first, second), (Some(Outcome::Updated), Some(Outcome::Updated)));
+    assert_eq!(writes(&w).len(), 1, "{:?}", writes(&w));
+    assert_eq!(pushed_log(&w).await.len(), 1, "one log entry per change");
+}
+
+#[tokio::test]
+async fn a_field_both_sides_changed_goes_to_the_later_edit_and_both_sides_end_equal() {
+    // The CRM's edit is the later one: it wins and is written to the system.
+    let w = writable().await;
+    set(&w, json!({"auto_sync": "two_way"})).await;
+    edit(&w, "1", json!({"phone": "+1 555 0111"})).await;
+    set_companies(
+        &w,
+        vec![
+            company("1", "Acme Ltd", "+1 555 0122", "2023-11-14T22:13:25Z"),
+            company("2", "Bolt Co", "+1 555 0200", "2024-01-01T00:00:00Z"),
+        ],
+    );
+    drain(&w).await;
+    assert_eq!(held(&w, "1").phone.as_deref(), Some("+1 555 0111"));
+    let Record::Company(c) = crm_company(&w, "1").await else { panic!() };
+    assert_eq!(c.fields.phone.as_deref(), Some("+1 555 0111"));
+    let all = LogFilter { limit: Some(1000), ..LogFilter::default() };
+    let logs = w.svc.store.logs(&t(), &all, w.svc.clock.now()).await.unwrap();
+    let conflict = logs.iter().flat_map(|e| e.conflicts.iter()).next().expect("the conflict is logged");
+    assert_eq!((conflict.winner.as_str(), &conflict.loser), ("crm", &json!("+1 555 0122")));
+
+    // The system's edit is the later one: it wins, the CRM takes it, nothing is sent.
+    let w = writable().await;
+    set(&w, json!({"auto_sync": "two_way"})).await;
+    edit(&w, "1", json!({"phone": "+1 555 0111"})).await;
+    set_companies(
+        &w,
+        vec![
+            company("1", "Acme Ltd", "+1 555 0122", "2030-01-01T00:00:00Z"),
+            company("2", "Bolt Co", "+1 555 0200", "2024-01-01T00:00:00Z"),
+        ],
+    );
+    drain(&w).await;
+    assert!(writes(&w).is_empty(), "{:?}", writes(&w));
+    let Record::Company(c) = crm_company(&w, "1").await else { panic!() };
+    assert_eq!(c.fields.phone.as_deref(), Some("+1 555 0122"));
+}
+
+#[tokio::test]
+async fn a_new_crm_company_is_created_in_the_system_only_when_the_settings_allow_it() {
+    let w = writable().await;
+    set(&w, json!({"auto_sync": "two_way"})).await;
+    let body = json!({"name": "Cobalt Inc", "phone": "+1 555 0300", "company_type": "client"});
+    crm::create(&w.svc, &t(), RecordKind::Company, &body).await.unwrap();
+    assert_eq!(drain(&w).await, vec![Outcome::Skipped(SkipReason::NoOpportunity)]);
+    assert!(writes(&w).is_empty());
+
+    set(&w, json!({"export_requires_opportunity": false})).await;
+    let body = json!({"name": "Delta LLC", "phone": "+1 555 0400", "company_type": "client"});
+    let delta = crm::create(&w.svc, &t(), RecordKind::Company, &body).await.unwrap();
+    assert_eq!(drain(&w).await, vec![Outcome::Created]);
+    assert_eq!(writes(&w), vec!["create new-1".to_string()]);
+    let linked = w.svc.store.linked_id(&t(), CW, RecordKind::Company, "new-1").await.unwrap();
+    assert_eq!(linked.as_ref(), Some(delta.id()));
+    assert_eq!(held(&w, "new-1").name, "Delta LLC");
+}
+
+#[tokio::test]
+async fn a_crm_delete_reaches_the_system_only_with_propagate_deletes() {
+    let w = writable().await;
+    set(&w, json!({"auto_sync": "two_way"})).await;
+    let one = crm_company(&w, "1").await;
+    crm::delete(&w.svc, &t(), RecordKind::Company, one.id()).await.unwrap();
+    assert_eq!(drain(&w).await, vec![Outcome::Skipped(SkipReason::Deleted)]);
+    assert!(writes(&w).is_empty());
+
+    set(&w, json!({"propagate_deletes": true})).await;
+    let two = crm_company(&w, "2").await;
+    crm::delete(&w.svc, &t(), RecordKind::Company, two.id()).await.unwrap();
+    assert_eq!(drain(&w).await, vec![Outcome::Deleted]);
+    assert_eq!(writes(&w), vec!["delete 2".to_string()]);
+    assert!(w.svc.store.linked_id(&t(), CW, RecordKind::Company, "2").await.unwrap().is_none(), "unlinked");
+}
