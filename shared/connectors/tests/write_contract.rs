@@ -105,7 +105,8 @@ impl Harness {
     /// Whether the system deletes `kind` through its API: every kind it writes, but Syncro's
     /// leads, which have no `DELETE` (psa-apis.md 3.4).
     fn deletable(&self, kind: RecordKind) -> bool {
-        !self.writable(kind).is_empty() && !(self.system == System::Syncro && kind == RecordKind::Opportunity)
+        let syncro_lead = self.system == System::Syncro && kind == RecordKind::Opportunity;
+        !self.writable(kind).is_empty() && !syncro_lead
     }
 
     /// An opportunity of the company (and the contact, where the system writes one).
