@@ -125,6 +125,10 @@ impl Connector for Guarded {
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
         self.inner.update(record, fields).await
     }
+
+    async fn delete(&self, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {
+        self.inner.delete(kind, id).await
+    }
 }
 
 #[cfg(test)]

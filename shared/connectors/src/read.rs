@@ -1,6 +1,7 @@
 //! What every connector's reader shares: the stage a record kind is listed by, checking an
 //! external id before it goes into a URL or a query, turning a single-record answer into
-//! the one-element list the list mapping reads, and "the system says it does not exist".
+//! the one-element list the list mapping reads, and "the system says it does not exist"
+//! (for a read, and for a delete, where it means the delete is already done).
 
 use tandem_domain::external::ExternalRecord;
 use tandem_domain::ports::{ConnectorError, ErrorKind, bad_id, no_such_kind};
@@ -45,6 +46,12 @@ pub fn found<T>(answer: Result<T, ConnectorError>) -> Result<Option<T>, Connecto
         Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// A delete's answer: done, or the system said the record does not exist (404, Salesforce's
+/// `ENTITY_IS_DELETED`), which is done too: a delete sent again succeeds.
+pub fn deleted<T>(answer: Result<T, ConnectorError>) -> Result<(), ConnectorError> {
+    found(answer).map(|_| ())
 }
 
 /// The one record a single-record answer mapped to; several are the system's mistake.

@@ -1,15 +1,22 @@
 //! Every simulator's webhook delivery, as received over HTTP, passes the Tandem reader of
 //! its system: `verify` with the connection's secret (ConnectWise: the signing key fetched
 //! from the call's `key_url`) and `parse` naming the changed record, its kind and action.
-//! This is where the simulators and the readers are shown to agree.
+//! This is where the simulators and the readers are shown to agree. A delete made through
+//! a connector (sync out) is told as a person's delete is, and a ConnectWise callback
+//! registered self-suppressed (as Tandem registers them) tells no change of the registering
+//! API member's own, but a person's and another API member's.
 
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tandem_connectors::{Connectors, Pacing, RetryPolicy, Settings};
+use tandem_domain::external::{ExtCompany, ExternalRecord};
+use tandem_domain::ports::{Connector, ConnectorFactory};
+use tandem_domain::secret::Credentials;
 use tandem_domain::webhook::{Action, Notice, WebhookCall};
-use tandem_domain::{RecordKind, System};
+use tandem_domain::{RecordKind, System, Timestamp};
 use tandem_sim::webhooks::{Kind, Received, Receiver};
 use tandem_sim::{RunningSystem, Scale, SimConfig, simulator};
 
@@ -160,4 +167,180 @@ async fn salesforce_outbound_messages_verify_with_the_org_id_and_token_and_name_
     let notices = read_all(System::Salesforce, &receiver.calls(), async |_: &WebhookCall| secret.clone()).await;
     assert_eq!(kinds_ids_actions(&notices), company(&id, &[Action::Changed, Action::Changed]));
     assert!(sim.webhooks_sent().iter().all(|s| s.status == Some(200) && s.attempt == 1), "acknowledged at once");
+}
+
+/// A connector of `system` for `creds` (the credentials body), retrying quickly, unpaced.
+fn connector(system: System, creds: &Value) -> std::sync::Arc<dyn Connector> {
+    let settings = Settings {
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(100),
+            max_retry_after: Duration::from_secs(1),
+        },
+        pacing: Pacing::Off,
+        ..Settings::default()
+    };
+    Connectors::new(settings).connect(&Credentials::parse(system, creds).unwrap()).unwrap()
+}
+
+/// Registers a ConnectWise callback for companies at `url` with the keys of `creds`.
+async fn register_callback(sim: &dyn RunningSystem, creds: &Value, url: &str, self_suppressed: bool) {
+    let text = |k: &str| creds[k].as_str().unwrap().to_string();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/system/callbacks", sim.api_url()))
+        .basic_auth(format!("{}+{}", text("company_id"), text("public_key")), Some(text("private_key")))
+        .header("clientId", text("client_id"))
+        .json(&json!({"url": url, "objectId": 1, "type": "company", "level": "owner",
+            "isSelfSuppressedFlag": self_suppressed}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+}
+
+/// A person creates two companies and deletes the first; the connector deletes the second.
+/// Answers (deleted by the person, deleted through the API).
+async fn delete_one_as_a_person_and_one_through_the_api(
+    sim: &dyn RunningSystem,
+    conn: &dyn Connector,
+) -> (String, String) {
+    let fields = |name: &str, identifier: &str| {
+        let mut fields = json!({sim.company_name_field(): name});
+        if conn.system() == System::ConnectWise {
+            fields["identifier"] = json!(identifier);
+        }
+        fields
+    };
+    let by_person = sim.create_as_person(Kind::Company, fields("Gone By Hand", "ByHand")).unwrap();
+    let by_api = sim.create_as_person(Kind::Company, fields("Gone By Api", "ByApi")).unwrap();
+    sim.delete_as_person(Kind::Company, &by_person).unwrap();
+    conn.delete(RecordKind::Company, &by_api).await.unwrap();
+    (by_person, by_api)
+}
+
+/// What was told of each record's delete, by the kind, change and where it went (no ids).
+fn deletes_told(sim: &dyn RunningSystem, id: &str) -> Vec<(Kind, String, String)> {
+    sim.webhooks_sent()
+        .into_iter()
+        .filter(|s| s.id == id && s.change == tandem_sim::webhooks::Change::Deleted)
+        .map(|s| (s.kind, format!("{:?}", s.change), s.url.trim_end_matches(id).to_string()))
+        .collect()
+}
+
+/// Deletes each system tells of (ConnectWise, Halo, Syncro: a webhook; Salesforce: its
+/// delete log), a delete made through the API is told as a person's is, and the reader
+/// reads it as a delete.
+async fn an_api_delete_is_told_as_a_persons_delete_is(system: System) {
+    let sim = start(system.as_str()).await;
+    let conn = connector(system, &sim.credentials());
+    let receiver = Receiver::start().await.unwrap();
+    let since = Timestamp::from_datetime(time::OffsetDateTime::now_utc() - time::Duration::minutes(5));
+    let secret: Vec<u8> = match system {
+        System::ConnectWise => {
+            register_callback(sim.as_ref(), &sim.credentials(), &receiver.url("/cw?id="), false).await;
+            Vec::new()
+        }
+        System::Halo => {
+            conn.register_webhook(&receiver.url("/halo"), "halo-s3cret").await.unwrap();
+            b"halo-s3cret".to_vec()
+        }
+        _ => {
+            assert!(sim.subscribe(&receiver.url("/hook?token=s3cret")));
+            b"s3cret".to_vec()
+        }
+    };
+    // Salesforce's delete log is read up to the current minute: its org clock is set back
+    // so both deletes fall in a minute the log covers.
+    let salesforce = sim.as_any().downcast_ref::<tandem_sim::salesforce::SimHandle>();
+    salesforce.inspect(|sf| sf.set_clock_offset(-120));
+    let (by_person, by_api) = delete_one_as_a_person_and_one_through_the_api(sim.as_ref(), conn.as_ref()).await;
+    salesforce.inspect(|sf| sf.set_clock_offset(0));
+    assert!(sim.webhooks_settled(WAIT).await);
+    if system == System::Salesforce {
+        assert!(deletes_told(sim.as_ref(), &by_person).is_empty(), "Outbound Messages tell no deletes");
+        assert!(deletes_told(sim.as_ref(), &by_api).is_empty(), "not a person's, not the API's");
+        let logged = conn.deleted_since(RecordKind::Company, since).await.unwrap().unwrap();
+        assert!(logged.contains(&by_person) && logged.contains(&by_api), "both are in the delete log: {logged:?}");
+        return;
+    }
+    let told = deletes_told(sim.as_ref(), &by_person);
+    assert_eq!(told.len(), 1, "{system:?}: a person's delete is told once");
+    assert_eq!(deletes_told(sim.as_ref(), &by_api), told, "{system:?}: an API delete is told as a person's is");
+    let deletes: Vec<Received> = receiver
+        .calls()
+        .into_iter()
+        .filter(|c| {
+            let notices = tandem_connectors::webhook(system).parse(&call(c)).unwrap().notices;
+            notices.iter().any(|n| n.action == Action::Deleted)
+        })
+        .collect();
+    let notices = read_all(system, &deletes, async |c: &WebhookCall| match system {
+        System::ConnectWise => {
+            let key_url = tandem_connectors::webhook(system).parse(c).unwrap().key_url.unwrap();
+            let key: Value = reqwest::get(key_url).await.unwrap().json().await.unwrap();
+            key["signing_key"].as_str().unwrap().as_bytes().to_vec()
+        }
+        _ => secret.clone(),
+    })
+    .await;
+    assert_eq!(
+        kinds_ids_actions(&notices),
+        [company(&by_person, &[Action::Deleted]), company(&by_api, &[Action::Deleted])].concat()
+    );
+}
+
+#[tokio::test]
+async fn a_connectwise_delete_through_the_api_is_told_as_a_persons_delete_is() {
+    an_api_delete_is_told_as_a_persons_delete_is(System::ConnectWise).await;
+}
+
+#[tokio::test]
+async fn a_halo_delete_through_the_api_is_told_as_a_persons_delete_is() {
+    an_api_delete_is_told_as_a_persons_delete_is(System::Halo).await;
+}
+
+#[tokio::test]
+async fn a_syncro_delete_through_the_api_is_told_as_a_persons_delete_is() {
+    an_api_delete_is_told_as_a_persons_delete_is(System::Syncro).await;
+}
+
+#[tokio::test]
+async fn a_salesforce_delete_through_the_api_is_logged_as_a_persons_delete_is() {
+    an_api_delete_is_told_as_a_persons_delete_is(System::Salesforce).await;
+}
+
+#[tokio::test]
+async fn a_self_suppressed_connectwise_callback_skips_the_registering_members_own_changes_only() {
+    let sim = start("connectwise").await;
+    let handle = sim.as_any().downcast_ref::<tandem_sim::connectwise::SimHandle>().unwrap();
+    let other = handle.other_credentials();
+    let other = json!({"site": other.site, "company_id": other.company_id, "public_key": other.public_key,
+        "private_key": other.private_key, "client_id": other.client_id});
+    let ours = connector(System::ConnectWise, &sim.credentials());
+    let theirs = connector(System::ConnectWise, &other);
+    let receiver = Receiver::start().await.unwrap();
+    ours.register_webhook(&receiver.url("/cw"), "unused").await.unwrap();
+    let made = ours.create(&ExternalRecord::Company(ExtCompany::named("Made By Tandem"))).await.unwrap();
+    let renamed = ExtCompany { id: made.id.clone(), ..ExtCompany::named("Changed By Tandem") };
+    ours.update(&ExternalRecord::Company(renamed), &["name"]).await.unwrap();
+    ours.delete(RecordKind::Company, &made.id).await.unwrap();
+    let by_person =
+        sim.create_as_person(Kind::Company, json!({"name": "Made By Hand", "identifier": "ByHand"})).unwrap();
+    theirs.delete(RecordKind::Company, &by_person).await.unwrap();
+    assert!(sim.webhooks_settled(WAIT).await);
+    let told: Vec<(String, tandem_sim::webhooks::Change)> =
+        sim.webhooks_sent().into_iter().map(|s| (s.id, s.change)).collect();
+    use tandem_sim::webhooks::Change::{Created, Deleted};
+    assert_eq!(
+        told,
+        [(by_person.clone(), Created), (by_person, Deleted)],
+        "the registering member's create, update and delete are not told; a person's and another member's are"
+    );
+    let members: Vec<Value> = receiver
+        .calls()
+        .iter()
+        .map(|c| serde_json::from_slice::<Value>(&c.body).unwrap()["MemberId"].clone())
+        .collect();
+    assert_eq!(members, [json!("jsmith"), json!("OtherIntegration")]);
 }

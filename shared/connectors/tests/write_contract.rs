@@ -3,7 +3,10 @@
 //! the connector's own `get`) with the values sent, an update sets only the fields it names,
 //! the duplicate search finds what is there, references (a contact's company) hold, the
 //! vendor's refusals arrive as `Invalid` errors carrying its own words, and a create whose
-//! answer is lost (committed, then a 502) is not sent again but found by the search. Which fields are
+//! answer is lost (committed, then a 502) is not sent again but found by the search. Deletes
+//! (sync out): a deleted record of every kind the system deletes reads as gone and deleting
+//! it again succeeds, a delete whose answer is lost is sent again and succeeds, and a kind
+//! the system cannot delete is refused naming it, before any request. Which fields are
 //! compared comes from each system's description (`writable`), so a system that does not
 //! write a field is not asked to.
 
@@ -99,6 +102,54 @@ impl Harness {
         }
     }
 
+    /// Whether the system deletes `kind` through its API: every kind it writes, but Syncro's
+    /// leads, which have no `DELETE` (psa-apis.md 3.4).
+    fn deletable(&self, kind: RecordKind) -> bool {
+        let syncro_lead = self.system == System::Syncro && kind == RecordKind::Opportunity;
+        !self.writable(kind).is_empty() && !syncro_lead
+    }
+
+    /// An opportunity of the company (and the contact, where the system writes one).
+    async fn opportunity(&self, company_id: &str, contact_id: &str) -> ExtOpportunity {
+        let writable = self.writable(RecordKind::Opportunity);
+        ExtOpportunity {
+            id: String::new(),
+            name: "Managed backup rollout".into(),
+            status_id: self.first_option(OptionList::OpportunityStatuses).await,
+            stage: writable.contains(&"stage").then(|| "Prospect".to_string()),
+            opportunity_type: None,
+            close_date: writable.contains(&"close_date").then(|| "2027-03-31".to_string()),
+            value: writable.contains(&"value").then_some(1200.0),
+            line_items: Vec::new(),
+            salesperson_id: None,
+            company_id: Some(company_id.into()),
+            contact_id: writable.contains(&"contact").then(|| contact_id.to_string()),
+            notes: writable.contains(&"notes").then(|| "Wants a quote by March".to_string()),
+            updated_at: None,
+        }
+    }
+
+    /// An activity on the contact (and the company, where the system writes one).
+    async fn activity(&self, company_id: &str, contact_id: &str) -> ExtActivity {
+        let writable = self.writable(RecordKind::Activity);
+        let kind = match writable.contains(&"kind") {
+            true => self.first_option(OptionList::ActivityTypes).await,
+            false => None,
+        };
+        ExtActivity {
+            id: String::new(),
+            subject: "Discovery call".into(),
+            body: Some("Talked through their backup gaps.".into()),
+            type_id: kind,
+            contact_id: writable.contains(&"contact").then(|| contact_id.to_string()),
+            company_id: writable.contains(&"company").then(|| company_id.to_string()),
+            created_by: None,
+            date: Some(Timestamp::parse("2026-11-20T15:30:00Z").unwrap()),
+            done: writable.contains(&"done"),
+            updated_at: None,
+        }
+    }
+
     fn contact(&self, company_id: &str, email: &str) -> ExtContact {
         ExtContact {
             id: String::new(),
@@ -184,23 +235,7 @@ mod checks {
         let h = Harness::start(system).await;
         let company_id = h.create(ExternalRecord::Company(h.company("Copperline Freight").await)).await;
         let contact_id = h.create(ExternalRecord::Contact(h.contact(&company_id, "ops@copperline.example"))).await;
-        let writable = h.writable(RecordKind::Opportunity);
-        let status = h.first_option(OptionList::OpportunityStatuses).await;
-        let opportunity = ExtOpportunity {
-            id: String::new(),
-            name: "Managed backup rollout".into(),
-            status_id: status,
-            stage: writable.contains(&"stage").then(|| "Prospect".to_string()),
-            opportunity_type: None,
-            close_date: writable.contains(&"close_date").then(|| "2027-03-31".to_string()),
-            value: writable.contains(&"value").then_some(1200.0),
-            line_items: Vec::new(),
-            salesperson_id: None,
-            company_id: Some(company_id),
-            contact_id: writable.contains(&"contact").then_some(contact_id),
-            notes: writable.contains(&"notes").then(|| "Wants a quote by March".to_string()),
-            updated_at: None,
-        };
+        let opportunity = h.opportunity(&company_id, &contact_id).await;
         h.create(ExternalRecord::Opportunity(opportunity)).await;
     }
 
@@ -229,22 +264,7 @@ mod checks {
         }
         let company_id = h.create(ExternalRecord::Company(h.company("Fernhill Surveyors").await)).await;
         let contact_id = h.create(ExternalRecord::Contact(h.contact(&company_id, "desk@fernhill.example"))).await;
-        let kind = match writable.contains(&"kind") {
-            true => h.first_option(OptionList::ActivityTypes).await,
-            false => None,
-        };
-        let activity = ExtActivity {
-            id: String::new(),
-            subject: "Discovery call".into(),
-            body: Some("Talked through their backup gaps.".into()),
-            type_id: kind,
-            contact_id: writable.contains(&"contact").then(|| contact_id.clone()),
-            company_id: writable.contains(&"company").then(|| company_id.clone()),
-            created_by: None,
-            date: Some(Timestamp::parse("2026-11-20T15:30:00Z").unwrap()),
-            done: writable.contains(&"done"),
-            updated_at: None,
-        };
+        let activity = h.activity(&company_id, &contact_id).await;
         h.create(ExternalRecord::Activity(activity)).await;
     }
 
@@ -299,6 +319,76 @@ mod checks {
         let err = h.conn.update(&ExternalRecord::Company(company), &["phone"]).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
     }
+
+    /// The committed `DELETE`s the simulator counted so far.
+    fn deletes(h: &Harness) -> u64 {
+        h.running.stats().writes_by_method.get("DELETE").copied().unwrap_or(0)
+    }
+
+    pub async fn a_deleted_record_is_gone_and_deleting_it_again_succeeds(system: System) {
+        let h = Harness::start(system).await;
+        let company_id = h.create(ExternalRecord::Company(h.company("Ashgrove Printing").await)).await;
+        let contact_id = h.create(ExternalRecord::Contact(h.contact(&company_id, "desk@ashgrove.example"))).await;
+        let mut made = vec![(RecordKind::Company, company_id.clone()), (RecordKind::Contact, contact_id.clone())];
+        if h.deletable(RecordKind::Opportunity) {
+            let o = h.opportunity(&company_id, &contact_id).await;
+            made.push((RecordKind::Opportunity, h.create(ExternalRecord::Opportunity(o)).await));
+        }
+        if h.deletable(RecordKind::Activity) {
+            let a = h.activity(&company_id, &contact_id).await;
+            made.push((RecordKind::Activity, h.create(ExternalRecord::Activity(a)).await));
+        }
+        for (kind, id) in made.iter().rev() {
+            let before = deletes(&h);
+            h.conn.delete(*kind, id).await.unwrap_or_else(|e| panic!("deleting a {kind}: {e}"));
+            assert_eq!(deletes(&h) - before, 1, "one vendor delete of the {kind}");
+            let gone = h.conn.get(*kind, id).await.unwrap();
+            assert!(gone.is_none(), "a deleted {kind} reads as gone: {gone:?}");
+            h.conn.delete(*kind, id).await.unwrap_or_else(|e| panic!("deleting a {kind} already gone: {e}"));
+        }
+        let probe = h.company("Ashgrove Printing").await;
+        let found = h.conn.find_similar(&ExternalRecord::Company(probe)).await.unwrap();
+        assert!(found.iter().all(|r| r.id() != Some(company_id.as_str())), "the deleted company is not listed");
+    }
+
+    pub async fn a_delete_whose_answer_is_lost_is_sent_again_and_succeeds(system: System) {
+        let h = Harness::start(system).await;
+        let id = h.create(ExternalRecord::Company(h.company("Marlow Glassworks").await)).await;
+        h.running.lose_write_answers(1, 502);
+        let before = h.running.stats();
+        let deleted = h.conn.delete(RecordKind::Company, &id).await;
+        let after = h.running.stats();
+        h.running.lose_write_answers(0, 502);
+        deleted.unwrap_or_else(|e| panic!("a delete is idempotent, so it is retried: {e}"));
+        assert_eq!(after.lost_answers - before.lost_answers, 1, "the delete was committed, its answer lost");
+        assert!(after.requests - before.requests >= 2, "the delete was sent again");
+        assert!(h.conn.get(RecordKind::Company, &id).await.unwrap().is_none(), "the company is gone");
+    }
+
+    pub async fn a_kind_the_system_cannot_delete_is_refused_naming_it_before_any_request(system: System) {
+        let h = Harness::start(system).await;
+        let kinds = [
+            RecordKind::User,
+            RecordKind::Solution,
+            RecordKind::Company,
+            RecordKind::Contact,
+            RecordKind::Opportunity,
+            RecordKind::Activity,
+        ];
+        let id = match system {
+            System::Salesforce => "001ZZZZZZZZZZZZZZZ",
+            _ => "12345",
+        };
+        let before = h.running.stats().requests;
+        for kind in kinds.into_iter().filter(|k| !h.deletable(*k)) {
+            let err = h.conn.delete(kind, id).await.unwrap_err();
+            assert_eq!((err.kind, err.retryable), (ErrorKind::Invalid, false), "{kind}: {err}");
+            assert!(err.message.contains(kind.as_str()), "the kind is named: {err}");
+        }
+        let err = h.conn.delete(RecordKind::Company, "../1").await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Invalid, "an id that cannot be one is refused: {err}");
+        assert_eq!(h.running.stats().requests, before, "no request was made");
+    }
 }
 
 macro_rules! contract {
@@ -344,6 +434,18 @@ macro_rules! contract {
             #[tokio::test]
             async fn an_update_of_a_record_the_system_does_not_hold_is_not_found() {
                 checks::an_update_of_a_record_the_system_does_not_hold_is_not_found($system).await;
+            }
+            #[tokio::test]
+            async fn a_deleted_record_is_gone_and_deleting_it_again_succeeds() {
+                checks::a_deleted_record_is_gone_and_deleting_it_again_succeeds($system).await;
+            }
+            #[tokio::test]
+            async fn a_delete_whose_answer_is_lost_is_sent_again_and_succeeds() {
+                checks::a_delete_whose_answer_is_lost_is_sent_again_and_succeeds($system).await;
+            }
+            #[tokio::test]
+            async fn a_kind_the_system_cannot_delete_is_refused_naming_it_before_any_request() {
+                checks::a_kind_the_system_cannot_delete_is_refused_naming_it_before_any_request($system).await;
             }
         }
     )*};

@@ -317,6 +317,18 @@ pub trait Connector: Send + Sync {
     /// are left as the system holds them. A field the system does not write is refused
     /// before any request.
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError>;
+    /// Deletes the record `id` of `kind` (sync out, when a linked CRM record is deleted and
+    /// the tenant propagates deletes): the record is gone afterwards. A record already gone
+    /// (the vendor's 404, Salesforce's `ENTITY_IS_DELETED`) is `Ok(())`, so a redelivered
+    /// message deletes once and succeeds the second time. A kind the system cannot delete
+    /// through its API (or Tandem does not write) is refused before any request
+    /// ([`not_deleted`]: not retryable, naming the kind). An id that cannot be one of the
+    /// system's is refused as [`get`](Connector::get) refuses it. The default refuses every
+    /// kind.
+    async fn delete(&self, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {
+        let _ = id;
+        Err(not_deleted(self.system(), kind))
+    }
 
     /// Deletes the record `id` of `kind`; a record already gone counts as deleted, so a
     /// repeated delete succeeds. A kind the system cannot delete through its API is a
@@ -378,6 +390,17 @@ pub fn not_written(system: System, kind: RecordKind) -> ConnectorError {
         system,
         ErrorKind::Invalid,
         format!("Tandem does not write {kind} records to {}", system.display_name()),
+    )
+}
+
+/// The [`ErrorKind::Invalid`] refusal (not retryable) of a delete of a kind `system`
+/// cannot delete through its API, or that Tandem does not write to it (Syncro's leads have
+/// no `DELETE`).
+pub fn not_deleted(system: System, kind: RecordKind) -> ConnectorError {
+    ConnectorError::new(
+        system,
+        ErrorKind::Invalid,
+        format!("Tandem cannot delete {kind} records in {} through its API", system.display_name()),
     )
 }
 

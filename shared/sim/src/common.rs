@@ -53,6 +53,17 @@ pub struct SimStats {
     /// [`Controls::lose_write_answers`]).
     #[serde(default)]
     pub lost_answers: u64,
+    /// Committed API writes per method (`POST`, `PUT`, `PATCH`, `DELETE`): those answered
+    /// 2xx, and those committed whose answer was lost. Refused writes are not counted.
+    #[serde(default)]
+    pub writes_by_method: BTreeMap<String, u64>,
+}
+
+impl SimStats {
+    /// Committed API writes of every method.
+    pub fn writes(&self) -> u64 {
+        self.writes_by_method.values().sum()
+    }
 }
 
 /// Seconds a throttled client is told to wait (`Retry-After`).
@@ -90,6 +101,7 @@ pub struct Controls {
     throttled: AtomicU64,
     injected: AtomicU64,
     gets: Mutex<BTreeMap<String, u64>>,
+    writes_by_method: Mutex<BTreeMap<String, u64>>,
     lose_every: AtomicU32,
     lose_status: AtomicU16,
     writes: AtomicU64,
@@ -112,6 +124,7 @@ impl Controls {
             throttled: AtomicU64::new(0),
             injected: AtomicU64::new(0),
             gets: Mutex::new(BTreeMap::new()),
+            writes_by_method: Mutex::new(BTreeMap::new()),
             lose_every: AtomicU32::new(0),
             lose_status: AtomicU16::new(502),
             writes: AtomicU64::new(0),
@@ -151,11 +164,17 @@ impl Controls {
     }
 
     /// For a request answered `answered` (the status it was to get): the status to answer
-    /// instead when it is a committed write whose answer is to be lost.
+    /// instead when it is a committed write whose answer is to be lost. Every simulator calls
+    /// it for each API answer, so it also counts the committed writes per method
+    /// ([`SimStats::writes_by_method`]).
     pub fn lost_answer(&self, method: &axum::http::Method, answered: u16) -> Option<u16> {
         use axum::http::Method;
         let every = u64::from(self.lose_every.load(Ordering::SeqCst));
         let write = matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+        if write && (200..300).contains(&answered) {
+            let mut writes = self.writes_by_method.lock().unwrap_or_else(|e| e.into_inner());
+            *writes.entry(method.as_str().to_string()).or_insert(0) += 1;
+        }
         if every == 0 || !write || !(200..300).contains(&answered) {
             return None;
         }
@@ -231,6 +250,7 @@ impl Controls {
             injected_failures: self.injected.load(Ordering::Relaxed),
             gets_by_path: self.gets.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             lost_answers: self.lost.load(Ordering::Relaxed),
+            writes_by_method: self.writes_by_method.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         }
     }
 }

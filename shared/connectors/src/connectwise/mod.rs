@@ -369,6 +369,10 @@ impl Connector for ConnectWiseConnector {
         write::update(self, record, fields).await
     }
 
+    async fn delete(&self, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {
+        write::delete(self, kind, id).await
+    }
+
     async fn register_webhook(&self, url: &str, _secret: &str) -> Result<Option<String>, ConnectorError> {
         registration::register(self, url).await
     }

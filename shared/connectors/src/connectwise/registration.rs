@@ -2,8 +2,12 @@
 //! (`objectId` 1: every record of the type) per synced type, to Tandem's webhook URL with
 //! `?id=` for ConnectWise to append the record id. Registering lists the callbacks first
 //! and adds only those missing; unregistering deletes every callback to that URL.
-//! `isSelfSuppressedFlag` is set: changes Tandem's own API member makes are not sent
-//! back (echo suppression does not rely on it alone).
+//! `isSelfSuppressedFlag` is set (psa-apis.md 1.8: it suppresses events caused by the API
+//! member that registered the callback): changes Tandem's own API member makes (exports,
+//! sync out's writes and deletes) are not sent back. This only saves calls: Tandem never
+//! relies on it alone. Its ledger recognises an echo by value (a change whose values are
+//! those last synced writes nothing), so a callback that does come back for our own write,
+//! say one registered by hand without the flag or with other keys, changes nothing.
 
 use serde::Deserialize;
 use serde_json::json;

@@ -2,20 +2,22 @@
 //! `childConditions` on the list endpoints, psa-apis.md 1.4), creates (`POST`, answered 201
 //! with the object) and partial updates (`PATCH` with JSON-Patch operations, answered 200)
 //! of companies, contacts, opportunities and activities, and an opportunity's forecast
-//! items, which hold its value and line items. The bodies are built in
+//! items, which hold its value and line items; and deletes (`DELETE`, answered 204). The bodies are built in
 //! [`super::mapping`] as the inverse of the read; this file adds what needs ConnectWise's own
 //! lists (members, activity statuses) or the record as it stands (communication items).
 
 use serde_json::{Map, Value, json};
 use tandem_domain::external::{ExtCompany, ExtContact, ExtOpportunity, ExternalRecord};
-use tandem_domain::ports::{ConnectorError, ErrorKind, Written, check_writable, not_written};
+use tandem_domain::ports::{ConnectorError, ErrorKind, Written, check_writable, not_deleted, not_written};
 use tandem_domain::{RecordKind, Stage, System};
 
 use super::client::Answer;
 use super::describe::DESCRIPTION;
 use super::mapping::{self, number};
 use super::models::{Contact, Member, Saved};
-use super::{ACTIVITY_STATUSES_PATH, ConnectWiseConnector, error, member_identifier, stage_path};
+use super::{
+    ACTIVITY_STATUSES_PATH, ConnectWiseConnector, UNKNOWN_ENDPOINT_CODE, error, member_identifier, stage_path,
+};
 use crate::read;
 
 /// Candidates a duplicate search reads at most (one page).
@@ -291,6 +293,22 @@ async fn sync_forecast(c: &ConnectWiseConnector, id: &str, o: &ExtOpportunity) -
         }
     }
     Ok(())
+}
+
+/// Deletes the record `id` of `kind`: `DELETE {collection}/{id}`, answered 204
+/// (psa-apis.md 1.7), retried like any idempotent request. A record already gone (404
+/// `NotFound`) is deleted; ConnectWise's 404 for a path it does not serve is our mistake and
+/// stays an error. Kinds Tandem does not write (members, catalog items) are refused.
+pub async fn delete(c: &ConnectWiseConnector, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {
+    if DESCRIPTION.writable(kind).is_empty() {
+        return Err(not_deleted(System::ConnectWise, kind));
+    }
+    let stage = read::stage_to_get(System::ConnectWise, kind)?;
+    let id = read::numeric_id(System::ConnectWise, kind, id)?;
+    match c.client.delete(&format!("{}/{id}", stage_path(stage)), &c.settings.retry).await {
+        Err(e) if e.code.as_deref() == Some(UNKNOWN_ENDPOINT_CODE) => Err(e),
+        other => read::deleted(other),
+    }
 }
 
 /// The JSON-Patch operations that set `fields` of `record` (at `path`).

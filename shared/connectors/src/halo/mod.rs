@@ -187,6 +187,36 @@ fn invalid(message: String) -> ConnectorError {
     ConnectorError::new(System::Halo, ErrorKind::Invalid, message)
 }
 
+/// The stage, resource and number of the record `id` of `kind` (`/Agent`, `/Client`,
+/// `/Users`, `/Opportunities`; an activity by its id's source: `note-N` is `/CRMNote` N,
+/// `action-N` is `/Actions` N). An id that cannot be one, or a kind Halo does not have, is
+/// refused.
+pub fn record_path(kind: RecordKind, id: &str) -> Result<(Stage, &'static str, i64), ConnectorError> {
+    let stage = read::stage_to_get(System::Halo, kind)?;
+    let number = |id: &str| read::numeric_id(System::Halo, kind, id);
+    Ok(match stage {
+        Stage::Activities => {
+            let (prefix, n) = id
+                .split_once('-')
+                .filter(|(p, _)| matches!(*p, "note" | "action"))
+                .ok_or_else(|| bad_id(System::Halo, kind, id, "note-N or action-N"))?;
+            (stage, if prefix == "note" { CRM_NOTES_PATH } else { ACTIONS_PATH }, number(n)?)
+        }
+        Stage::Users => (stage, AGENTS_PATH, number(id)?),
+        Stage::Companies => (stage, CLIENTS_PATH, number(id)?),
+        Stage::Contacts => (stage, USERS_PATH, number(id)?),
+        Stage::Opportunities => (stage, OPPORTUNITIES_PATH, number(id)?),
+        Stage::Solutions => return Err(no_such_kind(System::Halo, kind)),
+    })
+}
+
+/// Whether a single-record answer is flagged `"deleted": true` (tickets and opportunities,
+/// psa-apis.md 2.8).
+fn flagged_deleted(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|v| v.get("deleted").and_then(serde_json::Value::as_bool) == Some(true))
+}
+
 fn named(entries: Vec<NamedEntry>) -> Vec<Choice> {
     entries
         .into_iter()
@@ -293,24 +323,11 @@ impl Connector for HaloConnector {
     /// comes from its ticket as in the list). A missing record is taken to be 404:
     /// UNCONFIRMED, H1 declares only 200 for these paths (the simulator answers 404 with a
     /// `{message}` body, which is not relied on).
+    ///
+    /// An opportunity Halo flags `deleted` (a deleted ticket, psa-apis.md 2.8) is gone: `None`.
     async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
-        let stage = read::stage_to_get(System::Halo, kind)?;
-        let (path, number, actions) = match stage {
-            Stage::Activities => {
-                let (prefix, number) = id
-                    .split_once('-')
-                    .filter(|(p, _)| matches!(*p, "note" | "action"))
-                    .ok_or_else(|| bad_id(System::Halo, kind, id, "note-N or action-N"))?;
-                let number = read::numeric_id(System::Halo, kind, number)?;
-                let path = if prefix == "note" { CRM_NOTES_PATH } else { ACTIONS_PATH };
-                (path, number, prefix == "action")
-            }
-            Stage::Users => (AGENTS_PATH, read::numeric_id(System::Halo, kind, id)?, false),
-            Stage::Companies => (CLIENTS_PATH, read::numeric_id(System::Halo, kind, id)?, false),
-            Stage::Contacts => (USERS_PATH, read::numeric_id(System::Halo, kind, id)?, false),
-            Stage::Opportunities => (OPPORTUNITIES_PATH, read::numeric_id(System::Halo, kind, id)?, false),
-            Stage::Solutions => return Err(no_such_kind(System::Halo, kind)),
-        };
+        let (stage, path, number) = record_path(kind, id)?;
+        let actions = path == ACTIONS_PATH;
         // H1 declares `includedetails` on `/Agent/{id}` but not `includeroles`; UNCONFIRMED
         // which one brings the roles the list gets with `includeroles`, so both are sent.
         let query = if stage == Stage::Users {
@@ -322,6 +339,9 @@ impl Connector for HaloConnector {
         else {
             return Ok(None);
         };
+        if stage == Stage::Opportunities && flagged_deleted(&body) {
+            return Ok(None);
+        }
         let rows = read::as_list(&body);
         let parsed = if actions {
             self.learn_tickets(ticket_ids(&rows)).await?;
@@ -351,6 +371,10 @@ impl Connector for HaloConnector {
 
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
         write::update(self, record, fields).await
+    }
+
+    async fn delete(&self, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {
+        write::delete(self, kind, id).await
     }
 }
 

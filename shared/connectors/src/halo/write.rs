@@ -2,17 +2,17 @@
 //! H1), creates and updates, both a `POST` of a one-element array to `/Client`, `/Users`,
 //! `/Opportunities` or `/CRMNote` (an element without `id` creates, one with an `id` updates
 //! the fields it carries). The elements are built in [`super::mapping`] as the inverse of
-//! the read.
+//! the read. Deletes are `DELETE /api/{Resource}/{id}` (psa-apis.md 2.5; H1 declares 200).
 
 use serde_json::{Map, Value};
 use tandem_domain::external::ExternalRecord;
-use tandem_domain::ports::{ConnectorError, ErrorKind, Written, check_writable, not_written};
+use tandem_domain::ports::{ConnectorError, ErrorKind, Written, check_writable, not_deleted, not_written};
 use tandem_domain::{RecordKind, Stage, System};
 
 use super::describe::DESCRIPTION;
 use super::mapping::{self, Out, TicketContacts};
 use super::pagination::{self, MAX_PAGE_SIZE};
-use super::{CLIENTS_PATH, CRM_NOTES_PATH, HaloConnector, OPPORTUNITIES_PATH, USERS_PATH};
+use super::{CLIENTS_PATH, CRM_NOTES_PATH, HaloConnector, OPPORTUNITIES_PATH, USERS_PATH, record_path};
 use crate::read;
 
 /// Candidates a duplicate search reads at most (`count`, H1: "when not using pagination,
@@ -202,6 +202,20 @@ fn updated_at(record: &ExternalRecord) -> Option<tandem_domain::ledger::ExtVersi
         ExternalRecord::Activity(a) => a.updated_at.clone(),
         _ => None,
     }
+}
+
+/// Deletes the record `id` of `kind`: `DELETE /api/{Resource}/{id}` on `/Client`, `/Users`,
+/// `/Opportunities` (Halo flags the ticket `deleted`), and an activity's `/CRMNote` or
+/// `/Actions` by its id's source (H1 declares `DELETE` with 200 on each). Retried like any
+/// idempotent request. A record already gone is deleted: UNCONFIRMED that Halo answers 404
+/// for it (H1 declares only 200; the simulator answers 404). Kinds Tandem does not write
+/// (agents) are refused.
+pub async fn delete(c: &HaloConnector, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {
+    if DESCRIPTION.writable(kind).is_empty() {
+        return Err(not_deleted(System::Halo, kind));
+    }
+    let (_, path, number) = record_path(kind, id)?;
+    read::deleted(c.client.delete(&format!("{path}/{number}"), &c.settings.retry).await)
 }
 
 #[cfg(test)]

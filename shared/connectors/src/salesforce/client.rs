@@ -1,5 +1,5 @@
 //! Salesforce requests: the token from `{login_url}/services/oauth2/token`, then every REST
-//! call (reads; creates, never repeated; partial updates) to the session's `instance_url`
+//! call (reads; creates, never repeated; partial updates; deletes) to the session's `instance_url`
 //! with the bearer header, sent through the shared [`Transport`] (pacing narrowed by
 //! `Sforce-Limit-Info`, retry honouring `Retry-After`, secrets scrubbed), and one token
 //! refresh + retry when a call answers 401 `INVALID_SESSION_ID` (salesforce-api.md 1.4).
@@ -28,8 +28,10 @@ pub const API_VERSION: &str = "v62.0";
 /// The request header carrying query options (salesforce-api.md 2.3).
 pub const QUERY_OPTIONS_HEADER: &str = "Sforce-Query-Options";
 /// The request header naming the client a change came from, so Change Data Capture's
-/// `changeOrigin` carries `client=<CALL_CLIENT>` for Tandem's own writes (salesforce-api.md
-/// 3.1 and 6.1: the concept is confirmed, the header's syntax UNCONFIRMED).
+/// `changeOrigin` carries `client=<CALL_CLIENT>` for Tandem's own writes (creates, updates,
+/// deletes). salesforce-api.md 3.1 and 6.1: the concept is confirmed, the header's name and
+/// syntax are UNCONFIRMED; if Salesforce names it otherwise, change it here only. The
+/// simulator ignores it.
 pub const CALL_OPTIONS_HEADER: &str = "Sforce-Call-Options";
 /// The client name Tandem's writes carry in [`CALL_OPTIONS_HEADER`]; the webhook reader
 /// marks a change whose `changeOrigin` names it as Tandem's own.
@@ -202,6 +204,15 @@ impl Client {
         let headers = [(CALL_OPTIONS_HEADER, call_options())];
         let call =
             Call { method: Method::PATCH, path, query: &[], headers: &headers, body: Some(body), idempotent: true };
+        self.send(&call, policy).await
+    }
+
+    /// An authenticated `DELETE` of a record (salesforce-api.md 3.1: 204), marked with
+    /// [`CALL_OPTIONS_HEADER`]. Idempotent (a record deleted is deleted), so retried like a
+    /// read.
+    pub async fn delete(&self, path: &str, policy: &RetryPolicy) -> Result<Vec<u8>, ConnectorError> {
+        let headers = [(CALL_OPTIONS_HEADER, call_options())];
+        let call = Call { method: Method::DELETE, path, query: &[], headers: &headers, body: None, idempotent: true };
         self.send(&call, policy).await
     }
 

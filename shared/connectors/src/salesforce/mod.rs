@@ -422,6 +422,10 @@ impl Connector for SalesforceConnector {
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
         write::update(self, record, fields).await
     }
+
+    async fn delete(&self, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {
+        write::delete(self, kind, id).await
+    }
 }
 
 /// The standard key prefixes (an id's first three characters) of the objects whose records

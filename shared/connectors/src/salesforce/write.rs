@@ -2,11 +2,12 @@
 //! query per record (`WHERE Name = '...'`, `Email = '...'`, values escaped), creates
 //! (`POST /sobjects/{Object}` -> 201 `{id, success, errors}`, never repeated) and partial
 //! updates (`PATCH /sobjects/{Object}/{id}` -> 204) of Accounts, Contacts, Opportunities
-//! and Tasks; several creates at once through sObject Collections (4.2). Refusals (`[{message, errorCode, fields}]`) are classified by `error.rs`.
+//! and Tasks, and deletes (`DELETE /sobjects/{Object}/{id}` -> 204); several creates at once
+//! through sObject Collections (4.2). Refusals (`[{message, errorCode, fields}]`) are classified by `error.rs`.
 
 use serde_json::{Map, Value};
 use tandem_domain::external::{ExtActivity, ExtCompany, ExtContact, ExtOpportunity, ExternalRecord};
-use tandem_domain::ports::{ConnectorError, ErrorKind, Written, bad_id, check_writable, not_written};
+use tandem_domain::ports::{ConnectorError, ErrorKind, Written, bad_id, check_writable, not_deleted, not_written};
 use tandem_domain::{RecordKind, Stage, System};
 
 use super::describe::DESCRIPTION;
@@ -225,6 +226,27 @@ pub async fn update(
     let path = SalesforceConnector::data_path(&format!("sobjects/{object}/{id}"));
     c.client.patch(&path, &Value::Object(body), &c.settings.retry).await?;
     Ok(Written { id: id.to_string(), version: None })
+}
+
+/// Deletes the record `id` of `kind`: `DELETE /sobjects/{Object}/{id}`, answered 204
+/// (salesforce-api.md 3.1; the record goes to the recycle bin), marked with the call
+/// options header like every write and retried like any idempotent request. A record
+/// already gone (404 `NOT_FOUND`, or `ENTITY_IS_DELETED` for one in the recycle bin) is
+/// deleted. An activity is a Task, or an Event by its key prefix. An id that cannot be one,
+/// and kinds Tandem does not write (users), are refused before any request.
+pub async fn delete(c: &SalesforceConnector, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {
+    let object = match kind {
+        RecordKind::Company => "Account",
+        RecordKind::Contact => "Contact",
+        RecordKind::Opportunity => "Opportunity",
+        RecordKind::Activity => activity_object(id),
+        other => return Err(not_deleted(System::Salesforce, other)),
+    };
+    if !is_salesforce_id(id) {
+        return Err(bad_id(System::Salesforce, kind, id, "15 or 18 letters and digits"));
+    }
+    let path = SalesforceConnector::data_path(&format!("sobjects/{object}/{id}"));
+    crate::read::deleted(c.client.delete(&path, &c.settings.retry).await)
 }
 
 #[cfg(test)]

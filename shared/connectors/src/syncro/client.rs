@@ -98,6 +98,12 @@ impl Client {
         self.send(with_json(request, body)?, policy).await
     }
 
+    /// An authenticated `DELETE {root}{path}` (psa-apis.md 3.5: customers answer 200
+    /// `{"message": ...}`), idempotent as HTTP defines it, so retried like a read.
+    pub async fn delete(&self, path: &str, policy: &RetryPolicy) -> Result<Answer, ConnectorError> {
+        self.send(self.request(Method::DELETE, path, &[])?, policy).await
+    }
+
     /// An authenticated request of `method` to `{root}{path}?{query}`, asking for JSON.
     fn request(&self, method: Method, path: &str, query: &[(&str, String)]) -> Result<Request, ConnectorError> {
         let mut url = Url::parse(&format!("{}{path}", self.root)).map_err(|e| {

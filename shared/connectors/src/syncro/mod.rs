@@ -298,4 +298,8 @@ impl Connector for SyncroConnector {
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
         write::update(self, record, fields).await
     }
+
+    async fn delete(&self, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {
+        write::delete(self, kind, id).await
+    }
 }

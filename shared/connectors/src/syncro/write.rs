@@ -1,12 +1,13 @@
 //! The Syncro writer (psa-apis.md 3.4-3.5): the duplicate search over the list filters the
 //! swagger documents, creates (`POST /{plural}`, never repeated) and partial updates (`PUT
-//! /{plural}/{id}`) of customers, contacts and leads. Syncro has no activity Tandem could
+//! /{plural}/{id}`) of customers, contacts and leads, and deletes (`DELETE /customers/{id}`,
+//! `/contacts/{id}`; leads have none). Syncro has no activity Tandem could
 //! write (ticket comments hang off tickets, which Tandem does not sync), so activities are
 //! refused as not written.
 
 use serde_json::Value;
 use tandem_domain::external::{ExtCompany, ExtContact, ExtOpportunity, ExternalRecord};
-use tandem_domain::ports::{ConnectorError, ErrorKind, Written, check_writable, not_written};
+use tandem_domain::ports::{ConnectorError, ErrorKind, Written, check_writable, not_deleted, not_written};
 use tandem_domain::{RecordKind, Stage, System};
 
 use super::describe::DESCRIPTION;
@@ -219,4 +220,19 @@ async fn held_contact(c: &SyncroConnector, path: &str) -> Result<ExtContact, Con
         Some(ExternalRecord::Contact(contact)) => Ok(contact),
         _ => Err(invalid(format!("Syncro answered {path} with a contact we cannot read, so its name is unknown"))),
     }
+}
+/// Deletes the record `id` of `kind`: `DELETE /customers/{id}` or `/contacts/{id}` (Y1:
+/// 200, customers with `{"message": "Customer was deleted from the system."}`; an unknown
+/// id 404), retried like any idempotent request; a record already gone is deleted. Leads
+/// have no `DELETE` in Syncro's API (psa-apis.md 3.4), so an opportunity is refused before
+/// any request, as are kinds Tandem does not write.
+pub async fn delete(c: &SyncroConnector, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {
+    let stage = match kind {
+        RecordKind::Company => Stage::Companies,
+        RecordKind::Contact => Stage::Contacts,
+        other => return Err(not_deleted(System::Syncro, other)),
+    };
+    let id = read::numeric_id(System::Syncro, kind, id)?;
+    let path = format!("{}/{id}", stage_path(stage)?);
+    read::deleted(c.client.delete(&path, &c.settings.retry).await)
 }

@@ -36,6 +36,12 @@ impl Access {
         self.members.iter().find(|m| !m.restricted)
     }
 
+    /// An API member with full rights other than [`full`](Self::full) (another
+    /// integration of the tenant), if there is one.
+    pub(crate) fn other(&self) -> Option<&ApiMember> {
+        self.members.iter().filter(|m| !m.restricted).nth(1)
+    }
+
     /// The API member with the restricted role.
     pub(crate) fn restricted(&self) -> Option<&ApiMember> {
         self.members.iter().find(|m| m.restricted)

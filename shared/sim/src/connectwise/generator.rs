@@ -693,11 +693,19 @@ impl Gen {
             private_key: self.token(16),
             restricted: true,
         };
+        // Another integration's API member with full rights, its keys made from the first
+        // one's (not drawn, so every generated tenant stays as it was).
+        let other = ApiMember {
+            identifier: "OtherIntegration".into(),
+            public_key: full.public_key.chars().rev().collect(),
+            private_key: full.private_key.chars().rev().collect(),
+            restricted: false,
+        };
         Access {
             company_id: "brightpath".into(),
             company_name: "BrightPath IT".into(),
             client_id,
-            members: vec![full, restricted],
+            members: vec![full, restricted, other],
         }
     }
 

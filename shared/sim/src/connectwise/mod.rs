@@ -174,6 +174,12 @@ impl SimHandle {
         self.credentials_of(self.app.access.restricted())
     }
 
+    /// Valid credentials of a second API member with full rights: another integration of
+    /// the same tenant, whose changes a self-suppressed callback of the first still tells.
+    pub fn other_credentials(&self) -> Credentials {
+        self.credentials_of(self.app.access.other())
+    }
+
     /// The next `n` authenticated API requests answer `status` with a CW error body.
     pub fn fail_next(&self, n: u32, status: u16) {
         self.app.controls.fail_next(n, status);
