@@ -330,14 +330,6 @@ pub trait Connector: Send + Sync {
         Err(not_deleted(self.system(), kind))
     }
 
-    /// Deletes the record `id` of `kind`; a record already gone counts as deleted, so a
-    /// repeated delete succeeds. A kind the system cannot delete through its API is a
-    /// non-retryable error naming it.
-    async fn delete(&self, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {
-        let _ = id;
-        Err(not_written(self.system(), kind))
-    }
-
     /// Tells the system to call `url` with changes of the records Tandem syncs, where it
     /// has an API for that (ConnectWise callbacks, Halo webhooks), idempotently: what is
     /// registered already is kept. `secret` is what the calls prove themselves with where
