@@ -25,7 +25,7 @@ use crate::usecases::{Services, sync_out};
 enum Prepared {
     Fail(String),
     /// The writes, the outcome, and the CRM change they make (sync in's writes only).
-    Writes(Vec<Write>, Outcome, Option<Relayed>),
+    Writes(Vec<Write>, Outcome, Option<Box<Relayed>>),
 }
 
 /// A CRM change committed by sync in, with the record as written: relayed to sync out.
@@ -40,7 +40,7 @@ pub(crate) struct Staged<'r> {
     log_id: String,
     writes: Vec<Write>,
     outcome: Outcome,
-    change: Option<Relayed>,
+    change: Option<Box<Relayed>>,
 }
 
 /// The item a write touches.
@@ -217,14 +217,15 @@ impl<'a> Applier<'a> {
         match record {
             Some(record) => {
                 change = self.change_of(&record, previous.as_ref());
-                if let Some((c, _)) = &change {
+                if let Some(c) = &change {
+                    let (c, _) = c.as_ref();
                     writes.push(RecordStore::prepare_change(c)?);
                 }
                 let w = RecordWrite { record, previous, ledger, log: Some(entry) };
                 let (record_writes, written) = RecordStore::prepare_write(self.tenant, w)?;
                 writes.extend(record_writes);
-                if let Some((_, r)) = change.as_mut() {
-                    *r = written;
+                if let Some(c) = change.as_mut() {
+                    c.1 = written;
                 }
             }
             None => {
@@ -241,7 +242,7 @@ impl<'a> Applier<'a> {
     /// the outbox like the record API's own changes, so sync out sees it (as an echo for
     /// this connection, as a change for the tenant's other systems). The import's writes
     /// are bulk data, not changes: none.
-    fn change_of(&self, record: &Record, previous: Option<&Record>) -> Option<Relayed> {
+    fn change_of(&self, record: &Record, previous: Option<&Record>) -> Option<Box<Relayed>> {
         if self.run.direction == Direction::Import {
             return None;
         }
@@ -258,7 +259,7 @@ impl<'a> Applier<'a> {
                 self.now,
             ),
         };
-        Some((change, record.clone()))
+        Some(Box::new((change, record.clone())))
     }
 
     /// Writes the page's staged records in as few round trips as the store allows (see
@@ -282,7 +283,7 @@ impl<'a> Applier<'a> {
                 match result {
                     Ok(()) => {
                         outcomes.extend(batch.iter().map(|i| staged[*i].outcome.clone()));
-                        relayed.extend(batch.iter().filter_map(|i| staged[*i].change.take()));
+                        relayed.extend(batch.iter().filter_map(|i| staged[*i].change.take().map(|c| *c)));
                     }
                     Err(StoreError::Conflict(_)) => redo.extend(batch.iter().copied()),
                     Err(e) => return Err(e.into()),
@@ -315,7 +316,8 @@ impl<'a> Applier<'a> {
             };
             match self.svc.store.commit(writes).await {
                 Ok(()) => {
-                    sync_out::relay_committed(self.svc, self.tenant, change.as_slice()).await;
+                    let change: Vec<Relayed> = change.into_iter().map(|c| *c).collect();
+                    sync_out::relay_committed(self.svc, self.tenant, &change).await;
                     return Ok(outcome);
                 }
                 Err(StoreError::Conflict(_)) => {
