@@ -1,0 +1,239 @@
+//! Two-way sync end to end for every simulated system on the local runner, over real HTTP
+//! both ways: a tenant imported from its simulator switches `two_way` on; an edit made
+//! through the CRM's record API reaches the system by itself and its echo (by webhook or
+//! the next poll) changes nothing; an edit made in the system reaches the CRM and is not
+//! written back; a field both sides keep changing in turn, faster than the sync and with
+//! duplicated and reordered webhooks, settles equal on both sides with no more vendor
+//! writes than CRM edits; and two-way sync left idle, polled again and again, writes
+//! nothing on either side.
+
+#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tandem_connectors::http::{RetryPolicy, Settings};
+use tandem_domain::log::{Direction, LogEntry, LogFilter, Outcome, SkipReason};
+use tandem_domain::ports::Connector;
+use tandem_domain::records::Record;
+use tandem_domain::usecases::import::{self, AllStages, StageSelection};
+use tandem_domain::usecases::{connections, crm, sync_in};
+use tandem_domain::{RecordKind, System, TenantId};
+use tandem_embedded::QueueConfig;
+use tandem_local::runtime::LocalRuntime;
+use tandem_local::server;
+use tandem_local::setup;
+use tandem_local::sims::{self, RunningSim, Scale};
+use tandem_sim::SimConfig;
+use tandem_sim::webhooks::Kind;
+
+fn tenant() -> TenantId {
+    TenantId::parse(server::DEFAULT_TENANT).unwrap()
+}
+
+fn settings() -> Settings {
+    Settings {
+        retry: RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(10), ..RetryPolicy::default() },
+        pacing: tandem_connectors::Pacing::Off,
+        ..Settings::default()
+    }
+}
+
+struct TwoWay {
+    sim: RunningSim,
+    rt: LocalRuntime,
+    system: System,
+    connector: Arc<dyn Connector>,
+    _server: tokio::task::JoinHandle<()>,
+    _worker: tokio::task::JoinHandle<()>,
+}
+
+/// A simulator, a runner serving HTTP whose tenant imported it, and two-way sync on.
+async fn two_way(system: System) -> TwoWay {
+    let sim = sims::start(system, &Scale::new(5, 8), SimConfig::default(), 0).await.unwrap();
+    if let Some(h) = sim.syncro() {
+        h.set_requests_per_minute(None);
+    }
+    let mut rt = LocalRuntime::new(None, QueueConfig::default(), settings()).unwrap();
+    let t = tenant();
+    setup::seed_crm(&rt.svc, &t, &sim.crm_seed).await.unwrap();
+    connections::save_credentials(&rt.svc, &t, system, &sim.credentials).await.unwrap();
+    setup::map_typically(&rt.svc, &t, system, &sim.typical).await.unwrap();
+    let job = import::start_import(&rt.svc, &t, system, StageSelection::All(AllStages::All)).await.unwrap();
+    rt.run_until_done(&t, &job.id, &|_| {}).await.unwrap();
+    let (addr, server) = server::serve(rt.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    rt.svc.tuning.public_url = Some(format!("http://{addr}"));
+    let view = connections::save_settings(&rt.svc, &t, system, &json!({"auto_sync": "two_way"})).await.unwrap();
+    let hook = view.webhook.expect("two-way sync takes changes in");
+    if hook.registered.is_none() {
+        let url = hook.url.clone().unwrap();
+        assert!(sim.handle().subscribe(&format!("{url}?token={}", hook.secret)), "set up by hand");
+    }
+    let worker = rt.spawn_worker();
+    let connector = connections::connector(&rt.svc, &t, system).await.unwrap();
+    TwoWay { sim, rt, system, connector, _server: server, _worker: worker }
+}
+
+impl TwoWay {
+    /// An imported company (the `skip`th): its external id and CRM record.
+    async fn company(&self, skip: usize) -> (String, Record) {
+        let companies = self.rt.svc.store.all_records(&tenant(), RecordKind::Company).await.unwrap();
+        let record =
+            companies.into_iter().filter(|c| c.link(self.system).is_some()).nth(skip).expect("an imported company");
+        (record.link(self.system).unwrap().id.clone(), record)
+    }
+
+    async fn crm(&self, record: &Record) -> Record {
+        self.rt.svc.store.record(&tenant(), RecordKind::Company, record.id()).await.unwrap().unwrap()
+    }
+
+    /// The company's name as the system holds it now.
+    async fn name_there(&self, ext: &str) -> String {
+        let held = self.connector.get(RecordKind::Company, ext).await.unwrap().expect("still in the system");
+        held.field("name").unwrap_or_default().to_string()
+    }
+
+    fn idle(&self) -> bool {
+        self.rt.embedded().unwrap().queue.is_idle()
+    }
+
+    fn writes(&self) -> u64 {
+        self.sim.handle().stats().writes()
+    }
+
+    /// Waits until `check` holds (20 s at most).
+    async fn until(&self, what: &str, check: impl AsyncFn() -> bool) {
+        let start = Instant::now();
+        while !check().await {
+            assert!(start.elapsed() < Duration::from_secs(20), "never happened: {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Lets every queued message and webhook run, then polls once and lets that run too.
+    async fn settle(&self) {
+        self.sim.handle().webhooks_settled(Duration::from_secs(10)).await;
+        self.until("the queue is idle", async || self.idle()).await;
+        sync_in::start_poll(&self.rt.svc, &tenant(), self.system).await.unwrap();
+        self.until("the poll ran", async || self.idle()).await;
+        self.sim.handle().webhooks_settled(Duration::from_secs(10)).await;
+        self.until("the queue is idle again", async || self.idle()).await;
+    }
+
+    async fn logs_of(&self, record: &Record) -> Vec<LogEntry> {
+        let filter = LogFilter { limit: Some(1000), ..LogFilter::default() };
+        let logs = self.rt.svc.store.logs(&tenant(), &filter, self.rt.svc.clock.now()).await.unwrap();
+        logs.into_iter().filter(|e| e.crm_id.as_ref() == Some(record.id()) && e.job_id.is_none()).collect()
+    }
+}
+
+async fn a_crm_edit_reaches_the_system_and_its_echo_changes_nothing(system: System) {
+    let s = two_way(system).await;
+    let (ext, record) = s.company(0).await;
+    let before = s.writes();
+    let name = format!("Renamed in the CRM for {}", system.display_name());
+    let edited =
+        crm::update(&s.rt.svc, &tenant(), RecordKind::Company, record.id(), &json!({"name": name})).await.unwrap();
+    s.until("the system holds the CRM's name", async || s.name_there(&ext).await == name).await;
+    s.settle().await;
+    assert_eq!(s.writes(), before + 1, "one vendor write for one edit");
+    assert_eq!(s.crm(&record).await.meta().version, edited.meta().version, "the echo changed nothing in the CRM");
+    let logs = s.logs_of(&record).await;
+    let pushed = logs.iter().filter(|e| e.direction == Direction::SyncOut && e.outcome == Outcome::Updated).count();
+    let echoes = logs.iter().filter(|e| e.outcome == Outcome::Skipped(SkipReason::Echo)).count();
+    assert_eq!((pushed, echoes), (1, 1), "pushed once, its echo recognised once: {logs:#?}");
+    s.sim.shutdown().await;
+}
+
+async fn an_edit_in_the_system_reaches_the_crm_and_is_not_written_back(system: System) {
+    let s = two_way(system).await;
+    let (ext, record) = s.company(1).await;
+    let before = s.writes();
+    let name = format!("Renamed by a person in {}", system.display_name());
+    let field = s.sim.handle().company_name_field();
+    s.sim.handle().edit_as_person(Kind::Company, &ext, json!({ field: name })).unwrap();
+    s.until("the CRM holds the system's name", async || s.crm(&record).await.fields()["name"] == json!(name)).await;
+    s.settle().await;
+    assert_eq!(s.writes(), before, "nothing written back to the system");
+    let logs = s.logs_of(&record).await;
+    assert!(
+        logs.iter().any(|e| e.direction == Direction::SyncOut && e.outcome == Outcome::Skipped(SkipReason::Echo)),
+        "the inbound write's own change is an echo on the way out: {logs:#?}"
+    );
+    s.sim.shutdown().await;
+}
+
+async fn a_field_both_sides_keep_changing_settles_equal_with_writes_bounded_by_the_edits(system: System) {
+    let s = two_way(system).await;
+    let (ext, record) = s.company(2).await;
+    let before = s.writes();
+    s.sim.handle().duplicate_webhooks(2);
+    s.sim.handle().reorder_webhooks(3);
+    let field = s.sim.handle().company_name_field();
+    let crm_edits = 3;
+    for n in 0..crm_edits {
+        let body = json!({"name": format!("CRM edit {n}")});
+        crm::update(&s.rt.svc, &tenant(), RecordKind::Company, record.id(), &body).await.unwrap();
+        s.sim.handle().edit_as_person(Kind::Company, &ext, json!({ field: format!("System edit {n}") })).unwrap();
+    }
+    s.settle().await;
+    s.sim.handle().duplicate_webhooks(0);
+    s.sim.handle().reorder_webhooks(0);
+    s.settle().await;
+    let (crm_name, there) = (s.crm(&record).await.fields()["name"].clone(), s.name_there(&ext).await);
+    assert_eq!(crm_name, json!(there), "both sides end equal");
+    let writes = s.writes() - before;
+    assert!(writes <= crm_edits, "{writes} vendor writes for {crm_edits} CRM edits");
+    // Settled: another round changes nothing on either side.
+    let (version, writes_then) = (s.crm(&record).await.meta().version, s.writes());
+    s.settle().await;
+    assert_eq!((s.crm(&record).await.meta().version, s.writes()), (version, writes_then), "no loop");
+    s.sim.shutdown().await;
+}
+
+async fn idle_two_way_sync_writes_nothing_on_either_side(system: System) {
+    let s = two_way(system).await;
+    let (_, record) = s.company(3).await;
+    let (version, before) = (s.crm(&record).await.meta().version, s.writes());
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        s.settle().await;
+    }
+    assert_eq!(s.writes(), before, "no vendor write");
+    assert_eq!(s.crm(&record).await.meta().version, version, "no CRM write");
+    s.sim.shutdown().await;
+}
+
+macro_rules! per_system {
+    ($case:ident) => {
+        mod $case {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn connectwise() {
+                super::$case(System::ConnectWise).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn halo() {
+                super::$case(System::Halo).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn syncro() {
+                super::$case(System::Syncro).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn salesforce() {
+                super::$case(System::Salesforce).await
+            }
+        }
+    };
+}
+
+per_system!(a_crm_edit_reaches_the_system_and_its_echo_changes_nothing);
+per_system!(an_edit_in_the_system_reaches_the_crm_and_is_not_written_back);
+per_system!(a_field_both_sides_keep_changing_settles_equal_with_writes_bounded_by_the_edits);
+per_system!(idle_two_way_sync_writes_nothing_on_either_side);
