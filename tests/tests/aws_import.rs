@@ -394,3 +394,58 @@ async fn a_change_in_connectwise_reaches_the_crm_through_a_poll_run_by_the_sync_
     assert_eq!((report.missing, report.held_back), (1, false), "{report:?}");
     sim.shutdown().await;
 }
+
+/// Plays the event source (each batch invoked `deliveries` times) until `done` holds.
+async fn deliver_until(s: &Stack, deliveries: usize, what: &str, done: impl AsyncFn() -> bool) {
+    let chaos = Chaos::default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done().await {
+        deliver_once(s, deliveries, None, &chaos).await;
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_edits_and_deletes_reach_halo_through_the_sync_worker_on_moto_once_though_each_message_comes_twice() {
+    let s = stack().await;
+    let sim = sims::start(System::Halo, &Scale::new(7, 6), SimConfig::default(), 0).await.unwrap();
+    let tenant = "moto-two-way";
+    let job = connect_and_start(&s, &sim, tenant).await;
+    let (job, _) = wait_for(&s, tenant, &job, 1, None).await;
+    assert!(job.status.is_final(), "{:?}", job.status);
+    let t = TenantId::parse(tenant).unwrap();
+    let call = async |method: &str, path: &str, body: Value| {
+        let event = api_event(method, path, tenant, body);
+        http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(event)).await.unwrap()
+    };
+    let resp = call("PUT", "/connections/halo/settings", json!({"auto_sync": "two_way"})).await;
+    assert_eq!((resp.status_code, body_json(&resp.body)["auto_sync"].clone()), (200, json!("two_way")));
+
+    let mut linked = s.svc.store.all_records(&t, RecordKind::Company).await.unwrap();
+    linked.retain(|r| r.link(System::Halo).is_some());
+    let (edited, deleted) = (&linked[0], &linked[1]);
+    let connector = tandem_domain::usecases::connections::connector(&s.svc, &t, System::Halo).await.unwrap();
+    let name_there = async |record: &tandem_domain::records::Record| {
+        let ext = record.link(System::Halo).unwrap().id.clone();
+        connector.get(RecordKind::Company, &ext).await.unwrap().and_then(|r| r.field("name"))
+    };
+    let before = sim.handle().stats().writes();
+    let path = format!("/records/company/{}", edited.id());
+    let resp = call("PATCH", &path, json!({"name": "Moto Two-Way Renamed"})).await;
+    assert_eq!(resp.status_code, 200, "{:?}", resp.body);
+    deliver_until(&s, 2, "the rename reached Halo", async || {
+        name_there(edited).await.as_deref() == Some("Moto Two-Way Renamed")
+    })
+    .await;
+    assert_eq!(sim.handle().stats().writes() - before, 1, "one vendor write, though the message came twice");
+
+    // Deletes propagate only when the settings say so.
+    let resp = call("PUT", "/connections/halo/settings", json!({"propagate_deletes": true})).await;
+    assert_eq!(resp.status_code, 200, "{:?}", resp.body);
+    let resp = call("DELETE", &format!("/records/company/{}", deleted.id()), json!(null)).await;
+    assert!(resp.status_code < 300, "{:?}", resp.body);
+    deliver_until(&s, 2, "the delete reached Halo", async || name_there(deleted).await.is_none()).await;
+    assert_eq!(sim.handle().stats().writes() - before, 2, "one delete, though its message came twice");
+    sim.shutdown().await;
+}
