@@ -177,6 +177,7 @@ async fn save_connection(svc: &Services, t: &TenantId) {
         webhook: None,
         polled: Default::default(),
         swept: Default::default(),
+        relayed: None,
         created_at: now,
         updated_at: now,
         version: 0,

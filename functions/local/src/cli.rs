@@ -8,7 +8,7 @@ use std::time::Duration;
 use tandem_connectors::http::Settings;
 use tandem_connectors::{Pacing, Rate};
 use tandem_domain::System;
-use tandem_domain::usecases::{Tuning, sync_in};
+use tandem_domain::usecases::{Tuning, schedule};
 use tandem_embedded::QueueConfig;
 use tandem_sim::SimConfig;
 
@@ -343,9 +343,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<i32> {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                match sync_in::poll_all(&svc).await {
-                    Ok(started) => tracing::info!(started, "scheduled poll"),
-                    Err(e) => tracing::warn!(error = %e, "scheduled poll failed"),
+                match schedule::tick(&svc).await {
+                    Ok(t) => tracing::info!(started = t.started, requeued = t.requeued, "schedule ticked"),
+                    Err(e) => tracing::warn!(error = %e, "schedule tick failed"),
                 }
             }
         })

@@ -1,26 +1,18 @@
-//! The scheduled poll's handler: on each EventBridge schedule tick, starts a sync-in poll
-//! of every connection whose inbound sync is on
-//! ([`sync_in::poll_all`](tandem_domain::usecases::sync_in::poll_all)) and answers how
-//! many started.
+//! The schedule's handler: on each EventBridge tick, starts a sync-in poll of every
+//! connection whose inbound sync is on and queues again the CRM changes sync out has not
+//! taken ([`schedule::tick`]), and answers how many.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
-use serde::Serialize;
-use tandem_domain::usecases::{Services, sync_in};
-
-/// What one tick did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Ticked {
-    /// Polls started (their first pages queued for the sync worker).
-    pub started: usize,
-}
+use tandem_domain::usecases::Services;
+use tandem_domain::usecases::schedule::{self, Ticked};
 
 /// Runs one schedule tick. A connection that cannot start is logged and skipped by the
 /// use case; only a failure to list the connections fails the invocation.
 pub async fn handle(svc: &Services, event: LambdaEvent<EventBridgeEvent>) -> Result<Ticked, tandem_lambda::Error> {
-    let started = sync_in::poll_all(svc).await?;
-    tracing::info!(started, time = ?event.payload.time, "scheduled polls started");
-    Ok(Ticked { started })
+    let ticked = schedule::tick(svc).await?;
+    tracing::info!(started = ticked.started, requeued = ticked.requeued, time = ?event.payload.time, "schedule ticked");
+    Ok(ticked)
 }
 
 #[cfg(test)]
@@ -41,7 +33,7 @@ mod tests {
     async fn the_sample_event_on_an_empty_store_starts_no_poll() {
         let t = embedded_services();
         let answer = handle(&t.services, invocation(event(SAMPLE))).await.unwrap();
-        assert_eq!(answer, Ticked { started: 0 });
+        assert_eq!(answer, Ticked { started: 0, requeued: 0 });
         assert!(t.embedded.queue.is_idle(), "no message was sent");
     }
 
@@ -63,7 +55,7 @@ mod tests {
             t.services.store.save_connection(&connection).await.unwrap();
         }
         let answer = handle(&t.services, invocation(event(SAMPLE))).await.unwrap();
-        assert_eq!(answer, Ticked { started: 1 });
+        assert_eq!(answer, Ticked { started: 1, requeued: 0 });
         assert_eq!(t.embedded.queue.stats().sent, 1, "one first poll page queued");
     }
 }

@@ -35,6 +35,7 @@ fn conn(system: System) -> Connection {
         webhook: None,
         polled: Default::default(),
         swept: Default::default(),
+        relayed: None,
         created_at: Timestamp::from_unix(0).unwrap(),
         updated_at: Timestamp::from_unix(0).unwrap(),
         version: 1,

@@ -105,6 +105,7 @@ pub(crate) mod fixtures {
             webhook: None,
             polled: Default::default(),
             swept: Default::default(),
+            relayed: None,
             created_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
             updated_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
             version: 1,

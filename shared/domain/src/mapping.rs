@@ -214,6 +214,11 @@ pub struct Connection {
     /// `usecases::sweep`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub swept: BTreeMap<Stage, crate::sync::SweepReport>,
+    /// Sync out's catch-up watermark: every CRM change up to this instant was queued for
+    /// this connection (see `usecases::sync_out::catch_up`). Set when outbound sync is
+    /// switched on, so changes from before are never pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relayed: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Optimistic-concurrency version.

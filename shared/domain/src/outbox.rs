@@ -3,8 +3,9 @@
 //! a change nor see one that did not happen.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-use crate::ids::{RecordId, RecordKind, TenantId};
+use crate::ids::{RecordId, RecordKind, System, TenantId};
 use crate::normalise::Timestamp;
 use crate::records::Record;
 
@@ -32,12 +33,20 @@ pub struct Change {
     /// The fields the change set (every field with a value on a create; none on a delete).
     pub fields: Vec<String>,
     pub at: Timestamp,
+    /// A delete: the record's links as they were (system -> external id), so the systems
+    /// it was in can still be told once the record is gone.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub links: BTreeMap<System, String>,
 }
 
 impl Change {
     /// The change that writes `record` (its `meta.version` the version it replaces).
     pub fn of(tenant: &TenantId, op: ChangeOp, record: &Record, fields: Vec<String>, at: Timestamp) -> Self {
         let version = record.meta().version + 1;
+        let links = match op {
+            ChangeOp::Deleted => record.meta().links.iter().map(|(s, l)| (*s, l.id.clone())).collect(),
+            _ => BTreeMap::new(),
+        };
         Self {
             id: format!("{}-{}-v{version}", record.kind(), record.id()),
             tenant: tenant.clone(),
@@ -47,6 +56,7 @@ impl Change {
             version,
             fields,
             at,
+            links,
         }
     }
 }

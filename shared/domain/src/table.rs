@@ -151,8 +151,9 @@ pub mod keys {
     pub fn webhook(key: &str) -> String {
         format!("webhook#{key}")
     }
-    /// The index partition of the connections whose inbound sync is on.
-    pub const INBOUND_SYNC: &str = "sync#inbound";
+    /// The index partition of the connections whose auto-sync is on (in either direction;
+    /// the name is from when only inbound sync was built, kept so stored items stay found).
+    pub const AUTO_SYNC: &str = "sync#inbound";
     /// A webhook delivery already taken, by the digest of its body.
     pub fn delivery(t: &TenantId, system: System, digest: &str) -> String {
         format!("{t}#delivery#{system}#{digest}")
@@ -192,12 +193,10 @@ impl RecordStore {
     /// Writes a connection if nobody changed it since it was read (`version`).
     pub async fn save_connection(&self, c: &Connection) -> Result<Connection, StoreError> {
         let condition = if c.version == 0 { Condition::NotExists } else { Condition::VersionIs(c.version) };
-        // Connections taking changes in are indexed, for the scheduled poll to find.
-        let gsi1 = c
-            .settings
-            .auto_sync
-            .inbound()
-            .then(|| IndexKey { pk: keys::INBOUND_SYNC.into(), sk: format!("{}#{}", c.tenant, c.system) });
+        // Connections with auto-sync on are indexed, for the schedule to find (the poll of
+        // those taking changes in, sync out's catch-up of those pushing).
+        let gsi1 = (c.settings.auto_sync != crate::settings::AutoSync::Off)
+            .then(|| IndexKey { pk: keys::AUTO_SYNC.into(), sk: format!("{}#{}", c.tenant, c.system) });
         let item = Item {
             pk: keys::connection(&c.tenant, c.system),
             sk: "C".into(),
@@ -229,13 +228,21 @@ impl RecordStore {
 
     /// Every connection (of any tenant) whose inbound sync is on, for the scheduled poll.
     pub async fn inbound_connections(&self) -> Result<Vec<(TenantId, System)>, StoreError> {
+        let all = self.auto_sync_connections().await?;
+        Ok(all.into_iter().filter(|c| c.settings.auto_sync.inbound()).map(|c| (c.tenant, c.system)).collect())
+    }
+
+    /// Every connection (of any tenant) whose auto-sync is on, in either direction.
+    pub async fn auto_sync_connections(&self) -> Result<Vec<Connection>, StoreError> {
         let mut out = Vec::new();
         let mut q = Query { limit: 500, ..Query::default() };
         loop {
-            let page = self.table.query_index(keys::INBOUND_SYNC, &q).await?;
+            let page = self.table.query_index(keys::AUTO_SYNC, &q).await?;
             for item in page.items {
-                let c: Connection = from_body(item)?;
-                out.push((c.tenant, c.system));
+                let version = item.version;
+                let mut c: Connection = from_body(item)?;
+                c.version = version;
+                out.push(c);
             }
             match page.next {
                 Some(next) => q.after = Some(next),

@@ -25,11 +25,8 @@ use crate::usecases::{Services, sync_out};
 enum Prepared {
     Fail(String),
     /// The writes, the outcome, and the CRM change they make (sync in's writes only).
-    Writes(Vec<Write>, Outcome, Option<Box<Relayed>>),
+    Writes(Vec<Write>, Outcome, Option<Box<Change>>),
 }
-
-/// A CRM change committed by sync in, with the record as written: relayed to sync out.
-type Relayed = (Change, Record);
 
 /// One record's decided writes, waiting for the page's batched write.
 pub(crate) struct Staged<'r> {
@@ -40,7 +37,7 @@ pub(crate) struct Staged<'r> {
     log_id: String,
     writes: Vec<Write>,
     outcome: Outcome,
-    change: Option<Box<Relayed>>,
+    change: Option<Box<Change>>,
 }
 
 /// The item a write touches.
@@ -218,15 +215,10 @@ impl<'a> Applier<'a> {
             Some(record) => {
                 change = self.change_of(&record, previous.as_ref());
                 if let Some(c) = &change {
-                    let (c, _) = c.as_ref();
                     writes.push(RecordStore::prepare_change(c)?);
                 }
                 let w = RecordWrite { record, previous, ledger, log: Some(entry) };
-                let (record_writes, written) = RecordStore::prepare_write(self.tenant, w)?;
-                writes.extend(record_writes);
-                if let Some(c) = change.as_mut() {
-                    c.1 = written;
-                }
+                writes.extend(RecordStore::prepare_write(self.tenant, w)?.0);
             }
             None => {
                 if let Some(ledger) = &ledger {
@@ -242,7 +234,7 @@ impl<'a> Applier<'a> {
     /// the outbox like the record API's own changes, so sync out sees it (as an echo for
     /// this connection, as a change for the tenant's other systems). The import's writes
     /// are bulk data, not changes: none.
-    fn change_of(&self, record: &Record, previous: Option<&Record>) -> Option<Box<Relayed>> {
+    fn change_of(&self, record: &Record, previous: Option<&Record>) -> Option<Box<Change>> {
         if self.run.direction == Direction::Import {
             return None;
         }
@@ -259,7 +251,7 @@ impl<'a> Applier<'a> {
                 self.now,
             ),
         };
-        Some(Box::new((change, record.clone())))
+        Some(Box::new(change))
     }
 
     /// Writes the page's staged records in as few round trips as the store allows (see
@@ -316,7 +308,7 @@ impl<'a> Applier<'a> {
             };
             match self.svc.store.commit(writes).await {
                 Ok(()) => {
-                    let change: Vec<Relayed> = change.into_iter().map(|c| *c).collect();
+                    let change: Vec<Change> = change.into_iter().map(|c| *c).collect();
                     sync_out::relay_committed(self.svc, self.tenant, &change).await;
                     return Ok(outcome);
                 }

@@ -63,6 +63,7 @@ pub async fn save_credentials(
                 webhook: None,
                 polled: Default::default(),
                 swept: Default::default(),
+                relayed: None,
                 created_at: now,
                 updated_at: now,
                 version: 0,
@@ -213,6 +214,10 @@ pub async fn save_settings(
         {
             connector(svc, tenant, system).await?.unregister_webhook(&url).await?;
             endpoint.registration = None;
+        }
+        if settings.auto_sync.outbound() && !conn.settings.auto_sync.outbound() {
+            // Sync out takes the changes made from now on, never those from before.
+            conn.relayed = Some(svc.clock.now());
         }
         conn.settings = settings;
         conn.updated_at = svc.clock.now();

@@ -111,7 +111,7 @@ pub async fn create(svc: &Services, t: &TenantId, kind: RecordKind, body: &Value
     writes.push(RecordStore::prepare_change(&change)?);
     match svc.store.commit(writes).await {
         Ok(()) => {
-            sync_out::relay_committed(svc, t, &[(change, stored.clone())]).await;
+            sync_out::relay_committed(svc, t, &[change]).await;
             Ok(stored)
         }
         Err(StoreError::Conflict(_)) => match svc.store.record(t, kind, &id).await? {
@@ -157,7 +157,7 @@ pub async fn update(
         writes.push(RecordStore::prepare_change(&change)?);
         match svc.store.commit(writes).await {
             Ok(()) => {
-                sync_out::relay_committed(svc, t, &[(change, written.clone())]).await;
+                sync_out::relay_committed(svc, t, &[change]).await;
                 return Ok(written);
             }
             Err(StoreError::Conflict(_)) => continue,
@@ -178,7 +178,7 @@ pub async fn delete(svc: &Services, t: &TenantId, kind: RecordKind, id: &RecordI
         writes.push(RecordStore::prepare_change(&change)?);
         match svc.store.commit(writes).await {
             Ok(()) => {
-                sync_out::relay_committed(svc, t, &[(change, current)]).await;
+                sync_out::relay_committed(svc, t, &[change]).await;
                 return Ok(());
             }
             Err(StoreError::Conflict(_)) => continue,

@@ -8,6 +8,7 @@ pub mod export;
 pub mod import;
 mod load;
 pub mod mappings;
+pub mod schedule;
 pub mod sweep;
 pub mod sync_in;
 pub mod sync_out;

@@ -243,7 +243,7 @@ pub(crate) async fn deleted(
             writes.push(RecordStore::prepare_unlink(t, ledger));
             writes.push(RecordStore::prepare_change(&change)?);
             svc.store.commit(writes).await?;
-            crate::usecases::sync_out::relay_committed(svc, t, &[(change, record.clone())]).await;
+            crate::usecases::sync_out::relay_committed(svc, t, &[change]).await;
             Outcome::Deleted
         }
         _ => Outcome::Skipped(SkipReason::Deleted),

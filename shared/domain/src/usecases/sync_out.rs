@@ -3,7 +3,9 @@
 //!
 //! - [`relay`]: every CRM change (the record API's writes, and sync in's own writes, each
 //!   committed with its outbox entry) becomes one [`SyncOutMessage`] per connection that
-//!   pushes that kind. The message names the change, never its values.
+//!   pushes that kind. The message names the change, never its values. A change committed
+//!   but not queued (the process died in between) is queued by the schedule's
+//!   [`catch_up`], which reads the outbox behind a per-connection watermark.
 //! - [`push`] (the sync worker, in the connection's FIFO group, so a push and a pull of
 //!   one connection never run at once): reads the record as it is now and its ledger, and
 //!   decides with the reconcile engine's way out ([`decide_push`]):
@@ -32,6 +34,7 @@ use crate::sync::SyncOutMessage;
 use crate::table::RecordStore;
 use crate::usecases::Services;
 use crate::usecases::apply::{Applier, Run};
+use crate::usecases::connections::update_connection;
 use crate::usecases::export::{Ctx, Pending, PushRun, sync_out_log_id};
 use crate::usecases::sync_in;
 use crate::work::Work;
@@ -51,35 +54,33 @@ pub(crate) fn pushed_stage(conn: &Connection, kind: RecordKind) -> Result<Stage,
     Ok(stage)
 }
 
-/// Queues the push of each committed change (with the record as it was written, or as it
-/// was before a delete) to every connection of the tenant that pushes its kind. A change
-/// deleting a record never linked to a system is nothing to that system. Returns how many
-/// messages were queued.
-pub async fn relay(svc: &Services, t: &TenantId, changes: &[(Change, Record)]) -> Result<usize, DomainError> {
+/// The push of `change` to `conn`'s system, when the connection pushes its kind. A change
+/// deleting a record never linked to the system is nothing to it.
+fn message(conn: &Connection, change: &Change) -> Option<SyncOutMessage> {
+    pushed_stage(conn, change.kind).ok()?;
+    let deleted = match change.op {
+        ChangeOp::Deleted => Some(change.links.get(&conn.system)?.clone()),
+        _ => None,
+    };
+    Some(SyncOutMessage {
+        tenant: change.tenant.clone(),
+        system: conn.system,
+        record_kind: change.kind,
+        record: change.record.clone(),
+        change: change.id.clone(),
+        deleted,
+    })
+}
+
+/// Queues the push of each committed change to every connection of the tenant that pushes
+/// its kind. Returns how many messages were queued.
+pub async fn relay(svc: &Services, t: &TenantId, changes: &[Change]) -> Result<usize, DomainError> {
     if changes.is_empty() {
         return Ok(0);
     }
     let mut queued = 0;
     for conn in svc.store.connections(t).await? {
-        for (change, record) in changes {
-            if pushed_stage(&conn, change.kind).is_err() {
-                continue;
-            }
-            let deleted = match change.op {
-                ChangeOp::Deleted => match record.link(conn.system) {
-                    Some(link) => Some(link.id.clone()),
-                    None => continue,
-                },
-                _ => None,
-            };
-            let msg = SyncOutMessage {
-                tenant: t.clone(),
-                system: conn.system,
-                record_kind: change.kind,
-                record: change.record.clone(),
-                change: change.id.clone(),
-                deleted,
-            };
+        for msg in changes.iter().filter_map(|change| message(&conn, change)) {
             svc.queue.send(&Work::SyncOut(msg)).await?;
             queued += 1;
         }
@@ -88,11 +89,86 @@ pub async fn relay(svc: &Services, t: &TenantId, changes: &[(Change, Record)]) -
 }
 
 /// [`relay`] after a write that is already committed: a queue that fails is logged, not
-/// returned (the write stands; the change waits in the outbox).
-pub(crate) async fn relay_committed(svc: &Services, t: &TenantId, changes: &[(Change, Record)]) {
+/// returned (the write stands; the change waits in the outbox for [`catch_up`]).
+pub(crate) async fn relay_committed(svc: &Services, t: &TenantId, changes: &[Change]) {
     if let Err(e) = relay(svc, t, changes).await {
         tracing::warn!(tenant = %t, changes = changes.len(), error = %e, "changes committed but not queued for sync out");
     }
+}
+
+/// How long after a change the catch-up takes it as one the relay lost (a process that died
+/// between committing a change and queueing it, or a queue that failed then): long enough
+/// that a change relayed as usual is in the queue or done by then.
+pub const RELAY_GRACE_SECONDS: i64 = 120;
+/// How far back the catch-up reads at most (a schedule that was off longer starts here).
+pub const CATCH_UP_WINDOW_SECONDS: i64 = 2 * 86_400;
+
+/// The schedule's catch-up of sync out: for every connection pushing changes, the CRM
+/// changes since its watermark (older than [`RELAY_GRACE_SECONDS`]) that were not pushed
+/// are queued again, then the watermark moves. One connection that fails is logged and
+/// does not stop the others. Returns how many changes were queued again.
+pub async fn catch_up(svc: &Services) -> Result<usize, DomainError> {
+    let mut queued = 0;
+    for conn in svc.store.auto_sync_connections().await? {
+        if !conn.settings.auto_sync.outbound() {
+            continue;
+        }
+        match catch_up_connection(svc, &conn).await {
+            Ok(n) => queued += n,
+            Err(e) => {
+                tracing::warn!(tenant = %conn.tenant, system = %conn.system, error = %e, "sync out catch-up failed")
+            }
+        }
+    }
+    Ok(queued)
+}
+
+async fn catch_up_connection(svc: &Services, conn: &Connection) -> Result<usize, DomainError> {
+    let now = svc.clock.now();
+    let until = now.plus_seconds(-RELAY_GRACE_SECONDS);
+    let oldest = now.plus_seconds(-CATCH_UP_WINDOW_SECONDS);
+    let from = match conn.relayed {
+        Some(at) if at >= until => return Ok(0),
+        Some(at) if at < oldest => {
+            tracing::warn!(tenant = %conn.tenant, system = %conn.system, watermark = %at,
+                "sync out catch-up watermark older than its window; changes before it are not looked at");
+            oldest
+        }
+        Some(at) => at,
+        // Outbound sync from before the watermark existed: from now on.
+        None => until,
+    };
+    let mut changes = Vec::new();
+    let mut day = from;
+    loop {
+        let listed = svc.store.changes(&conn.tenant, &day.day()).await?;
+        changes.extend(listed.into_iter().filter(|c| c.at > from && c.at <= until));
+        if day.day() == until.day() {
+            break;
+        }
+        day = day.plus_seconds(86_400);
+    }
+    let messages: Vec<SyncOutMessage> = changes.iter().filter_map(|c| message(conn, c)).collect();
+    let log_ids: Vec<String> =
+        messages.iter().map(|m| sync_out_log_id(m.system, &m.change, m.record_kind, &m.record)).collect();
+    let done = svc.store.logs_by_id(&conn.tenant, &log_ids).await?;
+    let mut queued = 0;
+    for (msg, log_id) in messages.into_iter().zip(&log_ids) {
+        if !done.contains_key(log_id) {
+            tracing::info!(tenant = %conn.tenant, system = %conn.system, change = %msg.change, "change not pushed yet; queued again");
+            svc.queue.send(&Work::SyncOut(msg)).await?;
+            queued += 1;
+        }
+    }
+    update_connection(svc, &conn.tenant, conn.system, |c| {
+        if c.relayed.is_some_and(|at| at >= until) {
+            return false;
+        }
+        c.relayed = Some(until);
+        true
+    })
+    .await?;
+    Ok(queued)
 }
 
 /// The sync worker's push of one CRM change to one system (see the module docs). `None`

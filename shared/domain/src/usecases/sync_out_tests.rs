@@ -197,3 +197,24 @@ async fn a_crm_delete_reaches_the_system_only_with_propagate_deletes() {
     assert_eq!(writes(&w), vec!["delete 2".to_string()]);
     assert!(w.svc.store.linked_id(&t(), CW, RecordKind::Company, "2").await.unwrap().is_none(), "unlinked");
 }
+
+#[tokio::test]
+async fn a_change_committed_but_never_queued_is_pushed_by_the_catch_up_and_older_ones_never() {
+    let w = writable().await;
+    edit(&w, "1", json!({"name": "Edited before sync out was on"})).await;
+    set(&w, json!({"auto_sync": "two_way"})).await;
+    w.clock.advance(5);
+    edit(&w, "2", json!({"name": "Bolt, queue lost"})).await;
+    let lost = w.queue.pop_work();
+    assert!(matches!(lost, Some(crate::work::Work::SyncOut(_))), "{lost:?}");
+    assert_eq!(catch_up(&w.svc).await.unwrap(), 0, "within the grace period the relay is trusted");
+
+    w.clock.advance(RELAY_GRACE_SECONDS + 1);
+    assert_eq!(catch_up(&w.svc).await.unwrap(), 1, "only the change made while sync out was on");
+    drain(&w).await;
+    assert_eq!(held(&w, "2").name, "Bolt, queue lost");
+    assert_ne!(held(&w, "1").name, "Edited before sync out was on");
+    w.clock.advance(RELAY_GRACE_SECONDS + 1);
+    assert_eq!(catch_up(&w.svc).await.unwrap(), 0, "the watermark moved on");
+    assert_eq!(writes(&w).len(), 1);
+}
