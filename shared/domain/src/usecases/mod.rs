@@ -1,5 +1,6 @@
 //! The use cases: what a handler calls. Each takes the [`Services`] (ports) and plain
 //! inputs, applies the rules and returns plain outputs or a [`crate::DomainError`].
+//! [`work::run`] runs any work message through the one that handles its kind.
 
 pub(crate) mod apply;
 pub mod connections;
@@ -10,6 +11,7 @@ mod load;
 pub mod mappings;
 pub mod sweep;
 pub mod sync_in;
+pub mod work;
 
 use std::sync::Arc;
 use std::time::Duration;

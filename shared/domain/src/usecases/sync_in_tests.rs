@@ -72,7 +72,7 @@ async fn drain(w: &World) -> Vec<Outcome> {
             Work::SyncSweep(msg) => {
                 crate::usecases::sweep::run_sweep(&w.svc, &msg).await.unwrap();
             }
-            Work::Export(_) => panic!("no export in these tests"),
+            Work::Export(_) | Work::Resume(_) => panic!("no export or rate limit in these tests"),
         }
     }
     outcomes
