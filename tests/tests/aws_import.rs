@@ -449,3 +449,94 @@ async fn crm_edits_and_deletes_reach_halo_through_the_sync_worker_on_moto_once_t
     assert_eq!(sim.handle().stats().writes() - before, 2, "one delete, though its message came twice");
     sim.shutdown().await;
 }
+
+/// One round of the event source through the functions' handlers; answers each queue's
+/// event and response.
+async fn deliver_recording(s: &Stack) -> Vec<(Route, SqsEvent, SqsBatchResponse)> {
+    let svc = &s.svc;
+    let seen = std::sync::Mutex::new(Vec::new());
+    s.source
+        .poll_once(|route, event| {
+            let seen = &seen;
+            async move {
+                let answer = invoke_route(svc, route, event.clone()).await;
+                seen.lock().unwrap().push((route, event, answer.clone()));
+                Some(answer)
+            }
+        })
+        .await
+        .unwrap();
+    seen.into_inner().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_page_is_re_sent_as_a_resume_and_acknowledged_and_the_import_still_reaches_the_ground_truth() {
+    let s = stack().await;
+    let sim = sim(System::ConnectWise).await;
+    let tenant = "moto-429";
+    let job = connect_and_start(&s, &sim, tenant).await;
+    // Every attempt the transport makes for the first page is answered 429.
+    sim.handle().fail_next(4, 429);
+    let rounds = deliver_recording(&s).await;
+    let [(route, event, answer)] = &rounds[..] else { panic!("one queue had a message: {}", rounds.len()) };
+    assert_eq!(*route, Route::Stage(Stage::Users));
+    assert!(answer.batch_item_failures.is_empty(), "the original is acknowledged: {answer:?}");
+    let original = tandem_domain::work::Work::decode(event.records[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(sim.handle().stats().injected_failures, 4);
+
+    let users = s.source.queue(Route::Stage(Stage::Users)).unwrap();
+    let queued = users.receive(10, Duration::ZERO).await.unwrap();
+    let [resume] = &queued[..] else { panic!("one message queued: {queued:?}") };
+    let tandem_domain::work::Work::Resume(resume) = tandem_domain::work::Work::decode(&resume.body).unwrap() else {
+        panic!("a resume: {}", resume.body)
+    };
+    assert_eq!((*resume.work).clone(), original, "the resume carries the page itself");
+    assert_eq!(resume.waits, 1);
+
+    let (job, _) = wait_for(&s, tenant, &job, 1, None).await;
+    assert_matches(&s, sim.system, tenant, &job, &sim.expected, &sim.crm_seed).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_not_due_yet_is_reported_failed_held_back_until_due_and_not_run() {
+    use tandem_domain::work::{ResumeMessage, Work};
+    let s = stack().await;
+    let page = Work::ImportPage(tandem_domain::job::StageMessage {
+        tenant: TenantId::parse("moto-wait").unwrap(),
+        system: System::Halo,
+        job_id: JobId::from_raw("no-such-job"),
+        stage: Stage::Contacts,
+        cursor: tandem_domain::external::Cursor::start(),
+        attempt: 0,
+    });
+    let not_before = s.svc.clock.now().plus_seconds(4);
+    let resume = Work::Resume(ResumeMessage { not_before, waits: 1, work: Box::new(page) });
+    s.svc.queue.send(&resume).await.unwrap();
+
+    let rounds = deliver_recording(&s).await;
+    let [(route, event, answer)] = &rounds[..] else { panic!("one queue had a message: {}", rounds.len()) };
+    assert_eq!(*route, Route::Stage(Stage::Contacts), "the resume went to its page's queue");
+    let id = event.records[0].message_id.clone().unwrap();
+    let failed: Vec<&str> = answer.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, vec![id.as_str()], "not due: reported, so it is not deleted");
+
+    // Held back beyond the queue's visibility timeout (1 s) until it is due.
+    let contacts = s.source.queue(Route::Stage(Stage::Contacts)).unwrap();
+    assert_eq!(contacts.receive(10, Duration::from_secs(2)).await.unwrap(), Vec::new(), "still hidden after 2 s");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        assert!(Instant::now() < deadline, "the resume never came back");
+        let rounds = deliver_recording(&s).await;
+        if let [(_, event, answer)] = &rounds[..] {
+            assert!(s.svc.clock.now() >= not_before, "it came back only once due");
+            assert_eq!(event.records[0].message_id.as_deref(), Some(id.as_str()), "the same message");
+            let receives = &event.records[0].attributes["ApproximateReceiveCount"];
+            assert_eq!(receives, "2", "one wait, then it ran: far from maxReceiveCount");
+            assert!(answer.batch_item_failures.is_empty(), "due: it ran (its job is unknown, nothing to do)");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(contacts.receive(10, Duration::ZERO).await.unwrap(), Vec::new(), "deleted once it ran");
+}

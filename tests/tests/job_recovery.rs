@@ -106,3 +106,66 @@ async fn a_restart_resumes_the_running_jobs_of_every_tenant_and_reports_stalled_
         assert_eq!(done.status, JobStatus::Completed, "{t}: {:?}", done.status);
     }
 }
+
+/// Log lines written while a test runs on its own thread, for asserting on them.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_rate_limited_for_longer_than_the_queues_deliveries_waits_and_resumes_and_is_never_dead_lettered() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let sim = sims::start(System::ConnectWise, &Scale::new(5, 10), SimConfig::default(), 0).await.unwrap();
+    let rt = LocalRuntime::new(None, queue(), settings()).unwrap();
+    let t = TenantId::parse("limited").unwrap();
+    setup::seed_crm(&rt.svc, &t, &sim.crm_seed).await.unwrap();
+    connections::save_credentials(&rt.svc, &t, sim.system, &sim.credentials).await.unwrap();
+    setup::map_typically(&rt.svc, &t, sim.system, &sim.typical).await.unwrap();
+
+    // The system answers 429 (Retry-After: 1) to more deliveries than the queue allows
+    // (3), each of which tries once.
+    let cw = sim.connectwise().unwrap();
+    let limited = queue().max_receives + 2;
+    cw.fail_next(limited, 429);
+    let job = import::start_import(&rt.svc, &t, sim.system, all()).await.unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(90), rt.run_until_done(&t, &job.id, &|_| {}))
+        .await
+        .expect("the job ends")
+        .unwrap();
+    assert_eq!(done.status, JobStatus::Completed, "{:?}", done.status);
+    assert_eq!(report::differences(&report::job_counts(&done), &sim.expected), Vec::<String>::new());
+    let embedded = rt.embedded().unwrap();
+    assert_eq!(embedded.queue.dead_letters(), Vec::new(), "nothing dead-lettered");
+    assert!(embedded.events.failed_jobs().is_empty(), "no failure published");
+    assert_eq!(sim.handle().stats().injected_failures, u64::from(limited), "every 429 was answered");
+
+    let logs = logs.text();
+    let waits: Vec<&str> = logs.lines().filter(|l| l.contains("the work waits and resumes")).collect();
+    assert_eq!(waits.len(), limited as usize, "one wait logged per 429:\n{logs}");
+    assert!(waits.iter().all(|l| l.contains("rate limited by ConnectWise") && l.contains("resume_at=")), "{waits:?}");
+    assert!(waits.last().unwrap().contains(&format!("waits={limited}")), "{waits:?}");
+    assert!(!logs.contains("dead-lettered"), "{logs}");
+}

@@ -155,8 +155,8 @@ async fn an_edit_in_the_system_reaches_the_crm_and_is_not_written_back(system: S
     s.sim.handle().edit_as_person(Kind::Company, &ext, json!({ field: name })).unwrap();
     s.until("the CRM holds the system's name", async || s.crm(&record).await.fields()["name"] == json!(name)).await;
     s.settle().await;
-    assert_eq!(s.writes(), before, "nothing written back to the system");
     let logs = s.logs_of(&record).await;
+    assert_eq!(s.writes(), before, "nothing written back to the system: {logs:#?}");
     assert!(
         logs.iter().any(|e| e.direction == Direction::SyncOut && e.outcome == Outcome::Skipped(SkipReason::Echo)),
         "the inbound write's own change is an echo on the way out: {logs:#?}"

@@ -117,6 +117,11 @@ impl SqsEventSource {
         Self { queues }
     }
 
+    /// The queue of `route`, to look into it (a test).
+    pub fn queue(&self, route: Route) -> Option<&SqsWorkQueue> {
+        self.queues.iter().find(|(r, _)| *r == route).map(|(_, q)| q)
+    }
+
     /// Receives one batch (up to 10) from every queue and invokes `invoke` with it,
     /// like Lambda's event source mapping; deletes the messages that did not fail. When
     /// `invoke` answers `None` the invocation failed as a whole: nothing is deleted and the

@@ -1,6 +1,7 @@
 //! The local runtime: the use cases' services on the embedded adapters (or on AWS
 //! interfaces such as moto), with the work queue worked in-process, as SQS and the stage
-//! Lambdas would in AWS.
+//! Lambdas would in AWS: each message runs through the one dispatcher the Lambda handlers
+//! use too ([`work::run`]), so rate-limited work waits and resumes here as there.
 
 use anyhow::Context;
 use std::path::Path;
@@ -13,9 +14,10 @@ use tandem_connectors::http::Settings;
 use tandem_domain::job::Job;
 use tandem_domain::ports::{SystemClock, Table};
 use tandem_domain::table::RecordStore;
+use tandem_domain::usecases::import;
+use tandem_domain::usecases::work::{self, Ran};
 use tandem_domain::usecases::{Services, Tuning};
-use tandem_domain::usecases::{export, import, sweep, sync_in, sync_out};
-use tandem_domain::work::{Route, Work};
+use tandem_domain::work::Route;
 use tandem_domain::{JobId, TenantId};
 use tandem_embedded::{Embedded, MeteredTable, QueueConfig};
 
@@ -91,17 +93,21 @@ impl LocalRuntime {
         match &self.backend {
             Backend::Embedded(embedded) => {
                 let Some(delivery) = embedded.queue.receive(wait).await else { return Ok(false) };
-                let result = match &delivery.message {
-                    Work::ImportPage(msg) => import::run_page(&self.svc, msg).await.map(|_| ()),
-                    Work::Export(msg) => export::run(&self.svc, msg).await.map(|_| ()),
-                    Work::SyncRecord(msg) => sync_in::apply_notice(&self.svc, msg).await.map(|_| ()),
-                    Work::SyncPoll(msg) => sync_in::run_poll(&self.svc, msg).await.map(|_| ()),
-                    Work::SyncSweep(msg) => sweep::run_sweep(&self.svc, msg).await.map(|_| ()),
-                    Work::SyncOut(msg) => sync_out::push(&self.svc, msg).await.map(|_| ()),
-                };
-                match result {
-                    Ok(()) => {
+                let max_receives = embedded.queue.config().max_receives;
+                match work::run(&self.svc, &delivery.message).await {
+                    // Ran, or its system limited our rate and a resume copy was sent.
+                    Ok(Ran::Done | Ran::Waits(_)) => {
                         embedded.queue.ack(delivery.receipt);
+                    }
+                    // A resume not due yet: back in its group's place until it is due, as
+                    // SQS holds it back by its visibility timeout.
+                    Ok(Ran::NotDue(left)) => {
+                        let reason = format!("{} is not due yet", delivery.message);
+                        if delivery.receive_count >= max_receives {
+                            tandem_lambda::dead_lettered(&self.svc, &delivery.message, delivery.receive_count, &reason)
+                                .await;
+                        }
+                        embedded.queue.nack_with_reason(delivery.receipt, left, &reason);
                     }
                     Err(e) => {
                         // Only retryable errors reach here; back off and let the queue
@@ -109,7 +115,7 @@ impl LocalRuntime {
                         // and its flow records the failure (an import's job fails with
                         // the reason instead of staying "running").
                         let reason = e.to_string();
-                        if delivery.receive_count >= embedded.queue.config().max_receives {
+                        if delivery.receive_count >= max_receives {
                             tandem_lambda::dead_lettered(&self.svc, &delivery.message, delivery.receive_count, &reason)
                                 .await;
                         }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
@@ -57,6 +58,15 @@ impl WorkQueue for WorkRouter {
         let route = work.route();
         match self.routes.get(&route) {
             Some(queue) => queue.send(work).await,
+            None => Err(QueueError(format!("no queue is configured for {route} ({} message)", work.kind()))),
+        }
+    }
+
+    /// Holds `work` back on its route's queue (the queue it was received from).
+    async fn hold(&self, work: &Work, receipt: &str, delay: Duration) -> Result<(), QueueError> {
+        let route = work.route();
+        match self.routes.get(&route) {
+            Some(queue) => queue.hold(work, receipt, delay).await,
             None => Err(QueueError(format!("no queue is configured for {route} ({} message)", work.kind()))),
         }
     }

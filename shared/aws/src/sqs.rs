@@ -1,7 +1,8 @@
 //! [`SqsWorkQueue`]: the work queue ([`WorkQueue`]) on one SQS FIFO queue, plus
 //! [`create_queues_if_missing`] (the queue and its dead-letter queue) and the helpers a
 //! test or the local runner uses to play the Lambda event source ([`SqsWorkQueue::receive`],
-//! [`SqsWorkQueue::delete`]).
+//! [`SqsWorkQueue::delete`]). A received message is held back (a resume not due yet) by
+//! changing its visibility timeout ([`WorkQueue::hold`]).
 //!
 //! A message's body is the [`Work`] JSON (versioned, with its kind); its `MessageGroupId`
 //! is [`Work::group_id`] (one group per tenant and system, so one connection never races
@@ -28,6 +29,8 @@ const SERVICE: &str = "SQS";
 /// The longest deduplication or group id SQS accepts.
 pub const MAX_ID_LEN: usize = 128;
 const HASHED: &str = "sha256:";
+/// The longest visibility timeout SQS sets.
+pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
 
 /// `raw` as an SQS deduplication or group id: itself when it is 1-128 printable ASCII
 /// characters (letters, digits, punctuation), otherwise `sha256:` and its hex digest. An
@@ -131,6 +134,21 @@ impl WorkQueue for SqsWorkQueue {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, "SendMessage", &e))?;
+        Ok(())
+    }
+
+    /// Sets the received message's visibility timeout to `delay` (whole seconds, rounded
+    /// up, at most SQS's 12 hours).
+    async fn hold(&self, _work: &Work, receipt: &str, delay: Duration) -> Result<(), QueueError> {
+        let secs = (delay.as_secs() + u64::from(delay.subsec_nanos() > 0)).min(MAX_VISIBILITY.as_secs());
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(secs).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "ChangeMessageVisibility", &e))?;
         Ok(())
     }
 }

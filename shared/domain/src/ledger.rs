@@ -192,18 +192,44 @@ impl Ledger {
         Self { kept, ..self }
     }
 
+    /// This entry with only those of `kept` (an earlier entry's) that the CRM record
+    /// `crm` still holds: a field the CRM changed since, or took from the system, is no
+    /// longer kept. A field the CRM changes or wins at a sync in is never added: it is the
+    /// CRM's change, still to be pushed.
+    pub fn still_kept(self, kept: &FieldHashes, crm: &Record) -> Self {
+        let now = field_hashes(crm);
+        let kept = kept
+            .iter()
+            .filter(|(f, h)| now.get(*f).map_or("", String::as_str) == h.as_str())
+            .map(|(f, h)| (f.clone(), h.clone()))
+            .collect();
+        Self { kept, ..self }
+    }
+
     /// This entry after pushing `fields` of `record` now; `seen` is the system's version
-    /// after the write, when its answer carried one.
+    /// after the write, when its answer carried one. The pushed fields are in step, no
+    /// longer kept.
     pub fn repushed(&self, record: &Record, fields: &[String], seen: Option<ExtVersion>, now: Timestamp) -> Self {
         let all = field_hashes(record);
         let mut pushed = self.pushed.clone();
+        let mut kept = self.kept.clone();
         for field in fields {
             match all.get(field) {
                 Some(hash) => pushed.insert(field.clone(), hash.clone()),
                 None => pushed.remove(field),
             };
+            kept.remove(field);
         }
-        Self { seen: seen.or_else(|| self.seen.clone()), pushed, pushed_at: Some(now), ..self.clone() }
+        Self { seen: seen.or_else(|| self.seen.clone()), pushed, kept, pushed_at: Some(now), ..self.clone() }
+    }
+
+    /// Whether the CRM changed `field` (now hashing to `now`) since the last sync: against
+    /// the value it kept, where it kept one, else against the common base `base`.
+    pub fn crm_changed(&self, base: &FieldHashes, field: &str, now: Option<&String>) -> bool {
+        match self.kept.get(field) {
+            Some(kept) => now.map_or("", String::as_str) != kept.as_str(),
+            None => now != base.get(field),
+        }
     }
 
     /// Per field, what both sides held at the last sync in either direction: the pulled

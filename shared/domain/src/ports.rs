@@ -158,6 +158,15 @@ pub trait WorkQueue: Send + Sync {
     /// Sends a message to its [route](Work::route), in its [group](Work::group_id); a
     /// message with the same [dedup id](Work::dedup_id) sent before is dropped.
     async fn send(&self, work: &Work) -> Result<(), QueueError>;
+
+    /// Keeps a received message (`work`, received from its route's queue with the handle
+    /// `receipt`) hidden for `delay` from now, so it is delivered again only then (SQS's
+    /// `ChangeMessageVisibility`); a resume not due yet waits so. A queue that cannot
+    /// says so, and the message comes back after its visibility timeout instead.
+    async fn hold(&self, work: &Work, receipt: &str, delay: Duration) -> Result<(), QueueError> {
+        let _ = (receipt, delay);
+        Err(QueueError(format!("this queue cannot hold back a received {} message", work.kind())))
+    }
 }
 
 /// The time.

@@ -365,8 +365,10 @@ pub enum Push {
     /// Not linked: create it in the system with `fields` (its writable fields that hold a
     /// value), after the writer's duplicate search.
     Create { fields: Vec<String> },
-    /// Linked to `external_id`: send `fields`, the writable fields changed since the last
-    /// sync in either direction ([`Ledger::base`]).
+    /// Linked to `external_id`: send `fields`, the writable fields the CRM changed since
+    /// the last sync in either direction (against the value it kept, where the import or a
+    /// merge left it one of its own, else [`Ledger::base`]): a value the CRM merely kept
+    /// at the link does not go out until someone changes it.
     Update { external_id: String, fields: Vec<String> },
     /// The record's writable fields are what the last pull wrote: the change was our own
     /// inbound write, not the user's, and goes nowhere.
@@ -393,20 +395,18 @@ pub fn decide_push(described: &Description, record: &Record, ledger: Option<&Led
         };
     };
     let now = field_hashes(record);
-    let changed_since = |base: &FieldHashes| -> Vec<String> {
-        writable.iter().filter(|f| now.get(**f) != base.get(**f)).map(|f| (*f).to_string()).collect()
-    };
+    let base = ledger.base();
     let created_only = described.created_only(record.kind());
+    let differing: Vec<&str> = writable.iter().copied().filter(|f| ledger.crm_changed(&base, f, now.get(*f))).collect();
     let changed: Vec<String> =
-        changed_since(&ledger.base()).into_iter().filter(|f| !created_only.contains(&f.as_str())).collect();
+        differing.iter().filter(|f| !created_only.contains(*f)).map(|f| (*f).to_string()).collect();
     if !changed.is_empty() {
         return Push::Update { external_id: ledger.external_id.clone(), fields: changed };
     }
     let last_was_pull = ledger.pulled_at.is_some() && ledger.pulled_at >= ledger.pushed_at;
-    if last_was_pull && changed_since(&ledger.pulled).is_empty() {
-        Push::Echo
-    } else {
-        Push::Skip(SkipReason::Unchanged)
+    match differing.is_empty() && last_was_pull {
+        true => Push::Echo,
+        false => Push::Skip(SkipReason::Unchanged),
     }
 }
 
@@ -527,7 +527,8 @@ impl Ctx<'_, '_> {
         // one stamp, and the second must not be missed.
         let held = value_hash(&serde_json::json!(incoming));
         if is_echo(ledger, &incoming) {
-            let ledger = Ledger { held: Some(held), ..ledger.repulled(&proposed, version, self.now) }.keeping(previous);
+            let ledger = Ledger { held: Some(held), ..ledger.repulled(&proposed, version, self.now) }
+                .still_kept(&ledger.kept, previous);
             return Plan::Echo { ledger };
         }
         let same_content = self.policy.merge == Merge::ExternalWins || ledger.held.as_ref().is_none_or(|h| *h == held);
@@ -549,9 +550,8 @@ impl Ctx<'_, '_> {
         // The three-way merge's base is what the system holds (it keeps the loser of a field
         // the CRM won until sync out writes the winner there); the import's, the record.
         let ledger = match &system_held {
-            Some(proposed) => {
-                Ledger { held: Some(held), ..ledger.repulled(proposed, version, self.now) }.keeping(&record)
-            }
+            Some(proposed) => Ledger { held: Some(held), ..ledger.repulled(proposed, version, self.now) }
+                .still_kept(&ledger.kept, &record),
             None => ledger.repulled(&record, version, self.now),
         };
         match (fields.is_empty(), conflicts.is_empty()) {
@@ -578,8 +578,7 @@ impl Ctx<'_, '_> {
         let mut conflicts = Vec::new();
         for field in differing(crm, ext) {
             // The CRM side's base is what it kept at the last sync, else the common base.
-            let crm_base = ledger.kept.get(&field).or_else(|| base.get(&field));
-            let crm_changed = crm_base.is_none_or(|held| *held != hash(&crm_fields, &field).unwrap_or_default());
+            let crm_changed = ledger.crm_changed(&base, &field, hash(&crm_fields, &field).as_ref());
             let ext_changed = hash(&ext_fields, &field).as_ref() != base.get(&field);
             match (crm_changed, ext_changed) {
                 (false, true) => take.push(field),

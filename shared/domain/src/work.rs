@@ -21,13 +21,25 @@
 //! - **Version 1** is the format above. Kinds: `import_page` ([`StageMessage`]), `export`
 //!   ([`ExportMessage`]: `tenant`, `system`, `export_id`), `sync_record` ([`SyncMessage`];
 //!   the record's kind is its `record_kind`, as `kind` is the envelope's), `sync_poll`
-//!   ([`PollMessage`]), `sync_sweep` ([`SweepMessage`]) and `sync_out`
-//!   ([`SyncOutMessage`]; its record's kind is `record_kind` too).
+//!   ([`PollMessage`]), `sync_sweep` ([`SweepMessage`]), `sync_out` ([`SyncOutMessage`];
+//!   its record's kind is `record_kind` too) and `resume` ([`ResumeMessage`]:
+//!   `not_before`, `waits`, and the waiting message itself as its own version 1 object in
+//!   `work`, e.g. `{"v":1,"kind":"resume","not_before":"2025-01-01T00:15:00Z","waits":1,
+//!   "work":{"v":1,"kind":"export",...}}`; a resume never wraps another resume).
 //! - **Version 0** is the format from before the work queue: a bare [`StageMessage`]
 //!   object with neither `v` nor `kind` (a `"v":0` written out reads the same). Such
 //!   messages may still sit in a queue (or its dead-letter queue) after a deploy, so a
 //!   body without `v` is read as an import page. (Code from before the work queue reads a
 //!   version 1 import page too: it ignores the fields it does not know.)
+//!
+//! # Work that waits for a vendor's rate limit
+//!
+//! When a system answers 429 (or its own "limit exceeded") beyond the transport's few
+//! in-process retries, the work is not redelivered until the queue dead-letters it: it
+//! waits and resumes ([`resume_after`] decides when; the runner sends the
+//! [`Work::Resume`] copy, then acknowledges the original). A resume goes to the same
+//! worker and stays in the same FIFO group as the work it carries, and is deduplicated
+//! apart from it (and from its earlier waits), so re-sending it is never dropped.
 //!
 //! Any other version, an unknown kind, or fields that do not fit their kind are refused
 //! with a [`WorkDecodeError`] naming what was wrong; retrying cannot fix such a message, so
@@ -37,10 +49,14 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::time::Duration;
 
+use crate::error::DomainError;
 use crate::export::ExportMessage;
 use crate::ids::Stage;
 use crate::job::StageMessage;
+use crate::normalise::Timestamp;
+use crate::ports::ErrorKind;
 use crate::sync::{PollMessage, SweepMessage, SyncMessage, SyncOutMessage};
 
 /// The version [`Work`] is written in.
@@ -61,6 +77,65 @@ pub enum Work {
     SyncSweep(SweepMessage),
     /// Push one CRM change to one system (kind `sync_out`).
     SyncOut(SyncOutMessage),
+    /// Run another message once its system's rate limit has passed (kind `resume`).
+    Resume(ResumeMessage),
+}
+
+/// A message waiting for its system's rate limit: run [`work`](Self::work) as a fresh
+/// message of its kind, but not before `not_before`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResumeMessage {
+    /// When the work may run again.
+    pub not_before: Timestamp,
+    /// How many times this work has waited so far, this wait included (1 the first time).
+    pub waits: u32,
+    /// The waiting message (never itself a resume).
+    pub work: Box<Work>,
+}
+
+impl ResumeMessage {
+    /// How long is left until the work may run, at `now`; `None` once it is due.
+    pub fn left(&self, now: Timestamp) -> Option<Duration> {
+        let left = self.not_before.datetime() - now.datetime();
+        if left.is_positive() { Duration::try_from(left).ok() } else { None }
+    }
+}
+
+/// The first wait of work rate limited by a system that named no `Retry-After`; each
+/// later wait of the same work doubles it, up to [`MAX_BACKOFF`].
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest wait a system that named no `Retry-After` gets (a daily API budget run
+/// out is tried again this often until it is back).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+/// The longest `Retry-After` honoured by a wait: SQS's longest visibility timeout, so a
+/// waiting message is held back once and then runs (a system still limiting then gets a
+/// fresh wait).
+pub const MAX_WAIT: Duration = Duration::from_secs(12 * 3600);
+/// The shortest wait (a `Retry-After` of 0 still waits this long).
+pub const MIN_WAIT: Duration = Duration::from_secs(1);
+
+/// Whether `work`, which failed with `error` at `now`, waits and resumes instead of
+/// being redelivered: only when its system limited our rate ([`ErrorKind::RateLimited`]).
+/// It resumes after the system's `Retry-After` when it named one (at least [`MIN_WAIT`],
+/// at most [`MAX_WAIT`]), else after a backoff growing with the waits so far
+/// ([`FIRST_BACKOFF`] doubled per wait, at most [`MAX_BACKOFF`]). A resume that fails
+/// again waits again with its waits counted on; the copy wraps the work itself, never
+/// the resume.
+pub fn resume_after(work: &Work, error: &DomainError, now: Timestamp) -> Option<ResumeMessage> {
+    let DomainError::Connector(e) = error else { return None };
+    if e.kind != ErrorKind::RateLimited {
+        return None;
+    }
+    let (inner, waits) = match work {
+        Work::Resume(r) => (&*r.work, r.waits.saturating_add(1)),
+        other => (other, 1),
+    };
+    let wait = match e.retry_after {
+        Some(asked) => asked.clamp(MIN_WAIT, MAX_WAIT),
+        None => FIRST_BACKOFF.saturating_mul(1 << waits.saturating_sub(1).min(16)).min(MAX_BACKOFF),
+    };
+    let secs = i64::try_from(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).unwrap_or(i64::MAX);
+    Some(ResumeMessage { not_before: now.plus_seconds(secs), waits, work: Box::new(inner.clone()) })
 }
 
 /// Where a message must go: the worker that handles it. In AWS each route has its own
@@ -104,6 +179,15 @@ impl Work {
             Work::SyncPoll(_) => "sync_poll",
             Work::SyncSweep(_) => "sync_sweep",
             Work::SyncOut(_) => "sync_out",
+            Work::Resume(_) => "resume",
+        }
+    }
+
+    /// The work to run: the message itself, or the message a resume carries.
+    pub fn underlying(&self) -> &Work {
+        match self {
+            Work::Resume(r) => &r.work,
+            other => other,
         }
     }
 
@@ -117,6 +201,7 @@ impl Work {
             Work::SyncPoll(msg) => format!("{}:{}", msg.tenant, msg.system),
             Work::SyncSweep(msg) => format!("{}:{}", msg.tenant, msg.system),
             Work::SyncOut(msg) => format!("{}:{}", msg.tenant, msg.system),
+            Work::Resume(msg) => msg.work.group_id(),
         }
     }
 
@@ -146,6 +231,11 @@ impl Work {
                 msg.cursor.position
             ),
             Work::SyncOut(msg) => format!("sync_out:{}:{}:{}", msg.tenant, msg.system, msg.change),
+            // Apart from the work it carries (sent just before, within the window) and
+            // from its earlier waits.
+            Work::Resume(msg) => {
+                format!("resume:{}:{}:{}", msg.waits, msg.not_before.unix_millis(), msg.work.dedup_id())
+            }
         }
     }
 
@@ -155,6 +245,7 @@ impl Work {
             Work::ImportPage(msg) => Route::Stage(msg.stage),
             Work::Export(_) => Route::Export,
             Work::SyncRecord(_) | Work::SyncPoll(_) | Work::SyncSweep(_) | Work::SyncOut(_) => Route::Sync,
+            Work::Resume(msg) => msg.work.route(),
         }
     }
 
@@ -200,6 +291,13 @@ impl Work {
                     "sync_poll" => payload(fields, "sync_poll").map(Work::SyncPoll),
                     "sync_sweep" => payload(fields, "sync_sweep").map(Work::SyncSweep),
                     "sync_out" => payload(fields, "sync_out").map(Work::SyncOut),
+                    "resume" => match payload::<ResumeMessage>(fields, "resume")? {
+                        msg if matches!(*msg.work, Work::Resume(_)) => Err(WorkDecodeError::BadFields {
+                            kind: kind.clone(),
+                            reason: "a resume message carries another resume message".into(),
+                        }),
+                        msg => Ok(Work::Resume(msg)),
+                    },
                     _ => Err(WorkDecodeError::UnknownKind { version, kind }),
                 }
             }
@@ -230,6 +328,7 @@ impl fmt::Display for Work {
             Work::SyncPoll(msg) => write!(f, "poll of {} ({} stage)", msg.system, msg.stage),
             Work::SyncSweep(msg) => write!(f, "id reconciliation of {} ({} stage)", msg.system, msg.stage),
             Work::SyncOut(msg) => write!(f, "sync out of {} {} to {}", msg.record_kind, msg.record, msg.system),
+            Work::Resume(msg) => write!(f, "{} (resuming at {})", msg.work, msg.not_before),
         }
     }
 }
@@ -274,6 +373,7 @@ impl Serialize for Work {
             Work::SyncPoll(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
             Work::SyncSweep(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
             Work::SyncOut(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
+            Work::Resume(msg) => Envelope { v: VERSION, kind, fields: msg }.serialize(serializer),
         }
     }
 }
@@ -507,6 +607,106 @@ mod tests {
         assert!(err.to_string().contains("missing field `system`"), "{err}");
         let old = Work::decode(r#"{"tenant":"acme"}"#).unwrap_err();
         assert!(old.to_string().contains("version 0"), "{old}");
+    }
+
+    fn rate_limited(retry_after: Option<Duration>) -> DomainError {
+        let mut e = crate::ports::ConnectorError::new(System::Salesforce, ErrorKind::RateLimited, "slow down");
+        e.retry_after = retry_after;
+        DomainError::Connector(e)
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_unix(secs).unwrap()
+    }
+
+    #[test]
+    fn rate_limited_work_resumes_after_the_retry_after_the_system_named() {
+        let work = Work::ImportPage(page(0));
+        let resume = resume_after(&work, &rate_limited(Some(Duration::from_secs(120))), at(1_000)).unwrap();
+        assert_eq!((resume.not_before, resume.waits, &*resume.work), (at(1_120), 1, &work));
+        let short = resume_after(&work, &rate_limited(Some(Duration::from_millis(1_500))), at(1_000)).unwrap();
+        assert_eq!(short.not_before, at(1_002), "a part second is waited in full");
+        let none = resume_after(&work, &rate_limited(Some(Duration::ZERO)), at(1_000)).unwrap();
+        assert_eq!(none.not_before, at(1_001), "a Retry-After of 0 still waits a second");
+        let day = resume_after(&work, &rate_limited(Some(Duration::from_secs(86_400))), at(0)).unwrap();
+        assert_eq!(day.not_before, at(12 * 3600), "capped at SQS's longest visibility timeout");
+    }
+
+    #[test]
+    fn rate_limited_work_without_a_retry_after_waits_longer_each_time_up_to_fifteen_minutes() {
+        let mut work = Work::ImportPage(page(0));
+        let mut waited = Vec::new();
+        for _ in 0..8 {
+            let resume = resume_after(&work, &rate_limited(None), at(0)).unwrap();
+            waited.push((resume.waits, resume.not_before.unix()));
+            work = Work::Resume(resume);
+        }
+        assert_eq!(waited, vec![(1, 30), (2, 60), (3, 120), (4, 240), (5, 480), (6, 900), (7, 900), (8, 900)]);
+        assert_eq!(*work.underlying(), Work::ImportPage(page(0)), "never a resume of a resume");
+        let Work::Resume(last) = &work else { panic!("a resume") };
+        assert!(matches!(*last.work, Work::ImportPage(_)));
+    }
+
+    #[test]
+    fn only_a_rate_limit_makes_work_wait() {
+        let work = Work::ImportPage(page(0));
+        let unavailable = crate::ports::ConnectorError::new(System::Halo, ErrorKind::Transient, "503");
+        for error in [
+            DomainError::Connector(unavailable),
+            DomainError::Store(crate::ports::StoreError::Unavailable("busy".into())),
+            DomainError::invalid("bad"),
+        ] {
+            assert_eq!(resume_after(&work, &error, at(0)), None, "{error}");
+        }
+    }
+
+    #[test]
+    fn a_resume_reads_back_as_written_with_its_work_nested_as_its_own_version_1_object() {
+        let work = Work::Resume(ResumeMessage {
+            not_before: at(1_735_689_600),
+            waits: 2,
+            work: Box::new(Work::SyncRecord(notice())),
+        });
+        let body = work.encode().unwrap();
+        let json: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((json["v"].as_u64(), json["kind"].as_str()), (Some(1), Some("resume")));
+        assert_eq!((json["not_before"].as_str(), json["waits"].as_u64()), (Some("2025-01-01T00:00:00Z"), Some(2)));
+        assert_eq!((json["work"]["v"].as_u64(), json["work"]["kind"].as_str()), (Some(1), Some("sync_record")));
+        assert_eq!(Work::decode(&body).unwrap(), work);
+    }
+
+    #[test]
+    fn a_resume_goes_where_its_work_goes_in_its_group_and_is_deduplicated_apart_from_it() {
+        let inner = Work::ImportPage(page(1));
+        let resume = |waits: u32, secs: i64| {
+            Work::Resume(ResumeMessage { not_before: at(secs), waits, work: Box::new(inner.clone()) })
+        };
+        let first = resume(1, 1_000);
+        assert_eq!((first.route(), first.group_id()), (inner.route(), inner.group_id()));
+        assert_eq!(first.kind(), "resume");
+        assert!(first.dedup_id().contains(&inner.dedup_id()), "{}", first.dedup_id());
+        assert_ne!(first.dedup_id(), inner.dedup_id());
+        assert_ne!(first.dedup_id(), resume(2, 1_000).dedup_id(), "a later wait");
+        assert_ne!(first.dedup_id(), resume(1, 1_030).dedup_id(), "another resume time");
+        assert_eq!(first.dedup_id(), resume(1, 1_000).dedup_id(), "the same copy sent twice");
+        assert!(first.to_string().contains("resuming at 1970-01-01T00:16:40Z"), "{first}");
+    }
+
+    #[test]
+    fn a_resume_carrying_a_resume_is_refused() {
+        let inner =
+            Work::Resume(ResumeMessage { not_before: at(5), waits: 1, work: Box::new(Work::ImportPage(page(0))) });
+        let nested = Work::Resume(ResumeMessage { not_before: at(9), waits: 2, work: Box::new(inner) });
+        let err = Work::decode(&nested.encode().unwrap()).unwrap_err();
+        assert!(matches!(&err, WorkDecodeError::BadFields { kind, .. } if kind == "resume"), "{err}");
+    }
+
+    #[test]
+    fn a_resume_is_due_at_its_resume_time() {
+        let resume = ResumeMessage { not_before: at(100), waits: 1, work: Box::new(Work::ImportPage(page(0))) };
+        assert_eq!(resume.left(at(40)), Some(Duration::from_secs(60)));
+        assert_eq!(resume.left(at(100)), None);
+        assert_eq!(resume.left(at(101)), None);
     }
 
     #[test]

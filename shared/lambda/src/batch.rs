@@ -12,6 +12,8 @@
 //!   sent to the wrong function, a failure retrying cannot fix) is logged as an error and
 //!   reported too: SQS has no other way to move it aside, so after the queue's
 //!   `maxReceiveCount` receives it lands in the dead-letter queue, and nothing is lost.
+//! - A message [held back](MessageError::waiting) (a resume not due yet) is reported too,
+//!   logged as waiting, not as a failure: its visibility timeout was set to when it is due.
 //! - A message without a `messageId` cannot be named; it is reported with an empty id,
 //!   which Lambda treats as a failure of the whole batch (so it is redelivered too).
 
@@ -34,17 +36,28 @@ pub const RECEIVE_COUNT: &str = "ApproximateReceiveCount";
 pub struct MessageError {
     reason: String,
     retryable: bool,
+    waiting: bool,
 }
 
 impl MessageError {
     /// A failure that may pass on a later delivery.
     pub fn retryable(reason: impl Into<String>) -> Self {
-        Self { reason: reason.into(), retryable: true }
+        Self { reason: reason.into(), retryable: true, waiting: false }
     }
 
     /// A failure no redelivery will fix: the message belongs in the dead-letter queue.
     pub fn permanent(reason: impl Into<String>) -> Self {
-        Self { reason: reason.into(), retryable: false }
+        Self { reason: reason.into(), retryable: false, waiting: false }
+    }
+
+    /// Not a failure: the message is not due yet and was held back to come again then.
+    pub fn waiting(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), retryable: true, waiting: true }
+    }
+
+    /// Whether the message was only held back ([`MessageError::waiting`]).
+    pub fn is_waiting(&self) -> bool {
+        self.waiting
     }
 
     /// Whether a later delivery may succeed.
@@ -69,7 +82,7 @@ impl std::error::Error for MessageError {}
 impl From<DomainError> for MessageError {
     /// Retryable exactly when [`DomainError::is_retryable`] says so.
     fn from(e: DomainError) -> Self {
-        Self { retryable: e.is_retryable(), reason: e.to_string() }
+        Self { retryable: e.is_retryable(), reason: e.to_string(), waiting: false }
     }
 }
 
@@ -94,13 +107,22 @@ fn decode<T: DeserializeOwned>(message: &SqsMessage) -> Result<T, MessageError> 
     })
 }
 
+/// One receive of a message, as [`run_batch`] hands it to its handler.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Received {
+    /// How often the message has been received, this time included (1 the first time),
+    /// so the handler can tell the last delivery before the dead-letter queue.
+    pub receive_count: u32,
+    /// This receive's handle, to hold the message back ([`WorkQueue::hold`](tandem_domain::ports::WorkQueue::hold)).
+    pub receipt_handle: Option<String>,
+}
+
 /// Runs every message of `event` through `handle` (see the module docs) and answers which
-/// ones failed. `handle` also gets the message's receive count (1 on the first delivery),
-/// so it can tell the last delivery before the dead-letter queue.
+/// ones failed. `handle` also gets the [receive](Received) (its count and handle).
 pub async fn run_batch<T, F, Fut>(event: SqsEvent, mut handle: F) -> SqsBatchResponse
 where
     T: DeserializeOwned,
-    F: FnMut(T, u32) -> Fut,
+    F: FnMut(T, Received) -> Fut,
     Fut: Future<Output = Result<(), MessageError>>,
 {
     let mut response = SqsBatchResponse::default();
@@ -123,12 +145,20 @@ where
             continue;
         }
         let outcome = match decode::<T>(&message) {
-            Ok(decoded) => handle(decoded, receives.parse().unwrap_or(1)).instrument(span.clone()).await,
+            Ok(decoded) => {
+                let received = Received {
+                    receive_count: receives.parse().unwrap_or(1),
+                    receipt_handle: message.receipt_handle.clone(),
+                };
+                handle(decoded, received).instrument(span.clone()).await
+            }
             Err(e) => Err(e),
         };
         let Err(error) = outcome else { continue };
         span.in_scope(|| {
-            if error.is_retryable() {
+            if error.is_waiting() {
+                tracing::info!(reason = %error, receive_count = %receives, "message held back until it is due");
+            } else if error.is_retryable() {
                 tracing::warn!(
                     error = %error, receive_count = %receives, retryable = true,
                     "message failed; reported as failed so SQS redelivers it"

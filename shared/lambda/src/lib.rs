@@ -15,7 +15,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use batch::{MessageError, run_batch};
+pub use batch::{MessageError, Received, run_batch};
 pub use config::{CORE_VARS, Config, ConfigError, HTTP_VARS, HttpConfig};
 pub use services::{build_services, load_aws_config, services};
 pub use stage::{

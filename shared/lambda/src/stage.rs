@@ -1,48 +1,44 @@
-//! The handlers of the queue-driven functions. The one the six import-stage functions share: each decodes its SQS batch of work
-//! messages ([`Work`], any version the domain reads) and runs one page per import page
-//! with [`import::run_page`](tandem_domain::usecases::import::run_page). A function only
-//! takes messages routed to its own stage; any other message (another stage's page, or a
-//! kind a stage function does not run) was misrouted, which no retry fixes, so it is
-//! reported and so reaches the dead-letter queue. A body that does not decode as [`Work`]
-//! (unknown version or kind) is reported the same way by [`run_batch`]. The export
-//! function's ([`run_export_batch`]) runs one export per message.
+//! The handlers of the queue-driven functions: the six import-stage functions', the
+//! export function's and the sync worker's. Each decodes its SQS batch of work messages
+//! ([`Work`], any version the domain reads), checks that each was routed to it, and runs
+//! it with the one dispatcher of every kind ([`usecases::work::run`]). A function only
+//! takes messages routed to its own queue; any other message was misrouted, which no
+//! retry fixes, so it is reported and so reaches the dead-letter queue. A body that does
+//! not decode as [`Work`] (unknown version or kind) is reported the same way by
+//! [`run_batch`].
+//!
+//! Work its system rate limited waits and resumes: the dispatcher sends a resume copy and
+//! the original is acknowledged; a resume received before it is due is held back on its
+//! queue until then (its visibility timeout set to the time left) and reported, so it
+//! comes again when due without running ([`run_work_batch`]).
+
+use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use tandem_domain::Stage;
-use tandem_domain::usecases::Services;
-use tandem_domain::usecases::import::{self, Step};
-use tandem_domain::usecases::{export, sweep, sync_in, sync_out};
+use tandem_domain::usecases::work::{self, Ran};
+use tandem_domain::usecases::{Services, export, import};
 use tandem_domain::work::{Route, Work};
 
-use crate::batch::{MessageError, run_batch};
+use crate::batch::{MessageError, Received, run_batch};
 
-/// Runs one page for `work` in the function of stage `own`.
-pub async fn run_stage_message(svc: &Services, own: Stage, work: Work) -> Result<Step, MessageError> {
-    if work.route() != Route::Stage(own) {
-        return Err(MessageError::permanent(format!(
-            "a {} message ({work}) for {} reached the {own} stage function: it was sent to the wrong queue",
-            work.kind(),
-            work.route()
-        )));
+/// Refuses `work` unless it was routed to `own` (the function `who`): a misrouted message
+/// is reported and so reaches the dead-letter queue.
+fn routed_to(work: &Work, own: Route, who: &str) -> Result<(), MessageError> {
+    if work.route() == own {
+        return Ok(());
     }
-    let Some(msg) = work.import_page() else {
-        return Err(MessageError::permanent(format!(
-            "a {} message ({work}) reached the {own} stage function, which runs import pages only",
-            work.kind()
-        )));
-    };
-    let step = import::run_page(svc, msg).await?;
-    match &step {
-        Step::Page { job, stage, counts } => tracing::info!(
-            tenant = %msg.tenant, job = %job.id, stage = %stage, records = counts.records(),
-            next_stage = ?job.current_stage(), status = ?job.status, "page imported"
-        ),
-        Step::Stale => tracing::info!(
-            tenant = %msg.tenant, job = %msg.job_id, stage = %msg.stage,
-            "nothing to do: the job is unknown or ended, or this page was handled already"
-        ),
-    }
-    Ok(step)
+    Err(MessageError::permanent(format!(
+        "a {} message ({work}) for {} reached {who}: it was sent to the wrong queue",
+        work.kind(),
+        work.route()
+    )))
+}
+
+/// Runs one message (an import page, or a resume of one) in the function of stage `own`.
+pub async fn run_stage_message(svc: &Services, own: Stage, work: Work) -> Result<Ran, MessageError> {
+    routed_to(&work, Route::Stage(own), &format!("the {own} stage function"))?;
+    Ok(work::run(svc, &work).await?)
 }
 
 /// The stage queues' `maxReceiveCount` (infra/template.yaml's redrive policies; a test
@@ -53,25 +49,31 @@ pub const MAX_RECEIVE_COUNT: u32 = 5;
 /// its last delivery ([`MAX_RECEIVE_COUNT`]) moves to the dead-letter queue, so its job is
 /// marked failed with the reason ([`import::dead_lettered`]) instead of staying running.
 pub async fn run_stage_batch(svc: &Services, own: Stage, event: SqsEvent) -> SqsBatchResponse {
-    run_work_batch(svc, event, |work| async move { run_stage_message(svc, own, work).await.map(|_| ()) }).await
+    run_work_batch(svc, event, |work| run_stage_message(svc, own, work)).await
 }
 
-/// Runs a batch of work messages, each with `run_one` (see [`run_batch`]); one that fails
-/// on its last delivery ([`MAX_RECEIVE_COUNT`]) is recorded as dead-lettered first
-/// ([`dead_lettered`]), so its flow shows the failure.
+/// Runs a batch of work messages, each with `run_one` (see [`run_batch`]): a message that
+/// ran, or whose work now waits as a resume copy, is acknowledged; a resume not due yet is
+/// held back until it is ([`hold`]) and reported. One that fails (or is held) on its last
+/// delivery ([`MAX_RECEIVE_COUNT`]) is recorded as dead-lettered first ([`dead_lettered`]),
+/// so its flow shows the failure.
 async fn run_work_batch<'a, F, Fut>(svc: &'a Services, event: SqsEvent, run_one: F) -> SqsBatchResponse
 where
     F: Fn(Work) -> Fut,
-    Fut: Future<Output = Result<(), MessageError>> + 'a,
+    Fut: Future<Output = Result<Ran, MessageError>> + 'a,
 {
-    run_batch(event, |work: Work, receives: u32| {
+    run_batch(event, |work: Work, received: Received| {
         let running = run_one(work.clone());
         async move {
-            let result = running.await;
+            let result = match running.await {
+                Ok(Ran::Done | Ran::Waits(_)) => Ok(()),
+                Ok(Ran::NotDue(left)) => Err(hold(svc, &work, received.receipt_handle.as_deref(), left).await),
+                Err(e) => Err(e),
+            };
             if let Err(e) = &result
-                && receives >= MAX_RECEIVE_COUNT
+                && received.receive_count >= MAX_RECEIVE_COUNT
             {
-                dead_lettered(svc, &work, receives, e.reason()).await;
+                dead_lettered(svc, &work, received.receive_count, e.reason()).await;
             }
             result
         }
@@ -79,10 +81,24 @@ where
     .await
 }
 
+/// Holds a resume that is not due back on its queue for the time `left`, so it comes again
+/// when due; answers the report for the batch. When it cannot be held, it comes back after
+/// the queue's visibility timeout and is looked at again.
+async fn hold(svc: &Services, work: &Work, receipt: Option<&str>, left: Duration) -> MessageError {
+    let held = match receipt {
+        Some(receipt) => svc.queue.hold(work, receipt, left).await.map_err(|e| e.to_string()),
+        None => Err("the message has no receipt handle".to_string()),
+    };
+    if let Err(why) = held {
+        tracing::warn!(work = %work, left_s = left.as_secs(), error = %why, "could not hold the resume back; it comes back after the visibility timeout");
+    }
+    MessageError::waiting(format!("{work} is not due for {} s", left.as_secs()))
+}
+
 /// Records that `work` failed on its last delivery, so its flow shows the failure (an
 /// import page's job, or an export, is marked failed with the reason).
 pub async fn dead_lettered(svc: &Services, work: &Work, receives: u32, reason: &str) {
-    match work {
+    match work.underlying() {
         Work::ImportPage(msg) => {
             if let Err(mark) = import::dead_lettered(svc, msg, receives, reason).await {
                 tracing::error!(job = %msg.job_id, error = %mark, "could not mark the dead-lettered message's job failed");
@@ -104,36 +120,17 @@ pub async fn dead_lettered(svc: &Services, work: &Work, receives: u32, reason: &
         Work::SyncOut(_) => {
             tracing::error!(work = %work, receives, reason, "sync out dead-lettered; the change was not pushed");
         }
+        // Never built: a resume carries the work itself.
+        Work::Resume(_) => tracing::error!(work = %work, receives, reason, "a resume of a resume dead-lettered"),
     }
 }
 
 /// Runs one sync message (the `sync-worker` function's work): a webhook notice, a poll
-/// page, an id reconciliation page, or a CRM change to push; any other kind was
-/// misrouted and is reported.
-pub async fn run_sync_message(svc: &Services, work: Work) -> Result<(), MessageError> {
-    match &work {
-        Work::SyncRecord(msg) => {
-            sync_in::apply_notice(svc, msg).await?;
-        }
-        Work::SyncPoll(msg) => {
-            let outcomes = sync_in::run_poll(svc, msg).await?;
-            tracing::info!(tenant = %msg.tenant, system = %msg.system, stage = %msg.stage, records = outcomes.len(), "poll page applied");
-        }
-        Work::SyncSweep(msg) => {
-            sweep::run_sweep(svc, msg).await?;
-        }
-        Work::SyncOut(msg) => {
-            sync_out::push(svc, msg).await?;
-        }
-        _ => {
-            return Err(MessageError::permanent(format!(
-                "a {} message ({work}) for {} reached the sync worker: it was sent to the wrong queue",
-                work.kind(),
-                work.route()
-            )));
-        }
-    }
-    Ok(())
+/// page, an id reconciliation page, a CRM change to push, or a resume of one; any other
+/// kind was misrouted and is reported.
+pub async fn run_sync_message(svc: &Services, work: Work) -> Result<Ran, MessageError> {
+    routed_to(&work, Route::Sync, "the sync worker")?;
+    Ok(work::run(svc, &work).await?)
 }
 
 /// Runs a batch of sync-in messages (see [`run_batch`]).
@@ -141,20 +138,11 @@ pub async fn run_sync_batch(svc: &Services, event: SqsEvent) -> SqsBatchResponse
     run_work_batch(svc, event, |work| run_sync_message(svc, work)).await
 }
 
-/// Runs one export message (the `export-record` function's work); any other kind was
-/// misrouted and is reported, so it reaches the dead-letter queue.
-pub async fn run_export_message(svc: &Services, work: Work) -> Result<(), MessageError> {
-    let Work::Export(msg) = &work else {
-        return Err(MessageError::permanent(format!(
-            "a {} message ({work}) for {} reached the export function: it was sent to the wrong queue",
-            work.kind(),
-            work.route()
-        )));
-    };
-    if let Some(done) = export::run(svc, msg).await? {
-        tracing::info!(tenant = %msg.tenant, export = %done.id, status = ?done.status, records = done.results.len(), "export ran");
-    }
-    Ok(())
+/// Runs one export message (the `export-record` function's work), or a resume of one;
+/// any other kind was misrouted and is reported, so it reaches the dead-letter queue.
+pub async fn run_export_message(svc: &Services, work: Work) -> Result<Ran, MessageError> {
+    routed_to(&work, Route::Export, "the export function")?;
+    Ok(work::run(svc, &work).await?)
 }
 
 /// Runs a batch of export messages (see [`run_batch`]); the last delivery of a failing

@@ -1,5 +1,6 @@
 //! The use cases: what a handler calls. Each takes the [`Services`] (ports) and plain
 //! inputs, applies the rules and returns plain outputs or a [`crate::DomainError`].
+//! [`work::run`] runs any work message through the one that handles its kind.
 
 pub(crate) mod apply;
 pub mod connections;
@@ -12,6 +13,7 @@ pub mod schedule;
 pub mod sweep;
 pub mod sync_in;
 pub mod sync_out;
+pub mod work;
 
 use std::sync::Arc;
 use std::time::Duration;

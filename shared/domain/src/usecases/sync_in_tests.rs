@@ -73,7 +73,7 @@ pub(crate) async fn drain(w: &World) -> Vec<Outcome> {
                 crate::usecases::sweep::run_sweep(&w.svc, &msg).await.unwrap();
             }
             Work::SyncOut(msg) => outcomes.extend(crate::usecases::sync_out::push(&w.svc, &msg).await.unwrap()),
-            Work::Export(_) => panic!("no export in these tests"),
+            Work::Export(_) | Work::Resume(_) => panic!("no export or rate limit in these tests"),
         }
     }
     outcomes

@@ -218,3 +218,34 @@ async fn a_change_committed_but_never_queued_is_pushed_by_the_catch_up_and_older
     assert_eq!(catch_up(&w.svc).await.unwrap(), 0, "the watermark moved on");
     assert_eq!(writes(&w).len(), 1);
 }
+
+#[tokio::test]
+async fn a_value_the_import_kept_from_the_crm_goes_out_only_once_someone_changes_it() {
+    let crm_own = json!({"name": "Acme (our name)", "phone": "+1 555 0100", "company_type": "client"});
+    let w = crate::usecases::sync_in::tests::imported_with(FakeConnector { writable: true, ..connector() }, &[crm_own])
+        .await;
+    let Record::Company(linked) = crm_company(&w, "1").await else { panic!() };
+    assert_eq!(linked.fields.name, "Acme (our name)", "the link kept the CRM's name");
+    set(&w, json!({"auto_sync": "two_way"})).await;
+
+    edit(&w, "1", json!({"website": "acme.example"})).await;
+    drain(&w).await;
+    assert_eq!(writes(&w), vec![r#"update 1 ["website"]"#.to_string()], "the kept name stays the CRM's own");
+    assert_eq!(held(&w, "1").name, "Acme Ltd");
+
+    set_companies(
+        &w,
+        vec![
+            company("1", "Acme Ltd", "+1 555 0111", "2030-03-01T00:00:00Z"),
+            company("2", "Bolt Co", "+1 555 0200", "2024-01-01T00:00:00Z"),
+        ],
+    );
+    apply_notice(&w.svc, &notice(&w, "1", false)).await.unwrap();
+    drain(&w).await;
+    assert_eq!(writes(&w).len(), 1, "a system edit writes nothing back: {:?}", writes(&w));
+
+    edit(&w, "1", json!({"name": "Acme Renamed Here"})).await;
+    drain(&w).await;
+    assert_eq!(writes(&w).last().unwrap(), r#"update 1 ["name"]"#);
+    assert_eq!(held(&w, "1").name, "Acme Renamed Here");
+}

@@ -279,11 +279,25 @@ impl Connector for FakeConnector {
         Ok(written)
     }
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
-        if !self.writable {
+        let (true, ExternalRecord::Company(new)) = (self.writable, record) else {
             return Err(not_written(System::ConnectWise, record.kind().unwrap_or(RecordKind::Company)));
-        }
+        };
         let id = record.id().unwrap_or_default().to_string();
-        let written = self.put_company(record, &id)?;
+        // Only the named fields change, as a real system's partial update does.
+        let Some(ExternalRecord::Company(mut next)) = self.get(RecordKind::Company, &id).await? else {
+            return Err(ConnectorError::new(System::ConnectWise, ErrorKind::NotFound, format!("no company {id}")));
+        };
+        for field in fields {
+            match *field {
+                "name" => next.name = new.name.clone(),
+                "phone" => next.phone = new.phone.clone(),
+                "website" => next.website = new.website.clone(),
+                "address" => next.address = new.address.clone(),
+                "company_type" => next.types = new.types.clone(),
+                _ => {}
+            }
+        }
+        let written = self.put_company(&ExternalRecord::Company(next), &id)?;
         lock(&self.writes).push(format!("update {id} {fields:?}"));
         Ok(written)
     }
