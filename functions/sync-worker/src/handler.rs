@@ -45,6 +45,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_crm_change_to_push_for_a_connection_that_does_not_exist_is_acknowledged_and_sends_nothing() {
+        let t = embedded_services();
+        let body = r#"{"v":1,"kind":"sync_out","tenant":"acme","system":"halo","record_kind":"company","record":"c-1","change":"company-c-1-v2"}"#;
+        let (event, _) = sqs_sample_with_body(SAMPLE, body);
+        let answer = handle(&t.services, invocation(event)).await.unwrap();
+        assert!(failed_ids(&answer).is_empty(), "{answer:?}");
+        assert!(t.embedded.queue.is_idle(), "no message was sent");
+    }
+
+    #[tokio::test]
     async fn the_sample_notice_for_a_connection_that_does_not_exist_is_acknowledged_and_changes_nothing() {
         // No connection (it was removed after the notice was queued): nothing to sync, as
         // for a connection whose inbound sync was switched off; retrying cannot help.

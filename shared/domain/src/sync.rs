@@ -104,6 +104,10 @@ pub struct SyncMessage {
     /// one record under one whole-second stamp are two changes, not one sent twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<String>,
+    /// The system marks the change as made by Tandem's own API user (Salesforce's
+    /// `changeOrigin`): a hint only (see `usecases::sync_in::apply_notice`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_us: bool,
 }
 
 /// The work message of one CRM change to push to one system (kind `sync_out`): the

@@ -479,6 +479,7 @@ mod tests {
             at: Some(crate::ledger::ExtVersion::from("2025-01-01T00:00:00Z".to_string())),
             received_at: Timestamp::from_unix(1_735_689_600).unwrap(),
             delivery: None,
+            by_us: false,
         }
     }
 

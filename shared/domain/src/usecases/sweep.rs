@@ -48,6 +48,7 @@ async fn queue_notices(svc: &Services, conn: &Connection, stage: Stage, ids: &[S
             at: None,
             received_at: now,
             delivery: None,
+            by_us: false,
         };
         svc.queue.send(&Work::SyncRecord(msg)).await?;
     }

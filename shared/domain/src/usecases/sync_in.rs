@@ -121,6 +121,7 @@ pub async fn intake(svc: &Services, system: System, key: &str, call: &WebhookCal
             at: notice.at,
             received_at: now,
             delivery: Some(digest[..16].to_string()),
+            by_us: notice.by_us,
         };
         svc.queue.send(&Work::SyncRecord(msg)).await?;
         queued += 1;
@@ -185,6 +186,9 @@ pub async fn apply_notice(svc: &Services, msg: &SyncMessage) -> Result<Option<Ou
             return Ok(None);
         }
     };
+    if let Some(echo) = marked_echo(svc, &conn, msg).await? {
+        return Ok(Some(echo));
+    }
     let connector = connector(svc, &msg.tenant, msg.system).await?;
     let Some(record) = connector.get(msg.record_kind, &msg.external_id).await? else {
         return deleted(svc, &conn, msg.record_kind, &msg.external_id).await.map(Some);
@@ -196,6 +200,40 @@ pub async fn apply_notice(svc: &Services, msg: &SyncMessage) -> Result<Option<Ou
     tracing::info!(tenant = %msg.tenant, system = %msg.system, kind = %msg.record_kind, id = %msg.external_id,
         outcome = ?outcome, "webhook notice applied");
     Ok(outcome)
+}
+
+/// A notice the system marks as Tandem's own change (`by_us`) that names the very version
+/// our last push produced (the version its answer carried, kept in the ledger, and no pull
+/// since): our own write coming back, logged `skipped:echo` without reading the record.
+/// The mark alone never decides: without the version match the record is read and compared
+/// as any other notice.
+async fn marked_echo(svc: &Services, conn: &Connection, msg: &SyncMessage) -> Result<Option<Outcome>, DomainError> {
+    let (true, Some(at)) = (msg.by_us, msg.at.as_ref()) else { return Ok(None) };
+    let key = (msg.record_kind, msg.external_id.clone());
+    let ledgers = svc.store.ledgers(&conn.tenant, conn.system, std::slice::from_ref(&key)).await?;
+    let Some(ledger) = ledgers.get(&key) else { return Ok(None) };
+    let pushed_last = ledger.pushed_at.is_some() && ledger.pushed_at > ledger.pulled_at;
+    if !pushed_last || ledger.seen.as_ref() != Some(at) {
+        return Ok(None);
+    }
+    let outcome = Outcome::Skipped(SkipReason::Echo);
+    let entry = LogEntry {
+        id: format!("sync:{}:{}:{}:{at}:ours", conn.system, msg.record_kind, msg.external_id),
+        tenant: conn.tenant.clone(),
+        at: svc.clock.now(),
+        system: conn.system,
+        direction: Direction::Webhook,
+        object: msg.record_kind,
+        crm_id: Some(ledger.crm_id.clone()),
+        external_id: Some(msg.external_id.clone()),
+        outcome: outcome.clone(),
+        job_id: None,
+        matched: None,
+        fields: Vec::new(),
+        conflicts: Vec::new(),
+    };
+    svc.store.put_log(&entry).await?;
+    Ok(Some(outcome))
 }
 
 /// Records the system still lists but marks deleted (ConnectWise's `deletedFlag`) were

@@ -143,6 +143,7 @@ pub(crate) fn notice(w: &World, id: &str, deleted: bool) -> SyncMessage {
         at: None,
         received_at: w.svc.clock.now(),
         delivery: None,
+        by_us: false,
     }
 }
 

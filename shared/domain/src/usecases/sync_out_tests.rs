@@ -249,3 +249,21 @@ async fn a_value_the_import_kept_from_the_crm_goes_out_only_once_someone_changes
     assert_eq!(writes(&w).last().unwrap(), r#"update 1 ["name"]"#);
     assert_eq!(held(&w, "1").name, "Acme Renamed Here");
 }
+
+#[tokio::test]
+async fn a_notice_marked_as_ours_naming_our_pushed_version_is_an_echo_unread_and_the_mark_alone_decides_nothing() {
+    let w = writable().await;
+    set(&w, json!({"auto_sync": "two_way"})).await;
+    edit(&w, "1", json!({"name": "Acme Pushed"})).await;
+    drain(&w).await;
+    let version = held(&w, "1").updated_at.expect("the system stamped the write");
+    w.connector.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut marked = notice(&w, "1", false);
+    marked.by_us = true;
+    marked.at = Some(version);
+    let echo = apply_notice(&w.svc, &marked).await.unwrap();
+    assert_eq!(echo, Some(Outcome::Skipped(SkipReason::Echo)), "no read needed: the system is down");
+
+    marked.at = Some("2031-01-01T00:00:00Z".into());
+    assert!(apply_notice(&w.svc, &marked).await.is_err(), "another version is read and compared as any notice");
+}
