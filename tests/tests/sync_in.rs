@@ -12,70 +12,21 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tandem_connectors::http::{RetryPolicy, Settings};
 use tandem_domain::log::Outcome;
 use tandem_domain::records::Record;
-use tandem_domain::usecases::import::{self, AllStages, StageSelection};
 use tandem_domain::usecases::{connections, sync_in};
-use tandem_domain::{RecordKind, System, TenantId};
-use tandem_embedded::QueueConfig;
+use tandem_domain::{RecordKind, System};
 use tandem_local::runtime::LocalRuntime;
-use tandem_local::server;
-use tandem_local::setup;
-use tandem_local::sims::{self, RunningSim, Scale};
-use tandem_sim::SimConfig;
 use tandem_sim::webhooks::Kind;
 
-fn tenant() -> TenantId {
-    TenantId::parse(server::DEFAULT_TENANT).unwrap()
-}
+#[path = "common/synced.rs"]
+mod common;
 
-fn settings() -> Settings {
-    Settings {
-        retry: RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(10), ..RetryPolicy::default() },
-        pacing: tandem_connectors::Pacing::Off,
-        ..Settings::default()
-    }
-}
+use common::{synced as synced_with, tenant};
 
-struct Synced {
-    sim: RunningSim,
-    rt: LocalRuntime,
-    webhook_url: String,
-    _server: tokio::task::JoinHandle<()>,
-    _worker: tokio::task::JoinHandle<()>,
-}
-
-/// A simulator, a runner serving HTTP whose tenant imported it, and inbound sync on.
-async fn synced(system: System) -> Synced {
-    let sim = sims::start(system, &Scale::new(5, 8), SimConfig::default(), 0).await.unwrap();
-    if let Some(h) = sim.syncro() {
-        h.set_requests_per_minute(None);
-    }
-    let mut rt = LocalRuntime::new(None, QueueConfig::default(), settings()).unwrap();
-    setup::seed_crm(&rt.svc, &tenant(), &sim.crm_seed).await.unwrap();
-    connections::save_credentials(&rt.svc, &tenant(), system, &sim.credentials).await.unwrap();
-    setup::map_typically(&rt.svc, &tenant(), system, &sim.typical).await.unwrap();
-    let job = import::start_import(&rt.svc, &tenant(), system, StageSelection::All(AllStages::All)).await.unwrap();
-    rt.run_until_done(&tenant(), &job.id, &|_| {}).await.unwrap();
-    let (addr, server) = server::serve(rt.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    rt.svc.tuning.public_url = Some(format!("http://{addr}"));
-    // Every poll also reconciles ids (by default once a day).
-    rt.svc.tuning.sweep_every = Duration::ZERO;
-    let view = connections::save_settings(&rt.svc, &tenant(), system, &json!({"auto_sync": "inbound"})).await.unwrap();
-    let hook = view.webhook.expect("inbound sync gives a webhook set-up");
-    let url = hook.url.clone().expect("the runner knows its address");
-    match system {
-        System::ConnectWise | System::Halo => {
-            assert!(hook.registered.is_some(), "{system} is registered through its API: {hook:?}")
-        }
-        System::Syncro | System::Salesforce => {
-            assert!(hook.registered.is_none());
-            assert!(sim.handle().subscribe(&format!("{url}?token={}", hook.secret)), "set up by hand");
-        }
-    }
-    let worker = rt.spawn_worker();
-    Synced { sim, rt, webhook_url: url, _server: server, _worker: worker }
+/// The shared set-up with inbound sync on.
+async fn synced(system: System) -> common::Synced {
+    synced_with(system, "inbound").await
 }
 
 /// A company imported from the system: its external id and CRM id.

@@ -9,70 +9,23 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tandem_connectors::http::{RetryPolicy, Settings};
 use tandem_domain::log::{Direction, LogEntry, LogFilter, Outcome, SkipReason};
-use tandem_domain::ports::Connector;
 use tandem_domain::records::Record;
-use tandem_domain::usecases::import::{self, AllStages, StageSelection};
-use tandem_domain::usecases::{connections, crm, sync_in};
-use tandem_domain::{RecordKind, System, TenantId};
-use tandem_embedded::QueueConfig;
-use tandem_local::runtime::LocalRuntime;
-use tandem_local::server;
-use tandem_local::setup;
-use tandem_local::sims::{self, RunningSim, Scale};
-use tandem_sim::SimConfig;
+use tandem_domain::usecases::{crm, sync_in};
+use tandem_domain::{RecordKind, System};
 use tandem_sim::webhooks::Kind;
 
-fn tenant() -> TenantId {
-    TenantId::parse(server::DEFAULT_TENANT).unwrap()
-}
+#[path = "common/synced.rs"]
+mod common;
 
-fn settings() -> Settings {
-    Settings {
-        retry: RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(10), ..RetryPolicy::default() },
-        pacing: tandem_connectors::Pacing::Off,
-        ..Settings::default()
-    }
-}
+use common::{Synced as TwoWay, tenant};
 
-struct TwoWay {
-    sim: RunningSim,
-    rt: LocalRuntime,
-    system: System,
-    connector: Arc<dyn Connector>,
-    _server: tokio::task::JoinHandle<()>,
-    _worker: tokio::task::JoinHandle<()>,
-}
-
-/// A simulator, a runner serving HTTP whose tenant imported it, and two-way sync on.
+/// The shared set-up with two-way sync on.
 async fn two_way(system: System) -> TwoWay {
-    let sim = sims::start(system, &Scale::new(5, 8), SimConfig::default(), 0).await.unwrap();
-    if let Some(h) = sim.syncro() {
-        h.set_requests_per_minute(None);
-    }
-    let mut rt = LocalRuntime::new(None, QueueConfig::default(), settings()).unwrap();
-    let t = tenant();
-    setup::seed_crm(&rt.svc, &t, &sim.crm_seed).await.unwrap();
-    connections::save_credentials(&rt.svc, &t, system, &sim.credentials).await.unwrap();
-    setup::map_typically(&rt.svc, &t, system, &sim.typical).await.unwrap();
-    let job = import::start_import(&rt.svc, &t, system, StageSelection::All(AllStages::All)).await.unwrap();
-    rt.run_until_done(&t, &job.id, &|_| {}).await.unwrap();
-    let (addr, server) = server::serve(rt.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    rt.svc.tuning.public_url = Some(format!("http://{addr}"));
-    let view = connections::save_settings(&rt.svc, &t, system, &json!({"auto_sync": "two_way"})).await.unwrap();
-    let hook = view.webhook.expect("two-way sync takes changes in");
-    if hook.registered.is_none() {
-        let url = hook.url.clone().unwrap();
-        assert!(sim.handle().subscribe(&format!("{url}?token={}", hook.secret)), "set up by hand");
-    }
-    let worker = rt.spawn_worker();
-    let connector = connections::connector(&rt.svc, &t, system).await.unwrap();
-    TwoWay { sim, rt, system, connector, _server: server, _worker: worker }
+    common::synced(system, "two_way").await
 }
 
 impl TwoWay {

@@ -156,11 +156,17 @@ pub(crate) fn require_inbound(conn: &Connection) -> Result<(), DomainError> {
     )))
 }
 
-/// The stage of `kind` when the connection syncs it: inbound sync on, the system has the
-/// stage, and its import completed. Otherwise why not.
+/// The stage of `kind` when the connection takes it in: inbound sync on, the system has
+/// the stage, and its import completed. Otherwise why not.
 pub(crate) fn synced_stage(conn: &Connection, kind: RecordKind) -> Result<Stage, String> {
-    if !conn.settings.auto_sync.inbound() {
-        return Err("inbound sync is off".into());
+    stage_if(conn, kind, conn.settings.auto_sync.inbound(), "inbound")
+}
+
+/// The stage of `kind` when `on` (the connection's sync in the `direction` named), the
+/// system has the stage, and its import completed. Otherwise why not.
+pub(crate) fn stage_if(conn: &Connection, kind: RecordKind, on: bool, direction: &str) -> Result<Stage, String> {
+    if !on {
+        return Err(format!("{direction} sync is off"));
     }
     let stage = Stage::of_kind(kind)
         .filter(|s| conn.system.stages().contains(s))

@@ -42,16 +42,7 @@ use crate::work::Work;
 /// The stage of `kind` when the connection pushes it: outbound sync on, the system has the
 /// stage, and its import completed. Otherwise why not.
 pub(crate) fn pushed_stage(conn: &Connection, kind: RecordKind) -> Result<Stage, String> {
-    if !conn.settings.auto_sync.outbound() {
-        return Err("outbound sync is off".into());
-    }
-    let stage = Stage::of_kind(kind)
-        .filter(|s| conn.system.stages().contains(s))
-        .ok_or_else(|| format!("{} has no {kind} records to sync", conn.system.display_name()))?;
-    if !conn.completed_stages.contains_key(&stage) {
-        return Err(format!("the {stage} stage has not been imported"));
-    }
-    Ok(stage)
+    sync_in::stage_if(conn, kind, conn.settings.auto_sync.outbound(), "outbound")
 }
 
 /// The push of `change` to `conn`'s system, when the connection pushes its kind. A change

@@ -123,43 +123,43 @@ async fn a_push_delivered_twice_writes_to_the_system_once() {
     assert_eq!(pushed_log(&w).await.len(), 1, "one log entry per change");
 }
 
-#[tokio::test]
-async fn a_field_both_sides_changed_goes_to_the_later_edit_and_both_sides_end_equal() {
-    // The CRM's edit is the later one: it wins and is written to the system.
+/// Two-way sync on; the CRM changes company 1's phone, then the system holds another phone
+/// stamped `ext_stamp`, before sync out runs; then everything runs.
+async fn both_changed(ext_stamp: &str) -> World {
     let w = writable().await;
     set(&w, json!({"auto_sync": "two_way"})).await;
     edit(&w, "1", json!({"phone": "+1 555 0111"})).await;
     set_companies(
         &w,
         vec![
-            company("1", "Acme Ltd", "+1 555 0122", "2023-11-14T22:13:25Z"),
+            company("1", "Acme Ltd", "+1 555 0122", ext_stamp),
             company("2", "Bolt Co", "+1 555 0200", "2024-01-01T00:00:00Z"),
         ],
     );
     drain(&w).await;
+    w
+}
+
+async fn crm_phone(w: &World) -> Option<String> {
+    let Record::Company(c) = crm_company(w, "1").await else { panic!("a company") };
+    c.fields.phone
+}
+
+#[tokio::test]
+async fn a_field_both_sides_changed_goes_to_the_later_edit_and_both_sides_end_equal() {
+    // The CRM's edit is the later one: it wins and is written to the system.
+    let w = both_changed("2023-11-14T22:13:25Z").await;
     assert_eq!(held(&w, "1").phone.as_deref(), Some("+1 555 0111"));
-    let Record::Company(c) = crm_company(&w, "1").await else { panic!() };
-    assert_eq!(c.fields.phone.as_deref(), Some("+1 555 0111"));
+    assert_eq!(crm_phone(&w).await.as_deref(), Some("+1 555 0111"));
     let all = LogFilter { limit: Some(1000), ..LogFilter::default() };
     let logs = w.svc.store.logs(&t(), &all, w.svc.clock.now()).await.unwrap();
     let conflict = logs.iter().flat_map(|e| e.conflicts.iter()).next().expect("the conflict is logged");
     assert_eq!((conflict.winner.as_str(), &conflict.loser), ("crm", &json!("+1 555 0122")));
 
     // The system's edit is the later one: it wins, the CRM takes it, nothing is sent.
-    let w = writable().await;
-    set(&w, json!({"auto_sync": "two_way"})).await;
-    edit(&w, "1", json!({"phone": "+1 555 0111"})).await;
-    set_companies(
-        &w,
-        vec![
-            company("1", "Acme Ltd", "+1 555 0122", "2030-01-01T00:00:00Z"),
-            company("2", "Bolt Co", "+1 555 0200", "2024-01-01T00:00:00Z"),
-        ],
-    );
-    drain(&w).await;
+    let w = both_changed("2030-01-01T00:00:00Z").await;
     assert!(writes(&w).is_empty(), "{:?}", writes(&w));
-    let Record::Company(c) = crm_company(&w, "1").await else { panic!() };
-    assert_eq!(c.fields.phone.as_deref(), Some("+1 555 0122"));
+    assert_eq!(crm_phone(&w).await.as_deref(), Some("+1 555 0122"));
 }
 
 #[tokio::test]
