@@ -190,3 +190,38 @@ per_system!(a_crm_edit_reaches_the_system_and_its_echo_changes_nothing);
 per_system!(an_edit_in_the_system_reaches_the_crm_and_is_not_written_back);
 per_system!(a_field_both_sides_keep_changing_settles_equal_with_writes_bounded_by_the_edits);
 per_system!(idle_two_way_sync_writes_nothing_on_either_side);
+
+/// The first record of `kind` the import linked to the system.
+async fn linked(s: &TwoWay, kind: RecordKind) -> (String, Record) {
+    let records = s.rt.svc.store.all_records(&tenant(), kind).await.unwrap();
+    let record = records.into_iter().find(|r| r.link(s.system).is_some()).expect("an imported record");
+    (record.link(s.system).unwrap().id.clone(), record)
+}
+
+async fn contacts_and_opportunities_edited_in_the_crm_reach_the_system(system: System) {
+    let s = two_way(system).await;
+    let (contact_ext, contact) = linked(&s, RecordKind::Contact).await;
+    let title = format!("Head of Two-Way ({})", system.display_name());
+    crm::update(&s.rt.svc, &tenant(), RecordKind::Contact, contact.id(), &json!({"title": title})).await.unwrap();
+    let field = async |kind: RecordKind, ext: &str, name: &str| {
+        s.connector.get(kind, ext).await.unwrap().and_then(|r| r.field(name))
+    };
+    s.until("the contact's title reached the system", async || {
+        field(RecordKind::Contact, &contact_ext, "title").await.as_deref() == Some(title.as_str())
+    })
+    .await;
+    let (opportunity_ext, opportunity) = linked(&s, RecordKind::Opportunity).await;
+    let name = format!("Two-Way Deal ({})", system.display_name());
+    crm::update(&s.rt.svc, &tenant(), RecordKind::Opportunity, opportunity.id(), &json!({"name": name})).await.unwrap();
+    s.until("the opportunity's name reached the system", async || {
+        field(RecordKind::Opportunity, &opportunity_ext, "name").await.as_deref() == Some(name.as_str())
+    })
+    .await;
+    s.settle().await;
+    let logs = [s.logs_of(&contact).await, s.logs_of(&opportunity).await].concat();
+    let pushed = logs.iter().filter(|e| e.direction == Direction::SyncOut && e.outcome == Outcome::Updated).count();
+    assert_eq!(pushed, 2, "{logs:#?}");
+    s.sim.shutdown().await;
+}
+
+per_system!(contacts_and_opportunities_edited_in_the_crm_reach_the_system);
