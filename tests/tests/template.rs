@@ -289,7 +289,7 @@ fn the_sync_functions_have_only_the_access_their_flows_need() {
     assert_eq!(send_targets(&scheduler), set(&[sync_queue]), "{name}");
     assert_eq!(
         actions(&scheduler),
-        set(&["dynamodb:GetItem", "dynamodb:Query", "sqs:SendMessage"]),
-        "{name}: reads only, and queues first poll pages"
+        set(&["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "sqs:SendMessage"]),
+        "{name}: reads, moves sync out's catch-up watermark, and queues first poll pages and lost changes"
     );
 }

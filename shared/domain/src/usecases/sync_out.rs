@@ -11,9 +11,11 @@
 //!   decides with the reconcile engine's way out ([`decide_push`]):
 //!   - our own inbound write coming back (the record is what the last pull wrote) is
 //!     `skipped:echo`; nothing changed since the last sync is `skipped:unchanged`;
-//!   - a linked record with changed fields: the system's record is read first and merged
-//!     in (the three-way merge of sync in), so a change made there since the last sync is
-//!     never overwritten blindly; then the fields where the CRM still differs are sent;
+//!   - a linked record with changed fields, two-way: the system's record is read first and
+//!     merged in (the three-way merge of sync in), so a change made there since the last
+//!     sync is never overwritten blindly; then the fields where the CRM still differs are
+//!     sent. Push only (`outbound`): the fields the CRM changed are sent, nothing is taken
+//!     in (the CRM is the source; the system's changes to other fields stay there);
 //!   - an unlinked record is created only where the settings allow it (a company or
 //!     contact with an opportunity, when `export_requires_opportunity`), after the
 //!     export's duplicate search, and with the records it refers to sent first;
@@ -234,9 +236,15 @@ async fn push_record(ctx: &Ctx<'_>, kind: RecordKind, id: &RecordId) -> Result<O
         Push::Skip(SkipReason::NotLinked) if ledger.is_none() => skip(ctx, &record, SkipReason::NoOpportunity).await,
         Push::Skip(reason) => skip(ctx, &record, reason).await,
         Push::Echo => skip(ctx, &record, SkipReason::Echo).await,
+        Push::Update { external_id, fields } if !ctx.conn.settings.auto_sync.inbound() => {
+            // Push only: the CRM is the source; its changed fields go out, and the system's
+            // changes to other fields stay there, not taken in.
+            let Some(ledger) = ledger else { return Err(DomainError::internal("an update without a ledger")) };
+            send_update(ctx, &record, ledger, &external_id, &fields).await
+        }
         Push::Update { external_id, .. } => {
-            // The system's side first: what changed there since the last sync is merged in
-            // (three-way), then only what the CRM still holds differently is sent.
+            // Two-way: the system's side first: what changed there since the last sync is
+            // merged in (three-way), then only what the CRM still holds differently is sent.
             if !pull(ctx, kind, &external_id).await? {
                 return Ok(Outcome::Skipped(SkipReason::Deleted));
             }
@@ -249,13 +257,7 @@ async fn push_record(ctx: &Ctx<'_>, kind: RecordKind, id: &RecordId) -> Result<O
             let Push::Update { external_id, fields } = decide_push(ctx.described, &record, Some(&ledger), true) else {
                 return skip(ctx, &record, SkipReason::Unchanged).await;
             };
-            let out = ctx.with_contacts_company(&record).await?;
-            let linked = ctx.links(&outgoing::references(&out)).await?;
-            let result = match outgoing::external(&ctx.conn, ctx.described, &out, &external_id, &linked) {
-                Ok(ext) => ctx.update(&record, &ext, ledger, &fields, None).await?,
-                Err(why) => ctx.refused(&record, why).await,
-            };
-            Ok(outcome_of(&result))
+            send_update(ctx, &record, ledger, &external_id, &fields).await
         }
         Push::Create { fields } => {
             let out = ctx.with_contacts_company(&record).await?;
@@ -273,6 +275,24 @@ async fn push_record(ctx: &Ctx<'_>, kind: RecordKind, id: &RecordId) -> Result<O
             Ok(outcome_of(&result))
         }
     }
+}
+
+/// Sends `fields` of the linked `record` to the system's `external_id` (mapped as an
+/// export maps it), logged; a record whose values have no counterpart there is refused.
+async fn send_update(
+    ctx: &Ctx<'_>,
+    record: &Record,
+    ledger: crate::ledger::Ledger,
+    external_id: &str,
+    fields: &[String],
+) -> Result<Outcome, DomainError> {
+    let out = ctx.with_contacts_company(record).await?;
+    let linked = ctx.links(&outgoing::references(&out)).await?;
+    let result = match outgoing::external(&ctx.conn, ctx.described, &out, external_id, &linked) {
+        Ok(ext) => ctx.update(record, &ext, ledger, fields, None).await?,
+        Err(why) => ctx.refused(record, why).await,
+    };
+    Ok(outcome_of(&result))
 }
 
 /// Reads the linked external record and takes in what changed there (the three-way merge

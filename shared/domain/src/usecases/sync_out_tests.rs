@@ -267,3 +267,25 @@ async fn a_notice_marked_as_ours_naming_our_pushed_version_is_an_echo_unread_and
     marked.at = Some("2031-01-01T00:00:00Z".into());
     assert!(apply_notice(&w.svc, &marked).await.is_err(), "another version is read and compared as any notice");
 }
+
+#[tokio::test]
+async fn push_only_sends_what_the_crm_changed_and_takes_nothing_in() {
+    let w = writable().await;
+    set(&w, json!({"auto_sync": "outbound"})).await;
+    set_companies(
+        &w,
+        vec![
+            company("1", "Acme Renamed There", "+1 555 0100", "2030-01-01T00:00:00Z"),
+            company("2", "Bolt Co", "+1 555 0200", "2024-01-01T00:00:00Z"),
+        ],
+    );
+    edit(&w, "1", json!({"phone": "+1 555 0177"})).await;
+    drain(&w).await;
+    assert_eq!(writes(&w), vec![r#"update 1 ["phone"]"#.to_string()]);
+    assert_eq!(
+        (held(&w, "1").name.as_str(), held(&w, "1").phone.as_deref()),
+        ("Acme Renamed There", Some("+1 555 0177"))
+    );
+    let Record::Company(c) = crm_company(&w, "1").await else { panic!() };
+    assert_eq!(c.fields.name, "Acme Ltd", "nothing taken in");
+}
