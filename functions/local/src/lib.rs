@@ -7,6 +7,7 @@ pub mod demo;
 pub mod export_demo;
 pub mod report;
 pub mod runtime;
+pub mod scene;
 pub mod server;
 pub mod setup;
 pub mod sims;
