@@ -12,3 +12,4 @@ pub mod server;
 pub mod setup;
 pub mod sims;
 pub mod sync_demo;
+pub mod two_way_demo;
