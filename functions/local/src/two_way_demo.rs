@@ -9,7 +9,8 @@
 //! have no type), a new CRM company (not created until it has an opportunity, then created
 //! and linked with it), a field flapping on both sides faster than the sync with duplicated
 //! and reordered webhooks (both sides end equal, vendor writes at most the CRM edits), and
-//! `outbound` then `inbound` alone (each moves one way only) before `two_way` again.
+//! `outbound` then `inbound` alone (each moves one way only, also for a company changed on
+//! both sides in different fields while `outbound`) before `two_way` again.
 //!
 //! Each case's `result` is read back from the store, the sync log and the simulator (through
 //! the connector's `get`); `expected` is the case's intent. `echoes_skipped` counts the
@@ -444,6 +445,31 @@ impl Scene {
             (_, false) => "a system edit taken in",
         };
         self.case("outbound only", got, meant);
+
+        // One company changed on both sides, in different fields: the CRM's change goes
+        // out; the system's stays there and is not taken in.
+        let (ext, record) = self.take()?;
+        let renamed = "Renamed in the system while outbound";
+        self.edit_there(&ext, renamed)?;
+        let body = json!({"phone": "+1 555 301 0199"});
+        crm::update(&self.rt.svc, &self.t, RecordKind::Company, record.id(), &body).await?;
+        let pushed = scene::until(async || {
+            self.logs_of(&record).await.is_ok_and(|logs| {
+                logs.iter().any(|e| e.direction == Direction::SyncOut && e.outcome == Outcome::Updated)
+            })
+        })
+        .await;
+        self.settle().await?;
+        let not_taken = self.crm_name(&record).await == Some(record.fields()["name"].clone());
+        let left_there = self.name_there(&ext).await.as_deref() == Some(renamed);
+        let meant = "the CRM's change pushed; the system's left there, not taken in";
+        let got = match (pushed, not_taken, left_there) {
+            (true, true, true) => meant,
+            (false, ..) => "the CRM's change not pushed",
+            (true, false, true) => "the CRM's change pushed; the system's taken in",
+            (true, _, false) => "the CRM's change pushed; the system's overwritten",
+        };
+        self.case("outbound only, both sides changed in different fields", got, meant);
 
         self.switch(&json!({"auto_sync": "inbound"})).await?;
         let (crm_ext, crm_side) = self.take()?;
