@@ -20,6 +20,7 @@ use crate::runtime::LocalRuntime;
 use crate::server;
 use crate::sims::{self, Scale};
 use crate::sync_demo;
+use crate::two_way_demo;
 
 /// Tandem's local runner.
 #[derive(Parser, Debug)]
@@ -135,6 +136,8 @@ pub enum Scenario {
     Export,
     /// Auto-sync in: people change records in the system; webhooks and the poll bring them.
     SyncIn,
+    /// Two-way sync: both sides change records; each change reaches the other side once.
+    TwoWay,
 }
 
 /// `tandem serve`.
@@ -223,6 +226,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
     match args.scenario {
         Some(Scenario::Export) => return run_export_scenario(args.system, args.json, &opts).await,
         Some(Scenario::SyncIn) => return run_sync_scenario(args.system, args.json, &opts).await,
+        Some(Scenario::TwoWay) => return run_two_way_scenario(args.system, args.json, &opts).await,
         None => {}
     }
     let outcome = demo::run(opts).await?;
@@ -319,6 +323,38 @@ async fn run_sync_scenario(system: System, as_json: bool, opts: &DemoOptions) ->
         Ok(0)
     } else {
         println!("Sync in differs from the scenario's intent:\nresult   {}\nexpected {}", demo.result, demo.expected);
+        Ok(1)
+    }
+}
+
+/// `tandem demo --scenario two-way`: prints the JSON object (with the echoes skipped and
+/// the vendor writes) or a table; 1 when the result is not what the scenario meant.
+async fn run_two_way_scenario(system: System, as_json: bool, opts: &DemoOptions) -> anyhow::Result<i32> {
+    let demo = two_way_demo::run(opts).await?;
+    let same = demo.result == demo.expected;
+    if as_json {
+        let line = serde_json::json!({"system": system, "scenario": "two-way", "result": demo.result,
+            "expected": demo.expected, "echoes_skipped": demo.echoes_skipped, "vendor_writes": demo.vendor_writes});
+        println!("{line}");
+        return Ok(if same { 0 } else { 1 });
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(["case", "what happened", "what was meant"]);
+    for row in &demo.rows {
+        table.add_row(row.iter().map(String::as_str));
+    }
+    println!("{table}");
+    println!("Echoes recognised and skipped: {}.", demo.echoes_skipped);
+    println!("Writes to {} over the scenario: {}.", system.display_name(), demo.vendor_writes);
+    if same {
+        println!("Every change reached the other side as the scenario meant.");
+        Ok(0)
+    } else {
+        println!(
+            "Two-way sync differs from the scenario's intent:\nresult   {}\nexpected {}",
+            demo.result, demo.expected
+        );
         Ok(1)
     }
 }

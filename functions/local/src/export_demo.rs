@@ -212,9 +212,7 @@ impl Scene {
 
     /// A CRM value of `list` that goes out as exactly one option of the system.
     async fn exportable(&self, stage: Stage, list: OptionList) -> Option<String> {
-        let conn = connections::connection(&self.rt.svc, &self.t, self.system).await.ok()?;
-        let values: Vec<String> = conn.mappings.get(&stage)?.get(&list)?.values().cloned().collect();
-        values.into_iter().find(|v| matches!(conn.export_option(stage, list, v), Ok(Some(_))))
+        setup::exportable(&self.rt.svc, &self.t, self.system, stage, list).await
     }
 
     async fn linked_user(&self) -> Option<Record> {

@@ -4,12 +4,13 @@
 
 use serde_json::{Map, Value};
 
+use tandem_domain::external::OptionList;
 use tandem_domain::mapping::{EXPORT_KEY, section_lists};
 use tandem_domain::records::{CompanyFields, CompanyRecord, ContactFields, ContactRecord, Meta, Record, User};
 use tandem_domain::table::RecordWrite;
 use tandem_domain::usecases::{Services, connections, mappings};
 use tandem_domain::vocab::{CompanyType, ContactStatus, Role, UserState};
-use tandem_domain::{System, TenantId};
+use tandem_domain::{Stage, System, TenantId};
 use tandem_sim::CrmSeed;
 
 use crate::sims::Typical;
@@ -101,4 +102,18 @@ pub fn credentials_body(c: &tandem_sim::connectwise::Credentials) -> Value {
         "private_key": c.private_key,
         "client_id": c.client_id,
     })
+}
+
+/// A CRM value of `list` that goes out as exactly one option of the system, under the
+/// connection's `stage` mapping (what a record the demos create can carry there).
+pub async fn exportable(
+    svc: &Services,
+    tenant: &TenantId,
+    system: System,
+    stage: Stage,
+    list: OptionList,
+) -> Option<String> {
+    let conn = connections::connection(svc, tenant, system).await.ok()?;
+    let values: Vec<String> = conn.mappings.get(&stage)?.get(&list)?.values().cloned().collect();
+    values.into_iter().find(|v| matches!(conn.export_option(stage, list, v), Ok(Some(_))))
 }

@@ -14,23 +14,18 @@
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tandem_domain::log::{LogFilter, Outcome, SkipReason};
 use tandem_domain::records::Record;
-use tandem_domain::usecases::import::{self, AllStages, StageSelection};
 use tandem_domain::usecases::{connections, crm, sync_in};
 use tandem_domain::{RecordKind, System, TenantId};
-use tandem_embedded::QueueConfig;
 use tandem_sim::webhooks::Kind;
 
 use crate::demo::DemoOptions;
 use crate::runtime::LocalRuntime;
-use crate::setup;
-use crate::sims::{self, RunningSim};
-
-/// How long a change may take to reach the CRM before the scenario gives up on it.
-const PATIENCE: Duration = Duration::from_secs(30);
+use crate::scene::{self, Synced};
+use crate::sims::RunningSim;
 
 /// What the scenario found and meant, in the same shape (`{case: outcome}`), with the
 /// webhook latency figure and one row per case for the table.
@@ -61,28 +56,9 @@ struct Scene {
 
 /// Runs the scenario.
 pub async fn run(opts: &DemoOptions) -> anyhow::Result<SyncDemo> {
-    let sim = sims::start(opts.system, &opts.scale, opts.sim.clone(), 0).await?;
-    if let Some(h) = sim.syncro() {
-        h.set_requests_per_minute(None);
-    }
-    let mut rt = LocalRuntime::new(None, QueueConfig::default(), opts.connectors.clone())?;
-    let t = TenantId::parse(crate::server::DEFAULT_TENANT)?;
-    setup::seed_crm(&rt.svc, &t, &sim.crm_seed).await?;
-    connections::save_credentials(&rt.svc, &t, opts.system, &sim.credentials).await?;
-    setup::map_typically(&rt.svc, &t, opts.system, &sim.typical).await?;
-    let job = import::start_import(&rt.svc, &t, opts.system, StageSelection::All(AllStages::All)).await?;
-    rt.run_until_done(&t, &job.id, &|_| {}).await?;
-    let (addr, server) = crate::server::serve(rt.clone(), "127.0.0.1:0".parse()?).await?;
-    rt.svc.tuning.public_url = Some(format!("http://{addr}"));
     // Every poll of the scenario also reconciles ids (by default once a day).
-    rt.svc.tuning.sweep_every = Duration::ZERO;
-    let view = connections::save_settings(&rt.svc, &t, opts.system, &json!({"auto_sync": "inbound"})).await?;
-    let hook = view.webhook.ok_or_else(|| anyhow::anyhow!("inbound sync gave no webhook set-up"))?;
-    let webhook_url = hook.url.clone().unwrap_or_default();
-    if hook.registered.is_none() {
-        anyhow::ensure!(sim.handle().subscribe(&format!("{webhook_url}?token={}", hook.secret)), "no subscription");
-    }
-    let worker = rt.spawn_worker();
+    let Synced { sim, rt, t, system: _, webhook_url, worker, server } =
+        scene::imported_and_syncing(opts, "inbound", Some(Duration::ZERO)).await?;
     let companies = rt.svc.store.all_records(&t, RecordKind::Company).await?;
     let spare = companies
         .into_iter()
@@ -121,17 +97,6 @@ fn p95_of(mut values: Vec<u64>) -> Option<u64> {
     values.sort_unstable();
     let index = ((values.len() as f64) * 0.95).ceil() as usize;
     values.get(index.checked_sub(1)?).copied()
-}
-
-/// A company type of `system` no CRM type is mapped to, and one that is (the simulators'
-/// typical mappings); `None` where companies have no type.
-fn type_pair(system: System) -> Option<(&'static str, &'static str)> {
-    match system {
-        System::ConnectWise => Some(("Vendor", "Client")),
-        System::Halo => Some(("Supplier", "Customer")),
-        System::Salesforce => Some(("Other", "Prospect")),
-        System::Syncro => None,
-    }
 }
 
 impl Scene {
@@ -209,7 +174,7 @@ impl Scene {
         // A company moved out of the mapping by a person (its type becomes one no CRM type
         // is mapped to), renamed meanwhile: left as the CRM has it, logged. Moved back in:
         // its changes come in again. (Syncro customers have no type.)
-        if let Some((unmapped, mapped)) = type_pair(self.system) {
+        if let Some((unmapped, mapped)) = scene::type_pair(self.system) {
             let (id, record) = self.take()?;
             let change = |type_name: &str, name: &str| -> anyhow::Result<Value> {
                 let mut change = self
@@ -336,16 +301,9 @@ impl Scene {
         self.rt.svc.store.record(&self.t, RecordKind::Company, record.id()).await.ok().flatten()
     }
 
-    /// Waits until `check` holds, at most [`PATIENCE`]; whether it did.
+    /// Waits until `check` holds, at most [`scene::PATIENCE`]; whether it did.
     async fn until(&self, check: impl AsyncFn() -> bool) -> bool {
-        let start = Instant::now();
-        while start.elapsed() < PATIENCE {
-            if check().await {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        false
+        scene::until(check).await
     }
 
     async fn until_named(&self, record: &Record, name: &str) -> bool {
