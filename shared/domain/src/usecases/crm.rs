@@ -103,7 +103,7 @@ pub async fn create(svc: &Services, t: &TenantId, kind: RecordKind, body: &Value
     let now = svc.clock.now();
     let mut meta = Meta::new(now);
     meta.id = id.clone();
-    let record = checked(svc, t, kind, meta, fields).await?;
+    let record = checked(svc, t, kind, meta, fields, None).await?;
     let set: Vec<String> = record.fields().into_iter().filter(|(_, v)| !is_empty(v)).map(|(k, _)| k).collect();
     let change = Change::of(t, ChangeOp::Created, &record, set, now);
     let (mut writes, stored) =
@@ -144,7 +144,7 @@ pub async fn update(
         let now = svc.clock.now();
         let mut meta = current.meta().clone();
         meta.updated_at = now;
-        let next = checked(svc, t, kind, meta, fields).await?;
+        let next = checked(svc, t, kind, meta, fields, Some(&patch)).await?;
         let changed = changed_fields(&current, &next);
         if changed.is_empty() {
             return Ok(current);
@@ -211,13 +211,17 @@ pub fn changed_fields(a: &Record, b: &Record) -> Vec<String> {
 }
 
 /// The record of `kind` with `meta` and `fields`, every field checked (all problems named
-/// at once) and every reference found in the tenant's store.
+/// at once) and every reference found in the tenant's store. On an update, `patch` names
+/// the fields the request sets: a stored value the checks would refuse in a field the
+/// request leaves alone (an import keeps a system's value as the system holds it, such as
+/// a phone of "n/a") stays as it is rather than refusing every later edit of the record.
 async fn checked(
     svc: &Services,
     t: &TenantId,
     kind: RecordKind,
     meta: Meta,
     mut fields: Map<String, Value>,
+    patch: Option<&Map<String, Value>>,
 ) -> Result<Record, DomainError> {
     let mut problems = Vec::new();
     let mut refs: Vec<(&'static str, RecordKind, RecordId)> = Vec::new();
@@ -230,6 +234,7 @@ async fn checked(
             Ok(None) => {
                 fields.remove(*field);
             }
+            Err(_) if patch.is_some_and(|p| !p.contains_key(*field)) => {}
             Err(why) => problems.push(format!("{field}: {why}")),
         }
         if let (Some(target), Some(id)) = (reference(kind, field), fields.get(*field).and_then(Value::as_str)) {

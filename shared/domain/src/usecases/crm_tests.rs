@@ -160,3 +160,19 @@ async fn a_deleted_record_is_gone_with_its_look_ups_and_leaves_a_change() {
     let again = delete(&w.svc, &t(), RecordKind::Company, c.id()).await.unwrap_err();
     assert_eq!(again.class(), crate::ErrorClass::NotFound);
 }
+
+#[tokio::test]
+async fn a_stored_value_the_api_would_refuse_does_not_block_an_edit_of_another_field() {
+    let w = w();
+    let c = company(&w, json!({"name": "Acme", "phone": "555 0100"})).await;
+    // As an import stores a system's value as the system holds it.
+    let Record::Company(mut imported) = c.clone() else { panic!("a company") };
+    imported.fields.phone = Some("n/a".into());
+    let write = RecordWrite { record: Record::Company(imported), previous: Some(c.clone()), ledger: None, log: None };
+    w.svc.store.write(&t(), write).await.unwrap();
+
+    let u = update(&w.svc, &t(), RecordKind::Company, c.id(), &json!({"name": "Acme Two"})).await.unwrap();
+    assert_eq!((u.fields()["name"].clone(), u.fields()["phone"].clone()), (json!("Acme Two"), json!("n/a")));
+    let err = update(&w.svc, &t(), RecordKind::Company, c.id(), &json!({"phone": "n/a"})).await.unwrap_err();
+    assert!(err.to_string().contains("phone"), "a value the request sets is checked: {err}");
+}
