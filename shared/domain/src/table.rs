@@ -909,6 +909,31 @@ impl RecordStore {
         }
     }
 
+    /// The CRM changes of `day` (`YYYY-MM-DD`) made after `after`, newest first: read back
+    /// from the day's end only as far as needed (a second past `after`, as stamps of one
+    /// second may sort apart from their instants by their written fraction).
+    pub async fn changes_after(&self, t: &TenantId, day: &str, after: Timestamp) -> Result<Vec<Change>, StoreError> {
+        let mut out = Vec::new();
+        let mut q = Query { limit: 200, descending: true, ..Query::default() };
+        let stop = after.plus_seconds(-1);
+        loop {
+            let page = self.table.query_index(&keys::outbox_day(t, day), &q).await?;
+            for item in page.items {
+                let change: Change = from_body(item)?;
+                if change.at < stop {
+                    return Ok(out);
+                }
+                if change.at > after {
+                    out.push(change);
+                }
+            }
+            match page.next {
+                Some(next) => q.after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// Commits several prepared writes in one transaction (at most 100 writes).
     pub async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.table.transact(writes).await

@@ -67,6 +67,7 @@ pub async fn table_suite(table: Arc<dyn Table>) {
     record_store_updates_replace_lookups(&store).await;
     record_store_lists_every_record_once(&store).await;
     record_store_logs_once_and_filters_by_outcome(&store).await;
+    record_store_reads_a_days_changes_back_only_as_far_as_asked(&store).await;
     record_store_jobs_are_versioned_and_listed_newest_first(&store).await;
     record_store_refuses_paging_tokens_it_did_not_issue(&store).await;
     record_store_lists_past_a_record_that_no_longer_parses(&store).await;
@@ -670,6 +671,32 @@ async fn record_store_logs_once_and_filters_by_outcome(store: &RecordStore) {
     assert!(ids(by("linked")).await.is_empty());
     let limited = LogFilter { limit: Some(2), ..LogFilter::default() };
     assert_eq!(ids(limited).await, ["e4", "e3"], "the limit keeps the newest");
+}
+
+async fn record_store_reads_a_days_changes_back_only_as_far_as_asked(store: &RecordStore) {
+    use tandem_domain::outbox::{Change, ChangeOp};
+    let t = tenant("outbox");
+    let noon = Timestamp::parse(&format!("{}T12:00:00Z", now().day())).unwrap();
+    let change = |n: i64| Change {
+        id: format!("company-c{n}-v1"),
+        tenant: t.clone(),
+        kind: RecordKind::Company,
+        record: RecordId::from_raw(&format!("c{n}")),
+        op: ChangeOp::Created,
+        version: 1,
+        fields: vec!["name".into()],
+        at: noon.plus_seconds(n * 2),
+        links: Default::default(),
+    };
+    for n in 0..3 {
+        store.commit(vec![RecordStore::prepare_change(&change(n)).unwrap()]).await.unwrap();
+    }
+    let day = noon.day();
+    eventually("the day lists three changes", || async { store.changes(&t, &day).await.unwrap().len() == 3 }).await;
+    let after: Vec<String> =
+        store.changes_after(&t, &day, noon.plus_seconds(1)).await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(after, ["company-c2-v1", "company-c1-v1"], "newest first, none at or before the instant");
+    assert!(store.changes_after(&t, &day, noon.plus_seconds(4)).await.unwrap().is_empty());
 }
 
 async fn record_store_jobs_are_versioned_and_listed_newest_first(store: &RecordStore) {

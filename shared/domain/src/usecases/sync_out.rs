@@ -134,8 +134,8 @@ async fn catch_up_connection(svc: &Services, conn: &Connection) -> Result<usize,
     let mut changes = Vec::new();
     let mut day = from;
     loop {
-        let listed = svc.store.changes(&conn.tenant, &day.day()).await?;
-        changes.extend(listed.into_iter().filter(|c| c.at > from && c.at <= until));
+        let listed = svc.store.changes_after(&conn.tenant, &day.day(), from).await?;
+        changes.extend(listed.into_iter().filter(|c| c.at <= until));
         if day.day() == until.day() {
             break;
         }
