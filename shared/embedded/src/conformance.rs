@@ -681,7 +681,7 @@ async fn record_store_reads_a_days_changes_back_only_as_far_as_asked(store: &Rec
         id: format!("company-c{n}-v1"),
         tenant: t.clone(),
         kind: RecordKind::Company,
-        record: RecordId::from_raw(&format!("c{n}")),
+        record: RecordId::from_raw(format!("c{n}")),
         op: ChangeOp::Created,
         version: 1,
         fields: vec!["name".into()],
