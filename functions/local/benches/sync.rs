@@ -1,4 +1,4 @@
-//! Sync-in benchmark, per simulated system, on the local runner with its HTTP server (the
+//! Sync benchmark, per simulated system, on the local runner with its HTTP server (the
 //! simulator calls the runner's webhook intake over real HTTP; the worker applies):
 //!
 //! - **webhook -> record**: a burst of `--burst` (default 1,000) companies renamed by a
@@ -7,11 +7,15 @@
 //!   answer to each call), and how long the whole burst took to land;
 //! - **poll catch-up**: `--changed` (default 10,000) companies renamed with every webhook
 //!   lost; the time from starting a poll to the last of them written, and records per
-//!   second.
+//!   second;
+//! - **CRM edit -> system** (sync out, two-way on): `--pushes` (default 1,000) companies
+//!   renamed through the record API at once; for each, the time from the CRM write to its
+//!   push logged (the system answered the update); p50, p95 and p99, and how long the
+//!   whole burst took to reach the system.
 //!
-//! Every change is checked to have reached the CRM.
+//! Every change is checked to have reached the other side.
 //!
-//! `cargo bench -p tandem-local --bench sync [-- --system S] [--burst N] [--changed N]`
+//! `cargo bench -p tandem-local --bench sync [-- --system S] [--burst N] [--changed N] [--pushes N]`
 
 #![allow(clippy::unwrap_used)] // a benchmark: a failed set-up step should stop it
 
@@ -23,7 +27,7 @@ use tandem_connectors::Pacing;
 use tandem_connectors::http::Settings;
 use tandem_domain::records::Record;
 use tandem_domain::usecases::import::{self, AllStages, StageSelection};
-use tandem_domain::usecases::{connections, sync_in};
+use tandem_domain::usecases::{connections, crm, sync_in};
 use tandem_domain::{RecordKind, System, TenantId};
 use tandem_embedded::QueueConfig;
 use tandem_local::runtime::LocalRuntime;
@@ -60,9 +64,9 @@ async fn landed(rt: &LocalRuntime, t: &TenantId, wanted: &[(Record, String)], pa
     }
 }
 
-async fn bench(system: System, burst: usize, changed: usize) {
+async fn bench(system: System, burst: usize, changed: usize, pushes: usize) {
     // Some generated companies are not imported (inactive, unmapped): a margin.
-    let companies = (burst + changed) * 13 / 10 + 20;
+    let companies = (burst + changed + pushes) * 13 / 10 + 20;
     let sim = sims::start(system, &Scale::new(7, companies), SimConfig::default(), 0).await.unwrap();
     if let Some(h) = sim.syncro() {
         h.set_requests_per_minute(None);
@@ -170,6 +174,46 @@ async fn bench(system: System, burst: usize, changed: usize) {
         secs,
         changed as f64 / secs.max(1e-9)
     );
+
+    // Sync out: CRM edits pushed.
+    sim.handle().drop_webhooks(0);
+    connections::save_settings(&rt.svc, &t, system, &json!({"auto_sync": "two_way"})).await.unwrap();
+    let pushes = pushes.min(linked.len());
+    let started = Instant::now();
+    let mut edits = Vec::new();
+    for (n, (_, record)) in linked.drain(..pushes).enumerate() {
+        let body = json!({"name": format!("Pushed {n}")});
+        let edited = crm::update(&rt.svc, &t, RecordKind::Company, record.id(), &body).await.unwrap();
+        let change = format!("company-{}-v{}", edited.id(), edited.meta().version);
+        edits.push((format!("sync_out:{system}:{change}:company:{}", edited.id()), edited.meta().updated_at));
+    }
+    let ids: Vec<String> = edits.iter().map(|(id, _)| id.clone()).collect();
+    let patience = Instant::now() + Duration::from_secs(1800);
+    let logged = loop {
+        let logged = rt.svc.store.logs_by_id(&t, &ids).await.unwrap();
+        if logged.len() == ids.len() {
+            break logged;
+        }
+        assert!(Instant::now() < patience, "{} of {} pushes never logged", ids.len() - logged.len(), ids.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let landed_in = started.elapsed();
+    let mut latencies = Vec::new();
+    for (id, edited_at) in &edits {
+        let entry = &logged[id];
+        assert_eq!(entry.outcome, tandem_domain::log::Outcome::Updated, "{id}: {entry:?}");
+        latencies.push(u64::try_from(entry.at.unix_millis() - edited_at.unix_millis()).unwrap_or(0));
+    }
+    latencies.sort_unstable();
+    println!(
+        "{:<11} CRM edit->system over {} pushes: p50 {} ms, p95 {} ms, p99 {} ms; burst reached the system in {:.2} s",
+        system.display_name(),
+        latencies.len(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.95),
+        percentile(&latencies, 0.99),
+        landed_in.as_secs_f64()
+    );
     sim.shutdown().await;
 }
 
@@ -177,11 +221,12 @@ async fn bench(system: System, burst: usize, changed: usize) {
 async fn main() {
     let burst: usize = arg_or("--burst", 1_000);
     let changed: usize = arg_or("--changed", 10_000);
+    let pushes: usize = arg_or("--pushes", 1_000);
     let systems: Vec<System> = match arg("--system") {
         Some(s) => vec![s.parse().unwrap()],
         None => System::ALL.to_vec(),
     };
     for system in systems {
-        bench(system, burst, changed).await;
+        bench(system, burst, changed, pushes).await;
     }
 }
