@@ -265,98 +265,122 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// What a scenario prints: its JSON line (`system`, `scenario`, `result`, `expected` and
+/// its own `figures`), or its table, its `notes` and whether it did what it meant.
+struct ScenarioReport<'a> {
+    scenario: &'static str,
+    result: &'a serde_json::Value,
+    expected: &'a serde_json::Value,
+    /// Fields the JSON line adds (an object).
+    figures: serde_json::Value,
+    header: &'a [&'a str],
+    rows: Vec<Vec<String>>,
+    notes: Vec<String>,
+    /// Said when the result is what the scenario meant.
+    meant: String,
+    /// What differs when it is not (`... differs from the scenario's intent`).
+    flow: &'static str,
+}
+
+impl ScenarioReport<'_> {
+    /// Prints the report; 0 when the result is what the scenario meant, else 1.
+    fn print(self, system: System, as_json: bool) -> i32 {
+        let code = if self.result == self.expected { 0 } else { 1 };
+        if as_json {
+            let mut line = serde_json::json!({"system": system, "scenario": self.scenario,
+                "result": self.result, "expected": self.expected});
+            if let (Some(line), Some(figures)) = (line.as_object_mut(), self.figures.as_object()) {
+                line.extend(figures.clone());
+            }
+            println!("{line}");
+            return code;
+        }
+        let mut table = comfy_table::Table::new();
+        table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+        table.set_header(self.header);
+        for row in &self.rows {
+            table.add_row(row.iter().map(String::as_str));
+        }
+        println!("{table}");
+        for note in &self.notes {
+            println!("{note}");
+        }
+        match code {
+            0 => println!("{}", self.meant),
+            _ => println!(
+                "{} differs from the scenario's intent:\nresult   {}\nexpected {}",
+                self.flow, self.result, self.expected
+            ),
+        }
+        code
+    }
+}
+
 /// `tandem demo --scenario export`: prints the JSON object or a table; 1 when the result
 /// is not what the scenario meant.
 async fn run_export_scenario(system: System, as_json: bool, opts: &DemoOptions) -> anyhow::Result<i32> {
     let demo = export_demo::run(opts).await?;
-    let same = demo.result == demo.expected;
-    if as_json {
-        let line = serde_json::json!({"system": system, "scenario": "export", "result": demo.result, "expected": demo.expected});
-        println!("{line}");
-        return Ok(if same { 0 } else { 1 });
+    Ok(ScenarioReport {
+        scenario: "export",
+        result: &demo.result,
+        expected: &demo.expected,
+        figures: serde_json::json!({}),
+        header: &["case", "record", "outcome", "message"],
+        rows: demo.rows.iter().map(|r| r.to_vec()).collect(),
+        notes: Vec::new(),
+        meant: format!(
+            "Every export did what the scenario meant, and each company is in {} once.",
+            system.display_name()
+        ),
+        flow: "The export",
     }
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    table.set_header(["case", "record", "outcome", "message"]);
-    for row in &demo.rows {
-        table.add_row(row.iter().map(String::as_str));
-    }
-    println!("{table}");
-    if same {
-        println!("Every export did what the scenario meant, and each company is in {} once.", system.display_name());
-        Ok(0)
-    } else {
-        println!(
-            "The export differs from the scenario's intent:\nresult   {}\nexpected {}",
-            demo.result, demo.expected
-        );
-        Ok(1)
-    }
+    .print(system, as_json))
 }
 
 /// `tandem demo --scenario sync-in`: prints the JSON object (with `webhook_p95_ms`) or a
 /// table; 1 when the result is not what the scenario meant.
 async fn run_sync_scenario(system: System, as_json: bool, opts: &DemoOptions) -> anyhow::Result<i32> {
     let demo = sync_demo::run(opts).await?;
-    let same = demo.result == demo.expected;
-    if as_json {
-        let line = serde_json::json!({"system": system, "scenario": "sync-in", "result": demo.result,
-            "expected": demo.expected, "webhook_p95_ms": demo.webhook_p95_ms, "intake_p95_ms": demo.intake_p95_ms});
-        println!("{line}");
-        return Ok(if same { 0 } else { 1 });
-    }
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    table.set_header(["case", "what happened", "what was meant"]);
-    for row in &demo.rows {
-        table.add_row(row.iter().map(String::as_str));
-    }
-    println!("{table}");
+    let mut notes = Vec::new();
     if let Some(p95) = demo.webhook_p95_ms {
-        println!("Webhook to CRM record, 95th percentile: {p95} ms.");
+        notes.push(format!("Webhook to CRM record, 95th percentile: {p95} ms."));
     }
     if let Some(p95) = demo.intake_p95_ms {
-        println!("Webhook answered by the intake, 95th percentile: {p95} ms.");
+        notes.push(format!("Webhook answered by the intake, 95th percentile: {p95} ms."));
     }
-    if same {
-        println!("Every change in {} reached the CRM as the scenario meant.", system.display_name());
-        Ok(0)
-    } else {
-        println!("Sync in differs from the scenario's intent:\nresult   {}\nexpected {}", demo.result, demo.expected);
-        Ok(1)
+    Ok(ScenarioReport {
+        scenario: "sync-in",
+        result: &demo.result,
+        expected: &demo.expected,
+        figures: serde_json::json!({"webhook_p95_ms": demo.webhook_p95_ms, "intake_p95_ms": demo.intake_p95_ms}),
+        header: &["case", "what happened", "what was meant"],
+        rows: demo.rows.iter().map(|r| r.to_vec()).collect(),
+        notes,
+        meant: format!("Every change in {} reached the CRM as the scenario meant.", system.display_name()),
+        flow: "Sync in",
     }
+    .print(system, as_json))
 }
 
 /// `tandem demo --scenario two-way`: prints the JSON object (with the echoes skipped and
 /// the vendor writes) or a table; 1 when the result is not what the scenario meant.
 async fn run_two_way_scenario(system: System, as_json: bool, opts: &DemoOptions) -> anyhow::Result<i32> {
     let demo = two_way_demo::run(opts).await?;
-    let same = demo.result == demo.expected;
-    if as_json {
-        let line = serde_json::json!({"system": system, "scenario": "two-way", "result": demo.result,
-            "expected": demo.expected, "echoes_skipped": demo.echoes_skipped, "vendor_writes": demo.vendor_writes});
-        println!("{line}");
-        return Ok(if same { 0 } else { 1 });
+    Ok(ScenarioReport {
+        scenario: "two-way",
+        result: &demo.result,
+        expected: &demo.expected,
+        figures: serde_json::json!({"echoes_skipped": demo.echoes_skipped, "vendor_writes": demo.vendor_writes}),
+        header: &["case", "what happened", "what was meant"],
+        rows: demo.rows.iter().map(|r| r.to_vec()).collect(),
+        notes: vec![
+            format!("Echoes recognised and skipped: {}.", demo.echoes_skipped),
+            format!("Writes to {} over the scenario: {}.", system.display_name(), demo.vendor_writes),
+        ],
+        meant: "Every change reached the other side as the scenario meant.".into(),
+        flow: "Two-way sync",
     }
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    table.set_header(["case", "what happened", "what was meant"]);
-    for row in &demo.rows {
-        table.add_row(row.iter().map(String::as_str));
-    }
-    println!("{table}");
-    println!("Echoes recognised and skipped: {}.", demo.echoes_skipped);
-    println!("Writes to {} over the scenario: {}.", system.display_name(), demo.vendor_writes);
-    if same {
-        println!("Every change reached the other side as the scenario meant.");
-        Ok(0)
-    } else {
-        println!(
-            "Two-way sync differs from the scenario's intent:\nresult   {}\nexpected {}",
-            demo.result, demo.expected
-        );
-        Ok(1)
-    }
+    .print(system, as_json))
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<i32> {
