@@ -192,6 +192,34 @@ pub struct ConflictLog {
 }
 
 impl LogEntry {
+    /// An entry of `outcome` for one `object` record outside a job, with no record ids,
+    /// match, fields or conflicts (set those with struct update syntax).
+    pub fn of(
+        id: String,
+        tenant: &TenantId,
+        at: Timestamp,
+        system: System,
+        direction: Direction,
+        object: RecordKind,
+        outcome: Outcome,
+    ) -> Self {
+        Self {
+            id,
+            tenant: tenant.clone(),
+            at,
+            system,
+            direction,
+            object,
+            crm_id: None,
+            external_id: None,
+            outcome,
+            job_id: None,
+            matched: None,
+            fields: Vec::new(),
+            conflicts: Vec::new(),
+        }
+    }
+
     /// The id of the entry an import job writes for one external record.
     pub fn import_id(job: &JobId, stage: Stage, external_id: &str) -> String {
         format!("{job}:{stage}:{external_id}")

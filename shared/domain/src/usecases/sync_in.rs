@@ -223,20 +223,12 @@ async fn marked_echo(svc: &Services, conn: &Connection, msg: &SyncMessage) -> Re
         return Ok(None);
     }
     let outcome = Outcome::Skipped(SkipReason::Echo);
+    let id = format!("sync:{}:{}:{}:{at}:ours", conn.system, msg.record_kind, msg.external_id);
+    let now = svc.clock.now();
     let entry = LogEntry {
-        id: format!("sync:{}:{}:{}:{at}:ours", conn.system, msg.record_kind, msg.external_id),
-        tenant: conn.tenant.clone(),
-        at: svc.clock.now(),
-        system: conn.system,
-        direction: Direction::Webhook,
-        object: msg.record_kind,
         crm_id: Some(ledger.crm_id.clone()),
         external_id: Some(msg.external_id.clone()),
-        outcome: outcome.clone(),
-        job_id: None,
-        matched: None,
-        fields: Vec::new(),
-        conflicts: Vec::new(),
+        ..LogEntry::of(id, &conn.tenant, now, conn.system, Direction::Webhook, msg.record_kind, outcome.clone())
     };
     svc.store.put_log(&entry).await?;
     Ok(Some(outcome))
@@ -292,20 +284,11 @@ pub(crate) async fn deleted(
         }
         _ => Outcome::Skipped(SkipReason::Deleted),
     };
+    let id = format!("sync:{}:{kind}:{ext_id}:deleted", conn.system);
     let entry = LogEntry {
-        id: format!("sync:{}:{kind}:{ext_id}:deleted", conn.system),
-        tenant: t.clone(),
-        at: svc.clock.now(),
-        system: conn.system,
-        direction: Direction::SyncIn,
-        object: kind,
         crm_id: Some(ledger.crm_id.clone()),
         external_id: Some(ext_id.to_string()),
-        outcome: outcome.clone(),
-        job_id: None,
-        matched: None,
-        fields: Vec::new(),
-        conflicts: Vec::new(),
+        ..LogEntry::of(id, t, svc.clock.now(), conn.system, Direction::SyncIn, kind, outcome.clone())
     };
     svc.store.put_log(&entry).await?;
     Ok(outcome)

@@ -348,20 +348,11 @@ async fn delete(ctx: &Ctx<'_>, msg: &SyncOutMessage, ext_id: &str) -> Result<Out
             Err(e) => Outcome::Failed(e.message),
         },
     };
+    let id = sync_out_log_id(ctx.system, &msg.change, kind, &msg.record);
     let entry = LogEntry {
-        id: sync_out_log_id(ctx.system, &msg.change, kind, &msg.record),
-        tenant: t.clone(),
-        at: ctx.svc.clock.now(),
-        system: ctx.system,
-        direction: Direction::SyncOut,
-        object: kind,
         crm_id: Some(msg.record.clone()),
         external_id: Some(ext_id.to_string()),
-        outcome: outcome.clone(),
-        job_id: None,
-        matched: None,
-        fields: Vec::new(),
-        conflicts: Vec::new(),
+        ..LogEntry::of(id, t, ctx.svc.clock.now(), ctx.system, Direction::SyncOut, kind, outcome.clone())
     };
     if matches!(outcome, Outcome::Failed(_)) {
         ctx.svc.events.failed(&entry).await;
