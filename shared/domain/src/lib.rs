@@ -6,6 +6,7 @@ pub mod describe;
 pub mod error;
 pub mod export;
 pub mod external;
+pub mod field_map;
 pub mod ids;
 pub mod job;
 pub mod ledger;
