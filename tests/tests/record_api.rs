@@ -178,6 +178,7 @@ async fn save_connection(svc: &Services, t: &TenantId) {
         polled: Default::default(),
         swept: Default::default(),
         relayed: None,
+        field_map: None,
         created_at: now,
         updated_at: now,
         version: 0,

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use tandem_domain::external::OptionList;
 use tandem_domain::log::LogFilter;
 use tandem_domain::usecases::import::{self, StageSelection};
-use tandem_domain::usecases::{Services, connections, crm, export, mappings, sweep, sync_in};
+use tandem_domain::usecases::{Services, connections, crm, export, field_map, mappings, sweep, sync_in};
 use tandem_domain::webhook::WebhookCall;
 use tandem_domain::{DomainError, ErrorClass, JobId, RecordId, RecordKind, Stage, System, TenantId, Timestamp};
 
@@ -65,6 +65,7 @@ impl From<DomainError> for ApiResponse {
             ErrorClass::Unavailable => (503, "unavailable"),
             ErrorClass::Internal => (500, "internal"),
             ErrorClass::Unauthenticated => (401, "unauthenticated"),
+            ErrorClass::Unprocessable => (422, "unprocessable"),
         };
         if status >= 500 {
             tracing::error!(error = %e, "request failed");
@@ -118,6 +119,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/connections/{system}/imports"),
     ("GET", "/connections/{system}/settings"),
     ("PUT", "/connections/{system}/settings"),
+    ("GET", "/connections/salesforce/field-map"),
+    ("PUT", "/connections/salesforce/field-map"),
     ("POST", "/connections/{system}/exports"),
     ("GET", "/exports/{id}"),
     ("GET", "/jobs"),
@@ -149,6 +152,7 @@ enum Route<'a> {
     Mapping(&'a str, &'a str),
     Imports(&'a str),
     Settings(&'a str),
+    FieldMap,
     Exports(&'a str),
     Export(&'a str),
     Jobs,
@@ -173,6 +177,7 @@ impl<'a> Route<'a> {
             ["connections", s, "mappings", stage] => Route::Mapping(s, stage),
             ["connections", s, "imports"] => Route::Imports(s),
             ["connections", s, "settings"] => Route::Settings(s),
+            ["connections", "salesforce", "field-map"] => Route::FieldMap,
             ["connections", s, "exports"] => Route::Exports(s),
             ["exports", id] => Route::Export(id),
             ["jobs"] => Route::Jobs,
@@ -199,7 +204,7 @@ impl<'a> Route<'a> {
             | Route::JobResume(_)
             | Route::SyncPoll(_)
             | Route::SyncSweep(_) => &["POST"],
-            Route::Settings(_) => &["GET", "PUT"],
+            Route::Settings(_) | Route::FieldMap => &["GET", "PUT"],
             Route::Records(_) => &["GET", "POST"],
             Route::Record(..) => &["GET", "PATCH", "DELETE"],
             _ => &["GET"],
@@ -211,6 +216,7 @@ impl<'a> Route<'a> {
         match self {
             Route::Records(_) => &["after", "limit"],
             Route::Logs => &["outcome", "system", "object", "job", "since", "until", "limit"],
+            Route::FieldMap => &["target"],
             _ => &[],
         }
     }
@@ -370,6 +376,17 @@ async fn answer(
         }
         Route::Settings(s) if method == "GET" => encode(200, &connections::settings_view(svc, t, system(s)?).await?),
         Route::Settings(s) => encode(200, &connections::save_settings(svc, t, system(s)?, &json_body(req)?).await?),
+        Route::FieldMap if method == "GET" => {
+            let target =
+                match req.query.get("target") {
+                    Some(t) => Some(serde_json::from_value(json!(t)).map_err(|_| {
+                        DomainError::invalid(format!("target {t:?} is neither \"lead\" nor \"account\""))
+                    })?),
+                    None => None,
+                };
+            encode(200, &field_map::get(svc, t, target).await?)
+        }
+        Route::FieldMap => encode(200, &field_map::save(svc, t, &json_body(req)?).await?),
         Route::Records(kind) if method == "POST" => {
             let record = crm::create(svc, t, kind.parse()?, &json_body(req)?).await?;
             encode(201, &json!({ "id": record.id(), "record": record }))

@@ -90,6 +90,13 @@ impl Connector for Guarded {
         self.inner.deleted_since(kind, since).await
     }
 
+    async fn describe_object(
+        &self,
+        object: &str,
+    ) -> Result<Option<tandem_domain::field_map::ObjectDescribe>, ConnectorError> {
+        self.inner.describe_object(object).await
+    }
+
     async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {
         self.inner.find_similar(record).await
     }

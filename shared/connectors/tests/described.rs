@@ -36,6 +36,7 @@ fn conn(system: System) -> Connection {
         polled: Default::default(),
         swept: Default::default(),
         relayed: None,
+        field_map: None,
         created_at: Timestamp::from_unix(0).unwrap(),
         updated_at: Timestamp::from_unix(0).unwrap(),
         version: 1,

@@ -106,6 +106,7 @@ pub(crate) mod fixtures {
             polled: Default::default(),
             swept: Default::default(),
             relayed: None,
+            field_map: None,
             created_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
             updated_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
             version: 1,

@@ -20,6 +20,9 @@ pub enum ErrorClass {
     Internal,
     /// A caller that did not prove who it is (a forged or unsigned webhook call): 401.
     Unauthenticated,
+    /// Well formed, but it cannot work with what the external system is (a field map its
+    /// describe refuses): 422, naming each problem.
+    Unprocessable,
 }
 
 /// Everything a use case can fail with.
@@ -46,6 +49,10 @@ pub enum DomainError {
     /// The caller did not prove who it is; the message says what failed, never a secret.
     #[error("{0}")]
     Unauthenticated(String),
+    /// Well formed, but it cannot work with the external system as it is; the message
+    /// names each problem.
+    #[error("{0}")]
+    Unprocessable(String),
 }
 
 /// The work queue unreachable: a failure that may pass, like the store's.
@@ -88,6 +95,7 @@ impl DomainError {
             },
             Self::Internal(_) => ErrorClass::Internal,
             Self::Unauthenticated(_) => ErrorClass::Unauthenticated,
+            Self::Unprocessable(_) => ErrorClass::Unprocessable,
         }
     }
 

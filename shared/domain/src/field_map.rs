@@ -5,8 +5,7 @@
 //! pure check of a map against Salesforce's own describe of its objects (fetched live by
 //! the use case), naming every field that cannot work and why.
 //!
-//! Not wired to a route or a flow yet: the routes, the describe fetch and the pushes come
-//! with the rest of the mode.
+//! Saved and read through `usecases::field_map`; no flow sends records by it yet.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

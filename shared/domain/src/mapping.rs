@@ -219,6 +219,10 @@ pub struct Connection {
     /// switched on, so changes from before are never pushed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relayed: Option<Timestamp>,
+    /// Salesforce's field-level mode: the saved field map, checked against Salesforce's
+    /// describe when saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_map: Option<crate::field_map::FieldMap>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Optimistic-concurrency version.

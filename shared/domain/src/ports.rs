@@ -339,6 +339,13 @@ pub trait Connector: Send + Sync {
         Err(not_deleted(self.system(), kind))
     }
 
+    /// `object`'s describe (its fields, their types, lengths, picklist values and flags),
+    /// where the system describes its objects (Salesforce); `None` where it does not.
+    async fn describe_object(&self, object: &str) -> Result<Option<crate::field_map::ObjectDescribe>, ConnectorError> {
+        let _ = object;
+        Ok(None)
+    }
+
     /// Tells the system to call `url` with changes of the records Tandem syncs, where it
     /// has an API for that (ConnectWise callbacks, Halo webhooks), idempotently: what is
     /// registered already is kept. `secret` is what the calls prove themselves with where

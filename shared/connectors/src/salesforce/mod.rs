@@ -206,6 +206,11 @@ impl SalesforceConnector {
 
     /// `sobjects/{object}/describe`.
     pub async fn describe(&self, object: &str) -> Result<Describe, ConnectorError> {
+        self.describe_as(object).await
+    }
+
+    /// `sobjects/{object}/describe`, read as `T`.
+    async fn describe_as<T: serde::de::DeserializeOwned>(&self, object: &str) -> Result<T, ConnectorError> {
         let path = Self::data_path(&format!("sobjects/{object}/describe"));
         let body = self.client.get(&path, &[], &[], &self.settings.retry).await?;
         serde_json::from_slice(&body)
@@ -363,6 +368,13 @@ impl Connector for SalesforceConnector {
     /// (Salesforce never deletes users, it deactivates them, and has no solutions), so the
     /// poll does for them what it did before there was a log. Requests go through the
     /// client's pacing, retry and token refresh; refusals are classified by `error.rs`.
+    async fn describe_object(
+        &self,
+        object: &str,
+    ) -> Result<Option<tandem_domain::field_map::ObjectDescribe>, ConnectorError> {
+        self.describe_as(object).await.map(Some)
+    }
+
     async fn deleted_since(&self, kind: RecordKind, since: Timestamp) -> Result<Option<Vec<String>>, ConnectorError> {
         let Some(objects) = deleted::objects(kind) else {
             return Ok(None);

@@ -64,6 +64,7 @@ pub async fn save_credentials(
                 polled: Default::default(),
                 swept: Default::default(),
                 relayed: None,
+                field_map: None,
                 created_at: now,
                 updated_at: now,
                 version: 0,

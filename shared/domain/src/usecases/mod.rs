@@ -6,6 +6,7 @@ pub(crate) mod apply;
 pub mod connections;
 pub mod crm;
 pub mod export;
+pub mod field_map;
 pub mod import;
 mod load;
 pub mod mappings;
