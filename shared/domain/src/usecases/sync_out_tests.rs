@@ -289,3 +289,23 @@ async fn push_only_sends_what_the_crm_changed_and_takes_nothing_in() {
     let Record::Company(c) = crm_company(&w, "1").await else { panic!() };
     assert_eq!(c.fields.name, "Acme Ltd", "nothing taken in");
 }
+
+#[tokio::test]
+async fn a_push_the_system_rate_limits_waits_and_resumes_and_never_fails_for_it() {
+    use crate::usecases::work::{Ran, run};
+    let w = writable().await;
+    set(&w, json!({"auto_sync": "two_way"})).await;
+    w.connector.rate_limited_writes.store(2, std::sync::atomic::Ordering::SeqCst);
+    edit(&w, "1", json!({"name": "Acme, once the limit passes"})).await;
+    let mut work = w.queue.pop_work().expect("the push");
+    for wait in 1..=2 {
+        let Ran::Waits(resume) = run(&w.svc, &work).await.unwrap() else { panic!("wait {wait}: a 429 waits") };
+        assert_eq!(resume.waits, wait);
+        work = w.queue.pop_work().expect("the resume is queued");
+        assert!(matches!(run(&w.svc, &work).await.unwrap(), Ran::NotDue(_)), "not before its time");
+        w.clock.advance(31);
+    }
+    assert!(matches!(run(&w.svc, &work).await.unwrap(), Ran::Done));
+    assert_eq!(writes(&w), vec![r#"update 1 ["name"]"#.to_string()]);
+    assert_eq!(held(&w, "1").name, "Acme, once the limit passes");
+}

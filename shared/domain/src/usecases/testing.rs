@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 
 use crate::describe::Description;
@@ -203,6 +204,8 @@ pub struct FakeConnector {
     pub writable: bool,
     /// The writes the system took: `update ID [fields]`, `create ID`, `delete ID`.
     pub writes: Mutex<Vec<String>>,
+    /// How many of the next writes the system answers 429 (retry after 30 s).
+    pub rate_limited_writes: std::sync::atomic::AtomicU32,
 }
 
 impl FakeConnector {
@@ -279,6 +282,7 @@ impl Connector for FakeConnector {
         Ok(written)
     }
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
+        self.not_limited()?;
         let (true, ExternalRecord::Company(new)) = (self.writable, record) else {
             return Err(not_written(System::ConnectWise, record.kind().unwrap_or(RecordKind::Company)));
         };
@@ -314,6 +318,18 @@ impl Connector for FakeConnector {
 }
 
 impl FakeConnector {
+    /// The 429 a write is answered while [`FakeConnector::rate_limited_writes`] lasts.
+    fn not_limited(&self) -> Result<(), ConnectorError> {
+        let left = &self.rate_limited_writes;
+        if left.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() {
+            let mut e = ConnectorError::new(System::ConnectWise, ErrorKind::RateLimited, "429 Too Many Requests");
+            e.retryable = true;
+            e.retry_after = Some(std::time::Duration::from_secs(30));
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// The transient error every read fails with while [`FakeConnector::down`] is set.
     fn up(&self) -> Result<(), ConnectorError> {
         if self.down.load(std::sync::atomic::Ordering::SeqCst) {
