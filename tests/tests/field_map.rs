@@ -1,7 +1,7 @@
 //! Salesforce's field map over the runner's HTTP API against the Salesforce simulator:
 //! the describe-derived choices, a map that fits saved, one that cannot work refused with
 //! 422 naming each field and why (nothing saved), a body that is no map refused with 400,
-//! and no field map for another system.
+//! and no field map for another system; selective sync's rules checked and saved.
 
 #![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
 
@@ -92,5 +92,22 @@ async fn a_field_map_is_saved_only_when_salesforces_describe_says_it_can_work() 
     assert_eq!(status, 400, "{body}");
     let (status, body) = call(&base, "GET", "/connections/halo/field-map", None).await;
     assert_eq!(status, 404, "{body}");
+
+    // Selective sync: the rules checked, saved with the moment they apply from.
+    let path = "/connections/salesforce/selective-sync";
+    let (status, none) = call(&base, "GET", path, None).await;
+    assert_eq!((status, &none["selective_sync"]), (200, &Value::Null), "{none}");
+    let rules = json!({"rules": [{"field": "opportunity.stage", "equals": "proposal"},
+        {"field": "opportunity.value", "greater_than": 5000}]});
+    let (status, saved) = call(&base, "PUT", path, Some(rules)).await;
+    assert_eq!(status, 200, "{saved}");
+    assert!(saved["selective_sync"]["since"].is_string(), "{saved}");
+    let bad = json!({"rules": [{"field": "company.name", "greater_than": 3}, {"field": "deal.size", "equals": 1}]});
+    let (status, refused) = call(&base, "PUT", path, Some(bad)).await;
+    assert_eq!(status, 400, "{refused}");
+    let why = message(&refused);
+    assert!(why.contains("company.name: greater_than") && why.contains("deal.size: no such CRM field"), "{why}");
+    let (_, after) = call(&base, "GET", path, None).await;
+    assert_eq!(after, saved, "a refused change changes nothing");
     sim.shutdown().await;
 }

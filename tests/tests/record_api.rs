@@ -179,6 +179,7 @@ async fn save_connection(svc: &Services, t: &TenantId) {
         swept: Default::default(),
         relayed: None,
         field_map: None,
+        selective_sync: None,
         created_at: now,
         updated_at: now,
         version: 0,

@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use tandem_domain::external::OptionList;
 use tandem_domain::log::LogFilter;
 use tandem_domain::usecases::import::{self, StageSelection};
-use tandem_domain::usecases::{Services, connections, crm, export, field_map, mappings, sweep, sync_in};
+use tandem_domain::usecases::{
+    Services, connections, crm, export, field_map, mappings, selective_sync, sweep, sync_in,
+};
 use tandem_domain::webhook::WebhookCall;
 use tandem_domain::{DomainError, ErrorClass, JobId, RecordId, RecordKind, Stage, System, TenantId, Timestamp};
 
@@ -121,6 +123,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/connections/{system}/settings"),
     ("GET", "/connections/salesforce/field-map"),
     ("PUT", "/connections/salesforce/field-map"),
+    ("GET", "/connections/salesforce/selective-sync"),
+    ("PUT", "/connections/salesforce/selective-sync"),
     ("POST", "/connections/{system}/exports"),
     ("GET", "/exports/{id}"),
     ("GET", "/jobs"),
@@ -153,6 +157,7 @@ enum Route<'a> {
     Imports(&'a str),
     Settings(&'a str),
     FieldMap,
+    SelectiveSync,
     Exports(&'a str),
     Export(&'a str),
     Jobs,
@@ -178,6 +183,7 @@ impl<'a> Route<'a> {
             ["connections", s, "imports"] => Route::Imports(s),
             ["connections", s, "settings"] => Route::Settings(s),
             ["connections", "salesforce", "field-map"] => Route::FieldMap,
+            ["connections", "salesforce", "selective-sync"] => Route::SelectiveSync,
             ["connections", s, "exports"] => Route::Exports(s),
             ["exports", id] => Route::Export(id),
             ["jobs"] => Route::Jobs,
@@ -204,7 +210,7 @@ impl<'a> Route<'a> {
             | Route::JobResume(_)
             | Route::SyncPoll(_)
             | Route::SyncSweep(_) => &["POST"],
-            Route::Settings(_) | Route::FieldMap => &["GET", "PUT"],
+            Route::Settings(_) | Route::FieldMap | Route::SelectiveSync => &["GET", "PUT"],
             Route::Records(_) => &["GET", "POST"],
             Route::Record(..) => &["GET", "PATCH", "DELETE"],
             _ => &["GET"],
@@ -387,6 +393,12 @@ async fn answer(
             encode(200, &field_map::get(svc, t, target).await?)
         }
         Route::FieldMap => encode(200, &field_map::save(svc, t, &json_body(req)?).await?),
+        Route::SelectiveSync if method == "GET" => {
+            encode(200, &json!({ "selective_sync": selective_sync::get(svc, t).await? }))
+        }
+        Route::SelectiveSync => {
+            encode(200, &json!({ "selective_sync": selective_sync::save(svc, t, &json_body(req)?).await? }))
+        }
         Route::Records(kind) if method == "POST" => {
             let record = crm::create(svc, t, kind.parse()?, &json_body(req)?).await?;
             encode(201, &json!({ "id": record.id(), "record": record }))

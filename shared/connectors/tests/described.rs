@@ -37,6 +37,7 @@ fn conn(system: System) -> Connection {
         swept: Default::default(),
         relayed: None,
         field_map: None,
+        selective_sync: None,
         created_at: Timestamp::from_unix(0).unwrap(),
         updated_at: Timestamp::from_unix(0).unwrap(),
         version: 1,

@@ -107,6 +107,7 @@ pub(crate) mod fixtures {
             swept: Default::default(),
             relayed: None,
             field_map: None,
+            selective_sync: None,
             created_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
             updated_at: Timestamp::from_unix(0).unwrap_or_else(|_| unreachable!()),
             version: 1,

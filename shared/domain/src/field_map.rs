@@ -100,9 +100,9 @@ pub struct ObjectDescribe {
     pub fields: Vec<DescribedField>,
 }
 
-/// What a CRM field holds, for the check.
+/// What a CRM field holds, for the checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CrmValue {
+pub(crate) enum CrmValue {
     /// Text of at most this many characters.
     Text(u32),
     Date,
@@ -115,9 +115,16 @@ enum CrmValue {
 const NAME: u32 = 255;
 const LONG: u32 = 10_000;
 
+impl CrmValue {
+    /// Whether its values have an order (numbers, dates).
+    pub(crate) fn comparable(self) -> bool {
+        matches!(self, CrmValue::Date | CrmValue::Number)
+    }
+}
+
 /// The CRM field `path` names: its record kind (`company`, `contact`, `opportunity`) and
 /// what it holds; `None` for no such field.
-fn crm_field(path: &str) -> Option<(&'static str, CrmValue)> {
+pub(crate) fn crm_field(path: &str) -> Option<(&'static str, CrmValue)> {
     use CrmValue::{Choice, Date, Number, Text};
     if path.strip_prefix("company.custom.").is_some_and(|name| !name.is_empty()) {
         return Some(("company", Text(LONG)));

@@ -20,6 +20,7 @@ pub mod reconcile;
 pub mod records;
 pub mod rules;
 pub mod secret;
+pub mod selective;
 pub mod settings;
 pub mod sync;
 pub mod table;

@@ -223,6 +223,9 @@ pub struct Connection {
     /// describe when saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field_map: Option<crate::field_map::FieldMap>,
+    /// Salesforce's field-level mode: which CRM records are sent, from when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selective_sync: Option<crate::selective::SelectiveSync>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Optimistic-concurrency version.

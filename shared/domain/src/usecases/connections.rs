@@ -65,6 +65,7 @@ pub async fn save_credentials(
                 swept: Default::default(),
                 relayed: None,
                 field_map: None,
+                selective_sync: None,
                 created_at: now,
                 updated_at: now,
                 version: 0,

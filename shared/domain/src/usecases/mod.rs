@@ -11,6 +11,7 @@ pub mod import;
 mod load;
 pub mod mappings;
 pub mod schedule;
+pub mod selective_sync;
 pub mod sweep;
 pub mod sync_in;
 pub mod sync_out;
