@@ -1,8 +1,9 @@
 //! The simulated org's records: one table per sObject (rows as JSON field maps), 18-char
 //! ids with the right key prefix, SOQL execution (filter, order, limit, projection with
 //! `attributes`), query locators for `nextRecordsUrl` paging, and create / update / upsert
-//! with the validation Salesforce does (unknown field, read-only field, restricted picklist,
-//! required fields); deletes to the recycle bin (`IsDeleted`), with the org's delete log
+//! with the validation Salesforce does (unknown field, read-only or formula field, restricted
+//! picklist, text over its length, required fields, the org's validation rule), picklist and
+//! checkbox defaults and formula values; deletes to the recycle bin (`IsDeleted`), with the org's delete log
 //! ([`Tombstone`]s) that `sobjects/{Type}/deleted/` reads.
 
 use std::cmp::Ordering;
