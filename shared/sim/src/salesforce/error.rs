@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
+use super::schema::Field;
 use crate::common::{RETRY_AFTER_SECONDS, json_response};
 
 /// How the simulator answers requests above the configured rate.
@@ -95,6 +96,42 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             code: "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
             message: format!("{field}: bad value for restricted picklist field: {value}"),
+            fields: vec![field.to_string()],
+        }
+    }
+
+    /// 400 for a text longer than its field's `length`. UNCONFIRMED (the reference lists no
+    /// such code): the code and message are those Salesforce is widely reported to give,
+    /// the message naming the field by its label.
+    pub fn string_too_long(field: &Field, value: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "STRING_TOO_LONG",
+            message: format!("{}: data value too large: {value} (max length={})", field.label, field.length()),
+            fields: vec![field.name.to_string()],
+        }
+    }
+
+    /// 400 for a write to a field that exists but is not createable / updateable (a
+    /// formula, a system or derived field; salesforce-api.md 5.3).
+    pub fn not_writable(field: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "INVALID_FIELD_FOR_INSERT_UPDATE",
+            message: format!(
+                "Unable to create/update fields: {field}. Please check the security settings of this field and verify that it is read/write for your profile or permission set."
+            ),
+            fields: vec![field.to_string()],
+        }
+    }
+
+    /// 400 for a save an org validation rule refused: the rule's own message, and the
+    /// field the rule shows its error on (salesforce-api.md 5.3).
+    pub fn custom_validation(message: &str, field: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            message: message.to_string(),
             fields: vec![field.to_string()],
         }
     }

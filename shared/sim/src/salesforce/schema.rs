@@ -15,6 +15,12 @@ pub(crate) enum Kind {
     DateTime,
     Date,
     Currency,
+    /// A number with a fixed count of decimals (describe `double`).
+    Double,
+    /// A percentage (describe `percent`).
+    Percent,
+    /// A whole number (describe `int`).
+    Int,
     Email,
     Phone,
     Url,
@@ -32,6 +38,9 @@ impl Kind {
             Kind::DateTime => "datetime",
             Kind::Date => "date",
             Kind::Currency => "currency",
+            Kind::Double => "double",
+            Kind::Percent => "percent",
+            Kind::Int => "int",
             Kind::Email => "email",
             Kind::Phone => "phone",
             Kind::Url => "url",
@@ -46,7 +55,8 @@ impl Kind {
             Kind::Boolean => "xsd:boolean",
             Kind::DateTime => "xsd:dateTime",
             Kind::Date => "xsd:date",
-            Kind::Currency => "xsd:double",
+            Kind::Currency | Kind::Double | Kind::Percent => "xsd:double",
+            Kind::Int => "xsd:int",
             _ => "xsd:string",
         }
     }
@@ -59,32 +69,107 @@ pub(crate) struct Field {
     pub label: &'static str,
     pub kind: Kind,
     pub picklist: &'static [&'static str],
-    /// Settable on create / update (system fields are neither).
+    /// Settable on create / update (system and formula fields are neither).
     pub writable: bool,
     /// Must be given on create (describe: createable, not nillable, not defaulted).
     pub required: bool,
     /// Usable as the upsert key.
     pub external_id: bool,
+    /// Most characters a text value may hold; 0 = the kind's usual length ([`Field::length`]).
+    pub length: u32,
+    /// Total digits and digits after the point of a number (describe `precision`, `scale`).
+    pub precision: u32,
+    pub scale: u32,
+    /// A restricted picklist: a value outside `picklist` is refused.
+    pub restricted: bool,
+    /// The picklist value a create that leaves the field out gets (describe `defaultValue`
+    /// on that picklist entry, `defaultedOnCreate: true`).
+    pub default: Option<&'static str>,
+    /// A formula field's formula (describe `calculated: true`, `calculatedFormula`); its
+    /// value is computed on every write and can never be written.
+    pub formula: Option<&'static str>,
 }
 
+impl Field {
+    /// The most characters a value may hold (describe `length`; 0 for non-text kinds).
+    pub(crate) fn length(&self) -> u32 {
+        if self.length > 0 {
+            return self.length;
+        }
+        match self.kind {
+            Kind::Id | Kind::Reference(_) => 18,
+            Kind::TextArea => 32_000,
+            Kind::Picklist | Kind::Str | Kind::Email | Kind::Phone | Kind::Url => 255,
+            _ => 0,
+        }
+    }
+
+    /// Whether values are text whose length is limited by [`Field::length`].
+    pub(crate) fn is_text(&self) -> bool {
+        matches!(self.kind, Kind::Str | Kind::TextArea | Kind::Email | Kind::Phone | Kind::Url)
+    }
+
+    /// Whether values are numbers.
+    pub(crate) fn is_number(&self) -> bool {
+        matches!(self.kind, Kind::Currency | Kind::Double | Kind::Percent | Kind::Int)
+    }
+}
+
+const BASE: Field = Field {
+    name: "",
+    label: "",
+    kind: Kind::Str,
+    picklist: &[],
+    writable: true,
+    required: false,
+    external_id: false,
+    length: 0,
+    precision: 0,
+    scale: 0,
+    restricted: false,
+    default: None,
+    formula: None,
+};
+
 const fn field(name: &'static str, label: &'static str, kind: Kind) -> Field {
-    Field { name, label, kind, picklist: &[], writable: true, required: false, external_id: false }
+    Field { name, label, kind, ..BASE }
 }
 
 const fn system(name: &'static str, label: &'static str, kind: Kind) -> Field {
-    Field { name, label, kind, picklist: &[], writable: false, required: false, external_id: false }
+    Field { name, label, kind, writable: false, ..BASE }
 }
 
 const fn required(name: &'static str, label: &'static str, kind: Kind) -> Field {
-    Field { name, label, kind, picklist: &[], writable: true, required: true, external_id: false }
+    Field { name, label, kind, required: true, ..BASE }
 }
 
+/// A text field of at most `length` characters.
+const fn text(name: &'static str, label: &'static str, length: u32) -> Field {
+    Field { name, label, kind: Kind::Str, length, ..BASE }
+}
+
+/// A long text area of at most `length` characters.
+const fn long_text(name: &'static str, label: &'static str, length: u32) -> Field {
+    Field { name, label, kind: Kind::TextArea, length, ..BASE }
+}
+
+/// A number (currency, double, percent) of `precision` digits, `scale` of them decimals.
+const fn number(name: &'static str, label: &'static str, kind: Kind, precision: u32, scale: u32) -> Field {
+    Field { name, label, kind, precision, scale, ..BASE }
+}
+
+/// A restricted picklist.
 const fn pick(name: &'static str, label: &'static str, values: &'static [&'static str]) -> Field {
-    Field { name, label, kind: Kind::Picklist, picklist: values, writable: true, required: false, external_id: false }
+    Field { name, label, kind: Kind::Picklist, picklist: values, restricted: true, ..BASE }
+}
+
+/// A formula field: read-only, computed by [`crate::salesforce::store`] from `formula`.
+const fn formula(name: &'static str, label: &'static str, kind: Kind, formula: &'static str) -> Field {
+    Field { name, label, kind, writable: false, formula: Some(formula), ..BASE }
 }
 
 const fn external(name: &'static str, label: &'static str) -> Field {
-    Field { name, label, kind: Kind::Str, picklist: &[], writable: true, required: false, external_id: true }
+    Field { name, label, kind: Kind::Str, external_id: true, ..BASE }
 }
 
 /// An sObject: API name, labels, key prefix (the first three characters of its ids) and fields.
@@ -200,6 +285,30 @@ const USER: Object = Object {
     ],
 };
 
+/// `LeadSource` of Lead, Contact and Opportunity (the standard values of a new org;
+/// UNCONFIRMED, the reference names the field but not its values).
+pub(crate) const LEAD_SOURCES: &[&str] = &["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"];
+/// Task `CallType` (UNCONFIRMED values, as for the other Task picklists).
+pub(crate) const CALL_TYPES: &[&str] = &["Internal", "Inbound", "Outbound"];
+/// The custom `Visit_Result__c` of a Lead: how a field rep's last door knock went (the
+/// field-sales data a SPOTIO-style mapping carries, salesforce-api.md 7).
+pub(crate) const VISIT_RESULTS: &[&str] = &["Not Home", "Not Interested", "Follow Up", "Appointment Set", "Sold"];
+/// The custom `Service_Tier__c` of an Account.
+pub(crate) const SERVICE_TIERS: &[&str] = &["Bronze", "Silver", "Gold"];
+/// The custom `Preferred_Channel__c` of a Contact.
+pub(crate) const CHANNELS: &[&str] = &["Phone", "Email", "SMS", "In Person"];
+/// The custom `Product_Line__c` of an Opportunity.
+pub(crate) const PRODUCT_LINES: &[&str] = &["Roofing", "Solar", "Windows", "Siding"];
+/// The custom `Visit_Outcome__c` of a Task (a logged visit).
+pub(crate) const VISIT_OUTCOMES: &[&str] = &["Knocked", "Talked", "Appointment", "Callback"];
+
+/// The message of the seeded validation rule on Opportunity (see [`OPPORTUNITY`]).
+pub(crate) const NEGATIVE_AMOUNT_MESSAGE: &str = "Amount cannot be negative.";
+
+// The custom fields (`__c`) below stand for what an org set up for field sales adds: per
+// object a text with a length, a long text area, a number, a date, a checkbox, a restricted
+// picklist and a formula. Describe shapes follow salesforce-api.md 3.3.
+
 const ACCOUNT: Object = Object {
     name: "Account",
     label: "Account",
@@ -211,13 +320,20 @@ const ACCOUNT: Object = Object {
         field("Phone", "Account Phone", Kind::Phone),
         field("Website", "Website", Kind::Url),
         pick("Industry", "Industry", INDUSTRIES),
-        field("BillingStreet", "Billing Street", Kind::TextArea),
+        Field { length: 255, ..field("BillingStreet", "Billing Street", Kind::TextArea) },
         field("BillingCity", "Billing City", Kind::Str),
         field("BillingState", "Billing State/Province", Kind::Str),
         field("BillingPostalCode", "Billing Zip/Postal Code", Kind::Str),
         field("BillingCountry", "Billing Country", Kind::Str),
         field("OwnerId", "Owner ID", USER_REF),
         external("Tandem_Id__c", "Tandem Id"),
+        text("Territory__c", "Territory", 80),
+        long_text("Account_Notes__c", "Account Notes", 32_768),
+        number("Annual_Spend__c", "Annual Spend", Kind::Currency, 16, 2),
+        field("Contract_Start__c", "Contract Start", Kind::Date),
+        field("Key_Account__c", "Key Account", Kind::Boolean),
+        pick("Service_Tier__c", "Service Tier", SERVICE_TIERS),
+        formula("Is_Customer__c", "Is Customer", Kind::Boolean, "BEGINS(TEXT(Type), \"Customer\")"),
     ],
 };
 
@@ -227,17 +343,29 @@ const CONTACT: Object = Object {
     plural: "Contacts",
     prefix: "003",
     fields: &[
-        field("FirstName", "First Name", Kind::Str),
-        required("LastName", "Last Name", Kind::Str),
+        text("FirstName", "First Name", 40),
+        Field { required: true, ..text("LastName", "Last Name", 80) },
         system("Name", "Full Name", Kind::Str),
         field("Email", "Email", Kind::Email),
         field("Phone", "Business Phone", Kind::Phone),
         field("MobilePhone", "Mobile Phone", Kind::Phone),
-        field("Title", "Title", Kind::Str),
+        text("Title", "Title", 128),
         field("AccountId", "Account ID", Kind::Reference(&["Account"])),
         field("OwnerId", "Owner ID", USER_REF),
-        pick("Contact_Status__c", "Contact Status", CONTACT_STATUSES),
+        Field { length: 255, ..field("MailingStreet", "Mailing Street", Kind::TextArea) },
+        field("MailingCity", "Mailing City", Kind::Str),
+        field("MailingPostalCode", "Mailing Zip/Postal Code", Kind::Str),
+        pick("LeadSource", "Lead Source", LEAD_SOURCES),
+        // Unrestricted: the contacts mapping keys on it, and an org may add values.
+        Field { restricted: false, ..pick("Contact_Status__c", "Contact Status", CONTACT_STATUSES) },
         external("Tandem_Id__c", "Tandem Id"),
+        text("Nickname__c", "Nickname", 40),
+        long_text("Contact_Notes__c", "Contact Notes", 32_768),
+        number("Visit_Count__c", "Visit Count", Kind::Double, 5, 0),
+        field("Last_Visit_Date__c", "Last Visit Date", Kind::Date),
+        field("Decision_Maker__c", "Decision Maker", Kind::Boolean),
+        pick("Preferred_Channel__c", "Preferred Channel", CHANNELS),
+        formula("Has_Email__c", "Has Email", Kind::Boolean, "NOT(ISBLANK(Email))"),
     ],
 };
 
@@ -247,33 +375,61 @@ const LEAD: Object = Object {
     plural: "Leads",
     prefix: "00Q",
     fields: &[
-        field("FirstName", "First Name", Kind::Str),
-        required("LastName", "Last Name", Kind::Str),
-        required("Company", "Company", Kind::Str),
-        pick("Status", "Lead Status", LEAD_STATUSES),
+        text("FirstName", "First Name", 40),
+        Field { required: true, ..text("LastName", "Last Name", 80) },
+        Field { required: true, ..text("Company", "Company", 255) },
+        Field { default: Some("Open - Not Contacted"), ..pick("Status", "Lead Status", LEAD_STATUSES) },
         field("Email", "Email", Kind::Email),
         field("Phone", "Phone", Kind::Phone),
+        Field { length: 255, ..field("Street", "Street", Kind::TextArea) },
+        text("City", "City", 40),
+        text("State", "State/Province", 80),
+        text("PostalCode", "Zip/Postal Code", 20),
+        text("Country", "Country", 80),
+        pick("LeadSource", "Lead Source", LEAD_SOURCES),
         system("IsConverted", "Converted", Kind::Boolean),
+        system("ConvertedAccountId", "Converted Account ID", Kind::Reference(&["Account"])),
+        system("ConvertedContactId", "Converted Contact ID", Kind::Reference(&["Contact"])),
+        system("ConvertedOpportunityId", "Converted Opportunity ID", Kind::Reference(&["Opportunity"])),
         field("OwnerId", "Owner ID", USER_REF),
+        text("Territory__c", "Territory", 80),
+        long_text("Visit_Notes__c", "Visit Notes", 32_768),
+        number("Estimated_Value__c", "Estimated Value", Kind::Currency, 16, 2),
+        field("Next_Visit_Date__c", "Next Visit Date", Kind::Date),
+        field("Do_Not_Knock__c", "Do Not Knock", Kind::Boolean),
+        pick("Visit_Result__c", "Visit Result", VISIT_RESULTS),
+        formula("Is_Web_Lead__c", "Is Web Lead", Kind::Boolean, "ISPICKVAL(LeadSource, \"Web\")"),
     ],
 };
 
+/// Opportunity, with the org's one seeded validation rule: `Amount < 0` refuses the save
+/// with `FIELD_CUSTOM_VALIDATION_EXCEPTION` [`NEGATIVE_AMOUNT_MESSAGE`], shown on `Amount`
+/// (salesforce-api.md 5.3; the rule itself is the simulator's choice).
 const OPPORTUNITY: Object = Object {
     name: "Opportunity",
     label: "Opportunity",
     plural: "Opportunities",
     prefix: "006",
     fields: &[
-        required("Name", "Name", Kind::Str),
+        Field { required: true, ..text("Name", "Name", 120) },
         Field { required: true, ..pick("StageName", "Stage", OPPORTUNITY_STAGES) },
         required("CloseDate", "Close Date", Kind::Date),
-        field("Amount", "Amount", Kind::Currency),
+        number("Amount", "Amount", Kind::Currency, 18, 2),
+        number("Probability", "Probability (%)", Kind::Percent, 3, 0),
         pick("Type", "Opportunity Type", OPPORTUNITY_TYPES),
+        pick("LeadSource", "Lead Source", LEAD_SOURCES),
         field("AccountId", "Account ID", Kind::Reference(&["Account"])),
         field("OwnerId", "Owner ID", USER_REF),
         field("Description", "Description", Kind::TextArea),
         system("IsClosed", "Closed", Kind::Boolean),
         system("IsWon", "Won", Kind::Boolean),
+        text("Territory__c", "Territory", 80),
+        long_text("Proposal_Notes__c", "Proposal Notes", 131_072),
+        number("Discount_Percent__c", "Discount Percent", Kind::Double, 5, 2),
+        field("Install_Date__c", "Install Date", Kind::Date),
+        field("Financing_Required__c", "Financing Required", Kind::Boolean),
+        pick("Product_Line__c", "Product Line", PRODUCT_LINES),
+        formula("Weighted_Amount__c", "Weighted Amount", Kind::Currency, "Amount * Probability"),
     ],
 };
 
@@ -294,9 +450,20 @@ const TASK: Object = Object {
         system("AccountId", "Account ID", Kind::Reference(&["Account"])),
         field("OwnerId", "Assigned To ID", USER_REF),
         field("ActivityDate", "Due Date Only", Kind::Date),
-        pick("Status", "Status", TASK_STATUSES),
-        pick("Priority", "Priority", TASK_PRIORITIES),
+        Field { default: Some("Not Started"), ..pick("Status", "Status", TASK_STATUSES) },
+        Field { default: Some("Normal"), ..pick("Priority", "Priority", TASK_PRIORITIES) },
         system("IsClosed", "Closed", Kind::Boolean),
+        field("CallDurationInSeconds", "Call Duration", Kind::Int),
+        pick("CallType", "Call Type", CALL_TYPES),
+        text("CallDisposition", "Call Result", 255),
+        system("CompletedDateTime", "Completed Date/Time", Kind::DateTime),
+        text("Door_Number__c", "Door Number", 20),
+        long_text("Knock_Notes__c", "Knock Notes", 32_768),
+        number("Visit_Minutes__c", "Visit Minutes", Kind::Double, 4, 0),
+        field("Follow_Up_Date__c", "Follow Up Date", Kind::Date),
+        field("Appointment_Set__c", "Appointment Set", Kind::Boolean),
+        pick("Visit_Outcome__c", "Visit Outcome", VISIT_OUTCOMES),
+        formula("Is_Call__c", "Is Call", Kind::Boolean, "ISPICKVAL(TaskSubtype, \"Call\")"),
     ],
 };
 
@@ -363,24 +530,32 @@ fn describe_field(f: &Field) -> Value {
     let picklist: Vec<Value> = f
         .picklist
         .iter()
-        .enumerate()
-        .map(|(i, v)| json!({"value": v, "label": v, "active": true, "defaultValue": i == 0 && f.name == "Status", "validFor": null}))
+        .map(|v| json!({"value": v, "label": v, "active": true, "defaultValue": f.default == Some(*v), "validFor": null}))
         .collect();
     let reference_to: &[&str] = match f.kind {
         Kind::Reference(to) => to,
         _ => &[],
     };
-    let length = match f.kind {
-        Kind::Id | Kind::Reference(_) => 18,
-        Kind::Picklist => 255,
-        Kind::TextArea => 32_000,
-        Kind::Str | Kind::Email | Kind::Phone | Kind::Url => 255,
-        _ => 0,
-    };
+    let length = f.length();
     let custom = f.name.ends_with("__c");
     let relationship = match f.kind {
         Kind::Reference(_) if f.name.ends_with("Id") => Value::String(f.name.trim_end_matches("Id").to_string()),
         _ => Value::Null,
+    };
+    let calculated = f.formula.is_some();
+    // A long text area (over 255 characters) can be neither filtered, sorted nor grouped on.
+    let long = f.kind == Kind::TextArea && length > 255;
+    // Audit fields, checkboxes, picklists with a default and the owner are filled on create.
+    let defaulted = SYSTEM_FIELDS.iter().any(|s| s.name == f.name)
+        || f.kind == Kind::Boolean
+        || f.default.is_some()
+        || f.name == "OwnerId";
+    let (precision, scale) = match f.kind {
+        Kind::Currency | Kind::Double | Kind::Percent if f.precision == 0 => {
+            (18, if f.kind == Kind::Currency { 2 } else { 0 })
+        }
+        Kind::Currency | Kind::Double | Kind::Percent => (f.precision, f.scale),
+        _ => (0, 0),
     };
     json!({
         "name": f.name,
@@ -389,17 +564,17 @@ fn describe_field(f: &Field) -> Value {
         "soapType": f.kind.soap_type(),
         "length": length,
         "byteLength": length * 3,
-        "precision": if f.kind == Kind::Currency { 18 } else { 0 },
-        "scale": if f.kind == Kind::Currency { 2 } else { 0 },
-        "digits": 0,
-        "nillable": !f.required && f.kind != Kind::Boolean && f.kind != Kind::Id,
+        "precision": precision,
+        "scale": scale,
+        "digits": if f.kind == Kind::Int { 9 } else { 0 },
+        "nillable": !f.required && !defaulted,
         "createable": f.writable,
         "updateable": f.writable,
-        "defaultedOnCreate": !f.writable || f.kind == Kind::Boolean,
-        "defaultValue": null,
+        "defaultedOnCreate": defaulted,
+        "defaultValue": if f.kind == Kind::Boolean && f.writable { json!(false) } else { json!(f.default) },
         "defaultValueFormula": null,
-        "calculated": false,
-        "calculatedFormula": null,
+        "calculated": calculated,
+        "calculatedFormula": f.formula,
         "autoNumber": false,
         "unique": f.external_id,
         "externalId": f.external_id,
@@ -407,12 +582,12 @@ fn describe_field(f: &Field) -> Value {
         "caseSensitive": false,
         "custom": custom,
         "nameField": f.name == "Name",
-        "filterable": true,
-        "sortable": f.kind != Kind::TextArea,
-        "groupable": f.kind != Kind::TextArea,
+        "filterable": !long,
+        "sortable": !long && f.kind != Kind::TextArea,
+        "groupable": !long && f.kind != Kind::TextArea && !f.is_number(),
         "htmlFormatted": false,
         "picklistValues": picklist,
-        "restrictedPicklist": f.kind == Kind::Picklist && f.name != "Contact_Status__c",
+        "restrictedPicklist": f.restricted,
         "dependentPicklist": false,
         "controllerName": null,
         "referenceTo": reference_to,

@@ -268,8 +268,13 @@ fn handle(app: &App, call: &Call<'_>) -> Result<Response, ApiError> {
                 .iter()
                 .map(|o| {
                     let base = format!("/services/data/{}/sobjects/{}", call.version, o.name);
+                    // The keys of restforce's `describe_sobjects_success_response.json`.
+                    let writable = o.fields.iter().any(|f| f.writable);
                     json!({"name": o.name, "label": o.label, "labelPlural": o.plural, "custom": false, "keyPrefix": o.prefix,
-                        "createable": true, "updateable": true, "deletable": true, "queryable": true, "retrieveable": true,
+                        "createable": writable, "updateable": writable, "deletable": writable, "queryable": true,
+                        "retrieveable": true, "replicateable": true, "searchable": true, "triggerable": true,
+                        "undeletable": true, "mergeable": false, "layoutable": true, "activateable": false,
+                        "customSetting": false, "deprecatedAndHidden": false, "feedEnabled": false,
                         "urls": {"sobject": base, "describe": format!("{base}/describe"), "rowTemplate": format!("{base}/{{ID}}")}})
                 })
                 .collect();

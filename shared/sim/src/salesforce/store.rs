@@ -1,8 +1,9 @@
 //! The simulated org's records: one table per sObject (rows as JSON field maps), 18-char
 //! ids with the right key prefix, SOQL execution (filter, order, limit, projection with
 //! `attributes`), query locators for `nextRecordsUrl` paging, and create / update / upsert
-//! with the validation Salesforce does (unknown field, read-only field, restricted picklist,
-//! required fields); deletes to the recycle bin (`IsDeleted`), with the org's delete log
+//! with the validation Salesforce does (unknown field, read-only or formula field, restricted
+//! picklist, text over its length, required fields, the org's validation rule), picklist and
+//! checkbox defaults and formula values; deletes to the recycle bin (`IsDeleted`), with the org's delete log
 //! ([`Tombstone`]s) that `sobjects/{Type}/deleted/` reads.
 
 use std::cmp::Ordering;
@@ -157,12 +158,57 @@ fn derive(object: &str, row: &mut Map<String, Value>, account_of_contact: &dyn F
         }
         _ => {}
     }
+    compute_formulas(object, row);
+}
+
+/// Sets the formula fields (schema.rs) from the row's other fields, as the org computes
+/// them on every save and read.
+fn compute_formulas(object: &str, row: &mut Map<String, Value>) {
+    let text = |row: &Map<String, Value>, k: &str| row.get(k).and_then(text_of).map(str::to_string);
+    let num = |row: &Map<String, Value>, k: &str| row.get(k).and_then(Value::as_f64);
+    let (name, value) = match object {
+        // BEGINS(TEXT(Type), "Customer")
+        "Account" => ("Is_Customer__c", Value::Bool(text(row, "Type").is_some_and(|t| t.starts_with("Customer")))),
+        // NOT(ISBLANK(Email))
+        "Contact" => ("Has_Email__c", Value::Bool(text(row, "Email").is_some())),
+        // ISPICKVAL(LeadSource, "Web")
+        "Lead" => ("Is_Web_Lead__c", Value::Bool(text(row, "LeadSource").as_deref() == Some("Web"))),
+        // Amount * Probability (a percent field is a fraction in formulas; blank when either is).
+        "Opportunity" => (
+            "Weighted_Amount__c",
+            match (num(row, "Amount"), num(row, "Probability")) {
+                (Some(a), Some(p)) => json!((a * p).round() / 100.0),
+                _ => Value::Null,
+            },
+        ),
+        // ISPICKVAL(TaskSubtype, "Call")
+        "Task" => ("Is_Call__c", Value::Bool(text(row, "TaskSubtype").as_deref() == Some("Call"))),
+        _ => return,
+    };
+    row.insert(name.into(), value);
+}
+
+/// The org's validation rules, run on the record as it would be saved (after a create's
+/// defaults, or an update's fields merged into the stored row). One rule is seeded, on
+/// Opportunity: `Amount < 0` is refused with `FIELD_CUSTOM_VALIDATION_EXCEPTION`, its error
+/// shown on the `Amount` field.
+fn validate(object: &str, row: &Map<String, Value>) -> Result<(), ApiError> {
+    if object == "Opportunity" && row.get("Amount").and_then(Value::as_f64).is_some_and(|a| a < 0.0) {
+        return Err(ApiError::custom_validation(schema::NEGATIVE_AMOUNT_MESSAGE, "Amount"));
+    }
+    Ok(())
+}
+
+fn blank(v: &Value) -> bool {
+    v.is_null() || v.as_str() == Some("")
 }
 
 fn compare_values(field: &Field, a: &Value, b: &Value) -> Ordering {
     match field.kind {
         Kind::DateTime => a.as_str().and_then(parse_sf_datetime).cmp(&b.as_str().and_then(parse_sf_datetime)),
-        Kind::Currency => a.as_f64().partial_cmp(&b.as_f64()).unwrap_or(Ordering::Equal),
+        Kind::Currency | Kind::Double | Kind::Percent | Kind::Int => {
+            a.as_f64().partial_cmp(&b.as_f64()).unwrap_or(Ordering::Equal)
+        }
         Kind::Boolean => a.as_bool().cmp(&b.as_bool()),
         Kind::Id | Kind::Reference(_) | Kind::Date => a.as_str().cmp(&b.as_str()),
         _ => {
@@ -189,8 +235,8 @@ fn literal_value(field: &Field, lit: &Literal) -> Result<Value, ApiError> {
         (Kind::Date, _) => return Err(wrong("date", false)),
         (Kind::Boolean, Literal::Bool(b)) => Value::Bool(*b),
         (Kind::Boolean, _) => return Err(wrong("boolean", false)),
-        (Kind::Currency, Literal::Num(n)) => json!(n),
-        (Kind::Currency, _) => return Err(wrong("double", false)),
+        (_, Literal::Num(n)) if field.is_number() => json!(n),
+        _ if field.is_number() => return Err(wrong("double", false)),
         (_, Literal::Str(s)) => Value::String(s.clone()),
         _ => return Err(wrong("string", true)),
     })
@@ -267,7 +313,7 @@ fn resolve<'a>(object: &'a Object, filter: &'a Filter) -> Result<Resolved<'a>, A
                     Resolved::In(f, *negated, values.iter().map(|v| literal_value(f, v)).collect::<Result<_, _>>()?)
                 }
                 Test::Like(pat) => {
-                    if matches!(f.kind, Kind::Boolean | Kind::DateTime | Kind::Date | Kind::Currency) {
+                    if f.is_number() || matches!(f.kind, Kind::Boolean | Kind::DateTime | Kind::Date) {
                         return Err(ApiError::invalid_field(format!(
                             "invalid operator on field '{}': LIKE applies to text fields only",
                             f.name
@@ -526,22 +572,21 @@ impl Store {
                 ApiError::invalid_field(format!("No such column '{k}' on sobject of type {}", object.name))
             })?;
             if !f.writable {
-                return Err(ApiError {
-                    status: axum::http::StatusCode::BAD_REQUEST,
-                    code: "INVALID_FIELD_FOR_INSERT_UPDATE",
-                    message: format!(
-                        "Unable to create/update fields: {}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.",
-                        f.name
-                    ),
-                    fields: vec![f.name.to_string()],
-                });
+                return Err(ApiError::not_writable(f.name));
             }
-            if f.kind == Kind::Picklist
-                && f.name != "Contact_Status__c"
+            // An empty string is a null to Salesforce: a required field's check catches it.
+            if f.restricted
                 && let Some(s) = v.as_str()
+                && !s.is_empty()
                 && !f.picklist.contains(&s)
             {
                 return Err(ApiError::bad_picklist(f.name, s));
+            }
+            if f.is_text()
+                && let Some(s) = v.as_str()
+                && s.chars().count() > f.length() as usize
+            {
+                return Err(ApiError::string_too_long(f, s));
             }
             out.push((f, v.clone()));
         }
@@ -556,23 +601,29 @@ impl Store {
             .fields
             .iter()
             .filter(|f| f.required)
-            .filter(|f| !fields.iter().any(|(g, v)| g.name == f.name && !v.is_null() && v.as_str() != Some("")))
+            .filter(|f| !fields.iter().any(|(g, v)| g.name == f.name && !blank(v)))
             .map(|f| f.name.to_string())
             .collect();
         if !missing.is_empty() {
             return Err(ApiError::required_missing(missing));
         }
-        self.serial += 1;
-        let id = make_id(spec.prefix, self.serial);
         let now = Value::String(sf_datetime(stamp.now));
         let mut row = Map::new();
         for f in spec.all_fields() {
             row.insert(f.name.to_string(), Value::Null);
         }
+        // What a create leaves out gets the field's default: a picklist's default value, and
+        // false for a checkbox.
+        for f in spec.fields.iter().filter(|f| f.writable) {
+            if let Some(d) = f.default {
+                row.insert(f.name.to_string(), Value::String(d.to_string()));
+            } else if f.kind == Kind::Boolean {
+                row.insert(f.name.to_string(), Value::Bool(spec.name == "User" && f.name == "IsActive"));
+            }
+        }
         for (f, v) in fields {
             row.insert(f.name.to_string(), v);
         }
-        row.insert("Id".into(), Value::String(id.clone()));
         row.insert("IsDeleted".into(), Value::Bool(false));
         for k in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
             row.insert(k.into(), now.clone());
@@ -583,11 +634,12 @@ impl Store {
         if spec.field("OwnerId").is_some() && row.get("OwnerId").is_none_or(Value::is_null) {
             row.insert("OwnerId".into(), Value::String(self.run_as.clone()));
         }
-        if spec.name == "User" && row.get("IsActive").is_none_or(Value::is_null) {
-            row.insert("IsActive".into(), Value::Bool(true));
-        }
         let lookup = |c: &str| self.contact_account(c);
         derive(spec.name, &mut row, &lookup);
+        validate(spec.name, &row)?;
+        self.serial += 1;
+        let id = make_id(spec.prefix, self.serial);
+        row.insert("Id".into(), Value::String(id.clone()));
         let t = self.table_mut(object)?;
         t.by_id.insert(id.clone(), t.rows.len());
         t.rows.push(row);
@@ -639,6 +691,12 @@ impl Store {
             return Err(ApiError::malformed_id(spec.name, id));
         }
         let fields = Self::checked_fields(spec, body)?;
+        // A required field cannot be emptied either.
+        let emptied: Vec<String> =
+            fields.iter().filter(|(f, v)| f.required && blank(v)).map(|(f, _)| f.name.to_string()).collect();
+        if !emptied.is_empty() {
+            return Err(ApiError::required_missing(emptied));
+        }
         let run_as = self.run_as.clone();
         let t = self.table(object)?;
         let index = *t.by_id.get(id).ok_or_else(ApiError::not_found)?;
@@ -655,6 +713,7 @@ impl Store {
         row.insert("LastModifiedById".into(), Value::String(run_as));
         let lookup = |c: &str| self.contact_account(c);
         derive(spec.name, &mut row, &lookup);
+        validate(spec.name, &row)?;
         if let Some(slot) = self.table_mut(object)?.rows.get_mut(index) {
             *slot = row;
         }
