@@ -136,10 +136,11 @@ pub(crate) fn crm_field(path: &str) -> Option<(&'static str, CrmValue)> {
         "company.company_type" => ("company", Choice),
         "contact.first_name" | "contact.last_name" | "contact.email" => ("contact", Text(NAME)),
         "contact.phone" => ("contact", Text(50)),
-        "contact.title" => ("contact", Text(LONG)),
+        "contact.title" => ("contact", Text(NAME)),
         "contact.status" => ("contact", Choice),
         "opportunity.name" => ("opportunity", Text(NAME)),
-        "opportunity.stage" | "opportunity.opportunity_type" | "opportunity.notes" => ("opportunity", Text(LONG)),
+        "opportunity.stage" | "opportunity.opportunity_type" => ("opportunity", Text(NAME)),
+        "opportunity.notes" => ("opportunity", Text(LONG)),
         "opportunity.status" => ("opportunity", Choice),
         "opportunity.close_date" => ("opportunity", Date),
         "opportunity.value" | "opportunity.lifetime_value" => ("opportunity", Number),
@@ -226,8 +227,11 @@ fn cannot_hold(field: &DescribedField, value: CrmValue, values: &BTreeMap<String
     let t = field.field_type.as_str();
     let text_types = ["string", "textarea", "email", "phone", "url", "combobox"];
     match value {
-        CrmValue::Text(max) if text_types.contains(&t) => (field.length > 0 && field.length < max)
-            .then(|| format!("holds at most {} characters; the CRM field holds up to {max}", field.length)),
+        // A long text (notes, an address, a custom field) needs a field as long; a short one
+        // (a name, an email) goes to Salesforce's shorter standard fields (LastName holds
+        // 80), a value too long for one refused by Salesforce record by record, logged.
+        CrmValue::Text(max) if text_types.contains(&t) => (max >= LONG && field.length > 0 && field.length < max)
+            .then(|| format!("holds at most {} characters; the CRM field is a long text of up to {max}", field.length)),
         CrmValue::Text(_) if t == "picklist" && field.restricted_picklist => {
             Some("a restricted picklist: free text would be refused (map a CRM choice to it)".into())
         }
@@ -324,7 +328,7 @@ mod tests {
     fn each_reason_a_field_cannot_work_is_named_with_the_field() {
         let cases = [
             (("contact.email", "Emial"), "Lead.Emial", "no such field"),
-            (("contact.title", "Region__c"), "Lead.Region__c", "at most 20 characters"),
+            (("company.address", "Region__c"), "Lead.Region__c", "at most 20 characters"),
             (("contact.first_name", "Next_Visit__c"), "Lead.Next_Visit__c", "cannot hold text"),
             (("company.phone", "Score__c"), "Lead.Score__c", "formula"),
             (("company.name", "CreatedDate"), "Lead.CreatedDate", "read-only"),
@@ -353,7 +357,7 @@ mod tests {
         let all = check(&m, &lead());
         assert_eq!(all.len(), 1, "{all:?}");
         assert!(all[0].reason.contains("\"Chatting\" not among") && all[0].reason.contains("Qualified"), "{all:?}");
-        let free_text = refused(&[("contact.title", "Status")]);
+        let free_text = refused(&[("contact.first_name", "Status")]);
         assert!(free_text[0].reason.contains("restricted picklist"), "{free_text:?}");
     }
 
