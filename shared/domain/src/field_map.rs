@@ -8,7 +8,10 @@
 //! Saved and read through `usecases::field_map`; no flow sends records by it yet.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+
+use crate::records::Record;
 
 /// What a CRM company becomes in Salesforce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +167,50 @@ pub fn objects(target: Target) -> &'static [&'static str] {
         Target::Lead => &["Lead"],
         Target::Account => &["Account", "Contact", "Opportunity"],
     }
+}
+
+/// The value of CRM field `field` (`name`, or a custom field `custom.<name>`) in `record`;
+/// `Null` where it holds none.
+pub fn crm_value(record: &Record, field: &str) -> Value {
+    let fields = record.fields();
+    match field.strip_prefix("custom.") {
+        Some(name) => fields.get("custom_fields").and_then(|c| c.get(name)).cloned().unwrap_or(Value::Null),
+        None => fields.get(field).cloned().unwrap_or(Value::Null),
+    }
+}
+
+/// The Salesforce fields of `object` for CRM `records` (each with its kind: `company`,
+/// `contact`, `opportunity`; a Lead takes a contact's and its company's): every mapping
+/// whose record writes `object`, a choice through its `values`, and on a create the
+/// object's defaults for what nothing mapped fills and no empty value (an update sends an
+/// empty value as null, clearing the field).
+pub fn salesforce_values(
+    map: &FieldMap,
+    object: &str,
+    records: &[(&str, &Record)],
+    create: bool,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for m in &map.fields {
+        let Some((kind, path)) = m.crm.split_once('.') else { continue };
+        let Some((_, record)) = records.iter().find(|(k, _)| *k == kind) else { continue };
+        if object_of(map.target, kind) != object {
+            continue;
+        }
+        let value = match crm_value(record, path) {
+            Value::String(s) => m.values.get(&s).cloned().map_or(Value::String(s), Value::String),
+            other => other,
+        };
+        if !(create && value.is_null()) {
+            out.insert(m.salesforce.clone(), value);
+        }
+    }
+    if create && let Some(defaults) = map.defaults.get(object) {
+        for (field, value) in defaults {
+            out.entry(field.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    out
 }
 
 /// A field of the map that cannot work, and why.
@@ -397,6 +444,40 @@ mod tests {
             values: BTreeMap::new(),
         });
         assert_eq!(check(&m, &describes)[0].field, "Contact.Website");
+    }
+
+    #[test]
+    fn a_lead_takes_its_contacts_and_companys_mapped_values_with_choices_mapped_and_defaults_on_create() {
+        let meta = json!({"id": "x", "version": 1, "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z"});
+        let company: Record = serde_json::from_value(json!({"object": "company", "meta": meta, "name": "Acme",
+            "company_type": "client", "custom_fields": {"Region": "North"}}))
+        .unwrap();
+        let contact: Record = serde_json::from_value(json!({"object": "contact", "meta": meta, "first_name": "Ann",
+            "last_name": "Lee", "status": "talking"}))
+        .unwrap();
+        let mut m = map(&[
+            ("contact.last_name", "LastName"),
+            ("company.name", "Company"),
+            ("company.custom.Region", "Region__c"),
+            ("contact.email", "Email"),
+        ]);
+        m.fields.push(FieldMapping {
+            crm: "contact.status".into(),
+            salesforce: "Status".into(),
+            values: BTreeMap::from([("talking".to_string(), "Working".to_string())]),
+        });
+        m.defaults.insert("Lead".into(), BTreeMap::from([("LeadSource".to_string(), json!("Field Sales"))]));
+        let records = [("company", &company), ("contact", &contact)];
+        let created = salesforce_values(&m, "Lead", &records, true);
+        assert_eq!(
+            Value::Object(created),
+            json!({"LastName": "Lee", "Company": "Acme", "Region__c": "North",
+            "Status": "Working", "LeadSource": "Field Sales"})
+        );
+        let updated = salesforce_values(&m, "Lead", &records, false);
+        assert_eq!(updated.get("Email"), Some(&Value::Null), "an update clears what the CRM cleared");
+        assert!(!updated.contains_key("LeadSource"), "defaults are for creates");
+        assert!(salesforce_values(&m, "Account", &records, true).is_empty(), "a Lead map writes no Account");
     }
 
     #[test]

@@ -74,13 +74,7 @@ pub fn matches(rules: &[Rule], subject: &Subject<'_>) -> bool {
 /// `Null` where a record lacks the field).
 fn values(path: &str, subject: &Subject<'_>) -> Vec<Value> {
     let Some((kind, field)) = path.split_once('.') else { return Vec::new() };
-    let read = |r: &Record| {
-        let fields = r.fields();
-        match field.strip_prefix("custom.") {
-            Some(name) => fields.get("custom_fields").and_then(|c| c.get(name)).cloned().unwrap_or(Value::Null),
-            None => fields.get(field).cloned().unwrap_or(Value::Null),
-        }
-    };
+    let read = |r: &Record| crate::field_map::crm_value(r, field);
     match kind {
         "company" => subject.company.map(read).into_iter().collect(),
         "contact" => subject.contact.map(read).into_iter().collect(),
