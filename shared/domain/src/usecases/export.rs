@@ -184,7 +184,7 @@ pub async fn run(svc: &Services, msg: &ExportMessage) -> Result<Option<Export>, 
     // What no retry can fix (credentials refused, the connection or the record gone) ends
     // the export as failed, with the reason, instead of cycling to the dead-letter queue.
     let run = PushRun::Export(export.id.clone());
-    let planned = match Ctx::new(svc, &export.tenant, export.system, run).await {
+    let planned = match Ctx::for_system(svc, &export.tenant, export.system, run).await {
         Ok(ctx) => ctx.order(&export).await.map(|order| (ctx, order)),
         Err(e) => Err(e),
     };
@@ -295,17 +295,21 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub async fn new(svc: &'a Services, t: &TenantId, system: System, run: PushRun) -> Result<Ctx<'a>, DomainError> {
-        let conn = connection(svc, t, system).await?;
-        Ok(Ctx {
-            svc,
-            t: t.clone(),
-            system,
-            conn,
-            described: svc.connectors.describe(system),
-            connector: connector(svc, t, system).await?,
-            run,
-        })
+    /// The run of the tenant's connection to `system`, read from the store.
+    pub async fn for_system(
+        svc: &'a Services,
+        t: &TenantId,
+        system: System,
+        run: PushRun,
+    ) -> Result<Ctx<'a>, DomainError> {
+        Self::new(svc, connection(svc, t, system).await?, run).await
+    }
+
+    /// The run of `conn`, already read.
+    pub async fn new(svc: &'a Services, conn: Connection, run: PushRun) -> Result<Ctx<'a>, DomainError> {
+        let (t, system) = (conn.tenant.clone(), conn.system);
+        let connector = connector(svc, &t, system).await?;
+        Ok(Ctx { svc, t, system, conn, described: svc.connectors.describe(system), connector, run })
     }
 
     /// The records to send, in order: a contact's company when it is not in the system

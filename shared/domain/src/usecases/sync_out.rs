@@ -180,7 +180,7 @@ pub async fn push(svc: &Services, msg: &SyncOutMessage) -> Result<Option<Outcome
     if let Some(done) = svc.store.logs_by_id(&msg.tenant, std::slice::from_ref(&log_id)).await?.remove(&log_id) {
         return Ok(Some(done.outcome));
     }
-    let ctx = Ctx::new(svc, &msg.tenant, msg.system, PushRun::SyncOut(msg.change.clone())).await?;
+    let ctx = Ctx::new(svc, conn, PushRun::SyncOut(msg.change.clone())).await?;
     if let Some(ext_id) = &msg.deleted {
         return delete(&ctx, msg, ext_id).await.map(Some);
     }
