@@ -19,7 +19,7 @@ use crate::reconcile::{self, Decision, Merge, Plan, Policy};
 use crate::records::Record;
 use crate::table::{MAX_TRANSACTION_WRITES, RecordStore, RecordWrite};
 use crate::usecases::load::load;
-use crate::usecases::{Services, sync_out};
+use crate::usecases::{Services, crm, sync_out};
 
 /// A decision turned into table writes, or a failure to log.
 enum Prepared {
@@ -239,17 +239,10 @@ impl<'a> Applier<'a> {
             return None;
         }
         let change = match previous {
-            None => {
-                let set = record.fields().into_iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k).collect();
-                Change::of(self.tenant, ChangeOp::Created, record, set, self.now)
+            None => Change::of(self.tenant, ChangeOp::Created, record, crm::set_fields(record), self.now),
+            Some(previous) => {
+                Change::of(self.tenant, ChangeOp::Updated, record, crm::changed_fields(previous, record), self.now)
             }
-            Some(previous) => Change::of(
-                self.tenant,
-                ChangeOp::Updated,
-                record,
-                crate::usecases::crm::changed_fields(previous, record),
-                self.now,
-            ),
         };
         Some(Box::new(change))
     }

@@ -104,8 +104,7 @@ pub async fn create(svc: &Services, t: &TenantId, kind: RecordKind, body: &Value
     let mut meta = Meta::new(now);
     meta.id = id.clone();
     let record = checked(svc, t, kind, meta, fields, None).await?;
-    let set: Vec<String> = record.fields().into_iter().filter(|(_, v)| !is_empty(v)).map(|(k, _)| k).collect();
-    let change = Change::of(t, ChangeOp::Created, &record, set, now);
+    let change = Change::of(t, ChangeOp::Created, &record, set_fields(&record), now);
     let (mut writes, stored) =
         RecordStore::prepare_write(t, RecordWrite { record, previous: None, ledger: None, log: None })?;
     writes.push(RecordStore::prepare_change(&change)?);
@@ -199,6 +198,11 @@ fn is_empty(v: &Value) -> bool {
         Value::Object(o) => o.is_empty(),
         _ => false,
     }
+}
+
+/// The fields a new record sets: those holding a value.
+pub(crate) fn set_fields(record: &Record) -> Vec<String> {
+    record.fields().into_iter().filter(|(_, v)| !is_empty(v)).map(|(k, _)| k).collect()
 }
 
 /// The fields whose values differ between two states of a record.
