@@ -5,7 +5,8 @@
 //! pure check of a map against Salesforce's own describe of its objects (fetched live by
 //! the use case), naming every field that cannot work and why.
 //!
-//! Saved and read through `usecases::field_map`; no flow sends records by it yet.
+//! Saved and read through `usecases::field_map`; records go out and come in by it through
+//! `usecases::field_sync`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -48,6 +49,26 @@ pub struct FieldMap {
     /// CRM has no counterpart for): `{"Lead": {"LeadSource": "Field Sales"}}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub defaults: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    /// Account target: a CRM opportunity whose stage reaches this one (case aside) creates
+    /// an Opportunity on its company's Account; none: no Opportunities are sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opportunity_stage: Option<String>,
+    /// When the map was first saved (set by Tandem; a value sent is ignored): activities
+    /// created since become Salesforce Tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<crate::normalise::Timestamp>,
+}
+
+impl FieldMap {
+    /// The objects this map writes, whose describes the check needs: a Lead; or an Account
+    /// and a Contact, and an Opportunity when a stage creates one.
+    pub fn objects(&self) -> &'static [&'static str] {
+        match (self.target, &self.opportunity_stage) {
+            (Target::Lead, _) => &["Lead"],
+            (Target::Account, None) => &["Account", "Contact"],
+            (Target::Account, Some(_)) => &["Account", "Contact", "Opportunity"],
+        }
+    }
 }
 
 /// One field of a Salesforce object as its describe tells it (salesforce-api.md 3.3).
@@ -246,7 +267,7 @@ pub fn check(map: &FieldMap, describes: &BTreeMap<String, ObjectDescribe>) -> Ve
             refuse(name, why);
         }
     }
-    for object in objects(map.target) {
+    for object in map.objects() {
         let Some(describe) = describes.get(*object) else {
             refuse((*object).to_string(), "Salesforce's describe of it was not read".into());
             continue;

@@ -346,6 +346,27 @@ pub trait Connector: Send + Sync {
         Ok(None)
     }
 
+    // Field-level access (Salesforce's field-level mode, PRODUCT.md section 7): records of
+    // the system's own objects as the system names their fields, for the field map.
+
+    /// The rows of `query.object` the query selects, each with its `Id`, its
+    /// `LastModifiedDate` and the fields asked for, in id order; the default refuses (the
+    /// system has no field-level mode).
+    async fn query_objects(&self, query: &ObjectQuery) -> Result<Vec<ObjectRow>, ConnectorError> {
+        Err(no_field_level(self.system(), &query.object))
+    }
+    /// Creates one `object` with `fields` (sent once: an unknown outcome is an error, and
+    /// the caller searches before trying again); its new id.
+    async fn create_object(&self, object: &str, fields: &ObjectRow) -> Result<Written, ConnectorError> {
+        let _ = fields;
+        Err(no_field_level(self.system(), object))
+    }
+    /// Sets `fields` of the `object` with `id`; the others are left as they are.
+    async fn update_object(&self, object: &str, id: &str, fields: &ObjectRow) -> Result<Written, ConnectorError> {
+        let _ = (id, fields);
+        Err(no_field_level(self.system(), object))
+    }
+
     /// Tells the system to call `url` with changes of the records Tandem syncs, where it
     /// has an API for that (ConnectWise callbacks, Halo webhooks), idempotently: what is
     /// registered already is kept. `secret` is what the calls prove themselves with where
@@ -381,6 +402,34 @@ pub trait Connector: Send + Sync {
             format!("{} webhooks name no key to fetch", self.system().display_name()),
         ))
     }
+}
+
+/// One object's record as the system names its fields (`Id`, `Email`, `Visit_Result__c`).
+pub type ObjectRow = serde_json::Map<String, serde_json::Value>;
+
+/// A read of one of the system's objects by its own field names (field-level mode).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectQuery {
+    pub object: String,
+    /// Fields to read besides `Id` and `LastModifiedDate`.
+    pub fields: Vec<String>,
+    /// Fields that must equal these texts (a duplicate search, a read by id).
+    pub equal: Vec<(String, String)>,
+    /// Only rows changed at or after this instant.
+    pub changed_since: Option<Timestamp>,
+    /// Only rows whose id sorts after this one (paging).
+    pub after: Option<String>,
+    /// At most this many rows.
+    pub limit: usize,
+}
+
+/// The refusal of field-level access by a system that has no field-level mode.
+pub fn no_field_level(system: System, object: &str) -> ConnectorError {
+    ConnectorError::new(
+        system,
+        ErrorKind::Invalid,
+        format!("{} has no field-level mode: Tandem reads and writes no {object} objects there", system.display_name()),
+    )
 }
 
 /// What a write left in the external system.

@@ -12,6 +12,7 @@ pub mod describe;
 pub mod error;
 pub mod mapping;
 pub mod models;
+pub mod objects;
 pub mod pagination;
 pub mod webhook;
 pub mod write;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, NO_TYPE, OptionList, Page};
-use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, Written, bad_id};
+use tandem_domain::ports::{Connector, ConnectorError, ErrorKind, ObjectQuery, ObjectRow, Written, bad_id};
 use tandem_domain::secret::SalesforceCredentials;
 use tandem_domain::{RecordKind, Stage, System, Timestamp};
 
@@ -174,7 +175,7 @@ impl SalesforceConnector {
         &self.options.contact_status_field
     }
 
-    fn data_path(rest: &str) -> String {
+    pub(crate) fn data_path(rest: &str) -> String {
         format!("/services/data/{API_VERSION}/{rest}")
     }
 
@@ -189,7 +190,7 @@ impl SalesforceConnector {
     }
 
     /// Every row of a query, following `nextRecordsUrl`.
-    async fn query_all(&self, soql: &str) -> Result<Vec<serde_json::Value>, ConnectorError> {
+    pub(crate) async fn query_all(&self, soql: &str) -> Result<Vec<serde_json::Value>, ConnectorError> {
         let mut body = self.query(soql, None).await?;
         let mut rows = Vec::new();
         for _ in 0..MAX_OPTION_PAGES {
@@ -433,6 +434,18 @@ impl Connector for SalesforceConnector {
 
     async fn update(&self, record: &ExternalRecord, fields: &[&str]) -> Result<Written, ConnectorError> {
         write::update(self, record, fields).await
+    }
+
+    async fn query_objects(&self, query: &ObjectQuery) -> Result<Vec<ObjectRow>, ConnectorError> {
+        objects::query(self, query).await
+    }
+
+    async fn create_object(&self, object: &str, fields: &ObjectRow) -> Result<Written, ConnectorError> {
+        objects::create(self, object, fields).await
+    }
+
+    async fn update_object(&self, object: &str, id: &str, fields: &ObjectRow) -> Result<Written, ConnectorError> {
+        objects::update(self, object, id, fields).await
     }
 
     async fn delete(&self, kind: RecordKind, id: &str) -> Result<(), ConnectorError> {

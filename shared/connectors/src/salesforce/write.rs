@@ -179,7 +179,7 @@ pub async fn create_many(c: &SalesforceConnector, records: &[ExternalRecord]) ->
 
 /// The error of a create Salesforce took but answered in a way that does not say what it
 /// created: not repeated; the caller searches before trying again.
-fn unknown_outcome(what: &str) -> ConnectorError {
+pub(crate) fn unknown_outcome(what: &str) -> ConnectorError {
     let mut err = ConnectorError::new(
         System::Salesforce,
         ErrorKind::Transient,

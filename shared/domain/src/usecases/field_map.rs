@@ -62,11 +62,14 @@ pub async fn save(svc: &Services, t: &TenantId, body: &serde_json::Value) -> Res
         let each: Vec<String> = refusals.iter().map(|r| format!("{}: {}", r.field, r.reason)).collect();
         return Err(DomainError::Unprocessable(format!("the field map cannot work: {}", each.join("; "))));
     }
+    let now = svc.clock.now();
     let saved = update_connection(svc, t, System::Salesforce, |conn| {
-        if conn.field_map.as_ref() == Some(&map) {
+        let since = conn.field_map.as_ref().and_then(|m| m.since).unwrap_or(now);
+        let next = FieldMap { since: Some(since), ..map.clone() };
+        if conn.field_map.as_ref() == Some(&next) {
             return false;
         }
-        conn.field_map = Some(map.clone());
+        conn.field_map = Some(next);
         true
     })
     .await?;
