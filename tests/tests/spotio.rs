@@ -290,3 +290,118 @@ async fn lead_mode_sends_selected_companies_by_the_map_and_takes_lead_edits_back
     assert_eq!(task["Status"], "Completed");
     s.sim.shutdown().await;
 }
+
+fn account_map() -> Value {
+    json!({
+        "target": "account",
+        "fields": [
+            {"crm": "company.name", "salesforce": "Name"},
+            {"crm": "company.custom.territory", "salesforce": "Territory__c"},
+            {"crm": "company.company_type", "salesforce": "Service_Tier__c",
+             "values": {"prospect": "Bronze", "customer": "Gold"}},
+            {"crm": "contact.first_name", "salesforce": "FirstName"},
+            {"crm": "contact.last_name", "salesforce": "LastName"},
+            {"crm": "contact.email", "salesforce": "Email"},
+            {"crm": "opportunity.name", "salesforce": "Name"},
+            {"crm": "opportunity.close_date", "salesforce": "CloseDate"},
+            {"crm": "opportunity.value", "salesforce": "Amount"}
+        ],
+        "defaults": {"Opportunity": {"StageName": "Proposal/Price Quote"}},
+        "opportunity_stage": "proposal"
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_mode_sends_the_account_its_contacts_and_an_opportunity_once_it_reaches_the_stage() {
+    let s = spotio(account_map()).await;
+    s.auto_sync("two_way").await;
+    let (acme, pat) = company(&s, "Acme Windows", "West", "customer").await;
+    let deal = s
+        .create(
+            RecordKind::Opportunity,
+            json!({"name": "Acme bay windows", "stage": "qualify", "close_date": "2027-01-31", "value": 4200,
+                   "company": acme.id().as_str(), "contact": pat.id().as_str()}),
+        )
+        .await;
+    s.settle().await;
+    let account = s.one("Account", "Name", "Acme Windows", &["Territory__c", "Service_Tier__c"]).await;
+    assert_eq!((account["Territory__c"].as_str(), account["Service_Tier__c"].as_str()), (Some("West"), Some("Gold")));
+    let account_id = account["Id"].as_str().unwrap();
+    let contact = s.one("Contact", "Email", "pat@acme.example", &["AccountId", "LastName"]).await;
+    assert_eq!(contact["AccountId"], account_id, "the Contact is on the Account");
+    assert!(s.rows("Opportunity", "AccountId", account_id, &[]).await.is_empty(), "not at the stage yet");
+    assert!(s.logs_of(&deal).await.iter().any(|e| e.outcome == Outcome::Skipped(SkipReason::NotSelected)));
+
+    s.update(&deal, json!({"stage": "Proposal"})).await;
+    s.settle().await;
+    let opportunity =
+        s.one("Opportunity", "AccountId", account_id, &["Name", "CloseDate", "Amount", "StageName"]).await;
+    assert_eq!((opportunity["Name"].as_str(), opportunity["CloseDate"].as_str()), (Some("Acme bay windows"), Some("2027-01-31")));
+    assert_eq!((opportunity["Amount"].as_f64(), opportunity["StageName"].as_str()), (Some(4200.0), Some("Proposal/Price Quote")));
+
+    // The same push delivered again sends nothing twice.
+    let before = s.writes();
+    let change = s.logs_of(&deal).await.into_iter().find(|e| e.outcome == Outcome::Created).unwrap().id;
+    let change = change.split(':').nth(2).unwrap().to_string();
+    let again = SyncOutMessage {
+        tenant: tenant(),
+        system: System::Salesforce,
+        record_kind: RecordKind::Opportunity,
+        record: deal.id().clone(),
+        change,
+        deleted: None,
+    };
+    work::run(&s.rt.svc, &Work::SyncOut(again.clone())).await.unwrap();
+    work::run(&s.rt.svc, &Work::SyncOut(again)).await.unwrap();
+    assert_eq!(s.writes(), before, "a redelivered push writes nothing");
+    assert_eq!(s.rows("Opportunity", "AccountId", account_id, &[]).await.len(), 1);
+
+    // An Account edited in Salesforce comes back to the CRM at the next poll.
+    let mut edit = ObjectRow::new();
+    edit.insert("Territory__c".into(), json!("Pacific"));
+    s.sf.update_object("Account", account_id, &edit).await.unwrap();
+    let contact_id = contact["Id"].as_str().unwrap();
+    let mut edit = ObjectRow::new();
+    edit.insert("FirstName".into(), json!("Patricia"));
+    s.sf.update_object("Contact", contact_id, &edit).await.unwrap();
+    s.tick().await;
+    assert_eq!(s.crm(&acme).await.fields()["custom_fields"]["territory"], "Pacific");
+    assert_eq!(s.crm(&pat).await.fields()["first_name"], "Patricia");
+    s.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_salesforce_refuses_is_logged_with_its_message_and_nothing_is_half_written() {
+    let s = spotio(account_map()).await;
+    s.auto_sync("two_way").await;
+    // `partner` has no Service Tier in the map's values: it goes as it is, and the
+    // restricted picklist refuses it.
+    let (bad, _) = company(&s, "Partner Roofing", "East", "partner").await;
+    s.settle().await;
+    assert!(s.rows("Account", "Name", "Partner Roofing", &[]).await.is_empty(), "no Account");
+    assert!(s.rows("Contact", "Email", "pat@partner.example", &[]).await.is_empty(), "its contact not sent alone");
+    let failed: Vec<String> = s
+        .logs_of(&bad)
+        .await
+        .into_iter()
+        .filter_map(|e| match e.outcome {
+            Outcome::Failed(why) => Some(why),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        failed.iter().any(|why| why.contains("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST") && why.contains("partner")),
+        "Salesforce's code and message in the log: {failed:?}"
+    );
+    let crm = s.crm(&bad).await;
+    assert!(crm.link(System::Salesforce).is_none(), "nothing linked");
+    assert_eq!(crm.meta().version, bad.meta().version, "the CRM record untouched");
+
+    // Once the value is one Salesforce takes, the next change sends the company and its contact.
+    s.update(&bad, json!({"company_type": "prospect"})).await;
+    s.settle().await;
+    let account = s.one("Account", "Name", "Partner Roofing", &["Service_Tier__c"]).await;
+    assert_eq!(account["Service_Tier__c"], "Bronze");
+    s.one("Contact", "Email", "pat@partner.example", &[]).await;
+    s.sim.shutdown().await;
+}
