@@ -336,8 +336,14 @@ async fn account_mode_sends_the_account_its_contacts_and_an_opportunity_once_it_
     s.settle().await;
     let opportunity =
         s.one("Opportunity", "AccountId", account_id, &["Name", "CloseDate", "Amount", "StageName"]).await;
-    assert_eq!((opportunity["Name"].as_str(), opportunity["CloseDate"].as_str()), (Some("Acme bay windows"), Some("2027-01-31")));
-    assert_eq!((opportunity["Amount"].as_f64(), opportunity["StageName"].as_str()), (Some(4200.0), Some("Proposal/Price Quote")));
+    assert_eq!(
+        (opportunity["Name"].as_str(), opportunity["CloseDate"].as_str()),
+        (Some("Acme bay windows"), Some("2027-01-31"))
+    );
+    assert_eq!(
+        (opportunity["Amount"].as_f64(), opportunity["StageName"].as_str()),
+        (Some(4200.0), Some("Proposal/Price Quote"))
+    );
 
     // The same push delivered again sends nothing twice.
     let before = s.writes();
@@ -403,5 +409,61 @@ async fn a_record_salesforce_refuses_is_logged_with_its_message_and_nothing_is_h
     let account = s.one("Account", "Name", "Partner Roofing", &["Service_Tier__c"]).await;
     assert_eq!(account["Service_Tier__c"], "Bronze");
     s.one("Contact", "Email", "pat@partner.example", &[]).await;
+    s.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_initial_import_brings_in_the_leads_that_meet_the_criteria_linking_the_companies_it_already_has() {
+    let s = spotio(lead_map()).await;
+    let t = tenant();
+    let lead = |company: &str, last: &str, territory: &str| {
+        let mut row = ObjectRow::new();
+        row.insert("Company".into(), json!(company));
+        row.insert("LastName".into(), json!(last));
+        row.insert("FirstName".into(), json!("Sam"));
+        row.insert("Email".into(), json!(format!("sam@{}.example", last.to_lowercase())));
+        row.insert("Territory__c".into(), json!(territory));
+        row.insert("Visit_Result__c".into(), json!("Sold"));
+        row
+    };
+    for (company, last, territory) in
+        [("Harbor Glass", "Harbor", "North"), ("Ridge Solar", "Ridge", "North"), ("Delta Doors", "Delta", "South")]
+    {
+        s.sf.create_object("Lead", &lead(company, last, territory)).await.unwrap();
+    }
+    let harbor = s.create(RecordKind::Company, json!({"name": "Harbor Glass", "company_type": "prospect"})).await;
+    selective_sync::save(&s.rt.svc, &t, &json!({"rules": [{"field": "company.custom.territory", "equals": "North"}]}))
+        .await
+        .unwrap();
+    let before = s.writes();
+    let started = tandem_domain::usecases::sync_in::start_field_import(&s.rt.svc, &t).await.unwrap();
+    assert_eq!(started.stages.len(), 1, "Leads only");
+    s.settle().await;
+    assert_eq!(s.writes(), before, "an import writes nothing to Salesforce");
+
+    let companies = s.rt.svc.store.records(&t, RecordKind::Company, None, 100).await.unwrap().records;
+    let named = |name: &str| companies.iter().filter(|c| c.fields()["name"] == name).cloned().collect::<Vec<_>>();
+    assert!(named("Delta Doors").is_empty(), "not meeting the criteria: not brought in");
+    let harbors = named("Harbor Glass");
+    assert_eq!(harbors.len(), 1, "linked to the company the CRM had, not a second one");
+    assert_eq!(harbors[0].id(), harbor.id());
+    assert!(harbors[0].link(System::Salesforce).is_some());
+    let ridge = named("Ridge Solar");
+    assert_eq!(ridge.len(), 1);
+    assert_eq!(ridge[0].fields()["custom_fields"]["territory"], "North");
+    assert_eq!(ridge[0].fields()["company_type"], "customer", "the picklist value back through the map's values");
+    let people =
+        s.rt.svc
+            .store
+            .referencing(&t, RecordKind::Contact, tandem_domain::records::LookupField::Company, ridge[0].id())
+            .await
+            .unwrap();
+    assert_eq!(people.len(), 1, "the Lead's person as the company's contact");
+    assert_eq!(people[0].fields()["email"], "sam@ridge.example");
+
+    // Brought in is in step: a tick changes nothing, and switching sync on sends nothing.
+    s.auto_sync("two_way").await;
+    s.tick().await;
+    assert_eq!(s.writes(), before, "nothing written back");
     s.sim.shutdown().await;
 }

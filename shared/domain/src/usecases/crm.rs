@@ -93,6 +93,17 @@ fn client_id(value: &Value) -> Result<RecordId, DomainError> {
     }
 }
 
+/// A new record of `kind` with `fields`, checked as a create checks them, not written (the
+/// field-level mode's initial import writes it with its link).
+pub(crate) async fn new_record(
+    svc: &Services,
+    t: &TenantId,
+    kind: RecordKind,
+    fields: Map<String, Value>,
+) -> Result<Record, DomainError> {
+    checked(svc, t, kind, Meta::new(svc.clock.now()), fields, None).await
+}
+
 /// Creates a record of `kind` from a request body (its fields, and optionally the `id` to
 /// give it). A create retried with the same id and values answers the record it made.
 pub async fn create(svc: &Services, t: &TenantId, kind: RecordKind, body: &Value) -> Result<Record, DomainError> {

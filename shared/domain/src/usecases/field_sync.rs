@@ -40,7 +40,7 @@ use crate::ports::{ConnectorError, ObjectQuery, ObjectRow};
 use crate::records::{LookupField, Record};
 use crate::selective::{self, Subject};
 use crate::sync::{PollMessage, SyncOutMessage};
-use crate::table::RecordStore;
+use crate::table::{RecordStore, RecordWrite};
 use crate::usecases::Services;
 use crate::usecases::connections::connector;
 use crate::usecases::crm;
@@ -556,7 +556,7 @@ pub(crate) async fn poll_page(
     let query = ObjectQuery {
         object: object.to_string(),
         fields: mappings_of(map, object).iter().map(|(m, _, _)| m.salesforce.clone()).collect(),
-        changed_since: msg.cursor.since.or(map.since),
+        changed_since: if msg.import { None } else { msg.cursor.since.or(map.since) },
         after: Some(msg.cursor.position.clone()).filter(|p| !p.is_empty()),
         limit: PAGE,
         ..ObjectQuery::default()
@@ -570,12 +570,155 @@ pub(crate) async fn poll_page(
     let ledgers = svc.store.ledgers(&conn.tenant, SF, &wanted).await?;
     let mut outcomes = Vec::new();
     for row in &rows {
-        let Some(ledger) = row_id(row).and_then(|id| ledgers.get(&(kind, id))) else { continue };
-        if let Some(outcome) = take_in(svc, conn, map, object, row, ledger).await? {
-            outcomes.push(outcome);
-        }
+        let outcome = match row_id(row).and_then(|id| ledgers.get(&(kind, id))) {
+            Some(ledger) => take_in(svc, conn, map, object, row, ledger).await?,
+            None if msg.import => bring_in(svc, conn, map, object, row).await?,
+            None => None,
+        };
+        outcomes.extend(outcome);
     }
     Ok((outcomes, next))
+}
+
+/// The initial import of one row not linked yet: its mapped values as CRM records (a
+/// company, with the Lead's person as its contact; or a contact on its Account's company),
+/// brought in when they meet the criteria: linked to the CRM record of the same name (a
+/// company) or email (a contact) not linked yet, else created, linked. Nothing is sent
+/// back, and no change is raised (an import's records are not pushed).
+async fn bring_in(
+    svc: &Services,
+    conn: &Connection,
+    map: &FieldMap,
+    object: &str,
+    row: &ObjectRow,
+) -> Result<Option<Outcome>, DomainError> {
+    let t = &conn.tenant;
+    let Some(ext_id) = row_id(row) else { return Ok(None) };
+    let mut fields: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    for (m, kind, field) in mappings_of(map, object) {
+        let Some((_, holds)) = crm_field(&m.crm) else { continue };
+        let theirs = row.get(&m.salesforce).cloned().unwrap_or(Value::Null);
+        if let Some(value) = crm_value(m, &theirs, holds).ok().filter(|v| !v.is_null()) {
+            set(fields.entry(kind).or_default(), None, field, value);
+        }
+    }
+    let log_id = format!("field_import:{object}:{ext_id}");
+    let (kind, record, person) = match object {
+        "Contact" => {
+            let account = row.get("AccountId").and_then(Value::as_str).unwrap_or_default().to_string();
+            let key = (RecordKind::Company, account);
+            let Some(company) = svc.store.link_ids(t, SF, std::slice::from_ref(&key)).await?.remove(&key) else {
+                return Ok(None);
+            };
+            let mut contact = fields.remove("contact").unwrap_or_default();
+            contact.insert("company".into(), Value::String(company.to_string()));
+            (RecordKind::Contact, contact, None)
+        }
+        _ => (RecordKind::Company, fields.remove("company").unwrap_or_default(), fields.remove("contact")),
+    };
+    let record = match crm::new_record(svc, t, kind, record).await {
+        Ok(record) => record,
+        Err(DomainError::Invalid(why)) => {
+            return Ok(Some(
+                import_log(svc, t, &log_id, kind, None, &ext_id, Outcome::Failed(format!("refused: {why}"))).await,
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let person = match person {
+        // Checked without its company (not stored yet: written together below).
+        Some(p) if !p.is_empty() => match crm::new_record(svc, t, RecordKind::Contact, p).await {
+            Ok(Record::Contact(mut c)) => {
+                c.fields.company = Some(record.id().clone());
+                Some(Record::Contact(c))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::info!(tenant = %t, lead = %ext_id, error = %e, "the Lead's person is not a CRM contact");
+                None
+            }
+        },
+        _ => None,
+    };
+    if let Some(criteria) = &conn.selective_sync {
+        let (company, contact) = match kind {
+            RecordKind::Company => (Some(&record), person.as_ref()),
+            _ => (None, Some(&record)),
+        };
+        if !selective::matches(&criteria.rules, &Subject { company, contact, opportunities: &[] }) {
+            return Ok(None);
+        }
+    }
+    // The import's rule: the same name (a company) or email (a contact), not linked yet.
+    let key = record.lookup_keys().into_iter().find(|(f, _)| matches!(f, LookupField::Name | LookupField::Email));
+    let mut existing = None;
+    if let Some((field, value)) = key {
+        for id in svc.store.lookup_ids(t, kind, field, &value).await? {
+            if let Some(found) = svc.store.record(t, kind, &id).await?.filter(|r| r.link(SF).is_none()) {
+                existing = Some(found);
+                break;
+            }
+        }
+    }
+    let agreed: ObjectRow = mappings_of(map, object)
+        .iter()
+        .map(|(m, _, _)| (m.salesforce.clone(), row.get(&m.salesforce).cloned().unwrap_or(Value::Null)))
+        .collect();
+    let ledger = Ledger {
+        system: SF,
+        kind,
+        external_id: ext_id.clone(),
+        crm_id: existing.as_ref().unwrap_or(&record).id().clone(),
+        seen: None,
+        pulled: FieldHashes::new(),
+        pushed: hashes(&agreed),
+        pulled_at: Some(svc.clock.now()),
+        pushed_at: None,
+        held: None,
+        kept: FieldHashes::new(),
+        version: 0,
+    };
+    let (outcome, write) = match existing {
+        Some(found) => (
+            Outcome::Linked,
+            RecordWrite { record: found.clone(), previous: Some(found), ledger: Some(ledger), log: None },
+        ),
+        None => {
+            (Outcome::Created, RecordWrite { record: record.clone(), previous: None, ledger: Some(ledger), log: None })
+        }
+    };
+    let crm_id = write.record.id().clone();
+    let (mut writes, _) = RecordStore::prepare_write(t, write)?;
+    if let (Outcome::Created, Some(person)) = (&outcome, person) {
+        writes.extend(
+            RecordStore::prepare_write(t, RecordWrite { record: person, previous: None, ledger: None, log: None })?.0,
+        );
+    }
+    match svc.store.commit(writes).await {
+        Ok(()) => {}
+        // Another page, or this one delivered again, linked it first.
+        Err(crate::ports::StoreError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Some(import_log(svc, t, &log_id, kind, Some(crm_id), &ext_id, outcome).await))
+}
+
+async fn import_log(
+    svc: &Services,
+    t: &TenantId,
+    id: &str,
+    kind: RecordKind,
+    crm_id: Option<RecordId>,
+    ext_id: &str,
+    outcome: Outcome,
+) -> Outcome {
+    let entry = LogEntry {
+        crm_id,
+        external_id: Some(ext_id.to_string()),
+        ..LogEntry::of(id.to_string(), t, svc.clock.now(), SF, Direction::Import, kind, outcome.clone())
+    };
+    put_log(svc, &entry).await;
+    outcome
 }
 
 /// Takes in one linked row: the mapped fields whose values differ from what was agreed
@@ -644,7 +787,7 @@ async fn take_in(
         match crm_value(m, &theirs, holds) {
             Ok(value) => {
                 let (_, patch) = patches.entry(record.kind()).or_insert_with(|| (record.clone(), Map::new()));
-                set(patch, record, field, value);
+                set(patch, Some(record), field, value);
                 agreed.insert(m.salesforce.clone(), hash(&theirs));
             }
             Err(why) => refused.push(format!("{}: {why}", m.salesforce)),
@@ -713,11 +856,15 @@ fn crm_value(m: &FieldMapping, theirs: &Value, holds: CrmValue) -> Result<Value,
     }
 }
 
-/// Sets CRM field `field` (`name`, or `custom.<name>`) of `record` in `patch`.
-fn set(patch: &mut Map<String, Value>, record: &Record, field: &str, value: Value) {
+/// Sets CRM field `field` (`name`, or `custom.<name>`) of `record` (a new one: none) in
+/// `patch`, a custom field among the record's others.
+fn set(patch: &mut Map<String, Value>, record: Option<&Record>, field: &str, value: Value) {
     match field.strip_prefix("custom.") {
         Some(name) => {
-            let current = record.fields().get("custom_fields").cloned().unwrap_or(Value::Object(Map::new()));
+            let current = record
+                .and_then(|r| r.fields().get("custom_fields").cloned())
+                .filter(Value::is_object)
+                .unwrap_or(Value::Object(Map::new()));
             let custom = patch.entry("custom_fields").or_insert(current);
             if let Value::Object(custom) = custom {
                 match value {

@@ -340,7 +340,22 @@ pub async fn start_poll(svc: &Services, t: &TenantId, system: System) -> Result<
     require_inbound(&conn)?;
     let stages = poll_stages(&conn);
     if let Some(first) = stages.first() {
-        queue_poll(svc, &conn, *first, Cursor::start(), svc.clock.now()).await?;
+        queue_poll(svc, &conn, *first, Cursor::start(), svc.clock.now(), false).await?;
+    }
+    Ok(PollStarted { stages })
+}
+
+/// `POST /connections/salesforce/field-map/import`: queues the first page of the
+/// field-level mode's initial import (every Lead, or Account and Contact, read once; those
+/// not linked yet that meet the criteria brought in). Refused (409) without a field map.
+pub async fn start_field_import(svc: &Services, t: &TenantId) -> Result<PollStarted, DomainError> {
+    let conn = connection(svc, t, System::Salesforce).await?;
+    if !field_sync::is_on(&conn) {
+        return Err(DomainError::refused("the initial import brings records in by the field map: save one first"));
+    }
+    let stages = poll_stages(&conn);
+    if let Some(first) = stages.first() {
+        queue_poll(svc, &conn, *first, Cursor::start(), svc.clock.now(), true).await?;
     }
     Ok(PollStarted { stages })
 }
@@ -351,9 +366,11 @@ async fn queue_poll(
     stage: Stage,
     cursor: Cursor,
     started_at: crate::normalise::Timestamp,
+    import: bool,
 ) -> Result<(), DomainError> {
-    let cursor = Cursor { since: cursor.since.or(watermark(conn, stage)), ..cursor };
-    let msg = PollMessage { tenant: conn.tenant.clone(), system: conn.system, stage, cursor, started_at };
+    let since = if import { None } else { cursor.since.or(watermark(conn, stage)) };
+    let cursor = Cursor { since, ..cursor };
+    let msg = PollMessage { tenant: conn.tenant.clone(), system: conn.system, stage, cursor, started_at, import };
     svc.queue.send(&Work::SyncPoll(msg)).await?;
     Ok(())
 }
@@ -367,7 +384,7 @@ pub async fn run_poll(svc: &Services, msg: &PollMessage) -> Result<Vec<Outcome>,
         return Ok(Vec::new());
     };
     let field_level = field_sync::is_on(&conn);
-    if field_level && !conn.settings.auto_sync.inbound() {
+    if field_level && !msg.import && !conn.settings.auto_sync.inbound() {
         tracing::info!(tenant = %msg.tenant, system = %msg.system, stage = %msg.stage, "poll page dropped: inbound sync is off");
         return Ok(Vec::new());
     }
@@ -392,7 +409,7 @@ pub async fn run_poll(svc: &Services, msg: &PollMessage) -> Result<Vec<Outcome>,
     match next {
         Some(next) => {
             let next = Cursor { since: msg.cursor.since, ..next };
-            queue_poll(svc, &conn, msg.stage, next, msg.started_at).await?;
+            queue_poll(svc, &conn, msg.stage, next, msg.started_at, msg.import).await?;
         }
         None => {
             if !field_level {
@@ -402,7 +419,7 @@ pub async fn run_poll(svc: &Services, msg: &PollMessage) -> Result<Vec<Outcome>,
             let stages = poll_stages(&conn);
             let after = stages.iter().skip_while(|s| **s != msg.stage).nth(1);
             if let Some(stage) = after {
-                queue_poll(svc, &conn, *stage, Cursor::start(), msg.started_at).await?;
+                queue_poll(svc, &conn, *stage, Cursor::start(), msg.started_at, msg.import).await?;
             }
         }
     }
