@@ -358,7 +358,8 @@ impl Sender<'_> {
         }
         match self.ctx.connector.create_object(object, &body).await {
             Ok(written) => {
-                self.link(record, &written.id, &values, Outcome::Created, None).await?;
+                let agreed = self.agreed(object, &values, &body, &ObjectRow::new());
+                self.link(record, &written.id, &agreed, Outcome::Created, None).await?;
                 Ok((Outcome::Created, Some(written.id)))
             }
             Err(e) if e.outcome_unknown() => match self.similar(record, object, &body).await? {
@@ -419,8 +420,27 @@ impl Sender<'_> {
                 Err(e) => return Ok((self.failed(record, &e).await, None)),
             }
         }
-        self.link(record, &id, &values, Outcome::Linked, Some(matched)).await?;
+        let agreed = self.agreed(object, &values, body, &found);
+        self.link(record, &id, &agreed, Outcome::Linked, Some(matched)).await?;
         Ok((Outcome::Linked, Some(id)))
+    }
+
+    /// What both sides hold after `body` was written to an object that held `found` (none
+    /// for a create): per field the map fills and per value computed, what was sent (a
+    /// default included), else what the object had, else nothing. Every mapped field gets
+    /// its agreement, so a field the CRM fills later (a Lead's person added after the Lead)
+    /// is the CRM's change to send, and Salesforce's value is never mistaken for one of its
+    /// own changes.
+    fn agreed(&self, object: &str, values: &ObjectRow, body: &ObjectRow, found: &ObjectRow) -> ObjectRow {
+        let mapped = mappings_of(self.map, object).into_iter().map(|(m, _, _)| m.salesforce.clone());
+        mapped
+            .chain(values.keys().cloned())
+            .chain(body.keys().cloned())
+            .map(|field| {
+                let held = body.get(&field).or_else(|| found.get(&field)).cloned().unwrap_or(Value::Null);
+                (field, held)
+            })
+            .collect()
     }
 
     /// Links `record` to the object `id`, agreed on `values`, logged.
@@ -813,8 +833,9 @@ async fn take_in(
             agreed.insert(m.salesforce.clone(), hash(&theirs));
             continue;
         }
-        if was.is_some_and(|w| *w != hash(&ours)) {
-            // Changed on both sides since they last agreed: the later change wins.
+        if was.is_none_or(|w| *w != hash(&ours)) {
+            // Changed on both sides since they last agreed (or never agreed on: a field the
+            // map gained later): the later change wins.
             let external_won = sf_later(record);
             conflicts.push(crate::log::ConflictLog {
                 field: m.crm.clone(),
