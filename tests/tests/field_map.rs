@@ -59,7 +59,8 @@ async fn a_field_map_is_saved_only_when_salesforces_describe_says_it_can_work() 
             {"crm": "opportunity.name", "salesforce": "Name"},
             {"crm": "opportunity.close_date", "salesforce": "CloseDate"}
         ],
-        "defaults": {"Opportunity": {"StageName": "Prospecting"}}
+        "defaults": {"Opportunity": {"StageName": "Prospecting"}},
+        "opportunity_stage": "proposal"
     });
     let (status, saved) = call(&base, "PUT", path, Some(good.clone())).await;
     assert_eq!(status, 200, "{saved}");
@@ -71,7 +72,8 @@ async fn a_field_map_is_saved_only_when_salesforces_describe_says_it_can_work() 
             {"crm": "company.name", "salesforce": "Name"},
             {"crm": "company.phone", "salesforce": "No_Such__c"},
             {"crm": "opportunity.name", "salesforce": "CloseDate"}
-        ]
+        ],
+        "opportunity_stage": "proposal"
     });
     let (status, refused) = call(&base, "PUT", path, Some(bad)).await;
     assert_eq!(status, 422, "{refused}");

@@ -123,6 +123,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/connections/{system}/settings"),
     ("GET", "/connections/salesforce/field-map"),
     ("PUT", "/connections/salesforce/field-map"),
+    ("POST", "/connections/salesforce/field-map/import"),
     ("GET", "/connections/salesforce/selective-sync"),
     ("PUT", "/connections/salesforce/selective-sync"),
     ("POST", "/connections/{system}/exports"),
@@ -157,6 +158,7 @@ enum Route<'a> {
     Imports(&'a str),
     Settings(&'a str),
     FieldMap,
+    FieldImport,
     SelectiveSync,
     Exports(&'a str),
     Export(&'a str),
@@ -183,6 +185,7 @@ impl<'a> Route<'a> {
             ["connections", s, "imports"] => Route::Imports(s),
             ["connections", s, "settings"] => Route::Settings(s),
             ["connections", "salesforce", "field-map"] => Route::FieldMap,
+            ["connections", "salesforce", "field-map", "import"] => Route::FieldImport,
             ["connections", "salesforce", "selective-sync"] => Route::SelectiveSync,
             ["connections", s, "exports"] => Route::Exports(s),
             ["exports", id] => Route::Export(id),
@@ -209,7 +212,8 @@ impl<'a> Route<'a> {
             | Route::JobCancel(_)
             | Route::JobResume(_)
             | Route::SyncPoll(_)
-            | Route::SyncSweep(_) => &["POST"],
+            | Route::SyncSweep(_)
+            | Route::FieldImport => &["POST"],
             Route::Settings(_) | Route::FieldMap | Route::SelectiveSync => &["GET", "PUT"],
             Route::Records(_) => &["GET", "POST"],
             Route::Record(..) => &["GET", "PATCH", "DELETE"],
@@ -393,6 +397,7 @@ async fn answer(
             encode(200, &field_map::get(svc, t, target).await?)
         }
         Route::FieldMap => encode(200, &field_map::save(svc, t, &json_body(req)?).await?),
+        Route::FieldImport => encode(202, &sync_in::start_field_import(svc, t).await?),
         Route::SelectiveSync if method == "GET" => {
             encode(200, &json!({ "selective_sync": selective_sync::get(svc, t).await? }))
         }

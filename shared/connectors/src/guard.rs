@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tandem_domain::external::{AccountInfo, Choice, Cursor, ExternalRecord, OptionList, Page};
-use tandem_domain::ports::{Connector, ConnectorError, Written};
+use tandem_domain::ports::{Connector, ConnectorError, ObjectQuery, ObjectRow, Written};
 use tandem_domain::secret::Credentials;
 use tandem_domain::{RecordKind, System, Timestamp};
 use url::{Host, Url};
@@ -95,6 +95,18 @@ impl Connector for Guarded {
         object: &str,
     ) -> Result<Option<tandem_domain::field_map::ObjectDescribe>, ConnectorError> {
         self.inner.describe_object(object).await
+    }
+
+    async fn query_objects(&self, query: &ObjectQuery) -> Result<Vec<ObjectRow>, ConnectorError> {
+        self.inner.query_objects(query).await
+    }
+
+    async fn create_object(&self, object: &str, fields: &ObjectRow) -> Result<Written, ConnectorError> {
+        self.inner.create_object(object, fields).await
+    }
+
+    async fn update_object(&self, object: &str, id: &str, fields: &ObjectRow) -> Result<Written, ConnectorError> {
+        self.inner.update_object(object, id, fields).await
     }
 
     async fn find_similar(&self, record: &ExternalRecord) -> Result<Vec<ExternalRecord>, ConnectorError> {

@@ -150,8 +150,11 @@ impl CrmValue {
 /// what it holds; `None` for no such field.
 pub(crate) fn crm_field(path: &str) -> Option<(&'static str, CrmValue)> {
     use CrmValue::{Choice, Date, Number, Text};
+    // A custom field holds what the tenant puts in it, mostly short (a territory, a
+    // rating): it may go to any text field, a value too long for one refused by
+    // Salesforce record by record and logged.
     if path.strip_prefix("company.custom.").is_some_and(|name| !name.is_empty()) {
-        return Some(("company", Text(LONG)));
+        return Some(("company", Text(NAME)));
     }
     Some(match path {
         "company.name" | "company.website" => ("company", Text(NAME)),
@@ -295,7 +298,7 @@ fn cannot_hold(field: &DescribedField, value: CrmValue, values: &BTreeMap<String
     let t = field.field_type.as_str();
     let text_types = ["string", "textarea", "email", "phone", "url", "combobox"];
     match value {
-        // A long text (notes, an address, a custom field) needs a field as long; a short one
+        // A long text (notes, an address) needs a field as long; a short one
         // (a name, an email) goes to Salesforce's shorter standard fields (LastName holds
         // 80), a value too long for one refused by Salesforce record by record, logged.
         CrmValue::Text(max) if text_types.contains(&t) => (max >= LONG && field.length > 0 && field.length < max)
@@ -377,6 +380,8 @@ mod tests {
                 .map(|(crm, sf)| FieldMapping { crm: (*crm).into(), salesforce: (*sf).into(), values: BTreeMap::new() })
                 .collect(),
             defaults: BTreeMap::new(),
+            opportunity_stage: None,
+            since: None,
         }
     }
 

@@ -43,6 +43,10 @@ pub enum SkipReason {
     /// Not in the system, and the connection sends only companies and contacts that have
     /// an opportunity (settings: `export_requires_opportunity`).
     NoOpportunity,
+    /// Salesforce's field-level mode: the record does not meet the selective-sync criteria
+    /// (or the change came before they were saved), or is not one the map sends (a contact
+    /// without a company, an opportunity before its stage).
+    NotSelected,
 }
 
 impl SkipReason {
@@ -63,6 +67,7 @@ impl SkipReason {
         SkipReason::NotLinked,
         SkipReason::NotWritten,
         SkipReason::NoOpportunity,
+        SkipReason::NotSelected,
     ];
 
     /// The reason's wire name.
@@ -83,6 +88,7 @@ impl SkipReason {
             SkipReason::NotLinked => "not_linked",
             SkipReason::NotWritten => "not_written",
             SkipReason::NoOpportunity => "no_opportunity",
+            SkipReason::NotSelected => "not_selected",
         }
     }
 }

@@ -139,6 +139,10 @@ pub struct PollMessage {
     pub stage: Stage,
     pub cursor: Cursor,
     pub started_at: Timestamp,
+    /// Salesforce's field-level mode: an initial import, which reads every row (no
+    /// watermark) and brings in those not linked yet that meet the criteria.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub import: bool,
 }
 
 impl PollMessage {
@@ -208,6 +212,7 @@ mod tests {
             stage: Stage::Companies,
             cursor: Cursor::start(),
             started_at,
+            import: false,
         };
         let (a, b) = (poll(at("2024-05-01T10:00:00.100Z")), poll(at("2024-05-01T10:00:00.900Z")));
         assert_ne!(a.poll_id(), b.poll_id());

@@ -504,6 +504,7 @@ mod tests {
             stage: Stage::Contacts,
             cursor: Cursor { position: "page=2".into(), since: Some(Timestamp::from_unix(1_700_000_000).unwrap()) },
             started_at: Timestamp::from_unix(1_735_689_600).unwrap(),
+            import: false,
         });
         let body = work.encode().unwrap();
         let json: Value = serde_json::from_str(&body).unwrap();

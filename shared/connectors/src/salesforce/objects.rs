@@ -75,7 +75,9 @@ pub async fn create(c: &SalesforceConnector, object: &str, fields: &ObjectRow) -
     let result: CreateResult = serde_json::from_slice(&answer).unwrap_or_default();
     match result.id.filter(|id| is_salesforce_id(id)) {
         Some(id) => Ok(Written { id, version: None }),
-        None => Err(super::write::unknown_outcome(&format!("accepted the create of a {object} but its answer names no id"))),
+        None => {
+            Err(super::write::unknown_outcome(&format!("accepted the create of a {object} but its answer names no id")))
+        }
     }
 }
 
@@ -117,7 +119,8 @@ mod tests {
 
     #[test]
     fn a_field_that_is_not_a_name_is_refused_before_any_request() {
-        let q = ObjectQuery { object: "Lead".into(), fields: vec!["Email FROM Account --".into()], ..Default::default() };
+        let q =
+            ObjectQuery { object: "Lead".into(), fields: vec!["Email FROM Account --".into()], ..Default::default() };
         assert!(soql(&q).unwrap_err().message.contains("not a Salesforce object or field name"));
         let q = ObjectQuery { object: "Lead;".into(), ..Default::default() };
         assert!(soql(&q).is_err());

@@ -182,7 +182,9 @@ pub async fn save_settings(
         if settings == conn.settings {
             return view(svc, &conn).await;
         }
-        if settings.auto_sync != AutoSync::Off && conn.settings.auto_sync == AutoSync::Off {
+        // Salesforce's field-level mode needs no import: it sends records by its map.
+        let field_level = crate::usecases::field_sync::is_on(&conn);
+        if settings.auto_sync != AutoSync::Off && conn.settings.auto_sync == AutoSync::Off && !field_level {
             let missing: Vec<&str> =
                 system.stages().iter().filter(|s| !conn.completed_stages.contains_key(s)).map(|s| s.as_str()).collect();
             if !missing.is_empty() {

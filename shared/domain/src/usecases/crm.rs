@@ -93,6 +93,17 @@ fn client_id(value: &Value) -> Result<RecordId, DomainError> {
     }
 }
 
+/// A new record of `kind` with `fields`, checked as a create checks them, not written (the
+/// field-level mode's initial import writes it with its link).
+pub(crate) async fn new_record(
+    svc: &Services,
+    t: &TenantId,
+    kind: RecordKind,
+    fields: Map<String, Value>,
+) -> Result<Record, DomainError> {
+    checked(svc, t, kind, Meta::new(svc.clock.now()), fields, None).await
+}
+
 /// Creates a record of `kind` from a request body (its fields, and optionally the `id` to
 /// give it). A create retried with the same id and values answers the record it made.
 pub async fn create(svc: &Services, t: &TenantId, kind: RecordKind, body: &Value) -> Result<Record, DomainError> {
@@ -136,6 +147,18 @@ pub async fn update(
         return Err(DomainError::invalid("id: a record's id cannot change"));
     }
     only_settable(kind, &patch)?;
+    patch_record(svc, t, kind, id, &patch).await
+}
+
+/// [`update`] of a patch already known to name only settable fields (Salesforce's
+/// field-level mode taking in a Lead's values), checked and relayed the same way.
+pub(crate) async fn patch_record(
+    svc: &Services,
+    t: &TenantId,
+    kind: RecordKind,
+    id: &RecordId,
+    patch: &Map<String, Value>,
+) -> Result<Record, DomainError> {
     for _ in 0..ATTEMPTS {
         let current = stored(svc, t, kind, id).await?;
         let mut fields = current.fields();
@@ -143,7 +166,7 @@ pub async fn update(
         let now = svc.clock.now();
         let mut meta = current.meta().clone();
         meta.updated_at = now;
-        let next = checked(svc, t, kind, meta, fields, Some(&patch)).await?;
+        let next = checked(svc, t, kind, meta, fields, Some(patch)).await?;
         let changed = changed_fields(&current, &next);
         if changed.is_empty() {
             return Ok(current);

@@ -7,6 +7,7 @@ pub mod connections;
 pub mod crm;
 pub mod export;
 pub mod field_map;
+pub(crate) mod field_sync;
 pub mod import;
 mod load;
 pub mod mappings;

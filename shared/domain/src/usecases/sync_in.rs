@@ -32,6 +32,7 @@ use crate::table::RecordStore;
 use crate::usecases::Services;
 use crate::usecases::apply::{Applier, Run};
 use crate::usecases::connections::{connection, connector, update_connection};
+use crate::usecases::field_sync;
 use crate::webhook::{Action, WebhookCall, WebhookError};
 use crate::work::Work;
 
@@ -168,6 +169,9 @@ pub(crate) fn stage_if(conn: &Connection, kind: RecordKind, on: bool, direction:
     if !on {
         return Err(format!("{direction} sync is off"));
     }
+    if field_sync::is_on(conn) {
+        return Err("Salesforce's field-level mode syncs by its field map, not record by record".into());
+    }
     let stage = Stage::of_kind(kind)
         .filter(|s| conn.system.stages().contains(s))
         .ok_or_else(|| format!("{} has no {kind} records to sync", conn.system.display_name()))?;
@@ -303,6 +307,9 @@ pub struct PollStarted {
 
 /// The stages a poll of `conn` reads: the system's, in order, whose import completed.
 fn poll_stages(conn: &Connection) -> Vec<Stage> {
+    if let Some(map) = conn.field_map.as_ref().filter(|_| field_sync::is_on(conn)) {
+        return field_sync::poll_stages(map);
+    }
     conn.system.stages().iter().copied().filter(|s| conn.completed_stages.contains_key(s)).collect()
 }
 
@@ -333,7 +340,22 @@ pub async fn start_poll(svc: &Services, t: &TenantId, system: System) -> Result<
     require_inbound(&conn)?;
     let stages = poll_stages(&conn);
     if let Some(first) = stages.first() {
-        queue_poll(svc, &conn, *first, Cursor::start(), svc.clock.now()).await?;
+        queue_poll(svc, &conn, *first, Cursor::start(), svc.clock.now(), false).await?;
+    }
+    Ok(PollStarted { stages })
+}
+
+/// `POST /connections/salesforce/field-map/import`: queues the first page of the
+/// field-level mode's initial import (every Lead, or Account and Contact, read once; those
+/// not linked yet that meet the criteria brought in). Refused (409) without a field map.
+pub async fn start_field_import(svc: &Services, t: &TenantId) -> Result<PollStarted, DomainError> {
+    let conn = connection(svc, t, System::Salesforce).await?;
+    if !field_sync::is_on(&conn) {
+        return Err(DomainError::refused("the initial import brings records in by the field map: save one first"));
+    }
+    let stages = poll_stages(&conn);
+    if let Some(first) = stages.first() {
+        queue_poll(svc, &conn, *first, Cursor::start(), svc.clock.now(), true).await?;
     }
     Ok(PollStarted { stages })
 }
@@ -344,9 +366,11 @@ async fn queue_poll(
     stage: Stage,
     cursor: Cursor,
     started_at: crate::normalise::Timestamp,
+    import: bool,
 ) -> Result<(), DomainError> {
-    let cursor = Cursor { since: cursor.since.or(watermark(conn, stage)), ..cursor };
-    let msg = PollMessage { tenant: conn.tenant.clone(), system: conn.system, stage, cursor, started_at };
+    let since = if import { None } else { cursor.since.or(watermark(conn, stage)) };
+    let cursor = Cursor { since, ..cursor };
+    let msg = PollMessage { tenant: conn.tenant.clone(), system: conn.system, stage, cursor, started_at, import };
     svc.queue.send(&Work::SyncPoll(msg)).await?;
     Ok(())
 }
@@ -359,28 +383,43 @@ pub async fn run_poll(svc: &Services, msg: &PollMessage) -> Result<Vec<Outcome>,
         tracing::info!(tenant = %msg.tenant, system = %msg.system, "poll page for a connection that is gone; dropped");
         return Ok(Vec::new());
     };
-    if let Err(why) = synced_stage(&conn, msg.stage.kind()) {
+    let field_level = field_sync::is_on(&conn);
+    if field_level && !msg.import && !conn.settings.auto_sync.inbound() {
+        tracing::info!(tenant = %msg.tenant, system = %msg.system, stage = %msg.stage, "poll page dropped: inbound sync is off");
+        return Ok(Vec::new());
+    }
+    if let Some(why) = synced_stage(&conn, msg.stage.kind()).err().filter(|_| !field_level) {
         tracing::info!(tenant = %msg.tenant, system = %msg.system, stage = %msg.stage, reason = %why, "poll page dropped");
         return Ok(Vec::new());
     }
-    let connector = connector(svc, &msg.tenant, msg.system).await?;
-    let page = connector.list(msg.stage.kind(), &msg.cursor).await?;
-    let applier = Applier::new(svc, &msg.tenant, &conn, msg.stage, run(Direction::SyncIn));
-    let log_ids: Vec<String> = page.records.iter().map(|r| sync_log_id(msg.system, r)).collect();
-    let outcomes = applier.apply(&page.records, &log_ids).await?;
-    let outcomes = marked_deleted(svc, &conn, &page.records, outcomes).await?;
-    match page.next {
+    let (outcomes, next) = match field_level {
+        true => {
+            let (outcomes, after) = field_sync::poll_page(svc, &conn, msg).await?;
+            (outcomes, after.map(|position| Cursor { position, since: None }))
+        }
+        false => {
+            let connector = connector(svc, &msg.tenant, msg.system).await?;
+            let page = connector.list(msg.stage.kind(), &msg.cursor).await?;
+            let applier = Applier::new(svc, &msg.tenant, &conn, msg.stage, run(Direction::SyncIn));
+            let log_ids: Vec<String> = page.records.iter().map(|r| sync_log_id(msg.system, r)).collect();
+            let outcomes = applier.apply(&page.records, &log_ids).await?;
+            (marked_deleted(svc, &conn, &page.records, outcomes).await?, page.next)
+        }
+    };
+    match next {
         Some(next) => {
             let next = Cursor { since: msg.cursor.since, ..next };
-            queue_poll(svc, &conn, msg.stage, next, msg.started_at).await?;
+            queue_poll(svc, &conn, msg.stage, next, msg.started_at, msg.import).await?;
         }
         None => {
-            crate::usecases::sweep::after_stage(svc, &conn, msg.stage, msg.cursor.since, msg.started_at).await?;
+            if !field_level {
+                crate::usecases::sweep::after_stage(svc, &conn, msg.stage, msg.cursor.since, msg.started_at).await?;
+            }
             let conn = polled(svc, &msg.tenant, msg.system, msg.stage, msg.started_at).await?;
             let stages = poll_stages(&conn);
             let after = stages.iter().skip_while(|s| **s != msg.stage).nth(1);
             if let Some(stage) = after {
-                queue_poll(svc, &conn, *stage, Cursor::start(), msg.started_at).await?;
+                queue_poll(svc, &conn, *stage, Cursor::start(), msg.started_at, msg.import).await?;
             }
         }
     }

@@ -38,7 +38,7 @@ use crate::usecases::Services;
 use crate::usecases::apply::{Applier, Run};
 use crate::usecases::connections::update_connection;
 use crate::usecases::export::{Ctx, Pending, PushRun, sync_out_log_id};
-use crate::usecases::sync_in;
+use crate::usecases::{field_sync, sync_in};
 use crate::work::Work;
 
 /// The stage of `kind` when the connection pushes it: outbound sync on, the system has the
@@ -50,6 +50,9 @@ pub(crate) fn pushed_stage(conn: &Connection, kind: RecordKind) -> Result<Stage,
 /// The push of `change` to `conn`'s system, when the connection pushes its kind. A change
 /// deleting a record never linked to the system is nothing to it.
 fn message(conn: &Connection, change: &Change) -> Option<SyncOutMessage> {
+    if field_sync::is_on(conn) {
+        return field_sync::message(conn, change);
+    }
     pushed_stage(conn, change.kind).ok()?;
     let deleted = match change.op {
         ChangeOp::Deleted => Some(change.links.get(&conn.system)?.clone()),
@@ -172,6 +175,9 @@ pub async fn push(svc: &Services, msg: &SyncOutMessage) -> Result<Option<Outcome
         tracing::info!(tenant = %msg.tenant, system = %msg.system, "change for a connection that is gone; dropped");
         return Ok(None);
     };
+    if field_sync::is_on(&conn) {
+        return field_sync::push(svc, conn, msg).await;
+    }
     if let Err(why) = pushed_stage(&conn, msg.record_kind) {
         tracing::info!(tenant = %msg.tenant, system = %msg.system, change = %msg.change, reason = %why, "change not pushed");
         return Ok(None);
