@@ -30,7 +30,6 @@ use tandem_domain::field_map::Target;
 use tandem_domain::log::{Direction, LogEntry, LogFilter, Outcome};
 use tandem_domain::ports::{Connector, ObjectQuery, ObjectRow};
 use tandem_domain::records::{Meta, Record, User};
-use tandem_domain::secret::Credentials;
 use tandem_domain::table::RecordWrite;
 use tandem_domain::usecases::{connections, crm, schedule};
 use tandem_domain::vocab::{Role, UserState};
@@ -60,8 +59,8 @@ const STAGE: &str = "proposal";
 const SF_STAGE: &str = "Proposal/Price Quote";
 /// The CRM company type the selective rule selects.
 const SELECTED: &str = "prospect";
-/// The custom CRM field mapped to a custom Salesforce long text.
-const CUSTOM: &str = "visit_notes";
+/// The custom CRM field mapped to a custom Salesforce field (`Territory__c`).
+const CUSTOM: &str = "territory";
 
 /// The Task fields the activity cases read.
 const TASK_FIELDS: [&str; 5] = ["Subject", "Description", "ActivityDate", "Status", "WhoId"];
@@ -73,7 +72,7 @@ struct Words {
     object: &'static str,
     /// The Salesforce field the company's name goes to.
     name: &'static str,
-    /// The custom long text [`CUSTOM`] goes to.
+    /// The custom field [`CUSTOM`] goes to.
     custom: &'static str,
     /// The restricted picklist the company type goes to, and the value `prospect` becomes.
     choice: (&'static str, &'static str),
@@ -89,7 +88,7 @@ impl Words {
                 target,
                 object: "Lead",
                 name: "Company",
-                custom: "Visit_Notes__c",
+                custom: "Territory__c",
                 choice: ("Visit_Result__c", "Follow Up"),
                 formula: "Is_Web_Lead__c",
                 bad_value: "Maybe Later",
@@ -98,7 +97,7 @@ impl Words {
                 target,
                 object: "Account",
                 name: "Name",
-                custom: "Account_Notes__c",
+                custom: "Territory__c",
                 choice: ("Type", "Prospect"),
                 formula: "Is_Customer__c",
                 bad_value: "Platinum Prospect",
@@ -197,7 +196,7 @@ pub async fn run(opts: &DemoOptions, target: Target) -> anyhow::Result<SpotioDem
     connections::save_credentials(&rt.svc, &t, System::Salesforce, &sim.credentials).await?;
     let (addr, server) = crate::server::serve(rt.clone(), "127.0.0.1:0".parse()?).await?;
     rt.svc.tuning.public_url = Some(format!("http://{addr}"));
-    let connector = reader(opts, &sim.credentials)?;
+    let connector = connections::connector(&rt.svc, &t, System::Salesforce).await?;
     let writes_before = sim.handle().stats().writes();
     let worker = rt.spawn_worker();
     let mut scene = Scene {
@@ -246,7 +245,7 @@ impl Scene {
         self.activity(&sent).await?;
         if self.w.target == Target::Account {
             self.opportunity_at_stage(&sent).await?;
-            self.negative_opportunity(&sent).await?;
+            self.refused_opportunity(&sent).await?;
         }
         Ok(())
     }
@@ -328,7 +327,7 @@ impl Scene {
         let want = [
             (self.w.name, json!("Northwind Roofing")),
             ("Phone", json!("+1 555 201 0100")),
-            (self.w.custom, json!("Knocked twice; back on Friday")),
+            (self.w.custom, json!("North Shore")),
             (choice, json!(value)),
         ];
         let person =
@@ -337,7 +336,11 @@ impl Scene {
         let id = self.linked(&company.record).await;
         match &id {
             Some(id) => {
-                let row = self.row(self.w.object, id, &want.iter().map(|(f, _)| *f).collect::<Vec<_>>()).await?;
+                let mut fields: Vec<&str> = want.iter().map(|(f, _)| *f).collect();
+                if self.w.target == Target::Lead {
+                    fields.extend(person.iter().map(|(f, _)| *f).chain(["LeadSource"]));
+                }
+                let row = self.row(self.w.object, id, &fields).await?;
                 differ.extend(differences(self.w.object, row.as_ref(), &want));
                 if self.w.target == Target::Lead {
                     differ.extend(differences("Lead", row.as_ref(), &person));
@@ -434,7 +437,7 @@ impl Scene {
 
     /// A mapped field (the custom one) edited in the CRM reaches Salesforce.
     async fn crm_edit(&mut self, company: &Company) -> anyhow::Result<()> {
-        let notes = "Appointment set for Tuesday";
+        let notes = "South Shore";
         let body = json!({"custom_fields": {CUSTOM: notes}});
         crm::update(&self.rt.svc, &self.t, RecordKind::Company, company.record.id(), &body).await?;
         let custom = self.w.custom;
@@ -583,20 +586,16 @@ impl Scene {
         Ok(())
     }
 
-    /// An opportunity at the stage with a negative value: Salesforce's validation rule
-    /// refuses it; logged failed with its message, nothing linked, no Opportunity.
-    async fn negative_opportunity(&mut self, company: &Company) -> anyhow::Result<()> {
-        let name = "Northwind: credit note";
+    /// An opportunity at the stage that Salesforce refuses (a name longer than the 120
+    /// characters `Opportunity.Name` holds; the CRM takes 255): logged failed with
+    /// Salesforce's code and message, nothing linked, no Opportunity. (A negative value,
+    /// which the org's validation rule refuses, cannot be made: the CRM takes no amount
+    /// below 0.)
+    async fn refused_opportunity(&mut self, company: &Company) -> anyhow::Result<()> {
+        let name = format!("Northwind: {}", "full roof, gutters and skylights; ".repeat(5));
         let body = json!({"name": name, "stage": STAGE, "company": company.record.id(),
-            "contact": company.contact.id(), "close_date": "2027-04-30", "value": -500});
-        let meant = "failed with Salesforce's message \"Amount cannot be negative.\"; nothing linked, no Opportunity";
-        let opportunity = match crm::create(&self.rt.svc, &self.t, RecordKind::Opportunity, &body).await {
-            Ok(o) => o,
-            Err(e) => {
-                self.case("an opportunity with a negative value", &format!("the CRM refused it: {e}"), meant);
-                return Ok(());
-            }
-        };
+            "contact": company.contact.id(), "close_date": "2027-04-30", "value": 12500});
+        let opportunity = crm::create(&self.rt.svc, &self.t, RecordKind::Opportunity, &body).await?;
         let failed = async || {
             self.logs_of(&opportunity).await.ok().and_then(|logs| {
                 logs.iter().find_map(|e| match (&e.direction, &e.outcome) {
@@ -608,14 +607,19 @@ impl Scene {
         scene::until(async || failed().await.is_some()).await;
         self.settle().await?;
         let message = failed().await;
-        let there = self.opportunities_named(name).await?.len();
+        let there = self
+            .query("Opportunity", &["Name"], &[("AccountId", &self.linked(&company.record).await.unwrap_or_default())])
+            .await?;
+        let there =
+            there.iter().filter(|r| r["Name"].as_str().is_some_and(|n| n.starts_with("Northwind: full roof,"))).count();
+        let meant = "failed with Salesforce's STRING_TOO_LONG and its message; nothing linked, no Opportunity";
         let got = match (&message, self.linked(&opportunity).await, there) {
-            (Some(m), None, 0) if m.contains("Amount cannot be negative.") => meant.to_string(),
+            (Some(m), None, 0) if m.contains("STRING_TOO_LONG: Name: data value too large") => meant.to_string(),
             (Some(m), None, 0) => format!("failed: {m}"),
             (None, None, 0) => format!("not failed, not sent ({})", self.last_log(&opportunity).await),
             (_, link, n) => format!("linked {link:?}; {n} Opportunities"),
         };
-        self.case("an opportunity with a negative value", &got, meant);
+        self.case("an opportunity Salesforce refuses", &got, meant);
         Ok(())
     }
 
@@ -624,7 +628,7 @@ impl Scene {
         let domain: String = name.split_whitespace().next().unwrap_or("x").to_lowercase();
         let body = json!({"name": name, "company_type": company_type, "phone": "+1 555 201 0100",
             "website": format!("https://{domain}.example"),
-            "custom_fields": {CUSTOM: "Knocked twice; back on Friday"}});
+            "custom_fields": {CUSTOM: "North Shore"}});
         let record = crm::create(&self.rt.svc, &self.t, RecordKind::Company, &body).await?;
         let body = json!({"first_name": first, "last_name": last,
             "email": format!("{}@{domain}.example", first.to_lowercase()), "company": record.id()});
@@ -739,17 +743,6 @@ impl Scene {
             Err(e) => format!("the log unreadable: {e}"),
         }
     }
-}
-
-/// A Salesforce connector of its own, built from the simulator's credentials with the
-/// demo's settings, through which the scenario reads back (and edits as a person would)
-/// what the sync wrote: the same code the sync uses, outside the connection's factory.
-fn reader(opts: &DemoOptions, credentials: &Value) -> anyhow::Result<Arc<dyn Connector>> {
-    let Credentials::Salesforce(creds) = Credentials::parse(System::Salesforce, credentials)? else {
-        anyhow::bail!("the simulator's credentials are not Salesforce's");
-    };
-    let client = tandem_connectors::http::build_client(opts.connectors.hosts())?;
-    Ok(tandem_connectors::salesforce::connect(client, opts.connectors.clone(), &creds)?)
 }
 
 /// Where `row` of `object` differs from `want` (numbers compared as numbers).
