@@ -10,12 +10,15 @@
 //! the mapped fields custom ones included); a company not matching (not sent, logged
 //! `skipped:not_selected`); a company that matched before the rule was saved and is not
 //! touched (not sent); a retroactive save (its `queued` count, and those companies sent);
-//! a CRM edit of a mapped field (Salesforce updated); an edit in Salesforce (the CRM
-//! updated after a tick, nothing written back); an activity logged (a Task with its
-//! fields) and marked done (the Task completed); and on the Account target an opportunity
-//! moved to the map's stage (an Opportunity on the Account) and one with a negative value
-//! (refused by Salesforce's validation rule, logged failed with its message, nothing
-//! linked).
+//! a CRM edit of a mapped field (Salesforce updated); edits in Salesforce, of the Lead or
+//! Account's company name and of a person field (the Lead's or the Contact's email), each
+//! in the CRM after the schedule's tick with nothing written back; an activity logged (a
+//! Task with its fields) and marked done (the Task completed); and on the Account target an
+//! opportunity moved to the map's stage (an Opportunity on the Account) and one Salesforce
+//! refuses (a name longer than `Opportunity.Name` holds: logged failed with Salesforce's
+//! code and message, nothing linked, no Opportunity; a negative amount, which the org's
+//! validation rule would refuse, cannot be made, since the CRM takes no amount below 0).
+//! Before the companies, `auto_sync: two_way` is switched on with no import.
 //!
 //! Each case's `result` is read back from the store, the sync log and the simulator
 //! (through the connector's `query_objects`); `expected` is the case's intent.
@@ -242,6 +245,7 @@ impl Scene {
         self.retroactive(&before).await?;
         self.crm_edit(&sent).await?;
         self.salesforce_edit(&sent).await?;
+        self.salesforce_person_edit(&sent).await?;
         self.activity(&sent).await?;
         if self.w.target == Target::Account {
             self.opportunity_at_stage(&sent).await?;
@@ -467,32 +471,65 @@ impl Scene {
     /// The company's name edited in Salesforce: the CRM's name after a tick, nothing
     /// written back.
     async fn salesforce_edit(&mut self, company: &Company) -> anyhow::Result<()> {
-        let meant = "the CRM's name updated after a tick; nothing written back";
-        let Some(id) = self.linked(&company.record).await else {
-            self.case("an edit in Salesforce", "not in Salesforce to edit", meant);
+        let object = self.w.object;
+        let meant = format!("the CRM company's name updated after a tick; nothing written back to the {object}");
+        let edit = (object, self.w.name, "Northwind Roofing & Solar");
+        self.edited_there("an edit in Salesforce", &company.record, edit, (&company.record, "name"), &meant).await
+    }
+
+    /// A person field edited in Salesforce (a Lead's `Email`, or the Contact's): the CRM
+    /// contact's email after a tick, nothing written back.
+    async fn salesforce_person_edit(&mut self, company: &Company) -> anyhow::Result<()> {
+        let (object, of) = match self.w.target {
+            Target::Lead => ("Lead", &company.record),
+            Target::Account => ("Contact", &company.contact),
+        };
+        let meant = format!("the CRM contact's email updated after a tick; nothing written back to the {object}");
+        let edit = (object, "Email", "dana.reyes@northwind-solar.example");
+        self.edited_there("a person field edited in Salesforce", of, edit, (&company.contact, "email"), &meant).await
+    }
+
+    /// `field` of the `object` linked to `linked_to` set to `value` in Salesforce through
+    /// its API; whether the CRM `record`'s `crm_field` holds it after the schedule's ticks,
+    /// with nothing written back.
+    async fn edited_there(
+        &mut self,
+        case: &str,
+        linked_to: &Record,
+        (object, field, value): (&str, &str, &str),
+        (record, crm_field): (&Record, &str),
+        meant: &str,
+    ) -> anyhow::Result<()> {
+        let Some(id) = self.linked(linked_to).await else {
+            self.case(case, &format!("no {object} to edit"), meant);
             return Ok(());
         };
-        let name = "Northwind Roofing & Solar";
         let mut fields = ObjectRow::new();
-        fields.insert(self.w.name.into(), json!(name));
-        self.connector.update_object(self.w.object, &id, &fields).await?;
+        fields.insert(field.into(), json!(value));
+        self.connector.update_object(object, &id, &fields).await?;
         let before = self.writes();
-        let pulled = scene::until(async || {
-            if let Err(e) = self.tick().await {
-                tracing::warn!(error = %e, "tick failed");
-            }
-            self.crm_field(&company.record, "name").await == Some(json!(name))
-        })
-        .await;
+        let pulled = self.until_ticked(async || self.crm_field(record, crm_field).await == Some(json!(value))).await;
         self.settle().await?;
         let written_back = self.writes() - before;
         let got = match (pulled, written_back) {
             (true, 0) => meant.to_string(),
-            (true, n) => format!("the CRM's name updated; {n} written back"),
-            (false, _) => format!("the CRM's name not updated ({})", self.last_log(&company.record).await),
+            (true, n) => format!("the CRM's {crm_field} updated; {n} written back"),
+            (false, _) => format!("the CRM's {crm_field} not updated ({})", self.last_log(record).await),
         };
-        self.case("an edit in Salesforce", &got, meant);
+        self.case(case, &got, meant);
         Ok(())
+    }
+
+    /// Ticks the schedule (and drains the queue) until `check` holds, at most
+    /// [`scene::PATIENCE`]; whether it did.
+    async fn until_ticked(&self, check: impl AsyncFn() -> bool) -> bool {
+        scene::until(async || {
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "tick failed");
+            }
+            check().await
+        })
+        .await
     }
 
     /// An activity logged in the CRM becomes a Task on the Lead (or the Contact); marked
