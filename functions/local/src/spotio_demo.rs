@@ -5,20 +5,21 @@
 //! worker for the pushes, the schedule's tick for the polls).
 //!
 //! Cases, each on its own CRM company: an impossible field map refused naming each field
-//! (nothing saved); the valid map saved; a selective rule saved (`company_type` equals
-//! `prospect`); a matching company created (a Lead, or an Account with a Contact, holding
-//! the mapped fields custom ones included); a company not matching (not sent, logged
-//! `skipped:not_selected`); a company that matched before the rule was saved and is not
-//! touched (not sent); a retroactive save (its `queued` count, and those companies sent);
-//! a CRM edit of a mapped field (Salesforce updated); edits in Salesforce, of the Lead or
-//! Account's company name and of a person field (the Lead's or the Contact's email), each
-//! in the CRM after the schedule's tick with nothing written back; an activity logged (a
-//! Task with its fields) and marked done (the Task completed); and on the Account target an
-//! opportunity moved to the map's stage (an Opportunity on the Account) and one Salesforce
-//! refuses (a name longer than `Opportunity.Name` holds: logged failed with Salesforce's
-//! code and message, nothing linked, no Opportunity; a negative amount, which the org's
-//! validation rule would refuse, cannot be made, since the CRM takes no amount below 0).
-//! Before the companies, `auto_sync: two_way` is switched on with no import.
+//! (nothing saved); the valid map saved; `auto_sync: two_way` switched on with no import;
+//! the criteria saved (`company_type` equals `customer`, a prospect made meanwhile logged
+//! `skipped:not_selected`, then equals `prospect`); a matching company created (a Lead, or
+//! an Account with a Contact, holding the mapped fields custom ones included); a company
+//! not matching (not sent, logged `skipped:not_selected`); a company that matched before
+//! the rule was saved and is not touched (not sent); a retroactive save (its `queued`
+//! count, and those companies sent); a CRM edit of a mapped field (Salesforce updated);
+//! edits in Salesforce, of the Lead or Account's company name and of a person field (the
+//! Lead's or the Contact's email), each in the CRM after the schedule's tick with nothing
+//! written back; an activity logged (a Task with its fields) and marked done (the Task
+//! completed); and on the Account target an opportunity moved to the map's stage (an
+//! Opportunity on the Account) and one Salesforce refuses (a name longer than
+//! `Opportunity.Name` holds: logged failed with Salesforce's code and message, nothing
+//! linked, no Opportunity; a negative amount, which the org's validation rule would refuse,
+//! cannot be made, since the CRM takes no amount below 0).
 //!
 //! Each case's `result` is read back from the store, the sync log and the simulator
 //! (through the connector's `query_objects`); `expected` is the case's intent.
@@ -153,6 +154,8 @@ impl Words {
     }
 }
 
+/// The scenario's state: the simulator, the runner serving its API, the connection's
+/// connector, and the cases so far.
 struct Scene {
     sim: RunningSim,
     rt: LocalRuntime,
@@ -235,10 +238,9 @@ impl Scene {
     async fn play(&mut self) -> anyhow::Result<()> {
         self.impossible_map().await?;
         self.valid_map().await?;
-        // Made while nothing selects yet and the sync is off: it matched before the rule.
-        let before = self.company("Matched Before The Rule Ltd", SELECTED, "Pat", "Early").await?;
-        self.rule().await?;
         self.switch_on().await?;
+        // A prospect made while the criteria select customers: it matched before the rule.
+        let before = self.rules().await?;
         let sent = self.matching_company().await?;
         self.not_matching().await?;
         self.untouched(&before).await?;
@@ -287,17 +289,50 @@ impl Scene {
         Ok(())
     }
 
-    async fn rule(&mut self) -> anyhow::Result<()> {
-        let body = json!({"rules": [{"field": "company.company_type", "equals": SELECTED}], "retroactive": false});
-        let (status, answer) = self.put("/connections/salesforce/selective-sync", &body).await?;
-        let meant = format!("saved: company.company_type equals {SELECTED}, from now on");
-        let saved = answer.get("selective_sync").unwrap_or(&answer);
-        let got = match (status, saved["rules"].as_array().map(Vec::len), saved["since"].is_string()) {
-            (200, Some(1), true) => meant.clone(),
-            (s, ..) => format!("answered {s}: {answer}"),
+    /// The criteria saved: first `company_type` equals `customer` (so the company made
+    /// next, a prospect, is seen and not selected), then equals `prospect`, each applying
+    /// from when it is saved.
+    async fn rules(&mut self) -> anyhow::Result<Company> {
+        let first = self.save_rule("customer").await?;
+        let made = self.company("Matched Before The Rule Ltd", SELECTED, "Pat", "Early").await?;
+        let skipped = self.skipped(&made.record).await?;
+        let second = self.save_rule(SELECTED).await?;
+        let meant = format!(
+            "saved: equals customer (a prospect made then not selected), then equals {SELECTED}, each from then on"
+        );
+        let got = match (first, skipped, second) {
+            (Ok(()), true, Ok(())) => meant.clone(),
+            (Err(e), ..) | (_, _, Err(e)) => e,
+            (_, false, _) => format!(
+                "the prospect made under the first rule not logged skipped:not_selected ({})",
+                self.last_log(&made.record).await
+            ),
         };
         self.case("a selective rule", &got, &meant);
-        Ok(())
+        Ok(made)
+    }
+
+    /// Saves the one rule `company.company_type` equals `value`; why not, if not.
+    async fn save_rule(&self, value: &str) -> anyhow::Result<Result<(), String>> {
+        let body = json!({"rules": [{"field": "company.company_type", "equals": value}], "retroactive": false});
+        let (status, answer) = self.put("/connections/salesforce/selective-sync", &body).await?;
+        let saved = answer.get("selective_sync").unwrap_or(&answer);
+        Ok(match (status, saved["rules"][0]["equals"].as_str(), saved["since"].is_string()) {
+            (200, Some(v), true) if v == value => Ok(()),
+            (s, ..) => Err(format!("answered {s}: {answer}")),
+        })
+    }
+
+    /// Whether the record's push was logged `skipped:not_selected` (waiting for it).
+    async fn skipped(&self, record: &Record) -> anyhow::Result<bool> {
+        let skipped = scene::until(async || {
+            self.logs_of(record).await.is_ok_and(|logs| {
+                logs.iter().any(|e| e.direction == Direction::SyncOut && e.outcome.key() == "skipped:not_selected")
+            })
+        })
+        .await;
+        self.settle().await?;
+        Ok(skipped)
     }
 
     /// `auto_sync: two_way` saved with no import (none is needed in field-level mode); the
@@ -387,13 +422,7 @@ impl Scene {
     /// A company whose type the rule does not select: not sent, logged `skipped:not_selected`.
     async fn not_matching(&mut self) -> anyhow::Result<()> {
         let company = self.company("Harbor Dental Group", "client", "Lee", "Okafor").await?;
-        let skipped = scene::until(async || {
-            self.logs_of(&company.record).await.is_ok_and(|logs| {
-                logs.iter().any(|e| e.direction == Direction::SyncOut && e.outcome.key() == "skipped:not_selected")
-            })
-        })
-        .await;
-        self.settle().await?;
+        let skipped = self.skipped(&company.record).await?;
         let there = self.named_there("Harbor Dental Group").await?;
         let meant = "not in Salesforce; logged skipped:not_selected";
         let got = match (there, self.linked(&company.record).await, skipped) {
