@@ -244,8 +244,19 @@ async fn lead_mode_sends_selected_companies_by_the_map_and_takes_lead_edits_back
     let writes = s.writes() - before;
     assert!((1..=2).contains(&writes), "{writes} writes for two edits");
 
-    // A Lead edited in Salesforce updates the CRM at the next poll and is not written back.
+    // Two-way: a push reads the Lead first, so a Salesforce edit no poll has read yet is
+    // taken in, not overwritten, while the CRM's own edit goes out.
     let lead_id = lead["Id"].as_str().unwrap().to_string();
+    let mut edit = ObjectRow::new();
+    edit.insert("Territory__c".into(), json!("Bayside"));
+    s.sf.update_object("Lead", &lead_id, &edit).await.unwrap();
+    s.update(&north_contact, json!({"first_name": "Patrick"})).await;
+    s.settle().await;
+    let lead = s.one("Lead", "Company", "Northwind Solar", &["Territory__c", "FirstName"]).await;
+    assert_eq!((lead["Territory__c"].as_str(), lead["FirstName"].as_str()), (Some("Bayside"), Some("Patrick")));
+    assert_eq!(s.crm(&north).await.fields()["custom_fields"]["territory"], "Bayside", "taken in before the push");
+
+    // A Lead edited in Salesforce updates the CRM at the next poll and is not written back.
     let mut edit = ObjectRow::new();
     edit.insert("Territory__c".into(), json!("Coastal"));
     edit.insert("Visit_Result__c".into(), json!("Sold"));

@@ -413,8 +413,10 @@ pub struct ObjectQuery {
     pub object: String,
     /// Fields to read besides `Id` and `LastModifiedDate`.
     pub fields: Vec<String>,
-    /// Fields that must equal these texts (a duplicate search, a read by id).
+    /// Fields that must equal these texts (a duplicate search).
     pub equal: Vec<(String, String)>,
+    /// Only the rows with these ids (none: any).
+    pub ids: Vec<String>,
     /// Only rows changed at or after this instant.
     pub changed_since: Option<Timestamp>,
     /// Only rows whose id sorts after this one (paging).

@@ -41,6 +41,10 @@ pub fn soql(q: &ObjectQuery) -> Result<String, ConnectorError> {
     for (field, value) in &q.equal {
         conditions.push(format!("{} = {}", name(field)?, soql_string(value)));
     }
+    if !q.ids.is_empty() {
+        let ids: Vec<String> = q.ids.iter().map(|id| soql_string(id)).collect();
+        conditions.push(format!("Id IN ({})", ids.join(", ")));
+    }
     if let Some(since) = q.changed_since {
         conditions.push(format!("{UPDATED_FIELD} >= {}", soql_datetime(since)));
     }
@@ -106,6 +110,7 @@ mod tests {
             object: "Lead".into(),
             fields: vec!["Email".into(), "Visit_Result__c".into(), "Id".into()],
             equal: vec![("Email".into(), "o'brien@example.com".into())],
+            ids: vec!["00Q000000000002AAA".into(), "00Q000000000003AAA".into()],
             after: Some("00Q000000000001AAA".into()),
             limit: 10,
             ..ObjectQuery::default()
@@ -113,7 +118,7 @@ mod tests {
         assert_eq!(
             soql(&q).unwrap(),
             "SELECT Id, LastModifiedDate, Email, Visit_Result__c FROM Lead WHERE Email = 'o\\'brien@example.com' \
-             AND Id > '00Q000000000001AAA' ORDER BY Id LIMIT 10"
+             AND Id IN ('00Q000000000002AAA', '00Q000000000003AAA') AND Id > '00Q000000000001AAA' ORDER BY Id LIMIT 10"
         );
     }
 

@@ -6,7 +6,9 @@
 //!   object the map makes of it. Lead target: one Lead per company, with its first
 //!   contact's fields. Account target: the Account, a Contact per contact (on the
 //!   Account), and an Opportunity per opportunity at the map's `opportunity_stage`. Only
-//!   the fields whose values differ from what both sides last agreed on are sent.
+//!   the fields whose values differ from what both sides last agreed on are sent. Two-way,
+//!   the linked Lead or Account (and Contacts) are read first and what changed there is
+//!   taken in (as a poll takes it), so a push never overwrites a change not polled yet.
 //! - Selective sync decides what is created: a company not yet in Salesforce is created
 //!   when a change made at or after the criteria were saved finds it matching them
 //!   (records that matched before are not sent, as SPOTIO does), or by a retroactive run
@@ -140,7 +142,7 @@ pub(crate) async fn push(
         None => None,
     };
     let outcome = match family {
-        Some(family) => sender.send(&family, forced).await?,
+        Some(family) => sender.send(family, forced).await?,
         None => {
             let why = "it belongs to no company, and Salesforce's field-level mode sends companies";
             tracing::info!(tenant = %ctx.t, change = %msg.change, "{why}");
@@ -164,11 +166,15 @@ struct Sender<'a> {
 impl Sender<'_> {
     /// Sends `family` (when it is in Salesforce already or selected now), then the changed
     /// activity as a Task.
-    async fn send(mut self, family: &Family, forced: bool) -> Result<Outcome, DomainError> {
-        let company = &family.company;
-        if company.link(SF).is_none() && !self.selected(family, forced) {
+    async fn send(mut self, family: Family, forced: bool) -> Result<Outcome, DomainError> {
+        if family.company.link(SF).is_none() && !self.selected(&family, forced) {
             return Ok(self.skip(self.trigger, SkipReason::NotSelected).await);
         }
+        let family = match self.ctx.conn.settings.auto_sync.inbound() {
+            true => self.pull(family).await?,
+            false => family,
+        };
+        let (family, company) = (&family, &family.company);
         match self.map.target {
             Target::Lead => {
                 let mut records = vec![("company", company)];
@@ -204,6 +210,44 @@ impl Sender<'_> {
             // A change of a record the map does not send (an opportunity before its stage).
             None => self.skip(trigger, SkipReason::NotSelected).await,
         })
+    }
+
+    /// Two-way: the family's linked Lead or Account (and Contacts) read first and what
+    /// changed there since the last agreement taken in (the poll's rule: a field changed on
+    /// both sides goes to the later change), so a push never overwrites a change Salesforce
+    /// has that no poll has read yet. The family as it is afterwards.
+    async fn pull(&self, family: Family) -> Result<Family, DomainError> {
+        let ctx = self.ctx;
+        let company_object = field_map::object_of(self.map.target, "company");
+        let mut reads = vec![(company_object, RecordKind::Company, vec![&family.company])];
+        if self.map.target == Target::Account {
+            reads.push(("Contact", RecordKind::Contact, family.contacts.iter().collect()));
+        }
+        let mut took = false;
+        for (object, kind, records) in reads {
+            let ids: Vec<String> = records.iter().filter_map(|r| Some(r.link(SF)?.id.clone())).collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let query = ObjectQuery {
+                object: object.to_string(),
+                fields: mappings_of(self.map, object).iter().map(|(m, _, _)| m.salesforce.clone()).collect(),
+                ids,
+                ..ObjectQuery::default()
+            };
+            let rows = ctx.connector.query_objects(&query).await?;
+            let wanted: Vec<(RecordKind, String)> = rows.iter().filter_map(|r| Some((kind, row_id(r)?))).collect();
+            let ledgers = ctx.svc.store.ledgers(&ctx.t, SF, &wanted).await?;
+            for row in &rows {
+                if let Some(ledger) = row_id(row).and_then(|id| ledgers.get(&(kind, id))) {
+                    took |= take_in(ctx.svc, &ctx.conn, self.map, object, row, ledger).await?.is_some();
+                }
+            }
+        }
+        match took {
+            true => Ok(Family::load(ctx.svc, &ctx.t, family.company.id()).await?.unwrap_or(family)),
+            false => Ok(family),
+        }
     }
 
     /// Whether a company not in Salesforce yet is to be created: no criteria, or it meets
