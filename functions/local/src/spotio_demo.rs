@@ -359,7 +359,7 @@ impl Scene {
     /// A matching company created in the CRM with a contact: created in Salesforce with
     /// the mapped fields (and on the Account target its contact as a Contact on it).
     async fn matching_company(&mut self) -> anyhow::Result<Company> {
-        let company = self.company("Northwind Roofing", SELECTED, "Dana", "Reyes").await?;
+        let company = self.company_and_contact("Northwind Roofing", SELECTED, ("Dana", "Reyes"), true).await?;
         let linked = scene::until(async || self.linked(&company.record).await.is_some()).await;
         self.settle().await?;
         let (choice, value) = self.w.choice;
@@ -413,7 +413,13 @@ impl Scene {
         let got = match (linked && differ.is_empty(), logged) {
             (true, true) => meant.clone(),
             (true, false) => format!("created as {with}; no sync_out created entry"),
-            (false, _) => differ.join("; "),
+            (false, _) => {
+                let held = self.crm(&company.contact).await.map(|c| {
+                    let f = c.fields();
+                    format!("{} {} <{}>", f["first_name"], f["last_name"], f["email"])
+                });
+                format!("{}; the CRM contact now {}", differ.join("; "), held.unwrap_or_else(|| "gone".into()))
+            }
         };
         self.case("a matching CRM company", &got, &meant);
         Ok(company)
@@ -691,11 +697,28 @@ impl Scene {
 
     /// Creates a company of `company_type` and its contact in the CRM.
     async fn company(&self, name: &str, company_type: &str, first: &str, last: &str) -> anyhow::Result<Company> {
+        self.company_and_contact(name, company_type, (first, last), false).await
+    }
+
+    /// Creates a company and its contact; with `synced_between`, the contact only once the
+    /// company's push has run (as a person adding the contact a moment later would: a
+    /// Lead is then created without its person, the map's `LastName` default in place).
+    async fn company_and_contact(
+        &self,
+        name: &str,
+        company_type: &str,
+        (first, last): (&str, &str),
+        synced_between: bool,
+    ) -> anyhow::Result<Company> {
         let domain: String = name.split_whitespace().next().unwrap_or("x").to_lowercase();
         let body = json!({"name": name, "company_type": company_type, "phone": "+1 555 201 0100",
             "website": format!("https://{domain}.example"),
             "custom_fields": {CUSTOM: "North Shore"}});
         let record = crm::create(&self.rt.svc, &self.t, RecordKind::Company, &body).await?;
+        if synced_between {
+            scene::until(async || self.linked(&record).await.is_some()).await;
+            self.settle().await?;
+        }
         let body = json!({"first_name": first, "last_name": last,
             "email": format!("{}@{domain}.example", first.to_lowercase()), "company": record.id()});
         let contact = crm::create(&self.rt.svc, &self.t, RecordKind::Contact, &body).await?;
