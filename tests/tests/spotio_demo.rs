@@ -49,12 +49,12 @@ async fn the_spotio_scenario_does_what_it_means(target: Target, cases: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_spotio_scenario_does_what_it_means_with_leads() {
-    the_spotio_scenario_does_what_it_means(Target::Lead, 13).await
+    the_spotio_scenario_does_what_it_means(Target::Lead, 14).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_spotio_scenario_does_what_it_means_with_accounts_contacts_and_opportunities() {
-    the_spotio_scenario_does_what_it_means(Target::Account, 15).await
+    the_spotio_scenario_does_what_it_means(Target::Account, 16).await
 }
 
 #[tokio::test]

@@ -7,19 +7,21 @@
 //! Cases, each on its own CRM company: an impossible field map refused naming each field
 //! (nothing saved); the valid map saved; `auto_sync: two_way` switched on with no import;
 //! the criteria saved (`company_type` equals `customer`, a prospect made meanwhile logged
-//! `skipped:not_selected`, then equals `prospect`); a matching company created (a Lead, or
-//! an Account with a Contact, holding the mapped fields custom ones included); a company
-//! not matching (not sent, logged `skipped:not_selected`); a company that matched before
-//! the rule was saved and is not touched (not sent); a retroactive save (its `queued`
-//! count, and those companies sent); a CRM edit of a mapped field (Salesforce updated);
-//! edits in Salesforce, of the Lead or Account's company name and of a person field (the
-//! Lead's or the Contact's email), each in the CRM after the schedule's tick with nothing
-//! written back; an activity logged (a Task with its fields) and marked done (the Task
-//! completed); and on the Account target an opportunity moved to the map's stage (an
-//! Opportunity on the Account) and one Salesforce refuses (a name longer than
-//! `Opportunity.Name` holds: logged failed with Salesforce's code and message, nothing
-//! linked, no Opportunity; a negative amount, which the org's validation rule would refuse,
-//! cannot be made, since the CRM takes no amount below 0).
+//! `skipped:not_selected`, then equals `prospect`); a matching company created, and its
+//! contact once the company is sent (a Lead, or an Account with a Contact, holding the
+//! mapped fields custom ones included, the Lead its contact's person in place of the map's
+//! `LastName` default); a company not matching (not sent, logged `skipped:not_selected`); a
+//! company that matched before the rule was saved and is not touched (not sent); a
+//! retroactive save (its `queued` count, and those companies sent); a CRM edit of a mapped
+//! field (Salesforce updated); a mapped field empty when the company was sent, filled in
+//! the CRM (Salesforce holds it, the CRM keeps it); edits in Salesforce, of the Lead or
+//! Account's company name and of a person field (the Lead's or the Contact's email), each
+//! in the CRM after the schedule's tick with nothing written back; an activity logged (a
+//! Task with its fields) and marked done (the Task completed); and on the Account target an
+//! opportunity moved to the map's stage (an Opportunity on the Account) and one Salesforce
+//! refuses (a name longer than `Opportunity.Name` holds: logged failed with Salesforce's
+//! code and message, nothing linked, no Opportunity; a negative amount, which the org's
+//! validation rule would refuse, cannot be made, since the CRM takes no amount below 0).
 //!
 //! Each case's `result` is read back from the store, the sync log and the simulator
 //! (through the connector's `query_objects`); `expected` is the case's intent.
@@ -65,6 +67,9 @@ const SF_STAGE: &str = "Proposal/Price Quote";
 const SELECTED: &str = "prospect";
 /// The custom CRM field mapped to a custom Salesforce field (`Territory__c`).
 const CUSTOM: &str = "territory";
+/// A custom CRM field mapped to a custom Salesforce long text, empty when a company is
+/// first sent.
+const NOTES: &str = "notes";
 
 /// The Task fields the activity cases read.
 const TASK_FIELDS: [&str; 5] = ["Subject", "Description", "ActivityDate", "Status", "WhoId"];
@@ -78,6 +83,8 @@ struct Words {
     name: &'static str,
     /// The custom field [`CUSTOM`] goes to.
     custom: &'static str,
+    /// The custom long text [`NOTES`] goes to.
+    notes: &'static str,
     /// The restricted picklist the company type goes to, and the value `prospect` becomes.
     choice: (&'static str, &'static str),
     /// The formula field the impossible map names, and a picklist value not allowed.
@@ -93,6 +100,7 @@ impl Words {
                 object: "Lead",
                 name: "Company",
                 custom: "Territory__c",
+                notes: "Visit_Notes__c",
                 choice: ("Visit_Result__c", "Follow Up"),
                 formula: "Is_Web_Lead__c",
                 bad_value: "Maybe Later",
@@ -102,6 +110,7 @@ impl Words {
                 object: "Account",
                 name: "Name",
                 custom: "Territory__c",
+                notes: "Account_Notes__c",
                 choice: ("Type", "Prospect"),
                 formula: "Is_Customer__c",
                 bad_value: "Platinum Prospect",
@@ -116,6 +125,7 @@ impl Words {
             json!({"crm": "company.name", "salesforce": self.name}),
             json!({"crm": "company.phone", "salesforce": "Phone"}),
             json!({"crm": format!("company.custom.{CUSTOM}"), "salesforce": self.custom}),
+            json!({"crm": format!("company.custom.{NOTES}"), "salesforce": self.notes}),
             json!({"crm": "company.company_type", "salesforce": choice, "values": {SELECTED: value}}),
             json!({"crm": "contact.first_name", "salesforce": "FirstName"}),
             json!({"crm": "contact.last_name", "salesforce": "LastName"}),
@@ -246,6 +256,7 @@ impl Scene {
         self.untouched(&before).await?;
         self.retroactive(&before).await?;
         self.crm_edit(&sent).await?;
+        self.crm_fill(&sent).await?;
         self.salesforce_edit(&sent).await?;
         self.salesforce_person_edit(&sent).await?;
         self.activity(&sent).await?;
@@ -500,6 +511,37 @@ impl Scene {
             false => format!("not updated ({})", self.last_log(&company.record).await),
         };
         self.case("a CRM edit of a mapped field", &got, &meant);
+        Ok(())
+    }
+
+    /// A mapped field empty when the company was sent, filled in the CRM: Salesforce holds
+    /// it, and the CRM keeps it.
+    async fn crm_fill(&mut self, company: &Company) -> anyhow::Result<()> {
+        let notes = "Gate code 4512; dog in the yard";
+        let body = json!({"custom_fields": {CUSTOM: "South Shore", NOTES: notes}});
+        crm::update(&self.rt.svc, &self.t, RecordKind::Company, company.record.id(), &body).await?;
+        let field = self.w.notes;
+        let there = async || match self.linked(&company.record).await {
+            Some(id) => {
+                self.row(self.w.object, &id, &[field]).await.ok().flatten().is_some_and(|r| r[field] == json!(notes))
+            }
+            None => false,
+        };
+        let updated = scene::until(there).await;
+        self.settle().await?;
+        let kept = self.crm_field(&company.record, "custom_fields").await.is_some_and(|c| c[NOTES] == json!(notes));
+        let meant = format!("Salesforce's {}.{field} holds it; the CRM keeps it", self.w.object);
+        let got = match (updated && there().await, kept) {
+            (true, true) => meant.clone(),
+            (true, false) => format!("Salesforce's {}.{field} holds it; the CRM lost it", self.w.object),
+            (false, true) => format!("not in Salesforce ({})", self.last_log(&company.record).await),
+            (false, false) => format!(
+                "not in Salesforce, and the CRM lost it: custom fields now {} ({})",
+                self.crm_field(&company.record, "custom_fields").await.unwrap_or_default(),
+                self.last_log(&company.record).await
+            ),
+        };
+        self.case("a mapped field empty when sent, filled in the CRM", &got, &meant);
         Ok(())
     }
 

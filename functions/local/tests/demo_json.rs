@@ -78,7 +78,7 @@ fn the_sync_in_scenario_json_shows_every_change_as_meant_and_the_webhook_latency
 
 #[test]
 fn the_spotio_scenario_json_shows_every_case_as_meant_for_each_object() {
-    for (object, cases) in [(None, 13), (Some("lead"), 13), (Some("account"), 15)] {
+    for (object, cases) in [(None, 14), (Some("lead"), 14), (Some("account"), 16)] {
         let mut args = vec!["demo", "--system", "salesforce", "--companies", "3", "--scenario", "spotio", "--json"];
         args.extend(object.iter().flat_map(|o| ["--object", *o]));
         let out = Command::new(env!("CARGO_BIN_EXE_tandem")).args(&args).output().unwrap();
