@@ -8,6 +8,7 @@ use std::time::Duration;
 use tandem_connectors::http::Settings;
 use tandem_connectors::{Pacing, Rate};
 use tandem_domain::System;
+use tandem_domain::field_map::Target;
 use tandem_domain::usecases::{Tuning, schedule};
 use tandem_embedded::QueueConfig;
 use tandem_sim::SimConfig;
@@ -19,6 +20,7 @@ use crate::report;
 use crate::runtime::LocalRuntime;
 use crate::server;
 use crate::sims::{self, Scale};
+use crate::spotio_demo;
 use crate::sync_demo;
 use crate::two_way_demo;
 
@@ -127,6 +129,28 @@ pub struct DemoArgs {
     /// Run a flow's scenario after the import instead of showing the import alone.
     #[arg(long, value_enum)]
     pub scenario: Option<Scenario>,
+    /// With `--scenario spotio`: what a CRM company becomes in Salesforce (default lead).
+    #[arg(long, value_enum)]
+    pub object: Option<SpotioObject>,
+}
+
+/// What the spotio scenario's CRM companies become in Salesforce (`--object`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpotioObject {
+    /// One Lead per company, person fields from its first contact.
+    #[default]
+    Lead,
+    /// An Account per company, a Contact per contact, Opportunities at a stage.
+    Account,
+}
+
+impl SpotioObject {
+    fn target(self) -> Target {
+        match self {
+            SpotioObject::Lead => Target::Lead,
+            SpotioObject::Account => Target::Account,
+        }
+    }
 }
 
 /// The flows' scenarios (`tandem demo --scenario NAME`).
@@ -138,6 +162,9 @@ pub enum Scenario {
     SyncIn,
     /// Two-way sync: both sides change records; each change reaches the other side once.
     TwoWay,
+    /// Salesforce's field-level mode (SPOTIO mode): a field map checked against Salesforce's
+    /// describe, selective sync, Leads or Accounts, Tasks and Opportunities (`--object`).
+    Spotio,
 }
 
 /// `tandem serve`.
@@ -200,8 +227,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
+    if args.object.is_some() && args.scenario != Some(Scenario::Spotio) {
+        anyhow::bail!("--object chooses the spotio scenario's Salesforce object: use it with --scenario spotio");
+    }
+    if args.scenario == Some(Scenario::Spotio) && args.system != System::Salesforce {
+        anyhow::bail!(
+            "the spotio scenario is Salesforce's field-level mode: run it with --system salesforce, not {}",
+            args.system
+        );
+    }
     let scale = args.scale.scale();
-    if !args.json {
+    if !args.json && args.scenario == Some(Scenario::Spotio) {
+        eprintln!(
+            "Starting a Salesforce simulator and playing its field-level mode ({:?} target)...",
+            args.object.unwrap_or_default()
+        );
+    } else if !args.json {
         eprintln!(
             "Generating a {} tenant (seed {}, {} companies) and importing it...",
             args.system.display_name(),
@@ -227,6 +268,10 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         Some(Scenario::Export) => return run_export_scenario(args.system, args.json, &opts).await,
         Some(Scenario::SyncIn) => return run_sync_scenario(args.system, args.json, &opts).await,
         Some(Scenario::TwoWay) => return run_two_way_scenario(args.system, args.json, &opts).await,
+        Some(Scenario::Spotio) => {
+            let object = args.object.unwrap_or_default().target();
+            return run_spotio_scenario(args.json, object, &opts).await;
+        }
         None => {}
     }
     let outcome = demo::run(opts).await?;
@@ -381,6 +426,29 @@ async fn run_two_way_scenario(system: System, as_json: bool, opts: &DemoOptions)
         flow: "Two-way sync",
     }
     .print(system, as_json))
+}
+
+/// `tandem demo --system salesforce --scenario spotio --object lead|account`: prints the
+/// JSON object (with `object` and the vendor writes) or a table; 1 when the result is not
+/// what the scenario meant.
+async fn run_spotio_scenario(as_json: bool, object: Target, opts: &DemoOptions) -> anyhow::Result<i32> {
+    let demo = spotio_demo::run(opts, object).await?;
+    let name = match object {
+        Target::Lead => "lead",
+        Target::Account => "account",
+    };
+    Ok(ScenarioReport {
+        scenario: "spotio",
+        result: &demo.result,
+        expected: &demo.expected,
+        figures: serde_json::json!({"object": name, "vendor_writes": demo.vendor_writes}),
+        header: &["case", "what happened", "what was meant"],
+        rows: demo.rows.iter().map(|r| r.to_vec()).collect(),
+        notes: vec![format!("Writes to Salesforce over the scenario: {}.", demo.vendor_writes)],
+        meant: format!("Salesforce's field-level mode ({name} target) did everything the scenario meant."),
+        flow: "Salesforce's field-level mode",
+    }
+    .print(System::Salesforce, as_json))
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<i32> {

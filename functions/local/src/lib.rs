@@ -11,5 +11,6 @@ pub mod scene;
 pub mod server;
 pub mod setup;
 pub mod sims;
+pub mod spotio_demo;
 pub mod sync_demo;
 pub mod two_way_demo;

@@ -2,7 +2,8 @@
 //! with what the import cost beside it (store round trips, requests to the external
 //! system, seconds), also with a wait added to every store round trip; and the export
 //! scenario's object, whose `result` (read from the exports and the simulator) equals its
-//! intent; and the sync-in scenario's, with its webhook latency figure.
+//! intent; the sync-in scenario's, with its webhook latency figure; and the spotio
+//! scenario's for each `--object`, refused on any system but Salesforce.
 
 #![allow(clippy::unwrap_used)] // tests
 
@@ -72,5 +73,33 @@ fn the_sync_in_scenario_json_shows_every_change_as_meant_and_the_webhook_latency
         assert!(p95 <= 5_000, "{system}: webhook to record took {p95} ms at the 95th percentile");
         let intake = v["intake_p95_ms"].as_u64().unwrap_or_else(|| panic!("{system}: no intake figure: {v}"));
         assert!(intake <= p95.max(1_000), "{system}: the intake answered in {intake} ms at the 95th percentile");
+    }
+}
+
+#[test]
+fn the_spotio_scenario_json_shows_every_case_as_meant_for_each_object() {
+    for (object, cases) in [(None, 14), (Some("lead"), 14), (Some("account"), 16)] {
+        let mut args = vec!["demo", "--system", "salesforce", "--companies", "3", "--scenario", "spotio", "--json"];
+        args.extend(object.iter().flat_map(|o| ["--object", *o]));
+        let out = Command::new(env!("CARGO_BIN_EXE_tandem")).args(&args).output().unwrap();
+        assert!(out.status.success(), "{object:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+        let shown = (v["system"].as_str(), v["scenario"].as_str(), v["object"].as_str());
+        assert_eq!(shown, (Some("salesforce"), Some("spotio"), Some(object.unwrap_or("lead"))));
+        assert_eq!(v["result"], v["expected"], "{object:?}: {v}");
+        assert_eq!(v["result"].as_object().unwrap().len(), cases, "{object:?}: {v}");
+    }
+}
+
+#[test]
+fn the_spotio_scenario_is_refused_on_another_system_and_its_object_without_it() {
+    for (args, says) in [
+        (&["--system", "halo", "--scenario", "spotio"][..], "--system salesforce"),
+        (&["--system", "salesforce", "--scenario", "two-way", "--object", "account"][..], "--scenario spotio"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tandem")).arg("demo").args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
     }
 }
