@@ -121,6 +121,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_openapi_document_is_served_without_a_tenant_and_lists_every_route() {
+        let t = embedded_services();
+        let mut event = event_json(SAMPLE);
+        event["rawPath"] = json!("/openapi.json");
+        event["requestContext"]["authorizer"]["jwt"]["claims"].as_object_mut().unwrap().remove(SAMPLE_TENANT_CLAIM);
+        let (status, body) = call(&t, event).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["openapi"].as_str().unwrap().starts_with("3.1."), "{}", body["openapi"]);
+        for (method, path) in tandem_api::ROUTES {
+            assert!(body["paths"][path][method.to_ascii_lowercase()].is_object(), "{method} {path}");
+        }
+    }
+
+    #[tokio::test]
     async fn an_unknown_route_is_not_found() {
         let t = embedded_services();
         let mut event = event_json(SAMPLE);

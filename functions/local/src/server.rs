@@ -26,7 +26,7 @@
 //! JWT authorizer): absent, it is [`DEFAULT_TENANT`]; present, it must be one value of
 //! visible ASCII, passed on for the API to validate as a tenant id (401 if it is not).
 //! A value with other bytes, or several such headers, is answered 401 and never served
-//! as another tenant.
+//! as another tenant. `GET /openapi.json`, the API's OpenAPI document, needs no tenant.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -183,6 +183,16 @@ impl App {
             let call = tandem_domain::webhook::WebhookCall { headers, query, body };
             return to_http(
                 tandem_api::handle_webhook(&self.rt.svc, parts.method.as_str(), parts.uri.path(), call).await,
+            );
+        }
+        if tandem_api::openapi::is_document_request(parts.method.as_str(), parts.uri.path()) {
+            // The API's OpenAPI document names no tenant: any caller may read it.
+            return to_http(
+                handle(
+                    &self.rt.svc,
+                    ApiRequest { method: "GET".into(), path: parts.uri.path().into(), query, ..Default::default() },
+                )
+                .await,
             );
         }
         let tenant = match tenant_of(&parts.headers) {

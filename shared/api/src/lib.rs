@@ -8,6 +8,8 @@
 //! unknown one is a 400 naming it) and the body (an unknown field is a 400 naming it,
 //! before anything else about it is checked).
 
+pub mod openapi;
+
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -140,6 +142,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/logs"),
     ("POST", "/connections/{system}/sync/poll"),
     ("POST", "/connections/{system}/sync/sweep"),
+    ("GET", openapi::PATH),
 ];
 
 /// The webhook intake's route: no tenant authorizer (a webhook call proves itself per
@@ -171,6 +174,7 @@ enum Route<'a> {
     Logs,
     SyncPoll(&'a str),
     SyncSweep(&'a str),
+    OpenApi,
 }
 
 impl<'a> Route<'a> {
@@ -198,6 +202,7 @@ impl<'a> Route<'a> {
             ["logs"] => Route::Logs,
             ["connections", s, "sync", "poll"] => Route::SyncPoll(s),
             ["connections", s, "sync", "sweep"] => Route::SyncSweep(s),
+            ["openapi.json"] => Route::OpenApi,
             _ => return None,
         })
     }
@@ -267,6 +272,9 @@ pub fn is_webhook_path(path: &str) -> bool {
 
 /// Answers one request.
 pub async fn handle(svc: &Services, req: ApiRequest) -> ApiResponse {
+    if openapi::is_document_request(&req.method, &req.path) && req.query.is_empty() {
+        return ApiResponse::new(200, openapi::document_json());
+    }
     let Some(tenant) = req.tenant.as_deref() else {
         return ApiResponse::error(401, "unauthorized", "no tenant in the request's authorization");
     };
@@ -435,6 +443,7 @@ async fn answer(
                 .ok_or_else(|| DomainError::not_found(format!("no {kind} {id}")))?;
             encode(200, &record)
         }
+        Route::OpenApi => ApiResponse::new(200, openapi::document_json()),
         Route::Logs => {
             let filter = log_filter(&req.query)?;
             encode(200, &json!({ "entries": svc.store.logs(t, &filter, svc.clock.now()).await? }))
