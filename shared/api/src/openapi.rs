@@ -383,7 +383,23 @@ fn components_schemas() -> Vec<(&'static str, RefOr<Schema>)> {
                 ("queued", integer(), false),
             ]),
         ),
-        ("Record", object(&[("object", kind_schema(), true)])),
+        (
+            "Record",
+            object(&[
+                ("object", kind_schema(), true),
+                (
+                    "meta",
+                    object(&[
+                        ("id", string(), true),
+                        ("version", integer(), true),
+                        ("links", open_object("Per system, the external record it is linked to"), true),
+                        ("created_at", timestamp(), true),
+                        ("updated_at", timestamp(), true),
+                    ]),
+                    true,
+                ),
+            ]),
+        ),
         (
             "LogEntry",
             object(&[
