@@ -56,6 +56,7 @@ async fn stack() -> Stack {
         queue_prefix: format!("e2e-{unique}-import"),
         secret_prefix: format!("e2e-{unique}/connections"),
         event_bus: "default".into(),
+        snapshot_bucket: format!("e2e-{unique}-snapshots"),
         visibility_timeout: Duration::from_secs(1),
     };
     let sdk = sdk_config(&endpoint()).await;

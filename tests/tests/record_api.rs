@@ -204,6 +204,7 @@ async fn the_http_api_function_writes_the_crm_s_records_on_dynamodb() {
         queue_prefix: format!("rec-{unique}-import"),
         secret_prefix: format!("rec-{unique}/connections"),
         event_bus: "default".into(),
+        snapshot_bucket: format!("rec-{unique}-snapshots"),
         visibility_timeout: Duration::from_secs(1),
     };
     let sdk = sdk_config(&endpoint).await;

@@ -192,6 +192,36 @@ fn the_table_has_its_index_ttl_and_point_in_time_recovery() {
 }
 
 #[test]
+fn snapshots_are_private_encrypted_expire_and_only_the_http_api_reads_and_writes_them() {
+    let t = template();
+    let p = &t["Resources"]["SnapshotBucket"]["Properties"];
+    let block = &p["PublicAccessBlockConfiguration"];
+    for flag in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(block[flag].as_bool(), Some(true), "{flag}");
+    }
+    let sse = &p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"];
+    assert_eq!(sse["SSEAlgorithm"].as_str(), Some("AES256"));
+    let rule = &p["LifecycleConfiguration"]["Rules"][0];
+    assert_eq!(rule["Status"].as_str(), Some("Enabled"));
+    assert!(!rule["ExpirationInDays"].is_badvalue(), "snapshots expire");
+    for (name, f) in functions(&t) {
+        let s3: Vec<(Vec<String>, Vec<String>)> =
+            statements(&f).into_iter().filter(|(actions, _)| actions.iter().any(|a| a.starts_with("s3:"))).collect();
+        match f["Metadata"]["BuildProperties"]["Binary"].as_str() {
+            Some("http-api") => assert_eq!(
+                s3,
+                vec![(
+                    vec!["s3:PutObject".to_string(), "s3:GetObject".to_string()],
+                    vec!["${SnapshotBucket.Arn}/*".to_string()]
+                )],
+                "objects of the snapshot bucket only, no listing or deleting"
+            ),
+            _ => assert!(s3.is_empty(), "{name} has no business with snapshots: {s3:?}"),
+        }
+    }
+}
+
+#[test]
 fn secrets_access_is_limited_to_the_connection_prefix() {
     let text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
     for line in text.lines().filter(|l| l.contains(":secret:")) {

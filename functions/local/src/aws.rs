@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use tandem_aws::{QueueSettings, SqsWorkQueue, create_queues_if_missing, create_table_if_missing};
+use tandem_aws::{
+    QueueSettings, SqsWorkQueue, create_bucket_if_missing, create_queues_if_missing, create_table_if_missing,
+};
 use tandem_domain::Stage;
 use tandem_domain::work::{Route, Work};
 use tandem_lambda::Config;
@@ -24,6 +26,8 @@ pub struct AwsNames {
     pub queue_prefix: String,
     pub secret_prefix: String,
     pub event_bus: String,
+    /// The snapshot bucket.
+    pub snapshot_bucket: String,
     /// How long a received message stays hidden before it is redelivered.
     pub visibility_timeout: Duration,
 }
@@ -35,6 +39,7 @@ impl Default for AwsNames {
             queue_prefix: "tandem-local-import".into(),
             secret_prefix: "tandem/connections".into(),
             event_bus: "default".into(),
+            snapshot_bucket: "tandem-local-snapshots".into(),
             visibility_timeout: Duration::from_secs(10),
         }
     }
@@ -67,6 +72,10 @@ pub async fn provision(sdk: &SdkConfig, names: &AwsNames) -> anyhow::Result<Conf
     create_table_if_missing(&dynamodb, &names.table)
         .await
         .with_context(|| format!("creating table {}", names.table))?;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
+    create_bucket_if_missing(&s3, &names.snapshot_bucket)
+        .await
+        .with_context(|| format!("creating bucket {}", names.snapshot_bucket))?;
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let settings = QueueSettings { visibility_timeout: names.visibility_timeout, ..QueueSettings::default() };
     let mut queue_urls = BTreeMap::new();
@@ -79,6 +88,7 @@ pub async fn provision(sdk: &SdkConfig, names: &AwsNames) -> anyhow::Result<Conf
         table_name: names.table.clone(),
         secret_prefix: names.secret_prefix.clone(),
         event_bus_name: names.event_bus.clone(),
+        snapshot_bucket: names.snapshot_bucket.clone(),
         queue_urls,
         export_queue_url,
         sync_queue_url,

@@ -57,6 +57,7 @@ impl LocalRuntime {
             connectors: Arc::new(Connectors::new(connectors)),
             clock: Arc::new(SystemClock),
             events: embedded.events.clone(),
+            snapshots: embedded.snapshots.clone(),
             tuning: Tuning::default(),
         };
         Ok(Self { svc, backend: Backend::Embedded(embedded) })

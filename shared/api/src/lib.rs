@@ -19,7 +19,7 @@ use tandem_domain::external::OptionList;
 use tandem_domain::log::LogFilter;
 use tandem_domain::usecases::import::{self, StageSelection};
 use tandem_domain::usecases::{
-    Services, connections, crm, export, field_map, mappings, selective_sync, sweep, sync_in,
+    Services, connections, crm, export, field_map, mappings, selective_sync, snapshots, sweep, sync_in,
 };
 use tandem_domain::webhook::WebhookCall;
 use tandem_domain::{DomainError, ErrorClass, JobId, RecordId, RecordKind, Stage, System, TenantId, Timestamp};
@@ -85,6 +85,15 @@ fn encode<T: serde::Serialize>(status: u16, v: &T) -> ApiResponse {
     }
 }
 
+/// `POST /snapshots`'s optional body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotRequest {
+    /// Why it is taken, in the caller's words (at most 200 characters).
+    #[serde(default)]
+    note: Option<String>,
+}
+
 /// The body as JSON; an empty body is a 400.
 fn json_body(req: &ApiRequest) -> Result<Value, DomainError> {
     if req.body.iter().all(u8::is_ascii_whitespace) {
@@ -143,6 +152,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/connections/{system}/sync/poll"),
     ("POST", "/connections/{system}/sync/sweep"),
     ("GET", openapi::PATH),
+    ("GET", "/snapshots"),
+    ("POST", "/snapshots"),
+    ("POST", "/snapshots/{id}/restore"),
 ];
 
 /// The webhook intake's route: no tenant authorizer (a webhook call proves itself per
@@ -175,6 +187,8 @@ enum Route<'a> {
     SyncPoll(&'a str),
     SyncSweep(&'a str),
     OpenApi,
+    Snapshots,
+    SnapshotRestore(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -203,6 +217,8 @@ impl<'a> Route<'a> {
             ["connections", s, "sync", "poll"] => Route::SyncPoll(s),
             ["connections", s, "sync", "sweep"] => Route::SyncSweep(s),
             ["openapi.json"] => Route::OpenApi,
+            ["snapshots"] => Route::Snapshots,
+            ["snapshots", id, "restore"] => Route::SnapshotRestore(id),
             _ => return None,
         })
     }
@@ -218,7 +234,9 @@ impl<'a> Route<'a> {
             | Route::JobResume(_)
             | Route::SyncPoll(_)
             | Route::SyncSweep(_)
-            | Route::FieldImport => &["POST"],
+            | Route::FieldImport
+            | Route::SnapshotRestore(_) => &["POST"],
+            Route::Snapshots => &["GET", "POST"],
             Route::Settings(_) | Route::FieldMap | Route::SelectiveSync => &["GET", "PUT"],
             Route::Records(_) => &["GET", "POST"],
             Route::Record(..) => &["GET", "PATCH", "DELETE"],
@@ -444,6 +462,19 @@ async fn answer(
             encode(200, &record)
         }
         Route::OpenApi => ApiResponse::new(200, openapi::document_json()),
+        Route::Snapshots if method == "GET" => encode(200, &json!({ "snapshots": snapshots::list(svc, t).await? })),
+        Route::Snapshots => {
+            let body: SnapshotRequest = match req.body.iter().all(u8::is_ascii_whitespace) {
+                true => SnapshotRequest::default(),
+                false => typed_body(req, r#"{"note": "before the spring clean-up"} (or no body)"#)?,
+            };
+            if body.note.as_ref().is_some_and(|n| n.chars().count() > 200) {
+                return Err(DomainError::invalid("note: at most 200 characters"));
+            }
+            let why = snapshots::Why::OnDemand { note: body.note };
+            encode(201, &snapshots::take(svc, t, why).await?)
+        }
+        Route::SnapshotRestore(id) => encode(200, &snapshots::restore(svc, t, id).await?),
         Route::Logs => {
             let filter = log_filter(&req.query)?;
             encode(200, &json!({ "entries": svc.store.logs(t, &filter, svc.clock.now()).await? }))

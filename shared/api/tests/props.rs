@@ -35,6 +35,7 @@ fn services() -> &'static Services {
             })),
             clock: Arc::new(tandem_domain::ports::SystemClock),
             events: e.events.clone(),
+            snapshots: e.snapshots.clone(),
             tuning: Tuning::default(),
         }
     })

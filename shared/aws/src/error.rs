@@ -92,6 +92,8 @@ const NOT_FOUND_CODES: &[&str] = &[
     "QueueDoesNotExist",
     "AWS.SimpleQueueService.NonExistentQueue",
     "TableNotFoundException",
+    "NoSuchKey",
+    "NoSuchBucket",
 ];
 
 const EXISTS_CODES: &[&str] = &[
@@ -101,6 +103,8 @@ const EXISTS_CODES: &[&str] = &[
     "TableAlreadyExistsException",
     "QueueAlreadyExists",
     "QueueNameExists",
+    "BucketAlreadyOwnedByYou",
+    "BucketAlreadyExists",
 ];
 
 const DENIED_CODES: &[&str] = &[

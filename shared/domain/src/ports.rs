@@ -258,6 +258,33 @@ impl ConnectorError {
     }
 }
 
+/// Where snapshots of a tenant's CRM records are kept (S3 in AWS, files in the local
+/// runner's data directory): objects written and read a line at a time, so a snapshot of
+/// any size is never held whole in memory.
+#[async_trait]
+pub trait SnapshotStore: Send + Sync {
+    /// A writer of the object `key`; the object exists, whole, once the writer finishes.
+    async fn create(&self, key: &str) -> Result<Box<dyn LineWriter>, StoreError>;
+    /// A reader of the object `key`, a line at a time; `None` when there is none.
+    async fn open(&self, key: &str) -> Result<Option<Box<dyn LineReader>>, StoreError>;
+}
+
+/// Writes one snapshot object a line at a time.
+#[async_trait]
+pub trait LineWriter: Send {
+    /// Appends one line (`line` without its newline).
+    async fn line(&mut self, line: &[u8]) -> Result<(), StoreError>;
+    /// Makes the object whole and visible; its size in bytes.
+    async fn finish(self: Box<Self>) -> Result<u64, StoreError>;
+}
+
+/// Reads one snapshot object a line at a time.
+#[async_trait]
+pub trait LineReader: Send {
+    /// The next line (without its newline); `None` at the end.
+    async fn next(&mut self) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
 /// One connection to one external system.
 ///
 /// Its reader half is keyed by [`RecordKind`], not by import stage, so import, scheduled

@@ -32,6 +32,7 @@ pub mod events;
 pub mod metered;
 pub mod queue;
 pub mod secrets;
+pub mod snapshots;
 pub mod table;
 
 use std::fs::{File, TryLockError};
@@ -46,6 +47,7 @@ pub use events::EmbeddedEvents;
 pub use metered::MeteredTable;
 pub use queue::{DeadLetter, Delivery, EmbeddedQueue, QueueConfig, QueueStats};
 pub use secrets::LocalSecretStore;
+pub use snapshots::{DirSnapshots, SharedMemSnapshots};
 pub use table::EmbeddedTable;
 
 /// The lock file's name inside the data directory.
@@ -183,6 +185,8 @@ pub struct Embedded {
     pub secrets: Arc<LocalSecretStore>,
     /// The failure-event publisher.
     pub events: Arc<EmbeddedEvents>,
+    /// The snapshot store (`dir/snapshots/` when persisted).
+    pub snapshots: Arc<dyn tandem_domain::ports::SnapshotStore>,
     /// The data directory's lock, when persisted.
     lock: Option<Arc<DirLock>>,
 }
@@ -195,6 +199,7 @@ impl Embedded {
             queue: Arc::new(EmbeddedQueue::new(queue)),
             secrets: Arc::new(LocalSecretStore::in_memory()),
             events: Arc::new(EmbeddedEvents::new()),
+            snapshots: Arc::new(SharedMemSnapshots::default()),
             lock: None,
         }
     }
@@ -209,11 +214,15 @@ impl Embedded {
         let lock = Arc::new(DirLock::acquire(dir)?);
         let secrets = LocalSecretStore::open(dir)?.with_dir_lock(lock.clone());
         let table = EmbeddedTable::open(dir)?.with_dir_lock(lock.clone());
+        let snapshot_dir = dir.join("snapshots");
+        private_fs::prepare_dir(&snapshot_dir).map_err(OpenError::io("create", &snapshot_dir))?;
+        let snapshots = DirSnapshots::prepared(snapshot_dir);
         Ok(Self {
             table: Arc::new(table),
             queue: Arc::new(EmbeddedQueue::new(queue)),
             secrets: Arc::new(secrets),
             events: Arc::new(EmbeddedEvents::new()),
+            snapshots: Arc::new(snapshots),
             lock: Some(lock),
         })
     }

@@ -14,6 +14,8 @@ pub const TABLE_NAME: &str = "TABLE_NAME";
 pub const SECRET_PREFIX: &str = "SECRET_PREFIX";
 /// The EventBridge bus that failed-record events go to.
 pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+/// The S3 bucket the tenants' snapshots go to.
+pub const SNAPSHOT_BUCKET: &str = "SNAPSHOT_BUCKET";
 /// The users stage's FIFO queue URL.
 pub const QUEUE_URL_USERS: &str = "QUEUE_URL_USERS";
 /// The companies stage's FIFO queue URL.
@@ -46,6 +48,7 @@ pub const CORE_VARS: &[&str] = &[
     TABLE_NAME,
     SECRET_PREFIX,
     EVENT_BUS_NAME,
+    SNAPSHOT_BUCKET,
     QUEUE_URL_USERS,
     QUEUE_URL_COMPANIES,
     QUEUE_URL_CONTACTS,
@@ -91,6 +94,8 @@ pub struct Config {
     pub secret_prefix: String,
     /// The EventBridge bus's name or ARN.
     pub event_bus_name: String,
+    /// The snapshot bucket's name.
+    pub snapshot_bucket: String,
     /// One FIFO queue URL per import stage (every stage present).
     pub queue_urls: BTreeMap<Stage, String>,
     /// The export function's FIFO queue URL.
@@ -158,6 +163,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
             table_name: self.get(TABLE_NAME),
             secret_prefix: self.get(SECRET_PREFIX),
             event_bus_name: self.get(EVENT_BUS_NAME),
+            snapshot_bucket: self.get(SNAPSHOT_BUCKET),
             queue_urls: Stage::ALL.iter().map(|s| (*s, self.get(queue_url_var(*s)))).collect(),
             export_queue_url: self.get(QUEUE_URL_EXPORT),
             sync_queue_url: self.get(QUEUE_URL_SYNC),

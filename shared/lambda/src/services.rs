@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use tandem_aws::router::WorkRouter;
-use tandem_aws::{DynamoTable, EventBridgePublisher, SecretsManagerStore};
+use tandem_aws::{DynamoTable, EventBridgePublisher, S3Snapshots, SecretsManagerStore};
 use tandem_connectors::{Connectors, Settings};
 use tandem_domain::ports::SystemClock;
 use tandem_domain::table::RecordStore;
@@ -27,6 +27,10 @@ pub fn services(sdk: &SdkConfig, config: &Config) -> Services {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let secretsmanager = aws_sdk_secretsmanager::Client::new(sdk);
     let eventbridge = aws_sdk_eventbridge::Client::new(sdk);
+    // Path-style addresses where an endpoint is set (moto, the local runner); AWS's own
+    // virtual-hosted addresses otherwise.
+    let s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+    let s3 = aws_sdk_s3::Client::from_conf(s3);
     let queues = config.routes();
     Services {
         store: RecordStore::new(Arc::new(DynamoTable::new(dynamodb, &config.table_name))),
@@ -39,6 +43,7 @@ pub fn services(sdk: &SdkConfig, config: &Config) -> Services {
         connectors: Arc::new(Connectors::new(Settings { allow_private_hosts: false, ..Settings::default() })),
         clock: Arc::new(SystemClock),
         events: Arc::new(EventBridgePublisher::new(eventbridge, &config.event_bus_name)),
+        snapshots: Arc::new(S3Snapshots::new(s3, &config.snapshot_bucket)),
         tuning: Tuning { public_url: config.public_url.clone(), sweep_every: config.sweep_every, ..Tuning::default() },
     }
 }

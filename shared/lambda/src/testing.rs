@@ -38,6 +38,7 @@ pub fn embedded_services() -> TestServices {
         })),
         clock: Arc::new(SystemClock),
         events: embedded.events.clone(),
+        snapshots: embedded.snapshots.clone(),
         tuning: Tuning::default(),
     };
     TestServices { services, embedded }

@@ -194,6 +194,11 @@ pub async fn save_settings(
                 )));
             }
         }
+        if settings.auto_sync != AutoSync::Off && conn.settings.auto_sync == AutoSync::Off {
+            // Before auto-sync is first switched on, the CRM as it is, once (PRODUCT.md 9).
+            let why = crate::usecases::snapshots::Why::BeforeAutoSync { system };
+            crate::usecases::snapshots::take_once(svc, tenant, why).await?;
+        }
         if settings.auto_sync.inbound() && !conn.settings.auto_sync.inbound() {
             if conn.webhook.is_none() {
                 let endpoint = WebhookEndpoint::new();

@@ -87,6 +87,12 @@ pub async fn start_import(
             system.stages().iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" -> ")
         )));
     }
+    if conn.completed_stages.is_empty() {
+        // Before the connection's first import, the CRM as it is, once (PRODUCT.md 9): no
+        // snapshot, no import.
+        let why = crate::usecases::snapshots::Why::BeforeFirstImport { system };
+        crate::usecases::snapshots::take_once(svc, tenant, why).await?;
+    }
     let now = svc.clock.now();
     let job = Job {
         tenant: tenant.clone(),

@@ -13,6 +13,7 @@ mod load;
 pub mod mappings;
 pub mod schedule;
 pub mod selective_sync;
+pub mod snapshots;
 pub mod sweep;
 pub mod sync_in;
 pub mod sync_out;
@@ -33,6 +34,8 @@ pub struct Services {
     pub connectors: Arc<dyn ConnectorFactory>,
     pub clock: Arc<dyn Clock>,
     pub events: Arc<dyn EventPublisher>,
+    /// Where snapshots of the tenants' CRM records go (S3, or the data directory).
+    pub snapshots: Arc<dyn crate::ports::SnapshotStore>,
     /// Settings of the use cases themselves (not ports).
     pub tuning: Tuning,
 }

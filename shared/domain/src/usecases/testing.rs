@@ -1,7 +1,7 @@
 //! In-process fakes of every port, for the domain's unit tests only.
 
 use async_trait::async_trait;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 
@@ -398,6 +398,45 @@ pub struct World {
     pub events: Arc<NoEvents>,
 }
 
+/// Snapshot objects in memory (unit tests).
+#[derive(Default)]
+pub struct MemSnapshots(Arc<Mutex<HashMap<String, Vec<Vec<u8>>>>>);
+
+struct MemLines(Arc<Mutex<HashMap<String, Vec<Vec<u8>>>>>, String, Vec<Vec<u8>>);
+
+#[async_trait]
+impl LineWriter for MemLines {
+    async fn line(&mut self, line: &[u8]) -> Result<(), StoreError> {
+        self.2.push(line.to_vec());
+        Ok(())
+    }
+    async fn finish(self: Box<Self>) -> Result<u64, StoreError> {
+        let bytes = self.2.iter().map(|l| l.len() as u64 + 1).sum();
+        self.0.lock().unwrap().insert(self.1, self.2);
+        Ok(bytes)
+    }
+}
+
+struct MemRead(std::vec::IntoIter<Vec<u8>>);
+
+#[async_trait]
+impl LineReader for MemRead {
+    async fn next(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.0.next())
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for MemSnapshots {
+    async fn create(&self, key: &str) -> Result<Box<dyn LineWriter>, StoreError> {
+        Ok(Box::new(MemLines(self.0.clone(), key.to_string(), Vec::new())))
+    }
+    async fn open(&self, key: &str) -> Result<Option<Box<dyn LineReader>>, StoreError> {
+        let lines = self.0.lock().unwrap().get(key).cloned();
+        Ok(lines.map(|l| Box::new(MemRead(l.into_iter())) as Box<dyn LineReader>))
+    }
+}
+
 pub fn world(connector: FakeConnector) -> World {
     let queue = Arc::new(MemQueue::default());
     let connector = Arc::new(connector);
@@ -411,6 +450,7 @@ pub fn world(connector: FakeConnector) -> World {
         connectors: Arc::new(FakeFactory(connector.clone())),
         clock: clock.clone(),
         events: events.clone(),
+        snapshots: Arc::new(MemSnapshots::default()),
         tuning: crate::usecases::Tuning::default(),
     };
     World { svc, table, clock, queue, connector, events }
