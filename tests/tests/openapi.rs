@@ -1,6 +1,6 @@
 //! The API's OpenAPI document over HTTP: `tandem serve` answers `GET /openapi.json`
 //! without a tenant, with an OpenAPI 3.1 document that lists every route of the API; the
-//! answers of a whole import (connection, mappings, job, records, log) match the document's
+//! answers of a whole import (connection, mappings, job, records, log, snapshots) match the document's
 //! schemas, which schemathesis (scripts/schemathesis) cannot reach without ids.
 
 #![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
@@ -153,6 +153,15 @@ async fn the_answers_of_a_whole_import_match_the_documents_schemas() {
             fetched += 1;
         }
     }
+    let (s, b) = call("POST", "/snapshots".into(), Some(r#"{"note": "openapi"}"#.into())).await;
+    assert_eq!(s, 201, "{b}");
+    check("POST", "/snapshots", s, &b);
+    let (s, list) = call("GET", "/snapshots".into(), None).await;
+    assert_eq!(s, 200, "{list}");
+    check("GET", "/snapshots", s, &list);
+    let (s, b) = call("POST", format!("/snapshots/{}/restore", b["id"].as_str().unwrap()), None).await;
+    assert_eq!(s, 200, "{b}");
+    check("POST", "/snapshots/{id}/restore", s, &b);
     let (s, b) = call("POST", format!("/jobs/{job_id}/cancel"), None).await;
     check("POST", "/jobs/{id}/cancel", s, &b);
     let (s, b) = call("GET", "/nowhere".into(), None).await;
