@@ -17,6 +17,7 @@ use crate::aws::AwsNames;
 use crate::demo::{self, DemoOptions};
 use crate::export_demo;
 use crate::report;
+use crate::restore_demo;
 use crate::runtime::LocalRuntime;
 use crate::server;
 use crate::sims::{self, Scale};
@@ -165,6 +166,9 @@ pub enum Scenario {
     /// Salesforce's field-level mode (SPOTIO mode): a field map checked against Salesforce's
     /// describe, selective sync, Leads or Accounts, Tasks and Opportunities (`--object`).
     Spotio,
+    /// Snapshots: a CRM imported and edited, then its snapshot from before the import
+    /// restored and compared with its seed.
+    Restore,
 }
 
 /// `tandem serve`.
@@ -268,6 +272,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         Some(Scenario::Export) => return run_export_scenario(args.system, args.json, &opts).await,
         Some(Scenario::SyncIn) => return run_sync_scenario(args.system, args.json, &opts).await,
         Some(Scenario::TwoWay) => return run_two_way_scenario(args.system, args.json, &opts).await,
+        Some(Scenario::Restore) => return run_restore_scenario(args.system, args.json, &opts).await,
         Some(Scenario::Spotio) => {
             let object = args.object.unwrap_or_default().target();
             return run_spotio_scenario(args.json, object, &opts).await;
@@ -424,6 +429,24 @@ async fn run_two_way_scenario(system: System, as_json: bool, opts: &DemoOptions)
         ],
         meant: "Every change reached the other side as the scenario meant.".into(),
         flow: "Two-way sync",
+    }
+    .print(system, as_json))
+}
+
+/// `tandem demo --scenario restore`: prints the JSON object or a table; 1 when the result
+/// is not what the scenario meant.
+async fn run_restore_scenario(system: System, as_json: bool, opts: &DemoOptions) -> anyhow::Result<i32> {
+    let demo = restore_demo::run(opts).await?;
+    Ok(ScenarioReport {
+        scenario: "restore",
+        result: &demo.result,
+        expected: &demo.expected,
+        figures: serde_json::json!({}),
+        header: &["case", "what happened", "what was meant"],
+        rows: demo.rows.iter().map(|r| r.to_vec()).collect(),
+        notes: Vec::new(),
+        meant: "The restore put the CRM back exactly as it was seeded, and can be undone.".into(),
+        flow: "The restore",
     }
     .print(system, as_json))
 }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod demo;
 pub mod export_demo;
 pub mod report;
+pub mod restore_demo;
 pub mod runtime;
 pub mod scene;
 pub mod server;

@@ -1,10 +1,12 @@
 //! Tandem's adapters for one machine: [`EmbeddedTable`] (DynamoDB), [`EmbeddedQueue`]
-//! (SQS FIFO with a dead-letter list), [`LocalSecretStore`] (Secrets Manager) and
-//! [`EmbeddedEvents`] (EventBridge), plus the [`conformance`] suite that these and the
-//! AWS adapters all pass. Used by the local runner and by tests.
+//! (SQS FIFO with a dead-letter list), [`LocalSecretStore`] (Secrets Manager),
+//! [`EmbeddedEvents`] (EventBridge) and [`DirSnapshots`] (S3, for snapshots), plus the
+//! [`conformance`] suite that these and the AWS adapters all pass. Used by the local
+//! runner and by tests.
 //!
 //! A data directory (`Embedded::open(dir, ..)`) holds `table.log` (the table, see
-//! [`table`]), `secrets.json` (see [`secrets`]) and `tandem.lock`. It belongs to one
+//! [`table`]), `secrets.json` (see [`secrets`]), `snapshots/` (see [`snapshots`]) and
+//! `tandem.lock`. It belongs to one
 //! process at a time: [`Embedded::open`] first takes an exclusive operating-system lock
 //! on `dir/tandem.lock` (`File::try_lock`, an `flock` on unix) before it reads anything,
 //! and writes its process id into that file. A second open, from another process or from
