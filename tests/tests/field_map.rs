@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
 
+#[path = "common/http.rs"]
+mod http;
+
 use serde_json::{Value, json};
 
 use tandem_connectors::http::Settings;
@@ -13,19 +16,10 @@ use tandem_domain::{System, TenantId};
 use tandem_embedded::QueueConfig;
 use tandem_local::runtime::LocalRuntime;
 use tandem_local::server;
+
+use http::call;
 use tandem_local::sims::{self, Scale};
 use tandem_sim::SimConfig;
-
-async fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method.parse().unwrap(), format!("{base}{path}"))
-        .header(server::TENANT_HEADER, server::DEFAULT_TENANT);
-    if let Some(b) = body {
-        req = req.body(b.to_string()).header("content-type", "application/json");
-    }
-    let resp = req.send().await.unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
-}
 
 fn message(body: &Value) -> String {
     body["error"]["message"].as_str().unwrap_or_default().to_string()
@@ -62,6 +56,9 @@ async fn a_field_map_is_saved_only_when_salesforces_describe_says_it_can_work() 
         "defaults": {"Opportunity": {"StageName": "Prospecting"}},
         "opportunity_stage": "proposal"
     });
+    let (status, refused) = call(&base, "POST", "/connections/salesforce/field-map/import", None).await;
+    assert_eq!(status, 409, "no initial import without a field map: {refused}");
+    assert!(message(&refused).contains("save one first"), "{refused}");
     let (status, saved) = call(&base, "PUT", path, Some(good.clone())).await;
     assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["map"]["fields"].as_array().map(Vec::len), Some(5));

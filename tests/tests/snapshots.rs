@@ -7,6 +7,9 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
 
+#[path = "common/http.rs"]
+mod http;
+
 #[path = "common/synced.rs"]
 mod common;
 
@@ -25,6 +28,8 @@ use tandem_embedded::QueueConfig;
 use tandem_local::aws::{AwsNames, provision, sdk_config};
 use tandem_local::runtime::LocalRuntime;
 use tandem_local::server;
+
+use http::call;
 
 /// Every record of the tenant (fields and links) and every link's ledger entry.
 type State = BTreeMap<String, Value>;
@@ -141,26 +146,15 @@ async fn a_restore_on_dynamodb_and_s3_puts_every_record_and_link_back_and_can_be
     round_trip(&svc, &tenant()).await;
 }
 
-async fn call(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method.parse().unwrap(), format!("{base}{path}"))
-        .header(server::TENANT_HEADER, server::DEFAULT_TENANT);
-    if let Some(b) = body {
-        req = req.body(b.to_string()).header("content-type", "application/json");
-    }
-    let resp = req.send().await.unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_snapshot_routes_take_list_and_restore_and_name_what_is_wrong() {
     let rt = LocalRuntime::new(None, QueueConfig::default(), Settings::default()).unwrap();
     let (addr, _server) = server::serve(rt.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("http://{addr}");
-    let (status, made) = call(&base, "POST", "/records/company", Some(r#"{"name": "Acme"}"#)).await;
+    let (status, made) = call(&base, "POST", "/records/company", Some(json!({"name": "Acme"}))).await;
     assert_eq!(status, 201, "{made}");
 
-    let (status, taken) = call(&base, "POST", "/snapshots", Some(r#"{"note": "before the clean-up"}"#)).await;
+    let (status, taken) = call(&base, "POST", "/snapshots", Some(json!({"note": "before the clean-up"}))).await;
     assert_eq!(status, 201, "{taken}");
     assert_eq!((taken["records"].as_u64(), taken["reason"].as_str()), (Some(1), Some("on_demand")), "{taken}");
     let (status, _) = call(&base, "POST", "/snapshots", None).await;
@@ -168,7 +162,7 @@ async fn the_snapshot_routes_take_list_and_restore_and_name_what_is_wrong() {
     let (status, listed) = call(&base, "GET", "/snapshots", None).await;
     assert_eq!((status, listed["snapshots"].as_array().map(Vec::len)), (200, Some(2)), "{listed}");
 
-    let (status, bad) = call(&base, "POST", "/snapshots", Some(r#"{"why": "x"}"#)).await;
+    let (status, bad) = call(&base, "POST", "/snapshots", Some(json!({"why": "x"}))).await;
     assert_eq!(status, 400, "{bad}");
     assert!(bad["error"]["message"].as_str().unwrap().contains("unknown field `why`"), "{bad}");
     let (status, missing) = call(&base, "POST", "/snapshots/0000000000000-nosuch/restore", None).await;

@@ -8,35 +8,16 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
 
-use std::time::Duration;
+#[path = "common/demo.rs"]
+mod demo;
 
-use tandem_connectors::http::{RetryPolicy, Settings};
 use tandem_domain::System;
 use tandem_domain::field_map::Target;
-use tandem_local::demo::DemoOptions;
 use tandem_local::sims::Scale;
 use tandem_local::spotio_demo;
-use tandem_sim::SimConfig;
-
-fn options(system: System) -> DemoOptions {
-    DemoOptions {
-        system,
-        scale: Scale::new(7, 3),
-        sim: SimConfig::default(),
-        connectors: Settings {
-            retry: RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(10), ..RetryPolicy::default() },
-            pacing: tandem_connectors::Pacing::Off,
-            ..Settings::default()
-        },
-        data_dir: None,
-        progress: false,
-        aws_endpoint: None,
-        store_latency: Duration::ZERO,
-    }
-}
 
 async fn the_spotio_scenario_does_what_it_means(target: Target, cases: usize) {
-    let demo = spotio_demo::run(&options(System::Salesforce), target).await.unwrap();
+    let demo = spotio_demo::run(&demo::options(System::Salesforce, Scale::new(7, 3)), target).await.unwrap();
     let differ: Vec<String> = (demo.expected.as_object().unwrap().iter())
         .filter(|(case, meant)| demo.result.get(case.as_str()) != Some(*meant))
         .map(|(case, meant)| format!("{case}: got {}, meant {meant}", demo.result[case.as_str()]))
@@ -59,6 +40,7 @@ async fn the_spotio_scenario_does_what_it_means_with_accounts_contacts_and_oppor
 
 #[tokio::test]
 async fn the_spotio_scenario_refuses_any_system_but_salesforce() {
-    let err = spotio_demo::run(&options(System::Halo), Target::Lead).await.unwrap_err().to_string();
+    let err =
+        spotio_demo::run(&demo::options(System::Halo, Scale::new(7, 3)), Target::Lead).await.unwrap_err().to_string();
     assert!(err.contains("--system salesforce"), "{err}");
 }

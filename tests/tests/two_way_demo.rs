@@ -6,30 +6,15 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
 
-use std::time::Duration;
+#[path = "common/demo.rs"]
+mod demo;
 
-use tandem_connectors::http::{RetryPolicy, Settings};
 use tandem_domain::System;
-use tandem_local::demo::DemoOptions;
 use tandem_local::sims::Scale;
 use tandem_local::two_way_demo;
-use tandem_sim::SimConfig;
 
 async fn the_two_way_scenario_does_what_it_means(system: System) {
-    let opts = DemoOptions {
-        system,
-        scale: Scale::new(7, 30),
-        sim: SimConfig::default(),
-        connectors: Settings {
-            retry: RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(10), ..RetryPolicy::default() },
-            pacing: tandem_connectors::Pacing::Off,
-            ..Settings::default()
-        },
-        data_dir: None,
-        progress: false,
-        aws_endpoint: None,
-        store_latency: Duration::ZERO,
-    };
+    let opts = demo::options(system, Scale::new(7, 30));
     let demo = two_way_demo::run(&opts).await.unwrap();
     let differ: Vec<String> = (demo.expected.as_object().unwrap().iter())
         .filter(|(case, meant)| demo.result.get(case.as_str()) != Some(*meant))

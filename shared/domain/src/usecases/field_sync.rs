@@ -476,12 +476,10 @@ impl Sender<'_> {
             Some(code) if !e.message.contains(code.as_str()) => format!("{code}: {}", e.message),
             _ => e.message.clone(),
         };
-        let outcome = Outcome::Failed(message);
         let ext = record.link(SF).map(|l| l.id.clone());
-        let entry = entry(self.ctx, record, ext.as_deref(), outcome.clone(), Vec::new());
-        put_log(self.ctx.svc, &entry).await;
+        let entry = self.ctx.log(record, ext.as_deref(), Outcome::Failed(message), None, Vec::new()).await;
         self.ctx.svc.events.failed(&entry).await;
-        outcome
+        entry.outcome
     }
 
     async fn skip(&self, record: &Record, reason: SkipReason) -> Outcome {
@@ -529,19 +527,15 @@ fn hashes(values: &ObjectRow) -> FieldHashes {
     values.iter().map(|(k, v)| (k.clone(), hash(v))).collect()
 }
 
-fn entry(ctx: &Ctx<'_>, record: &Record, ext: Option<&str>, outcome: Outcome, fields: Vec<String>) -> LogEntry {
-    ctx.entry(record, ext, outcome, None, fields)
-}
-
 async fn put_log(svc: &Services, entry: &LogEntry) {
     if let Err(e) = svc.store.put_log(entry).await {
         tracing::warn!(error = %e, "the field-level push's log entry was not written");
     }
 }
 
+/// Logs one push's outcome of `record` (the export's writer logs it) and returns it.
 async fn log(ctx: &Ctx<'_>, record: &Record, ext: Option<&str>, outcome: Outcome, fields: Vec<String>) -> Outcome {
-    put_log(ctx.svc, &entry(ctx, record, ext, outcome.clone(), fields)).await;
-    outcome
+    ctx.log(record, ext, outcome, None, fields).await.outcome
 }
 
 /// A retroactive run: queues the push of every CRM company not in Salesforce yet that
