@@ -367,6 +367,7 @@ async fn account_mode_sends_the_account_its_contacts_and_an_opportunity_once_it_
         record: deal.id().clone(),
         change,
         deleted: None,
+        retry: None,
     };
     work::run(&s.rt.svc, &Work::SyncOut(again.clone())).await.unwrap();
     work::run(&s.rt.svc, &Work::SyncOut(again)).await.unwrap();

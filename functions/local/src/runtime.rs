@@ -59,6 +59,7 @@ impl LocalRuntime {
             events: embedded.events.clone(),
             snapshots: embedded.snapshots.clone(),
             tuning: Tuning::default(),
+            meter: Default::default(),
         };
         Ok(Self { svc, backend: Backend::Embedded(embedded) })
     }

@@ -19,7 +19,8 @@ use tandem_domain::external::OptionList;
 use tandem_domain::log::LogFilter;
 use tandem_domain::usecases::import::{self, StageSelection};
 use tandem_domain::usecases::{
-    Services, connections, crm, export, field_map, mappings, selective_sync, snapshots, sweep, sync_in,
+    Services, connections, crm, export, field_map, health, mappings, retry, selective_sync, snapshots, sweep, sync_in,
+    usage,
 };
 use tandem_domain::webhook::WebhookCall;
 use tandem_domain::{DomainError, ErrorClass, JobId, RecordId, RecordKind, Stage, System, TenantId, Timestamp};
@@ -61,6 +62,17 @@ impl ApiResponse {
 
 impl From<DomainError> for ApiResponse {
     fn from(e: DomainError) -> Self {
+        // A system's rate limit or the connection's API budget used up: 429, with when to
+        // come back (the message names the time).
+        if let DomainError::Connector(c) = &e
+            && c.kind == tandem_domain::ports::ErrorKind::RateLimited
+        {
+            let mut resp = ApiResponse::error(429, "rate_limited", e.to_string());
+            if let Some(wait) = c.retry_after {
+                resp.headers.push(("retry-after", wait.as_secs().max(1).to_string()));
+            }
+            return resp;
+        }
         let (status, kind) = match e.class() {
             ErrorClass::Invalid => (400, "invalid"),
             ErrorClass::NotFound => (404, "not_found"),
@@ -149,6 +161,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/records/{kind}/{id}"),
     ("DELETE", "/records/{kind}/{id}"),
     ("GET", "/logs"),
+    ("GET", "/logs/{id}"),
+    ("POST", "/logs/{id}/retry"),
+    ("GET", "/connections/{system}/health"),
     ("POST", "/connections/{system}/sync/poll"),
     ("POST", "/connections/{system}/sync/sweep"),
     ("GET", openapi::PATH),
@@ -184,6 +199,9 @@ enum Route<'a> {
     Records(&'a str),
     Record(&'a str, &'a str),
     Logs,
+    Log(&'a str),
+    LogRetry(&'a str),
+    Health(&'a str),
     SyncPoll(&'a str),
     SyncSweep(&'a str),
     OpenApi,
@@ -214,6 +232,9 @@ impl<'a> Route<'a> {
             ["records", kind] => Route::Records(kind),
             ["records", kind, id] => Route::Record(kind, id),
             ["logs"] => Route::Logs,
+            ["logs", id] => Route::Log(id),
+            ["logs", id, "retry"] => Route::LogRetry(id),
+            ["connections", s, "health"] => Route::Health(s),
             ["connections", s, "sync", "poll"] => Route::SyncPoll(s),
             ["connections", s, "sync", "sweep"] => Route::SyncSweep(s),
             ["openapi.json"] => Route::OpenApi,
@@ -235,6 +256,7 @@ impl<'a> Route<'a> {
             | Route::SyncPoll(_)
             | Route::SyncSweep(_)
             | Route::FieldImport
+            | Route::LogRetry(_)
             | Route::SnapshotRestore(_) => &["POST"],
             Route::Snapshots => &["GET", "POST"],
             Route::Settings(_) | Route::FieldMap | Route::SelectiveSync => &["GET", "PUT"],
@@ -273,7 +295,10 @@ pub async fn handle_webhook(svc: &Services, method: &str, path: &str, call: Webh
         Ok(s) => s,
         Err(e) => return e.into(),
     };
-    match sync_in::intake(svc, system, key, &call).await {
+    let scoped = usage::scoped(svc);
+    let intake = sync_in::intake(&scoped, system, key, &call).await;
+    usage::record(&scoped).await;
+    match intake {
         Ok(intake) => {
             let mut resp = encode(200, &intake);
             resp.raw = intake.answer;
@@ -327,7 +352,11 @@ pub async fn handle(svc: &Services, req: ApiRequest) -> ApiResponse {
             format!("unknown query parameter(s) {}; {} takes {takes}", unknown.join(", "), req.path),
         );
     }
-    match answer(svc, &tenant, route, &method, &req).await {
+    // The calls a route makes to a system count against its connection's API budget.
+    let scoped = usage::scoped(svc);
+    let answered = answer(&scoped, &tenant, route, &method, &req).await;
+    usage::record(&scoped).await;
+    match answered {
         Ok(resp) => resp,
         Err(e) => e.into(),
     }
@@ -479,7 +508,23 @@ async fn answer(
             let filter = log_filter(&req.query)?;
             encode(200, &json!({ "entries": svc.store.logs(t, &filter, svc.clock.now()).await? }))
         }
+        Route::Log(id) => {
+            let id = log_id(id)?;
+            match svc.store.logs_by_id(t, std::slice::from_ref(&id)).await?.remove(&id) {
+                Some(entry) => encode(200, &entry),
+                None => return Err(DomainError::not_found(format!("no log entry {id:?}"))),
+            }
+        }
+        Route::LogRetry(id) => encode(202, &retry::retry(svc, t, &log_id(id)?).await?),
+        Route::Health(s) => encode(200, &health::health(svc, t, system(s)?).await?),
     })
+}
+
+/// A log id from its path segment, percent-escapes decoded (as failure events' links
+/// write it); a malformed escape names no entry.
+fn log_id(segment: &str) -> Result<String, DomainError> {
+    tandem_domain::events::decode_segment(segment)
+        .ok_or_else(|| DomainError::not_found(format!("no log entry {segment:?} (a malformed %-escape)")))
 }
 
 fn log_filter(q: &BTreeMap<String, String>) -> Result<LogFilter, DomainError> {

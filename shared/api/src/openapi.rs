@@ -173,6 +173,11 @@ fn errors(path: &str) -> Vec<(u16, &'static str)> {
         (405, "the route does not take the method (the Allow header lists those it takes)"),
         (409, "refused in the current state (e.g. an import already running)"),
         (422, "credentials refused by the system, or a request that cannot be processed"),
+        (
+            429,
+            "the system's rate limit, or the connection's API budget, is used up (Retry-After says for how long; \
+             the message names when it resumes)",
+        ),
         (503, "the external system or a store is unavailable; retry later"),
     ]
 }
@@ -231,9 +236,29 @@ fn bodies(method: &str, path: &str) -> Bodies {
                 (202, reference("Job"), "the import job, started"),
             )
         }
-        (m, "/connections/{system}/settings") => {
-            (if m == "PUT" { Some(open()) } else { None }, (200, reference("Settings"), "the connection's settings"))
+        ("PUT", "/connections/{system}/settings") => {
+            (Some((settings_body(), true)), (200, reference("Settings"), "the connection's settings"))
         }
+        (_, "/connections/{system}/settings") => (None, (200, reference("Settings"), "the connection's settings")),
+        ("GET", "/connections/{system}/health") => (None, (200, reference("Health"), "the connection's sync health")),
+        ("GET", "/logs/{id}") => (None, (200, reference("LogEntry"), "the log entry")),
+        ("POST", "/logs/{id}/retry") => (
+            None,
+            (
+                202,
+                object(&[
+                    ("log_id", string(), true),
+                    ("system", system_schema(), true),
+                    ("direction", strings(["import", "export", "sync_in", "sync_out", "webhook"]), true),
+                    ("queued", strings(["sync_record", "sync_out"]), true),
+                    ("dedup_id", string(), true),
+                    ("object", kind_schema(), true),
+                    ("crm_id", nullable(string()), true),
+                    ("external_id", nullable(string()), true),
+                ]),
+                "the failed operation, queued again",
+            ),
+        ),
         (m, "/connections/salesforce/field-map") => {
             (if m == "PUT" { Some(open()) } else { None }, (200, reference("FieldMapView"), "the field map"))
         }
@@ -310,6 +335,28 @@ fn bodies(method: &str, path: &str) -> Bodies {
     }
 }
 
+/// The body of `PUT /connections/{system}/settings`: each field present is set, the
+/// others kept (the settings' example is `tandem_domain::settings::EXAMPLE`).
+fn settings_body() -> RefOr<Schema> {
+    let budget = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(u32::MAX))
+        .description(Some("At most this many calls to the system per rolling 24 hours; null removes the cap"))
+        .into();
+    let mut o = object_builder(&[
+        ("export_requires_opportunity", boolean(), false),
+        ("auto_sync", strings(["off", "inbound", "outbound", "two_way"]), false),
+        ("propagate_deletes", boolean(), false),
+        ("api_budget_per_day", nullable(budget), false),
+    ]);
+    o = o.additional_properties(Some(AdditionalProperties::FreeForm(false))).description(Some(format!(
+        "The settings to change (the others are kept), e.g. {}",
+        tandem_domain::settings::EXAMPLE
+    )));
+    o.into()
+}
+
 /// The reusable schemas, by name.
 fn components_schemas() -> Vec<(&'static str, RefOr<Schema>)> {
     let timestamp = || string_described("An RFC 3339 time, UTC");
@@ -362,6 +409,87 @@ fn components_schemas() -> Vec<(&'static str, RefOr<Schema>)> {
                 ("attempt", integer(), true),
                 ("version", integer(), true),
                 ("stalled", boolean(), false),
+                ("eta", nullable(timestamp()), false),
+                ("eta_reason", string(), false),
+            ]),
+        ),
+        (
+            "Health",
+            object(&[
+                ("system", system_schema(), true),
+                ("at", timestamp(), true),
+                (
+                    "counts",
+                    object(&[
+                        ("last_24h", reference("OutcomeCounts"), true),
+                        ("last_7d", reference("OutcomeCounts"), true),
+                    ]),
+                    true,
+                ),
+                (
+                    "failures",
+                    array(object(&[
+                        ("kind", nullable(string()), true),
+                        ("code", nullable(string()), true),
+                        ("message", string(), true),
+                        ("count", integer(), true),
+                        ("first_at", timestamp(), true),
+                        ("last_at", timestamp(), true),
+                        ("records", array(open_object("A record the failure hit, with its log_id")), true),
+                        ("records_total", integer(), true),
+                    ])),
+                    true,
+                ),
+                (
+                    "last_success",
+                    object(&[
+                        (
+                            "import",
+                            nullable(object(&[("at", timestamp(), true), ("job", nullable(string()), true)])),
+                            true,
+                        ),
+                        ("poll", nullable(timestamp()), true),
+                        ("poll_stages", open_object("Per stage, the last complete poll's start"), true),
+                        ("webhook", nullable(timestamp()), true),
+                    ]),
+                    true,
+                ),
+                (
+                    "webhook",
+                    object(&[
+                        ("state", strings(["registered", "set_up_by_hand", "not_registered"]), true),
+                        ("path", nullable(string()), true),
+                        ("registration", nullable(string()), true),
+                    ]),
+                    true,
+                ),
+                (
+                    "api_calls",
+                    object(&[
+                        ("used_24h", integer(), true),
+                        ("budget_per_day", nullable(integer()), true),
+                        ("remaining", nullable(integer()), true),
+                        ("resumes_at", timestamp(), false),
+                    ]),
+                    true,
+                ),
+                (
+                    "waiting",
+                    array(open_object("Work waiting on a rate limit or the budget, and when it resumes")),
+                    true,
+                ),
+            ]),
+        ),
+        (
+            "OutcomeCounts",
+            object(&[
+                ("created", integer(), true),
+                ("linked", integer(), true),
+                ("updated", integer(), true),
+                ("skipped", integer(), true),
+                ("conflict", integer(), true),
+                ("failed", integer(), true),
+                ("deleted", integer(), true),
             ]),
         ),
         (

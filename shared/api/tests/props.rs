@@ -37,6 +37,7 @@ fn services() -> &'static Services {
             events: e.events.clone(),
             snapshots: e.snapshots.clone(),
             tuning: Tuning::default(),
+            meter: Default::default(),
         }
     })
 }

@@ -1,14 +1,15 @@
 //! [`EventBridgePublisher`]: the event publisher ([`EventPublisher`]) on Amazon
 //! EventBridge. Each failed record becomes one event on the configured bus with source
-//! [`SOURCE`], detail type [`DETAIL_TYPE`] and the [`LogEntry`] JSON as its detail, for a
-//! rule to route to whatever notifies the tenant. Publishing is best effort: a failure is
+//! [`SOURCE`], detail type [`DETAIL_TYPE`] and the [`FailureEvent`] JSON as its detail
+//! (its schema: `docs/events/sync-failed.schema.json`), for a rule to route to whatever
+//! notifies the tenant. Publishing is best effort: a failure is
 //! logged as a warning and never fails the record's operation.
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use tandem_domain::events::FailureEvent;
 use tandem_domain::job::Job;
-use tandem_domain::log::LogEntry;
 use tandem_domain::ports::EventPublisher;
 
 use crate::error::{AwsError, AwsErrorKind};
@@ -16,8 +17,8 @@ use crate::error::{AwsError, AwsErrorKind};
 const SERVICE: &str = "EventBridge";
 /// The events' `source`.
 pub const SOURCE: &str = "tandem";
-/// The `detail-type` of a failed record's event (the detail is its log entry).
-pub const DETAIL_TYPE: &str = "record.failed";
+/// The `detail-type` of a failed record's event (the detail is a [`FailureEvent`]).
+pub const DETAIL_TYPE: &str = tandem_domain::events::TYPE;
 /// The `detail-type` of a failed job's event (the detail is the job).
 pub const JOB_FAILED: &str = "job.failed";
 
@@ -41,8 +42,8 @@ impl EventBridgePublisher {
     }
 
     /// Publishes one failed-record event, reporting any failure to the caller.
-    pub async fn publish(&self, entry: &LogEntry) -> Result<(), AwsError> {
-        self.put_event(DETAIL_TYPE, entry).await
+    pub async fn publish(&self, event: &FailureEvent) -> Result<(), AwsError> {
+        self.put_event(DETAIL_TYPE, event).await
     }
 
     /// Publishes one event of `detail_type` with `detail` as its JSON detail.
@@ -81,11 +82,11 @@ impl EventBridgePublisher {
 
 #[async_trait]
 impl EventPublisher for EventBridgePublisher {
-    async fn failed(&self, entry: &LogEntry) {
-        if let Err(e) = self.publish(entry).await {
+    async fn failed(&self, event: &FailureEvent) {
+        if let Err(e) = self.publish(event).await {
             tracing::warn!(
-                tenant = %entry.tenant,
-                log_id = %entry.id,
+                tenant = %event.tenant,
+                log_id = %event.log_id,
                 bus = %self.bus_name,
                 error = %e,
                 "could not publish a record.failed event"

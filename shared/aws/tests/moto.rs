@@ -377,7 +377,11 @@ async fn creating_the_queues_again_finds_them_and_applies_new_settings() {
 
 // ---- EventBridge
 
-fn failure(tenant: &TenantId) -> LogEntry {
+fn failure(tenant: &TenantId) -> tandem_domain::events::FailureEvent {
+    tandem_domain::events::FailureEvent::of(&failed_entry(tenant), &tandem_domain::usecases::Tuning::default())
+}
+
+fn failed_entry(tenant: &TenantId) -> LogEntry {
     LogEntry {
         id: "job-1:companies:42".into(),
         tenant: tenant.clone(),
@@ -392,6 +396,7 @@ fn failure(tenant: &TenantId) -> LogEntry {
         matched: None,
         fields: Vec::new(),
         conflicts: Vec::new(),
+        error: None,
     }
 }
 
@@ -430,8 +435,8 @@ async fn a_published_failure_reaches_the_queue_a_rule_targets() {
     let event: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(event["source"], "tandem");
     assert_eq!(event["detail-type"], "record.failed");
-    let detail: LogEntry = serde_json::from_value(event["detail"].clone()).unwrap();
-    assert_eq!(detail, entry, "the detail is the log entry");
+    let detail: tandem_domain::events::FailureEvent = serde_json::from_value(event["detail"].clone()).unwrap();
+    assert_eq!(detail, entry, "the detail is the failure event");
 }
 
 #[tokio::test]

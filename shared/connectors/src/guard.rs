@@ -74,6 +74,17 @@ impl Connector for Guarded {
         .await
     }
 
+    /// Every request this connector's transports sent, retries and token requests included.
+    fn calls(&self) -> u64 {
+        self.settings.calls.get()
+    }
+
+    /// The rate the transport paces the connection at (the system's published rate unless
+    /// the settings name another), in requests per second; `None` when pacing is off.
+    fn pace(&self) -> Option<f64> {
+        self.settings.pacing.rate(crate::limits(self.inner.system()).rate).map(|r| r.per_second_f64())
+    }
+
     async fn options(&self, list: OptionList) -> Result<Vec<Choice>, ConnectorError> {
         self.inner.options(list).await
     }

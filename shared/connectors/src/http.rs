@@ -91,7 +91,41 @@ pub struct Settings {
     /// How requests are paced per connection: at each system's own rate (the default), at
     /// one given rate (tests, the local runner), or not at all.
     pub pacing: Pacing,
+    /// Counts the requests sent with these settings: the factory gives each connector it
+    /// builds a fresh counter ([`CallCounter::fresh`]), shared by its transports.
+    pub calls: CallCounter,
 }
+
+/// How many requests a connector's transports sent (every attempt that went on the wire,
+/// retries and token requests included). Clones share one count. Two counters compare
+/// equal whatever they hold: settings compare by what they configure.
+#[derive(Clone, Debug, Default)]
+pub struct CallCounter(Arc<AtomicU64>);
+
+impl CallCounter {
+    /// A counter of its own, at 0.
+    pub fn fresh() -> Self {
+        Self::default()
+    }
+
+    /// Counts one request sent.
+    pub fn sent(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The requests counted so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl PartialEq for CallCounter {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for CallCounter {}
 
 impl Default for Settings {
     fn default() -> Self {
@@ -101,6 +135,7 @@ impl Default for Settings {
             allow_private_hosts: true,
             check_deadline: CHECK_DEADLINE,
             pacing: Pacing::Published,
+            calls: CallCounter::default(),
         }
     }
 }

@@ -85,15 +85,17 @@ impl Connectors {
                 format!("the HTTP client could not be built: {reason}"),
             )
         })?;
+        // Each connector counts its own requests (`Connector::calls`).
+        let settings = Settings { calls: http::CallCounter::fresh(), ..self.settings.clone() };
         let inner: Arc<dyn Connector> = match creds {
             Credentials::ConnectWise(c) => {
-                Arc::new(connectwise::ConnectWiseConnector::new(client, self.settings.clone(), c)?)
+                Arc::new(connectwise::ConnectWiseConnector::new(client, settings.clone(), c)?)
             }
-            Credentials::Halo(c) => halo::connect(client, self.settings.clone(), c)?,
-            Credentials::Syncro(c) => syncro::connect(client, self.settings.clone(), c)?,
-            Credentials::Salesforce(c) => salesforce::connect(client, self.settings.clone(), c)?,
+            Credentials::Halo(c) => halo::connect(client, settings.clone(), c)?,
+            Credentials::Syncro(c) => syncro::connect(client, settings.clone(), c)?,
+            Credentials::Salesforce(c) => salesforce::connect(client, settings.clone(), c)?,
         };
-        Ok(Arc::new(guard::Guarded::new(inner, self.settings.clone(), creds)))
+        Ok(Arc::new(guard::Guarded::new(inner, settings, creds)))
     }
 
     /// The settings every connector gets.
@@ -115,6 +117,16 @@ pub fn describe(system: System) -> &'static Description {
         System::Halo => &halo::describe::DESCRIPTION,
         System::Syncro => &syncro::describe::DESCRIPTION,
         System::Salesforce => &salesforce::describe::DESCRIPTION,
+    }
+}
+
+/// What `system`'s transport is told of its limits: the constants in its folder.
+pub fn limits(system: System) -> transport::Limits {
+    match system {
+        System::ConnectWise => connectwise::client::LIMITS,
+        System::Halo => halo::client::LIMITS,
+        System::Syncro => syncro::client::LIMITS,
+        System::Salesforce => salesforce::client::LIMITS,
     }
 }
 

@@ -186,6 +186,8 @@ pub struct Transport {
     pacer: Option<Arc<Pacer>>,
     usage: Option<UsageHeader>,
     secrets: Vec<SecretString>,
+    /// The connector's request count ([`Settings::calls`]).
+    calls: http::CallCounter,
 }
 
 impl fmt::Debug for Transport {
@@ -214,7 +216,15 @@ impl Transport {
     /// `settings.pacing` says given the system's `limits`.
     pub fn new(system: System, http: reqwest::Client, settings: &Settings, connection: &str, limits: Limits) -> Self {
         let pacer = settings.pacing.rate(limits.rate).map(|rate| pacing::shared(system, connection, rate));
-        Self { system, http, hosts: settings.hosts(), pacer, usage: limits.usage, secrets: Vec::new() }
+        Self {
+            system,
+            http,
+            hosts: settings.hosts(),
+            pacer,
+            usage: limits.usage,
+            secrets: Vec::new(),
+            calls: settings.calls.clone(),
+        }
     }
 
     /// Also scrubs `secret` from every message (values shorter than [`MIN_SCRUBBED_LEN`]
@@ -290,6 +300,7 @@ impl Transport {
             builder = builder.timeout(timeout);
         }
         http::note_host(&request.url);
+        self.calls.sent();
         let response = builder.send().await.map_err(|e| {
             let reached = if e.is_connect() || e.is_builder() || crate::hosts::refusal_in(&e).is_some() {
                 Reached::No

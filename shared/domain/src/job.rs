@@ -28,9 +28,17 @@ impl JobStatus {
 }
 
 /// A stage's progress within a job.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StageProgress {
     pub pages: u64,
+    /// Requests its pages sent to the system (retries included), for the import's
+    /// estimated finish (`crate::budget::eta`).
+    #[serde(default)]
+    pub calls: u64,
+    /// The rate (requests per second) the transport paced the system at for its last
+    /// page; absent when not paced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<f64>,
     pub created: u64,
     pub linked: u64,
     pub updated: u64,
@@ -64,6 +72,10 @@ impl StageProgress {
     /// Adds another progress (one page's counts) to this one.
     pub fn add(&mut self, other: &StageProgress) {
         self.pages += other.pages;
+        self.calls += other.calls;
+        if other.pace.is_some() {
+            self.pace = other.pace;
+        }
         self.created += other.created;
         self.linked += other.linked;
         self.updated += other.updated;

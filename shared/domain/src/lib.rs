@@ -2,8 +2,10 @@
 //! work queue's messages, the ports the adapters implement, and the use cases. Knows
 //! nothing of AWS, HTTP or Lambda.
 
+pub mod budget;
 pub mod describe;
 pub mod error;
+pub mod events;
 pub mod export;
 pub mod external;
 pub mod field_map;

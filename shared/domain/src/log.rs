@@ -180,6 +180,30 @@ pub struct LogEntry {
     /// losing value (so it can be restored) and both sides' timestamps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<ConflictLog>,
+    /// For a failure the external system reported: its kind, status and the vendor's own
+    /// code (the outcome keeps the message), for grouping failures and the failure event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<LogError>,
+}
+
+/// What the external system said when a record operation failed, beside the message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogError {
+    /// The failure's class (`invalid`, `not_found`, `rate_limited`, ...).
+    pub kind: crate::ports::ErrorKind,
+    /// The vendor's own error code (ConnectWise `code`, Salesforce `errorCode`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The HTTP status it answered, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+impl LogError {
+    /// What `e` says besides its message.
+    pub fn of(e: &crate::ports::ConnectorError) -> Self {
+        Self { kind: e.kind, code: e.code.clone(), status: e.status }
+    }
 }
 
 /// One field both sides changed, as the log keeps it.
@@ -223,6 +247,7 @@ impl LogEntry {
             matched: None,
             fields: Vec::new(),
             conflicts: Vec::new(),
+            error: None,
         }
     }
 

@@ -13,7 +13,6 @@ use crate::error::ErrorClass;
 use crate::external::{AccountInfo, Choice, Cursor, ExternalRecord, OptionList, Page};
 use crate::ids::{RecordKind, System, TenantId};
 use crate::job::Job;
-use crate::log::LogEntry;
 use crate::normalise::Timestamp;
 use crate::secret::{Credentials, SecretString};
 use crate::work::Work;
@@ -184,11 +183,32 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that runs with the system clock, shifted by an offset that can be moved on
+/// (tests and demos that need a day to pass: an API budget's 24 h window).
+#[derive(Debug, Default)]
+pub struct ShiftedClock {
+    offset: std::sync::atomic::AtomicI64,
+}
+
+impl ShiftedClock {
+    /// Moves the clock on by `seconds`.
+    pub fn advance(&self, seconds: i64) {
+        self.offset.fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> Timestamp {
+        SystemClock.now().plus_seconds(self.offset.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
 /// Publishes failure events so a tenant can be notified (EventBridge in AWS).
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
-    /// Publishes one failed-record event. Failures to publish are logged, not raised.
-    async fn failed(&self, entry: &LogEntry);
+    /// Publishes one failed-record event ([`crate::events::FailureEvent`], built from its
+    /// log entry). Failures to publish are logged, not raised.
+    async fn failed(&self, event: &crate::events::FailureEvent);
     /// Publishes that a job failed (its status carries the reason). Failures to publish
     /// are logged, not raised.
     async fn job_failed(&self, job: &Job);
@@ -300,6 +320,18 @@ pub trait Connector: Send + Sync {
     fn system(&self) -> System;
     /// Validates the credentials with one cheap authenticated call.
     async fn check(&self) -> Result<AccountInfo, ConnectorError>;
+    /// How many HTTP requests this connector has sent to its system so far (every attempt,
+    /// retries and token requests included), for the connection's API budget
+    /// ([`crate::budget`]). A connector may be reused for many units of work, so callers
+    /// count the difference over their own work. The default counts nothing.
+    fn calls(&self) -> u64 {
+        0
+    }
+    /// The rate its transport paces requests to the system at, in requests per second
+    /// (`None`: not paced), for an import's estimated finish.
+    fn pace(&self) -> Option<f64> {
+        None
+    }
     /// The choices the system offers for one mapping list, fetched live.
     async fn options(&self, list: OptionList) -> Result<Vec<Choice>, ConnectorError>;
     /// One page of `kind`'s records from `cursor`; with `cursor.since`, only those changed

@@ -48,6 +48,11 @@ pub struct ConnectionSettings {
     /// logged. Default false.
     #[serde(default)]
     pub propagate_deletes: bool,
+    /// The most calls Tandem makes to the system in any rolling 24 hours (HubSpot's "calls
+    /// allocated to the integration"); `None`: no cap. Work that would go over waits until
+    /// calls leave the window ([`crate::budget`]).
+    #[serde(default)]
+    pub api_budget_per_day: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -56,7 +61,12 @@ fn yes() -> bool {
 
 impl Default for ConnectionSettings {
     fn default() -> Self {
-        Self { export_requires_opportunity: true, auto_sync: AutoSync::Off, propagate_deletes: false }
+        Self {
+            export_requires_opportunity: true,
+            auto_sync: AutoSync::Off,
+            propagate_deletes: false,
+            api_budget_per_day: None,
+        }
     }
 }
 
@@ -67,25 +77,39 @@ pub struct SettingsChange {
     pub export_requires_opportunity: Option<bool>,
     pub auto_sync: Option<AutoSync>,
     pub propagate_deletes: Option<bool>,
+    /// `Some(None)`: the budget is removed (`null`); `None`: left as it is.
+    #[serde(skip)]
+    pub api_budget_per_day: Option<Option<u32>>,
 }
 
-/// The settings a later issue adds, refused by name until its flow exists rather than
-/// stored without effect.
-const NOT_BUILT: &[&str] = &["api_budget_per_day"];
+/// The budget's field name.
+const BUDGET: &str = "api_budget_per_day";
 
 /// What the settings body looks like, for error messages.
-const EXAMPLE: &str = r#"{"export_requires_opportunity": true, "auto_sync": "off" | "inbound" | "outbound" | "two_way", "propagate_deletes": false}"#;
+pub const EXAMPLE: &str = r#"{"export_requires_opportunity": true, "auto_sync": "off" | "inbound" | "outbound" | "two_way", "propagate_deletes": false, "api_budget_per_day": 10000 | null}"#;
 
 impl SettingsChange {
     /// Parses a `PUT /connections/{system}/settings` body, naming what is wrong.
+    /// `api_budget_per_day` is a whole number of calls from 1 to 4294967295, or `null` to
+    /// remove the cap.
     pub fn parse(body: &serde_json::Value) -> Result<Self, DomainError> {
-        if let Some(field) = body.as_object().and_then(|o| NOT_BUILT.iter().find(|f| o.contains_key(**f))) {
-            return Err(DomainError::invalid(format!(
-                "the setting {field:?} is not built yet; a body looks like {EXAMPLE}"
-            )));
-        }
-        let change: SettingsChange = serde_json::from_value(body.clone())
+        let mut rest = body.clone();
+        let budget = match rest.as_object_mut().and_then(|o| o.remove(BUDGET)) {
+            None => None,
+            Some(serde_json::Value::Null) => Some(None),
+            Some(value) => match value.as_u64().map(u32::try_from) {
+                Some(Ok(n)) if n > 0 => Some(Some(n)),
+                _ => {
+                    return Err(DomainError::invalid(format!(
+                        "{BUDGET} must be a whole number of calls from 1 to {} (or null for no cap), not {value}",
+                        u32::MAX
+                    )));
+                }
+            },
+        };
+        let mut change: SettingsChange = serde_json::from_value(rest)
             .map_err(|e| DomainError::invalid(format!("{e}; expected a body like {EXAMPLE}")))?;
+        change.api_budget_per_day = budget;
         Ok(change)
     }
 
@@ -97,6 +121,7 @@ impl SettingsChange {
                 .unwrap_or(settings.export_requires_opportunity),
             auto_sync: self.auto_sync.unwrap_or(settings.auto_sync),
             propagate_deletes: self.propagate_deletes.unwrap_or(settings.propagate_deletes),
+            api_budget_per_day: self.api_budget_per_day.unwrap_or(settings.api_budget_per_day),
         }
     }
 }
@@ -125,16 +150,41 @@ mod tests {
     }
 
     #[test]
-    fn unknown_settings_and_settings_not_built_yet_are_refused_by_name() {
+    fn unknown_settings_are_refused_by_name() {
         let err = SettingsChange::parse(&json!({"colour": "red"})).unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
-        let err = SettingsChange::parse(&json!({"api_budget_per_day": 1000})).unwrap_err().to_string();
-        assert!(err.contains("api_budget_per_day") && err.contains("not built"), "{err}");
         let two_way = SettingsChange::parse(&json!({"auto_sync": "two_way"})).unwrap();
         assert_eq!(two_way.apply(&ConnectionSettings::default()).auto_sync, AutoSync::TwoWay);
         let err = SettingsChange::parse(&json!({"auto_sync": "sideways"})).unwrap_err().to_string();
         assert!(err.contains("sideways"), "{err}");
         let err = SettingsChange::parse(&json!({"export_requires_opportunity": "yes"})).unwrap_err().to_string();
         assert!(err.contains("boolean"), "{err}");
+    }
+
+    #[test]
+    fn an_api_budget_is_set_kept_by_other_changes_and_removed_with_null() {
+        let set = SettingsChange::parse(&json!({"api_budget_per_day": 5000})).unwrap();
+        let with_budget = set.apply(&ConnectionSettings::default());
+        assert_eq!(with_budget.api_budget_per_day, Some(5000));
+        let other = SettingsChange::parse(&json!({"propagate_deletes": true})).unwrap().apply(&with_budget);
+        assert_eq!((other.api_budget_per_day, other.propagate_deletes), (Some(5000), true));
+        let removed = SettingsChange::parse(&json!({"api_budget_per_day": null})).unwrap().apply(&other);
+        assert_eq!(removed.api_budget_per_day, None);
+        let stored = serde_json::to_value(&with_budget).unwrap();
+        assert_eq!(stored["api_budget_per_day"], 5000);
+        let read: ConnectionSettings = serde_json::from_value(stored).unwrap();
+        assert_eq!(read, with_budget);
+    }
+
+    #[test]
+    fn a_budget_of_zero_a_fraction_a_negative_a_text_or_too_large_a_number_is_refused_naming_the_field() {
+        for bad in [json!(0), json!(1.5), json!(-3), json!("1000"), json!(true), json!(5_000_000_000u64), json!([1])] {
+            let err = SettingsChange::parse(&json!({"api_budget_per_day": bad, "auto_sync": "inbound"}))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("api_budget_per_day") && err.contains("whole number"), "{bad}: {err}");
+        }
+        let err = SettingsChange::parse(&json!({"api_budget_per_day": 10, "colour": "red"})).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
     }
 }

@@ -108,6 +108,12 @@ pub struct SyncMessage {
     /// `changeOrigin`): a hint only (see `usecases::sync_in::apply_notice`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub by_us: bool,
+    /// Set by `POST /logs/{id}/retry` only: the failed log entry's retry token
+    /// (`usecases::retry`). The record is taken in whether or not inbound sync is on (a
+    /// person asked), and logged under its own id, so an unchanged record is applied again
+    /// rather than found done under the failed entry's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<String>,
 }
 
 /// The work message of one CRM change to push to one system (kind `sync_out`): the
@@ -127,6 +133,10 @@ pub struct SyncOutMessage {
     /// (the record itself is gone by the time the worker runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted: Option<String>,
+    /// Set by `POST /logs/{id}/retry` only (then `change` is the retry token): the record
+    /// is pushed whether or not outbound sync is on (a person asked for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<String>,
 }
 
 /// The work message of one page of a scheduled poll (kind `sync_poll`): `stage` read from

@@ -14,6 +14,8 @@
 //! | sync-log entry (TTL) | `T#log#ID` | `E` | `T#log#DAY` / `AT#ID` |
 //! | outbox entry: a CRM change (TTL) | `T#outbox#ID` | `O` | `T#outboxday#DAY` / `AT#ID` |
 //! | export | `T#export#ID` | `X` | |
+//! | calls made to a system in one UTC hour (TTL, API budget) | `T#usage#SYSTEM` | `H#HOUR` | |
+//! | work waiting on a rate limit or the budget (TTL) | `T#waiting#SYSTEM` | work's dedup id | |
 //!
 //! Records are written with their ledger entry, look-up entries and log entry in one
 //! transaction, conditional on the record's version and on a new link being new: a
@@ -157,6 +159,15 @@ pub mod keys {
     /// A webhook delivery already taken, by the digest of its body.
     pub fn delivery(t: &TenantId, system: System, digest: &str) -> String {
         format!("{t}#delivery#{system}#{digest}")
+    }
+    /// The calls made to a system, one item per UTC hour (sort key `H#` and the hour).
+    pub fn usage(t: &TenantId, system: System) -> String {
+        format!("{t}#usage#{system}")
+    }
+    /// The work of a connection waiting on a rate limit or its API budget, one item per
+    /// waiting message (sort key: the work's deduplication id).
+    pub fn waiting(t: &TenantId, system: System) -> String {
+        format!("{t}#waiting#{system}")
     }
     /// The ids listed by one id reconciliation of a stage, one item per page.
     pub fn sweep(t: &TenantId, system: System, stage: Stage, sweep_id: &str) -> String {
@@ -317,6 +328,111 @@ impl RecordStore {
             Err(StoreError::Conflict(_)) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    // ---- API budget
+
+    /// The calls made to `system` in the hours of the budget's window at `now` (one query:
+    /// the newest 24 hourly items).
+    pub async fn usage_hours(
+        &self,
+        t: &TenantId,
+        system: System,
+        now: Timestamp,
+    ) -> Result<Vec<crate::budget::HourCalls>, StoreError> {
+        let q = Query {
+            sk_prefix: Some("H#".into()),
+            limit: crate::budget::WINDOW_HOURS as usize,
+            descending: true,
+            ..Query::default()
+        };
+        let page = self.table.query(&keys::usage(t, system), &q).await?;
+        let start = crate::budget::window_start(now);
+        let mut out = Vec::new();
+        for item in page.items {
+            let hour: crate::budget::HourCalls = from_body(item)?;
+            if hour.hour >= start {
+                out.push(hour);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds `calls` to `system`'s count of the UTC hour `at` is in (read, add, write back
+    /// at the version read; read again when someone else wrote meanwhile).
+    pub async fn add_calls(&self, t: &TenantId, system: System, at: Timestamp, calls: u64) -> Result<(), StoreError> {
+        let hour = crate::budget::hour_of(at);
+        let pk = keys::usage(t, system);
+        let sk = format!("H#{hour}");
+        let mut last = None;
+        for _ in 0..8 {
+            let current = self.table.get(&pk, &sk).await?;
+            let (condition, version, before) = match current {
+                Some(item) => {
+                    let version = item.version;
+                    let count: crate::budget::HourCalls = from_body(item)?;
+                    (Condition::VersionIs(version), version, count.calls)
+                }
+                None => (Condition::NotExists, 0, 0),
+            };
+            let body = to_body(&crate::budget::HourCalls { hour, calls: before + calls })?;
+            let item = Item {
+                pk: pk.clone(),
+                sk: sk.clone(),
+                version: version + 1,
+                gsi1: None,
+                expires_at: Some(hour.plus_seconds(crate::budget::KEEP_SECONDS).unix()),
+                body,
+            };
+            match self.table.transact(vec![Write::Put { item, condition }]).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict(m)) => last = Some(m),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict(last.unwrap_or_else(|| "the hour's call count kept changing".into())))
+    }
+
+    /// Notes that a message waits until `waiting.resumes_at`, under its work's
+    /// deduplication id (a later wait of the same work replaces it); it expires an hour
+    /// after it resumes.
+    pub async fn save_waiting(&self, dedup_id: &str, waiting: &crate::work::Waiting) -> Result<(), StoreError> {
+        let item = Item {
+            pk: keys::waiting(&waiting.tenant, waiting.system),
+            sk: dedup_id.to_string(),
+            version: 1,
+            gsi1: None,
+            expires_at: Some(waiting.resumes_at.plus_seconds(3600).unix()),
+            body: to_body(waiting)?,
+        };
+        self.table.transact(vec![Write::Put { item, condition: Condition::None }]).await
+    }
+
+    /// The work of `system` that waits past `now`, soonest to resume first (at most 1,000).
+    pub async fn waiting(
+        &self,
+        t: &TenantId,
+        system: System,
+        now: Timestamp,
+    ) -> Result<Vec<crate::work::Waiting>, StoreError> {
+        let pk = keys::waiting(t, system);
+        let mut out: Vec<crate::work::Waiting> = Vec::new();
+        let mut q = Query { limit: 500, ..Query::default() };
+        loop {
+            let page = self.table.query(&pk, &q).await?;
+            for item in page.items {
+                let w: crate::work::Waiting = from_body(item)?;
+                if w.resumes_at > now {
+                    out.push(w);
+                }
+            }
+            match page.next {
+                Some(next) if out.len() < 1000 => q.after = Some(next),
+                _ => break,
+            }
+        }
+        out.sort_by_key(|w| w.resumes_at);
+        Ok(out)
     }
 
     // ---- id reconciliation
@@ -1056,6 +1172,24 @@ impl RecordStore {
             out.insert(e.id.clone(), e);
         }
         Ok(out)
+    }
+
+    /// One page (at most `limit` entries, newest first) of the log entries stamped on `day`
+    /// (`YYYY-MM-DD`), from `after` (a previous page's position); the position to go on
+    /// from, `None` at the day's end.
+    pub async fn log_day_page(
+        &self,
+        t: &TenantId,
+        day: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<LogEntry>, Option<String>), StoreError> {
+        let page = self
+            .table
+            .query_index(&keys::log_day(t, day), &Query { after, limit, descending: true, ..Query::default() })
+            .await?;
+        let entries = page.items.into_iter().map(from_body).collect::<Result<Vec<LogEntry>, _>>()?;
+        Ok((entries, page.next))
     }
 
     /// Log entries matching `filter`, newest first, reading day by day back to `since`

@@ -183,6 +183,19 @@ impl Work {
         }
     }
 
+    /// The connection the work is for: its tenant and system.
+    pub fn connection(&self) -> (&crate::ids::TenantId, crate::ids::System) {
+        match self {
+            Work::ImportPage(msg) => (&msg.tenant, msg.system),
+            Work::Export(msg) => (&msg.tenant, msg.system),
+            Work::SyncRecord(msg) => (&msg.tenant, msg.system),
+            Work::SyncPoll(msg) => (&msg.tenant, msg.system),
+            Work::SyncSweep(msg) => (&msg.tenant, msg.system),
+            Work::SyncOut(msg) => (&msg.tenant, msg.system),
+            Work::Resume(msg) => msg.work.connection(),
+        }
+    }
+
     /// The work to run: the message itself, or the message a resume carries.
     pub fn underlying(&self) -> &Work {
         match self {
@@ -315,6 +328,40 @@ fn payload<T: serde::de::DeserializeOwned>(fields: Map<String, Value>, kind: &st
 impl From<StageMessage> for Work {
     fn from(msg: StageMessage) -> Self {
         Work::ImportPage(msg)
+    }
+}
+
+/// Work waiting on a rate limit or the connection's API budget, as the health view
+/// lists it (one item per waiting message, see `RecordStore::save_waiting`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub tenant: crate::ids::TenantId,
+    pub system: crate::ids::System,
+    /// The work's kind (`import_page`, `export`, `sync_record`, ...).
+    pub work: String,
+    /// What it is about: the job, export, record or stage, e.g. `job J (users stage)`.
+    pub what: String,
+    /// When it runs again.
+    pub resumes_at: Timestamp,
+    /// Why it waits (the rate limit's or the budget's message).
+    pub reason: String,
+    /// How many times it has waited so far.
+    pub waits: u32,
+}
+
+impl Waiting {
+    /// The note of `resume`'s wait (its work's connection, kind and subject), for `reason`.
+    pub fn of(resume: &ResumeMessage, reason: &str) -> Self {
+        let (tenant, system) = resume.work.connection();
+        Self {
+            tenant: tenant.clone(),
+            system,
+            work: resume.work.kind().to_string(),
+            what: resume.work.to_string(),
+            resumes_at: resume.not_before,
+            reason: reason.to_string(),
+            waits: resume.waits,
+        }
     }
 }
 
@@ -480,6 +527,7 @@ mod tests {
             received_at: Timestamp::from_unix(1_735_689_600).unwrap(),
             delivery: None,
             by_us: false,
+            retry: None,
         }
     }
 
@@ -556,6 +604,7 @@ mod tests {
                 record: crate::ids::RecordId::from_raw("c-1"),
                 change: change.into(),
                 deleted: None,
+                retry: None,
             })
         };
         let work = push("company-c-1-v2");

@@ -230,6 +230,7 @@ fn log_entry(t: &TenantId, id: &str, at: Timestamp, outcome: Outcome, crm_id: Op
         matched: None,
         fields: Vec::new(),
         conflicts: Vec::new(),
+        error: None,
     }
 }
 

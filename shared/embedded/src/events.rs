@@ -6,14 +6,14 @@ use async_trait::async_trait;
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 
+use tandem_domain::events::FailureEvent;
 use tandem_domain::job::{Job, JobStatus};
-use tandem_domain::log::{LogEntry, Outcome};
 use tandem_domain::ports::EventPublisher;
 
 /// An in-memory event publisher (see the module docs).
 #[derive(Default)]
 pub struct EmbeddedEvents {
-    published: Mutex<VecDeque<LogEntry>>,
+    published: Mutex<VecDeque<FailureEvent>>,
     failed_jobs: Mutex<VecDeque<Job>>,
 }
 
@@ -27,7 +27,7 @@ impl EmbeddedEvents {
     }
 
     /// The events published so far (the newest [`EmbeddedEvents::KEPT`]), oldest first.
-    pub fn published(&self) -> Vec<LogEntry> {
+    pub fn published(&self) -> Vec<FailureEvent> {
         self.lock().iter().cloned().collect()
     }
 
@@ -42,31 +42,28 @@ impl EmbeddedEvents {
         self.failed_jobs.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    fn lock(&self) -> MutexGuard<'_, VecDeque<LogEntry>> {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<FailureEvent>> {
         self.published.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 #[async_trait]
 impl EventPublisher for EmbeddedEvents {
-    async fn failed(&self, entry: &LogEntry) {
-        let reason = match &entry.outcome {
-            Outcome::Failed(why) => why.clone(),
-            other => other.key(),
-        };
+    async fn failed(&self, event: &FailureEvent) {
         tracing::warn!(
-            tenant = %entry.tenant,
-            system = %entry.system,
-            object = %entry.object,
-            external_id = entry.external_id.as_deref().unwrap_or("-"),
-            reason = %reason,
+            tenant = %event.tenant,
+            system = %event.system,
+            object = %event.record.kind,
+            external_id = event.record.external_id.as_deref().unwrap_or("-"),
+            reason = %event.error.message,
+            log = %event.link.path,
             "record failed"
         );
         let mut published = self.lock();
         if published.len() >= Self::KEPT {
             published.pop_front();
         }
-        published.push_back(entry.clone());
+        published.push_back(event.clone());
     }
 
     async fn job_failed(&self, job: &Job) {
@@ -86,7 +83,8 @@ impl EventPublisher for EmbeddedEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tandem_domain::log::Direction;
+    use tandem_domain::log::{Direction, LogEntry, Outcome};
+    use tandem_domain::usecases::Tuning;
     use tandem_domain::{RecordKind, System, TenantId, Timestamp};
 
     #[tokio::test]
@@ -107,10 +105,11 @@ mod tests {
                 matched: None,
                 fields: Vec::new(),
                 conflicts: Vec::new(),
+                error: None,
             };
-            events.failed(&entry).await;
+            events.failed(&FailureEvent::of(&entry, &Tuning::default())).await;
         }
-        let ids: Vec<String> = events.published().into_iter().map(|e| e.id).collect();
+        let ids: Vec<String> = events.published().into_iter().map(|e| e.log_id).collect();
         assert_eq!(ids, ["a", "b"]);
     }
 }

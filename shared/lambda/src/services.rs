@@ -45,6 +45,7 @@ pub fn services(sdk: &SdkConfig, config: &Config) -> Services {
         events: Arc::new(EventBridgePublisher::new(eventbridge, &config.event_bus_name)),
         snapshots: Arc::new(S3Snapshots::new(s3, &config.snapshot_bucket)),
         tuning: Tuning { public_url: config.public_url.clone(), sweep_every: config.sweep_every, ..Tuning::default() },
+        meter: Default::default(),
     }
 }
 

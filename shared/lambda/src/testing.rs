@@ -40,6 +40,7 @@ pub fn embedded_services() -> TestServices {
         events: embedded.events.clone(),
         snapshots: embedded.snapshots.clone(),
         tuning: Tuning::default(),
+        meter: Default::default(),
     };
     TestServices { services, embedded }
 }

@@ -157,6 +157,7 @@ impl<'a> Applier<'a> {
             matched: None,
             fields: Vec::new(),
             conflicts: Vec::new(),
+            error: None,
         }
     }
 
@@ -323,7 +324,7 @@ impl<'a> Applier<'a> {
         let outcome = Outcome::Failed(why);
         let entry = self.entry(log_id, ext_id, None, outcome.clone());
         self.svc.store.put_log(&entry).await?;
-        self.svc.events.failed(&entry).await;
+        self.svc.events.failed(&crate::events::FailureEvent::of(&entry, &self.svc.tuning)).await;
         Ok(outcome)
     }
 }

@@ -11,7 +11,7 @@ use crate::ports::{Connector, ErrorKind, SecretError, StoreError};
 use crate::secret::{Credentials, SecretString};
 use crate::settings::{AutoSync, ConnectionSettings, SettingsChange};
 use crate::sync::{WebhookEndpoint, new_webhook_secret};
-use crate::usecases::Services;
+use crate::usecases::{Services, usage};
 
 fn secret_error(e: SecretError) -> DomainError {
     match e {
@@ -211,7 +211,7 @@ pub async fn save_settings(
                 && let Some(url) = webhook_url(svc, system, endpoint)
             {
                 let secret = svc.secrets.webhook_secret(tenant, system).await.map_err(secret_error)?;
-                let connector = connector(svc, tenant, system).await?;
+                let connector = connector_beyond_budget(svc, tenant, system).await?;
                 endpoint.registration = connector.register_webhook(&url, secret.expose()).await?;
             }
         }
@@ -221,7 +221,7 @@ pub async fn save_settings(
             && let Some(url) = webhook_url(svc, system, endpoint)
             && endpoint.registration.is_some()
         {
-            connector(svc, tenant, system).await?.unregister_webhook(&url).await?;
+            connector_beyond_budget(svc, tenant, system).await?.unregister_webhook(&url).await?;
             endpoint.registration = None;
         }
         if settings.auto_sync.outbound() && !conn.settings.auto_sync.outbound() {
@@ -265,11 +265,32 @@ pub(crate) async fn update_connection(
     Err(DomainError::Store(StoreError::Conflict("the connection kept changing while saving".into())))
 }
 
-/// A connector for the tenant's saved credentials.
+/// A connector for the tenant's saved credentials, for work that calls the system: refused
+/// while the connection's API budget is used up (a rate limit naming when it resumes,
+/// [`usage::check`]); its calls are counted by the unit of work's meter.
 pub async fn connector(svc: &Services, tenant: &TenantId, system: System) -> Result<Arc<dyn Connector>, DomainError> {
+    let conn = connection(svc, tenant, system).await?;
+    usage::check(svc, &conn).await?;
+    connect_metered(svc, tenant, system).await
+}
+
+/// A connector whose calls are counted but not held to the budget: a webhook call's
+/// verification (its intake must answer at once; the work it queues waits instead) and the
+/// webhook registration of a settings change.
+pub(crate) async fn connector_beyond_budget(
+    svc: &Services,
+    tenant: &TenantId,
+    system: System,
+) -> Result<Arc<dyn Connector>, DomainError> {
     connection(svc, tenant, system).await?;
+    connect_metered(svc, tenant, system).await
+}
+
+async fn connect_metered(svc: &Services, tenant: &TenantId, system: System) -> Result<Arc<dyn Connector>, DomainError> {
     let creds = svc.secrets.get(tenant, system).await.map_err(secret_error)?;
-    Ok(svc.connectors.connect(&creds)?)
+    let connector = svc.connectors.connect(&creds)?;
+    svc.meter.watch(tenant, system, &connector);
+    Ok(connector)
 }
 
 /// Runs a connector call; on 401 drops the cached secret so the next call re-reads it.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::describe::Description;
 use crate::error::DomainError;
+use crate::events::FailureEvent;
 use crate::export::{Export, ExportMessage, ExportOutcome, ExportResult, ExportStatus, Include};
 use crate::external::ExternalRecord;
 use crate::ids::{JobId, RecordId, RecordKind, Stage, System, TenantId};
@@ -640,8 +641,10 @@ impl<'a> Ctx<'a> {
 
     /// A record the system refused: logged with its own message, a failure event published.
     pub async fn failed(&self, record: &Record, e: &ConnectorError) -> ExportResult {
-        let entry = self.log(record, None, Outcome::Failed(e.message.clone()), None, Vec::new()).await;
-        self.svc.events.failed(&entry).await;
+        let mut entry = self.entry(record, None, Outcome::Failed(e.message.clone()), None, Vec::new());
+        entry.error = Some(crate::log::LogError::of(e));
+        let entry = self.put(entry).await;
+        self.svc.events.failed(&FailureEvent::of(&entry, &self.svc.tuning)).await;
         self.result(record, ExportOutcome::Failed, None, Some(e.message.clone()))
     }
 
@@ -656,6 +659,11 @@ impl<'a> Ctx<'a> {
         fields: Vec<String>,
     ) -> LogEntry {
         let entry = self.entry(record, ext, outcome, matched, fields);
+        self.put(entry).await
+    }
+
+    /// Writes `entry` (a store failure is only warned about); returns it.
+    pub async fn put(&self, entry: LogEntry) -> LogEntry {
         if let Err(e) = self.svc.store.put_log(&entry).await {
             tracing::warn!(error = %e, "the export's log entry was not written");
         }
@@ -694,6 +702,7 @@ impl<'a> Ctx<'a> {
             matched,
             fields,
             conflicts: Vec::new(),
+            error: None,
         }
     }
 }

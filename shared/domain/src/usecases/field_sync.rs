@@ -76,6 +76,7 @@ pub(crate) fn message(conn: &Connection, change: &Change) -> Option<SyncOutMessa
         record: change.record.clone(),
         change: change.id.clone(),
         deleted: None,
+        retry: None,
     })
 }
 
@@ -477,8 +478,10 @@ impl Sender<'_> {
             _ => e.message.clone(),
         };
         let ext = record.link(SF).map(|l| l.id.clone());
-        let entry = self.ctx.log(record, ext.as_deref(), Outcome::Failed(message), None, Vec::new()).await;
-        self.ctx.svc.events.failed(&entry).await;
+        let mut entry = self.ctx.entry(record, ext.as_deref(), Outcome::Failed(message), None, Vec::new());
+        entry.error = Some(crate::log::LogError::of(e));
+        let entry = self.ctx.put(entry).await;
+        self.ctx.svc.events.failed(&crate::events::FailureEvent::of(&entry, &self.ctx.svc.tuning)).await;
         entry.outcome
     }
 
@@ -559,6 +562,7 @@ pub(crate) async fn send_matching(svc: &Services, conn: &Connection) -> Result<u
                 record: company.id().clone(),
                 change: format!("{run}:{}", company.id()),
                 deleted: None,
+                retry: None,
             };
             svc.queue.send(&Work::SyncOut(msg)).await?;
             queued += 1;

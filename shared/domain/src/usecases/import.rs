@@ -166,7 +166,8 @@ pub async fn cancel(svc: &Services, tenant: &TenantId, id: &JobId) -> Result<Job
     Err(DomainError::Store(StoreError::Conflict(format!("job {id} kept changing"))))
 }
 
-/// A job with whether it is stalled (running, no progress for `stall_after`).
+/// A job with whether it is stalled (running, no progress for `stall_after`) and when it
+/// is estimated to finish.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct JobView {
     #[serde(flatten)]
@@ -174,22 +175,62 @@ pub struct JobView {
     /// Running but without progress for longer than the configured stall time:
     /// `POST /jobs/{id}/resume` re-queues it from its checkpoint.
     pub stalled: bool,
+    /// When the import is estimated to finish ([`crate::budget::eta`]: the calls its pages
+    /// take so far, the pages left, the connection's API budget and the vendor's rate);
+    /// `null` when it cannot be estimated, with `eta_reason` saying why.
+    pub eta: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_reason: Option<String>,
 }
 
-/// A job by id, with whether it is stalled.
+/// A job by id, with whether it is stalled and its estimated finish.
 pub async fn job_view(svc: &Services, tenant: &TenantId, id: &JobId) -> Result<JobView, DomainError> {
     let job = job(svc, tenant, id).await?;
-    Ok(view(svc, job))
+    let input = eta_input(svc, &job).await?;
+    Ok(view(svc, job, input.as_ref()))
 }
 
-/// The tenant's newest jobs, with whether each is stalled.
+/// The tenant's newest jobs, with whether each is stalled (and, for running ones, the
+/// estimated finish).
 pub async fn jobs(svc: &Services, tenant: &TenantId, limit: usize) -> Result<Vec<JobView>, DomainError> {
-    Ok(svc.store.jobs(tenant, limit).await?.into_iter().map(|j| view(svc, j)).collect())
+    let mut out = Vec::new();
+    for j in svc.store.jobs(tenant, limit).await? {
+        let input = if j.status.is_final() { None } else { eta_input(svc, &j).await? };
+        out.push(view(svc, j, input.as_ref()));
+    }
+    Ok(out)
 }
 
-fn view(svc: &Services, job: Job) -> JobView {
-    let stalled = job.is_stalled(svc.clock.now(), svc.tuning.stall_after);
-    JobView { job, stalled }
+/// What the estimate of a running job needs besides the job: its connection's budget and
+/// calls in the window, and the pace its last page saw.
+async fn eta_input(svc: &Services, job: &Job) -> Result<Option<crate::budget::EtaInput>, DomainError> {
+    if job.status.is_final() {
+        return Ok(None);
+    }
+    let now = svc.clock.now();
+    let Some(conn) = svc.store.connection(&job.tenant, job.system).await? else { return Ok(None) };
+    let budget = conn.settings.api_budget_per_day;
+    let used_24h = match budget {
+        Some(_) => crate::budget::used(&svc.store.usage_hours(&job.tenant, job.system, now).await?, now),
+        None => 0,
+    };
+    let rate_per_second = job
+        .current_stage()
+        .and_then(|s| job.progress.get(&s))
+        .and_then(|p| p.pace)
+        .or_else(|| job.stages.iter().rev().find_map(|s| job.progress.get(s).and_then(|p| p.pace)));
+    Ok(Some(crate::budget::EtaInput { now, budget, used_24h, rate_per_second }))
+}
+
+fn view(svc: &Services, job: Job, input: Option<&crate::budget::EtaInput>) -> JobView {
+    let now = svc.clock.now();
+    let stalled = job.is_stalled(now, svc.tuning.stall_after);
+    let fallback = crate::budget::EtaInput { now, budget: None, used_24h: 0, rate_per_second: None };
+    let (eta, eta_reason) = match crate::budget::eta(&job, input.unwrap_or(&fallback)) {
+        crate::budget::Eta::At(at) => (Some(at), None),
+        crate::budget::Eta::Unknown(why) => (None, Some(why)),
+    };
+    JobView { job, stalled, eta, eta_reason }
 }
 
 /// Resumes a job from its checkpoint. A failed job runs again (if no other import of
@@ -325,8 +366,11 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
         }
         crate::ports::SecretError::Unavailable(m) => DomainError::Store(StoreError::Unavailable(m)),
     })?;
+    crate::usecases::usage::check(svc, &conn).await?;
     let connector = svc.connectors.connect(&creds)?;
+    svc.meter.watch(tenant, msg.system, &connector);
     let fetched_at = svc.clock.now();
+    let calls_before = connector.calls();
     let page = match connector.list(msg.stage.kind(), &msg.cursor).await {
         Ok(p) => p,
         Err(e) => {
@@ -347,7 +391,12 @@ async fn process_page(svc: &Services, job: &Job, msg: &StageMessage) -> Result<S
             LogEntry::import_id(&job.id, msg.stage, &ext_id)
         })
         .collect();
-    let mut counts = StageProgress { pages: 1, ..StageProgress::default() };
+    let mut counts = StageProgress {
+        pages: 1,
+        calls: connector.calls().saturating_sub(calls_before),
+        pace: connector.pace(),
+        ..StageProgress::default()
+    };
     for outcome in applier.apply(&page.records, &log_ids).await? {
         counts.count(&outcome);
     }

@@ -10,7 +10,6 @@ use crate::external::{
 };
 use crate::ids::{RecordId, RecordKind};
 use crate::log::LogFilter;
-use crate::log::Outcome;
 use crate::reconcile::Merge;
 use crate::records::Record;
 use crate::records::{CompanyFields, CompanyRecord, ContactFields, ContactRecord, Meta, Opportunity, User};
@@ -566,7 +565,8 @@ async fn an_unreadable_record_is_logged_as_failed_and_the_rest_come_in() {
     assert_eq!(counts(&job, Stage::Companies), BTreeMap::from([("created".into(), 1), ("failed".into(), 1)]));
     let events = w.events.0.lock().unwrap();
     assert_eq!(events.len(), 1);
-    assert!(matches!(&events[0].outcome, Outcome::Failed(why) if why.contains("invalid type")));
+    assert!(events[0].error.message.contains("invalid type"), "{:?}", events[0]);
+    assert_eq!((events[0].record.external_id.as_deref(), events[0].error.kind), (Some("7"), None));
 }
 
 #[tokio::test]

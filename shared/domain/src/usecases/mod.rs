@@ -8,15 +8,18 @@ pub mod crm;
 pub mod export;
 pub mod field_map;
 pub(crate) mod field_sync;
+pub mod health;
 pub mod import;
 mod load;
 pub mod mappings;
+pub mod retry;
 pub mod schedule;
 pub mod selective_sync;
 pub mod snapshots;
 pub mod sweep;
 pub mod sync_in;
 pub mod sync_out;
+pub mod usage;
 pub mod work;
 
 use std::sync::Arc;
@@ -38,6 +41,9 @@ pub struct Services {
     pub snapshots: Arc<dyn crate::ports::SnapshotStore>,
     /// Settings of the use cases themselves (not ports).
     pub tuning: Tuning,
+    /// What counts the calls of the unit of work these services run (the default counts
+    /// nothing; see [`usage::scoped`]).
+    pub meter: usage::Meter,
 }
 
 /// Settings of the use cases, read once at start-up.

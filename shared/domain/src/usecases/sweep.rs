@@ -49,6 +49,7 @@ async fn queue_notices(svc: &Services, conn: &Connection, stage: Stage, ids: &[S
             received_at: now,
             delivery: None,
             by_us: false,
+            retry: None,
         };
         svc.queue.send(&Work::SyncRecord(msg)).await?;
     }

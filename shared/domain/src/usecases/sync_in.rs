@@ -31,7 +31,7 @@ use crate::sync::{POLL_OVERLAP_SECONDS, PollMessage, SyncMessage};
 use crate::table::RecordStore;
 use crate::usecases::Services;
 use crate::usecases::apply::{Applier, Run};
-use crate::usecases::connections::{connection, connector, update_connection};
+use crate::usecases::connections::{connection, connector, connector_beyond_budget, update_connection};
 use crate::usecases::field_sync;
 use crate::webhook::{Action, WebhookCall, WebhookError};
 use crate::work::Work;
@@ -78,7 +78,7 @@ pub async fn intake(svc: &Services, system: System, key: &str, call: &WebhookCal
     let parsed = reader.parse(call);
     let secret: Vec<u8> = match parsed.as_ref().ok().and_then(|d| d.key_url.clone()) {
         Some(url) => {
-            let connector = connector(svc, &tenant, system).await?;
+            let connector = connector_beyond_budget(svc, &tenant, system).await?;
             connector.webhook_key(&url).await.map_err(|e| unauthenticated(system, format!("its signing key: {e}")))?
         }
         None => {
@@ -91,7 +91,7 @@ pub async fn intake(svc: &Services, system: System, key: &str, call: &WebhookCal
                     return Err(DomainError::Store(crate::ports::StoreError::Unavailable(m)));
                 }
             };
-            let connector = connector(svc, &tenant, system).await?;
+            let connector = connector_beyond_budget(svc, &tenant, system).await?;
             connector.webhook_proof(secret.expose().as_bytes()).await?
         }
     };
@@ -123,6 +123,7 @@ pub async fn intake(svc: &Services, system: System, key: &str, call: &WebhookCal
             received_at: now,
             delivery: Some(digest[..16].to_string()),
             by_us: notice.by_us,
+            retry: None,
         };
         svc.queue.send(&Work::SyncRecord(msg)).await?;
         queued += 1;
@@ -181,6 +182,16 @@ pub(crate) fn stage_if(conn: &Connection, kind: RecordKind, on: bool, direction:
     Ok(stage)
 }
 
+/// The stage a retry (`POST /logs/{id}/retry`) takes its record in by: with inbound sync
+/// off too (a person asked), for a kind the system has, outside the field-level mode.
+fn retried_stage(conn: &Connection, msg: &SyncMessage) -> Option<Stage> {
+    msg.retry.as_ref()?;
+    if field_sync::is_on(conn) {
+        return None;
+    }
+    Stage::of_kind(msg.record_kind).filter(|s| conn.system.stages().contains(s))
+}
+
 /// The sync worker's handling of one webhook notice: the record read from the system and
 /// applied (three-way merge), or, gone from the system, handled as a delete. `None` when
 /// the connection does not sync the record's kind (logged at info, nothing written).
@@ -189,9 +200,9 @@ pub async fn apply_notice(svc: &Services, msg: &SyncMessage) -> Result<Option<Ou
         tracing::info!(tenant = %msg.tenant, system = %msg.system, "notice for a connection that is gone; dropped");
         return Ok(None);
     };
-    let stage = match synced_stage(&conn, msg.record_kind) {
-        Ok(stage) => stage,
-        Err(why) => {
+    let stage = match synced_stage(&conn, msg.record_kind).map_err(|why| (why, retried_stage(&conn, msg))) {
+        Ok(stage) | Err((_, Some(stage))) => stage,
+        Err((why, None)) => {
             tracing::info!(tenant = %msg.tenant, system = %msg.system, kind = %msg.record_kind, reason = %why, "notice not synced");
             return Ok(None);
         }
@@ -204,7 +215,10 @@ pub async fn apply_notice(svc: &Services, msg: &SyncMessage) -> Result<Option<Ou
         return deleted(svc, &conn, msg.record_kind, &msg.external_id).await.map(Some);
     };
     let applier = Applier::new(svc, &msg.tenant, &conn, stage, run(Direction::Webhook));
-    let log_id = sync_log_id(msg.system, &record);
+    let log_id = match &msg.retry {
+        Some(token) => format!("{}:{token}", sync_log_id(msg.system, &record)),
+        None => sync_log_id(msg.system, &record),
+    };
     let outcomes = applier.apply(std::slice::from_ref(&record), &[log_id]).await?;
     let outcome = marked_deleted(svc, &conn, std::slice::from_ref(&record), outcomes).await?.pop();
     tracing::info!(tenant = %msg.tenant, system = %msg.system, kind = %msg.record_kind, id = %msg.external_id,

@@ -144,6 +144,7 @@ pub(crate) fn notice(w: &World, id: &str, deleted: bool) -> SyncMessage {
         received_at: w.svc.clock.now(),
         delivery: None,
         by_us: false,
+        retry: None,
     }
 }
 

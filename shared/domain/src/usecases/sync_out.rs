@@ -65,6 +65,7 @@ fn message(conn: &Connection, change: &Change) -> Option<SyncOutMessage> {
         record: change.record.clone(),
         change: change.id.clone(),
         deleted,
+        retry: None,
     })
 }
 
@@ -178,7 +179,9 @@ pub async fn push(svc: &Services, msg: &SyncOutMessage) -> Result<Option<Outcome
     if field_sync::is_on(&conn) {
         return field_sync::push(svc, conn, msg).await;
     }
-    if let Err(why) = pushed_stage(&conn, msg.record_kind) {
+    if let Err(why) = pushed_stage(&conn, msg.record_kind)
+        && msg.retry.is_none()
+    {
         tracing::info!(tenant = %msg.tenant, system = %msg.system, change = %msg.change, reason = %why, "change not pushed");
         return Ok(None);
     }
@@ -342,6 +345,7 @@ async fn delete(ctx: &Ctx<'_>, msg: &SyncOutMessage, ext_id: &str) -> Result<Out
     let ledger = ctx.svc.store.ledgers(t, ctx.system, std::slice::from_ref(&key)).await?.remove(&key);
     let ledger = ledger.filter(|l| l.crm_id == msg.record);
     let mut writes = Vec::new();
+    let mut error = None;
     let outcome = match (&ledger, ctx.conn.settings.propagate_deletes) {
         (None, _) => Outcome::Skipped(SkipReason::NotLinked),
         (Some(_), false) => Outcome::Skipped(SkipReason::Deleted),
@@ -351,17 +355,21 @@ async fn delete(ctx: &Ctx<'_>, msg: &SyncOutMessage, ext_id: &str) -> Result<Out
                 Outcome::Deleted
             }
             Err(e) if e.retryable => return Err(e.into()),
-            Err(e) => Outcome::Failed(e.message),
+            Err(e) => {
+                error = Some(crate::log::LogError::of(&e));
+                Outcome::Failed(e.message)
+            }
         },
     };
     let id = sync_out_log_id(ctx.system, &msg.change, kind, &msg.record);
     let entry = LogEntry {
         crm_id: Some(msg.record.clone()),
         external_id: Some(ext_id.to_string()),
+        error,
         ..LogEntry::of(id, t, ctx.svc.clock.now(), ctx.system, Direction::SyncOut, kind, outcome.clone())
     };
     if matches!(outcome, Outcome::Failed(_)) {
-        ctx.svc.events.failed(&entry).await;
+        ctx.svc.events.failed(&crate::events::FailureEvent::of(&entry, &ctx.svc.tuning)).await;
     }
     writes.push(RecordStore::prepare_log(&entry)?);
     match ctx.svc.store.commit(writes).await {

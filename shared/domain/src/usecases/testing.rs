@@ -9,7 +9,6 @@ use crate::describe::Description;
 use crate::external::{AccountInfo, Choice, Cursor, ExternalRecord, OptionList, Page};
 use crate::ids::{RecordKind, Stage, System, TenantId};
 use crate::job::StageMessage;
-use crate::log::LogEntry;
 use crate::normalise::Timestamp;
 use crate::ports::*;
 use crate::secret::{Credentials, SecretString};
@@ -174,11 +173,11 @@ impl Clock for FixedClock {
 }
 
 #[derive(Default)]
-pub struct NoEvents(pub Mutex<Vec<LogEntry>>, pub Mutex<Vec<crate::job::Job>>);
+pub struct NoEvents(pub Mutex<Vec<crate::events::FailureEvent>>, pub Mutex<Vec<crate::job::Job>>);
 #[async_trait]
 impl EventPublisher for NoEvents {
-    async fn failed(&self, entry: &LogEntry) {
-        lock(&self.0).push(entry.clone());
+    async fn failed(&self, event: &crate::events::FailureEvent) {
+        lock(&self.0).push(event.clone());
     }
     async fn job_failed(&self, job: &crate::job::Job) {
         lock(&self.1).push(job.clone());
@@ -452,6 +451,7 @@ pub fn world(connector: FakeConnector) -> World {
         events: events.clone(),
         snapshots: Arc::new(MemSnapshots::default()),
         tuning: crate::usecases::Tuning::default(),
+        meter: Default::default(),
     };
     World { svc, table, clock, queue, connector, events }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::error::DomainError;
 use crate::usecases::import::{self, Step};
-use crate::usecases::{Services, export, sweep, sync_in, sync_out};
-use crate::work::{ResumeMessage, Work, resume_after};
+use crate::usecases::{Services, export, sweep, sync_in, sync_out, usage};
+use crate::work::{ResumeMessage, Waiting, Work, resume_after};
 
 /// What became of a message [`run`] was given.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,7 +35,11 @@ pub async fn run(svc: &Services, work: &Work) -> Result<Ran, DomainError> {
         tracing::info!(work = %resume.work, resume_at = %resume.not_before, left_s = left.as_secs(), "not due yet");
         return Ok(Ran::NotDue(left));
     }
-    let Err(error) = dispatch(svc, work.underlying()).await else { return Ok(Ran::Done) };
+    // The calls the work makes are counted against its connection's API budget.
+    let scoped = usage::scoped(svc);
+    let result = dispatch(&scoped, work.underlying()).await;
+    usage::record(&scoped).await;
+    let Err(error) = result else { return Ok(Ran::Done) };
     let Some(resume) = resume_after(work, &error, svc.clock.now()) else { return Err(error) };
     let system = match &error {
         DomainError::Connector(e) => e.system.display_name(),
@@ -46,6 +50,11 @@ pub async fn run(svc: &Services, work: &Work) -> Result<Ran, DomainError> {
         work = %resume.work, resume_at = %resume.not_before, waits = resume.waits, error = %error,
         "rate limited by {system}; the work waits and resumes"
     );
+    // Noted for the connection's health view; the wait does not depend on the note.
+    let waiting = Waiting::of(&resume, &error.to_string());
+    if let Err(e) = svc.store.save_waiting(&resume.work.dedup_id(), &waiting).await {
+        tracing::warn!(work = %resume.work, error = %e, "the wait could not be noted for the health view");
+    }
     Ok(Ran::Waits(resume))
 }
 

@@ -1,0 +1,1 @@
+//! Tests of the health view against a seeded log.
