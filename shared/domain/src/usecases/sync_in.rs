@@ -214,7 +214,9 @@ pub async fn apply_notice(svc: &Services, msg: &SyncMessage) -> Result<Option<Ou
     let Some(record) = connector.get(msg.record_kind, &msg.external_id).await? else {
         return deleted(svc, &conn, msg.record_kind, &msg.external_id).await.map(Some);
     };
-    let applier = Applier::new(svc, &msg.tenant, &conn, stage, run(Direction::Webhook));
+    // A retry a person asked for is logged as sync in (it came by no webhook).
+    let direction = if msg.retry.is_some() { Direction::SyncIn } else { Direction::Webhook };
+    let applier = Applier::new(svc, &msg.tenant, &conn, stage, run(direction));
     let log_id = match &msg.retry {
         Some(token) => format!("{}:{token}", sync_log_id(msg.system, &record)),
         None => sync_log_id(msg.system, &record),

@@ -205,6 +205,8 @@ pub struct FakeConnector {
     pub writes: Mutex<Vec<String>>,
     /// How many of the next writes the system answers 429 (retry after 30 s).
     pub rate_limited_writes: std::sync::atomic::AtomicU32,
+    /// Reads made (`list` and `get`): the "requests" `Connector::calls` reports.
+    pub reads: std::sync::atomic::AtomicU64,
 }
 
 impl FakeConnector {
@@ -244,7 +246,11 @@ impl Connector for FakeConnector {
     async fn options(&self, list: OptionList) -> Result<Vec<Choice>, ConnectorError> {
         Ok(self.options.get(&list).cloned().unwrap_or_default())
     }
+    fn calls(&self) -> u64 {
+        self.reads.load(SeqCst)
+    }
     async fn list(&self, kind: RecordKind, cursor: &Cursor) -> Result<Page, ConnectorError> {
+        self.reads.fetch_add(1, SeqCst);
         self.up()?;
         let Some(stage) = Stage::of_kind(kind) else { return Ok(Page { records: Vec::new(), next: None }) };
         let all = lock(&self.records).get(&stage).cloned().unwrap_or_default();
@@ -254,6 +260,7 @@ impl Connector for FakeConnector {
         Ok(Page { records: all[start.min(end)..end].to_vec(), next })
     }
     async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
+        self.reads.fetch_add(1, SeqCst);
         self.up()?;
         let stage = Stage::of_kind(kind).ok_or_else(|| crate::ports::no_such_kind(System::ConnectWise, kind))?;
         Ok(lock(&self.records).get(&stage).and_then(|all| all.iter().find(|r| r.id() == Some(id)).cloned()))

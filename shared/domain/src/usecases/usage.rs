@@ -142,3 +142,7 @@ pub async fn api_calls(svc: &Services, conn: &Connection) -> Result<ApiCalls, Do
         resumes_at: per_day.and_then(|b| budget::free_at(b, &hours, now)),
     })
 }
+
+#[cfg(test)]
+#[path = "usage_tests.rs"]
+mod tests;
