@@ -28,9 +28,10 @@ pub struct HourCalls {
     pub calls: u64,
 }
 
-/// The start of the UTC hour `at` is in.
+/// The start of the UTC hour `at` is in (whole seconds: no fraction is left over).
 pub fn hour_of(at: Timestamp) -> Timestamp {
-    at.plus_seconds(-at.unix().rem_euclid(3600))
+    let secs = at.unix();
+    Timestamp::from_unix(secs - secs.rem_euclid(3600)).unwrap_or(at)
 }
 
 /// The oldest hour still in the window at `now`.
@@ -189,6 +190,7 @@ mod tests {
     fn the_window_is_the_hour_now_and_the_twenty_three_before_it() {
         let now = at("2026-01-02T10:30:00Z");
         assert_eq!(hour_of(now), at("2026-01-02T10:00:00Z"));
+        assert_eq!(hour_of(at("2026-01-02T10:59:59.999999Z")), at("2026-01-02T10:00:00Z"), "no fraction left over");
         assert_eq!(window_start(now), at("2026-01-01T11:00:00Z"));
         let hours =
             [hour("2026-01-01T10:00:00Z", 100), hour("2026-01-01T11:00:00Z", 3), hour("2026-01-02T10:00:00Z", 4)];
