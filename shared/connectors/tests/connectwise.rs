@@ -480,3 +480,19 @@ async fn get_reads_an_opportunity_with_its_forecast_and_a_member_by_its_identifi
     assert_eq!(err.kind, ErrorKind::Invalid);
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_connector_counts_every_request_it_sends_retries_included_and_its_own_only() {
+    let (handle, _) = start(30).await;
+    let conn = good(&handle, 10);
+    let before = handle.stats().requests;
+    let (_, pages) = fetch_all(&*conn, Stage::Companies, Cursor::start()).await;
+    assert!(pages >= 3, "{pages}");
+    let counted = conn.calls();
+    assert_eq!(counted, handle.stats().requests - before, "one count per request the simulator received");
+    handle.fail_next(2, 503);
+    conn.list(tandem_domain::RecordKind::Company, &Cursor::start()).await.expect("a retried read succeeds");
+    assert_eq!(conn.calls(), counted + 3, "two failed attempts and the one that succeeded");
+    let fresh = connect(creds_of(handle.credentials()), fast_settings(5));
+    assert_eq!(fresh.calls(), 0, "another connector counts its own requests");
+}
