@@ -12,8 +12,7 @@ use tandem_domain::usecases::Tuning;
 use tandem_domain::{RecordId, RecordKind, System, TenantId, Timestamp};
 
 fn docs(file: &str) -> String {
-    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/events").join(file))
-        .unwrap()
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/events").join(file)).unwrap()
 }
 
 fn validator() -> jsonschema::Validator {
