@@ -5,8 +5,9 @@
 //! One place counts, for every flow: a unit of work (a work message in
 //! [`crate::usecases::work::run`], an HTTP request in the API) runs on [`scoped`]
 //! services, whose [`Meter`] sees every connector
-//! [`crate::usecases::connections::connector`] hands out; when the unit is done, [`record`] adds the calls each connector sent meanwhile to its
-//! connection's count of the hour. A connector is kept and reused across units (its token
+//! [`crate::usecases::connections::connector`] hands out; when the unit is done,
+//! [`record`] adds the calls each connector sent meanwhile to its connection's count of
+//! the hour. A connector is kept and reused across units (its token
 //! with it), so a unit counts the difference over its own run; two units of one
 //! connection running at the same moment (a route beside a worker) may each count the
 //! other's calls too, an over-count, never an under-count. Credential checks are not
