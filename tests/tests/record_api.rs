@@ -145,7 +145,7 @@ async fn records_and_settings(api: &Caller, svc: &Services) {
     );
     assert!(svc.store.changes(&TenantId::parse(other).unwrap(), &svc.clock.now().day()).await.unwrap().is_empty());
 
-    // Settings: 404 without a connection; then read, change, refuse what is not built.
+    // Settings: 404 without a connection; then read, change, refuse a bad value by name.
     let (s, _) = api.call(me, "GET", "/connections/halo/settings", None).await;
     assert_eq!(s, 404);
     save_connection(svc, &t).await;
@@ -155,10 +155,14 @@ async fn records_and_settings(api: &Caller, svc: &Services) {
         api.call(me, "PUT", "/connections/halo/settings", Some(json!({"export_requires_opportunity": false}))).await;
     assert_eq!((s, b["export_requires_opportunity"].as_bool()), (200, Some(false)), "{b}");
     let (s, b) = api.call(me, "PUT", "/connections/halo/settings", Some(json!({"api_budget_per_day": 500}))).await;
+    assert_eq!((s, b["api_budget_per_day"].as_u64()), (200, Some(500)), "{b}");
+    let refused = json!({"api_budget_per_day": 0, "export_requires_opportunity": true});
+    let (s, b) = api.call(me, "PUT", "/connections/halo/settings", Some(refused)).await;
     assert_eq!(s, 400);
-    assert!(message(&b).contains("not built"), "{b}");
+    assert!(message(&b).contains("api_budget_per_day"), "{b}");
     let (_, b) = api.call(me, "GET", "/connections/halo/settings", None).await;
     assert_eq!(b["export_requires_opportunity"].as_bool(), Some(false), "a refused change changes nothing");
+    assert_eq!(b["api_budget_per_day"].as_u64(), Some(500), "a refused change changes nothing");
 }
 
 /// A Halo connection saved straight into the store (the settings need one; no simulator).
