@@ -106,6 +106,12 @@ async fn the_dynamo_table_passes_the_conformance_suite() {
 }
 
 #[tokio::test]
+async fn a_preview_view_over_the_dynamo_table_passes_the_conformance_suite() {
+    let view = tandem_domain::overlay::Overlay::new(Arc::new(table().await), "moto", 4_000_000_000);
+    conformance::table_suite(Arc::new(view)).await;
+}
+
+#[tokio::test]
 async fn creating_the_table_again_leaves_it_and_its_items_alone() {
     let table = table().await;
     let client = aws_sdk_dynamodb::Client::new(&moto().await);

@@ -241,6 +241,9 @@ impl Embedded {
 }
 
 #[cfg(test)]
+mod overlay_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use tandem_domain::ports::{SecretStore, Table};

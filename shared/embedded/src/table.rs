@@ -492,6 +492,14 @@ impl EmbeddedTable {
 
 #[async_trait]
 impl Table for EmbeddedTable {
+    fn token_after(&self, item: &Item, index: bool) -> Result<String, StoreError> {
+        if index {
+            let gsk = item.gsi1.as_ref().map(|g| g.sk.as_str()).unwrap_or_default();
+            encode_token(&[gsk, &item.pk, &item.sk])
+        } else {
+            encode_token(&[&item.sk])
+        }
+    }
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let now = self.now();
         let key = (pk.to_string(), sk.to_string());
@@ -565,7 +573,7 @@ impl Table for EmbeddedTable {
         }
         self.purge(expired, now);
         let next = match items.last() {
-            Some(last) if more => Some(encode_token(&[&last.sk])?),
+            Some(last) if more => Some(self.token_after(last, false)?),
             _ => None,
         };
         Ok(QueryPage { items, next })
@@ -613,10 +621,7 @@ impl Table for EmbeddedTable {
         }
         self.purge(expired, now);
         let next = match items.last() {
-            Some(last) if more => {
-                let gsk = last.gsi1.as_ref().map(|g| g.sk.as_str()).unwrap_or_default();
-                Some(encode_token(&[gsk, &last.pk, &last.sk])?)
-            }
+            Some(last) if more => Some(self.token_after(last, true)?),
             _ => None,
         };
         Ok(QueryPage { items, next })
