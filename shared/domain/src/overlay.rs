@@ -110,7 +110,7 @@ impl Overlay {
         format!("{}{pk}", self.prefix)
     }
 
-    fn to_raw(&self, item: Item) -> Result<Item, StoreError> {
+    fn scratch_item(&self, item: Item) -> Result<Item, StoreError> {
         let scratch = Scratch { body: item.body, expires_at: item.expires_at, deleted: false };
         Ok(Item {
             pk: self.raw(&item.pk),
@@ -123,7 +123,7 @@ impl Overlay {
     }
 
     /// The item a scratch item stands for; `None` for a tombstone.
-    fn from_raw(&self, raw: &Item) -> Option<Item> {
+    fn shown(&self, raw: &Item) -> Option<Item> {
         let scratch = match serde_json::from_value::<Scratch>(raw.body.clone()) {
             Ok(s) if !s.deleted => s,
             Ok(_) => return None,
@@ -196,7 +196,7 @@ impl Overlay {
                 .items
                 .into_iter()
                 .map(|raw| {
-                    let seen = self.from_raw(&raw);
+                    let seen = self.shown(&raw);
                     let at = seen.clone().unwrap_or_else(|| Item { pk: pk.to_string(), ..raw.clone() });
                     (raw, at, seen)
                 })
@@ -267,7 +267,7 @@ fn order_key(item: &Item, index: bool) -> (String, String, String) {
 impl Table for Overlay {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         match self.table.get(&self.raw(pk), sk).await? {
-            Some(raw) => Ok(self.from_raw(&raw)),
+            Some(raw) => Ok(self.shown(&raw)),
             None if self.through => self.table.get(pk, sk).await,
             None => Ok(None),
         }
@@ -276,7 +276,7 @@ impl Table for Overlay {
     async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Item>, StoreError> {
         let scratch = self.scratch_items(keys).await?;
         let rest: Vec<(String, String)> = keys.iter().filter(|k| !scratch.contains_key(*k)).cloned().collect();
-        let mut items: Vec<Item> = scratch.values().filter_map(|raw| self.from_raw(raw)).collect();
+        let mut items: Vec<Item> = scratch.values().filter_map(|raw| self.shown(raw)).collect();
         if self.through && !rest.is_empty() {
             items.extend(self.table.get_many(&rest).await?);
         }
@@ -310,7 +310,7 @@ impl Table for Overlay {
         for (write, key) in writes.into_iter().zip(&keys) {
             let copy = scratch.get(key);
             let seen_version = match copy {
-                Some(raw) => self.from_raw(raw).map(|i| i.version),
+                Some(raw) => self.shown(raw).map(|i| i.version),
                 None => beneath.get(key).map(|i| i.version),
             };
             // The scratch copy is written under a condition on itself alone.
@@ -325,7 +325,7 @@ impl Table for Overlay {
                     if !holds {
                         return Err(StoreError::Conflict(format!("{} {}", item.pk, item.sk)));
                     }
-                    raw_writes.push(Write::Put { item: self.to_raw(item)?, condition: on_copy });
+                    raw_writes.push(Write::Put { item: self.scratch_item(item)?, condition: on_copy });
                 }
                 Write::Delete { pk, sk } => {
                     let version = seen_version.unwrap_or_default() + 1;
@@ -339,7 +339,7 @@ impl Table for Overlay {
     fn token_after(&self, item: &Item, index: bool) -> Result<String, StoreError> {
         // A page ending with `item`: both sides continue after it (a read of the view
         // compares by key, so continuing the table beneath after the same key is exact).
-        let raw = self.to_raw(item.clone())?;
+        let raw = self.scratch_item(item.clone())?;
         Position {
             scratch: Some(self.table.token_after(&raw, index)?),
             table: Some(self.table.token_after(item, index)?),
