@@ -510,6 +510,7 @@ async fn a_resume_not_due_yet_is_reported_failed_held_back_until_due_and_not_run
         stage: Stage::Contacts,
         cursor: tandem_domain::external::Cursor::start(),
         attempt: 0,
+        dry_run: false,
     });
     let not_before = s.svc.clock.now().plus_seconds(4);
     let resume = Work::Resume(ResumeMessage { not_before, waits: 1, work: Box::new(page) });

@@ -74,6 +74,7 @@ fn message(tenant: &str, position: &str) -> Work {
         stage: Stage::Companies,
         cursor: Cursor { position: position.into(), since: None },
         attempt: 0,
+        dry_run: false,
     })
 }
 

@@ -411,6 +411,7 @@ mod tests {
             updated_at: tandem_domain::Timestamp::from_unix(1_700_000_000).unwrap(),
             attempt: 0,
             version: 0,
+            dry_run: false,
         }
     }
 

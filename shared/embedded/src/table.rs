@@ -804,6 +804,7 @@ mod tests {
                     updated_at: now,
                     attempt: 0,
                     version: 0,
+                    dry_run: false,
                 };
                 tokio::spawn(async move { store.claim_job(&job).await })
             })

@@ -11,6 +11,7 @@ pub(crate) mod field_sync;
 pub mod import;
 mod load;
 pub mod mappings;
+pub mod preview;
 pub mod schedule;
 pub mod selective_sync;
 pub mod snapshots;
