@@ -190,6 +190,17 @@ pub async fn job(svc: &Services, tenant: &TenantId, id: &JobId) -> Result<Job, D
     scratch(svc, id).job(tenant, id).await?.filter(|j| j.dry_run).ok_or_else(missing)
 }
 
+/// The log entries a preview's pages wrote on its view (newest first; `filter` applies).
+pub async fn entries(
+    svc: &Services,
+    tenant: &TenantId,
+    preview: &Job,
+    filter: &LogFilter,
+) -> Result<Vec<LogEntry>, DomainError> {
+    let filter = LogFilter { job_id: Some(preview.id.clone()), since: Some(preview.created_at), ..filter.clone() };
+    Ok(scratch(svc, &preview.id).logs(tenant, &filter, svc.clock.now()).await?)
+}
+
 /// A preview's report: its summary and what it would do per record (newest first;
 /// `filter`'s outcome, object and limit apply).
 pub async fn report(svc: &Services, tenant: &TenantId, id: &JobId, filter: &LogFilter) -> Result<Report, DomainError> {
