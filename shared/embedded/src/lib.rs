@@ -33,6 +33,7 @@ pub mod error;
 pub mod events;
 pub mod metered;
 pub mod queue;
+pub mod sealing;
 pub mod secrets;
 pub mod snapshots;
 pub mod table;
