@@ -51,6 +51,15 @@ pub enum OpenError {
         /// What is wrong.
         message: String,
     },
+    /// The SQLite database could not be opened or set up.
+    #[error("cannot open the database {}", path.display())]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's reason.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// A whole-file JSON document (the secrets file) cannot be read back.
     #[error("{} is corrupt", path.display())]
     Corrupt {
@@ -84,7 +93,7 @@ impl OpenError {
 impl From<OpenError> for StoreError {
     fn from(e: OpenError) -> Self {
         match e {
-            OpenError::Io { .. } | OpenError::InUse { .. } | OpenError::Key { .. } => {
+            OpenError::Io { .. } | OpenError::InUse { .. } | OpenError::Key { .. } | OpenError::Sqlite { .. } => {
                 StoreError::Unavailable(e.full_message())
             }
             OpenError::CorruptLine { .. } | OpenError::Corrupt { .. } => StoreError::Corrupt(e.full_message()),
