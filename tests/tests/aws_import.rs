@@ -9,7 +9,9 @@
 //! answered 502, sends each record once. Sync in: with inbound sync switched on through
 //! the `http-api` handler, a record changed in the simulator reaches the CRM through a poll
 //! started there and run, page by page, by the `sync-worker` handler; a company deleted
-//! there is found by an id reconciliation the same handler runs.
+//! there is found by an id reconciliation the same handler runs. A preview (dry run) run by
+//! the stage handlers, with messages delivered twice and invocations dying, reports the
+//! ground truth and leaves the tenant's records, links and jobs in DynamoDB as they were.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed set-up step should panic
 
@@ -27,9 +29,9 @@ use tandem_domain::external::ExternalRecord;
 use tandem_domain::job::Job;
 use tandem_domain::usecases::Services;
 use tandem_domain::usecases::import;
-use tandem_domain::usecases::{crm, export};
+use tandem_domain::usecases::{crm, export, preview};
 use tandem_domain::work::Route;
-use tandem_domain::{JobId, RecordKind, Stage, System, TenantId};
+use tandem_domain::{DomainError, JobId, RecordKind, Stage, System, TenantId};
 use tandem_lambda::testing::{SAMPLE_TENANT_CLAIM, event_json, invocation};
 use tandem_local::aws::{AwsNames, SqsEventSource, provision, sdk_config};
 use tandem_local::sims::{self, RunningSim, Scale};
@@ -115,6 +117,11 @@ async fn invoke_route(svc: &Services, route: Route, event: SqsEvent) -> SqsBatch
 }
 
 async fn connect_and_start(s: &Stack, sim: &RunningSim, tenant: &str) -> JobId {
+    connect_and_start_with(s, sim, tenant, json!({"stages": "all"})).await
+}
+
+/// Connects and starts an import (`body`: the import route's body) through the handlers.
+async fn connect_and_start_with(s: &Stack, sim: &RunningSim, tenant: &str, body: Value) -> JobId {
     let t = TenantId::parse(tenant).unwrap();
     if let Some(h) = sim.syncro() {
         h.set_requests_per_minute(None); // its 429 handling has its own tests
@@ -125,7 +132,7 @@ async fn connect_and_start(s: &Stack, sim: &RunningSim, tenant: &str) -> JobId {
     let resp = validate_credentials::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(save)).await.unwrap();
     assert_eq!(resp.status_code, 201, "{:?}", resp.body);
     setup::map_typically(&s.svc, &t, sim.system, &sim.typical).await.unwrap();
-    let start = api_event("POST", &format!("{path}/imports"), tenant, json!({"stages": "all"}));
+    let start = api_event("POST", &format!("{path}/imports"), tenant, body);
     let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(start)).await.unwrap();
     assert_eq!(resp.status_code, 202, "{:?}", resp.body);
     JobId::from_raw(body_json(&resp.body)["id"].as_str().unwrap())
@@ -169,7 +176,10 @@ async fn wait_for(s: &Stack, tenant: &str, job: &JobId, deliveries: usize, crash
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         deliver_once(s, deliveries, crash_every, &chaos).await;
-        let j = import::job(&s.svc, &t, job).await.unwrap();
+        let j = match import::job(&s.svc, &t, job).await {
+            Err(DomainError::NotFound(_)) => preview::job(&s.svc, &t, job).await.unwrap(),
+            other => other.unwrap(),
+        };
         if j.status.is_final() {
             return (j, chaos.crashes.load(Ordering::SeqCst));
         }
@@ -220,6 +230,33 @@ async fn messages_delivered_twice_and_a_tenth_of_invocations_dying_change_nothin
     let (job, crashes) = wait_for(&s, "moto-chaos", &job, 2, Some(10)).await;
     assert!(crashes >= 1, "no invocation died: the test proved nothing");
     assert_matches(&s, sim.system, "moto-chaos", &job, &sim.expected, &sim.crm_seed).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_through_the_lambda_handlers_on_moto_reports_the_ground_truth_and_writes_nothing_of_the_tenants() {
+    let s = stack().await;
+    let sim = sim(System::Halo).await;
+    let tenant = "moto-preview";
+    let job = connect_and_start_with(&s, &sim, tenant, json!({"stages": "all", "dry_run": true})).await;
+    let (job, crashes) = wait_for(&s, tenant, &job, 2, Some(10)).await;
+    assert!(job.dry_run && crashes >= 1, "{crashes} invocations died");
+    assert_eq!(report::differences(&report::job_counts(&job), &sim.expected), Vec::<String>::new());
+    let t = TenantId::parse(tenant).unwrap();
+    let mut records = 0;
+    for kind in RecordKind::ALL.iter().filter(|k| **k != RecordKind::List) {
+        let stored = s.svc.store.all_records(&t, *kind).await.unwrap();
+        assert!(stored.iter().all(|r| r.link(System::Halo).is_none()), "{kind}: nothing linked");
+        records += stored.len();
+    }
+    let seed = &sim.crm_seed;
+    assert_eq!(records, seed.users.len() + seed.companies.len() + seed.contacts.len(), "nothing created");
+    assert!(import::jobs(&s.svc, &t, 10).await.unwrap().is_empty(), "no import job");
+    let report = api_event("GET", &format!("/previews/{}", job.id), tenant, Value::Null);
+    let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(report)).await.unwrap();
+    let body = body_json(&resp.body);
+    assert_eq!(resp.status_code, 200, "{body}");
+    assert!(!body["records"].as_array().unwrap().is_empty(), "{body}");
     sim.shutdown().await;
 }
 
@@ -510,6 +547,7 @@ async fn a_resume_not_due_yet_is_reported_failed_held_back_until_due_and_not_run
         stage: Stage::Contacts,
         cursor: tandem_domain::external::Cursor::start(),
         attempt: 0,
+        dry_run: false,
     });
     let not_before = s.svc.clock.now().plus_seconds(4);
     let resume = Work::Resume(ResumeMessage { not_before, waits: 1, work: Box::new(page) });

@@ -181,9 +181,16 @@ fn probes(completed: &str, creds: &Value) -> Vec<Probe> {
         probe(
             "POST",
             "/connections/connectwise/imports",
-            Some(r#"{"stages": "users", "dry_run": true}"#),
+            Some(r#"{"stages": "users", "preview": true}"#),
             400,
-            &["unknown field", "dry_run"],
+            &["unknown field", "preview"],
+        ),
+        probe(
+            "POST",
+            "/connections/connectwise/imports",
+            Some(r#"{"stages": "all", "dry_run": "yes"}"#),
+            400,
+            &["dry_run"],
         ),
         probe(
             "POST",
@@ -265,6 +272,10 @@ fn probes(completed: &str, creds: &Value) -> Vec<Probe> {
         probe("DELETE", "/connections/connectwise", None, 405, &["GET, POST, PUT"]),
         probe("GET", "/connections/connectwise/imports", None, 405, &["POST"]),
         probe("PATCH", "/jobs", None, 405, &["GET"]),
+        probe("GET", "/previews/no-such-preview", None, 404, &["no-such-preview"]),
+        probe("GET", format!("/previews/{completed}"), None, 404, &["no preview"]),
+        probe("GET", "/previews/x?since=2026-01-01T00:00:00Z", None, 400, &["since"]),
+        probe("POST", "/previews", None, 405, &["GET"]),
     ];
     // A body that is not UTF-8 JSON. (Oversized bodies, a 413 with the JSON error shape,
     // are probed over raw TCP in functions/local's server tests: a client still sending

@@ -162,6 +162,25 @@ async fn the_answers_of_a_whole_import_match_the_documents_schemas() {
     let (s, b) = call("POST", format!("/snapshots/{}/restore", b["id"].as_str().unwrap()), None).await;
     assert_eq!(s, 200, "{b}");
     check("POST", "/snapshots/{id}/restore", s, &b);
+    let (s, b) =
+        call("POST", "/connections/connectwise/imports".into(), Some(r#"{"stages": "all", "dry_run": true}"#.into()))
+            .await;
+    assert_eq!(s, 202, "{b}");
+    check("POST", "/connections/{system}/imports", s, &b);
+    let preview = b["id"].as_str().unwrap().to_string();
+    for _ in 0..600 {
+        let (s, b) = call("GET", format!("/previews/{preview}?limit=50"), None).await;
+        assert_eq!(s, 200, "{b}");
+        check("GET", "/previews/{id}", s, &b);
+        if b["status"]["state"] != "running" {
+            assert!(!b["records"].as_array().unwrap().is_empty(), "{b}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, b) = call("GET", "/previews".into(), None).await;
+    assert_eq!(s, 200, "{b}");
+    check("GET", "/previews", s, &b);
     let (s, b) = call("POST", format!("/jobs/{job_id}/cancel"), None).await;
     check("POST", "/jobs/{id}/cancel", s, &b);
     let (s, b) = call("GET", "/nowhere".into(), None).await;

@@ -61,6 +61,7 @@ mod tests {
             updated_at: now,
             attempt: 0,
             version: 0,
+            dry_run: false,
         }
     }
 

@@ -133,6 +133,10 @@ pub struct DemoArgs {
     /// With `--scenario spotio`: what a CRM company becomes in Salesforce (default lead).
     #[arg(long, value_enum)]
     pub object: Option<SpotioObject>,
+    /// Preview the import (a dry run): what it would create, link, update and skip, with
+    /// the tenant's records left as they were.
+    #[arg(long, conflicts_with = "scenario")]
+    pub dry_run: bool,
 }
 
 /// What the spotio scenario's CRM companies become in Salesforce (`--object`).
@@ -267,6 +271,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         progress: !args.json,
         aws_endpoint: args.aws_endpoint,
         store_latency: Duration::from_millis(args.store_latency_ms),
+        dry_run: args.dry_run,
     };
     match args.scenario {
         Some(Scenario::Export) => return run_export_scenario(args.system, args.json, &opts).await,
@@ -280,9 +285,18 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         None => {}
     }
     let outcome = demo::run(opts).await?;
+    let untouched = outcome.untouched.unwrap_or(true);
     if args.json {
-        println!("{}", report::json_line(args.system, &outcome.result, &outcome.expected, &outcome.cost));
-        return Ok(0);
+        let mut line = report::json_object(args.system, &outcome.result, &outcome.expected, &outcome.cost);
+        if let Some(untouched) = outcome.untouched {
+            line["dry_run"] = true.into();
+            line["tenant_untouched"] = untouched.into();
+        }
+        println!("{line}");
+        return Ok(if untouched { 0 } else { 1 });
+    }
+    if args.dry_run {
+        println!("A preview: what the import would do. Nothing of the tenant's was written.\n");
     }
     println!("{}", report::stage_table(&outcome.job));
     println!("\nRecent sync-log entries:");
@@ -291,8 +305,9 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
     }
     let secs = outcome.import_time.as_secs_f64();
     println!(
-        "\nImported {} external records in {:.2} s ({:.0} records/s), with {} store round trips ({:.2} per record; \
+        "\n{} {} external records in {:.2} s ({:.0} records/s), with {} store round trips ({:.2} per record; \
          {:.3} sequential rounds per record) and {} requests to {}.",
+        if args.dry_run { "Previewed" } else { "Imported" },
         outcome.external_records,
         secs,
         outcome.external_records as f64 / secs.max(1e-9),
@@ -302,6 +317,10 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         outcome.cost.requests,
         args.system.display_name(),
     );
+    if !untouched {
+        println!("The preview changed the tenant's CRM records: a bug.");
+        return Ok(1);
+    }
     let diffs = report::differences(&outcome.result, &outcome.expected);
     if diffs.is_empty() {
         println!("The result matches the simulator's ground truth exactly.");

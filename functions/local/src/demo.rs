@@ -1,6 +1,7 @@
 //! `tandem demo`: a seeded simulator, a CRM seeded like a real tenant, credentials and
-//! typical mappings saved, everything imported, and the result set against the
-//! simulator's ground truth.
+//! typical mappings saved, everything imported (or, with `dry_run`, previewed: the
+//! import's pages on the preview's view, the tenant's records left as they were), and the
+//! result set against the simulator's ground truth.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
@@ -11,8 +12,8 @@ use std::time::{Duration, Instant};
 use tandem_connectors::http::Settings;
 use tandem_domain::job::Job;
 use tandem_domain::log::LogFilter;
-use tandem_domain::usecases::connections;
 use tandem_domain::usecases::import::{self, AllStages, StageSelection};
+use tandem_domain::usecases::{connections, preview};
 use tandem_domain::{Stage, System, TenantId};
 use tandem_embedded::QueueConfig;
 use tandem_sim::SimConfig;
@@ -37,6 +38,8 @@ pub struct DemoOptions {
     pub aws_endpoint: Option<String>,
     /// Added to every store round trip (DynamoDB's is a few milliseconds).
     pub store_latency: Duration,
+    /// Preview the import instead of running it.
+    pub dry_run: bool,
 }
 
 /// What the demo found.
@@ -50,6 +53,8 @@ pub struct DemoOutcome {
     pub log_lines: Vec<String>,
     /// What the import alone cost (set-up excluded).
     pub cost: Cost,
+    /// A preview: whether the tenant's CRM records were left exactly as they were.
+    pub untouched: Option<bool>,
 }
 
 /// Runs the whole demo.
@@ -70,7 +75,12 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let store = rt.meter_store(opts.store_latency);
     let (calls_before, rounds_before, requests_before) = (store.calls(), store.rounds(), sim.requests());
     let started = Instant::now();
-    let job = import::start_import(&rt.svc, &tenant, opts.system, StageSelection::All(AllStages::All)).await?;
+    let before = if opts.dry_run { Some(crm_records(&rt, &tenant).await?) } else { None };
+    let all = StageSelection::All(AllStages::All);
+    let job = match opts.dry_run {
+        true => preview::start_preview(&rt.svc, &tenant, opts.system, all).await?,
+        false => import::start_import(&rt.svc, &tenant, opts.system, all).await?,
+    };
     let bars = Bars::new(opts.system, &expected, opts.progress);
     let job = rt.run_until_done(&tenant, &job.id, &|j| bars.update(j)).await?;
     bars.finish();
@@ -82,10 +92,30 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
         seconds: import_time.as_secs_f64(),
     };
     let filter = LogFilter { job_id: Some(job.id.clone()), limit: Some(1000), ..LogFilter::default() };
-    let entries = rt.svc.store.logs(&tenant, &filter, rt.svc.clock.now()).await?;
+    let entries = match opts.dry_run {
+        true => preview::entries(&rt.svc, &tenant, &job, &filter).await?,
+        false => rt.svc.store.logs(&tenant, &filter, rt.svc.clock.now()).await?,
+    };
     let log_lines = report::sample_lines(&entries, 10);
+    let untouched = match before {
+        Some(before) => Some(crm_records(&rt, &tenant).await? == before),
+        None => None,
+    };
     sim.shutdown().await;
-    Ok(DemoOutcome { result: report::job_counts(&job), job, expected, external_records, import_time, log_lines, cost })
+    let result = report::job_counts(&job);
+    Ok(DemoOutcome { result, job, expected, external_records, import_time, log_lines, cost, untouched })
+}
+
+/// Every CRM record of the tenant, as stored (what a preview must leave as it was).
+async fn crm_records(rt: &LocalRuntime, tenant: &TenantId) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for kind in tandem_domain::RecordKind::ALL {
+        for record in rt.svc.store.all_records(tenant, *kind).await? {
+            out.push(serde_json::to_string(&record)?);
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// One progress bar per stage, sized by the expected totals.

@@ -33,6 +33,11 @@ pub struct Cost {
 
 /// The `--json` object.
 pub fn json_line(system: System, result: &Counts, expected: &Counts, cost: &Cost) -> String {
+    json_object(system, result, expected, cost).to_string()
+}
+
+/// [`json_line`]'s object, for a caller to add to.
+pub fn json_object(system: System, result: &Counts, expected: &Counts, cost: &Cost) -> serde_json::Value {
     json!({
         "system": system,
         "result": result,
@@ -42,7 +47,6 @@ pub fn json_line(system: System, result: &Counts, expected: &Counts, cost: &Cost
         "requests": cost.requests,
         "seconds": (cost.seconds * 1000.0).round() / 1000.0,
     })
-    .to_string()
 }
 
 /// One table row per stage.

@@ -14,11 +14,11 @@ use tandem_connectors::http::Settings;
 use tandem_domain::job::Job;
 use tandem_domain::ports::{SystemClock, Table};
 use tandem_domain::table::RecordStore;
-use tandem_domain::usecases::import;
 use tandem_domain::usecases::work::{self, Ran};
 use tandem_domain::usecases::{Services, Tuning};
+use tandem_domain::usecases::{import, preview};
 use tandem_domain::work::Route;
-use tandem_domain::{JobId, TenantId};
+use tandem_domain::{DomainError, JobId, TenantId};
 use tandem_embedded::{Embedded, MeteredTable, QueueConfig};
 
 use crate::aws::{self, AwsNames, SqsEventSource};
@@ -225,7 +225,8 @@ impl LocalRuntime {
         Ok(resumed)
     }
 
-    /// Works the queue until the job has ended; `on_progress` sees the job after each step.
+    /// Works the queue until the job (an import or a preview) has ended; `on_progress`
+    /// sees the job after each step.
     pub async fn run_until_done(
         &self,
         tenant: &TenantId,
@@ -234,7 +235,10 @@ impl LocalRuntime {
     ) -> anyhow::Result<Job> {
         loop {
             self.work_once(Duration::from_millis(50)).await?;
-            let j = import::job(&self.svc, tenant, job).await?;
+            let j = match import::job(&self.svc, tenant, job).await {
+                Err(DomainError::NotFound(_)) => preview::job(&self.svc, tenant, job).await?,
+                other => other?,
+            };
             on_progress(&j);
             if j.status.is_final() {
                 return Ok(j);

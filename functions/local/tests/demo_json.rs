@@ -3,7 +3,8 @@
 //! system, seconds), also with a wait added to every store round trip; and the export
 //! scenario's object, whose `result` (read from the exports and the simulator) equals its
 //! intent; the sync-in scenario's, with its webhook latency figure; and the spotio
-//! scenario's for each `--object`, refused on any system but Salesforce.
+//! scenario's for each `--object`, refused on any system but Salesforce; and the dry run's,
+//! the import's ground truth with the tenant untouched.
 
 #![allow(clippy::unwrap_used)] // tests
 
@@ -101,5 +102,20 @@ fn the_spotio_scenario_is_refused_on_another_system_and_its_object_without_it() 
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn the_dry_run_json_reports_the_imports_ground_truth_and_leaves_the_tenant_untouched() {
+    for system in ["connectwise", "halo", "syncro", "salesforce"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(["demo", "--system", system, "--companies", "10", "--dry-run", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{system}: {}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+        assert_eq!((v["system"].as_str(), v["dry_run"].as_bool()), (Some(system), Some(true)), "{v}");
+        assert_eq!(v["result"], v["expected"], "{system}: {v}");
+        assert_eq!(v["tenant_untouched"], true, "{system}: {v}");
     }
 }

@@ -19,8 +19,8 @@ use tandem_domain::external::OptionList;
 use tandem_domain::log::LogFilter;
 use tandem_domain::usecases::import::{self, StageSelection};
 use tandem_domain::usecases::{
-    Services, connections, crm, export, field_map, health, mappings, retry, selective_sync, snapshots, sweep, sync_in,
-    usage,
+    Services, connections, crm, export, field_map, health, mappings, preview, retry, selective_sync, snapshots, sweep,
+    sync_in, usage,
 };
 use tandem_domain::webhook::WebhookCall;
 use tandem_domain::{DomainError, ErrorClass, JobId, RecordId, RecordKind, Stage, System, TenantId, Timestamp};
@@ -126,6 +126,9 @@ fn typed_body<T: DeserializeOwned>(req: &ApiRequest, expected: &str) -> Result<T
 #[serde(deny_unknown_fields)]
 struct ImportBody {
     stages: StageSelection,
+    /// A preview: what the import would do, writing nothing of the tenant's.
+    #[serde(default)]
+    dry_run: bool,
 }
 
 /// Every route the API answers, as (method, path template): what the SAM template's
@@ -170,6 +173,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/snapshots"),
     ("POST", "/snapshots"),
     ("POST", "/snapshots/{id}/restore"),
+    ("GET", "/previews"),
+    ("GET", "/previews/{id}"),
 ];
 
 /// The webhook intake's route: no tenant authorizer (a webhook call proves itself per
@@ -207,6 +212,8 @@ enum Route<'a> {
     OpenApi,
     Snapshots,
     SnapshotRestore(&'a str),
+    Previews,
+    Preview(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -240,6 +247,8 @@ impl<'a> Route<'a> {
             ["openapi.json"] => Route::OpenApi,
             ["snapshots"] => Route::Snapshots,
             ["snapshots", id, "restore"] => Route::SnapshotRestore(id),
+            ["previews"] => Route::Previews,
+            ["previews", id] => Route::Preview(id),
             _ => return None,
         })
     }
@@ -271,6 +280,7 @@ impl<'a> Route<'a> {
         match self {
             Route::Records(_) => &["after", "limit"],
             Route::Logs => &["outcome", "system", "object", "job", "since", "until", "limit"],
+            Route::Preview(_) => &["outcome", "object", "limit"],
             Route::FieldMap => &["target"],
             _ => &[],
         }
@@ -419,8 +429,11 @@ async fn answer(
         }
         Route::Imports(s) => {
             let system = system(s)?;
-            let body: ImportBody = typed_body(req, r#"{"stages": "all" | "<stage>"}"#)?;
-            encode(202, &import::start_import(svc, t, system, body.stages).await?)
+            let body: ImportBody = typed_body(req, r#"{"stages": "all" | "<stage>", "dry_run": false}"#)?;
+            match body.dry_run {
+                true => encode(202, &preview::start_preview(svc, t, system, body.stages).await?),
+                false => encode(202, &import::start_import(svc, t, system, body.stages).await?),
+            }
         }
         Route::Jobs => encode(200, &json!({ "jobs": import::jobs(svc, t, 100).await? })),
         Route::Job(id) => encode(200, &import::job_view(svc, t, &JobId::from_raw(id)).await?),
@@ -504,6 +517,10 @@ async fn answer(
             encode(201, &snapshots::take(svc, t, why).await?)
         }
         Route::SnapshotRestore(id) => encode(200, &snapshots::restore(svc, t, id).await?),
+        Route::Previews => encode(200, &json!({ "previews": preview::list(svc, t).await? })),
+        Route::Preview(id) => {
+            encode(200, &preview::report(svc, t, &JobId::from_raw(id), &log_filter(&req.query)?).await?)
+        }
         Route::Logs => {
             let filter = log_filter(&req.query)?;
             encode(200, &json!({ "entries": svc.store.logs(t, &filter, svc.clock.now()).await? }))

@@ -232,8 +232,8 @@ fn bodies(method: &str, path: &str) -> Bodies {
             let mut stages = vec!["all"];
             stages.extend(Stage::ALL.iter().map(|s| s.as_str()));
             (
-                Some((closed_object(&[("stages", strings(stages), true)]), true)),
-                (202, reference("Job"), "the import job, started"),
+                Some((closed_object(&[("stages", strings(stages), true), ("dry_run", boolean(), false)]), true)),
+                (202, reference("Job"), "the import job (with `dry_run`: the preview's), started"),
             )
         }
         ("PUT", "/connections/{system}/settings") => {
@@ -330,6 +330,15 @@ fn bodies(method: &str, path: &str) -> Bodies {
             )
         }
         ("POST", "/snapshots/{id}/restore") => (None, (200, reference("Restored"), "what the restore did")),
+        ("GET", "/previews") => (
+            None,
+            (
+                200,
+                object(&[("previews", array(reference("Preview")), true)]),
+                "the tenant's kept previews, newest first",
+            ),
+        ),
+        ("GET", "/previews/{id}") => (None, (200, reference("PreviewReport"), "what the import would do")),
         // A route added to ROUTES without its bodies described here: a unit test fails.
         _ => (Some(open()), (200, open_object("The answer"), UNDESCRIBED)),
     }
@@ -355,6 +364,29 @@ fn settings_body() -> RefOr<Schema> {
         tandem_domain::settings::EXAMPLE
     )));
     o.into()
+}
+
+/// A preview's summary, with `more` fields beside it.
+fn preview_summary(more: &[(&str, RefOr<Schema>, bool)]) -> RefOr<Schema> {
+    let timestamp = || string_described("An RFC 3339 time, UTC");
+    let mut fields = vec![
+        ("id", string(), true),
+        ("system", system_schema(), true),
+        ("stages", array(stage_schema()), true),
+        ("created_at", timestamp(), true),
+        ("expires_at", timestamp(), true),
+        (
+            "status",
+            object(&[
+                ("state", strings(["running", "completed", "cancelled", "failed"]), true),
+                ("reason", string(), false),
+            ]),
+            true,
+        ),
+        ("progress", open_object("Per stage: what the import would create, link, update, skip, fail"), true),
+    ];
+    fields.extend(more.iter().cloned());
+    object(&fields)
 }
 
 /// The reusable schemas, by name.
@@ -409,6 +441,7 @@ fn components_schemas() -> Vec<(&'static str, RefOr<Schema>)> {
                 ("attempt", integer(), true),
                 ("version", integer(), true),
                 ("stalled", boolean(), false),
+                ("dry_run", boolean(), false),
                 ("eta", nullable(timestamp()), false),
                 ("eta_reason", string(), false),
             ]),
@@ -570,6 +603,23 @@ fn components_schemas() -> Vec<(&'static str, RefOr<Schema>)> {
                     true,
                 ),
             ]),
+        ),
+        ("Preview", preview_summary(&[])),
+        (
+            "PreviewReport",
+            preview_summary(&[(
+                "records",
+                array(object(&[
+                    ("object", kind_schema(), true),
+                    ("external_id", nullable(string()), true),
+                    ("outcome", strings(["created", "linked", "updated", "skipped", "failed"]), true),
+                    ("detail", string_described("The skip reason or the failure"), false),
+                    ("crm_id", string_described("The CRM record it would link to or update"), false),
+                    ("matched", string_described("Why it would link"), false),
+                    ("fields", array(string()), false),
+                ])),
+                true,
+            )]),
         ),
         (
             "LogEntry",

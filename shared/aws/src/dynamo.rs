@@ -250,6 +250,9 @@ impl DynamoTable {
 
 #[async_trait]
 impl Table for DynamoTable {
+    fn token_after(&self, item: &Item, index: bool) -> Result<String, StoreError> {
+        encode_token(item, index)
+    }
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client

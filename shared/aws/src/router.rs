@@ -99,6 +99,7 @@ mod tests {
             stage,
             cursor: Cursor::start(),
             attempt: 0,
+            dry_run: false,
         })
     }
 

@@ -74,6 +74,7 @@ fn message(tenant: &str, position: &str) -> Work {
         stage: Stage::Companies,
         cursor: Cursor { position: position.into(), since: None },
         attempt: 0,
+        dry_run: false,
     })
 }
 
@@ -103,6 +104,12 @@ async fn drain(queue: &SqsWorkQueue, want: usize, within: Duration) -> Vec<Recei
 #[tokio::test]
 async fn the_dynamo_table_passes_the_conformance_suite() {
     conformance::table_suite(Arc::new(table().await)).await;
+}
+
+#[tokio::test]
+async fn a_preview_view_over_the_dynamo_table_passes_the_conformance_suite() {
+    let view = tandem_domain::overlay::Overlay::new(Arc::new(table().await), "moto", 4_000_000_000);
+    conformance::table_suite(Arc::new(view)).await;
 }
 
 #[tokio::test]

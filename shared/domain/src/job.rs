@@ -141,6 +141,10 @@ pub struct Job {
     /// Optimistic-concurrency version.
     #[serde(default)]
     pub version: u64,
+    /// A preview (dry run): its pages run on the preview's view of the table and write
+    /// nothing of the tenant's ([`crate::usecases::preview`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 impl Job {
@@ -158,6 +162,7 @@ impl Job {
             stage: self.current_stage()?,
             cursor: self.cursor.clone(),
             attempt: self.attempt,
+            dry_run: self.dry_run,
         })
     }
 
@@ -179,6 +184,9 @@ pub struct StageMessage {
     /// The job's resume attempt this message belongs to (see [`Job::attempt`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: u32,
+    /// A page of a preview (see [`Job::dry_run`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -17,6 +17,7 @@ pub mod mapping;
 pub mod normalise;
 pub mod outbox;
 pub mod outgoing;
+pub mod overlay;
 pub mod ports;
 pub mod reconcile;
 pub mod records;

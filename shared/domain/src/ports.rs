@@ -114,6 +114,11 @@ pub trait Table: Send + Sync {
     async fn query_index(&self, pk: &str, q: &Query) -> Result<QueryPage, StoreError>;
     /// All writes or none (at most 100). A failed condition is [`StoreError::Conflict`].
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    /// The paging token that continues a read of `item`'s partition (with `index`, of its
+    /// index partition) just after `item`: what a page ending with it gives as
+    /// [`QueryPage::next`]. Lets a view over the table (the preview's
+    /// [`Overlay`](crate::overlay::Overlay)) continue a read from any item it has used.
+    fn token_after(&self, item: &Item, index: bool) -> Result<String, StoreError>;
 }
 
 /// A secret-store failure.

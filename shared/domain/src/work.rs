@@ -447,6 +447,7 @@ mod tests {
             stage: Stage::Contacts,
             cursor: Cursor { position: "page=3".into(), since: Some(Timestamp::from_unix(1_700_000_000).unwrap()) },
             attempt,
+            dry_run: false,
         }
     }
 

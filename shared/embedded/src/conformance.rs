@@ -716,6 +716,7 @@ async fn record_store_jobs_are_versioned_and_listed_newest_first(store: &RecordS
         updated_at: created,
         attempt: 0,
         version: 0,
+        dry_run: false,
     };
     let older = store.save_job(&job("j1", at.plus_seconds(-10))).await.unwrap();
     assert_eq!(older.version, 1);
@@ -814,6 +815,7 @@ fn running_job(t: &TenantId, id: &str) -> Job {
         updated_at: now(),
         attempt: 0,
         version: 0,
+        dry_run: false,
     }
 }
 

@@ -44,6 +44,22 @@ pub enum OpenError {
         /// The holder's process id, when its lock file names one.
         pid: Option<u32>,
     },
+    /// The secrets key is missing, malformed, or not the one the secrets file was sealed
+    /// with (the message says which and what to do; it never holds a key).
+    #[error("{message}")]
+    Key {
+        /// What is wrong.
+        message: String,
+    },
+    /// The SQLite database could not be opened or set up.
+    #[error("cannot open the database {}", path.display())]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's reason.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// A whole-file JSON document (the secrets file) cannot be read back.
     #[error("{} is corrupt", path.display())]
     Corrupt {
@@ -77,7 +93,9 @@ impl OpenError {
 impl From<OpenError> for StoreError {
     fn from(e: OpenError) -> Self {
         match e {
-            OpenError::Io { .. } | OpenError::InUse { .. } => StoreError::Unavailable(e.full_message()),
+            OpenError::Io { .. } | OpenError::InUse { .. } | OpenError::Key { .. } | OpenError::Sqlite { .. } => {
+                StoreError::Unavailable(e.full_message())
+            }
             OpenError::CorruptLine { .. } | OpenError::Corrupt { .. } => StoreError::Corrupt(e.full_message()),
         }
     }

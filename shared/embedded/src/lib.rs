@@ -33,8 +33,10 @@ pub mod error;
 pub mod events;
 pub mod metered;
 pub mod queue;
+pub mod sealing;
 pub mod secrets;
 pub mod snapshots;
+pub mod sqlite;
 pub mod table;
 
 use std::fs::{File, TryLockError};
@@ -241,6 +243,9 @@ impl Embedded {
 }
 
 #[cfg(test)]
+mod overlay_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use tandem_domain::ports::{SecretStore, Table};
@@ -262,6 +267,31 @@ mod tests {
     #[tokio::test]
     async fn one_table_shared_by_parallel_suites_passes_them_all() {
         let table: Arc<dyn Table> = Arc::new(EmbeddedTable::in_memory());
+        let runs: Vec<_> = (0..3).map(|_| tokio::spawn(conformance::table_suite(table.clone()))).collect();
+        for run in runs {
+            run.await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_table_passes_the_conformance_suite_in_memory_and_in_a_file_before_and_after_reopening() {
+        conformance::table_suite(Arc::new(sqlite::SqliteTable::in_memory().unwrap())).await;
+        let dir = tempfile::tempdir().unwrap();
+        conformance::table_suite(Arc::new(sqlite::SqliteTable::open(dir.path()).unwrap())).await;
+        let reopened = sqlite::SqliteTable::open(dir.path()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(sqlite::DB_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "the database holds CRM personal data: its owner's only");
+        }
+        conformance::table_suite(Arc::new(reopened)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_sqlite_table_shared_by_parallel_suites_passes_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let table: Arc<dyn Table> = Arc::new(sqlite::SqliteTable::open(dir.path()).unwrap());
         let runs: Vec<_> = (0..3).map(|_| tokio::spawn(conformance::table_suite(table.clone()))).collect();
         for run in runs {
             run.await.unwrap();
@@ -408,6 +438,7 @@ mod tests {
             updated_at: tandem_domain::Timestamp::from_unix(1_700_000_000).unwrap(),
             attempt: 0,
             version: 0,
+            dry_run: false,
         }
     }
 

@@ -62,6 +62,9 @@ impl MeteredTable {
 
 #[async_trait]
 impl Table for MeteredTable {
+    fn token_after(&self, item: &Item, index: bool) -> Result<String, StoreError> {
+        self.inner.token_after(item, index)
+    }
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let _flight = self.trip().await;
         self.inner.get(pk, sk).await

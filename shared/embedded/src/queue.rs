@@ -470,6 +470,7 @@ mod tests {
             stage: Stage::Companies,
             cursor: Cursor { position: position.into(), since: None },
             attempt: 0,
+            dry_run: false,
         })
     }
 

@@ -156,12 +156,12 @@ impl State {
 
 /// Whether an item is still visible at `now` (epoch seconds): DynamoDB TTL semantics,
 /// expired once `expires_at` is in the past.
-fn live(item: &Item, now: i64) -> bool {
+pub(crate) fn live(item: &Item, now: i64) -> bool {
     item.expires_at.is_none_or(|at| at >= now)
 }
 
 /// The smallest string greater than every string starting with `prefix`, if any.
-fn prefix_end(prefix: &str) -> Option<String> {
+pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(c) = chars.pop() {
         let next = match c {
@@ -202,13 +202,13 @@ fn directed<'a, T: 'a>(
     if descending { Box::new(iter.rev()) } else { Box::new(iter) }
 }
 
-fn encode_token(parts: &[&str]) -> Result<String, StoreError> {
+pub(crate) fn encode_token(parts: &[&str]) -> Result<String, StoreError> {
     let json =
         serde_json::to_vec(parts).map_err(|e| StoreError::Corrupt(format!("cannot encode a paging token: {e}")))?;
     Ok(URL_SAFE_NO_PAD.encode(json))
 }
 
-fn decode_token(token: &str, parts: usize) -> Result<Vec<String>, StoreError> {
+pub(crate) fn decode_token(token: &str, parts: usize) -> Result<Vec<String>, StoreError> {
     let bad = || StoreError::InvalidToken(format!("{token:?} is not a token this table issued"));
     let json = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let v: Vec<String> = serde_json::from_slice(&json).map_err(|_| bad())?;
@@ -232,7 +232,7 @@ impl io::Write for ByteCount {
     }
 }
 
-fn validate(writes: &[Write]) -> Result<(), StoreError> {
+pub(crate) fn validate(writes: &[Write]) -> Result<(), StoreError> {
     if writes.is_empty() {
         return Err(invalid("a transaction needs at least one write"));
     }
@@ -265,7 +265,7 @@ fn validate(writes: &[Write]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn check(current: Option<&Item>, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+pub(crate) fn check(current: Option<&Item>, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
     let failed = |why: String| Err(StoreError::Conflict(format!("item {pk} / {sk} {why}")));
     match (condition, current) {
         (Condition::None, _) | (Condition::NotExists, None) => Ok(()),
@@ -492,6 +492,14 @@ impl EmbeddedTable {
 
 #[async_trait]
 impl Table for EmbeddedTable {
+    fn token_after(&self, item: &Item, index: bool) -> Result<String, StoreError> {
+        if index {
+            let gsk = item.gsi1.as_ref().map(|g| g.sk.as_str()).unwrap_or_default();
+            encode_token(&[gsk, &item.pk, &item.sk])
+        } else {
+            encode_token(&[&item.sk])
+        }
+    }
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let now = self.now();
         let key = (pk.to_string(), sk.to_string());
@@ -565,7 +573,7 @@ impl Table for EmbeddedTable {
         }
         self.purge(expired, now);
         let next = match items.last() {
-            Some(last) if more => Some(encode_token(&[&last.sk])?),
+            Some(last) if more => Some(self.token_after(last, false)?),
             _ => None,
         };
         Ok(QueryPage { items, next })
@@ -613,10 +621,7 @@ impl Table for EmbeddedTable {
         }
         self.purge(expired, now);
         let next = match items.last() {
-            Some(last) if more => {
-                let gsk = last.gsi1.as_ref().map(|g| g.sk.as_str()).unwrap_or_default();
-                Some(encode_token(&[gsk, &last.pk, &last.sk])?)
-            }
+            Some(last) if more => Some(self.token_after(last, true)?),
             _ => None,
         };
         Ok(QueryPage { items, next })
@@ -799,6 +804,7 @@ mod tests {
                     updated_at: now,
                     attempt: 0,
                     version: 0,
+                    dry_run: false,
                 };
                 tokio::spawn(async move { store.claim_job(&job).await })
             })

@@ -24,5 +24,6 @@ pub fn options(system: System, scale: Scale) -> DemoOptions {
         progress: false,
         aws_endpoint: None,
         store_latency: Duration::ZERO,
+        dry_run: false,
     }
 }

@@ -16,6 +16,7 @@ use crate::reconcile::Merge;
 use crate::usecases::Services;
 use crate::usecases::apply::{Applier, Run};
 use crate::usecases::connections::connection;
+use crate::usecases::preview;
 use crate::work::Work;
 
 /// Which stages an import runs: `"all"` or one stage's name.
@@ -57,6 +58,18 @@ pub async fn start_import(
     system: System,
     selection: StageSelection,
 ) -> Result<Job, DomainError> {
+    start(svc, tenant, system, selection, None).await
+}
+
+/// Starts an import, or (with `preview`, the preview's id; `svc` then runs on its view)
+/// a preview of one, which takes no snapshot.
+pub(crate) async fn start(
+    svc: &Services,
+    tenant: &TenantId,
+    system: System,
+    selection: StageSelection,
+    preview: Option<JobId>,
+) -> Result<Job, DomainError> {
     let conn = connection(svc, tenant, system).await?;
     let stages: Vec<Stage> = match &selection {
         StageSelection::All(_) => system.stages().to_vec(),
@@ -87,7 +100,7 @@ pub async fn start_import(
             system.stages().iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" -> ")
         )));
     }
-    if conn.completed_stages.is_empty() {
+    if conn.completed_stages.is_empty() && preview.is_none() {
         // Before the connection's first import, the CRM as it is, once (PRODUCT.md 9): no
         // snapshot, no import.
         let why = crate::usecases::snapshots::Why::BeforeFirstImport { system };
@@ -96,7 +109,8 @@ pub async fn start_import(
     let now = svc.clock.now();
     let job = Job {
         tenant: tenant.clone(),
-        id: JobId::new(),
+        dry_run: preview.is_some(),
+        id: preview.unwrap_or_default(),
         system,
         progress: stages.iter().map(|s| (*s, StageProgress::default())).collect(),
         stages,
@@ -110,7 +124,7 @@ pub async fn start_import(
     };
     let job = claim(svc, &job).await?;
     requeue(svc, &job).await?;
-    tracing::info!(tenant = %tenant, system = %system, job = %job.id, stages = ?job.stages, "import started");
+    tracing::info!(tenant = %tenant, system = %system, job = %job.id, stages = ?job.stages, dry_run = job.dry_run, "import started");
     Ok(job)
 }
 
@@ -286,6 +300,7 @@ pub async fn dead_lettered(
     deliveries: u32,
     last_error: &str,
 ) -> Result<(), DomainError> {
+    let svc = &*preview::for_message(svc, msg);
     let Some(j) = svc.store.job(&msg.tenant, &msg.job_id).await? else { return Ok(()) };
     let current = j.attempt == msg.attempt && j.current_stage() == Some(msg.stage) && j.cursor == msg.cursor;
     if j.status.is_final() || !current {
@@ -310,6 +325,7 @@ pub enum Step {
 /// Processes one stage message: one page. Errors worth retrying are returned (the
 /// message is redelivered); errors that retrying cannot fix fail the job and return Ok.
 pub async fn run_page(svc: &Services, msg: &StageMessage) -> Result<Step, DomainError> {
+    let svc = &*preview::for_message(svc, msg);
     let Some(job) = svc.store.job(&msg.tenant, &msg.job_id).await? else {
         tracing::warn!(job = %msg.job_id, "message for an unknown job dropped");
         return Ok(Step::Stale);

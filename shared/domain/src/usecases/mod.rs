@@ -12,6 +12,7 @@ pub mod health;
 pub mod import;
 mod load;
 pub mod mappings;
+pub mod preview;
 pub mod retry;
 pub mod schedule;
 pub mod selective_sync;
