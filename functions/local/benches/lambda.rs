@@ -62,7 +62,8 @@ async fn next(State(emu): State<Arc<Emulator>>) -> (HeaderMap, Bytes) {
     emu.first_next.lock().unwrap().get_or_insert_with(Instant::now);
     let (id, body) = emu.events.lock().await.recv().await.unwrap_or_default();
     let mut headers = HeaderMap::new();
-    let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + Duration::from_secs(60);
+    let deadline =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + Duration::from_secs(60);
     headers.insert("lambda-runtime-aws-request-id", HeaderValue::from_str(&id).unwrap());
     headers.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline.as_millis() as u64));
     headers.insert(
@@ -110,11 +111,8 @@ fn peak_rss_kib(pid: u32) -> u64 {
 async fn run_once(binary: &Path, name: &str, env: &BTreeMap<String, String>, event: &Bytes) -> Result<Run, String> {
     let (events_tx, events_rx) = mpsc::channel(1);
     let (done_tx, mut done_rx) = mpsc::channel(4);
-    let emu = Arc::new(Emulator {
-        first_next: std::sync::Mutex::new(None),
-        events: Mutex::new(events_rx),
-        done: done_tx,
-    });
+    let emu =
+        Arc::new(Emulator { first_next: std::sync::Mutex::new(None), events: Mutex::new(events_rx), done: done_tx });
     let app = Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
         .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
@@ -211,7 +209,9 @@ fn moto() -> (String, Option<Child>) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/test once to install it, or set AWS_ENDPOINT_URL)", server.display()));
+        .unwrap_or_else(|e| {
+            panic!("{}: {e} (run scripts/test once to install it, or set AWS_ENDPOINT_URL)", server.display())
+        });
     let url = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {

@@ -254,6 +254,7 @@ mod tests {
             updated_at: now,
             attempt: 0,
             version: 1,
+            dry_run: false,
         }
     }
 
