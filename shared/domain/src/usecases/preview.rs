@@ -45,8 +45,7 @@ mod keys {
 /// The services a preview's pages run on: the store seen through the preview's view, and
 /// no failure events.
 pub(crate) fn services(svc: &Services, id: &JobId) -> Services {
-    let expires_at = svc.clock.now().plus_seconds(KEEP_DAYS * 86_400).unix();
-    let view = Overlay::new(svc.store.table().clone(), id.as_str(), expires_at);
+    let view = Overlay::new(svc.store.table().clone(), id.as_str(), expiry(svc));
     Services { store: RecordStore::new(Arc::new(view)), events: Arc::new(Quiet), ..svc.clone() }
 }
 
@@ -55,10 +54,14 @@ pub(crate) fn for_message<'a>(svc: &'a Services, msg: &StageMessage) -> Cow<'a, 
     if msg.dry_run { Cow::Owned(services(svc, &msg.job_id)) } else { Cow::Borrowed(svc) }
 }
 
+/// When what a preview writes now expires (epoch seconds).
+fn expiry(svc: &Services) -> i64 {
+    svc.clock.now().plus_seconds(KEEP_DAYS * 86_400).unix()
+}
+
 /// What the preview wrote, alone (its report).
 fn scratch(svc: &Services, id: &JobId) -> RecordStore {
-    let expires_at = svc.clock.now().plus_seconds(KEEP_DAYS * 86_400).unix();
-    RecordStore::new(Arc::new(Overlay::scratch(svc.store.table().clone(), id.as_str(), expires_at)))
+    RecordStore::new(Arc::new(Overlay::scratch(svc.store.table().clone(), id.as_str(), expiry(svc))))
 }
 
 /// A preview's failures are what the import would meet, not the tenant's: no events.
@@ -79,6 +82,19 @@ pub struct Listed {
     pub created_at: Timestamp,
     /// When its report is gone.
     pub expires_at: Timestamp,
+}
+
+impl Listed {
+    /// The listing of a preview's job.
+    fn of(job: &Job) -> Self {
+        Listed {
+            id: job.id.clone(),
+            system: job.system,
+            stages: job.stages.clone(),
+            created_at: job.created_at,
+            expires_at: job.created_at.plus_seconds(KEEP_DAYS * 86_400),
+        }
+    }
 }
 
 /// A preview: where it stands and, per stage, what the import would do.
@@ -142,14 +158,8 @@ pub async fn start_preview(
     selection: StageSelection,
 ) -> Result<Job, DomainError> {
     let id = JobId::new();
-    let job = import::start(&services(svc, &id), tenant, system, selection, Some(id.clone())).await?;
-    let listed = Listed {
-        id,
-        system,
-        stages: job.stages.clone(),
-        created_at: job.created_at,
-        expires_at: job.created_at.plus_seconds(KEEP_DAYS * 86_400),
-    };
+    let job = import::start(&services(svc, &id), tenant, system, selection, Some(id)).await?;
+    let listed = Listed::of(&job);
     let millis = listed.created_at.unix_millis();
     let item = Item {
         pk: keys::previews(tenant),
@@ -205,13 +215,7 @@ pub async fn entries(
 /// `filter`'s outcome, object and limit apply).
 pub async fn report(svc: &Services, tenant: &TenantId, id: &JobId, filter: &LogFilter) -> Result<Report, DomainError> {
     let job = job(svc, tenant, id).await?;
-    let listed = Listed {
-        id: id.clone(),
-        system: job.system,
-        stages: job.stages.clone(),
-        created_at: job.created_at,
-        expires_at: job.created_at.plus_seconds(KEEP_DAYS * 86_400),
-    };
+    let listed = Listed::of(&job);
     let filter = LogFilter { job_id: Some(id.clone()), since: Some(job.created_at), ..filter.clone() };
     let records =
         scratch(svc, id).logs(tenant, &filter, svc.clock.now()).await?.into_iter().map(Planned::from).collect();
