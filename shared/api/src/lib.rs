@@ -132,7 +132,7 @@ struct ImportBody {
 }
 
 /// Every route the API answers, as (method, path template): what the SAM template's
-/// HttpApi events must hold (checked by `tests/tests/template.rs`), and what a unit test
+/// HttpApi events must hold (checked by `tests/tests/e2e/template.rs`), and what a unit test
 /// below checks each resolves to a route taking that method.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/connections"),

@@ -2,10 +2,7 @@
 //! snapshot from before the import restored, equals its seed exactly; again, nothing
 //! changes; the restore's own snapshot gives back the edited CRM.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
-#[path = "common/demo.rs"]
-mod demo;
+use crate::common::demo;
 
 use tandem_domain::System;
 use tandem_local::restore_demo;

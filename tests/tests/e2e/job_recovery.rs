@@ -3,8 +3,6 @@
 //! really runs it again from its checkpoint to the ground truth, and a restart resumes
 //! the running jobs of every tenant.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
 use std::time::Duration;
 
 use tandem_connectors::http::{RetryPolicy, Settings};

@@ -7,8 +7,6 @@
 //! writes than CRM edits; and two-way sync left idle, polled again and again, writes
 //! nothing on either side.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -18,8 +16,7 @@ use tandem_domain::usecases::{crm, sync_in};
 use tandem_domain::{RecordKind, System};
 use tandem_sim::webhooks::Kind;
 
-#[path = "common/synced.rs"]
-mod common;
+use crate::common::synced as common;
 
 use common::{Synced as TwoWay, tenant};
 

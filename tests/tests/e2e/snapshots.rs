@@ -5,13 +5,9 @@
 //! restoring the restore's own snapshot undoes it. Over the local HTTP API: the routes,
 //! their bad input, and the snapshot taken by itself before the first import.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
+use crate::common::http;
 
-#[path = "common/http.rs"]
-mod http;
-
-#[path = "common/synced.rs"]
-mod common;
+use crate::common::synced as common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

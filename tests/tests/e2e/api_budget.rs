@@ -5,10 +5,7 @@
 //! once the clock has moved past the window the import resumes and ends at the ground
 //! truth, nothing duplicated.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
-#[path = "common/http.rs"]
-mod http;
+use crate::common::http;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,8 +2,6 @@
 //! to its simulator's ground truth, a second import creates nothing new, and an import
 //! killed part way resumes in a new process from its checkpoint without duplicates.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 

@@ -3,8 +3,6 @@
 //! answers of a whole import (connection, mappings, job, records, log, snapshots) match the document's
 //! schemas, which schemathesis (scripts/schemathesis) cannot reach without ids.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
 use serde_json::{Value, json};
 use std::time::Duration;
 

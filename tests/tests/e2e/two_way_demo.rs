@@ -4,10 +4,7 @@
 //! back until it has an opportunity, a flapping field, `outbound` and `inbound` alone) ends
 //! as the scenario means, read back from the store and from the simulator.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
-#[path = "common/demo.rs"]
-mod demo;
+use crate::common::demo;
 
 use tandem_domain::System;
 use tandem_local::sims::Scale;

@@ -3,8 +3,6 @@
 //! the problem, never a 5xx, and no probe may change any tenant's state: a snapshot of
 //! every GET route of two tenants is taken before and after the probes and compared.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

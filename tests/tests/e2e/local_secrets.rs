@@ -2,8 +2,6 @@
 //! snapshot) has run on a data directory, no file in that directory holds any secret of
 //! any of the four systems' credentials in plaintext, and a restart still reads them.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -13,8 +13,6 @@
 //! the stage handlers, with messages delivered twice and invocations dying, reports the
 //! ground truth and leaves the tenant's records, links and jobs in DynamoDB as they were.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed set-up step should panic
-
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};

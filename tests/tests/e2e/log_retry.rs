@@ -6,10 +6,7 @@
 //! CRM, retrying the entry (twice, quickly: one message) creates the opportunity in
 //! Salesforce once. Another tenant can neither read nor retry the entry.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
-#[path = "common/http.rs"]
-mod http;
+use crate::common::http;
 
 use std::time::Duration;
 

@@ -4,8 +4,6 @@
 //! tenant never reaches another's records; every write leaves one outbox entry; the
 //! connection's settings read and change.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed set-up step should panic
-
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
 use serde_json::{Value, json};

@@ -9,8 +9,6 @@
 //! Webhooks are left out on purpose (no public URL, nothing subscribed): only the poll
 //! brings changes in here, and its pages are run one at a time off the runner's queue.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 

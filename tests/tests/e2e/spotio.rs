@@ -6,8 +6,6 @@
 //! activities sent as Tasks and completed; Salesforce refusing a record surfaced with its
 //! message and nothing half written; a push delivered twice sending once.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

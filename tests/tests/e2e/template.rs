@@ -2,8 +2,6 @@
 //! every environment variable the code reads is set on it, and the queues and event
 //! sources are wired the way the handlers expect.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a malformed template should panic
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use yaml_rust2::{Yaml, YamlLoader};

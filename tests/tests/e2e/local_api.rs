@@ -1,8 +1,6 @@
 //! End to end over HTTP: the local runner's API (`tandem serve`) against the ConnectWise
 //! simulator — bad input is refused clearly and changes nothing; the full flow works.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -9,8 +9,6 @@
 //! answer lost, and every export message delivered twice, each record is in the system
 //! once and linked once; bad requests are refused and change nothing.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
 use serde_json::json;
 use std::time::{Duration, Instant};
 

@@ -6,10 +6,7 @@
 //! and one Salesforce refuses) ends as the scenario means, read back from the store, the
 //! sync log and the simulator.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
-#[path = "common/demo.rs"]
-mod demo;
+use crate::common::demo;
 
 use tandem_domain::System;
 use tandem_domain::field_map::Target;

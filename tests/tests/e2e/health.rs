@@ -3,10 +3,7 @@
 //! two errors, another system's entries and another tenant's; the answer counts and groups
 //! them as the view says, and another tenant is told nothing.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
-#[path = "common/http.rs"]
-mod http;
+use crate::common::http;
 
 use serde_json::{Value, json};
 use tandem_domain::log::{Direction, LogEntry, LogError, Outcome, SkipReason};

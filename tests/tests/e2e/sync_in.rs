@@ -7,8 +7,6 @@
 //! a change whose webhook is lost is caught by the next poll, and so is a hard delete (the
 //! id reconciliation; Salesforce's delete log).
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -19,8 +17,7 @@ use tandem_domain::{RecordKind, System};
 use tandem_local::runtime::LocalRuntime;
 use tandem_sim::webhooks::Kind;
 
-#[path = "common/synced.rs"]
-mod common;
+use crate::common::synced as common;
 
 use common::{synced as synced_with, tenant};
 

@@ -4,10 +4,7 @@
 //! preview after the import sees the imported tenant (nothing new). Over HTTP: the import
 //! route's `dry_run`, the list and the report, bad input and another tenant's id.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
-#[path = "common/http.rs"]
-mod http;
+use crate::common::http;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,10 +3,7 @@
 //! 422 naming each field and why (nothing saved), a body that is no map refused with 400,
 //! and no field map for another system; selective sync's rules checked and saved.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
-#[path = "common/http.rs"]
-mod http;
+use crate::common::http;
 
 use serde_json::{Value, json};
 

@@ -2,8 +2,6 @@
 //! example its README shows and events built by the domain for each direction match it,
 //! and an event missing what a notification needs does not.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
 use serde_json::Value;
 use tandem_domain::events::FailureEvent;
 use tandem_domain::log::{Direction, LogEntry, LogError, Outcome};

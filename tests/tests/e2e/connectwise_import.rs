@@ -2,8 +2,6 @@
 //! real simulator over HTTP, the real connector and the embedded adapters, checked
 //! against the generator's ground truth; re-import, crash-and-resume, and refusals.
 
-#![allow(clippy::unwrap_used)] // tests: a failed set-up step should panic
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -1,0 +1,5 @@
+//! What several end-to-end tests share.
+
+pub mod demo;
+pub mod http;
+pub mod synced;
