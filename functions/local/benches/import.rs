@@ -22,8 +22,13 @@
 //!
 //! Every import is checked against the simulator's ground truth.
 //!
+//! Then, for ConnectWise at two tenant sizes (`--memory-companies A,B`, default 3,000 and
+//! 18,000: about 17,000 and 100,000 records), Tandem's own peak RSS importing on a data
+//! directory with the simulator in another process, and the time to reopen that directory
+//! (see `support/memory.rs`). `--memory-only` runs this section alone.
+//!
 //! `cargo bench -p tandem-local --bench import [-- --system S] [--companies N] [--latency-companies N]
-//!  [--paced-requests N] [--paced-page-size N] [--rate N] [--page-size N]`
+//!  [--paced-requests N] [--paced-page-size N] [--rate N] [--page-size N] [--memory-companies A,B] [--memory-only]`
 
 #![allow(clippy::unwrap_used)] // a benchmark: a failed set-up step should stop it
 
@@ -47,13 +52,8 @@ use tandem_sim::{RawList, SimConfig, SimulatedSystem};
 #[path = "support/args.rs"]
 mod args;
 use args::{arg, arg_or};
-
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
+#[path = "support/memory.rs"]
+mod memory;
 
 /// Parses one page (a bare JSON array) into a wire struct; returns records parsed.
 type Parse = fn(&[u8]) -> usize;
@@ -227,6 +227,68 @@ const STORE_LATENCY_MS: u64 = 5;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if let Ok(spec) = std::env::var(memory::CHILD_ENV) {
+        return memory::child(&spec).await;
+    }
+    if !std::env::args().any(|a| a == "--memory-only") {
+        import_section().await;
+    }
+    memory_section();
+}
+
+/// Tandem's own peak RSS and reopen time at two tenant sizes (see `support/memory.rs`).
+fn memory_section() {
+    let sizes: Vec<usize> = arg("--memory-companies")
+        .unwrap_or_else(|| "3000,18000".into())
+        .split(',')
+        .map(|n| n.trim().parse().expect("--memory-companies A,B"))
+        .collect();
+    let rows: Vec<memory::Measured> = sizes
+        .iter()
+        .map(|&companies| {
+            eprintln!("memory: connectwise, {companies} companies, the simulator in another process...");
+            memory::measure(System::ConnectWise, companies)
+        })
+        .collect();
+    println!(
+        "\n{:<11} {:>9} {:>8} {:>7} {:>15} {:>12} {:>9} {:>8} {:>10}",
+        "memory",
+        "companies",
+        "records",
+        "failed",
+        "Tandem peak MiB",
+        "sim peak MiB",
+        "import s",
+        "db MiB",
+        "reopen ms"
+    );
+    for m in &rows {
+        println!(
+            "{:<11} {:>9} {:>8} {:>7} {:>15.1} {:>12.1} {:>9.2} {:>8.1} {:>10.1}",
+            "connectwise",
+            m.companies,
+            m.records,
+            m.failed,
+            m.tandem_mib,
+            m.sim_mib,
+            m.import.as_secs_f64(),
+            m.db_mib,
+            m.reopen.as_secs_f64() * 1000.0
+        );
+    }
+    if let [small, large] = rows.as_slice() {
+        println!(
+            "large / small: records {:.2}, Tandem peak RSS {:.2}, reopen time {:.2} (Tandem alone, on a data directory; \
+             target: peak under 250 MiB at ~100,000 records, reopen flat)",
+            large.records as f64 / small.records.max(1) as f64,
+            large.tandem_mib / small.tandem_mib,
+            large.reopen.as_secs_f64() / small.reopen.as_secs_f64().max(f64::EPSILON),
+        );
+    }
+}
+
+/// The import section: speed, store calls, requests and pacing per system.
+async fn import_section() {
     let o = Options {
         // ConnectWise by default at about 100,000 records; the others at the same company count.
         companies: arg_or("--companies", 18_000),
@@ -296,7 +358,7 @@ async fn main() {
          pages of {} (paced = its records): wall s beside req/rate = (requests - 429s) / rate (target wall/rt <= 1.1)",
         o.rate, o.paced_page_size
     );
-    if let Some(mib) = peak_rss_mib() {
+    if let Some(mib) = memory::peak_rss_mib("self") {
         println!("peak RSS of the whole process (simulators included): {mib:.0} MiB");
     }
 }

@@ -503,10 +503,6 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<i32> {
     rt.svc.tuning.public_url =
         args.public_url.clone().or_else(|| (args.addr.port() != 0).then(|| format!("http://{}", args.addr)));
     rt.migrate().await?;
-    let resumed = rt.resume_running().await?;
-    if !resumed.is_empty() {
-        eprintln!("Resumed {} running job(s) from their checkpoints.", resumed.len());
-    }
     let _worker = rt.spawn_worker();
     let _poller = args.poll_every.map(|every| {
         let svc = rt.svc.clone();

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tandem_connectors::Connectors;
 use tandem_connectors::http::Settings;
 use tandem_domain::job::Job;
+use tandem_domain::ports::Item;
 use tandem_domain::ports::{SystemClock, Table};
 use tandem_domain::table::RecordStore;
 use tandem_domain::usecases::work::{self, Ran};
@@ -19,7 +20,8 @@ use tandem_domain::usecases::{Services, Tuning};
 use tandem_domain::usecases::{import, preview};
 use tandem_domain::work::Route;
 use tandem_domain::{DomainError, JobId, TenantId};
-use tandem_embedded::{Embedded, MeteredTable, QueueConfig};
+use tandem_embedded::sqlite::RECORDS_SCHEMA;
+use tandem_embedded::{Embedded, MeteredTable, QueueConfig, SqliteTable};
 
 use crate::aws::{self, AwsNames, SqsEventSource};
 
@@ -40,14 +42,15 @@ pub struct LocalRuntime {
 }
 
 impl LocalRuntime {
-    /// A runtime on the embedded adapters, in memory or persisted under `data_dir`.
+    /// A runtime on the embedded adapters, persisted under `data_dir`, or without one on a
+    /// scratch database removed when the runtime is dropped.
     pub fn new(data_dir: Option<&Path>, queue: QueueConfig, connectors: Settings) -> anyhow::Result<Self> {
         let embedded = match data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
                 Embedded::open(dir, queue).with_context(|| format!("opening data directory {}", dir.display()))?
             }
-            None => Embedded::in_memory(queue),
+            None => Embedded::scratch(queue).context("creating a scratch database")?,
         };
         let embedded = Arc::new(embedded);
         let svc = Services {
@@ -160,24 +163,33 @@ impl LocalRuntime {
         })
     }
 
-    /// Brings a data directory written by an earlier version up to date, once: the
-    /// external versions record bodies kept before the sync ledger existed move into
-    /// ledger entries, and records gain the look-up entries of indexes added since (the
-    /// company and contact a record belongs to). Returns how many records changed.
+    /// Brings data imported from an earlier version (its records' layout below
+    /// [`RECORDS_SCHEMA`]) up to date, once: the external versions record bodies kept
+    /// before the sync ledger existed move into ledger entries, records gain the look-up
+    /// entries of indexes added since (the company and contact a record belongs to), and
+    /// running jobs are queued again from their checkpoints (the old queue did not outlive
+    /// its process). Returns how many records changed. A database made by this version
+    /// needs none of it and is not read, so a start takes no longer with more records.
     pub async fn migrate(&self) -> anyhow::Result<usize> {
         let Backend::Embedded(embedded) = &self.backend else { return Ok(0) };
+        let table = &embedded.table;
+        if table.records_schema()? >= RECORDS_SCHEMA {
+            return Ok(0);
+        }
         let mut moved = 0;
-        for item in embedded.table.items_with_sort_key("R") {
+        for_each_with_sort_key(table, "R", async |item| {
             let keys = RecordStore::legacy_ledger_keys(&item);
             if keys.is_empty() {
-                continue;
+                return Ok(());
             }
-            let existing = embedded.table.get_many(&keys).await?.into_iter().map(|i| (i.pk.clone(), i)).collect();
+            let existing = table.get_many(&keys).await?.into_iter().map(|i| (i.pk.clone(), i)).collect();
             if let Some(writes) = RecordStore::migrate_legacy_links(&item, &existing) {
-                embedded.table.transact(writes).await?;
+                table.transact(writes).await?;
                 moved += 1;
             }
-        }
+            Ok(())
+        })
+        .await?;
         if moved > 0 {
             tracing::info!(
                 records = moved,
@@ -185,44 +197,44 @@ impl LocalRuntime {
             );
         }
         let mut indexed = 0;
-        for item in embedded.table.items_with_sort_key("R") {
+        for_each_with_sort_key(table, "R", async |item| {
             let keys = RecordStore::index_keys(&item);
             if keys.is_empty() {
-                continue;
+                return Ok(());
             }
-            let existing = embedded.table.get_many(&keys).await?.into_iter().map(|i| (i.pk, i.sk)).collect();
+            let existing = table.get_many(&keys).await?.into_iter().map(|i| (i.pk, i.sk)).collect();
             let repairs = RecordStore::index_repairs(&item, &existing);
             if !repairs.is_empty() {
-                embedded.table.transact(repairs).await?;
+                table.transact(repairs).await?;
                 indexed += 1;
             }
-        }
+            Ok(())
+        })
+        .await?;
         if indexed > 0 {
             tracing::info!(records = indexed, "added the look-up entries of records written before those indexes");
         }
-        Ok(moved + indexed)
-    }
-
-    /// Re-queues every running job of every tenant from its checkpoint (after a
-    /// restart: the embedded queue does not outlive the process). On AWS interfaces the
-    /// queues keep their messages, so there is nothing to do.
-    pub async fn resume_running(&self) -> anyhow::Result<Vec<JobId>> {
-        let Backend::Embedded(embedded) = &self.backend else { return Ok(Vec::new()) };
-        let mut resumed = Vec::new();
-        for item in embedded.table.items_with_sort_key("J") {
+        let mut resumed = 0;
+        for_each_with_sort_key(table, "J", async |item| {
             let job: Job = match serde_json::from_value(item.body) {
                 Ok(job) => job,
                 Err(e) => {
                     tracing::error!(pk = %item.pk, error = %e, "a stored job does not parse; not resumed");
-                    continue;
+                    return Ok(());
                 }
             };
             if !job.status.is_final() {
                 import::resume(&self.svc, &job.tenant, &job.id).await?;
-                resumed.push(job.id);
+                resumed += 1;
             }
+            Ok(())
+        })
+        .await?;
+        if resumed > 0 {
+            tracing::info!(jobs = resumed, "queued the running jobs of the older version again from their checkpoints");
         }
-        Ok(resumed)
+        table.set_records_schema(RECORDS_SCHEMA)?;
+        Ok(moved + indexed)
     }
 
     /// Works the queue until the job (an import or a preview) has ended; `on_progress`
@@ -243,6 +255,27 @@ impl LocalRuntime {
             if j.status.is_final() {
                 return Ok(j);
             }
+        }
+    }
+}
+
+/// Runs `f` on every item whose sort key is `sk`, a page at a time.
+async fn for_each_with_sort_key(
+    table: &SqliteTable,
+    sk: &str,
+    mut f: impl AsyncFnMut(Item) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    const PAGE: usize = 500;
+    let mut after: Option<String> = None;
+    loop {
+        let page = table.items_with_sort_key(sk, after.as_deref(), PAGE)?;
+        let full = page.len() == PAGE;
+        after = page.last().map(|i| i.pk.clone());
+        for item in page {
+            f(item).await?;
+        }
+        if !full {
+            return Ok(());
         }
     }
 }

@@ -42,6 +42,7 @@ use aws_sdk_dynamodb::types::{
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tandem_domain::ports::{Clock, Condition, IndexKey, Item, Query, QueryPage, StoreError, SystemClock, Table, Write};
+use tandem_domain::table_rules::validate;
 
 use crate::error::{AwsError, AwsErrorKind};
 
@@ -61,8 +62,7 @@ pub const VERSION: &str = "version";
 pub const EXPIRES_AT: &str = "expires_at";
 /// The JSON body attribute (S).
 pub const BODY: &str = "body";
-/// The most writes one transaction may hold (`TransactWriteItems`).
-pub const MAX_TRANSACTION_WRITES: usize = 100;
+pub use tandem_domain::table_rules::MAX_TRANSACTION_WRITES;
 /// The most keys one `BatchGetItem` call may ask for.
 pub const MAX_BATCH_GET: usize = 100;
 
@@ -534,36 +534,6 @@ fn write_key(w: &Write) -> (&str, &str) {
         Write::Put { item, .. } => (&item.pk, &item.sk),
         Write::Delete { pk, sk } => (pk, sk),
     }
-}
-
-fn invalid(why: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("invalid transaction (DynamoDB would refuse it): {why}"))
-}
-
-/// Refuses what DynamoDB would refuse with a `ValidationException`, before sending.
-fn validate(writes: &[Write]) -> Result<(), StoreError> {
-    if writes.is_empty() {
-        return Err(invalid("a transaction needs at least one write"));
-    }
-    if writes.len() > MAX_TRANSACTION_WRITES {
-        return Err(invalid(format!("{} writes in one transaction, at most {MAX_TRANSACTION_WRITES}", writes.len())));
-    }
-    let mut seen = HashSet::with_capacity(writes.len());
-    for w in writes {
-        let (pk, sk) = write_key(w);
-        if pk.is_empty() || sk.is_empty() {
-            return Err(invalid(format!("empty key {pk:?} / {sk:?}")));
-        }
-        if !seen.insert((pk, sk)) {
-            return Err(invalid(format!("the transaction has two operations on one item {pk} / {sk}")));
-        }
-        if let Write::Put { item, .. } = w
-            && item.gsi1.as_ref().is_some_and(|g| g.pk.is_empty() || g.sk.is_empty())
-        {
-            return Err(invalid(format!("item {pk} / {sk} has an empty index key")));
-        }
-    }
-    Ok(())
 }
 
 /// The store error for a cancelled transaction, from its reasons (one per write, in order).

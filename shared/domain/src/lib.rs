@@ -14,6 +14,8 @@ pub mod job;
 pub mod ledger;
 pub mod log;
 pub mod mapping;
+#[cfg(any(test, feature = "testing"))]
+pub mod mem_table;
 pub mod normalise;
 pub mod outbox;
 pub mod outgoing;
@@ -27,6 +29,7 @@ pub mod selective;
 pub mod settings;
 pub mod sync;
 pub mod table;
+pub mod table_rules;
 pub mod usecases;
 pub mod vocab;
 pub mod webhook;

@@ -1,43 +1,49 @@
-//! Tandem's adapters for one machine: [`EmbeddedTable`] (DynamoDB), [`EmbeddedQueue`]
-//! (SQS FIFO with a dead-letter list), [`LocalSecretStore`] (Secrets Manager),
-//! [`EmbeddedEvents`] (EventBridge) and [`DirSnapshots`] (S3, for snapshots), plus the
-//! [`conformance`] suite that these and the AWS adapters all pass. Used by the local
-//! runner and by tests.
+//! Tandem's adapters for one machine: [`SqliteTable`] (DynamoDB), [`EmbeddedQueue`]
+//! (SQS FIFO with a dead-letter list, durable in the same database), [`LocalSecretStore`]
+//! (Secrets Manager), [`EmbeddedEvents`] (EventBridge) and [`DirSnapshots`] (S3, for
+//! snapshots), plus the [`conformance`] suite that these and the AWS adapters all pass.
+//! Used by the local runner and by tests.
 //!
-//! A data directory (`Embedded::open(dir, ..)`) holds `table.log` (the table, see
-//! [`table`]), `secrets.json` (see [`secrets`]), `snapshots/` (see [`snapshots`]) and
-//! `tandem.lock`. It belongs to one
+//! A data directory (`Embedded::open(dir, ..)`) holds `tandem.db` (the SQLite database:
+//! the item table, see [`sqlite`], and the queue's journal, see [`journal`]) with its WAL
+//! files, `secrets.sealed.json` and `secrets.key` (see [`secrets`], [`sealing`]),
+//! `snapshots/` (see [`snapshots`]) and `tandem.lock`. A directory written by a version
+//! before SQLite holds `table.log` instead: it is imported into `tandem.db` once on open
+//! (see [`legacy`]). It belongs to one
 //! process at a time: [`Embedded::open`] first takes an exclusive operating-system lock
 //! on `dir/tandem.lock` (`File::try_lock`, an `flock` on unix) before it reads anything,
 //! and writes its process id into that file. A second open, from another process or from
 //! the same one, is refused with [`OpenError::InUse`] naming the holder's pid. The lock
 //! is held as long as the [`Embedded`] value or any of its persisted adapters
-//! ([`EmbeddedTable`], [`LocalSecretStore`]) lives, and the operating system releases it
+//! ([`SqliteTable`], [`LocalSecretStore`]) lives, and the operating system releases it
 //! when the process ends, however it ends, so a crash never leaves a stale lock (the
 //! file itself stays, with the last holder's pid, and means nothing unlocked).
-//! [`EmbeddedTable::open`] and [`LocalSecretStore::open`] called on their own take no
-//! lock: they are for tests and tools that own the directory already.
+//! [`SqliteTable::open`] and [`LocalSecretStore::open`] called on their own take no
+//! lock: they are for tests and tools that own the directory already. The `sqlite3`
+//! shell may read the database while Tandem runs (`sqlite3 -readonly tandem.db`): WAL
+//! lets readers in beside the one writer.
 //!
 //! The data is personal (CRM records) and secret (credentials), so the directory is
 //! created with mode 0700 (an existing one is tightened to 0700 when this user may change
-//! it) and every file in it (`table.log`, `table.log.tmp`, `secrets.json`,
-//! `secrets.json.tmp`, `tandem.lock`) is created with mode 0600, an existing one
-//! tightened to 0600 when opened (unix; elsewhere the platform's defaults apply).
+//! it) and the files Tandem creates in it are created with mode 0600, existing ones
+//! tightened to 0600 when opened (unix; elsewhere the platform's defaults apply). SQLite
+//! creates its `-wal` and `-shm` files with the database file's mode.
 //!
 //! `Embedded::open` opens the secrets before the table: the secrets are only read, while
-//! opening the table may compact (rewrite) `table.log`, so a start that fails on a bad
-//! secrets file leaves the table log as it was.
+//! opening the table may import an old log, so a start that fails on a bad secrets file
+//! leaves the directory as it was.
 
 pub mod conformance;
 pub mod error;
 pub mod events;
+pub mod journal;
+pub mod legacy;
 pub mod metered;
 pub mod queue;
 pub mod sealing;
 pub mod secrets;
 pub mod snapshots;
 pub mod sqlite;
-pub mod table;
 
 use std::fs::{File, TryLockError};
 use std::io::{Read as _, Write as _};
@@ -52,7 +58,7 @@ pub use metered::MeteredTable;
 pub use queue::{DeadLetter, Delivery, EmbeddedQueue, QueueConfig, QueueStats};
 pub use secrets::LocalSecretStore;
 pub use snapshots::{DirSnapshots, SharedMemSnapshots};
-pub use table::EmbeddedTable;
+pub use sqlite::SqliteTable;
 
 /// The lock file's name inside the data directory.
 pub const LOCK_FILE: &str = "tandem.lock";
@@ -182,8 +188,8 @@ impl DirLock {
 #[derive(Clone)]
 pub struct Embedded {
     /// The item table.
-    pub table: Arc<EmbeddedTable>,
-    /// The work queue (never persisted).
+    pub table: Arc<SqliteTable>,
+    /// The work queue (durable in a data directory).
     pub queue: Arc<EmbeddedQueue>,
     /// The secret store.
     pub secrets: Arc<LocalSecretStore>,
@@ -196,10 +202,21 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// Adapters that keep everything in memory.
+    /// Adapters that keep everything in memory (tests).
     pub fn in_memory(queue: QueueConfig) -> Self {
+        Self::transient(SqliteTable::in_memory().expect("SQLite opens a database in memory"), queue)
+    }
+
+    /// Adapters that keep nothing once dropped, the table in a scratch database on disk so
+    /// that memory stays flat however many records it holds (the runner without a data
+    /// directory; see [`SqliteTable::scratch`]).
+    pub fn scratch(queue: QueueConfig) -> Result<Self, OpenError> {
+        Ok(Self::transient(SqliteTable::scratch()?, queue))
+    }
+
+    fn transient(table: SqliteTable, queue: QueueConfig) -> Self {
         Self {
-            table: Arc::new(EmbeddedTable::in_memory()),
+            table: Arc::new(table),
             queue: Arc::new(EmbeddedQueue::new(queue)),
             secrets: Arc::new(LocalSecretStore::in_memory()),
             events: Arc::new(EmbeddedEvents::new()),
@@ -208,22 +225,24 @@ impl Embedded {
         }
     }
 
-    /// Adapters persisting the table (`dir/table.log`) and the secrets
-    /// (`dir/secrets.json`) in `dir`, created (mode 0700) if missing. Locks `dir` first,
-    /// before reading anything, and refuses with [`OpenError::InUse`] a directory another
-    /// process (or another open in this one) holds; then opens the secrets, then the
-    /// table (see the module docs). The queue and the events stay in memory.
+    /// Adapters persisting the table and the queue (`dir/tandem.db`), the secrets and the
+    /// snapshots in `dir`, created (mode 0700) if missing. Locks `dir` first, before
+    /// reading anything, and refuses with [`OpenError::InUse`] a directory another process
+    /// (or another open in this one) holds; then opens the secrets, then the database,
+    /// importing an old `table.log` once (see the module docs). The events stay in memory.
     pub fn open(dir: &Path, queue: QueueConfig) -> Result<Self, OpenError> {
         private_fs::prepare_dir(dir).map_err(OpenError::io("create", dir))?;
         let lock = Arc::new(DirLock::acquire(dir)?);
         let secrets = LocalSecretStore::open(dir)?.with_dir_lock(lock.clone());
-        let table = EmbeddedTable::open(dir)?.with_dir_lock(lock.clone());
+        let table = SqliteTable::open(dir)?.with_dir_lock(lock.clone());
+        legacy::import(dir, &table)?;
+        let queue = EmbeddedQueue::durable(&table, queue)?;
         let snapshot_dir = dir.join("snapshots");
         private_fs::prepare_dir(&snapshot_dir).map_err(OpenError::io("create", &snapshot_dir))?;
         let snapshots = DirSnapshots::prepared(snapshot_dir);
         Ok(Self {
             table: Arc::new(table),
-            queue: Arc::new(EmbeddedQueue::new(queue)),
+            queue: Arc::new(queue),
             secrets: Arc::new(secrets),
             events: Arc::new(EmbeddedEvents::new()),
             snapshots: Arc::new(snapshots),
@@ -251,26 +270,8 @@ mod tests {
     use tandem_domain::ports::{SecretStore, Table};
 
     #[tokio::test]
-    async fn the_in_memory_table_passes_the_conformance_suite() {
-        conformance::table_suite(Arc::new(EmbeddedTable::in_memory())).await;
-    }
-
-    #[tokio::test]
-    async fn a_persisted_table_passes_the_conformance_suite_before_and_after_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        conformance::table_suite(Arc::new(EmbeddedTable::open(dir.path()).unwrap())).await;
-        let reopened = EmbeddedTable::open(dir.path()).unwrap();
-        assert!(!reopened.is_empty(), "the first run's items survived");
-        conformance::table_suite(Arc::new(reopened)).await;
-    }
-
-    #[tokio::test]
-    async fn one_table_shared_by_parallel_suites_passes_them_all() {
-        let table: Arc<dyn Table> = Arc::new(EmbeddedTable::in_memory());
-        let runs: Vec<_> = (0..3).map(|_| tokio::spawn(conformance::table_suite(table.clone()))).collect();
-        for run in runs {
-            run.await.unwrap();
-        }
+    async fn the_domains_unit_test_table_passes_the_conformance_suite() {
+        conformance::table_suite(Arc::new(tandem_domain::mem_table::MemTable::default())).await;
     }
 
     #[tokio::test]
@@ -383,7 +384,7 @@ mod tests {
             e.secrets.put(&tenant, tandem_domain::System::Syncro, &creds).await.unwrap();
             e.record_store().save_job(&job(&tenant)).await.unwrap();
         }
-        let files = [LOCK_FILE, table::LOG_FILE, secrets::SECRETS_FILE];
+        let files = [LOCK_FILE, sqlite::DB_FILE, secrets::SECRETS_FILE];
         assert_eq!(mode(&dir), 0o700);
         for f in files {
             assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
@@ -400,28 +401,96 @@ mod tests {
         }
     }
 
+    /// An old store's log line: one transaction of puts and deletes.
+    fn log_line(writes: &[serde_json::Value]) -> String {
+        format!("{}\n", serde_json::Value::Array(writes.to_vec()))
+    }
+
+    fn logged_put(pk: &str, version: u64, name: &str) -> serde_json::Value {
+        serde_json::json!({"put": {"pk": pk, "sk": "R", "version": version, "body": {"name": name}}})
+    }
+
     #[tokio::test]
-    async fn a_start_that_fails_on_a_corrupt_secrets_file_leaves_the_table_log_untouched() {
+    async fn an_old_table_log_is_imported_once_into_the_database_and_kept_aside() {
         let dir = tempfile::tempdir().unwrap();
-        let tenant = tandem_domain::TenantId::parse("acme").unwrap();
+        let mut log = log_line(&[logged_put("a", 1, "A"), logged_put("b", 1, "B")]);
+        log.push_str(&log_line(&[logged_put("a", 2, "A2"), serde_json::json!({"delete": {"pk": "b", "sk": "R"}})]));
+        log.push_str(&log_line(&[logged_put("c", 1, "C")]));
+        // A crash mid-write of the old store: that transaction was never acknowledged.
+        log.push_str(r#"[{"put": {"pk": "d", "sk": "R", "vers"#);
+        std::fs::write(dir.path().join(legacy::LOG_FILE), &log).unwrap();
         {
             let e = open(dir.path()).unwrap();
-            // Two versions of one job: the next open of the table would compact the log.
-            let mut j = job(&tenant);
-            e.record_store().save_job(&j).await.unwrap();
-            j.version = 1;
-            e.record_store().save_job(&j).await.unwrap();
+            let got = |pk: &'static str| {
+                let table = e.table.clone();
+                async move { table.get(pk, "R").await.unwrap().map(|i| (i.version, i.body["name"].clone())) }
+            };
+            assert_eq!(got("a").await, Some((2, serde_json::json!("A2"))), "the last write of an item wins");
+            assert_eq!(got("b").await, None, "a deleted item stays deleted");
+            assert_eq!(got("c").await.map(|(v, _)| v), Some(1));
+            assert_eq!(got("d").await, None, "the truncated line is skipped");
+            assert_eq!(e.table.records_schema().unwrap(), 1, "imported records await the runner's migration");
         }
-        let log = dir.path().join(table::LOG_FILE);
-        let before = std::fs::read(&log).unwrap();
-        let mtime = std::fs::metadata(&log).unwrap().modified().unwrap();
+        assert!(!dir.path().join(legacy::LOG_FILE).exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(legacy::IMPORTED_FILE)).unwrap(),
+            log,
+            "kept aside as it was"
+        );
+        let e = open(dir.path()).unwrap();
+        assert_eq!(e.table.len().unwrap(), 2, "a second open imports nothing again");
+    }
+
+    #[test]
+    fn a_corrupt_line_of_an_old_log_stops_the_open_naming_it_and_leaves_everything_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = format!("{}{{ nope\n{}", log_line(&[logged_put("a", 1, "A")]), log_line(&[logged_put("b", 1, "B")]));
+        std::fs::write(dir.path().join(legacy::LOG_FILE), &log).unwrap();
+        let err = open(dir.path()).err().expect("a corrupt line stops the open");
+        assert!(matches!(&err, OpenError::CorruptLine { line: 2, .. }), "{err:?}");
+        assert_eq!(std::fs::read_to_string(dir.path().join(legacy::LOG_FILE)).unwrap(), log);
+        let table = SqliteTable::open(dir.path()).unwrap();
+        assert!(table.is_empty().unwrap(), "nothing of the log was committed");
+    }
+
+    #[tokio::test]
+    async fn another_reader_can_open_the_database_read_only_while_tandem_holds_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = open(dir.path()).unwrap();
+        let tenant = tandem_domain::TenantId::parse("acme").unwrap();
+        e.record_store().save_job(&job(&tenant)).await.unwrap();
+        // What `sqlite3 -readonly tandem.db` does.
+        let reader = rusqlite::Connection::open_with_flags(
+            dir.path().join(sqlite::DB_FILE),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let n: i64 = reader.query_row("SELECT COUNT(*) FROM items WHERE sk = 'J'", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1, "the reader sees the committed job");
+        // Tandem keeps writing while the reader is open.
+        let mut later = job(&tenant);
+        later.version = 1;
+        e.record_store().save_job(&later).await.unwrap();
+        let v: i64 = reader.query_row("SELECT version FROM items WHERE sk = 'J'", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, 2);
+    }
+
+    #[test]
+    fn a_new_database_starts_at_the_current_records_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(open(dir.path()).unwrap().table.records_schema().unwrap(), sqlite::RECORDS_SCHEMA);
+    }
+
+    #[tokio::test]
+    async fn a_start_that_fails_on_a_corrupt_secrets_file_leaves_an_old_log_unimported() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_line(&[logged_put("a", 1, "A")]);
+        std::fs::write(dir.path().join(legacy::LOG_FILE), &log).unwrap();
         std::fs::write(dir.path().join(secrets::SECRETS_FILE), "{ nope").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
         let err = open(dir.path()).err().expect("the corrupt secrets file stops the open");
         assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
-        assert_eq!(std::fs::read(&log).unwrap(), before, "table.log is byte-identical");
-        assert_eq!(std::fs::metadata(&log).unwrap().modified().unwrap(), mtime, "table.log was not rewritten");
-        assert!(!dir.path().join("table.log.tmp").exists());
+        assert_eq!(std::fs::read_to_string(dir.path().join(legacy::LOG_FILE)).unwrap(), log, "table.log is untouched");
+        assert!(!dir.path().join(sqlite::DB_FILE).exists(), "no database was made");
     }
 
     fn job(tenant: &tandem_domain::TenantId) -> tandem_domain::job::Job {
@@ -454,6 +523,6 @@ mod tests {
         let e = Embedded::open(dir.path(), QueueConfig::default()).unwrap();
         let job = e.record_store().job(&tenant, &tandem_domain::JobId::from_raw("j1")).await.unwrap();
         assert_eq!(job.map(|j| j.version), Some(1));
-        assert!(dir.path().join(table::LOG_FILE).exists());
+        assert!(dir.path().join(sqlite::DB_FILE).exists());
     }
 }

@@ -90,12 +90,12 @@ impl Table for MeteredTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::EmbeddedTable;
+    use crate::SqliteTable;
     use std::time::Instant;
 
     #[tokio::test]
     async fn a_metered_table_counts_every_round_trip_and_passes_the_conformance_suite() {
-        let metered = Arc::new(MeteredTable::new(Arc::new(EmbeddedTable::in_memory()), Duration::ZERO));
+        let metered = Arc::new(MeteredTable::new(Arc::new(SqliteTable::in_memory().unwrap()), Duration::ZERO));
         crate::conformance::table_suite(metered.clone()).await;
         let before = metered.calls();
         assert!(before > 100, "the suite made {before} calls");
@@ -106,7 +106,8 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_calls_wait_their_latency_side_by_side() {
-        let metered = Arc::new(MeteredTable::new(Arc::new(EmbeddedTable::in_memory()), Duration::from_millis(200)));
+        let metered =
+            Arc::new(MeteredTable::new(Arc::new(SqliteTable::in_memory().unwrap()), Duration::from_millis(200)));
         let started = Instant::now();
         let calls: Vec<_> = (0..10)
             .map(|_| {
@@ -126,7 +127,7 @@ mod tests {
 
     #[tokio::test]
     async fn calls_made_one_after_another_are_one_round_each() {
-        let metered = MeteredTable::new(Arc::new(EmbeddedTable::in_memory()), Duration::from_millis(5));
+        let metered = MeteredTable::new(Arc::new(SqliteTable::in_memory().unwrap()), Duration::from_millis(5));
         for _ in 0..3 {
             metered.get("p", "s").await.unwrap();
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tandem_domain::overlay::Overlay;
 use tandem_domain::ports::{Condition, IndexKey, Item, Query, StoreError, Table, Write};
 
-use crate::EmbeddedTable;
+use crate::SqliteTable;
 use crate::conformance;
 
 /// Far enough ahead that nothing a test writes expires.
@@ -43,7 +43,7 @@ async fn read_all(table: &dyn Table, pk: &str, index: bool, limit: usize, descen
 }
 
 /// Every item of the table: what a test compares before and after using a view.
-async fn snapshot(table: &EmbeddedTable, pks: &[&str]) -> Vec<Item> {
+async fn snapshot(table: &SqliteTable, pks: &[&str]) -> Vec<Item> {
     let mut all = Vec::new();
     for pk in pks {
         all.extend(table.query(pk, &Query { limit: 1000, ..Query::default() }).await.unwrap().items);
@@ -53,20 +53,20 @@ async fn snapshot(table: &EmbeddedTable, pks: &[&str]) -> Vec<Item> {
 
 #[tokio::test]
 async fn a_view_over_an_empty_table_passes_the_conformance_suite() {
-    let table = Arc::new(EmbeddedTable::in_memory());
+    let table = Arc::new(SqliteTable::in_memory().unwrap());
     conformance::table_suite(Arc::new(Overlay::new(table.clone(), "p1", LATER))).await;
-    assert!(!table.is_empty(), "the suite's writes landed in the view's scratch");
+    assert!(!table.is_empty().unwrap(), "the suite's writes landed in the view's scratch");
     assert!(
-        table.items_with_sort_key("A").iter().all(|i| i.pk.starts_with("~preview#p1#")),
+        table.items_with_sort_key("A", None, usize::MAX).unwrap().iter().all(|i| i.pk.starts_with("~preview#p1#")),
         "every item written through the view is a scratch item"
     );
 }
 
 #[tokio::test]
 async fn a_view_over_a_table_in_use_passes_the_conformance_suite_and_leaves_the_table_as_it_was() {
-    let table = Arc::new(EmbeddedTable::in_memory());
+    let table = Arc::new(SqliteTable::in_memory().unwrap());
     conformance::table_suite(table.clone()).await;
-    let before = table.len();
+    let before = table.len().unwrap();
     let beneath = snapshot(&table, &["kept"]).await;
     table.transact(vec![put(item("kept", "A", 3, Some(("kept-index", "1"))), Condition::None)]).await.unwrap();
     let kept = snapshot(&table, &["kept"]).await;
@@ -75,12 +75,12 @@ async fn a_view_over_a_table_in_use_passes_the_conformance_suite_and_leaves_the_
 
     assert!(beneath.is_empty());
     assert_eq!(snapshot(&table, &["kept"]).await, kept, "the table's own items are untouched");
-    assert!(table.len() > before + 1, "the suite's writes went somewhere: the scratch");
+    assert!(table.len().unwrap() > before + 1, "the suite's writes went somewhere: the scratch");
 }
 
 #[tokio::test]
 async fn the_view_shows_its_writes_over_the_table_and_hides_what_it_replaced_or_deleted() {
-    let table = Arc::new(EmbeddedTable::in_memory());
+    let table = Arc::new(SqliteTable::in_memory().unwrap());
     table
         .transact(vec![
             put(item("p", "a", 1, Some(("idx", "x"))), Condition::None),
@@ -126,7 +126,7 @@ async fn the_view_shows_its_writes_over_the_table_and_hides_what_it_replaced_or_
 
 #[tokio::test]
 async fn merged_reads_page_through_every_item_once_in_order_both_ways() {
-    let table = Arc::new(EmbeddedTable::in_memory());
+    let table = Arc::new(SqliteTable::in_memory().unwrap());
     let beneath: Vec<Write> = (0..40)
         .filter(|n| n % 2 == 1)
         .map(|n| put(item("p", &format!("k{n:02}"), 1, Some(("idx", &format!("{:02}", n % 7)))), Condition::None))
@@ -180,7 +180,7 @@ async fn merged_reads_page_through_every_item_once_in_order_both_ways() {
 
 #[tokio::test]
 async fn conditions_are_checked_against_what_the_view_shows() {
-    let table = Arc::new(EmbeddedTable::in_memory());
+    let table = Arc::new(SqliteTable::in_memory().unwrap());
     table.transact(vec![put(item("p", "a", 3, None), Condition::None)]).await.unwrap();
     let view = Overlay::new(table.clone(), "p5", LATER);
     let conflict = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Conflict(_)));
@@ -199,14 +199,14 @@ async fn conditions_are_checked_against_what_the_view_shows() {
 
 #[tokio::test]
 async fn a_token_of_another_store_is_refused_by_the_view() {
-    let view = Overlay::new(Arc::new(EmbeddedTable::in_memory()), "p6", LATER);
+    let view = Overlay::new(Arc::new(SqliteTable::in_memory().unwrap()), "p6", LATER);
     let q = Query { after: Some("not a token".into()), limit: 5, ..Query::default() };
     assert!(matches!(view.query("p", &q).await, Err(StoreError::InvalidToken(_))));
 }
 
 #[tokio::test]
 async fn the_views_writes_expire_with_the_preview() {
-    let table = Arc::new(EmbeddedTable::in_memory());
+    let table = Arc::new(SqliteTable::in_memory().unwrap());
     table.transact(vec![put(item("p", "a", 1, None), Condition::None)]).await.unwrap();
     let view = Overlay::new(table.clone(), "p7", 1);
     view.transact(vec![

@@ -11,8 +11,12 @@
 //! A receipt is valid for one receive only: acknowledging after the visibility timeout
 //! passed does nothing (the message will be delivered again).
 //!
-//! Nothing is persisted: a stopped runner's queue is empty on restart, which the import
-//! use cases survive because every job keeps its checkpoint in the table.
+//! A queue made with [`EmbeddedQueue::durable`] (the local runner on a data directory)
+//! writes every change through to its [journal](crate::journal) in `tandem.db` and reads
+//! it back on open: queued, delayed and in-flight messages, receive counts, dead letters
+//! and recent deduplication ids survive a restart, so work resumes where it was without
+//! being re-derived from the jobs. A queue made with [`EmbeddedQueue::new`] keeps nothing
+//! (tests, and the scratch store of a runner without a data directory).
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -24,6 +28,10 @@ use tokio::time::Instant;
 
 use tandem_domain::ports::{QueueError, WorkQueue};
 use tandem_domain::work::Work;
+
+use crate::error::OpenError;
+use crate::journal::Journal;
+use crate::sqlite::SqliteTable;
 
 /// How the queue behaves (the SQS queue's attributes and redrive policy).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +66,8 @@ pub struct Delivery {
 /// A message that will not be delivered again.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeadLetter {
+    /// Its place in the queue's order of sending.
+    pub id: u64,
     /// The message.
     pub message: Work,
     /// How many times it was received.
@@ -129,7 +139,9 @@ struct State {
 }
 
 impl State {
-    fn forget_old_dedup_ids(&mut self, now: Instant, window: Duration) {
+    /// Forgets the deduplication ids older than the window; whether it forgot any.
+    fn forget_old_dedup_ids(&mut self, now: Instant, window: Duration) -> bool {
+        let mut forgot = false;
         while let Some((at, _)) = self.dedup_order.front() {
             if *at + window > now {
                 break;
@@ -138,22 +150,24 @@ impl State {
                 && self.dedup.get(&id) == Some(&at)
             {
                 self.dedup.remove(&id);
+                forgot = true;
             }
         }
+        forgot
     }
 
     /// Puts messages whose visibility timeout passed back (or into the dead-letter list).
-    fn expire_in_flight(&mut self, now: Instant, config: &QueueConfig) {
+    fn expire_in_flight(&mut self, now: Instant, config: &QueueConfig, journal: Option<&Journal>) {
         let expired: Vec<(u64, Instant)> =
             self.in_flight.iter().filter(|(_, f)| f.deadline <= now).map(|(r, f)| (*r, f.deadline)).collect();
         for (receipt, deadline) in expired {
             let why = format!("not acknowledged within the visibility timeout of {:?}", config.visibility_timeout);
-            self.fail(receipt, Failure::Retry(deadline, &why), config);
+            self.fail(receipt, Failure::Retry(deadline, &why), config, journal);
         }
     }
 
     /// Ends an in-flight receive that failed; `false` if the receipt is not in flight.
-    fn fail(&mut self, receipt: u64, failure: Failure<'_>, config: &QueueConfig) -> bool {
+    fn fail(&mut self, receipt: u64, failure: Failure<'_>, config: &QueueConfig, journal: Option<&Journal>) -> bool {
         let Some(InFlight { group, mut msg, .. }) = self.in_flight.remove(&receipt) else {
             return false;
         };
@@ -163,6 +177,9 @@ impl State {
             Failure::Retry(_, why) if msg.receive_count >= config.max_receives.max(1) => Some(why),
             Failure::Retry(visible_at, _) => {
                 msg.visible_at = visible_at;
+                if let Some(j) = journal {
+                    j.delayed(msg.seq, visible_at);
+                }
                 g.waiting.push_front(msg);
                 return true;
             }
@@ -177,7 +194,11 @@ impl State {
                 reason,
                 "work message dead-lettered"
             );
+            if let Some(j) = journal {
+                j.dead(msg.seq, msg.receive_count, reason);
+            }
             self.dead.push(DeadLetter {
+                id: msg.seq,
                 message: msg.message,
                 receive_count: msg.receive_count,
                 reason: reason.to_string(),
@@ -190,7 +211,7 @@ impl State {
     }
 
     /// Takes the oldest visible message of a group with nothing in flight.
-    fn take(&mut self, now: Instant, config: &QueueConfig) -> Option<Delivery> {
+    fn take(&mut self, now: Instant, config: &QueueConfig, journal: Option<&Journal>) -> Option<Delivery> {
         let (name, _) = self
             .groups
             .iter()
@@ -205,6 +226,9 @@ impl State {
         g.in_flight = Some(receipt);
         msg.receive_count += 1;
         self.received += 1;
+        if let Some(j) = journal {
+            j.received(msg.seq, msg.receive_count);
+        }
         let delivery = Delivery { message: msg.message.clone(), receipt, receive_count: msg.receive_count };
         self.in_flight.insert(receipt, InFlight { group: name, msg, deadline: now + config.visibility_timeout });
         Some(delivery)
@@ -240,6 +264,8 @@ pub struct EmbeddedQueue {
     config: QueueConfig,
     state: Mutex<State>,
     changed: Notify,
+    /// Where a durable queue writes its changes through.
+    journal: Option<Journal>,
 }
 
 impl Default for EmbeddedQueue {
@@ -251,7 +277,36 @@ impl Default for EmbeddedQueue {
 impl EmbeddedQueue {
     /// An empty queue.
     pub fn new(config: QueueConfig) -> Self {
-        Self { config, state: Mutex::new(State::default()), changed: Notify::new() }
+        Self { config, state: Mutex::new(State::default()), changed: Notify::new(), journal: None }
+    }
+
+    /// A durable queue in `table`'s database, holding what it held when last closed (see
+    /// the module docs).
+    pub fn durable(table: &SqliteTable, config: QueueConfig) -> Result<Self, OpenError> {
+        let (journal, loaded) = Journal::open(table, config.dedup_window)?;
+        let mut state = State { next_seq: journal.last_seq() + 1, ..State::default() };
+        for m in loaded.messages {
+            state.groups.entry(m.message.group_id()).or_default().waiting.push_back(Waiting {
+                seq: m.seq,
+                message: m.message,
+                receive_count: m.receive_count,
+                visible_at: m.visible_at,
+            });
+        }
+        state.dead = loaded
+            .dead
+            .into_iter()
+            .map(|d| DeadLetter { id: d.seq, message: d.message, receive_count: d.receive_count, reason: d.reason })
+            .collect();
+        for (id, at) in loaded.dedup {
+            state.dedup.insert(id.clone(), at);
+            state.dedup_order.push_back((at, id));
+        }
+        let pending: usize = state.groups.values().map(|g| g.waiting.len()).sum();
+        if pending > 0 || !state.dead.is_empty() {
+            tracing::info!(pending, dead_letters = state.dead.len(), "the work queue was read back from its journal");
+        }
+        Ok(Self { config, state: Mutex::new(state), changed: Notify::new(), journal: Some(journal) })
     }
 
     /// The queue's configuration.
@@ -267,7 +322,7 @@ impl EmbeddedQueue {
     fn lock_now(&self) -> (MutexGuard<'_, State>, Instant) {
         let now = Instant::now();
         let mut state = self.lock();
-        state.expire_in_flight(now, &self.config);
+        state.expire_in_flight(now, &self.config, self.journal.as_ref());
         (state, now)
     }
 
@@ -283,7 +338,7 @@ impl EmbeddedQueue {
             changed.as_mut().enable();
             let (next_event, now) = {
                 let (mut state, now) = self.lock_now();
-                if let Some(delivery) = state.take(now, &self.config) {
+                if let Some(delivery) = state.take(now, &self.config, self.journal.as_ref()) {
                     return Some(delivery);
                 }
                 (state.next_event(), now)
@@ -303,6 +358,9 @@ impl EmbeddedQueue {
             let (mut state, _) = self.lock_now();
             match state.in_flight.remove(&receipt) {
                 Some(f) => {
+                    if let Some(j) = &self.journal {
+                        j.acked(f.msg.seq);
+                    }
                     if let Some(g) = state.groups.get_mut(&f.group) {
                         g.in_flight = None;
                         if g.waiting.is_empty() {
@@ -333,7 +391,7 @@ impl EmbeddedQueue {
     pub fn nack_with_reason(&self, receipt: u64, delay: Duration, reason: &str) -> bool {
         let done = {
             let (mut state, now) = self.lock_now();
-            state.fail(receipt, Failure::Retry(now + delay, reason), &self.config)
+            state.fail(receipt, Failure::Retry(now + delay, reason), &self.config, self.journal.as_ref())
         };
         self.changed.notify_waiters();
         done
@@ -344,7 +402,7 @@ impl EmbeddedQueue {
     pub fn reject(&self, receipt: u64, reason: &str) -> bool {
         let done = {
             let (mut state, _) = self.lock_now();
-            state.fail(receipt, Failure::Reject(reason), &self.config)
+            state.fail(receipt, Failure::Reject(reason), &self.config, self.journal.as_ref())
         };
         self.changed.notify_waiters();
         done
@@ -366,6 +424,9 @@ impl EmbeddedQueue {
                 let seq = state.next_seq;
                 state.next_seq += 1;
                 let group = d.message.group_id();
+                if let Some(j) = &self.journal {
+                    j.redriven(d.id, seq, &group, now);
+                }
                 state.groups.entry(group).or_default().waiting.push_back(Waiting {
                     seq,
                     message: d.message,
@@ -393,6 +454,9 @@ impl EmbeddedQueue {
                     n += 1;
                 }
             }
+            if let Some(j) = self.journal.as_ref().filter(|_| n > 0) {
+                j.released(now);
+            }
             n
         };
         self.changed.notify_waiters();
@@ -418,15 +482,23 @@ impl WorkQueue for EmbeddedQueue {
         let id = work.dedup_id();
         {
             let mut state = self.lock();
-            state.forget_old_dedup_ids(now, self.config.dedup_window);
+            if state.forget_old_dedup_ids(now, self.config.dedup_window)
+                && let Some(j) = &self.journal
+                && let Some(before) = now.checked_sub(self.config.dedup_window)
+            {
+                j.forget_dedup(before);
+            }
             if state.dedup.contains_key(&id) {
                 state.deduplicated += 1;
                 tracing::debug!(dedup_id = %id, kind = work.kind(), "duplicate work message dropped");
                 return Ok(());
             }
+            let seq = state.next_seq;
+            if let Some(j) = &self.journal {
+                j.sent(seq, work, &id, now).map_err(QueueError)?;
+            }
             state.dedup.insert(id.clone(), now);
             state.dedup_order.push_back((now, id));
-            let seq = state.next_seq;
             state.next_seq += 1;
             state.sent += 1;
             state.groups.entry(work.group_id()).or_default().waiting.push_back(Waiting {
@@ -480,6 +552,84 @@ mod tests {
             max_receives,
             dedup_window: Duration::from_secs(60),
         })
+    }
+
+    /// A durable queue on the database in `dir` (a new connection each time, as a new
+    /// process would open it).
+    fn durable(dir: &std::path::Path, max_receives: u32) -> EmbeddedQueue {
+        let table = SqliteTable::open(dir).unwrap();
+        let config = QueueConfig { max_receives, ..QueueConfig::default() };
+        EmbeddedQueue::durable(&table, config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_durable_queue_gives_back_after_a_restart_what_was_queued_or_in_flight_with_its_receive_count() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let q = durable(dir.path(), 5);
+            for p in ["1", "2", "3"] {
+                q.send(&msg("t1", p)).await.unwrap();
+            }
+            q.send(&msg("t2", "x")).await.unwrap();
+            let first = q.receive(SHORT).await.unwrap();
+            assert_eq!(first.message.page().cursor.position, "1");
+            let other = q.receive(SHORT).await.unwrap();
+            assert!(q.ack(other.receipt), "t2's only message is done");
+            // The process dies here, "1" in flight.
+        }
+        let q = durable(dir.path(), 5);
+        assert_eq!(q.stats().pending, 3, "t2's done message is gone, t1's three are back");
+        let again = q.receive(SHORT).await.unwrap();
+        assert_eq!((again.message.page().cursor.position.as_str(), again.receive_count), ("1", 2));
+        assert!(q.ack(again.receipt));
+        for want in ["2", "3"] {
+            let d = q.receive(SHORT).await.unwrap();
+            assert_eq!((d.message.page().cursor.position.as_str(), d.receive_count), (want, 1));
+            assert!(q.ack(d.receipt));
+        }
+        drop(q);
+        assert!(durable(dir.path(), 5).is_idle(), "nothing acknowledged comes back");
+    }
+
+    #[tokio::test]
+    async fn a_durable_queue_keeps_its_dead_letters_and_deduplication_ids_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let q = durable(dir.path(), 1);
+            q.send(&msg("t1", "1")).await.unwrap();
+            let d = q.receive(SHORT).await.unwrap();
+            assert!(q.nack_with_reason(d.receipt, Duration::ZERO, "the vendor is down"));
+        }
+        let q = durable(dir.path(), 1);
+        let dead = q.dead_letters();
+        assert_eq!(dead.len(), 1);
+        assert_eq!((dead[0].receive_count, dead[0].reason.as_str()), (1, "the vendor is down"));
+        q.send(&msg("t1", "1")).await.unwrap();
+        assert_eq!(q.stats().deduplicated, 1, "sent again within the window after a restart: dropped");
+        assert_eq!(q.redrive_dead_letters(), 1);
+        drop(q);
+        let q = durable(dir.path(), 1);
+        assert!(q.dead_letters().is_empty(), "the redrive was kept");
+        let d = q.receive(SHORT).await.unwrap();
+        assert_eq!((d.message.page().cursor.position.as_str(), d.receive_count), ("1", 1));
+    }
+
+    #[tokio::test]
+    async fn a_durable_queue_keeps_a_delayed_message_held_until_its_time_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let q = durable(dir.path(), 5);
+            q.send(&msg("t1", "1")).await.unwrap();
+            let d = q.receive(SHORT).await.unwrap();
+            assert!(q.nack_with_reason(d.receipt, Duration::from_secs(3600), "rate limited"));
+        }
+        let q = durable(dir.path(), 5);
+        assert!(q.receive(SHORT).await.is_none(), "still held back after the restart");
+        assert_eq!(q.release_held(), 1);
+        drop(q);
+        let q = durable(dir.path(), 5);
+        let d = q.receive(SHORT).await.unwrap();
+        assert_eq!(d.receive_count, 2);
     }
 
     #[tokio::test]

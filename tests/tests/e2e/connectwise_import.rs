@@ -172,10 +172,9 @@ async fn an_import_killed_mid_stage_resumes_from_its_checkpoint_without_duplicat
         assert!(!j.status.is_final());
         assert!(j.progress[&Stage::Companies].completed);
     }
-    // A new process on the same data directory: the queue is gone, the checkpoint is not.
+    // A new process on the same data directory: the queue and the checkpoint survived.
     let rt = LocalRuntime::new(Some(dir.path()), queue(), settings(100)).unwrap();
-    let resumed = rt.resume_running().await.unwrap();
-    assert_eq!(resumed, vec![job_id.clone()]);
+    assert!(rt.embedded().unwrap().queue.stats().pending >= 1, "the killed worker's next page is still queued");
     let companies_pages = import::job(&rt.svc, &tenant(), &job_id).await.unwrap().progress[&Stage::Companies].pages;
     rt.run_until_done(&tenant(), &job_id, &|_| {}).await.unwrap();
     let job = import::job(&rt.svc, &tenant(), &job_id).await.unwrap();

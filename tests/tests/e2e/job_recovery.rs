@@ -93,11 +93,8 @@ async fn a_restart_resumes_the_running_jobs_of_every_tenant_and_reports_stalled_
     for (t, id) in tenants.iter().zip(&jobs) {
         assert!(import::job_view(&rt.svc, t, id).await.unwrap().stalled, "nothing ran it since: stalled");
     }
-    let mut resumed = rt.resume_running().await.unwrap();
-    resumed.sort();
-    let mut want = jobs.clone();
-    want.sort();
-    assert_eq!(resumed, want, "every tenant's running job is resumed, not only the default tenant's");
+    let queued = rt.embedded().unwrap().queue.stats().pending;
+    assert_eq!(queued, tenants.len(), "every tenant's first page is still queued, not only the default tenant's");
     rt.svc.tuning = Tuning::default();
     for (t, id) in tenants.iter().zip(&jobs) {
         let done = rt.run_until_done(t, id, &|_| {}).await.unwrap();

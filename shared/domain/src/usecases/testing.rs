@@ -16,92 +16,10 @@ use crate::table::RecordStore;
 use crate::usecases::Services;
 use crate::work::Work;
 
-#[derive(Default)]
-pub struct MemTable {
-    items: Mutex<BTreeMap<(String, String), Item>>,
-    /// How many index queries were made.
-    pub index_queries: std::sync::atomic::AtomicUsize,
-    /// How many (look-up) queries were made.
-    pub queries: std::sync::atomic::AtomicUsize,
-    /// How many transactions were committed.
-    pub transactions: std::sync::atomic::AtomicUsize,
-    /// When set, the next transaction fails as if someone else had written first.
-    pub conflict_next: std::sync::atomic::AtomicBool,
-}
+pub use crate::mem_table::MemTable;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[async_trait]
-impl Table for MemTable {
-    fn token_after(&self, item: &Item, _index: bool) -> Result<String, StoreError> {
-        // This table answers every read in one page; a token only has to be a string.
-        Ok(item.sk.clone())
-    }
-    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        Ok(lock(&self.items).get(&(pk.to_string(), sk.to_string())).cloned())
-    }
-    async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Item>, StoreError> {
-        let items = lock(&self.items);
-        Ok(keys.iter().filter_map(|k| items.get(k).cloned()).collect())
-    }
-    async fn query(&self, pk: &str, q: &Query) -> Result<QueryPage, StoreError> {
-        self.queries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let items = lock(&self.items);
-        let mut v: Vec<Item> = items
-            .values()
-            .filter(|i| i.pk == pk && q.sk_prefix.as_ref().is_none_or(|p| i.sk.starts_with(p.as_str())))
-            .cloned()
-            .collect();
-        if q.descending {
-            v.reverse();
-        }
-        v.truncate(q.limit.max(1));
-        Ok(QueryPage { items: v, next: None })
-    }
-    async fn query_index(&self, pk: &str, q: &Query) -> Result<QueryPage, StoreError> {
-        self.index_queries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let items = lock(&self.items);
-        let mut v: Vec<Item> =
-            items.values().filter(|i| i.gsi1.as_ref().is_some_and(|g| g.pk == pk)).cloned().collect();
-        v.sort_by(|a, b| a.gsi1.as_ref().map(|g| &g.sk).cmp(&b.gsi1.as_ref().map(|g| &g.sk)));
-        if q.descending {
-            v.reverse();
-        }
-        Ok(QueryPage { items: v, next: None })
-    }
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        if self.conflict_next.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError::Conflict("someone else wrote first".into()));
-        }
-        let mut items = lock(&self.items);
-        for w in &writes {
-            if let Write::Put { item, condition } = w {
-                let cur = items.get(&(item.pk.clone(), item.sk.clone()));
-                let ok = match condition {
-                    Condition::None => true,
-                    Condition::NotExists => cur.is_none(),
-                    Condition::VersionIs(v) => cur.is_some_and(|c| c.version == *v),
-                };
-                if !ok {
-                    return Err(StoreError::Conflict(item.pk.clone()));
-                }
-            }
-        }
-        self.transactions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        for w in writes {
-            match w {
-                Write::Put { item, .. } => {
-                    items.insert((item.pk.clone(), item.sk.clone()), item);
-                }
-                Write::Delete { pk, sk } => {
-                    items.remove(&(pk, sk));
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 #[derive(Default)]
@@ -422,7 +340,7 @@ impl LineWriter for MemLines {
     }
     async fn finish(self: Box<Self>) -> Result<u64, StoreError> {
         let bytes = self.2.iter().map(|l| l.len() as u64 + 1).sum();
-        self.0.lock().unwrap().insert(self.1, self.2);
+        lock(&self.0).insert(self.1, self.2);
         Ok(bytes)
     }
 }
@@ -442,7 +360,7 @@ impl SnapshotStore for MemSnapshots {
         Ok(Box::new(MemLines(self.0.clone(), key.to_string(), Vec::new())))
     }
     async fn open(&self, key: &str) -> Result<Option<Box<dyn LineReader>>, StoreError> {
-        let lines = self.0.lock().unwrap().get(key).cloned();
+        let lines = lock(&self.0).get(key).cloned();
         Ok(lines.map(|l| Box::new(MemRead(l.into_iter())) as Box<dyn LineReader>))
     }
 }
@@ -451,8 +369,8 @@ pub fn world(connector: FakeConnector) -> World {
     let queue = Arc::new(MemQueue::default());
     let connector = Arc::new(connector);
     let events = Arc::new(NoEvents::default());
-    let table = Arc::new(MemTable::default());
     let clock = Arc::new(FixedClock::default());
+    let table = Arc::new(MemTable::with_clock(clock.clone()));
     let svc = Services {
         store: RecordStore::new(table.clone()),
         queue: queue.clone(),
