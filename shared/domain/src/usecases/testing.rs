@@ -35,9 +35,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[async_trait]
 impl Table for MemTable {
-    fn token_after(&self, item: &Item, _index: bool) -> Result<String, StoreError> {
-        // This table answers every read in one page; a token only has to be a string.
-        Ok(item.sk.clone())
+    fn token_after(&self, item: &Item, index: bool) -> Result<String, StoreError> {
+        // A partition read answers in one page; an index read pages by `limit`, its token
+        // the item's index sort key and key.
+        Ok(match (index, &item.gsi1) {
+            (true, Some(g)) => index_token(&g.sk, &item.pk, &item.sk),
+            _ => item.sk.clone(),
+        })
     }
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         Ok(lock(&self.items).get(&(pk.to_string(), sk.to_string())).cloned())
@@ -65,11 +69,23 @@ impl Table for MemTable {
         let items = lock(&self.items);
         let mut v: Vec<Item> =
             items.values().filter(|i| i.gsi1.as_ref().is_some_and(|g| g.pk == pk)).cloned().collect();
-        v.sort_by(|a, b| a.gsi1.as_ref().map(|g| &g.sk).cmp(&b.gsi1.as_ref().map(|g| &g.sk)));
+        let token = |i: &Item| i.gsi1.as_ref().map(|g| index_token(&g.sk, &i.pk, &i.sk)).unwrap_or_default();
+        v.sort_by_key(token);
         if q.descending {
             v.reverse();
         }
-        Ok(QueryPage { items: v, next: None })
+        if let Some(after) = &q.after {
+            if after.split('\n').count() != 3 {
+                return Err(StoreError::InvalidToken(format!("{after:?} is not a token this table issued")));
+            }
+            v.retain(|i| if q.descending { token(i) < *after } else { token(i) > *after });
+        }
+        let mut next = None;
+        if q.limit > 0 && v.len() > q.limit {
+            v.truncate(q.limit);
+            next = v.last().map(token);
+        }
+        Ok(QueryPage { items: v, next })
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         if self.conflict_next.swap(false, std::sync::atomic::Ordering::SeqCst) {
@@ -102,6 +118,11 @@ impl Table for MemTable {
         }
         Ok(())
     }
+}
+
+/// The paging token of an index read stopped after the item with these keys.
+fn index_token(gsi_sk: &str, pk: &str, sk: &str) -> String {
+    format!("{gsi_sk}\n{pk}\n{sk}")
 }
 
 #[derive(Default)]
