@@ -77,10 +77,11 @@ impl DeadLetter {
     }
 
     /// The id of `work` dead-lettered on delivery `receives`: `dl-` and 16 hex digits of
-    /// the SHA-256 of its deduplication id and that count. The same message reported
+    /// the SHA-256 of its FIFO group (its tenant and system: not every deduplication id
+    /// names the tenant), its deduplication id and that count. The same message reported
     /// twice gets one id; a redriven copy (deduplicated apart from it) gets its own.
     pub fn id_of(work: &Work, receives: u32) -> String {
-        let digest = Sha256::digest(format!("{}\n{receives}", work.dedup_id()).as_bytes());
+        let digest = Sha256::digest(format!("{}\n{}\n{receives}", work.group_id(), work.dedup_id()).as_bytes());
         format!("{ID_PREFIX}{}", hex::encode(&digest[..8]))
     }
 
@@ -112,6 +113,9 @@ mod tests {
         assert_eq!(id, DeadLetter::id_of(&export("e-1"), 5));
         assert_ne!(id, DeadLetter::id_of(&export("e-1"), 6));
         assert_ne!(id, DeadLetter::id_of(&export("e-2"), 5));
+        let Work::Export(mut theirs) = export("e-1") else { unreachable!() };
+        theirs.tenant = TenantId::parse("other").expect("a tenant");
+        assert_ne!(id, DeadLetter::id_of(&Work::Export(theirs), 5), "another tenant's export of the same id");
     }
 
     #[test]

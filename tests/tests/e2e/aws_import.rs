@@ -586,10 +586,10 @@ async fn a_page_dead_lettered_on_moto_is_listed_and_redriven_through_the_http_ap
     let s = stack().await;
     let sim = sims::start(System::ConnectWise, &Scale::new(5, 10), SimConfig::default(), 0).await.unwrap();
     let tenant = "moto-dead";
-    // ConnectWise is down for longer than the queue's five deliveries last.
+    let job = connect_and_start(&s, &sim, tenant).await;
+    // ConnectWise goes down for longer than the queue's five deliveries last.
     let cw = sim.connectwise().unwrap();
     cw.fail_next(10_000, 503);
-    let job = connect_and_start(&s, &sim, tenant).await;
     let (failed, _) = wait_for(&s, tenant, &job, 1, None).await;
     assert!(matches!(failed.status, tandem_domain::job::JobStatus::Failed(_)), "{:?}", failed.status);
 
