@@ -416,7 +416,7 @@ fn components_schemas() -> Vec<(&'static str, RefOr<Schema>)> {
                 ("system", system_schema(), true),
                 (
                     "kind",
-                    strings(["import_page", "export", "sync_record", "sync_poll", "sync_sweep", "sync_out", "resume"]),
+                    strings(["import_page", "export", "sync_record", "sync_poll", "sync_sweep", "sync_out"]),
                     true,
                 ),
                 ("what", string(), true),

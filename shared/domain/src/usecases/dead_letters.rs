@@ -89,6 +89,10 @@ pub async fn redrive(svc: &Services, t: &TenantId, id: &str) -> Result<DeadLette
         DomainError::refused(format!("dead letter {id:?} holds a message this version cannot run: {e}"))
     })?;
     let work = work.underlying().clone();
+    if work.connection().0 != t {
+        // Never written so (an entry is keyed by its work's tenant); refused all the same.
+        return Err(DomainError::not_found(format!("no dead letter {id:?}")));
+    }
     let now = svc.clock.now();
     let resend = |work: Work| {
         Work::Resume(ResumeMessage { not_before: now, waits: entry.redrives.saturating_add(1), work: Box::new(work) })
@@ -101,7 +105,7 @@ pub async fn redrive(svc: &Services, t: &TenantId, id: &str) -> Result<DeadLette
             )));
         }
         Work::ImportPage(msg) => {
-            import::resume(svc, &msg.tenant, &msg.job_id).await?;
+            import::resume(svc, t, &msg.job_id).await?;
         }
         Work::Export(msg) => {
             reopen_export(svc, t, &msg.export_id).await?;
