@@ -2,6 +2,7 @@
 //! that fails on every delivery is dead-lettered, listed by `GET /dead-letters` (to its
 //! tenant only), and once the system is back `POST /dead-letters/{id}/redrive` runs its
 //! job again to the ground truth. Another tenant sees none of it and cannot redrive it.
+//! Both answers match the OpenAPI document's schemas.
 
 use std::time::Duration;
 
@@ -77,6 +78,9 @@ async fn a_dead_lettered_page_is_listed_to_its_tenant_only_and_a_redrive_finishe
     assert_eq!((entry["redrives"].as_u64(), &entry["redriven_at"]), (Some(0), &Value::Null), "{entry}");
     assert_eq!(listed["next"], Value::Null, "one page");
     let id = entry["id"].as_str().unwrap().to_string();
+    let doc = tandem_api::openapi::document_json();
+    let wrong = crate::openapi::violations(&doc, "GET", "/dead-letters", 200, &listed);
+    assert_eq!(wrong, Vec::<String>::new(), "the answer matches the OpenAPI document");
 
     // Another tenant sees nothing and cannot redrive it.
     let (status, theirs) = call_as(&base, other, "GET", "/dead-letters").await;
@@ -93,6 +97,8 @@ async fn a_dead_lettered_page_is_listed_to_its_tenant_only_and_a_redrive_finishe
     assert_eq!(status, 202, "{redriven}");
     assert_eq!((redriven["id"].as_str(), redriven["redrives"].as_u64()), (Some(id.as_str()), Some(1)), "{redriven}");
     assert!(redriven["redriven_at"].is_string(), "{redriven}");
+    let wrong = crate::openapi::violations(&doc, "POST", "/dead-letters/{id}/redrive", 202, &redriven);
+    assert_eq!(wrong, Vec::<String>::new(), "the answer matches the OpenAPI document");
     let done =
         tokio::time::timeout(Duration::from_secs(60), rt.run_until_done(&t, &job.id, &|_| {})).await.unwrap().unwrap();
     assert_eq!(done.status, JobStatus::Completed, "{:?}", done.status);
