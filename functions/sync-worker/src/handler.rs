@@ -35,6 +35,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_message_failing_on_its_last_delivery_is_listed_as_its_tenants_dead_letter_and_not_before() {
+        let t = embedded_services();
+        let tenant = tandem_domain::TenantId::parse("acme").unwrap();
+        // An export reaching the sync worker fails on every delivery (misrouted).
+        let body = r#"{"v":1,"kind":"export","tenant":"acme","system":"halo","export_id":"x-1"}"#;
+        for (receives, listed) in [(4, 0), (5, 1), (5, 1)] {
+            let (mut event, id) = sqs_sample_with_body(SAMPLE, body);
+            event.records[0].attributes.insert("ApproximateReceiveCount".into(), receives.to_string());
+            let answer = handle(&t.services, invocation(event)).await.unwrap();
+            assert_eq!(failed_ids(&answer), vec![id], "reported, so the queue dead-letters it");
+            let page = tandem_domain::usecases::dead_letters::list(&t.services, &tenant, None, None).await.unwrap();
+            assert_eq!(page.dead_letters.len(), listed, "after delivery {receives}: {page:?}");
+        }
+        let page = tandem_domain::usecases::dead_letters::list(&t.services, &tenant, None, None).await.unwrap();
+        let entry = &page.dead_letters[0];
+        assert_eq!((entry.kind.as_str(), entry.receives), ("export", 5));
+        assert!(entry.reason.contains("wrong queue"), "{}", entry.reason);
+    }
+
+    #[tokio::test]
     async fn an_id_reconciliation_page_for_a_connection_that_does_not_exist_is_acknowledged_and_sends_nothing() {
         let t = embedded_services();
         let body = r#"{"v":1,"kind":"sync_sweep","tenant":"acme","system":"halo","stage":"companies","cursor":{"position":""},"started_at":"2025-01-01T00:00:00Z"}"#;

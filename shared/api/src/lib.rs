@@ -19,8 +19,8 @@ use tandem_domain::external::OptionList;
 use tandem_domain::log::LogFilter;
 use tandem_domain::usecases::import::{self, StageSelection};
 use tandem_domain::usecases::{
-    Services, connections, crm, export, field_map, health, mappings, preview, retry, selective_sync, snapshots, sweep,
-    sync_in, usage,
+    Services, connections, crm, dead_letters, export, field_map, health, mappings, preview, retry, selective_sync,
+    snapshots, sweep, sync_in, usage,
 };
 use tandem_domain::webhook::WebhookCall;
 use tandem_domain::{DomainError, ErrorClass, JobId, RecordId, RecordKind, Stage, System, TenantId, Timestamp};
@@ -175,6 +175,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/snapshots/{id}/restore"),
     ("GET", "/previews"),
     ("GET", "/previews/{id}"),
+    ("GET", "/dead-letters"),
+    ("POST", "/dead-letters/{id}/redrive"),
 ];
 
 /// The webhook intake's route: no tenant authorizer (a webhook call proves itself per
@@ -214,6 +216,8 @@ enum Route<'a> {
     SnapshotRestore(&'a str),
     Previews,
     Preview(&'a str),
+    DeadLetters,
+    DeadLetterRedrive(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -249,6 +253,8 @@ impl<'a> Route<'a> {
             ["snapshots", id, "restore"] => Route::SnapshotRestore(id),
             ["previews"] => Route::Previews,
             ["previews", id] => Route::Preview(id),
+            ["dead-letters"] => Route::DeadLetters,
+            ["dead-letters", id, "redrive"] => Route::DeadLetterRedrive(id),
             _ => return None,
         })
     }
@@ -266,6 +272,7 @@ impl<'a> Route<'a> {
             | Route::SyncSweep(_)
             | Route::FieldImport
             | Route::LogRetry(_)
+            | Route::DeadLetterRedrive(_)
             | Route::SnapshotRestore(_) => &["POST"],
             Route::Snapshots => &["GET", "POST"],
             Route::Settings(_) | Route::FieldMap | Route::SelectiveSync => &["GET", "PUT"],
@@ -282,6 +289,7 @@ impl<'a> Route<'a> {
             Route::Logs => &["outcome", "system", "object", "job", "since", "until", "limit"],
             Route::Preview(_) => &["outcome", "object", "limit"],
             Route::FieldMap => &["target"],
+            Route::DeadLetters => &["limit", "token"],
             _ => &[],
         }
     }
@@ -534,6 +542,10 @@ async fn answer(
         }
         Route::LogRetry(id) => encode(202, &retry::retry(svc, t, &log_id(id)?).await?),
         Route::Health(s) => encode(200, &health::health(svc, t, system(s)?).await?),
+        Route::DeadLetters => {
+            encode(200, &dead_letters::list(svc, t, limit(&req.query)?, req.query.get("token").cloned()).await?)
+        }
+        Route::DeadLetterRedrive(id) => encode(202, &dead_letters::redrive(svc, t, id).await?),
     })
 }
 

@@ -339,6 +339,20 @@ fn bodies(method: &str, path: &str) -> Bodies {
             ),
         ),
         ("GET", "/previews/{id}") => (None, (200, reference("PreviewReport"), "what the import would do")),
+        ("GET", "/dead-letters") => (
+            None,
+            (
+                200,
+                object(&[
+                    ("dead_letters", array(reference("DeadLetter")), true),
+                    ("next", nullable(string_described("The token of the next page (`?token=`)")), true),
+                ]),
+                "the tenant's dead letters, newest first",
+            ),
+        ),
+        ("POST", "/dead-letters/{id}/redrive") => {
+            (None, (202, reference("DeadLetter"), "the dead letter, its work sent to run again now"))
+        }
         // A route added to ROUTES without its bodies described here: a unit test fails.
         _ => (Some(open()), (200, open_object("The answer"), UNDESCRIBED)),
     }
@@ -394,6 +408,27 @@ fn components_schemas() -> Vec<(&'static str, RefOr<Schema>)> {
     let timestamp = || string_described("An RFC 3339 time, UTC");
     vec![
         ("Error", object(&[("error", object(&[("kind", string(), true), ("message", string(), true)]), true)])),
+        (
+            "DeadLetter",
+            object(&[
+                ("id", string_described("`dl-` and 16 hex digits"), true),
+                ("tenant", string(), true),
+                ("system", system_schema(), true),
+                (
+                    "kind",
+                    strings(["import_page", "export", "sync_record", "sync_poll", "sync_sweep", "sync_out"]),
+                    true,
+                ),
+                ("what", string(), true),
+                ("work", open_object("The work message as it was received (its JSON)"), true),
+                ("receives", integer(), true),
+                ("reason", string(), true),
+                ("at", timestamp(), true),
+                ("redrives", integer(), true),
+                ("redriven_at", nullable(timestamp()), true),
+                ("expires_at", timestamp(), true),
+            ]),
+        ),
         ("Choice", object(&[("id", string(), true), ("name", string(), true)])),
         (
             "Connection",
@@ -660,6 +695,7 @@ fn query_param(key: &str) -> RefOr<Schema> {
         "object" => kind_schema(),
         "target" => strings(["lead", "account"]),
         "since" | "until" => string_described("An RFC 3339 time such as 2026-01-31T09:00:00Z"),
+        "token" => string_described("Where to go on from: the previous page's `next`"),
         _ => string(),
     }
 }

@@ -3,6 +3,7 @@
 //! nothing of AWS, HTTP or Lambda.
 
 pub mod budget;
+pub mod dead_letter;
 pub mod describe;
 pub mod error;
 pub mod events;

@@ -16,6 +16,7 @@
 //! | export | `T#export#ID` | `X` | |
 //! | calls made to a system in one UTC hour (TTL, API budget) | `T#usage#SYSTEM` | `H#HOUR` | |
 //! | work waiting on a rate limit or the budget (TTL) | `T#waiting#SYSTEM` | work's dedup id | |
+//! | dead letter: work that failed on its last delivery (TTL) | `T#dead#ID` | `D` | `T#deads` / `AT_MS#ID` |
 //!
 //! Records are written with their ledger entry, look-up entries and log entry in one
 //! transaction, conditional on the record's version and on a new link being new: a
@@ -168,6 +169,15 @@ pub mod keys {
     /// waiting message (sort key: the work's deduplication id).
     pub fn waiting(t: &TenantId, system: System) -> String {
         format!("{t}#waiting#{system}")
+    }
+    /// A dead letter (work that failed on its last delivery).
+    pub fn dead_letter(t: &TenantId, id: &str) -> String {
+        format!("{t}#dead#{id}")
+    }
+    /// The index partition listing the tenant's dead letters, by when (sort key: the
+    /// milliseconds since 1970, 20 digits wide, `#` and the id).
+    pub fn dead_letters(t: &TenantId) -> String {
+        format!("{t}#deads")
     }
     /// The ids listed by one id reconciliation of a stage, one item per page.
     pub fn sweep(t: &TenantId, system: System, stage: Stage, sweep_id: &str) -> String {
@@ -433,6 +443,69 @@ impl RecordStore {
         }
         out.sort_by_key(|w| w.resumes_at);
         Ok(out)
+    }
+
+    // ---- dead letters
+
+    /// Writes a dead letter unless one with its id exists (the same message reported
+    /// again); `false` if it existed. With `version` set, replaces the stored entry if it
+    /// is still at that version (a conflict otherwise).
+    pub async fn save_dead_letter(&self, d: &crate::dead_letter::DeadLetter) -> Result<bool, StoreError> {
+        let condition = if d.version == 0 { Condition::NotExists } else { Condition::VersionIs(d.version) };
+        let item = Item {
+            pk: keys::dead_letter(&d.tenant, &d.id),
+            sk: "D".into(),
+            version: d.version + 1,
+            gsi1: Some(IndexKey {
+                pk: keys::dead_letters(&d.tenant),
+                sk: format!("{:020}#{}", d.at.unix_millis().max(0), d.id),
+            }),
+            expires_at: Some(d.expires_at.unix()),
+            body: to_body(d)?,
+        };
+        match self.table.transact(vec![Write::Put { item, condition }]).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) if d.version == 0 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The tenant's dead letter `id`, if it has one (and it has not expired).
+    pub async fn dead_letter(
+        &self,
+        t: &TenantId,
+        id: &str,
+    ) -> Result<Option<crate::dead_letter::DeadLetter>, StoreError> {
+        match self.table.get(&keys::dead_letter(t, id), "D").await? {
+            Some(item) => {
+                let version = item.version;
+                let mut d: crate::dead_letter::DeadLetter = from_body(item)?;
+                d.version = version;
+                Ok(Some(d))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// One page (at most `limit`) of the tenant's dead letters, newest first, from
+    /// `after` (a previous page's token); the token to go on from, `None` at the end. A
+    /// token this table did not issue is [`StoreError::InvalidToken`].
+    pub async fn dead_letters(
+        &self,
+        t: &TenantId,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<crate::dead_letter::DeadLetter>, Option<String>), StoreError> {
+        let q = Query { after, limit: limit.clamp(1, 1000), descending: true, ..Query::default() };
+        let page = self.table.query_index(&keys::dead_letters(t), &q).await?;
+        let mut out = Vec::new();
+        for item in page.items {
+            let version = item.version;
+            let mut d: crate::dead_letter::DeadLetter = from_body(item)?;
+            d.version = version;
+            out.push(d);
+        }
+        Ok((out, page.next))
     }
 
     // ---- id reconciliation

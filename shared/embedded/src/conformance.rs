@@ -75,6 +75,7 @@ pub async fn table_suite(table: Arc<dyn Table>) {
     record_store_frees_the_run_marker_when_the_job_ends(&store).await;
     record_store_moves_the_ledger_without_touching_the_record(&store).await;
     record_store_migrates_link_versions_kept_in_old_record_bodies(&store).await;
+    record_store_keeps_dead_letters_once_per_tenant_newest_first_and_paged(&store).await;
 }
 
 /// Runs every secret-store check against `store`.
@@ -934,4 +935,52 @@ async fn record_store_migrates_link_versions_kept_in_old_record_bodies(store: &R
     let migrated = store.table().get(&pk, "R").await.unwrap().unwrap();
     assert_eq!(migrated.body["meta"]["links"], serde_json::json!({"connectwise": {"id": "cw-9"}}));
     assert!(RecordStore::migrate_legacy_links(&migrated, &existing).is_none(), "a migrated record has nothing to move");
+}
+
+async fn record_store_keeps_dead_letters_once_per_tenant_newest_first_and_paged(store: &RecordStore) {
+    use tandem_domain::dead_letter::DeadLetter;
+    use tandem_domain::export::ExportMessage;
+    use tandem_domain::work::Work;
+    let (t, other) = (tenant("dead"), tenant("dead2"));
+    let at = now();
+    let work = |t: &TenantId, n: usize| {
+        Work::Export(ExportMessage {
+            tenant: t.clone(),
+            system: System::Halo,
+            export_id: JobId::from_raw(format!("x{n}")),
+        })
+    };
+    for n in 0..5 {
+        let entry = DeadLetter::of(&work(&t, n), 5, &format!("failure {n}"), at.plus_seconds(n as i64)).unwrap();
+        assert!(store.save_dead_letter(&entry).await.unwrap(), "a new dead letter is written");
+        assert!(!store.save_dead_letter(&entry).await.unwrap(), "the same one again is not written twice");
+        let theirs = DeadLetter::of(&work(&other, n), 5, "theirs", at).unwrap();
+        store.save_dead_letter(&theirs).await.unwrap();
+    }
+    let mut stored = store.dead_letter(&t, &DeadLetter::id_of(&work(&t, 0), 5)).await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.reason.as_str()), (1, "failure 0"));
+    assert_eq!(store.dead_letter(&other, &stored.id).await.unwrap(), None, "another tenant's id finds nothing");
+    stored.redrives = 1;
+    assert!(store.save_dead_letter(&stored).await.unwrap(), "a versioned save replaces it");
+    assert!(matches!(store.save_dead_letter(&stored).await, Err(StoreError::Conflict(_))), "a stale save conflicts");
+    eventually("the dead letters are listed newest first, two a page, the tenant's own only", || async {
+        let mut reasons = Vec::new();
+        let mut token = None;
+        loop {
+            let (page, next) = store.dead_letters(&t, token, 2).await.unwrap();
+            if page.len() > 2 || page.iter().any(|d| d.tenant != t) {
+                return false;
+            }
+            reasons.extend(page.into_iter().map(|d| (d.reason, d.redrives)));
+            match next {
+                Some(n) => token = Some(n),
+                None => break,
+            }
+        }
+        let want: Vec<(String, u32)> = (0..5).rev().map(|n| (format!("failure {n}"), u32::from(n == 0))).collect();
+        reasons == want
+    })
+    .await;
+    let err = store.dead_letters(&t, Some("garbage".into()), 2).await.unwrap_err();
+    assert!(matches!(err, StoreError::InvalidToken(_)), "{err:?}");
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use tandem_domain::Stage;
 use tandem_domain::usecases::work::{self, Ran};
-use tandem_domain::usecases::{Services, export, import};
+use tandem_domain::usecases::{Services, dead_letters, export, import};
 use tandem_domain::work::{Route, Work};
 
 use crate::batch::{MessageError, Received, run_batch};
@@ -95,9 +95,14 @@ async fn hold(svc: &Services, work: &Work, receipt: Option<&str>, left: Duration
     MessageError::waiting(format!("{work} is not due for {} s", left.as_secs()))
 }
 
-/// Records that `work` failed on its last delivery, so its flow shows the failure (an
-/// import page's job, or an export, is marked failed with the reason).
+/// Records that `work` failed on its last delivery: as a dead letter its tenant can list
+/// and redrive ([`dead_letters::record`], every kind), and so its flow shows the failure
+/// (an import page's job, or an export, is marked failed with the reason). A failure to
+/// record is logged; it never stops the rest.
 pub async fn dead_lettered(svc: &Services, work: &Work, receives: u32, reason: &str) {
+    if let Err(e) = dead_letters::record(svc, work, receives, reason).await {
+        tracing::error!(work = %work, receives, error = %e, "could not record the dead letter");
+    }
     match work.underlying() {
         Work::ImportPage(msg) => {
             if let Err(mark) = import::dead_lettered(svc, msg, receives, reason).await {

@@ -12,6 +12,9 @@
 //! there is found by an id reconciliation the same handler runs. A preview (dry run) run by
 //! the stage handlers, with messages delivered twice and invocations dying, reports the
 //! ground truth and leaves the tenant's records, links and jobs in DynamoDB as they were.
+//! A page dead-lettered after its fifth delivery is listed through the `http-api` handler
+//! (to its tenant only) and redriven into its SQS queue, and the job then reaches the
+//! ground truth.
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
@@ -576,4 +579,46 @@ async fn a_resume_not_due_yet_is_reported_failed_held_back_until_due_and_not_run
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(contacts.receive(10, Duration::ZERO).await.unwrap(), Vec::new(), "deleted once it ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_dead_lettered_on_moto_is_listed_and_redriven_through_the_http_api_handler_to_the_ground_truth() {
+    let s = stack().await;
+    let sim = sims::start(System::ConnectWise, &Scale::new(5, 10), SimConfig::default(), 0).await.unwrap();
+    let tenant = "moto-dead";
+    let job = connect_and_start(&s, &sim, tenant).await;
+    // ConnectWise goes down for longer than the queue's five deliveries last.
+    let cw = sim.connectwise().unwrap();
+    cw.fail_next(10_000, 503);
+    let (failed, _) = wait_for(&s, tenant, &job, 1, None).await;
+    assert!(matches!(failed.status, tandem_domain::job::JobStatus::Failed(_)), "{:?}", failed.status);
+
+    // Listed through the http-api handler, to its tenant only.
+    let list = |as_tenant: &str| api_event("GET", "/dead-letters", as_tenant, Value::Null);
+    let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(list(tenant))).await.unwrap();
+    let listed = body_json(&resp.body);
+    assert_eq!(resp.status_code, 200, "{listed}");
+    let entries = listed["dead_letters"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{listed}");
+    assert_eq!(entries[0]["kind"], "import_page", "{listed}");
+    assert_eq!(entries[0]["receives"].as_u64(), Some(u64::from(tandem_lambda::stage::MAX_RECEIVE_COUNT)), "{listed}");
+    let id = entries[0]["id"].as_str().unwrap().to_string();
+    let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(list("moto-other"))).await.unwrap();
+    assert_eq!(body_json(&resp.body)["dead_letters"].as_array().map(Vec::len), Some(0));
+    let path = format!("/dead-letters/{id}/redrive");
+    let theirs = api_event("POST", &path, "moto-other", Value::Null);
+    let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(theirs)).await.unwrap();
+    assert_eq!(resp.status_code, 404, "{:?}", resp.body);
+
+    // ConnectWise is back: the redrive sends the work into the SQS queue, and the stage
+    // handlers run the job to the ground truth.
+    cw.fail_next(0, 503);
+    let redrive = api_event("POST", &path, tenant, Value::Null);
+    let resp = http_api::handler::handle(&s.svc, SAMPLE_TENANT_CLAIM, invocation(redrive)).await.unwrap();
+    let redriven = body_json(&resp.body);
+    assert_eq!((resp.status_code, redriven["redrives"].as_u64()), (202, Some(1)), "{redriven}");
+    let (job, _) = wait_for(&s, tenant, &job, 1, None).await;
+    assert_eq!(job.status, tandem_domain::job::JobStatus::Completed, "{:?}", job.status);
+    assert_matches(&s, sim.system, tenant, &job, &sim.expected, &sim.crm_seed).await;
+    sim.shutdown().await;
 }

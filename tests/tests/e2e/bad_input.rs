@@ -80,6 +80,7 @@ async fn snapshot(http: &reqwest::Client, base: &str, tenant: &str) -> BTreeMap<
         "/connections/connectwise/mappings".into(),
         "/jobs".into(),
         "/logs?limit=1000".into(),
+        "/dead-letters?limit=1000".into(),
     ];
     for kind in RecordKind::ALL {
         let mut after: Option<String> = None;
@@ -274,6 +275,15 @@ fn probes(completed: &str, creds: &Value) -> Vec<Probe> {
         probe("GET", format!("/previews/{completed}"), None, 404, &["no preview"]),
         probe("GET", "/previews/x?since=2026-01-01T00:00:00Z", None, 400, &["since"]),
         probe("POST", "/previews", None, 405, &["GET"]),
+        // Dead letters: paging, ids, methods.
+        probe("GET", "/dead-letters?token=garbage", None, 400, &["token"]),
+        probe("GET", "/dead-letters?limit=0", None, 400, &["limit"]),
+        probe("GET", "/dead-letters?limit=many", None, 400, &["limit"]),
+        probe("GET", "/dead-letters?after=x", None, 400, &["unknown query parameter", "after", "token"]),
+        probe("POST", "/dead-letters/not-an-id/redrive", None, 400, &["not-an-id"]),
+        probe("POST", "/dead-letters/dl-0123456789abcdef/redrive", None, 404, &["dl-0123456789abcdef"]),
+        probe("GET", "/dead-letters/dl-0123456789abcdef/redrive", None, 405, &["POST"]),
+        probe("POST", "/dead-letters", None, 405, &["GET"]),
     ];
     // A body that is not UTF-8 JSON. (Oversized bodies, a 413 with the JSON error shape,
     // are probed over raw TCP in functions/local's server tests: a client still sending

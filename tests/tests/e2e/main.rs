@@ -8,6 +8,7 @@ mod api_budget;
 mod aws_import;
 mod bad_input;
 mod connectwise_import;
+mod dead_letters;
 mod event_schema;
 mod every_system;
 mod export;

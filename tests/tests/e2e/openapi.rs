@@ -56,7 +56,7 @@ async fn the_document_needs_no_tenant_and_a_bad_tenant_header_does_not_hide_it()
 
 /// The violations of `body` against the schema the document gives `method path`'s
 /// `status` answer.
-fn violations(doc: &Value, method: &str, path: &str, status: u16, body: &Value) -> Vec<String> {
+pub(crate) fn violations(doc: &Value, method: &str, path: &str, status: u16, body: &Value) -> Vec<String> {
     let schema = &doc["paths"][path][method.to_ascii_lowercase()]["responses"][status.to_string()]["content"]["application/json"]
         ["schema"];
     assert!(schema.is_object(), "{method} {path} documents no {status} answer");

@@ -757,6 +757,37 @@ async fn resuming_a_failed_job_requeues_its_checkpoint_under_a_new_deduplication
 }
 
 #[tokio::test]
+async fn a_dead_lettered_page_redriven_resumes_its_job_from_the_checkpoint_to_the_end() {
+    use crate::usecases::dead_letters;
+    use crate::work::Work;
+    let w = connected().await;
+    set(&w, Stage::Users, vec![member("1", "a@x.io", "1"), member("2", "b@x.io", "1"), member("3", "c@x.io", "1")]);
+    let job = start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap();
+    run_page(&w.svc, &w.queue.pop().unwrap()).await.unwrap(); // first page of users
+    w.connector.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (msg, err) = fail_once(&w).await;
+    let dead = Work::ImportPage(msg.clone());
+    dead_letters::record(&w.svc, &dead, 5, &err.to_string()).await.unwrap();
+    dead_lettered(&w.svc, &msg, 5, &err.to_string()).await.unwrap();
+    assert!(matches!(super::job(&w.svc, &t(), &job.id).await.unwrap().status, JobStatus::Failed(_)));
+    w.connector.down.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    let id = dead_letters::list(&w.svc, &t(), None, None).await.unwrap().dead_letters[0].id.clone();
+    let entry = dead_letters::redrive(&w.svc, &t(), &id).await.unwrap();
+    assert_eq!(entry.redrives, 1);
+    let resumed = super::job(&w.svc, &t(), &job.id).await.unwrap();
+    assert_eq!((resumed.status.clone(), resumed.attempt), (JobStatus::Running, 1));
+    let sent = w.queue.pop().expect("the checkpoint's page is queued");
+    assert_eq!((sent.stage, &sent.cursor), (msg.stage, &msg.cursor), "from the checkpoint");
+    assert_ne!(sent.dedup_id(), msg.dedup_id(), "not dropped as the dead page's duplicate");
+    run_page(&w.svc, &sent).await.unwrap();
+    drain(&w).await;
+    let done = super::job(&w.svc, &t(), &job.id).await.unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(done.progress[&Stage::Users].records(), 3, "every member counted exactly once");
+}
+
+#[tokio::test]
 async fn a_job_without_progress_for_the_stall_time_is_reported_stalled_and_resume_requeues_it() {
     let w = connected().await;
     let job = start_import(&w.svc, &t(), System::ConnectWise, all()).await.unwrap();

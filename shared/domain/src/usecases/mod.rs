@@ -5,6 +5,7 @@
 pub(crate) mod apply;
 pub mod connections;
 pub mod crm;
+pub mod dead_letters;
 pub mod export;
 pub mod field_map;
 pub(crate) mod field_sync;
