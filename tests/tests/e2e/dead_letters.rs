@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use tandem_connectors::http::{RetryPolicy, Settings};
 use tandem_domain::job::JobStatus;
 use tandem_domain::usecases::connections;
 use tandem_domain::usecases::import::{self, AllStages, StageSelection};
@@ -18,30 +17,9 @@ use tandem_local::sims::{self, Scale};
 use tandem_local::{report, server, setup};
 use tandem_sim::SimConfig;
 
-fn settings() -> Settings {
-    Settings {
-        page_size: 20,
-        retry: RetryPolicy {
-            max_attempts: 1,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-            ..RetryPolicy::default()
-        },
-        pacing: tandem_connectors::Pacing::Off,
-        ..Settings::default()
-    }
-}
+use crate::common::http;
 
-/// `method path` as tenant `tenant`.
-async fn call_as(base: &str, tenant: &str, method: &str, path: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .request(method.parse().unwrap(), format!("{base}{path}"))
-        .header(server::TENANT_HEADER, tenant)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
-}
+use crate::common::fail_fast as settings;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_lettered_page_is_listed_to_its_tenant_only_and_a_redrive_finishes_its_job_to_the_ground_truth() {
@@ -67,7 +45,7 @@ async fn a_dead_lettered_page_is_listed_to_its_tenant_only_and_a_redrive_finishe
     assert!(matches!(ended.status, JobStatus::Failed(_)), "{:?}", ended.status);
 
     // Listed to its tenant: the page, its delivery count and the reason.
-    let (status, listed) = call_as(&base, t.as_str(), "GET", "/dead-letters").await;
+    let (status, listed) = http::call_as(&base, t.as_str(), "GET", "/dead-letters", None).await;
     assert_eq!(status, 200, "{listed}");
     let entries = listed["dead_letters"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{listed}");
@@ -83,9 +61,9 @@ async fn a_dead_lettered_page_is_listed_to_its_tenant_only_and_a_redrive_finishe
     assert_eq!(wrong, Vec::<String>::new(), "the answer matches the OpenAPI document");
 
     // Another tenant sees nothing and cannot redrive it.
-    let (status, theirs) = call_as(&base, other, "GET", "/dead-letters").await;
+    let (status, theirs) = http::call_as(&base, other, "GET", "/dead-letters", None).await;
     assert_eq!((status, theirs["dead_letters"].as_array().map(Vec::len)), (200, Some(0)), "{theirs}");
-    let (status, refused) = call_as(&base, other, "POST", &format!("/dead-letters/{id}/redrive")).await;
+    let (status, refused) = http::call_as(&base, other, "POST", &format!("/dead-letters/{id}/redrive"), None).await;
     assert_eq!(status, 404, "{refused}");
     assert!(refused["error"]["message"].as_str().unwrap().contains(&id), "{refused}");
     let still = import::job(&rt.svc, &t, &job.id).await.unwrap();
@@ -93,7 +71,8 @@ async fn a_dead_lettered_page_is_listed_to_its_tenant_only_and_a_redrive_finishe
 
     // The system is back: the redrive runs the job again from its checkpoint.
     cw.fail_next(0, 503);
-    let (status, redriven) = call_as(&base, t.as_str(), "POST", &format!("/dead-letters/{id}/redrive")).await;
+    let (status, redriven) =
+        http::call_as(&base, t.as_str(), "POST", &format!("/dead-letters/{id}/redrive"), None).await;
     assert_eq!(status, 202, "{redriven}");
     assert_eq!((redriven["id"].as_str(), redriven["redrives"].as_u64()), (Some(id.as_str()), Some(1)), "{redriven}");
     assert!(redriven["redriven_at"].is_string(), "{redriven}");
@@ -106,7 +85,7 @@ async fn a_dead_lettered_page_is_listed_to_its_tenant_only_and_a_redrive_finishe
 
     // The entry stays listed (until it expires) with its redrive counted, and nothing new
     // was dead-lettered.
-    let (_, after) = call_as(&base, t.as_str(), "GET", "/dead-letters").await;
+    let (_, after) = http::call_as(&base, t.as_str(), "GET", "/dead-letters", None).await;
     let entries = after["dead_letters"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{after}");
     assert_eq!(entries[0]["redrives"].as_u64(), Some(1), "{after}");

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use tandem_connectors::http::{RetryPolicy, Settings};
 use tandem_domain::job::JobStatus;
 use tandem_domain::usecases::import::{self, AllStages, StageSelection};
 use tandem_domain::usecases::{Tuning, connections};
@@ -16,19 +15,7 @@ use tandem_local::sims::{self, Scale};
 use tandem_local::{report, setup};
 use tandem_sim::SimConfig;
 
-fn settings() -> Settings {
-    Settings {
-        page_size: 20,
-        retry: RetryPolicy {
-            max_attempts: 1,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-            ..RetryPolicy::default()
-        },
-        pacing: tandem_connectors::Pacing::Off,
-        ..Settings::default()
-    }
-}
+use crate::common::fail_fast as settings;
 
 fn queue() -> QueueConfig {
     QueueConfig { visibility_timeout: Duration::from_secs(5), max_receives: 3, ..QueueConfig::default() }

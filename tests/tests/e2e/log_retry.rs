@@ -49,17 +49,6 @@ async fn settle(rt: &LocalRuntime) {
     }
 }
 
-/// `method path` as tenant `tenant`.
-async fn call_as(base: &str, tenant: &str, method: &str, path: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .request(method.parse().unwrap(), format!("{base}{path}"))
-        .header(server::TENANT_HEADER, tenant)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_record_is_published_grouped_in_health_and_retried_once_its_cause_is_fixed() {
     let system = System::Salesforce;
@@ -141,9 +130,9 @@ async fn a_refused_record_is_published_grouped_in_health_and_retried_once_its_ca
 
     // Another tenant sees none of it.
     let retry = format!("{link}/retry");
-    assert_eq!(call_as(&base, "intruder", "GET", &link).await.0, 404);
-    assert_eq!(call_as(&base, "intruder", "POST", &retry).await.0, 404);
-    assert_eq!(call_as(&base, "intruder", "GET", "/connections/salesforce/health").await.0, 404);
+    assert_eq!(http::call_as(&base, "intruder", "GET", &link, None).await.0, 404);
+    assert_eq!(http::call_as(&base, "intruder", "POST", &retry, None).await.0, 404);
+    assert_eq!(http::call_as(&base, "intruder", "GET", "/connections/salesforce/health", None).await.0, 404);
 
     // The cause is fixed in the CRM (auto-sync is off, so nothing pushes it by itself);
     // the retry, asked twice quickly, queues one push, and the opportunity goes out once.
