@@ -446,3 +446,260 @@ impl Table for SqliteTable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use tandem_domain::Timestamp;
+    use tandem_domain::ports::IndexKey;
+    use tandem_domain::table_rules::MAX_ITEM_BYTES;
+
+    struct ManualClock(AtomicI64);
+
+    impl Clock for ManualClock {
+        fn now(&self) -> Timestamp {
+            Timestamp::from_unix(self.0.load(Ordering::SeqCst)).unwrap()
+        }
+    }
+
+    fn item(pk: &str, sk: &str, version: u64) -> Item {
+        Item {
+            pk: pk.into(),
+            sk: sk.into(),
+            version,
+            gsi1: None,
+            expires_at: None,
+            body: serde_json::json!({ "v": version }),
+        }
+    }
+
+    fn put(item: Item) -> Write {
+        Write::Put { item, condition: Condition::None }
+    }
+
+    fn q(limit: usize) -> Query {
+        Query { limit, ..Query::default() }
+    }
+
+    #[tokio::test]
+    async fn the_stored_item_keeps_the_version_the_put_gave_it() {
+        let t = SqliteTable::in_memory().unwrap();
+        t.transact(vec![put(item("a", "A", 7))]).await.unwrap();
+        assert_eq!(t.get("a", "A").await.unwrap().unwrap().version, 7);
+    }
+
+    #[tokio::test]
+    async fn a_put_with_not_exists_on_an_existing_item_conflicts_and_names_the_key() {
+        let t = SqliteTable::in_memory().unwrap();
+        let w = || Write::Put { item: item("pk-1", "A", 1), condition: Condition::NotExists };
+        t.transact(vec![w()]).await.unwrap();
+        let err = t.transact(vec![w()]).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Conflict(m) if m.contains("pk-1")), "{err}");
+    }
+
+    #[tokio::test]
+    async fn invalid_transactions_are_refused_as_not_retryable() {
+        let t = SqliteTable::in_memory().unwrap();
+        let too_many: Vec<Write> = (0..101).map(|i| put(item(&format!("p{i}"), "A", 1))).collect();
+        let dup = vec![put(item("p", "A", 1)), Write::Delete { pk: "p".into(), sk: "A".into() }];
+        let empty_key = vec![put(item("", "A", 1))];
+        let huge = {
+            let mut i = item("big", "A", 1);
+            i.body = serde_json::json!("x".repeat(MAX_ITEM_BYTES));
+            vec![put(i)]
+        };
+        for writes in [vec![], too_many, dup, empty_key, huge] {
+            let err = t.transact(writes).await.unwrap_err();
+            assert!(!err.is_retryable() && err.to_string().contains("invalid transaction"), "{err}");
+        }
+        assert!(t.is_empty().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_query_limit_of_zero_reads_one_item() {
+        let t = SqliteTable::in_memory().unwrap();
+        t.transact(vec![put(item("p", "a", 1)), put(item("p", "b", 1))]).await.unwrap();
+        let page = t.query("p", &q(0)).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert!(page.next.is_some());
+    }
+
+    #[tokio::test]
+    async fn queries_stay_inside_their_partition() {
+        let t = SqliteTable::in_memory().unwrap();
+        let writes = ["p", "p\0", "p0", "pp", "o"].iter().map(|pk| put(item(pk, "s", 1))).collect();
+        t.transact(writes).await.unwrap();
+        for desc in [false, true] {
+            let page = t.query("p", &Query { limit: 10, descending: desc, ..Query::default() }).await.unwrap();
+            assert_eq!(page.items.iter().map(|i| i.pk.as_str()).collect::<Vec<_>>(), vec!["p"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_prefix_query_finds_keys_with_unusual_characters_in_both_directions() {
+        let t = SqliteTable::in_memory().unwrap();
+        let sks = ["a", "a\u{10FFFF}", "a\u{10FFFF}z", "a\u{D7FF}", "b", "\u{10FFFF}", "\u{10FFFF}\u{10FFFF}"];
+        t.transact(sks.iter().map(|sk| put(item("p", sk, 1))).collect()).await.unwrap();
+        for (prefix, want) in [
+            ("a", vec!["a", "a\u{D7FF}", "a\u{10FFFF}", "a\u{10FFFF}z"]),
+            ("a\u{10FFFF}", vec!["a\u{10FFFF}", "a\u{10FFFF}z"]),
+            ("\u{10FFFF}", vec!["\u{10FFFF}", "\u{10FFFF}\u{10FFFF}"]),
+        ] {
+            for desc in [false, true] {
+                let query = Query { sk_prefix: Some(prefix.into()), limit: 10, descending: desc, ..Query::default() };
+                let got: Vec<String> = t.query("p", &query).await.unwrap().items.into_iter().map(|i| i.sk).collect();
+                let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+                if desc {
+                    want.reverse();
+                }
+                assert_eq!(got, want, "prefix {prefix:?} descending {desc}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_before_the_prefix_range_starts_at_the_prefix() {
+        let t = SqliteTable::in_memory().unwrap();
+        t.transact(["a", "b1", "b2", "c"].iter().map(|sk| put(item("p", sk, 1))).collect()).await.unwrap();
+        let after = Some(encode_token(&["a"]).unwrap());
+        let query = Query { sk_prefix: Some("b".into()), after: after.clone(), limit: 10, ..Query::default() };
+        let got: Vec<String> = t.query("p", &query).await.unwrap().items.into_iter().map(|i| i.sk).collect();
+        assert_eq!(got, ["b1", "b2"]);
+        let query = Query { sk_prefix: Some("b".into()), after, limit: 10, descending: true };
+        assert!(t.query("p", &query).await.unwrap().items.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_eight_truly_concurrent_import_claims_exactly_one_wins() {
+        let store = tandem_domain::table::RecordStore::new(Arc::new(SqliteTable::in_memory().unwrap()));
+        let t = tandem_domain::TenantId::parse("racing").unwrap();
+        let claims: Vec<_> = (0..8)
+            .map(|n| {
+                let store = store.clone();
+                let now = tandem_domain::Timestamp::from_unix(1_700_000_000).unwrap();
+                let job = tandem_domain::job::Job {
+                    tenant: t.clone(),
+                    id: tandem_domain::JobId::from_raw(format!("j{n}")),
+                    system: tandem_domain::System::Halo,
+                    stages: vec![tandem_domain::Stage::Users],
+                    current: 0,
+                    cursor: Default::default(),
+                    status: tandem_domain::job::JobStatus::Running,
+                    progress: Default::default(),
+                    created_at: now,
+                    updated_at: now,
+                    attempt: 0,
+                    version: 0,
+                    dry_run: false,
+                };
+                tokio::spawn(async move { store.claim_job(&job).await })
+            })
+            .collect();
+        let mut won = 0;
+        for claim in claims {
+            match claim.await.unwrap() {
+                Ok(Ok(_)) => won += 1,
+                Ok(Err(_)) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => panic!("a claim failed unexpectedly: {e}"),
+            }
+        }
+        assert_eq!(won, 1);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_paging_token_is_the_callers_error() {
+        let t = SqliteTable::in_memory().unwrap();
+        let query = Query { after: Some("not a token!".into()), limit: 1, ..Query::default() };
+        assert!(matches!(t.query("p", &query).await, Err(StoreError::InvalidToken(_))));
+        assert!(matches!(t.query_index("p", &query).await, Err(StoreError::InvalidToken(_))));
+    }
+
+    #[tokio::test]
+    async fn index_entries_follow_their_item_when_it_moves_or_goes() {
+        let t = SqliteTable::in_memory().unwrap();
+        let mut i = item("p", "A", 1);
+        i.gsi1 = Some(IndexKey { pk: "g1".into(), sk: "x".into() });
+        t.transact(vec![put(i.clone())]).await.unwrap();
+        i.gsi1 = Some(IndexKey { pk: "g2".into(), sk: "x".into() });
+        t.transact(vec![put(i)]).await.unwrap();
+        assert!(t.query_index("g1", &q(10)).await.unwrap().items.is_empty());
+        assert_eq!(t.query_index("g2", &q(10)).await.unwrap().items.len(), 1);
+        t.transact(vec![Write::Delete { pk: "p".into(), sk: "A".into() }]).await.unwrap();
+        assert!(t.query_index("g2", &q(10)).await.unwrap().items.is_empty());
+        assert_eq!(t.len().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_item_disappears_once_its_expiry_passes_and_is_purged() {
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_000)));
+        let t = SqliteTable::in_memory().unwrap().with_clock(clock.clone());
+        let mut i = item("p", "A", 1);
+        i.expires_at = Some(1_010);
+        i.gsi1 = Some(IndexKey { pk: "g".into(), sk: "x".into() });
+        t.transact(vec![put(i)]).await.unwrap();
+        clock.0.store(1_010, Ordering::SeqCst);
+        assert!(t.get("p", "A").await.unwrap().is_some());
+        clock.0.store(1_011, Ordering::SeqCst);
+        assert!(t.get("p", "A").await.unwrap().is_none());
+        assert!(t.query("p", &q(10)).await.unwrap().items.is_empty());
+        assert!(t.query_index("g", &q(10)).await.unwrap().items.is_empty());
+        assert!(t.get_many(&[("p".into(), "A".into())]).await.unwrap().is_empty());
+        t.purge(t.now()).unwrap();
+        assert_eq!(t.len().unwrap(), 0, "deleted by the purge");
+    }
+
+    #[tokio::test]
+    async fn an_expired_item_counts_as_absent_for_conditions() {
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_000)));
+        let t = SqliteTable::in_memory().unwrap().with_clock(clock.clone());
+        let mut i = item("p", "A", 1);
+        i.expires_at = Some(1_000);
+        t.transact(vec![put(i.clone())]).await.unwrap();
+        clock.0.store(2_000, Ordering::SeqCst);
+        i.expires_at = None;
+        t.transact(vec![Write::Put { item: i, condition: Condition::NotExists }]).await.unwrap();
+        assert!(t.get("p", "A").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn items_with_sort_key_finds_the_live_items_with_that_exact_sort_key_in_every_partition() {
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_000)));
+        let t = SqliteTable::in_memory().unwrap().with_clock(clock.clone());
+        let mut expired = item("t3", "JOB#1", 1);
+        expired.expires_at = Some(999);
+        let writes = vec![
+            put(item("t1", "JOB#1", 1)),
+            put(item("t2", "JOB#1", 1)),
+            put(item("t1", "JOB#10", 1)),
+            put(item("t1", "JOB", 1)),
+            put(item("JOB#1", "x", 1)),
+            put(expired),
+        ];
+        t.transact(writes).await.unwrap();
+        let found: Vec<(String, String)> =
+            t.items_with_sort_key("JOB#1", None, 10).unwrap().into_iter().map(|i| (i.pk, i.sk)).collect();
+        assert_eq!(found, [("t1".to_string(), "JOB#1".to_string()), ("t2".to_string(), "JOB#1".to_string())]);
+        let paged = t.items_with_sort_key("JOB#1", Some("t1"), 10).unwrap();
+        assert_eq!(paged.iter().map(|i| i.pk.as_str()).collect::<Vec<_>>(), ["t2"], "a page after t1");
+        assert!(t.items_with_sort_key("nothing", None, 10).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn concurrent_conditional_writes_let_exactly_one_win() {
+        let t = Arc::new(SqliteTable::in_memory().unwrap());
+        let mut tasks = Vec::new();
+        for n in 0..16u64 {
+            let t = t.clone();
+            tasks.push(tokio::spawn(async move {
+                let w = Write::Put { item: item("race", "A", n + 1), condition: Condition::NotExists };
+                t.transact(vec![w]).await.is_ok()
+            }));
+        }
+        let mut wins = 0;
+        for task in tasks {
+            wins += usize::from(task.await.unwrap());
+        }
+        assert_eq!(wins, 1);
+    }
+}
