@@ -152,6 +152,9 @@ impl SqliteTable {
         let failed = |e| OpenError::Sqlite { path: path.to_path_buf(), source: e };
         conn.pragma_update(None, "journal_mode", "WAL").map_err(failed)?;
         conn.pragma_update(None, "synchronous", synchronous).map_err(failed)?;
+        // Room for every statement the table and the queue's journal prepare (a query's
+        // shape varies with its prefix, token, order and index), so none is re-prepared.
+        conn.set_prepared_statement_cache_capacity(64);
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(failed)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS items (
